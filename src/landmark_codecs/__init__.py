@@ -1,0 +1,31 @@
+"""landmark_codecs: exact, fast, tested landmark coding primitives on every array library.
+
+Encoders turn ``(..., K, 2)`` landmark coordinates into ``(..., K, H, W)`` training targets;
+decoders turn network outputs back into ``(coords, scores)``. Every function takes NumPy arrays,
+PyTorch tensors (CPU or GPU, with autograd) or any array API library's arrays, and returns the
+same kind. Coordinates are ``(x, y)`` in heatmap pixels with integers at pixel centres; see
+:mod:`landmark_codecs.coords` for the conventions.
+"""
+
+from .argmax import decode_argmax
+from .coords import flip_horizontal, heatmap_to_image, image_to_heatmap, in_heatmap
+from .gaussian import encode_gaussian
+from .rounding import decode_randomized_rounding, encode_randomized_rounding, representable_coords
+from .soft_argmax import decode_soft_argmax, encode_soft_argmax
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "image_to_heatmap",
+    "heatmap_to_image",
+    "flip_horizontal",
+    "in_heatmap",
+    "representable_coords",
+    "encode_gaussian",
+    "encode_randomized_rounding",
+    "encode_soft_argmax",
+    "decode_argmax",
+    "decode_randomized_rounding",
+    "decode_soft_argmax",
+]

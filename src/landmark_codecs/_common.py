@@ -1,0 +1,65 @@
+"""Pieces shared by the encoders and decoders: landmark weights, separable rendering, flat indexing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import _validation as check
+from . import _xp
+from .coords import in_heatmap
+
+Array = Any
+
+
+def prepare_coords(
+    coords: Array, visible: Array | None, heatmap_size: Sequence[int]
+) -> tuple[Any, tuple[int, int], Array, Array, Array]:
+    """Validate encoder inputs; return ``(xp, (W, H), safe_coords, weights, keep)``.
+
+    ``keep`` (bool, ``(..., K)``) marks landmarks that are finite, inside the map and visible.
+    ``weights`` is ``visible`` (as the coordinates' dtype; 1 when absent) where ``keep``, else 0.
+    ``safe_coords`` replaces the other landmarks by 0 so no NaN or inf reaches the rendering
+    (nor its gradient).
+    """
+    xp = _xp.namespace(coords=coords, visible=visible)
+    check.coords(xp, coords)
+    w, h = check.size(heatmap_size)
+    keep = in_heatmap(coords, heatmap_size=(w, h))
+    if visible is None:
+        weights = xp.astype(keep, coords.dtype)
+    else:
+        check.same_shape(visible, coords.shape[:-1], "visible", "coords.shape[:-1], one value per landmark")
+        keep = keep & (visible != 0)
+        vis = visible if visible.dtype == coords.dtype else xp.astype(visible, coords.dtype)
+        weights = xp.where(keep, vis, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords)))
+    safe = xp.where(keep[..., None], coords, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords)))
+    return xp, (w, h), safe, weights, keep
+
+
+def grid(xp: Any, n: int, like: Array) -> Array:
+    """Pixel-centre positions ``0, 1, ..., n-1`` in ``like``'s dtype and device."""
+    return xp.arange(n, dtype=like.dtype, device=_xp.device(like))
+
+
+def gaussian_profile(xp: Any, centre: Array, n: int, sigma: float) -> Array:
+    """``exp(-(j - centre)^2 / (2 sigma^2))`` for ``j = 0..n-1``: ``(..., K)`` -> ``(..., K, n)``."""
+    d = grid(xp, n, centre) - centre[..., None]
+    return xp.exp(d * d * (-0.5 / (sigma * sigma)))
+
+
+def outer(profile_y: Array, profile_x: Array, keep: Array) -> Array:
+    """The separable map ``(..., K, H, W)`` from per-axis profiles, zero where ``keep`` is False."""
+    xp = _xp.namespace(profile_y=profile_y, profile_x=profile_x)
+    py = xp.where(keep[..., None], profile_y, xp.zeros((), dtype=profile_y.dtype, device=_xp.device(profile_y)))
+    return py[..., :, None] * profile_x[..., None, :]
+
+
+def flatten_maps(xp: Any, heatmaps: Array) -> Array:
+    """``(..., K, H, W)`` -> ``(..., K, H*W)``, row-major (index = row * W + column)."""
+    return xp.reshape(heatmaps, (*heatmaps.shape[:-2], heatmaps.shape[-2] * heatmaps.shape[-1]))
+
+
+def unravel(xp: Any, index: Array, width: int, dtype: Any) -> tuple[Array, Array]:
+    """Flat row-major indices to ``(x, y)`` = (column, row) in ``dtype``."""
+    return xp.astype(index % width, dtype), xp.astype(index // width, dtype)

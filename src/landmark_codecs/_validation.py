@@ -1,0 +1,80 @@
+"""Argument checks that raise clear errors naming the argument, the expected and the actual value.
+
+Only shapes, dtypes and Python hyperparameters are checked: array *values* are never inspected,
+since that would need a host round-trip.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+Array = Any
+
+
+def floating(xp: Any, x: Array, name: str) -> None:
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{name} must have a real floating dtype, got {x.dtype}")
+
+
+def coords(xp: Any, x: Array, name: str = "coords") -> None:
+    if x.ndim < 2 or x.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (..., K, 2) with (x, y) in the last axis, got shape {tuple(x.shape)}")
+    floating(xp, x, name)
+
+
+def heatmaps(xp: Any, x: Array, name: str = "heatmaps") -> None:
+    if x.ndim < 3:
+        raise ValueError(f"{name} must have shape (..., K, H, W), got shape {tuple(x.shape)}")
+    if x.shape[-1] < 1 or x.shape[-2] < 1:
+        raise ValueError(f"{name} must have H >= 1 and W >= 1, got shape {tuple(x.shape)}")
+    floating(xp, x, name)
+
+
+def size(value: Sequence[int], name: str = "heatmap_size") -> tuple[int, int]:
+    """A (width, height) pair of positive Python ints."""
+    try:
+        w, h = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a (width, height) pair of positive ints, got {value!r}") from None
+    out = []
+    for v in (w, h):
+        try:
+            if isinstance(v, bool):
+                raise TypeError
+            out.append(operator.index(v))
+        except TypeError:
+            raise TypeError(f"{name} must be a (width, height) pair of positive ints, got {value!r}") from None
+        if out[-1] < 1:
+            raise ValueError(f"{name} must be a (width, height) pair of positive ints, got {value!r}")
+    return out[0], out[1]
+
+
+def positive(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a positive Python number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return float(value)
+
+
+def positive_int(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def choice(value: str, name: str, options: Sequence[str]) -> str:
+    if value not in options:
+        expected = ", ".join(repr(o) for o in options)
+        raise ValueError(f"{name} must be one of {expected}, got {value!r}")
+    return value
+
+
+def same_shape(x: Array, expected: tuple[int, ...], name: str, what: str) -> None:
+    if tuple(x.shape) != tuple(expected):
+        raise ValueError(f"{name} must have shape {tuple(expected)} ({what}), got shape {tuple(x.shape)}")

@@ -1,0 +1,126 @@
+"""The only backend-aware module.
+
+Everything else in the package is written once against the Python array API standard. This
+module resolves the namespace of the user's arrays and supplies the few operations the standard
+lacks or that one library does much faster natively. Each native path has a standard fallback;
+the tests check that the two agree (``tests/test_xp.py``).
+
+torch is never imported here: torch tensors are handled through their own methods, so the core
+stays importable, and fast to import, without torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+Array = Any
+Namespace = Any
+
+
+def namespace(**arrays: Array | None) -> Namespace:
+    """The array namespace shared by the named arrays (``None`` values are skipped).
+
+    Raises a TypeError naming each argument and its library when they do not share one, instead
+    of array-api-compat's message, which does not say which argument is which.
+    """
+    given = {name: a for name, a in arrays.items() if a is not None}
+    for name, a in given.items():
+        if not array_api_compat.is_array_api_obj(a):
+            raise TypeError(
+                f"{name} must be an array (NumPy, PyTorch or any array API library), "
+                f"got {type(a).__module__}.{type(a).__qualname__}"
+            )
+    try:
+        return array_api_compat.array_namespace(*given.values())
+    except TypeError as err:
+        kinds = ", ".join(f"{n}: {type(a).__module__}.{type(a).__qualname__}" for n, a in given.items())
+        raise TypeError(f"all arrays must come from one array library, got {kinds}") from err
+
+
+def device(x: Array) -> Any:
+    return array_api_compat.device(x)
+
+
+def is_torch(xp: Namespace) -> bool:
+    return array_api_compat.is_torch_namespace(xp)
+
+
+def is_numpy(xp: Namespace) -> bool:
+    return array_api_compat.is_numpy_namespace(xp)
+
+
+def take_along_last(xp: Namespace, x: Array, index: Array) -> Array:
+    """``x[..., index]`` per row: gather along the last axis (index broadcasts over the rest)."""
+    if is_torch(xp):
+        shape = tuple(max(a, b) for a, b in zip(x.shape[:-1], index.shape[:-1]))
+        return x.expand(*shape, x.shape[-1]).gather(-1, index.expand(*shape, index.shape[-1]))
+    if hasattr(xp, "take_along_axis"):
+        return xp.take_along_axis(x, index, axis=-1)
+    return _take_along_last_fallback(xp, x, index)
+
+
+def _take_along_last_fallback(xp: Namespace, x: Array, index: Array) -> Array:
+    n = x.shape[-1]
+    hit = index[..., None] == xp.arange(n, device=device(x))
+    return xp.sum(xp.where(hit, x[..., None, :], xp.zeros((), dtype=x.dtype, device=device(x))), axis=-1)
+
+
+def topk_indices(xp: Namespace, x: Array, k: int) -> Array:
+    """Indices of the ``k`` largest entries along the last axis, in no particular order.
+
+    Ties at the k-th value may be broken differently by each backend; the values gathered at the
+    returned indices are the same multiset on every backend.
+    """
+    if is_torch(xp):
+        return x.topk(k, dim=-1, sorted=False).indices
+    if is_numpy(xp):
+        n = x.shape[-1]
+        if k == n:
+            return xp.broadcast_to(xp.arange(n), x.shape)
+        return np.argpartition(x, n - k, axis=-1)[..., n - k :]
+    return _topk_indices_fallback(xp, x, k)
+
+
+def _topk_indices_fallback(xp: Namespace, x: Array, k: int) -> Array:
+    return xp.argsort(x, axis=-1, descending=True, stable=True)[..., :k]
+
+
+def exp_shifted(xp: Namespace, x: Array, shift: Array, scale: float) -> Array:
+    """``exp(scale * (x - shift))`` as a new array; ``shift`` broadcasts against ``x``.
+
+    NumPy allocates one temporary instead of three (the map-sized passes dominate soft-argmax).
+    """
+    if is_numpy(xp):
+        out = np.subtract(x, shift)
+        if scale != 1.0:
+            np.multiply(out, scale, out=out)
+        return np.exp(out, out=out)
+    return _exp_shifted_fallback(xp, x, shift, scale)
+
+
+def _exp_shifted_fallback(xp: Namespace, x: Array, shift: Array, scale: float) -> Array:
+    z = x - shift
+    return xp.exp(z * scale if scale != 1.0 else z)
+
+
+def uniform(xp: Namespace, shape: tuple[int, ...], *, dtype: Any, device: Any, rng: Any) -> Array:
+    """Uniform [0, 1) noise from an explicit generator, on ``device`` in ``dtype``.
+
+    ``rng`` is a ``numpy.random.Generator`` (drawn on the host, then moved) or a
+    ``torch.Generator`` (drawn directly on its own device, which must match ``device``).
+    """
+    if isinstance(rng, np.random.Generator):
+        # Drawn in float32 when the target is float32, so that no value rounds up to 1.0.
+        host = rng.random(shape, dtype=np.float32 if dtype == xp.float32 else np.float64)
+        if is_numpy(xp):
+            return host.astype(dtype, copy=False)
+        return xp.asarray(host, dtype=dtype, device=device)
+    if type(rng).__module__.startswith("torch") and type(rng).__name__ == "Generator":
+        if not is_torch(xp):
+            raise TypeError("rng is a torch.Generator but the coordinates are not torch tensors; pass a numpy.random.Generator")
+        out = xp.empty(shape, dtype=dtype, device=device)
+        return out.uniform_(0.0, 1.0, generator=rng)
+    raise TypeError(f"rng must be a numpy.random.Generator or a torch.Generator, got {type(rng).__module__}.{type(rng).__qualname__}")

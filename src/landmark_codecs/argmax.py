@@ -1,0 +1,64 @@
+"""Argmax decoding, plain or with the +/-0.25 "quarter" shift."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from . import _common, _xp
+from . import _validation as check
+
+Array = Any
+
+__all__ = ["decode_argmax"]
+
+
+def decode_argmax(heatmaps: Array, /, *, refine: Literal["none", "quarter"] = "none") -> tuple[Array, Array]:
+    """Coordinates of each map's maximum, optionally shifted a quarter pixel toward the higher neighbour.
+
+    - ``refine="none"``: the integer position of the maximum (the first one in row-major order on
+      ties, as NumPy and PyTorch's argmax do). On a vanilla target (:func:`encode_gaussian` with
+      ``rounding="nearest"``) or an exact sub-pixel one the error is at most 0.5 px per axis.
+    - ``refine="quarter"``: the classic shift of Newell et al. / SimpleBaseline,
+      ``x += 0.25 * sign(h[y, x + 1] - h[y, x - 1])``, likewise for ``y``. It is applied on an axis
+      only where the maximum has both neighbours on that axis; on a map's first or last column
+      (row) that axis is not shifted. On a sub-pixel Gaussian target (``rounding="none"``) it
+      lowers the error bound to 0.25 px per axis away from the border (0.5 px on it).
+
+    Args:
+        heatmaps: ``(..., K, H, W)`` real floating maps (probabilities, logits or scores).
+
+    Returns:
+        ``(coords, scores)``: ``(..., K, 2)`` ``(x, y)`` in heatmap pixels and the ``(..., K)``
+        maximum value of each map, in the maps' dtype and device. A NaN anywhere in a map makes
+        that landmark's score NaN (its position is then whatever the backend's argmax says).
+
+    Convention:
+        Heatmap pixels, integers at pixel centres, ``(x, y)`` order.
+
+    >>> import numpy as np
+    >>> maps = np.zeros((1, 3, 4)); maps[0, 1, 2] = 1.0; maps[0, 1, 3] = 0.5
+    >>> coords, scores = decode_argmax(maps, refine="quarter")
+    >>> coords.tolist(), scores.tolist()
+    ([[2.25, 1.0]], [1.0])
+    """
+    check.choice(refine, "refine", ("none", "quarter"))
+    xp = _xp.namespace(heatmaps=heatmaps)
+    check.heatmaps(xp, heatmaps)
+    h, w = heatmaps.shape[-2:]
+    flat = _common.flatten_maps(xp, heatmaps)
+    index = xp.argmax(flat, axis=-1, keepdims=True)
+    scores = _xp.take_along_last(xp, flat, index)[..., 0]
+    x, y = _common.unravel(xp, index[..., 0], w, heatmaps.dtype)
+    if refine == "quarter":
+        x = x + _quarter_shift(xp, flat, index, x, w, 1)
+        y = y + _quarter_shift(xp, flat, index, y, h, w)
+    return xp.stack([x, y], axis=-1), scores
+
+
+def _quarter_shift(xp: Any, flat: Array, index: Array, pos: Array, n: int, step: int) -> Array:
+    """0.25 * sign(next - previous) along one axis (flat stride ``step``, length ``n``); 0 on its ends."""
+    last = flat.shape[-1] - 1
+    after = _xp.take_along_last(xp, flat, xp.clip(index + step, 0, last))[..., 0]
+    before = _xp.take_along_last(xp, flat, xp.clip(index - step, 0, last))[..., 0]
+    inner = (pos > 0) & (pos < n - 1)
+    return xp.where(inner, 0.25 * xp.sign(after - before), xp.zeros((), dtype=flat.dtype, device=_xp.device(flat)))

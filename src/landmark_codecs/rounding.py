@@ -1,0 +1,240 @@
+"""Heatmap regression via randomized rounding (H3R; Yu & Tao, TPAMI 2021).
+
+Encoding rounds each coordinate up with probability equal to its fractional part, so the target
+pixel is an unbiased estimate of the coordinate; its expectation is the bilinear split of one
+unit of mass over the <= 4 pixels around it. Decoding takes the weighted mean of a set of
+activation points, which recovers the coordinate exactly from that expectation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from . import _common, _xp
+from . import _validation as check
+
+Array = Any
+
+__all__ = ["encode_randomized_rounding", "decode_randomized_rounding", "representable_coords"]
+
+
+def representable_coords(coords: Array, /, *, heatmap_size: Sequence[int]) -> Array:
+    """Clamp ``(..., K, 2)`` coordinates to ``[0, W - 1] x [0, H - 1]``, the pixel centres' hull.
+
+    A map whose values are non-negative weights on pixel centres can only have its weighted
+    mean (its "expectation") inside this box. The half-pixel bands ``[-0.5, 0)`` and
+    ``(W - 1, W - 0.5)`` of the valid range are therefore moved to the nearest representable
+    point (an error below 0.5 px) by the expectation-based encoders: randomized rounding and the
+    soft-argmax target. This function says where such an encoder puts a landmark.
+
+    >>> import numpy as np
+    >>> representable_coords(np.array([[-0.5, 2.0], [3.4, 0.25]]), heatmap_size=(4, 3)).tolist()
+    [[0.0, 2.0], [3.0, 0.25]]
+    """
+    xp = _xp.namespace(coords=coords)
+    check.coords(xp, coords)
+    w, h = check.size(heatmap_size)
+    upper = xp.asarray([w - 1.0, h - 1.0], dtype=coords.dtype, device=_xp.device(coords))
+    return xp.minimum(xp.maximum(coords, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords))), upper)
+
+
+def encode_randomized_rounding(
+    coords: Array,
+    /,
+    *,
+    heatmap_size: Sequence[int],
+    noise: Array | None = None,
+    rng: Any = None,
+    expected: bool = False,
+    sigma: float | None = None,
+    visible: Array | None = None,
+) -> tuple[Array, Array]:
+    """H3R target: a one-hot map at the randomly rounded pixel, or its expectation.
+
+    Per axis, with ``c`` the coordinate clamped to ``[0, W - 1]`` (see :func:`representable_coords`)
+    and ``u`` uniform on [0, 1)::
+
+        sample:    p = floor(c) + [u < c - floor(c)]          E[p] = c   (unbiased)
+        expected:  M[j] = max(0, 1 - |j - c|)                  (bilinear weights, sum 1)
+
+    The 2-D map is the outer product of the two axes' maps (the axes' noises are independent),
+    so ``expected=True`` puts mass on at most 4 pixels, sums to 1 and has centroid exactly ``c``.
+    With ``sigma``, each one-hot pixel is replaced by a Gaussian of that sigma centred on it
+    (peak 1); with ``expected=True`` too, by the expectation of that Gaussian over the rounding.
+
+    Args:
+        coords: ``(..., K, 2)`` landmark ``(x, y)`` in heatmap pixels, real floating.
+        heatmap_size: ``(W, H)``.
+        noise: ``(..., K, 2)`` uniform [0, 1) values, one per landmark and axis, same library
+            and device as ``coords``. Values are not range-checked (that would need a host
+            round-trip): ``u < 0`` never rounds up, ``u >= 1`` always rounds down.
+        rng: instead of ``noise``, a ``numpy.random.Generator`` or ``torch.Generator`` to draw
+            it from. Exactly one of ``noise`` and ``rng`` is needed unless ``expected=True``,
+            which takes neither.
+        expected: return the expectation of the sample instead of a sample.
+        sigma: optional Gaussian smoothing in heatmap pixels, > 0.
+        visible: optional ``(..., K)`` visibility or weight (0 means invisible).
+
+    Returns:
+        ``(heatmaps, weights)``: ``(..., K, H, W)`` and ``(..., K)`` in the dtype and on the device
+        of ``coords``. Invisible, NaN and out-of-map landmarks get weight 0 and an all-zero map.
+
+    Convention:
+        Heatmap pixels, integers at pixel centres, ``(x, y)`` order; sizes are ``(W, H)``.
+
+    Reference:
+        B. Yu and D. Tao, "Heatmap Regression via Randomized Rounding", TPAMI 2021.
+
+    >>> import numpy as np
+    >>> maps, _ = encode_randomized_rounding(np.array([[1.25, 0.5]]), heatmap_size=(3, 2), expected=True)
+    >>> maps[0].tolist()
+    [[0.0, 0.375, 0.125], [0.0, 0.375, 0.125]]
+    >>> maps, _ = encode_randomized_rounding(np.array([[1.25, 0.5]]), heatmap_size=(3, 2), noise=np.array([[0.1, 0.9]]))
+    >>> maps[0].tolist()
+    [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    """
+    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, visible, heatmap_size)
+    if sigma is not None:
+        sigma = check.positive(sigma, "sigma")
+    if expected:
+        if noise is not None or rng is not None:
+            raise ValueError("expected=True takes neither noise nor rng: the expected target is deterministic")
+    elif noise is None and rng is None:
+        raise ValueError("encode_randomized_rounding needs noise (uniform [0, 1), shape (..., K, 2)) or rng, or expected=True")
+    elif noise is not None and rng is not None:
+        raise ValueError("pass noise or rng, not both")
+    c = representable_coords(safe, heatmap_size=(w, h))
+    low = xp.floor(c)
+    frac = c - low
+    if expected:
+        px = _expected_profile(xp, c[..., 0], low[..., 0], frac[..., 0], w, sigma)
+        py = _expected_profile(xp, c[..., 1], low[..., 1], frac[..., 1], h, sigma)
+    else:
+        if noise is None:
+            noise = _xp.uniform(xp, tuple(coords.shape), dtype=coords.dtype, device=_xp.device(coords), rng=rng)
+        else:
+            _xp.namespace(coords=coords, noise=noise)
+            check.same_shape(noise, coords.shape, "noise", "one uniform value per landmark and axis, like coords")
+        pixel = low + xp.astype(noise < frac, coords.dtype)
+        px = _sample_profile(xp, pixel[..., 0], w, sigma)
+        py = _sample_profile(xp, pixel[..., 1], h, sigma)
+    return _common.outer(py, px, keep), weights
+
+
+def _sample_profile(xp: Any, pixel: Array, n: int, sigma: float | None) -> Array:
+    if sigma is None:
+        return xp.astype(_common.grid(xp, n, pixel) == pixel[..., None], pixel.dtype)
+    return _common.gaussian_profile(xp, pixel, n, sigma)
+
+
+def _expected_profile(xp: Any, c: Array, low: Array, frac: Array, n: int, sigma: float | None) -> Array:
+    if sigma is None:
+        # The tent max(0, 1 - |j - c|) is (1 - frac) at floor(c), frac at floor(c) + 1, else 0.
+        d = _common.grid(xp, n, c) - c[..., None]
+        return xp.maximum(1.0 - xp.abs(d), xp.zeros((), dtype=c.dtype, device=_xp.device(c)))
+    f = frac[..., None]
+    return (1.0 - f) * _common.gaussian_profile(xp, low, n, sigma) + f * _common.gaussian_profile(xp, low + 1.0, n, sigma)
+
+
+def decode_randomized_rounding(
+    heatmaps: Array,
+    /,
+    *,
+    k: int = 9,
+    activation: Literal["topk", "window"] = "topk",
+    window_size: int = 3,
+    input: Literal["probabilities", "logits"] = "probabilities",
+) -> tuple[Array, Array]:
+    """H3R decoding: the weighted mean of the positions in a set of activation points.
+
+    The set ``S`` is either the ``k`` highest pixels of the map (``activation="topk"``) or the
+    ``window_size x window_size`` window centred on its maximum (``activation="window"``,
+    clipped at the map's edges). With ``h`` the map values on ``S``::
+
+        probabilities:  w = max(h, 0) / sum_S max(h, 0)        logits:  w = softmax_S(h)
+        coords = sum_S w * position
+
+    computed relative to the maximum's position, so float32 keeps ~1e-6 px even on 256-px maps.
+    If every value in the set is <= 0 with ``input="probabilities"`` the maximum's position is
+    returned. Decoding the expected target of :func:`encode_randomized_rounding` (or its ``log``,
+    with ``input="logits"``) gives back :func:`representable_coords` of the input exactly, to
+    float precision, whenever the set covers the target's <= 4 pixels (``k >= 4``, or any
+    ``window_size >= 3``).
+
+    Args:
+        heatmaps: ``(..., K, H, W)`` real floating maps.
+        k: size of the top-k set, ``1 <= k <= H*W`` (only used with ``activation="topk"``).
+        activation: ``"topk"`` or ``"window"``.
+        window_size: odd window side, >= 1 (only used with ``activation="window"``).
+        input: whether the maps hold probabilities (non-negative scores) or logits.
+
+    Returns:
+        ``(coords, scores)``: ``(..., K, 2)`` ``(x, y)`` in heatmap pixels and the ``(..., K)``
+        maximum of each map, in the maps' dtype and device.
+
+    Convention:
+        Heatmap pixels, integers at pixel centres, ``(x, y)`` order.
+
+    Reference:
+        B. Yu and D. Tao, "Heatmap Regression via Randomized Rounding", TPAMI 2021.
+
+    >>> import numpy as np
+    >>> maps = np.zeros((1, 3, 4)); maps[0, 1, 1:3] = [0.75, 0.25]
+    >>> coords, scores = decode_randomized_rounding(maps)
+    >>> coords.tolist(), scores.tolist()
+    ([[1.25, 1.0]], [0.75])
+    """
+    check.choice(activation, "activation", ("topk", "window"))
+    check.choice(input, "input", ("probabilities", "logits"))
+    xp = _xp.namespace(heatmaps=heatmaps)
+    check.heatmaps(xp, heatmaps)
+    h, w = heatmaps.shape[-2:]
+    flat = _common.flatten_maps(xp, heatmaps)
+    if activation == "topk":
+        check.positive_int(k, "k")
+        if k > h * w:
+            raise ValueError(f"k must be at most H*W = {h * w} for heatmaps of shape {tuple(heatmaps.shape)}, got k={k}")
+        index = _xp.topk_indices(xp, flat, k)
+        values = _xp.take_along_last(xp, flat, index)
+        best = xp.argmax(values, axis=-1, keepdims=True)
+        anchor = _xp.take_along_last(xp, index, best)
+        scores = _xp.take_along_last(xp, values, best)[..., 0]
+        in_set = None
+    else:
+        check.positive_int(window_size, "window_size")
+        if window_size % 2 == 0:
+            raise ValueError(f"window_size must be odd so the window is centred on the maximum, got {window_size}")
+        anchor = xp.argmax(flat, axis=-1, keepdims=True)
+        index, in_set = _window_indices(xp, anchor, w, h, window_size)
+        values = _xp.take_along_last(xp, flat, index)
+        scores = _xp.take_along_last(xp, flat, anchor)[..., 0]
+    ax, ay = _common.unravel(xp, anchor, w, heatmaps.dtype)
+    px, py = _common.unravel(xp, index, w, heatmaps.dtype)
+    zero = xp.zeros((), dtype=heatmaps.dtype, device=_xp.device(heatmaps))
+    if input == "probabilities":
+        weight = xp.maximum(values, zero)
+    else:
+        weight = xp.exp(values - scores[..., None])
+    if in_set is not None:
+        weight = xp.where(in_set, weight, zero)
+    total = xp.sum(weight, axis=-1)
+    # An all-zero set would divide 0 by 0: its offsets then sum to 0, leaving the maximum.
+    norm = xp.where(total > 0, total, xp.ones((), dtype=heatmaps.dtype, device=_xp.device(heatmaps)))
+    x = ax[..., 0] + xp.sum(weight * (px - ax), axis=-1) / norm
+    y = ay[..., 0] + xp.sum(weight * (py - ay), axis=-1) / norm
+    return xp.stack([x, y], axis=-1), scores
+
+
+def _window_indices(xp: Any, anchor: Array, w: int, h: int, size: int) -> tuple[Array, Array]:
+    """Flat indices ``(..., K, size*size)`` of the window around ``anchor`` and which lie in the map."""
+    r = size // 2
+    dev = _xp.device(anchor)
+    offsets = xp.arange(-r, r + 1, dtype=anchor.dtype, device=dev)
+    dx = xp.reshape(xp.broadcast_to(offsets[None, :], (size, size)), (size * size,))
+    dy = xp.reshape(xp.broadcast_to(offsets[:, None], (size, size)), (size * size,))
+    col = anchor % w + dx
+    row = anchor // w + dy
+    inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    index = xp.clip(row, 0, h - 1) * w + xp.clip(col, 0, w - 1)
+    return index, inside
