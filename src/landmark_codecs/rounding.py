@@ -155,9 +155,11 @@ def decode_randomized_rounding(
         probabilities:  w = max(h, 0) / sum_S max(h, 0)        logits:  w = softmax_S(h)
         coords = sum_S w * position
 
-    computed relative to the maximum's position, so float32 keeps ~1e-6 px even on 256-px maps.
-    If every value in the set is <= 0 with ``input="probabilities"`` the maximum's position is
-    returned. Decoding the expected target of :func:`encode_randomized_rounding` (or its ``log``,
+    computed relative to the maximum's position (the first in row-major order on ties, as in
+    :func:`decode_argmax`), so float32 keeps ~1e-6 px even on 256-px maps. If every value in the
+    set is <= 0 with ``input="probabilities"`` the maximum's position is returned. Top-k ties at
+    the k-th value are broken by the backend (NumPy and PyTorch may pick different pixels of
+    equal value; the result differs only if those pixels' weights are non-zero). Decoding the expected target of :func:`encode_randomized_rounding` (or its ``log``,
     with ``input="logits"``) gives back :func:`representable_coords` of the input exactly, to
     float precision, whenever the set covers the target's <= 4 pixels (``k >= 4``, or any
     ``window_size >= 3``).
@@ -196,19 +198,18 @@ def decode_randomized_rounding(
         if k > h * w:
             raise ValueError(f"k must be at most H*W = {h * w} for heatmaps of shape {tuple(heatmaps.shape)}, got k={k}")
         index = _xp.topk_indices(xp, flat, k)
-        values = _xp.take_along_last(xp, flat, index)
-        best = xp.argmax(values, axis=-1, keepdims=True)
-        anchor = _xp.take_along_last(xp, index, best)
-        scores = _xp.take_along_last(xp, values, best)[..., 0]
         in_set = None
     else:
         check.positive_int(window_size, "window_size")
         if window_size % 2 == 0:
             raise ValueError(f"window_size must be odd so the window is centred on the maximum, got {window_size}")
-        anchor = xp.argmax(flat, axis=-1, keepdims=True)
+    # The anchor is the first maximum in row-major order, as decode_argmax's, whatever order
+    # or tie-breaking the backend's top-k has.
+    anchor = xp.argmax(flat, axis=-1, keepdims=True)
+    scores = _xp.take_along_last(xp, flat, anchor)[..., 0]
+    if activation == "window":
         index, in_set = _window_indices(xp, anchor, w, h, window_size)
-        values = _xp.take_along_last(xp, flat, index)
-        scores = _xp.take_along_last(xp, flat, anchor)[..., 0]
+    values = _xp.take_along_last(xp, flat, index)
     ax, ay = _common.unravel(xp, anchor, w, heatmaps.dtype)
     px, py = _common.unravel(xp, index, w, heatmaps.dtype)
     zero = xp.zeros((), dtype=heatmaps.dtype, device=_xp.device(heatmaps))
