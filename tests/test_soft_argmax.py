@@ -1,0 +1,124 @@
+"""Soft-argmax: the exact target and the stable decoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from array_api_compat import array_namespace
+from hypothesis import given, strategies as st
+
+import landmark_codecs as lc
+from landmark_codecs.testing import assert_lossless, heatmap_sizes, landmarks
+
+from conftest import convert, numpy_of
+
+
+@st.composite
+def case(draw, max_side=256, dtype=np.float64):
+    size = draw(heatmap_sizes(min_side=2, max_side=max_side))
+    sigma = draw(st.floats(0.3, 8.0))
+    return size, sigma, draw(landmarks(size, region="valid", dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(data=st.data())
+def test_decode_of_log_target_returns_the_coordinate(backend, dtype, data):
+    """Claim 3: within 1e-4 px everywhere, borders included (clamped to the representable box)."""
+    size, sigma, c = data.draw(case(dtype=dtype))
+    w, h = size
+
+    def encode(x):
+        maps, _ = lc.encode_soft_argmax(x, heatmap_size=size, sigma=sigma)
+        return array_namespace(maps).log(maps)
+
+    with np.errstate(divide="ignore"):
+        assert_lossless(encode, lc.decode_soft_argmax, convert(c, backend), atol=1e-4, expected=np.clip(c, 0, [w - 1, h - 1]))
+
+
+@given(data=case(max_side=64))
+def test_target_is_a_distribution_with_the_exact_mean(data):
+    size, sigma, c = data
+    maps, weights = lc.encode_soft_argmax(c, heatmap_size=size, sigma=sigma)
+    w, h = size
+    np.testing.assert_allclose(maps.sum(axis=(-2, -1)), 1.0, atol=1e-12)
+    assert np.all(maps >= 0)
+    mean = np.stack([(maps.sum(-2) * np.arange(w)).sum(-1), (maps.sum(-1) * np.arange(h)).sum(-1)], axis=-1)
+    np.testing.assert_allclose(mean, np.clip(c, 0, [w - 1, h - 1]), atol=1e-9)
+
+
+def test_a_truncated_gaussian_is_biased_where_this_target_is_not():
+    """Why the tilt exists: near the border the plain Gaussian's mean is off by a third of a pixel."""
+    c = np.array([[0.2, 31.0], [31.0, 0.0]])
+    plain, _ = lc.encode_gaussian(c, heatmap_size=(32, 32), sigma=2.0)
+    plain = np.log(plain / plain.sum(axis=(-2, -1), keepdims=True))
+    exact, _ = lc.encode_soft_argmax(c, heatmap_size=(32, 32), sigma=2.0)
+    biased, _ = lc.decode_soft_argmax(plain)
+    with np.errstate(divide="ignore"):
+        unbiased, _ = lc.decode_soft_argmax(np.log(exact))
+    assert np.abs(biased - c).max() > 0.3
+    np.testing.assert_allclose(unbiased, c, atol=1e-9)
+
+
+def test_interior_target_is_the_plain_gaussian():
+    c = np.array([[20.0, 16.5]])
+    exact, _ = lc.encode_soft_argmax(c, heatmap_size=(40, 32), sigma=1.5)
+    plain, _ = lc.encode_gaussian(c, heatmap_size=(40, 32), sigma=1.5)
+    np.testing.assert_allclose(exact, plain / plain.sum(), atol=1e-12)
+
+
+@pytest.mark.parametrize("offset", [1e-12, 1e-7, 1e-3])
+def test_solver_converges_next_to_the_border(offset):
+    c = np.array([[offset, 9.0 - offset]])
+    maps, _ = lc.encode_soft_argmax(c, heatmap_size=(10, 10), sigma=3.0)
+    got, _ = lc.decode_soft_argmax(np.log(maps))
+    np.testing.assert_allclose(got, c, atol=1e-12)
+
+
+def test_decoder_is_stable_for_huge_logits_and_minus_inf():
+    maps = np.full((2, 5, 6), -np.inf, dtype=np.float32)
+    maps[0, 2, 3] = 1e30
+    maps[0, 2, 4] = 1e30
+    maps[1, 4, 0] = -3.0
+    got, scores = lc.decode_soft_argmax(maps)
+    np.testing.assert_allclose(got, [[3.5, 2.0], [0.0, 4.0]])
+    assert scores.tolist() == [1e30, -3.0] or np.allclose(scores, [1e30, -3.0])
+
+
+def test_beta_sharpens_towards_the_argmax():
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(4, 8, 9))
+    hard, _ = lc.decode_argmax(maps)
+    soft, _ = lc.decode_soft_argmax(maps, beta=1e4)
+    np.testing.assert_allclose(soft, hard, atol=1e-9)
+
+
+def test_probabilities_input_matches_logits_of_their_log():
+    rng = np.random.default_rng(1)
+    p = rng.random((3, 7, 5))
+    a, _ = lc.decode_soft_argmax(p, input="probabilities", beta=2.0)
+    b, _ = lc.decode_soft_argmax(np.log(p), beta=2.0)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+    zero, _ = lc.decode_soft_argmax(np.zeros((1, 3, 3)), input="probabilities")
+    np.testing.assert_array_equal(zero, [[0.0, 0.0]])
+
+
+def test_nan_map_only_spoils_its_own_landmark():
+    maps = np.zeros((3, 4, 4))
+    maps[1, 2, 2] = np.nan
+    got, _ = lc.decode_soft_argmax(maps)
+    assert np.all(np.isnan(got[1])) and np.all(np.isfinite(got[[0, 2]]))
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: lc.encode_soft_argmax(np.zeros((1, 2)), heatmap_size=(4, 4), sigma=-1.0), ValueError, "sigma must be positive"),
+        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4)), beta=0.0), ValueError, "beta must be positive"),
+        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4)), input="prob"), ValueError, "input must be one of"),
+        (lambda: lc.decode_soft_argmax(np.zeros((4, 4)), input="logits"), ValueError, r"heatmaps must have shape \(\.\.\., K, H, W\), got shape \(4, 4\)"),
+        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4), dtype=np.int64)), TypeError, "heatmaps must have a real floating dtype, got int64"),
+    ],
+)
+def test_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
