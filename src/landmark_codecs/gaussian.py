@@ -28,8 +28,9 @@ def encode_gaussian(
     outer product of two 1-D profiles (no loop over landmarks, no ``K*H*W`` distance array).
 
     - ``rounding="none"``: ``(cx, cy) = (x, y)``, the sub-pixel target used with DARK and UDP.
-    - ``rounding="nearest"``: ``(cx, cy) = (floor(x + 0.5), floor(y + 0.5))``, the vanilla target
-      of Tompson et al. / SimpleBaseline (halves round up, as ``int(x + 0.5)`` does). It loses the
+    - ``rounding="nearest"``: ``(cx, cy)`` = ``(x, y)`` rounded to the nearest integer, halves up
+      (as ``int(x + 0.5)`` does for the vanilla target of Tompson et al. / SimpleBaseline, but
+      computed exactly, also for the largest float below a half). It loses the
       sub-pixel part: decoding it with :func:`decode_argmax` is off by up to 0.5 px per axis.
 
     The map is not truncated (MSRA's code zeroes it beyond ``3 sigma``); values far from the
@@ -60,7 +61,13 @@ def encode_gaussian(
     check.choice(rounding, "rounding", ("none", "nearest"))
     sigma = check.positive(sigma, "sigma")
     xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, visible, heatmap_size)
-    centre = xp.floor(safe + 0.5) if rounding == "nearest" else safe
+    if rounding == "nearest":
+        # floor(x + 0.5) would round the largest float below n + 0.5 up (x + 0.5 rounds to n + 1),
+        # pushing W - 0.5 - ulp off the map; x - floor(x) is exact.
+        low = xp.floor(safe)
+        centre = low + xp.astype(safe - low >= 0.5, safe.dtype)
+    else:
+        centre = safe
     px = _common.gaussian_profile(xp, centre[..., 0], w, sigma)
     py = _common.gaussian_profile(xp, centre[..., 1], h, sigma)
     return _common.outer(py, px, keep), weights
