@@ -1,0 +1,63 @@
+"""The backend module: native ops agree with their array API fallbacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from array_api_compat import array_namespace
+from hypothesis import given, strategies as st
+from hypothesis.extra import numpy as hnp
+
+from landmark_codecs import _xp
+
+from conftest import convert, numpy_of
+
+rows = st.tuples(st.integers(1, 4), st.integers(1, 40)).flatmap(
+    lambda s: hnp.arrays(np.float64, s, elements=st.floats(-1e6, 1e6), unique=True)
+)
+
+
+@given(x=rows, data=st.data())
+def test_topk_native_equals_fallback(backend, x, data):
+    k = data.draw(st.integers(1, x.shape[-1]))
+    a = convert(x, backend)
+    xp = array_namespace(a)
+    native = numpy_of(_xp.topk_indices(xp, a, k))
+    fallback = numpy_of(_xp._topk_indices_fallback(xp, a, k))
+    np.testing.assert_array_equal(np.sort(native, -1), np.sort(fallback, -1))
+    np.testing.assert_array_equal(np.sort(np.take_along_axis(x, native, -1), -1), np.sort(x, -1)[:, -k:])
+
+
+@given(x=rows, seed=st.integers(0, 2**32 - 1))
+def test_take_along_last_native_equals_fallback(backend, x, seed):
+    index = np.random.default_rng(seed).integers(0, x.shape[-1], size=(x.shape[0], 3))
+    a, i = convert(x, backend), convert(index, backend)
+    xp = array_namespace(a)
+    want = np.take_along_axis(x, index, -1)
+    np.testing.assert_array_equal(numpy_of(_xp.take_along_last(xp, a, i)), want)
+    np.testing.assert_array_equal(numpy_of(_xp._take_along_last_fallback(xp, a, i)), want)
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.5])
+def test_exp_shifted_native_equals_fallback(backend, scale):
+    x = np.random.default_rng(0).normal(size=(3, 4, 5))
+    shift = x.max(axis=(-2, -1), keepdims=True)
+    a, s = convert(x, backend), convert(shift, backend)
+    xp = array_namespace(a)
+    want = np.exp(scale * (x - shift))
+    np.testing.assert_allclose(numpy_of(_xp.exp_shifted(xp, a, s, scale)), want, rtol=1e-14)
+    np.testing.assert_allclose(numpy_of(_xp._exp_shifted_fallback(xp, a, s, scale)), want, rtol=1e-14)
+    np.testing.assert_array_equal(numpy_of(a), x)  # the input is never written to
+
+
+def test_uniform_from_numpy_generator_on_each_backend(backend):
+    a = convert(np.zeros(1, dtype=np.float32), backend)
+    xp = array_namespace(a)
+    u = _xp.uniform(xp, (1000,), dtype=a.dtype, device=_xp.device(a), rng=np.random.default_rng(0))
+    un = numpy_of(u)
+    assert un.dtype == np.float32 and un.shape == (1000,) and 0 <= un.min() and un.max() < 1
+
+
+def test_namespace_names_the_arguments():
+    with pytest.raises(TypeError, match="coords must be an array"):
+        _xp.namespace(coords=[1.0, 2.0])
