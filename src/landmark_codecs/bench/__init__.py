@@ -67,6 +67,12 @@ CODECS: dict[str, Codec] = {
         lambda m: decode_randomized_rounding(m)[0],
         "probabilities",
     ),
+    "h3r-window": Codec(
+        "randomized rounding, expected target, 3x3 window decode",
+        lambda c, size, s, rng: encode_randomized_rounding(c, heatmap_size=(size, size), expected=True)[0],
+        lambda m: decode_randomized_rounding(m, activation="window")[0],
+        "probabilities",
+    ),
     "h3r-sampled": Codec(
         "randomized rounding, one sampled one-hot target, top-9 decode",
         lambda c, size, s, rng: encode_randomized_rounding(c, heatmap_size=(size, size), rng=rng)[0],

@@ -1,0 +1,101 @@
+"""Speed of the encoders and decoders as ratios to one-pass floors, measured in one run.
+
+    python benchmarks/speed.py [--backend numpy|torch] [--device cpu|cuda] [--repeat 15]
+
+Batch B=32, K=98, 64x64 float32 (the issue's reference shape). Each function is timed with the
+floor beside it, interleaved, and the ratio of their medians is reported:
+
+- decoders against a bare argmax over the same (B, K, H*W) array;
+- encoders against writing the output once (a bare fill of an array of the output's shape).
+
+This machine is shared and noisy: ratios, not seconds, are the result. Nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import landmark_codecs as lc
+
+
+def _timer(sync):
+    def measure(fn, repeat):
+        fn()
+        sync()
+        out = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            sync()
+            out.append(time.perf_counter() - t)
+        return out
+
+    return measure
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--batch", type=int, default=32)
+    args = ap.parse_args()
+    b, k, h, w = args.batch, 98, 64, 64
+    rng = np.random.default_rng(0)
+    coords_np = rng.uniform(0, 63, size=(b, k, 2)).astype(np.float32)
+    maps_np, _ = lc.encode_gaussian(coords_np, heatmap_size=(w, h), sigma=2.0)
+    maps_np = (maps_np + 0.01 * rng.random(maps_np.shape, dtype=np.float32)).astype(np.float32)
+    sync = lambda: None  # noqa: E731
+    if args.backend == "torch":
+        import torch
+
+        coords = torch.asarray(coords_np, device=args.device)
+        maps = torch.asarray(maps_np, device=args.device)
+        noise = torch.rand(coords.shape, device=args.device)
+        flat = maps.reshape(b, k, h * w)
+        argmax_floor = lambda: flat.argmax(-1)  # noqa: E731
+        out = torch.empty((b, k, h, w), device=args.device)
+        fill_floor = lambda: out.fill_(1.0)  # noqa: E731
+        if args.device.startswith("cuda"):
+            sync = torch.cuda.synchronize
+    else:
+        coords, maps = coords_np, maps_np
+        noise = rng.random(coords.shape, dtype=np.float32)
+        flat = maps.reshape(b, k, h * w)
+        argmax_floor = lambda: flat.argmax(-1)  # noqa: E731
+        fill_floor = lambda: np.empty((b, k, h, w), dtype=np.float32).fill(1.0)  # noqa: E731
+    measure = _timer(sync)
+    decoders = {
+        "decode_argmax": lambda: lc.decode_argmax(maps),
+        "decode_argmax(quarter)": lambda: lc.decode_argmax(maps, refine="quarter"),
+        "decode_randomized_rounding(topk)": lambda: lc.decode_randomized_rounding(maps),
+        "decode_randomized_rounding(window)": lambda: lc.decode_randomized_rounding(maps, activation="window"),
+        "decode_soft_argmax": lambda: lc.decode_soft_argmax(maps),
+    }
+    encoders = {
+        "encode_gaussian": lambda: lc.encode_gaussian(coords, heatmap_size=(w, h), sigma=2.0),
+        "encode_randomized_rounding(sample)": lambda: lc.encode_randomized_rounding(coords, heatmap_size=(w, h), noise=noise),
+        "encode_randomized_rounding(expected)": lambda: lc.encode_randomized_rounding(coords, heatmap_size=(w, h), expected=True),
+        "encode_soft_argmax": lambda: lc.encode_soft_argmax(coords, heatmap_size=(w, h), sigma=2.0),
+    }
+    print(f"backend={args.backend} device={args.device} B={b} K={k} {h}x{w} float32, median of {args.repeat}")
+    for title, table, floor, floor_name in (
+        ("decoders", decoders, argmax_floor, "bare argmax"),
+        ("encoders", encoders, fill_floor, "bare fill of the output"),
+    ):
+        print(f"\n{title} (ratio to {floor_name})")
+        for name, fn in table.items():
+            f_times, t_times = [], []
+            for _ in range(args.repeat):  # interleaved, so both see the same machine load
+                f_times += measure(floor, 1)
+                t_times += measure(fn, 1)
+            fm, tm = statistics.median(f_times), statistics.median(t_times)
+            print(f"  {name:<38} {tm * 1e3:8.2f} ms   floor {fm * 1e3:7.2f} ms   ratio {tm / fm:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""The README's example runs and does what it says."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_example_runs_and_round_trips():
+    pytest.importorskip("torch")
+    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    scope: dict = {}
+    exec(compile(code, str(README), "exec"), scope)
+    assert scope["target"].shape == (98, 64, 64) and scope["weight"].shape == (98,)
+    # The expected H3R target decodes back to the landmarks (inside the representable range).
+    inner = np.all((scope["coords"] >= 0) & (scope["coords"] <= 63), axis=-1)
+    np.testing.assert_allclose(scope["xy_image"][0].numpy()[inner], scope["landmarks_xy"][inner], atol=1e-9)
+
+
+def test_readme_commands_are_the_ci_commands():
+    ci = (README.parent / ".ci" / "run").read_text()
+    text = README.read_text()
+    assert "python -m pytest" in text and "\npython -m pytest\n" in ci
+    assert "landmark-codecs bench" in text
