@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 import landmark_codecs as lc
 from landmark_codecs.testing import assert_lossless, heatmap_sizes, landmarks
 
-from conftest import convert, numpy_of
+from conftest import convert
 
 
 @st.composite

@@ -55,6 +55,19 @@ def outer(profile_y: Array, profile_x: Array, keep: Array) -> Array:
     return py[..., :, None] * profile_x[..., None, :]
 
 
+def locate_maximum(heatmaps: Array) -> tuple[Any, Array, Array, Array]:
+    """Validate decoder input; return ``(xp, flat, anchor, scores)``.
+
+    ``flat`` is ``(..., K, H*W)``; ``anchor`` ``(..., K, 1)`` the flat index of the first maximum
+    in row-major order (NumPy's and PyTorch's argmax tie rule); ``scores`` ``(..., K)`` its value.
+    """
+    xp = _xp.namespace(heatmaps=heatmaps)
+    check.heatmaps(xp, heatmaps)
+    flat = flatten_maps(xp, heatmaps)
+    anchor = xp.argmax(flat, axis=-1, keepdims=True)
+    return xp, flat, anchor, _xp.take_along_last(xp, flat, anchor)[..., 0]
+
+
 def flatten_maps(xp: Any, heatmaps: Array) -> Array:
     """``(..., K, H, W)`` -> ``(..., K, H*W)``, row-major (index = row * W + column)."""
     return xp.reshape(heatmaps, (*heatmaps.shape[:-2], heatmaps.shape[-2] * heatmaps.shape[-1]))

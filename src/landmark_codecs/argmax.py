@@ -42,12 +42,8 @@ def decode_argmax(heatmaps: Array, /, *, refine: Literal["none", "quarter"] = "n
     ([[2.25, 1.0]], [1.0])
     """
     check.choice(refine, "refine", ("none", "quarter"))
-    xp = _xp.namespace(heatmaps=heatmaps)
-    check.heatmaps(xp, heatmaps)
+    xp, flat, index, scores = _common.locate_maximum(heatmaps)
     h, w = heatmaps.shape[-2:]
-    flat = _common.flatten_maps(xp, heatmaps)
-    index = xp.argmax(flat, axis=-1, keepdims=True)
-    scores = _xp.take_along_last(xp, flat, index)[..., 0]
     x, y = _common.unravel(xp, index[..., 0], w, heatmaps.dtype)
     if refine == "quarter":
         x = x + _quarter_shift(xp, flat, index, x, w, 1)

@@ -65,6 +65,14 @@ def _affine(image_size: Sequence[int], heatmap_size: Sequence[int], convention: 
     return (scales[0], scales[1]), (offsets[0], offsets[1])
 
 
+def _affine_arrays(coords: Array, image_size: Sequence[int], heatmap_size: Sequence[int], convention: str) -> tuple[Any, Array, Array]:
+    xp = _xp.namespace(coords=coords)
+    check.coords(xp, coords)
+    (ax, ay), (bx, by) = _affine(image_size, heatmap_size, convention)
+    dev = _xp.device(coords)
+    return xp, xp.asarray([ax, ay], dtype=coords.dtype, device=dev), xp.asarray([bx, by], dtype=coords.dtype, device=dev)
+
+
 def image_to_heatmap(
     coords: Array,
     /,
@@ -94,12 +102,7 @@ def image_to_heatmap(
     >>> image_to_heatmap(np.array([[0.0, 255.0]]), image_size=(256, 256), heatmap_size=(64, 64), convention="udp").tolist()
     [[0.0, 63.0]]
     """
-    xp = _xp.namespace(coords=coords)
-    check.coords(xp, coords)
-    (ax, ay), (bx, by) = _affine(image_size, heatmap_size, convention)
-    dev = _xp.device(coords)
-    scale = xp.asarray([ax, ay], dtype=coords.dtype, device=dev)
-    offset = xp.asarray([bx, by], dtype=coords.dtype, device=dev)
+    _, scale, offset = _affine_arrays(coords, image_size, heatmap_size, convention)
     return coords * scale + offset
 
 
@@ -126,12 +129,7 @@ def heatmap_to_image(
     >>> heatmap_to_image(np.array([[-0.375, 63.375]]), image_size=(256, 256), heatmap_size=(64, 64)).tolist()
     [[0.0, 255.0]]
     """
-    xp = _xp.namespace(coords=coords)
-    check.coords(xp, coords)
-    (ax, ay), (bx, by) = _affine(image_size, heatmap_size, convention)
-    dev = _xp.device(coords)
-    scale = xp.asarray([ax, ay], dtype=coords.dtype, device=dev)
-    offset = xp.asarray([bx, by], dtype=coords.dtype, device=dev)
+    _, scale, offset = _affine_arrays(coords, image_size, heatmap_size, convention)
     return (coords - offset) / scale
 
 

@@ -189,10 +189,10 @@ def decode_randomized_rounding(
     """
     check.choice(activation, "activation", ("topk", "window"))
     check.choice(input, "input", ("probabilities", "logits"))
-    xp = _xp.namespace(heatmaps=heatmaps)
-    check.heatmaps(xp, heatmaps)
+    # The anchor is the first maximum in row-major order, as decode_argmax's, whatever order
+    # or tie-breaking the backend's top-k has.
+    xp, flat, anchor, scores = _common.locate_maximum(heatmaps)
     h, w = heatmaps.shape[-2:]
-    flat = _common.flatten_maps(xp, heatmaps)
     if activation == "topk":
         check.positive_int(k, "k")
         if k > h * w:
@@ -203,10 +203,6 @@ def decode_randomized_rounding(
         check.positive_int(window_size, "window_size")
         if window_size % 2 == 0:
             raise ValueError(f"window_size must be odd so the window is centred on the maximum, got {window_size}")
-    # The anchor is the first maximum in row-major order, as decode_argmax's, whatever order
-    # or tie-breaking the backend's top-k has.
-    anchor = xp.argmax(flat, axis=-1, keepdims=True)
-    scores = _xp.take_along_last(xp, flat, anchor)[..., 0]
     if activation == "window":
         index, in_set = _window_indices(xp, anchor, w, h, window_size)
     values = _xp.take_along_last(xp, flat, index)

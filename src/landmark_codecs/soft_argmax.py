@@ -144,12 +144,8 @@ def decode_soft_argmax(
     """
     beta = check.positive(beta, "beta")
     check.choice(input, "input", ("logits", "probabilities"))
-    xp = _xp.namespace(heatmaps=heatmaps)
-    check.heatmaps(xp, heatmaps)
+    xp, _, anchor, scores = _common.locate_maximum(heatmaps)
     h, w = heatmaps.shape[-2:]
-    flat = _common.flatten_maps(xp, heatmaps)
-    anchor = xp.argmax(flat, axis=-1, keepdims=True)
-    scores = _xp.take_along_last(xp, flat, anchor)[..., 0]
     if input == "logits":
         e = _xp.exp_shifted(xp, heatmaps, scores[..., None, None], beta)
     else:
