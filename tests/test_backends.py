@@ -85,3 +85,11 @@ def test_torch_soft_argmax_decoding_has_gradients():
     coords, _ = lc.decode_soft_argmax(m)
     coords.sum().backward()
     assert m.grad is not None and torch.isfinite(m.grad).all() and m.grad.abs().sum() > 0
+
+
+def test_boolean_visibility_on_every_backend(backend):
+    c = convert(np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]), backend)
+    visible = convert(np.array([True, False, True]), backend)
+    maps, weights = lc.encode_gaussian(c, heatmap_size=(4, 4), sigma=1.0, visible=visible)
+    np.testing.assert_array_equal(numpy_of(weights), [1.0, 0.0, 1.0])
+    assert np.all(numpy_of(maps)[1] == 0) and numpy_of(maps)[2].max() == 1.0

@@ -30,7 +30,7 @@ def prepare_coords(
         weights = xp.astype(keep, coords.dtype)
     else:
         check.same_shape(visible, coords.shape[:-1], "visible", "coords.shape[:-1], one value per landmark")
-        keep = keep & (visible != 0)
+        keep = keep & (visible if xp.isdtype(visible.dtype, "bool") else visible != 0)
         vis = visible if visible.dtype == coords.dtype else xp.astype(visible, coords.dtype)
         weights = xp.where(keep, vis, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords)))
     safe = xp.where(keep[..., None], coords, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords)))
