@@ -57,7 +57,3 @@ def pytest_generate_tests(metafunc):
 
 def numpy_of(x) -> np.ndarray:
     return to_numpy(x)
-
-
-def dtype_name(x) -> str:
-    return str(x.dtype).rsplit(".", 1)[-1]

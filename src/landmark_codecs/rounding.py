@@ -159,7 +159,9 @@ def decode_randomized_rounding(
     :func:`decode_argmax`), so float32 keeps ~1e-6 px even on 256-px maps. If every value in the
     set is <= 0 with ``input="probabilities"`` the maximum's position is returned. Top-k ties at
     the k-th value are broken by the backend (NumPy and PyTorch may pick different pixels of
-    equal value; the result differs only if those pixels' weights are non-zero). Decoding the expected target of :func:`encode_randomized_rounding` (or its ``log``,
+    equal value; the result differs only if those pixels' weights are non-zero).
+
+    Decoding the expected target of :func:`encode_randomized_rounding` (or its ``log``,
     with ``input="logits"``) gives back :func:`representable_coords` of the input exactly, to
     float precision, whenever the set covers the target's <= 4 pixels (``k >= 4``, or any
     ``window_size >= 3``).
