@@ -61,3 +61,22 @@ def test_uniform_from_numpy_generator_on_each_backend(backend):
 def test_namespace_names_the_arguments():
     with pytest.raises(TypeError, match="coords must be an array"):
         _xp.namespace(coords=[1.0, 2.0])
+
+
+@given(
+    x=hnp.arrays(np.bool_, st.tuples(st.integers(0, 3), st.integers(1, 9), st.integers(1, 9))),
+    size=st.sampled_from([1, 3, 5, 7, 9, 21]),
+)
+def test_dilate_native_equals_fallback_and_oracle(backend, x, size):
+    from scipy.ndimage import maximum_filter
+
+    want = maximum_filter(x, size=(1, size, size), mode="nearest") if x.size else x
+    a = convert(x, backend)
+    xp = array_namespace(a)
+    for axis_pass in (_xp.dilate_2d(xp, a, size), _fallback_dilate(xp, a, size)):
+        np.testing.assert_array_equal(numpy_of(axis_pass), want)
+    np.testing.assert_array_equal(numpy_of(a), x)
+
+
+def _fallback_dilate(xp, a, size):
+    return _xp._dilate_1d_fallback(xp, _xp._dilate_1d_fallback(xp, a, size, -1), size, -2)

@@ -10,6 +10,7 @@ same kind. Coordinates are ``(x, y)`` in heatmap pixels with integers at pixel c
 from .argmax import decode_argmax
 from .coords import flip_horizontal, heatmap_to_image, image_to_heatmap, in_heatmap
 from .gaussian import encode_gaussian
+from .losses import adaptive_wing_loss, soft_wing_loss, weighted_loss_map, wing_loss
 from .rounding import decode_randomized_rounding, encode_randomized_rounding, representable_coords
 from .soft_argmax import decode_soft_argmax, encode_soft_argmax
 
@@ -28,4 +29,8 @@ __all__ = [
     "decode_argmax",
     "decode_randomized_rounding",
     "decode_soft_argmax",
+    "wing_loss",
+    "adaptive_wing_loss",
+    "weighted_loss_map",
+    "soft_wing_loss",
 ]

@@ -60,6 +60,21 @@ def positive(value: float, name: str) -> float:
     return float(value)
 
 
+def finite(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a finite Python number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def at_least(value: float, bound: float, name: str, why: str) -> float:
+    value = finite(value, name)
+    if value < bound:
+        raise ValueError(f"{name} must be >= {bound} ({why}), got {value!r}")
+    return value
+
+
 def positive_int(value: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be a positive int, got {value!r}")
@@ -78,3 +93,16 @@ def choice(value: str, name: str, options: Sequence[str]) -> str:
 def same_shape(x: Array, expected: tuple[int, ...], name: str, what: str) -> None:
     if tuple(x.shape) != tuple(expected):
         raise ValueError(f"{name} must have shape {tuple(expected)} ({what}), got shape {tuple(x.shape)}")
+
+
+def broadcasts_to(x: Array, shape: tuple[int, ...], name: str, what: str) -> None:
+    """``x`` broadcasts to ``shape`` without enlarging it (standard right-aligned broadcasting)."""
+    xs, shape = tuple(x.shape), tuple(shape)
+    ok = len(xs) <= len(shape) and all(a in (1, b) for a, b in zip(reversed(xs), reversed(shape)))
+    if not ok:
+        raise ValueError(f"{name} must broadcast to shape {shape} ({what}), got shape {xs}")
+
+
+def numeric(xp: Any, x: Array, name: str) -> None:
+    if not (xp.isdtype(x.dtype, "bool") or xp.isdtype(x.dtype, "integral") or xp.isdtype(x.dtype, "real floating")):
+        raise TypeError(f"{name} must be a boolean, integer or real floating array, got {x.dtype}")

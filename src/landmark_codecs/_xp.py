@@ -124,3 +124,58 @@ def uniform(xp: Namespace, shape: tuple[int, ...], *, dtype: Any, device: Any, r
         out = xp.empty(shape, dtype=dtype, device=device)
         return out.uniform_(0.0, 1.0, generator=rng)
     raise TypeError(f"rng must be a numpy.random.Generator or a torch.Generator, got {type(rng).__module__}.{type(rng).__qualname__}")
+
+
+
+def dilate_2d(xp: Namespace, x: Array, size: int) -> Array:
+    """Binary dilation of a boolean array over its last two axes by a ``size x size`` square (odd).
+
+    ``out[..., i, j]`` is True where any ``x`` in the window centred on ``(i, j)`` (clipped at the
+    border) is True. Separable: an OR over ``size - 1`` shifts per axis. NumPy and torch update
+    one copy in place; the standard fallback concatenates.
+    """
+    for axis in (-1, -2):
+        if is_numpy(xp):
+            x = _dilate_1d_numpy(x, size, axis)
+        elif is_torch(xp):
+            x = _dilate_1d_torch(x, size, axis)
+        else:
+            x = _dilate_1d_fallback(xp, x, size, axis)
+    return x
+
+
+def _shifts(size: int, n: int) -> range:
+    return range(1, min(size // 2, n - 1) + 1)
+
+
+def _dilate_1d_numpy(x: Array, size: int, axis: int) -> Array:
+    out = np.array(x, copy=True)
+    n = x.shape[axis]
+    for s in _shifts(size, n):
+        np.logical_or(_slice(out, axis, 0, n - s), _slice(x, axis, s, n), out=_slice(out, axis, 0, n - s))
+        np.logical_or(_slice(out, axis, s, n), _slice(x, axis, 0, n - s), out=_slice(out, axis, s, n))
+    return out
+
+
+def _dilate_1d_torch(x: Array, size: int, axis: int) -> Array:
+    out = x.clone()
+    n = x.shape[axis]
+    for s in _shifts(size, n):
+        _slice(out, axis, 0, n - s).logical_or_(_slice(x, axis, s, n))
+        _slice(out, axis, s, n).logical_or_(_slice(x, axis, 0, n - s))
+    return out
+
+
+def _dilate_1d_fallback(xp: Namespace, x: Array, size: int, axis: int) -> Array:
+    n = x.shape[axis]
+    out = x
+    for s in _shifts(size, n):
+        out = xp.concat([xp.logical_or(_slice(out, axis, 0, n - s), _slice(x, axis, s, n)), _slice(out, axis, n - s, n)], axis=axis)
+        out = xp.concat([_slice(out, axis, 0, s), xp.logical_or(_slice(out, axis, s, n), _slice(x, axis, 0, n - s))], axis=axis)
+    return out
+
+
+def _slice(x: Array, axis: int, start: int, stop: int) -> Array:
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]

@@ -14,8 +14,8 @@ __all__ = ["assert_lossless", "assert_unbiased", "to_numpy"]
 
 def to_numpy(x: Array) -> np.ndarray:
     """Any array (NumPy, torch on any device, array API libraries) as a NumPy array, for checks."""
-    if isinstance(x, np.ndarray):
-        return x
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.asarray(x)
     if type(x).__module__.startswith("torch"):
         return x.detach().cpu().numpy()
     return np.from_dlpack(x)
