@@ -473,3 +473,59 @@ P = np.zeros((2, 3, 4, 4))
 def test_bad_input_names_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# --- the fused torch gradient equals autograd through the formula ---------------------------
+
+
+def _uses_fused(t) -> bool:
+    seen, todo = set(), [t.grad_fn]
+    while todo:
+        f = todo.pop()
+        if f is None or f in seen:
+            continue
+        seen.add(f)
+        if "Fused" in type(f).__name__:
+            return True
+        todo.extend(g for g, _ in f.next_functions)
+    return False
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@given(data=st.data(), y=hnp.arrays(np.float64, 12, elements=st.floats(-0.2, 1.2)), e=hnp.arrays(np.float64, 12, elements=errors))
+def test_fused_gradient_equals_autograd_through_the_formula(name, dtype, data, y, e):
+    """Only pred requiring a gradient selects the fused path; target requiring one selects autograd."""
+    fn, params = LOSSES[name]
+    kw = data.draw(params)
+    b = kw.get("theta", kw.get("omega", kw.get("omega1")))
+    e = np.concatenate([e, [0.0, b, -b, b * (1 - 1e-7)]])
+    y = np.resize(y, e.shape)
+    target = torch.tensor(y, dtype=dtype)
+    pred = torch.tensor(y + e, dtype=dtype)
+    mask = torch.tensor(np.resize([1.0, 0.0, 0.5], e.shape), dtype=dtype)
+    fused_pred = pred.clone().requires_grad_()
+    fused = fn(fused_pred, target, mask=mask, reduction="none", **kw)
+    assert _uses_fused(fused)
+    plain_pred, plain_target = pred.clone().requires_grad_(), target.clone().requires_grad_()
+    plain = fn(plain_pred, plain_target, mask=mask, reduction="none", **kw)
+    assert not _uses_fused(plain)
+    tol = 1e-6 if dtype == torch.float32 else 1e-13
+    np.testing.assert_allclose(fused.detach().numpy(), plain.detach().numpy(), rtol=tol, atol=tol)
+    g = torch.tensor(np.resize([1.0, -2.0, 0.25], e.shape), dtype=dtype)
+    fused.backward(g)
+    plain.backward(g)
+    np.testing.assert_allclose(fused_pred.grad.numpy(), plain_pred.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_gradcheck_float64_fused_path(name):
+    fn, _ = LOSSES[name]
+    rng = np.random.default_rng(9)
+    y = torch.tensor(rng.uniform(0.05, 0.95, (2, 3, 4)))
+    mag = rng.uniform(0.05, 0.4, y.shape) + np.array([0.0, 0.65, 2.2, 11.0])[rng.integers(0, 4, y.shape)]
+    pred = (y + torch.tensor(mag * rng.choice([-1.0, 1.0], y.shape))).requires_grad_()
+    weight = {"weight": torch.tensor(rng.uniform(1, 11, y.shape))} if name == "adaptive_wing" else {}
+    assert _uses_fused(fn(pred, y, reduction="none"))
+    for reduction in ("mean", "sum", "none"):
+        assert torch.autograd.gradcheck(lambda p, r=reduction: fn(p, y, reduction=r, **weight), (pred,))

@@ -179,3 +179,43 @@ def _slice(x: Array, axis: int, start: int, stop: int) -> Array:
     index = [slice(None)] * x.ndim
     index[axis] = slice(start, stop)
     return x[tuple(index)]
+
+
+def fused_gradient_applies(xp: Namespace, e: Array, y: Array) -> bool:
+    """Whether :func:`with_fused_gradient` is used: torch, a gradient wanted for ``e`` only."""
+    return is_torch(xp) and e.requires_grad and not y.requires_grad
+
+
+def with_fused_gradient(value_and_slope: Any, e: Array, y: Array) -> Array:
+    """``value`` with ``d value / d e = slope`` (elementwise), both from one forward pass.
+
+    ``value_and_slope(e, y)`` returns two arrays of ``e``'s shape. Autograd through an elementwise
+    loss formula keeps every intermediate and replays ~2x as many passes backward; here the slope
+    is formed while the values are, and backward is one multiply. The result is differentiable
+    once (no double backward). torch only (see :func:`fused_gradient_applies`).
+    """
+    return _fused_function().apply(e, y, value_and_slope)
+
+
+_FUSED: list = []
+
+
+def _fused_function() -> Any:
+    if not _FUSED:
+        import torch
+
+        class FusedElementwise(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, e, y, value_and_slope):
+                value, slope = value_and_slope(e, y)
+                ctx.save_for_backward(slope)
+                return value
+
+            @staticmethod
+            @torch.autograd.function.once_differentiable
+            def backward(ctx, grad):
+                (slope,) = ctx.saved_tensors
+                return grad * slope, None, None
+
+        _FUSED.append(FusedElementwise)
+    return _FUSED[0]
