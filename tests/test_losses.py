@@ -506,6 +506,7 @@ def test_fused_gradient_equals_autograd_through_the_formula(name, dtype, data, y
     mask = torch.tensor(np.resize([1.0, 0.0, 0.5], e.shape), dtype=dtype)
     fused_pred = pred.clone().requires_grad_()
     fused = fn(fused_pred, target, mask=mask, reduction="none", **kw)
+    assert torch.equal(target, torch.tensor(y, dtype=dtype)) and torch.equal(fused_pred.detach(), pred)  # in-place work stays internal
     assert _uses_fused(fused)
     plain_pred, plain_target = pred.clone().requires_grad_(), target.clone().requires_grad_()
     plain = fn(plain_pred, plain_target, mask=mask, reduction="none", **kw)

@@ -217,17 +217,23 @@ def _adaptive_wing_fused(
     # omega * p * s / ((1 + s) * min(|d|, theta)): the derivative of the log branch below theta,
     # and A (the same expression at |d| = theta) above it.
     d = xp.abs(e)
-    power = alpha - xp.clip(y, 0.0, 1.0)
+    power = xp.clip(y, 0.0, 1.0)
+    power *= -1.0
+    power += alpha
     below = d < theta
     capped = xp.where(below, d, theta)
-    s = xp.pow(capped / epsilon, power)
+    s = capped / epsilon
+    s **= power
     value = xp.log1p(s)
     value *= omega
     s /= s + 1.0
     s *= power
     s *= omega  # now omega * p * s / (1 + s)
     d -= theta
-    value += xp.where(below, 0.0, d) * s * (1.0 / theta)
+    excess = xp.where(below, 0.0, d)
+    excess *= s
+    excess *= 1.0 / theta
+    value += excess
     s /= xp.where(capped > 0, capped, 1.0)  # s is 0 where |d| is: slope 0, not 0/0
     s *= xp.sign(e)
     return value, s
