@@ -27,3 +27,14 @@ def test_readme_commands_are_the_ci_commands():
     text = README.read_text()
     assert "python -m pytest" in text and "\npython -m pytest\n" in ci
     assert "landmark-codecs bench" in text
+
+
+def test_losses_page_example_runs():
+    """docs/losses.md: the Module equals the function it wraps on the example batch."""
+    pytest.importorskip("torch")
+    page = README.parent / "docs" / "losses.md"
+    code = re.search(r"```python\n(.*?)```", page.read_text(), re.S).group(1)
+    scope: dict = {}
+    exec(compile(code, str(page), "exec"), scope)
+    assert scope["pred"].grad is not None and scope["pred"].grad.shape == (8, 98, 64, 64)
+    assert bool(scope["pred"].grad.isfinite().all()) and float(scope["loss"].detach()) > 0

@@ -530,3 +530,28 @@ def test_gradcheck_float64_fused_path(name):
     assert _uses_fused(fn(pred, y, reduction="none"))
     for reduction in ("mean", "sum", "none"):
         assert torch.autograd.gradcheck(lambda p, r=reduction: fn(p, y, reduction=r, **weight), (pred,))
+
+
+def test_torch_compile_fullgraph_from_a_fresh_interpreter():
+    """No graph break, also when the first call of the process is the compiled one."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import torch, landmark_codecs as lc
+        def f(p, t, m):
+            awing = lc.adaptive_wing_loss(p, t, weight=lc.weighted_loss_map(t), mask=m)
+            return awing + lc.wing_loss(p, t, mask=m) + lc.soft_wing_loss(p, t, reduction="sum")
+        p, t, m = torch.rand(2, 3, 8, 8, requires_grad=True), torch.rand(2, 3, 8, 8), torch.ones(2, 3)
+        compiled = torch.compile(f, fullgraph=True, backend="aot_eager")(p, t, m)
+        (g,) = torch.autograd.grad(compiled, p)
+        eager = f(p, t, m)
+        (g_eager,) = torch.autograd.grad(eager, p)
+        assert torch.allclose(compiled, eager) and torch.allclose(g, g_eager)
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

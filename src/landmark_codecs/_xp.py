@@ -194,28 +194,6 @@ def with_fused_gradient(value_and_slope: Any, e: Array, y: Array) -> Array:
     is formed while the values are, and backward is one multiply. The result is differentiable
     once (no double backward). torch only (see :func:`fused_gradient_applies`).
     """
-    return _fused_function().apply(e, y, value_and_slope)
+    from ._xp_torch import FusedElementwise  # imported (not traced) on first use, also under torch.compile
 
-
-_FUSED: list = []
-
-
-def _fused_function() -> Any:
-    if not _FUSED:
-        import torch
-
-        class FusedElementwise(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx, e, y, value_and_slope):
-                value, slope = value_and_slope(e, y)
-                ctx.save_for_backward(slope)
-                return value
-
-            @staticmethod
-            @torch.autograd.function.once_differentiable
-            def backward(ctx, grad):
-                (slope,) = ctx.saved_tensors
-                return grad * slope, None, None
-
-        _FUSED.append(FusedElementwise)
-    return _FUSED[0]
+    return FusedElementwise.apply(e, y, value_and_slope)
