@@ -555,3 +555,15 @@ def test_torch_compile_fullgraph_from_a_fresh_interpreter():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_nan_prediction_is_not_hidden(name):
+    """An unmasked NaN prediction makes its element, and the mean, NaN (the capped branches must not absorb it)."""
+    fn, _ = LOSSES[name]
+    pred = np.array([0.3, np.nan, 50.0])
+    each = fn(pred, np.zeros(3), reduction="none")
+    assert np.isnan(each[1]) and np.isfinite(each[[0, 2]]).all()
+    assert np.isnan(fn(pred, np.zeros(3)))
+    p = torch.tensor(pred, requires_grad=True)
+    assert torch.isnan(fn(p, torch.zeros(3), reduction="none")[1])

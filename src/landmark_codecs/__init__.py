@@ -1,7 +1,8 @@
 """landmark_codecs: exact, fast, tested landmark coding primitives on every array library.
 
 Encoders turn ``(..., K, 2)`` landmark coordinates into ``(..., K, H, W)`` training targets;
-decoders turn network outputs back into ``(coords, scores)``. Every function takes NumPy arrays,
+decoders turn network outputs back into ``(coords, scores)``; the Wing family of losses trains
+them (``landmark_codecs.torch`` wraps those as ``nn.Module``). Every function takes NumPy arrays,
 PyTorch tensors (CPU or GPU, with autograd) or any array API library's arrays, and returns the
 same kind. Coordinates are ``(x, y)`` in heatmap pixels with integers at pixel centres; see
 :mod:`landmark_codecs.coords` for the conventions.
