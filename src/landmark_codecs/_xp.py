@@ -6,7 +6,8 @@ lacks or that one library does much faster natively. Each native path has a stan
 the tests check that the two agree (``tests/test_xp.py``).
 
 torch is never imported here: torch tensors are handled through their own methods, so the core
-stays importable, and fast to import, without torch.
+stays importable, and fast to import, without torch. The one piece that must be a torch class
+(the fused-gradient autograd Function) lives in ``_xp_torch``, imported on first use.
 """
 
 from __future__ import annotations
@@ -124,7 +125,6 @@ def uniform(xp: Namespace, shape: tuple[int, ...], *, dtype: Any, device: Any, r
         out = xp.empty(shape, dtype=dtype, device=device)
         return out.uniform_(0.0, 1.0, generator=rng)
     raise TypeError(f"rng must be a numpy.random.Generator or a torch.Generator, got {type(rng).__module__}.{type(rng).__qualname__}")
-
 
 
 def dilate_2d(xp: Namespace, x: Array, size: int) -> Array:
