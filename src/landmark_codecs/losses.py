@@ -220,8 +220,7 @@ def _adaptive_wing_fused(
     power = xp.clip(y, 0.0, 1.0)
     power *= -1.0
     power += alpha
-    below = d < theta
-    capped = xp.where(below, d, theta)
+    capped = xp.clip(d, None, theta)
     s = capped / epsilon
     s **= power
     value = xp.log1p(s)
@@ -230,7 +229,7 @@ def _adaptive_wing_fused(
     s *= power
     s *= omega  # now omega * p * s / (1 + s)
     d -= theta
-    excess = xp.where(below, 0.0, d)
+    excess = xp.clip(d, 0.0, None)  # |d| - theta above the breakpoint, 0 below
     excess *= s
     excess *= 1.0 / theta
     value += excess
@@ -290,7 +289,10 @@ def weighted_loss_map(target: Array, /, *, threshold: float = 0.2, weight: float
     # max(window) > threshold  <=>  any(window > threshold): dilate a boolean map, 4x less memory
     # than a float max filter and the same answer on every backend.
     near_foreground = _xp.dilate_2d(xp, target > threshold, kernel_size)
-    return xp.astype(near_foreground, target.dtype) * weight + 1.0
+    loss_map = xp.astype(near_foreground, target.dtype)
+    loss_map *= weight
+    loss_map += 1.0
+    return loss_map
 
 
 def _prepare(pred: Array, target: Array, mask: Array | None, weight: Array | None, reduction: str):
