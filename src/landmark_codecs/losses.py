@@ -19,6 +19,11 @@ Shared arguments:
   sum; ``"mean"`` that sum divided by the mask's sum over ``pred``'s shape (the plain mean
   without a mask). An all-zero mask, or an empty input, gives 0, not NaN.
 
+Gradients: on torch, when only ``pred`` requires a gradient (the training case), the slope is
+formed in the same pass as the value and backward is one multiply; that result is differentiable
+once (no double backward). When ``target`` requires a gradient too, and on other backends,
+autograd (if any) differentiates the formula itself.
+
 The result has the promoted dtype of ``pred`` and ``target``. float16 and bfloat16 inputs are
 computed and reduced in float32 and the result cast back, so a large batch neither overflows nor
 loses its small terms; the relative error is then that of one rounding to the input dtype.
