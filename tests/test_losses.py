@@ -567,3 +567,17 @@ def test_nan_prediction_is_not_hidden(name):
     assert np.isnan(fn(pred, np.zeros(3)))
     p = torch.tensor(pred, requires_grad=True)
     assert torch.isnan(fn(p, torch.zeros(3), reduction="none")[1])
+
+
+def test_fused_path_refuses_double_backward_with_a_clear_error():
+    """Documented: the fused gradient is differentiable once; a target requiring grad selects autograd, which is twice."""
+    pred = torch.rand(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    (g,) = torch.autograd.grad(lc.adaptive_wing_loss(pred, target), pred, create_graph=True)
+    assert not g.requires_grad  # create_graph=True builds no graph through the fused gradient
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        torch.autograd.grad(g.sum(), pred)
+    target.requires_grad_()
+    (g,) = torch.autograd.grad(lc.adaptive_wing_loss(pred, target), pred, create_graph=True)
+    (gg,) = torch.autograd.grad(g.sum(), pred)
+    assert torch.isfinite(gg).all()

@@ -21,7 +21,8 @@ Shared arguments:
 
 Gradients: on torch, when only ``pred`` requires a gradient (the training case), the slope is
 formed in the same pass as the value and backward is one multiply; that result is differentiable
-once (no double backward). When ``target`` requires a gradient too, and on other backends,
+once (with ``create_graph=True`` its gradient carries no graph, so differentiating it again
+raises torch's "does not require grad" error rather than returning a wrong second derivative). When ``target`` requires a gradient too, and on other backends,
 autograd (if any) differentiates the formula itself.
 
 The result has the promoted dtype of ``pred`` and ``target``. float16 and bfloat16 inputs are
