@@ -83,6 +83,14 @@ def positive_int(value: int, name: str) -> int:
     return value
 
 
+def odd_size(value: int, name: str, why: str) -> int:
+    """A positive odd int (a window with a centre pixel)."""
+    positive_int(value, name)
+    if value % 2 == 0:
+        raise ValueError(f"{name} must be odd so {why}, got {value}")
+    return value
+
+
 def choice(value: str, name: str, options: Sequence[str]) -> str:
     if value not in options:
         expected = ", ".join(repr(o) for o in options)
@@ -106,3 +114,12 @@ def broadcasts_to(x: Array, shape: tuple[int, ...], name: str, what: str) -> Non
 def numeric(xp: Any, x: Array, name: str) -> None:
     if not (xp.isdtype(x.dtype, "bool") or xp.isdtype(x.dtype, "integral") or xp.isdtype(x.dtype, "real floating")):
         raise TypeError(f"{name} must be a boolean, integer or real floating array, got {x.dtype}")
+
+
+def leading_axes(x: Array, shape: tuple[int, ...], name: str) -> None:
+    """``x`` matches ``shape``'s leading axes (size-1 axes allowed): a per-landmark array."""
+    if x.ndim > len(shape) or not all(a in (1, b) for a, b in zip(x.shape, shape)):
+        raise ValueError(
+            f"{name} must have pred's shape {shape} or its leading axes {shape[: x.ndim]} "
+            f"(one value per landmark), with size-1 axes allowed, got shape {tuple(x.shape)}"
+        )

@@ -194,17 +194,18 @@ def _elementwise(xp: Any, e: Array, y: Array, value: Any, value_and_slope: Any, 
 
 
 def _wing(xp: Any, e: Array, y: Array, *, omega: float, epsilon: float) -> Array:
-    d = xp.abs(e)
+    return _wing_of_abs(xp, xp.abs(e), omega, epsilon)
+
+
+def _wing_of_abs(xp: Any, d: Array, omega: float, epsilon: float) -> Array:
     return omega * xp.log1p(xp.where(d < omega, d, omega) / epsilon) + xp.where(d < omega, 0.0, d - omega)
 
 
 def _wing_fused(xp: Any, e: Array, y: Array, *, omega: float, epsilon: float) -> tuple[Array, Array]:
     d = xp.abs(e)
-    below = d < omega
-    value = _wing(xp, e, y, omega=omega, epsilon=epsilon)
-    slope = xp.where(below, omega / (epsilon + d), 1.0)
+    slope = xp.where(d < omega, omega / (epsilon + d), 1.0)
     slope *= xp.sign(e)  # 0 at e = 0, as autograd's |e|' is
-    return value, slope
+    return _wing_of_abs(xp, d, omega, epsilon), slope
 
 
 def _adaptive_wing(xp: Any, e: Array, y: Array, *, omega: float, theta: float, epsilon: float, alpha: float) -> Array:
@@ -245,7 +246,10 @@ def _adaptive_wing_fused(
 
 
 def _soft_wing(xp: Any, e: Array, y: Array, *, omega1: float, omega2: float, epsilon: float) -> Array:
-    d = xp.abs(e)
+    return _soft_wing_of_abs(xp, xp.abs(e), omega1, omega2, epsilon)
+
+
+def _soft_wing_of_abs(xp: Any, d: Array, omega1: float, omega2: float, epsilon: float) -> Array:
     # omega2 * ln((epsilon + |d|) / (epsilon + omega1)) = omega2 * ln(1 + |d|/epsilon) + B - omega1
     above = omega2 * xp.log1p(xp.where(d < omega1, 0.0, d - omega1) / (epsilon + omega1))
     return xp.where(d < omega1, d, omega1) + above
@@ -255,7 +259,7 @@ def _soft_wing_fused(xp: Any, e: Array, y: Array, *, omega1: float, omega2: floa
     d = xp.abs(e)
     slope = xp.where(d < omega1, 1.0, omega2 / (epsilon + d))
     slope *= xp.sign(e)
-    return _soft_wing(xp, e, y, omega1=omega1, omega2=omega2, epsilon=epsilon), slope
+    return _soft_wing_of_abs(xp, d, omega1, omega2, epsilon), slope
 
 
 def weighted_loss_map(target: Array, /, *, threshold: float = 0.2, weight: float = 10.0, kernel_size: int = 3) -> Array:
@@ -289,9 +293,7 @@ def weighted_loss_map(target: Array, /, *, threshold: float = 0.2, weight: float
     check.floating(xp, target, "target")
     threshold = check.finite(threshold, "threshold")
     weight = check.at_least(weight, 0.0, "weight", "a non-negative weight")
-    kernel_size = check.positive_int(kernel_size, "kernel_size")
-    if kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd so the window has a centre pixel, got {kernel_size}")
+    kernel_size = check.odd_size(kernel_size, "kernel_size", "the window has a centre pixel")
     # max(window) > threshold  <=>  any(window > threshold): dilate a boolean map, 4x less memory
     # than a float max filter and the same answer on every backend.
     near_foreground = _xp.dilate_2d(xp, target > threshold, kernel_size)
@@ -349,11 +351,7 @@ def _prepare(pred: Array, target: Array, mask: Array | None, weight: Array | Non
 def _aligned(xp: Any, x: Array, shape: tuple[int, ...], name: str, dtype: Any) -> Array:
     """``x`` aligned with the leading axes of ``shape`` (size-1 axes appended), in ``dtype``."""
     check.numeric(xp, x, name)
-    if x.ndim > len(shape) or not all(a in (1, b) for a, b in zip(x.shape, shape)):
-        raise ValueError(
-            f"{name} must have pred's shape {shape} or its leading axes {shape[: x.ndim]} "
-            f"(one value per landmark), with size-1 axes allowed, got shape {tuple(x.shape)}"
-        )
+    check.leading_axes(x, shape, name)
     if x.ndim < len(shape):
         x = xp.reshape(x, tuple(x.shape) + (1,) * (len(shape) - x.ndim))
     return x if x.dtype == dtype else xp.astype(x, dtype)

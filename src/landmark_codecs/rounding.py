@@ -202,9 +202,7 @@ def decode_randomized_rounding(
         index = _xp.topk_indices(xp, flat, k)
         in_set = None
     else:
-        check.positive_int(window_size, "window_size")
-        if window_size % 2 == 0:
-            raise ValueError(f"window_size must be odd so the window is centred on the maximum, got {window_size}")
+        check.odd_size(window_size, "window_size", "the window is centred on the maximum")
     if activation == "window":
         index, in_set = _window_indices(xp, anchor, w, h, window_size)
     values = _xp.take_along_last(xp, flat, index)
