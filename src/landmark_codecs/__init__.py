@@ -2,7 +2,8 @@
 
 Encoders turn ``(..., K, 2)`` landmark coordinates into ``(..., K, H, W)`` training targets;
 decoders turn network outputs back into ``(coords, scores)``; the Wing family of losses trains
-them (``landmark_codecs.torch`` wraps those as ``nn.Module``). Every function takes NumPy arrays,
+them (``landmark_codecs.torch`` wraps those as ``nn.Module``); PIPNet's neighbour table, targets,
+merging decoder and loss sit beside them. Every function takes NumPy arrays,
 PyTorch tensors (CPU or GPU, with autograd) or any array API library's arrays, and returns the
 same kind. Coordinates are ``(x, y)`` in heatmap pixels with integers at pixel centres; see
 :mod:`landmark_codecs.coords` for the conventions.
@@ -12,6 +13,7 @@ from .argmax import decode_argmax
 from .coords import flip_horizontal, heatmap_to_image, image_to_heatmap, in_heatmap
 from .gaussian import encode_gaussian
 from .losses import adaptive_wing_loss, soft_wing_loss, weighted_loss_map, wing_loss
+from .pipnet import PIPNetNeighbors, PIPNetTargets, decode_pipnet, encode_pipnet, pipnet_loss, pipnet_neighbors
 from .rounding import decode_randomized_rounding, encode_randomized_rounding, representable_coords
 from .soft_argmax import decode_soft_argmax, encode_soft_argmax
 
@@ -34,4 +36,10 @@ __all__ = [
     "adaptive_wing_loss",
     "weighted_loss_map",
     "soft_wing_loss",
+    "pipnet_neighbors",
+    "encode_pipnet",
+    "decode_pipnet",
+    "pipnet_loss",
+    "PIPNetNeighbors",
+    "PIPNetTargets",
 ]

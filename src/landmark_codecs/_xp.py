@@ -45,6 +45,38 @@ def device(x: Array) -> Any:
     return array_api_compat.device(x)
 
 
+def to_host(x: Any) -> np.ndarray:
+    """A NumPy copy of ``x`` (NumPy, torch on any device, DLPack arrays, nested sequences).
+
+    For small host-side tables built once (e.g. from a mean shape), never in a hot path.
+    """
+    if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)):
+        return np.array(x)
+    if type(x).__module__.startswith("torch"):
+        return x.detach().cpu().numpy()
+    return np.array(np.from_dlpack(x))
+
+
+def is_array(x: Any) -> bool:
+    return isinstance(x, np.ndarray) or array_api_compat.is_array_api_obj(x)
+
+
+def on_device_of(xp: Namespace, table: Array, like: Array, name: str) -> Array:
+    """``table`` (a small constant array) in ``like``'s library and on its device.
+
+    A NumPy table is copied to ``like``'s device (a host -> device copy, never device -> host);
+    a table of ``like``'s own library must already be on its device.
+    """
+    if isinstance(table, np.ndarray):
+        return table if is_numpy(xp) else xp.asarray(table, device=device(like))
+    if array_api_compat.array_namespace(table) is not xp or device(table) != device(like):
+        raise ValueError(
+            f"{name} lives on {type(table).__module__} device {device(table)}, the arrays on {device(like)}: "
+            "build it from a mean shape on the arrays' device (or from a NumPy one)"
+        )
+    return table
+
+
 def is_torch(xp: Namespace) -> bool:
     return array_api_compat.is_torch_namespace(xp)
 
