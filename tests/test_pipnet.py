@@ -230,7 +230,7 @@ def test_visible_weights_carry_into_the_masks():
     t = lc.encode_pipnet(coords, grid_size=(4, 4), neighbor_index=table, visible=np.array([0.5, 1.0, 2.0]))
     np.testing.assert_array_equal(t.weights, [0.5, 1.0, 2.0])
     np.testing.assert_array_equal(t.mask.sum(axis=(-2, -1)), [0.5, 1.0, 2.0])
-    np.testing.assert_array_equal(t.neighbor_mask.sum(axis=(-2, -1)), [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0]])
+    np.testing.assert_array_equal(t.neighbor_weights, [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0]])
     np.testing.assert_array_equal(t.scores.sum(axis=(-2, -1)), [1.0, 1.0, 1.0])
 
 
@@ -536,3 +536,45 @@ def test_loss_rejects_bad_input():
         lc.pipnet_loss(s, o, nb, t, score_weight=-1.0)
     with pytest.raises(ValueError, match="offset_weight must be finite"):
         lc.pipnet_loss(s, o, nb, t, offset_weight=math.inf)
+
+
+def test_module_equals_function_and_validates_at_construction():
+    torch = pytest.importorskip("torch")
+    from landmark_codecs.torch import PIPNetLoss
+
+    table = lc.pipnet_neighbors(PTS, num_neighbors=3)
+    t = lc.encode_pipnet(torch.asarray(COORDS), grid_size=(8, 6), neighbor_index=table)
+    preds = [torch.asarray(o) for o in OUTPUTS]
+    module = PIPNetLoss(score_weight=3.0, offset_weight=0.5)
+    assert torch.equal(module(*preds, t), lc.pipnet_loss(*preds, t, score_weight=3.0, offset_weight=0.5))
+    assert "score_weight=3.0" in repr(module)
+    with pytest.raises(ValueError, match="offset_weight must be >= 0"):
+        PIPNetLoss(offset_weight=-0.1)
+
+
+def test_torch_compile_fullgraph_from_a_fresh_interpreter():
+    """encode, decode (both merges) and the loss compile without a graph break, table on the device."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import torch, landmark_codecs as lc
+        table = lc.pipnet_neighbors(torch.rand(20, 2, dtype=torch.float64), num_neighbors=5)
+        coords = torch.rand(4, 20, 2) * 7.9 - 0.5
+        def f(c):
+            t = lc.encode_pipnet(c, grid_size=(8, 8), neighbor_index=table)
+            preds = [x + 0.01 for x in t[:3]]
+            mean, _ = lc.decode_pipnet(*preds, neighbor_index=table)
+            original, _ = lc.decode_pipnet(*preds, neighbor_index=table, merge="original")
+            return mean, original, lc.pipnet_loss(*preds, t)
+        compiled = torch.compile(f, fullgraph=True, backend="aot_eager")(coords)
+        eager = f(coords)
+        assert all(torch.allclose(a, b) for a, b in zip(compiled, eager))
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

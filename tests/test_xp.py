@@ -38,6 +38,20 @@ def test_take_along_last_native_equals_fallback(backend, x, seed):
     np.testing.assert_array_equal(numpy_of(_xp._take_along_last_fallback(xp, a, i)), want)
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+@pytest.mark.parametrize("index_shape", [(2, 3, 4, 2), (2, 1, 1, 1), (1, 3, 1, 5)])
+def test_take_along_last_broadcasts_index_over_leading_axes(backend, layout, index_shape):
+    """The index broadcasts against x's leading axes (NumPy's flat-take path and its fallback)."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 3, 4, 6)) if layout == "contiguous" else rng.normal(size=(2, 3, 6, 4)).swapaxes(-1, -2)
+    index = rng.integers(0, 6, size=index_shape)
+    want = np.take_along_axis(x, np.broadcast_to(index, (2, 3, 4, index_shape[-1])), -1)
+    a, i = convert(x, backend), convert(index, backend)
+    xp = array_namespace(a)
+    np.testing.assert_array_equal(numpy_of(_xp.take_along_last(xp, a, i)), want)
+    np.testing.assert_array_equal(numpy_of(_xp._take_along_last_fallback(xp, a, i)), want)
+
+
 @pytest.mark.parametrize("scale", [1.0, 2.5])
 def test_exp_shifted_native_equals_fallback(backend, scale):
     x = np.random.default_rng(0).normal(size=(3, 4, 5))
@@ -80,3 +94,33 @@ def test_dilate_native_equals_fallback_and_oracle(backend, x, size):
 
 def _fallback_dilate(xp, a, size):
     return _xp._dilate_1d_fallback(xp, _xp._dilate_1d_fallback(xp, a, size, -1), size, -2)
+
+
+@pytest.mark.parametrize("shapes", [((2, 3), (2, 3)), ((2, 3, 4), (2, 3, 1)), ((2, 1), (2, 5)), ((3,), (2, 3))])
+def test_place_last_native_equals_fallback(backend, shapes):
+    values_shape, index_shape = shapes
+    rng = np.random.default_rng(2)
+    values, index = rng.normal(size=values_shape), rng.integers(0, 7, size=index_shape)
+    shape = np.broadcast_shapes(values_shape, index_shape)
+    want = np.where(np.arange(7) == np.broadcast_to(index, shape)[..., None], np.broadcast_to(values, shape)[..., None], 0.0)
+    v, i = convert(values, backend), convert(index, backend)
+    xp = array_namespace(v)
+    np.testing.assert_array_equal(numpy_of(_xp.place_last(xp, v, i, 7)), want)
+    np.testing.assert_array_equal(numpy_of(_xp._place_last_fallback(xp, v, i, 7)), want)
+
+
+def test_place_last_is_differentiable_in_the_values():
+    torch = pytest.importorskip("torch")
+    values = torch.rand(2, 3, dtype=torch.float64, requires_grad=True)
+    index = torch.tensor([[0, 4, 2], [1, 1, 3]])
+    assert torch.autograd.gradcheck(lambda v: _xp.place_last(array_namespace(v), v, index, 5), (values,))
+
+
+def test_sum_last_native_equals_sum(backend):
+    x = np.random.default_rng(3).normal(size=(4, 2, 5, 17))
+    a = convert(x, backend)
+    np.testing.assert_allclose(numpy_of(_xp.sum_last(array_namespace(a), a)), x.sum(-1), rtol=1e-13, atol=1e-13)
+    nan = x.copy()
+    nan[1, 0, 2, 5] = np.nan  # a NaN stays in its own row
+    got = numpy_of(_xp.sum_last(array_namespace(a), convert(nan, backend)))
+    assert np.isnan(got[1, 0, 2]) and np.isnan(got).sum() == 1

@@ -12,6 +12,7 @@ stays importable, and fast to import, without torch. The one piece that must be 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import array_api_compat
@@ -90,6 +91,12 @@ def take_along_last(xp: Namespace, x: Array, index: Array) -> Array:
     if is_torch(xp):
         shape = tuple(max(a, b) for a, b in zip(x.shape[:-1], index.shape[:-1]))
         return x.expand(*shape, x.shape[-1]).gather(-1, index.expand(*shape, index.shape[-1]))
+    if is_numpy(xp) and x.flags.c_contiguous:
+        lead = np.broadcast_shapes(x.shape[:-1], index.shape[:-1])
+        if lead == x.shape[:-1]:
+            # One flat take: ~8x faster than take_along_axis, which builds an index per axis.
+            rows = np.arange(math.prod(lead), dtype=np.intp).reshape(*lead, 1) * x.shape[-1]
+            return np.take(x.reshape(-1), rows + index)
     if hasattr(xp, "take_along_axis"):
         return xp.take_along_axis(x, index, axis=-1)
     return _take_along_last_fallback(xp, x, index)
@@ -99,6 +106,46 @@ def _take_along_last_fallback(xp: Namespace, x: Array, index: Array) -> Array:
     n = x.shape[-1]
     hit = index[..., None] == xp.arange(n, device=device(x))
     return xp.sum(xp.where(hit, x[..., None, :], xp.zeros((), dtype=x.dtype, device=device(x))), axis=-1)
+
+
+def place_last(xp: Namespace, values: Array, index: Array, n: int) -> Array:
+    """A ``(*S, n)`` array of zeros with ``values`` at position ``index`` of its last axis.
+
+    ``values`` and the integer ``index`` broadcast to the shape ``S``: ``out[..., j] = values``
+    where ``j == index``, else 0. NumPy and torch write into zeros (``put`` / ``scatter_``,
+    differentiable in ``values``); the standard fallback compares with ``arange(n)``.
+    """
+    if is_numpy(xp):
+        shape = _broadcast_shapes(values.shape, index.shape)
+        out = np.zeros((*shape, n), dtype=values.dtype)
+        rows = np.arange(math.prod(shape), dtype=np.intp).reshape(shape) * n
+        np.put(out, rows + index, np.broadcast_to(values, shape))
+        return out
+    if is_torch(xp):
+        shape = _broadcast_shapes(tuple(values.shape), tuple(index.shape))
+        out = values.new_zeros((*shape, n))
+        # A contiguous index makes scatter_ ~2.5x faster than an expanded view.
+        return out.scatter_(-1, index.expand(shape).contiguous()[..., None], values.expand(shape)[..., None])
+    return _place_last_fallback(xp, values, index, n)
+
+
+def _broadcast_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Standard broadcasting of two shapes (plain Python: traceable, no library call)."""
+    a, b = (1,) * (len(b) - len(a)) + tuple(a), (1,) * (len(a) - len(b)) + tuple(b)
+    return tuple(y if x == 1 else x for x, y in zip(a, b))
+
+
+def _place_last_fallback(xp: Namespace, values: Array, index: Array, n: int) -> Array:
+    hit = xp.arange(n, dtype=index.dtype, device=device(index)) == index[..., None]
+    return xp.where(hit, values[..., None], xp.zeros((), dtype=values.dtype, device=device(values)))
+
+
+def sum_last(xp: Namespace, x: Array) -> Array:
+    """Sum over the last axis. NumPy's reduce over a short last axis is ~5x slower than a
+    matrix-vector product with ones (BLAS), which gives the same sum, row by row."""
+    if is_numpy(xp) and xp.isdtype(x.dtype, "real floating"):
+        return x @ np.ones(x.shape[-1], dtype=x.dtype)
+    return xp.sum(x, axis=-1)
 
 
 def topk_indices(xp: Namespace, x: Array, k: int) -> Array:

@@ -16,8 +16,10 @@ array                     shape                         meaning
 ``offsets``               ``(..., K, 2, Hg, Wg)``        landmark ``(x, y)`` minus the cell centre
 ``neighbor_offsets``      ``(..., K, N, 2, Hg, Wg)``     neighbour ``n``'s ``(x, y)`` minus the
                                                          same cell's centre (``n = index[k, m]``)
-``mask``                  ``(..., K, Hg, Wg)``           where the offset loss applies
-``neighbor_mask``         ``(..., K, N, Hg, Wg)``        where the neighbour-offset loss applies
+``mask``                  ``(..., K, Hg, Wg)``           where (and how much) the offset loss
+                                                         applies: the landmark's cell only
+``neighbor_weights``      ``(..., K, N)``                weight of each neighbour-offset term
+                                                         (applied at the same cell)
 ``weights``               ``(..., K)``                   per-landmark weight of the score loss
 ========================  ============================  ==========================================
 
@@ -82,7 +84,7 @@ class PIPNetTargets(NamedTuple):
     offsets: Array
     neighbor_offsets: Array
     mask: Array
-    neighbor_mask: Array
+    neighbor_weights: Array
     weights: Array
 
 
@@ -161,11 +163,13 @@ def encode_pipnet(
 
         scores[k, c] = 1                  offsets[k, :, c] = (x, y) - c
         neighbor_offsets[k, m, :, c] = (x, y)[index[k, m]] - c          (0 elsewhere)
-        mask[k, c] = weights[k]           neighbor_mask[k, m, c] = weights[k] if index[k, m] is kept
+        mask[k, c] = weights[k]           neighbor_weights[k, m] = weights[k] if index[k, m] is kept
 
     A landmark is *kept* when it is finite, inside the grid's valid range and visible; the others
-    get weight 0 and all-zero maps and masks, and the neighbour terms that point at them get mask
-    0, so a missing landmark never corrupts another's targets.
+    get weight 0 and all-zero maps and masks, and the neighbour terms that point at them get
+    weight 0 (and a zero target), so a missing landmark never corrupts another's targets. The
+    neighbour terms' weights are kept per term, ``(..., K, N)``, not as ``N`` more maps: they
+    apply at the cell where ``mask`` is non-zero.
 
     Args:
         coords: ``(..., K, 2)`` landmark ``(x, y)`` in grid cells (see Convention), real floating.
@@ -176,7 +180,7 @@ def encode_pipnet(
         visible: optional ``(..., K)`` visibility or weight (0 means invisible).
 
     Returns:
-        :class:`PIPNetTargets` ``(scores, offsets, neighbor_offsets, mask, neighbor_mask,
+        :class:`PIPNetTargets` ``(scores, offsets, neighbor_offsets, mask, neighbor_weights,
         weights)`` in ``coords``' dtype and on its device.
 
     Convention:
@@ -204,25 +208,38 @@ def encode_pipnet(
         raise TypeError(f"neighbor_index must be the table from pipnet_neighbors or its (K, N) index array, got {type(index).__qualname__}")
     index = _index(xp, index, coords, "coords")
     n = index.shape[1]
+    lead = tuple(coords.shape[:-2])
     dev = _xp.device(coords)
     zero = xp.zeros((), dtype=coords.dtype, device=dev)
-    cell = _cell(xp, safe, w, h)
-    at_x = _common.grid(xp, w, cell) == cell[..., 0:1]
-    at_y = _common.grid(xp, h, cell) == cell[..., 1:2]
-    at = at_y[..., :, None] & at_x[..., None, :] & keep[..., None, None]  # (..., K, Hg, Wg)
-    own = safe - cell
-    flat = xp.reshape(index, (k * n,))
-    neighbors = xp.reshape(xp.take(safe, flat, axis=-2), (*coords.shape[:-2], k, n, 2))
-    neighbor_keep = xp.reshape(xp.take(keep, flat, axis=-1), (*coords.shape[:-2], k, n))
-    neighbor_at = at[..., None, :, :] & neighbor_keep[..., None, None]  # (..., K, N, Hg, Wg)
+    # Per axis, on contiguous (..., K) and (..., K*N) arrays: NumPy is slow on a last axis of 2.
+    x, y = safe[..., 0], safe[..., 1]
+    # The cell containing the landmark, floor(c + 0.5); the min only matters for the last float
+    # below W - 0.5, where c + 0.5 rounds to W.
+    cx = xp.minimum(xp.floor(x + 0.5), xp.asarray(w - 1.0, dtype=coords.dtype, device=dev))
+    cy = xp.minimum(xp.floor(y + 0.5), xp.asarray(h - 1.0, dtype=coords.dtype, device=dev))
+    at = xp.astype(cy, xp.int64) * w + xp.astype(cx, xp.int64)  # flat cell index (..., K)
+    own = xp.stack([x - cx, y - cy], axis=-1)  # 0 for a landmark not kept (safe = 0, cell 0)
+    term = xp.reshape(index, (k * n,))  # the neighbour of term j = k * N + m ...
+    by = xp.arange(k * n, dtype=term.dtype, device=dev) // n  # ... and the landmark it is predicted from
+    used = xp.take(keep, by, axis=-1) & xp.take(keep, term, axis=-1)  # (..., K*N)
+    nx = xp.where(used, xp.take(x, term, axis=-1) - xp.take(cx, by, axis=-1), zero)
+    ny = xp.where(used, xp.take(y, term, axis=-1) - xp.take(cy, by, axis=-1), zero)
+    neighbor_own = xp.reshape(xp.stack([nx, ny], axis=-1), (*lead, k, n, 2))
+    # Zeros everywhere but the landmark's cell: written there, not compared against every cell.
     return PIPNetTargets(
-        scores=xp.astype(at, coords.dtype),
-        offsets=xp.where(at[..., None, :, :], own[..., None, None], zero),
-        neighbor_offsets=xp.where(neighbor_at[..., None, :, :], (neighbors - cell[..., None, :])[..., None, None], zero),
-        mask=xp.where(at, weights[..., None, None], zero),
-        neighbor_mask=xp.where(neighbor_at, weights[..., None, None, None], zero),
+        scores=_maps(xp, xp.astype(keep, coords.dtype), at, (h, w)),
+        offsets=_maps(xp, own, at[..., None], (h, w)),
+        neighbor_offsets=_maps(xp, neighbor_own, at[..., None, None], (h, w)),
+        mask=_maps(xp, weights, at, (h, w)),
+        neighbor_weights=xp.reshape(xp.where(used, xp.take(weights, by, axis=-1), zero), (*lead, k, n)),
         weights=weights,
     )
+
+
+def _maps(xp: Any, values: Array, at: Array, size: tuple[int, int]) -> Array:
+    """``(*S, H, W)`` zeros with ``values`` (shape ``S``) at the flat cell ``at`` (broadcast to ``S``)."""
+    out = _xp.place_last(xp, values, at, size[0] * size[1])
+    return xp.reshape(out, (*out.shape[:-1], *size))
 
 
 def decode_pipnet(
@@ -309,17 +326,21 @@ def decode_pipnet(
     if merge == "none":
         return cell + own, best
     predicted = _at_cell(xp, neighbor_offsets, anchor[..., None, None, :], dtype)  # (..., K, N, 2)
+    flat_index = xp.reshape(index, (k * n,))
+    # Each prediction relative to the cell of the landmark it predicts: an exact integer
+    # difference plus the offset, so the terms summed below are small and keep their precision.
+    target_cell = xp.reshape(xp.take(cell, flat_index, axis=-2), (*lead, k, n, 2))
+    relative = xp.reshape((cell[..., None, :] - target_cell) + predicted, (*lead, k * n * 2))  # x, y interleaved
+    # Entry 2 * k * n holds 0: the mean merge points its padding there, so a padding entry can
+    # neither count twice nor carry another landmark's NaN.
+    relative = xp.concat([relative, xp.zeros((*lead, 1), dtype=dtype, device=_xp.device(scores))], axis=-1)
+    gather, scale = _merge_plan(xp, reverse, count, k * n, merge, dtype)
     r = reverse.shape[1]
-    flat = xp.reshape(reverse, (k * r,))
-    by = xp.reshape(xp.take(xp.reshape(predicted, (*lead, k * n, 2)), flat, axis=-2), (*lead, k, r, 2))
-    from_cell = xp.reshape(xp.take(cell, flat // n, axis=-2), (*lead, k, r, 2))
-    # Each prediction of t relative to t's cell: an exact integer difference plus the offset.
-    relative = (from_cell - cell[..., None, :]) + by
-    own_weight, weight = _merge_weights(xp, count, r, merge, dtype, _xp.device(scores))
-    zero = xp.zeros((), dtype=dtype, device=_xp.device(scores))
-    # Padding entries weigh 0 and must not carry another landmark's NaN into t.
-    others = xp.sum(xp.where(weight[:, :, None] > 0, relative * weight[:, :, None], zero), axis=-2)
-    return cell + (own * own_weight[:, None] + others), best
+    taken = xp.reshape(xp.take(relative, xp.reshape(gather, (2 * k * r,)), axis=-1), (*lead, 2, k, r))
+    others = _xp.sum_last(xp, taken)  # (..., 2, K)
+    axes = tuple(range(len(lead)))
+    others = xp.permute_dims(others, (*axes, len(lead) + 1, len(lead)))  # (..., K, 2)
+    return cell + (own + others) * scale[:, None], best
 
 
 def pipnet_loss(
@@ -338,8 +359,9 @@ def pipnet_loss(
 
     - ``MSE`` is the mean squared error over the maps of landmarks with ``weights > 0``, each
       weighted by its weight (the mean divides by the weights' sum times ``Hg * Wg``);
-    - ``L1`` sums ``|pred - target|`` over ``x`` and ``y`` at the cells where the mask is
-      positive, weighted by the mask, and divides by the mask's sum.
+    - ``L1`` sums ``|pred - target|`` over ``x`` and ``y`` at the cells where ``mask`` is
+      positive, weighted by ``mask`` (own offsets) or by ``neighbor_weights`` (neighbour offsets),
+      and divides by the sum of those weights.
 
     With every landmark visible this is the original repository's loss exactly (its ``x`` and
     ``y`` L1 means are added: hence the sum over the two axes). An all-zero mask gives a 0 term.
@@ -362,8 +384,7 @@ def pipnet_loss(
     >>> float(pipnet_loss(t.scores, t.offsets + 0.5, t.neighbor_offsets, t))  # |0.5| on x and on y
     1.0
     """
-    score_weight = check.at_least(score_weight, 0.0, "score_weight", "a weight")
-    offset_weight = check.at_least(offset_weight, 0.0, "offset_weight", "a weight")
+    score_weight, offset_weight = loss_weights(score_weight, offset_weight)
     if not isinstance(targets, tuple) or len(targets) != len(PIPNetTargets._fields):
         raise TypeError(f"targets must be the PIPNetTargets from encode_pipnet, got {type(targets).__qualname__}")
     targets = PIPNetTargets(*targets)
@@ -380,12 +401,21 @@ def pipnet_loss(
     work = xp.float32 if xp.finfo(out_dtype).bits < 32 else out_dtype
     h, w = scores.shape[-2:]
     cast = [x if x.dtype == work else xp.astype(x, work) for x in (scores, offsets, neighbor_offsets, *targets)]
-    s, o, no, ts, to, tno, mask, nmask, weights = cast
+    s, o, no, ts, to, tno, mask, neighbor_weights, weights = cast
     score_term = _masked_mean(xp, s, ts, weights[..., None, None], float(h * w), squared=True)
     own_term = _masked_mean(xp, o, to, mask[..., None, :, :], 1.0, squared=False)
-    neighbor_term = _masked_mean(xp, no, tno, nmask[..., None, :, :], 1.0, squared=False)
+    at_cell = xp.astype(mask > 0, work)[..., None, :, :]  # (..., K, 1, Hg, Wg)
+    neighbor_term = _masked_mean(xp, no, tno, (neighbor_weights[..., None, None] * at_cell)[..., None, :, :], 1.0, squared=False)
     total = score_term * score_weight + (own_term + neighbor_term) * offset_weight
     return total if total.dtype == out_dtype else xp.astype(total, out_dtype)
+
+
+def loss_weights(score_weight: float, offset_weight: float) -> tuple[float, float]:
+    """:func:`pipnet_loss`'s weights, checked (also used by the torch Module at construction)."""
+    return (
+        check.at_least(score_weight, 0.0, "score_weight", "a weight"),
+        check.at_least(offset_weight, 0.0, "offset_weight", "a weight"),
+    )
 
 
 def _masked_mean(xp: Any, pred: Array, target: Array, weight: Array, per_weight: float, *, squared: bool) -> Array:
@@ -400,15 +430,6 @@ def _masked_mean(xp: Any, pred: Array, target: Array, weight: Array, per_weight:
     return xp.where(positive, total / xp.where(positive, norm, 1.0), zero)
 
 
-def _cell(xp: Any, coords: Array, w: int, h: int) -> Array:
-    """The cell centre containing each landmark: ``floor(c + 0.5)``, kept on the grid.
-
-    The clip only matters for the last float below ``W - 0.5``, where ``c + 0.5`` rounds to ``W``.
-    """
-    upper = xp.asarray([w - 1.0, h - 1.0], dtype=coords.dtype, device=_xp.device(coords))
-    return xp.minimum(xp.floor(coords + 0.5), upper)
-
-
 def _at_cell(xp: Any, maps: Array, anchor: Array, dtype: Any) -> Array:
     """``maps[..., c]`` at the flat cell index ``anchor`` (broadcast over the middle axes)."""
     flat = _common.flatten_maps(xp, maps)
@@ -416,16 +437,25 @@ def _at_cell(xp: Any, maps: Array, anchor: Array, dtype: Any) -> Array:
     return out if out.dtype == dtype else xp.astype(out, dtype)
 
 
-def _merge_weights(xp: Any, count: Array, r: int, merge: str, dtype: Any, dev: Any) -> tuple[Array, Array]:
-    """``(own (K,), others (K, R))`` merge weights for the reverse table's rows."""
-    c = xp.astype(count, dtype)[:, None]
-    slot = xp.arange(r, dtype=dtype, device=dev)[None, :]
-    zero = xp.zeros((), dtype=dtype, device=dev)
+def _merge_plan(xp: Any, reverse: Array, count: Array, predictions: int, merge: str, dtype: Any) -> tuple[Array, Array]:
+    """``(gather (2, K, R), scale (K,))``: merged = (own + sum_R of the gathered entries) * scale.
+
+    ``gather[c, t, j]`` indexes the ``2 * predictions + 1`` interleaved ``(x, y)`` predictions
+    plus a trailing 0: coordinate ``c`` of the ``j``-th prediction of landmark ``t``, or the 0.
+    """
+    dev = _xp.device(reverse)
+    slot = xp.arange(reverse.shape[1], dtype=reverse.dtype, device=dev)[None, :]
+    one = xp.ones((), dtype=dtype, device=dev)
     if merge == "mean":
-        return 1.0 / (1.0 + c[:, 0]), xp.where(slot < c, 1.0 / (1.0 + c), zero)
-    predicted = c > 0
-    share = xp.asarray(1.0 / (1.0 + r), dtype=dtype, device=dev)
-    return xp.where(predicted[:, 0], share, 1.0), xp.where(predicted & (slot >= 0), share, zero)
+        used = slot < count[:, None]
+        scale = one / (one + xp.astype(count, dtype))
+    else:
+        # The table's rows are already cyclically padded to R; a landmark nobody predicts gets 0s.
+        used = (count > 0)[:, None] & (slot >= 0)
+        scale = xp.where(count > 0, xp.asarray(1.0 / (1.0 + reverse.shape[1]), dtype=dtype, device=dev), one)
+    axis = xp.reshape(xp.arange(2, dtype=reverse.dtype, device=dev), (2, 1, 1))
+    zero_slot = xp.asarray(2 * predictions, dtype=reverse.dtype, device=dev)
+    return xp.where(used[None, ...], 2 * reverse[None, ...] + axis, zero_slot), scale
 
 
 def _host_index(index: Array, k: int, name: str, shape: tuple[int, ...]) -> None:

@@ -12,9 +12,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from . import losses
+from . import losses, pipnet
 
-__all__ = ["WingLoss", "AdaptiveWingLoss", "SoftWingLoss"]
+__all__ = ["WingLoss", "AdaptiveWingLoss", "SoftWingLoss", "PIPNetLoss"]
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -126,3 +126,32 @@ class SoftWingLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self._kwargs().items())
+
+
+class PIPNetLoss(nn.Module):
+    """:func:`landmark_codecs.pipnet_loss` as a Module.
+
+    ``forward(scores, offsets, neighbor_offsets, targets)``: the network's three outputs and the
+    :class:`landmark_codecs.PIPNetTargets` from :func:`landmark_codecs.encode_pipnet`; shapes in
+    :mod:`landmark_codecs.pipnet`. The weights are checked at construction.
+
+    >>> import landmark_codecs as lc
+    >>> table = lc.pipnet_neighbors(torch.tensor([[0.0, 0.0], [1.0, 0.0]]), num_neighbors=1)
+    >>> t = lc.encode_pipnet(torch.tensor([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbor_index=table)
+    >>> PIPNetLoss()(t.scores, t.offsets + 0.5, t.neighbor_offsets, t).item()
+    1.0
+    """
+
+    def __init__(self, *, score_weight: float = 10.0, offset_weight: float = 1.0) -> None:
+        super().__init__()
+        self.score_weight, self.offset_weight = pipnet.loss_weights(score_weight, offset_weight)
+
+    def forward(
+        self, scores: torch.Tensor, offsets: torch.Tensor, neighbor_offsets: torch.Tensor, targets: pipnet.PIPNetTargets
+    ) -> torch.Tensor:
+        return pipnet.pipnet_loss(
+            scores, offsets, neighbor_offsets, targets, score_weight=self.score_weight, offset_weight=self.offset_weight
+        )
+
+    def extra_repr(self) -> str:
+        return f"score_weight={self.score_weight!r}, offset_weight={self.offset_weight!r}"
