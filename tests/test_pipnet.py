@@ -578,3 +578,33 @@ def test_torch_compile_fullgraph_from_a_fresh_interpreter():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def _repository_targets(u, index, grid):
+    """The repository's targets for one face, a landmark and a neighbour at a time, from
+    normalized coordinates u = x_image / W_image: corner-based cells and offsets in [0, 1)."""
+    w, h = grid
+    k, n = index.shape
+    own, nb = np.zeros((k, 2, h, w)), np.zeros((k, n, 2, h, w))
+    for i in range(k):
+        cx, cy = min(max(int(np.floor(u[i, 0] * w)), 0), w - 1), min(max(int(np.floor(u[i, 1] * h)), 0), h - 1)
+        own[i, :, cy, cx] = u[i, 0] * w - cx, u[i, 1] * h - cy
+        for m in range(n):
+            nb[i, m, :, cy, cx] = u[index[i, m], 0] * w - cx, u[index[i, m], 1] * h - cy
+    return own, nb
+
+
+def test_the_repository_convention_is_ours_shifted_by_half_a_cell():
+    """docs/pipnet.md: legacy conversion minus 0.5 gives our grid point; its offsets are ours + 0.5."""
+    rng = np.random.default_rng(5)
+    table = lc.pipnet_neighbors(rng.random((12, 2)), num_neighbors=4)
+    image_xy = rng.uniform(0, 255.9, (12, 2))
+    own, nb = _repository_targets(image_xy / 256, table.index, (8, 8))
+    x = lc.image_to_heatmap(image_xy, image_size=(256, 256), heatmap_size=(8, 8), convention="legacy") - 0.5
+    t = lc.encode_pipnet(x, grid_size=(8, 8), neighbor_index=table)
+    np.testing.assert_allclose(np.where(t.mask[:, None] > 0, t.offsets + 0.5, 0.0), own, atol=1e-12)
+    np.testing.assert_allclose(np.where(t.mask[:, None, None] > 0, t.neighbor_offsets + 0.5, 0.0), nb, atol=1e-12)
+    # A model trained on the repository's targets: subtract 0.5 from its offsets, then decode.
+    coords, _ = lc.decode_pipnet(t.scores, own - 0.5, nb - 0.5, neighbor_index=table)
+    back = lc.heatmap_to_image(coords + 0.5, image_size=(256, 256), heatmap_size=(8, 8), convention="legacy")
+    np.testing.assert_allclose(back, image_xy, atol=1e-9)

@@ -33,9 +33,10 @@ Convention:
     is a cell *centre*, the valid range is ``[-0.5, Wg - 0.5) x [-0.5, Hg - 0.5)``; convert from
     image pixels with ``image_to_heatmap(..., heatmap_size=grid_size)`` (``"pixel_center"``).
     A landmark's cell is the one containing it, ``floor(x + 0.5)``, and its offset lies in
-    ``[-0.5, 0.5)``. The original repository measures offsets from the cell's top-left corner
-    (in ``[0, 1)``) on normalized coordinates ``u = (x + 0.5) / Wg``: the cell is the same, its
-    offsets are ours plus 0.5, and its coordinates are ``heatmap_to_image`` of ours.
+    ``[-0.5, 0.5)``. The original repository's grid is corner-based: its grid coordinate is
+    ``x + 0.5`` (``image_to_heatmap(..., convention="legacy")`` of the image point), the cell is
+    the same one, and its own and neighbour offsets, measured from the cell's top-left corner,
+    are ours plus 0.5 (docs/pipnet.md says how to reproduce it exactly).
 """
 
 from __future__ import annotations
