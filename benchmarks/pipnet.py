@@ -1,6 +1,6 @@
 """Speed of PIPNet encoding and decoding as ratios to reference implementations, in one run.
 
-    python benchmarks/pipnet.py [--backend numpy|torch] [--device cpu|cuda] [--repeat 9] [--number 3] [--batch 32]
+    python benchmarks/pipnet.py [--backend numpy|torch] [--device cpu|cuda] [--repeat 11] [--number 5] [--batch 32]
 
 B=32, K=98 (the WFLW mean shape when ../shared/data has it, else a seeded random one), an 8x8
 grid (stride 32 on a 256 crop), 10 neighbours, float32. Timed side by side in interleaved rounds
@@ -64,7 +64,6 @@ def reverse_lists(index):
 def loop_decode(scores, offsets, nb, index, lists):
     """Reference: one landmark, then one predictor, at a time (mean merge)."""
     b, k, h, w = scores.shape
-    n = index.shape[1]
     out = np.zeros((b, k, 2), np.float32)
     for bi in range(b):
         cells = []
@@ -79,7 +78,6 @@ def loop_decode(scores, offsets, nb, index, lists):
                 xs.append(px + nb[bi, i, m, 0, py, px])
                 ys.append(py + nb[bi, i, m, 1, py, px])
             out[bi, t] = sum(xs) / len(xs), sum(ys) / len(ys)
-    del n
     return out
 
 
@@ -121,8 +119,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeat", type=int, default=9)
-    ap.add_argument("--number", type=int, default=3, help="back-to-back calls per timing")
+    ap.add_argument("--repeat", type=int, default=11)
+    ap.add_argument("--number", type=int, default=5, help="back-to-back calls per timing")
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
     b, k, n, grid = args.batch, 98, 10, (8, 8)

@@ -207,7 +207,7 @@ def encode_pipnet(
         index = np.asarray(index)
     if not _xp.is_array(index):
         raise TypeError(f"neighbor_index must be the table from pipnet_neighbors or its (K, N) index array, got {type(index).__qualname__}")
-    index = _index(xp, index, coords, "coords")
+    index = _index(xp, index, coords, k, "coords")
     n = index.shape[1]
     lead = tuple(coords.shape[:-2])
     dev = _xp.device(coords)
@@ -311,7 +311,7 @@ def decode_pipnet(
     check.heatmaps(xp, scores, "scores")
     check.floating(xp, offsets, "offsets")
     check.floating(xp, neighbor_offsets, "neighbor_offsets")
-    index = _index(xp, neighbor_index.index, scores, "scores")
+    index = _index(xp, neighbor_index.index, scores, scores.shape[-3], "scores")
     reverse, count = (_xp.on_device_of(xp, a, scores, "neighbor_index") for a in neighbor_index[1:])
     lead, (k, h, w) = tuple(scores.shape[:-3]), tuple(scores.shape[-3:])
     n = index.shape[1]
@@ -476,10 +476,9 @@ def _index_shape(index: Array, k: int, name: str, shape: tuple[int, ...]) -> Non
         )
 
 
-def _index(xp: Any, index: Array, like: Array, name: str) -> Array:
-    """The ``(K, N)`` neighbour index, checked, in ``like``'s library and on its device."""
+def _index(xp: Any, index: Array, like: Array, k: int, name: str) -> Array:
+    """The ``(K, N)`` neighbour index, checked, in ``like`` (named ``name``)'s library and on its device."""
     shape = tuple(like.shape)
-    k = shape[-2] if name == "coords" else shape[-3]
     if isinstance(index, np.ndarray):
         _host_index(index, k, name, shape)
     out = _xp.on_device_of(xp, index, like, "neighbor_index")
