@@ -47,15 +47,16 @@ def device(x: Array) -> Any:
 
 
 def to_host(x: Any) -> np.ndarray:
-    """A NumPy copy of ``x`` (NumPy, torch on any device, DLPack arrays, nested sequences).
+    """``x`` as a NumPy array (NumPy, torch on any device, DLPack arrays, nested sequences).
 
-    For small host-side tables built once (e.g. from a mean shape), never in a hot path.
+    May share memory with ``x``: copy before writing. For checks and small host-side tables
+    built once (e.g. from a mean shape), never in a hot path.
     """
     if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)):
-        return np.array(x)
+        return np.asarray(x)
     if type(x).__module__.startswith("torch"):
         return x.detach().cpu().numpy()
-    return np.array(np.from_dlpack(x))
+    return np.from_dlpack(x)
 
 
 def is_array(x: Any) -> bool:

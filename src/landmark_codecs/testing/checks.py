@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import _xp
+
 Array = Any
 
 __all__ = ["assert_lossless", "assert_unbiased", "to_numpy"]
@@ -14,11 +16,7 @@ __all__ = ["assert_lossless", "assert_unbiased", "to_numpy"]
 
 def to_numpy(x: Array) -> np.ndarray:
     """Any array (NumPy, torch on any device, array API libraries) as a NumPy array, for checks."""
-    if isinstance(x, (np.ndarray, np.generic)):
-        return np.asarray(x)
-    if type(x).__module__.startswith("torch"):
-        return x.detach().cpu().numpy()
-    return np.from_dlpack(x)
+    return _xp.to_host(x)
 
 
 def _describe(where: np.ndarray, coords: np.ndarray, got: np.ndarray, want: np.ndarray, limit: int = 5) -> str:
