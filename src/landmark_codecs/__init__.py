@@ -1,9 +1,10 @@
 """landmark_codecs: exact, fast, tested landmark coding primitives on every array library.
 
 Encoders turn ``(..., K, 2)`` landmark coordinates into ``(..., K, H, W)`` training targets;
-decoders turn network outputs back into ``(coords, scores)``; the Wing family of losses trains
-them (``landmark_codecs.torch`` wraps those as ``nn.Module``); PIPNet's neighbour table, targets,
-merging decoder and loss sit beside them. Every function takes NumPy arrays,
+decoders (argmax, H3R, soft-argmax, DARK) turn network outputs back into
+``(coords, scores)``; the Wing family of losses trains them (``landmark_codecs.torch`` wraps
+those as ``nn.Module``); PIPNet's neighbour table, targets, merging decoder and loss sit beside
+them. Every function takes NumPy arrays,
 PyTorch tensors (CPU or GPU, with autograd) or any array API library's arrays, and returns the
 same kind. Coordinates are ``(x, y)`` in heatmap pixels with integers at pixel centres; see
 :mod:`landmark_codecs.coords` for the conventions.
@@ -11,6 +12,7 @@ same kind. Coordinates are ``(x, y)`` in heatmap pixels with integers at pixel c
 
 from .argmax import decode_argmax
 from .coords import flip_horizontal, heatmap_to_image, image_to_heatmap, in_heatmap
+from .dark import decode_dark
 from .gaussian import encode_gaussian
 from .losses import adaptive_wing_loss, soft_wing_loss, weighted_loss_map, wing_loss
 from .pipnet import PIPNetNeighbors, PIPNetTargets, decode_pipnet, encode_pipnet, pipnet_loss, pipnet_neighbors
@@ -32,6 +34,7 @@ __all__ = [
     "decode_argmax",
     "decode_randomized_rounding",
     "decode_soft_argmax",
+    "decode_dark",
     "wing_loss",
     "adaptive_wing_loss",
     "weighted_loss_map",

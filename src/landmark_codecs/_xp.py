@@ -103,6 +103,22 @@ def take_along_last(xp: Namespace, x: Array, index: Array) -> Array:
     return _take_along_last_fallback(xp, x, index)
 
 
+def take_patch(xp: Namespace, flat: Array, rows: Array, cols: Array, width: int) -> Array:
+    """``out[..., a, b] = flat[..., rows[..., a] * width + cols[..., b]]``: a patch of row-major maps.
+
+    ``flat`` is ``(..., K, H*W)``; ``rows`` ``(..., K, n)`` and ``cols`` ``(..., K, m)`` are in-map
+    row and column indices; the result is ``(..., K, n, m)``. NumPy builds the global flat index in
+    one pass over the patch and takes once (the generic gather adds the row offsets in another).
+    """
+    if is_numpy(xp) and flat.flags.c_contiguous and rows.shape[:-1] == flat.shape[:-1] == cols.shape[:-1]:
+        base = np.arange(math.prod(flat.shape[:-1]), dtype=np.intp).reshape(*flat.shape[:-1], 1) * flat.shape[-1]
+        return np.take(flat.reshape(-1), (base + rows * width)[..., :, None] + cols[..., None, :])
+    index = (rows * width)[..., :, None] + cols[..., None, :]
+    n, m = index.shape[-2:]
+    out = take_along_last(xp, flat, xp.reshape(index, (*index.shape[:-2], n * m)))
+    return xp.reshape(out, (*out.shape[:-1], n, m))
+
+
 def _take_along_last_fallback(xp: Namespace, x: Array, index: Array) -> Array:
     n = x.shape[-1]
     hit = index[..., None] == xp.arange(n, device=device(x))
