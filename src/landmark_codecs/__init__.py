@@ -1,7 +1,7 @@
 """landmark_codecs: exact, fast, tested landmark coding primitives on every array library.
 
 Encoders turn ``(..., K, 2)`` landmark coordinates into ``(..., K, H, W)`` training targets;
-decoders (argmax, H3R, soft-argmax, DARK) turn network outputs back into
+decoders (argmax, H3R, soft-argmax, DARK, UDP, SimCC) turn network outputs back into
 ``(coords, scores)``; the Wing family of losses trains them (``landmark_codecs.torch`` wraps
 those as ``nn.Module``); PIPNet's neighbour table, targets, merging decoder and loss sit beside
 them. Every function takes NumPy arrays,
@@ -17,7 +17,9 @@ from .gaussian import encode_gaussian
 from .losses import adaptive_wing_loss, soft_wing_loss, weighted_loss_map, wing_loss
 from .pipnet import PIPNetNeighbors, PIPNetTargets, decode_pipnet, encode_pipnet, pipnet_loss, pipnet_neighbors
 from .rounding import decode_randomized_rounding, encode_randomized_rounding, representable_coords
+from .simcc import SimCCTargets, decode_simcc, encode_simcc, simcc_bins
 from .soft_argmax import decode_soft_argmax, encode_soft_argmax
+from .udp import decode_udp, encode_udp
 
 __version__ = "0.1.0"
 
@@ -35,6 +37,12 @@ __all__ = [
     "decode_randomized_rounding",
     "decode_soft_argmax",
     "decode_dark",
+    "encode_udp",
+    "decode_udp",
+    "encode_simcc",
+    "decode_simcc",
+    "simcc_bins",
+    "SimCCTargets",
     "wing_loss",
     "adaptive_wing_loss",
     "weighted_loss_map",

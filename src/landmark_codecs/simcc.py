@@ -1,0 +1,212 @@
+"""SimCC: one 1-D classification per axis at a split ratio (Li et al., ECCV 2022)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
+
+from . import _common, _xp
+from . import _validation as check
+from .coords import CONVENTIONS, Convention, heatmap_to_image, image_to_heatmap
+from .dark import blur_radius, nan_landmarks, refine_1d
+
+Array = Any
+
+__all__ = ["SimCCTargets", "decode_simcc", "encode_simcc", "simcc_bins"]
+
+
+class SimCCTargets(NamedTuple):
+    """What :func:`encode_simcc` returns."""
+
+    x_labels: Array
+    """``(..., K, W * split_ratio)`` labels over the x bins."""
+    y_labels: Array
+    """``(..., K, H * split_ratio)`` labels over the y bins."""
+    weights: Array
+    """``(..., K)`` landmark weights (0: invisible, NaN or outside the image)."""
+
+
+def simcc_bins(image_size: Sequence[int], split_ratio: float) -> tuple[int, int]:
+    """``(W * split_ratio, H * split_ratio)``: the number of x and y bins, which must be whole.
+
+    >>> simcc_bins((192, 256), 2.0)
+    (384, 512)
+    """
+    w, h = check.size(image_size, "image_size")
+    k = check.positive(split_ratio, "split_ratio")
+    bins = []
+    for n in (w, h):
+        b = round(n * k)
+        if b < 1 or abs(b - n * k) > 1e-9 * n * k:
+            raise ValueError(
+                f"split_ratio * image size must be a whole number of bins per axis, got split_ratio={split_ratio!r} "
+                f"and image_size={tuple(image_size)} ({n} * {split_ratio!r} = {n * k!r})"
+            )
+        bins.append(b)
+    return bins[0], bins[1]
+
+
+def encode_simcc(
+    coords: Array,
+    /,
+    *,
+    image_size: Sequence[int],
+    sigma: float,
+    split_ratio: float = 2.0,
+    convention: Convention = "pixel_center",
+    normalize: bool = False,
+    visible: Array | None = None,
+) -> SimCCTargets:
+    """SimCC labels: a sub-bin Gaussian over the x bins and one over the y bins per landmark.
+
+    Each image axis of ``n`` pixels is cut into ``n * split_ratio`` bins. The landmark is moved
+    into bin coordinates with :func:`image_to_heatmap` (the bins play the heatmap, with the
+    given ``convention``), and each axis gets ``exp(-(b - c)^2 / (2 sigma^2))`` over the bins
+    ``b = 0, 1, ...``, centred on the exact, unrounded bin coordinate ``c``.
+
+    Args:
+        coords: ``(..., K, 2)`` landmark ``(x, y)`` in image pixels, real floating.
+        image_size: ``(W, H)`` of the network input.
+        sigma: the Gaussian's standard deviation in bins, > 0 (mmpose's default is 6 at ratio 2).
+        split_ratio: bins per image pixel, > 0 (the paper's k; 2 by default); ``W * split_ratio``
+            and ``H * split_ratio`` must be whole numbers.
+        convention: how image pixels map onto bins (see :mod:`landmark_codecs.coords`):
+            ``"pixel_center"`` (default), ``"legacy"`` (``b = x * split_ratio``, mmpose's SimCC) or
+            ``"udp"``. Decode with the same one.
+        normalize: divide each label by its sum (a distribution over the bins). mmpose divides by
+            ``sigma * sqrt(2 pi)`` instead, which is the sum only away from the ends.
+        visible: optional ``(..., K)`` visibility or weight (0 means invisible).
+
+    Returns:
+        :class:`SimCCTargets` ``(x_labels, y_labels, weights)`` in the dtype and on the device of
+        ``coords``. A landmark that is invisible, NaN or outside the bins' valid range
+        ``[-0.5, W_b - 0.5) x [-0.5, H_b - 0.5)`` gets weight 0 and all-zero labels.
+
+    Convention:
+        ``(x, y)`` in image pixels, integers at pixel centres; sizes are ``(W, H)``.
+
+    Reference:
+        Y. Li, S. Yang, P. Liu, S. Zhang, Y. Wang, Z. Wang, W. Yang and S.-T. Xia, "SimCC: a Simple
+        Coordinate Classification Perspective for Human Pose Estimation", ECCV 2022.
+
+    >>> import numpy as np
+    >>> x_labels, y_labels, weights = encode_simcc(np.array([[1.25, 0.5]]), image_size=(4, 2), sigma=1.0)
+    >>> x_labels.shape, y_labels.shape, np.round(x_labels, 3).tolist()  # x = 1.25 px is bin (1.25 + 0.5) * 2 - 0.5 = 3
+    ((1, 8), (1, 4), [[0.011, 0.135, 0.607, 1.0, 0.607, 0.135, 0.011, 0.0]])
+    """
+    check.choice(convention, "convention", CONVENTIONS)
+    sigma = check.positive(sigma, "sigma")
+    bins = simcc_bins(image_size, split_ratio)
+    xp = _xp.namespace(coords=coords, visible=visible)
+    check.coords(xp, coords)
+    in_bins = image_to_heatmap(coords, image_size=image_size, heatmap_size=bins, convention=convention)
+    xp, _, safe, weights, keep = _common.prepare_coords(in_bins, visible, bins)
+    zero = xp.zeros((), dtype=coords.dtype, device=_xp.device(coords))
+    labels = []
+    for axis in (0, 1):
+        profile = xp.where(
+            keep[..., None],
+            _common.gaussian_profile(xp, safe[..., axis], bins[axis], sigma),
+            zero,
+        )
+        if normalize:
+            total = xp.sum(profile, axis=-1, keepdims=True)
+            profile = profile / xp.where(total > 0, total, xp.ones_like(total))
+        labels.append(profile)
+    return SimCCTargets(labels[0], labels[1], weights)
+
+
+def decode_simcc(
+    x_labels: Array,
+    y_labels: Array,
+    /,
+    *,
+    image_size: Sequence[int],
+    split_ratio: float = 2.0,
+    convention: Convention = "pixel_center",
+    refine: Literal["none", "dark"] = "none",
+    sigma: float | None = None,
+    iterations: int = 4,
+    kernel_size: int | None = None,
+) -> tuple[Array, Array]:
+    """SimCC decoding: the argmax bin per axis, optionally refined in 1-D as DARK does, in image pixels.
+
+    - ``refine="none"``: the first maximal bin on each axis (error up to half a bin,
+      ``0.5 / split_ratio`` image pixels per axis, on exact labels).
+    - ``refine="dark"``: from there, :func:`decode_dark`'s refinement in 1-D: Newton steps on the
+      log of the labels correlated with a Gaussian of ``sigma`` bins, normalized by that
+      Gaussian's energy over the bins that exist (exact at both ends of the axis). On labels from
+      :func:`encode_simcc` with the same ``sigma >= 1``, convention and ratio it returns the
+      landmark to 1e-9 px in float64 and 1e-3 bins in float32. Negative label values (logits)
+      count as 0: apply a softmax or pass scores.
+
+    Args:
+        x_labels: ``(..., K, W * split_ratio)`` real floating scores over the x bins.
+        y_labels: ``(..., K, H * split_ratio)`` scores over the y bins, same leading shape.
+        image_size: ``(W, H)`` of the network input.
+        split_ratio: bins per image pixel, as encoded.
+        convention: as encoded (see :func:`encode_simcc`).
+        refine: ``"none"`` or ``"dark"``.
+        sigma: the labels' sigma in bins, > 0; needed for ``refine="dark"``.
+        iterations: Newton steps for ``refine="dark"``, >= 1.
+        kernel_size: odd blur kernel side in bins for ``refine="dark"``, default ``2 * ceil(2.5 sigma) + 1``.
+
+    Returns:
+        ``(coords, scores)``: ``(..., K, 2)`` ``(x, y)`` in image pixels and ``(..., K)`` scores, the
+        smaller of the two axes' maxima (as mmpose), in the labels' dtype and on their device. A
+        landmark with a NaN in either label gets NaN coordinates and score 0.
+
+    Convention:
+        ``(x, y)`` in image pixels, integers at pixel centres; sizes are ``(W, H)``.
+
+    >>> import numpy as np
+    >>> targets = encode_simcc(np.array([[1.3, 0.5]]), image_size=(4, 2), sigma=1.0)
+    >>> coords, scores = decode_simcc(targets.x_labels, targets.y_labels, image_size=(4, 2), refine="dark", sigma=1.0)
+    >>> np.round(coords, 9).tolist()
+    [[1.3, 0.5]]
+    """
+    check.choice(convention, "convention", CONVENTIONS)
+    check.choice(refine, "refine", ("none", "dark"))
+    bins = simcc_bins(image_size, split_ratio)
+    xp = _xp.namespace(x_labels=x_labels, y_labels=y_labels)
+    for name, labels, n in (
+        ("x_labels", x_labels, bins[0]),
+        ("y_labels", y_labels, bins[1]),
+    ):
+        check.floating(xp, labels, name)
+        if labels.ndim < 2 or labels.shape[-1] != n:
+            raise ValueError(
+                f"{name} must have shape (..., K, {n}) ({'W' if name[0] == 'x' else 'H'} * split_ratio bins for "
+                f"image_size={tuple(image_size)}, split_ratio={split_ratio!r}), got shape {tuple(labels.shape)}"
+            )
+    if x_labels.shape[:-1] != y_labels.shape[:-1]:
+        raise ValueError(
+            f"x_labels and y_labels must share their leading shape (..., K), got {tuple(x_labels.shape)} and {tuple(y_labels.shape)}"
+        )
+    if x_labels.dtype != y_labels.dtype:
+        raise TypeError(f"x_labels and y_labels must have one dtype, got {x_labels.dtype} and {y_labels.dtype}")
+    if refine == "dark":
+        if sigma is None:
+            raise ValueError('refine="dark" needs sigma, the labels\' standard deviation in bins')
+        sigma = check.positive(sigma, "sigma")
+        check.positive_int(iterations, "iterations")
+        radius = blur_radius(sigma, kernel_size)
+    position, best = [], []
+    for labels in (x_labels, y_labels):
+        index = xp.argmax(labels, axis=-1, keepdims=True)
+        best.append(_xp.take_along_last(xp, labels, index)[..., 0])
+        if refine == "dark":
+            p = refine_1d(xp, labels, sigma, iterations, radius)
+            position.append(p if p.dtype == labels.dtype else xp.astype(p, labels.dtype))
+        else:
+            position.append(xp.astype(index[..., 0], labels.dtype))
+    in_bins = xp.stack(position, axis=-1)
+    coords = heatmap_to_image(in_bins, image_size=image_size, heatmap_size=bins, convention=convention)
+    # NaN in either axis: a NaN minimum (the NaN max is NumPy's and torch's argmax's pick).
+    scores = xp.where(
+        xp.isnan(best[0]) | xp.isnan(best[1]),
+        xp.asarray(math.nan, dtype=best[0].dtype, device=_xp.device(best[0])),
+        xp.minimum(best[0], best[1]),
+    )
+    return nan_landmarks(xp, coords, scores)

@@ -1,0 +1,241 @@
+"""UDP and SimCC: round trips exact to their bounds under every convention, flips, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import landmark_codecs as lc
+from landmark_codecs.coords import CONVENTIONS
+
+from conftest import convert, numpy_of
+
+
+def image_points(rng: np.random.Generator, size: tuple[int, int], n: int, dtype=np.float64, ends: bool = True) -> np.ndarray:
+    """Landmarks over the image's valid range; with ``ends``, its ends (the last float below the open one) too."""
+    w, h = size
+    c = rng.uniform(-0.5, [w - 0.5, h - 0.5], (n, 2)).astype(dtype)
+    top = [np.nextafter(dtype(w - 0.5), dtype(0)), np.nextafter(dtype(h - 0.5), dtype(0))]
+    c[:4] = [[-0.5, -0.5], top, [0, h - 1], [w - 1, 0]]
+    # -0.5 flips to W - 0.5, just outside the half-open range
+    return c if ends else c[1:]
+
+
+# ---------------------------------------------------------------- UDP
+
+
+@pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-9), (np.float32, 1e-4)])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    image=st.sampled_from([(256, 256), (192, 256), (64, 48), (17, 9)]),
+    heatmap=st.sampled_from([(64, 64), (48, 64), (8, 8), (3, 5)]),
+    sigma=st.floats(1.0, 3.0),
+)
+def test_udp_round_trip_is_exact(backend, dtype, atol, seed, image, heatmap, sigma):
+    c = image_points(np.random.default_rng(seed), image, 8, dtype)
+    maps, weights = lc.encode_udp(convert(c, backend), image_size=image, heatmap_size=heatmap, sigma=sigma)
+    keep = numpy_of(weights) == 1
+    if heatmap[0] <= image[0] and heatmap[1] <= image[1]:
+        assert keep.all()  # no larger than the image: every image point lands inside the heatmap
+    coords, _ = lc.decode_udp(maps, image_size=image, sigma=sigma)
+    scale = max((image[0] - 1) / (heatmap[0] - 1), (image[1] - 1) / (heatmap[1] - 1))
+    np.testing.assert_allclose(numpy_of(coords)[keep], c[keep], atol=atol * max(scale, 1.0))
+
+
+def test_udp_is_the_gaussian_target_at_the_corner_aligned_point():
+    c = np.array([[0.0, 0.0], [255.0, 191.0], [100.3, 7.9]])
+    maps, _ = lc.encode_udp(c, image_size=(256, 192), heatmap_size=(64, 48), sigma=2.0)
+    expect, _ = lc.encode_gaussian(c * [63 / 255, 47 / 191], heatmap_size=(64, 48), sigma=2.0)
+    np.testing.assert_allclose(maps, expect, atol=1e-15)
+    assert maps[0, 0, 0] == 1.0 and maps[1, 47, 63] == 1.0  # first and last pixel centres coincide
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_every_convention_round_trips_through_dark(convention):
+    """Encode and decode with the same convention: no scale or half-pixel error."""
+    c = image_points(np.random.default_rng(0), (256, 192), 200)
+    c = c[lc.in_heatmap(lc.image_to_heatmap(c, image_size=(256, 192), heatmap_size=(64, 48), convention=convention), heatmap_size=(64, 48))]
+    h = lc.image_to_heatmap(c, image_size=(256, 192), heatmap_size=(64, 48), convention=convention)
+    maps, _ = lc.encode_gaussian(h, heatmap_size=(64, 48), sigma=2.0)
+    back = lc.heatmap_to_image(lc.decode_dark(maps, sigma=2.0)[0], image_size=(256, 192), heatmap_size=(64, 48), convention=convention)
+    np.testing.assert_allclose(back, c, atol=1e-8)
+
+
+def test_mixing_conventions_costs_exactly_their_difference():
+    """UDP targets decoded as pixel-centre ones: off by the affine difference, 1.5 px at stride 4."""
+    c = np.array([[0.0, 0.0], [128.0, 64.0], [255.0, 191.0]])
+    maps, _ = lc.encode_udp(c, image_size=(256, 192), heatmap_size=(64, 48), sigma=2.0)
+    coords, _ = lc.decode_dark(maps, sigma=2.0)
+    wrong = lc.heatmap_to_image(coords, image_size=(256, 192), heatmap_size=(64, 48), convention="pixel_center")
+    want = lc.heatmap_to_image(c * [63 / 255, 47 / 191], image_size=(256, 192), heatmap_size=(64, 48))
+    np.testing.assert_allclose(wrong, want, atol=1e-8)
+    np.testing.assert_allclose(np.abs(wrong - c).max(), 1.5, atol=1e-8)  # (stride - 1) / 2 at the ends
+
+
+@pytest.mark.parametrize("convention", ["pixel_center", "udp"])
+def test_flipping_the_image_flips_the_maps(convention):
+    """Under pixel-centre and UDP conventions, x -> W_i - 1 - x in the image is x -> W_h - 1 - x on the map."""
+    c = image_points(np.random.default_rng(1), (256, 192), 50, ends=False)
+    h = lc.image_to_heatmap(c, image_size=(256, 192), heatmap_size=(64, 48), convention=convention)
+    hf = lc.image_to_heatmap(lc.flip_horizontal(c, width=256), image_size=(256, 192), heatmap_size=(64, 48), convention=convention)
+    np.testing.assert_allclose(hf, lc.flip_horizontal(h, width=64), atol=1e-12)
+    maps, _ = lc.encode_gaussian(h, heatmap_size=(64, 48), sigma=2.0)
+    flipped, _ = lc.encode_gaussian(hf, heatmap_size=(64, 48), sigma=2.0)
+    np.testing.assert_allclose(flipped, maps[..., ::-1], atol=1e-12)
+
+
+def test_legacy_flip_is_off_by_one_minus_the_stride():
+    """The legacy x / stride map is not flip-equivariant: flipped maps decode stride - 1 px to the right."""
+    c = np.array([[10.0, 5.0], [200.5, 100.0]])
+    h = lc.image_to_heatmap(c, image_size=(256, 256), heatmap_size=(64, 64), convention="legacy")
+    maps, _ = lc.encode_gaussian(h, heatmap_size=(64, 64), sigma=2.0)
+    coords, _ = lc.decode_dark(np.ascontiguousarray(maps[..., ::-1]), sigma=2.0)
+    back = lc.heatmap_to_image(coords, image_size=(256, 256), heatmap_size=(64, 64), convention="legacy")
+    np.testing.assert_allclose(back[:, 0] - lc.flip_horizontal(c, width=256)[:, 0], 1 - 256 / 64, atol=1e-8)
+
+
+def test_udp_bad_input():
+    with pytest.raises(ValueError, match='convention="udp" needs an image and heatmap width of at least 2'):
+        lc.encode_udp(np.zeros((1, 2)), image_size=(1, 4), heatmap_size=(4, 4), sigma=1.0)
+    with pytest.raises(ValueError, match='convention="udp" needs an image and heatmap width of at least 2'):
+        lc.decode_udp(np.zeros((1, 4, 1)), image_size=(8, 8), sigma=1.0)
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        lc.decode_udp(np.zeros((1, 4, 4)), image_size=(8, 8), sigma=0.0)
+
+
+# ---------------------------------------------------------------- SimCC
+
+RATIOS = [(1.0, (17, 9)), (2.0, (192, 256)), (2.0, (7, 3)), (3.0, (32, 24)), (1.5, (64, 48)), (2.5, (6, 4))]
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-9), (np.float32, 2e-4)])
+@given(seed=st.integers(0, 2**32 - 1), case=st.sampled_from(RATIOS), sigma=st.floats(1.0, 8.0))
+def test_simcc_dark_round_trip_is_exact(backend, convention, dtype, atol, seed, case, sigma):
+    ratio, image = case
+    c = image_points(np.random.default_rng(seed), image, 8, dtype)
+    x = convert(c, backend)
+    xl, yl, weights = lc.encode_simcc(x, image_size=image, split_ratio=ratio, sigma=sigma, convention=convention)
+    keep = numpy_of(weights) > 0
+    coords, scores = lc.decode_simcc(xl, yl, image_size=image, split_ratio=ratio, convention=convention, refine="dark", sigma=sigma)
+    assert coords.dtype == x.dtype and lc._xp.device(coords) == lc._xp.device(x)
+    # bins are 1 / ratio image px: the error bound in image px is the bin bound / ratio
+    np.testing.assert_allclose(numpy_of(coords)[keep], c[keep], atol=atol / ratio * 2)
+    if convention == "pixel_center":  # maps the image's valid range onto the bins'
+        assert keep.all()
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_simcc_argmax_is_within_half_a_bin(convention):
+    ratio, image = 2.0, (64, 48)
+    c = image_points(np.random.default_rng(5), image, 500)
+    xl, yl, w = lc.encode_simcc(c, image_size=image, split_ratio=ratio, sigma=4.0, convention=convention)
+    coords, _ = lc.decode_simcc(xl, yl, image_size=image, split_ratio=ratio, convention=convention)
+    keep = w > 0
+    scale = {"pixel_center": 1 / ratio, "legacy": 1 / ratio, "udp": (image[0] - 1) / (image[0] * ratio - 1)}[convention]
+    err = np.abs(coords - c)[keep]
+    assert err.max() <= 0.5 * scale + 1e-9 and err.max() > 0.4 * scale
+
+
+def test_simcc_labels_are_the_formula():
+    """mmpose's SimCC (x * ratio against bin indices) is the "legacy" convention."""
+    c = np.array([[10.3, 20.7], [0.0, 255.0]])
+    xl, yl, w = lc.encode_simcc(c, image_size=(192, 256), split_ratio=2.0, sigma=6.0, convention="legacy")
+    b = np.arange(384)
+    np.testing.assert_allclose(xl, np.exp(-((b - 2 * c[:, :1]) ** 2) / 72.0), atol=1e-15)
+    xl_n, yl_n, _ = lc.encode_simcc(c, image_size=(192, 256), split_ratio=2.0, sigma=6.0, convention="legacy", normalize=True)
+    np.testing.assert_allclose(xl_n.sum(-1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(yl_n * yl.sum(-1, keepdims=True), yl, atol=1e-15)
+    xc, _, _ = lc.encode_simcc(c, image_size=(192, 256), split_ratio=2.0, sigma=6.0)
+    np.testing.assert_allclose(xc, np.exp(-((b - (2 * c[:, :1] + 0.5)) ** 2) / 72.0), atol=1e-15)
+
+
+def test_simcc_scores_are_the_smaller_axis_maximum_and_invisible_landmarks_are_zero():
+    c = np.array([[3.0, 4.0], [5.0, 1.0], [np.nan, 1.0], [3.0, 99.0]])
+    xl, yl, w = lc.encode_simcc(c, image_size=(8, 8), sigma=1.0, visible=np.array([1, 0, 1, 1]))
+    np.testing.assert_array_equal(w, [1, 0, 0, 0])
+    assert np.all(xl[1:] == 0) and np.all(yl[1:] == 0)
+    xl = xl.copy()
+    xl[0] *= 0.5
+    _, scores = lc.decode_simcc(xl, yl, image_size=(8, 8))
+    assert scores[0] == min(xl[0].max(), yl[0].max()) == xl[0].max()
+
+
+@pytest.mark.parametrize("convention", ["pixel_center", "udp"])
+def test_simcc_flip(convention):
+    c = image_points(np.random.default_rng(2), (32, 24), 20, ends=False)
+    xl, yl, w = lc.encode_simcc(c, image_size=(32, 24), sigma=2.0, convention=convention)
+    fx, fy, _ = lc.encode_simcc(lc.flip_horizontal(c, width=32), image_size=(32, 24), sigma=2.0, convention=convention)
+    np.testing.assert_allclose(fx, xl[..., ::-1], atol=1e-12)
+    np.testing.assert_allclose(fy, yl, atol=1e-12)
+    coords, _ = lc.decode_simcc(np.ascontiguousarray(xl[..., ::-1]), yl, image_size=(32, 24), convention=convention, refine="dark", sigma=2.0)
+    keep = w > 0  # udp at ratio 2 maps the image's outermost half bin off the bins
+    np.testing.assert_allclose(coords[keep], lc.flip_horizontal(c, width=32)[keep], atol=1e-9)
+
+
+def test_simcc_nan_label_gives_nan_for_that_landmark_only(backend):
+    c = np.array([[[3.2, 4.1], [5.0, 1.5]], [[1.0, 2.0], [6.5, 6.5]]])
+    xl, yl, _ = lc.encode_simcc(c, image_size=(8, 8), sigma=1.5)
+    bad = yl.copy()
+    bad[1, 0, 3] = np.nan
+    for refine in ("none", "dark"):
+        ref_c, ref_s = (numpy_of(a) for a in lc.decode_simcc(convert(xl, backend), convert(yl, backend), image_size=(8, 8), refine=refine, sigma=1.5))
+        got_c, got_s = (numpy_of(a) for a in lc.decode_simcc(convert(xl, backend), convert(bad, backend), image_size=(8, 8), refine=refine, sigma=1.5))
+        assert np.all(np.isnan(got_c[1, 0])) and got_s[1, 0] == 0
+        keep = np.ones((2, 2), bool)
+        keep[1, 0] = False
+        np.testing.assert_array_equal(got_c[keep], ref_c[keep])
+        np.testing.assert_array_equal(got_s[keep], ref_s[keep])
+
+
+def test_simcc_leaves_inputs_alone_and_backends_agree(backend):
+    c = image_points(np.random.default_rng(3), (16, 12), 6)
+    x = convert(c, backend)
+    xl, yl, w = lc.encode_simcc(x, image_size=(16, 12), sigma=2.0)
+    ref = lc.encode_simcc(c, image_size=(16, 12), sigma=2.0)
+    for got, want in zip((xl, yl, w), ref):
+        np.testing.assert_allclose(numpy_of(got), want, atol=1e-12)
+    noisy_x = numpy_of(xl) + 0.01 * np.random.default_rng(0).random(xl.shape)
+    before = noisy_x.copy()
+    got, _ = lc.decode_simcc(convert(noisy_x, backend), yl, image_size=(16, 12), refine="dark", sigma=2.0)
+    want, _ = lc.decode_simcc(noisy_x, ref.y_labels, image_size=(16, 12), refine="dark", sigma=2.0)
+    np.testing.assert_allclose(numpy_of(got), want, atol=1e-9)
+    np.testing.assert_array_equal(noisy_x, before)
+    np.testing.assert_array_equal(numpy_of(x), c)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"split_ratio": 0.0}, ValueError, "split_ratio must be positive"),
+        ({"split_ratio": -2.0}, ValueError, "split_ratio must be positive"),
+        ({"split_ratio": 1.3}, ValueError, "split_ratio \\* image size must be a whole number of bins"),
+        ({"sigma": 0.0}, ValueError, "sigma must be positive"),
+        ({"convention": "corner"}, ValueError, "convention must be one of"),
+    ],
+)
+def test_simcc_encode_bad_input(kwargs, error, match):
+    args = {"image_size": (8, 8), "sigma": 1.0, **kwargs}
+    with pytest.raises(error, match=match):
+        lc.encode_simcc(np.zeros((1, 2)), **args)
+
+
+def test_simcc_decode_bad_input():
+    xl, yl = np.zeros((2, 16)), np.zeros((2, 12))
+    with pytest.raises(ValueError, match=r"x_labels must have shape \(\.\.\., K, 16\)"):
+        lc.decode_simcc(np.zeros((2, 15)), yl, image_size=(8, 6))
+    with pytest.raises(ValueError, match=r"y_labels must have shape \(\.\.\., K, 12\)"):
+        lc.decode_simcc(xl, np.zeros((2, 16)), image_size=(8, 6))
+    with pytest.raises(ValueError, match="share their leading shape"):
+        lc.decode_simcc(xl, np.zeros((3, 12)), image_size=(8, 6))
+    with pytest.raises(ValueError, match='refine="dark" needs sigma'):
+        lc.decode_simcc(xl, yl, image_size=(8, 6), refine="dark")
+    with pytest.raises(ValueError, match="refine must be one of"):
+        lc.decode_simcc(xl, yl, image_size=(8, 6), refine="quarter")
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        lc.decode_simcc(xl, yl, image_size=(8, 6), refine="dark", sigma=-1.0)
+    with pytest.raises(ValueError, match="split_ratio must be positive"):
+        lc.decode_simcc(xl, yl, image_size=(8, 6), split_ratio=0.0)
+    with pytest.raises(TypeError, match="x_labels must have a real floating dtype"):
+        lc.decode_simcc(np.zeros((2, 16), dtype=np.int32), yl, image_size=(8, 6))
