@@ -51,3 +51,13 @@ def test_pipnet_page_example_runs():
     assert all(bool(torch.isfinite(p.grad).all()) for p in (scope["scores"], scope["offsets"], scope["neighbor_offsets"]))
     # Offsets perturbed by ~0.02 cells (0.64 px at stride 32): decoded within a couple of pixels.
     assert float((scope["decoded_xy"] - scope["landmarks_xy"]).abs().max()) < 3.0
+
+
+def test_dark_page_example_round_trips():
+    """docs/dark_udp_simcc.md: UDP and SimCC decode the example landmarks back."""
+    page = README.parent / "docs" / "dark_udp_simcc.md"
+    code = re.search(r"```python\n(.*?)```", page.read_text(), re.S).group(1)
+    scope: dict = {}
+    exec(compile(code, str(page), "exec"), scope)
+    np.testing.assert_allclose(scope["udp_xy"], scope["landmarks_xy"], atol=1e-8)
+    np.testing.assert_allclose(scope["simcc_xy"], scope["landmarks_xy"], atol=1e-8)
