@@ -239,3 +239,10 @@ def test_simcc_decode_bad_input():
         lc.decode_simcc(xl, yl, image_size=(8, 6), split_ratio=0.0)
     with pytest.raises(TypeError, match="x_labels must have a real floating dtype"):
         lc.decode_simcc(np.zeros((2, 16), dtype=np.int32), yl, image_size=(8, 6))
+
+
+def test_simcc_flat_labels_keep_the_argmax_bin():
+    """No peak, nothing to refine: a flat label decodes to its first bin, as in 2-D."""
+    flat, peak = np.ones((1, 16)), lc.encode_simcc(np.array([[3.3, 2.0]]), image_size=(8, 8), sigma=1.5).y_labels
+    coords, _ = lc.decode_simcc(flat, peak, image_size=(8, 8), refine="dark", sigma=1.5)
+    np.testing.assert_allclose(coords[0], [lc.heatmap_to_image(np.zeros((1, 2)), image_size=(8, 8), heatmap_size=(16, 16))[0, 0], 2.0], atol=1e-9)

@@ -208,10 +208,12 @@ def refine_1d(xp: Any, labels: Array, sigma: float, iterations: int, radius: int
         xp.clip(centre + xp.asarray([-1, 0, 1], dtype=m.dtype, device=dev), 0, n_bins - 1),
     )
     three = three if three.dtype == work else xp.astype(three, work)
-    ok = xp.all((three > 0) & (three < math.inf), axis=-1) & (n_bins >= 3)
+    positive = xp.all((three > 0) & (three < math.inf), axis=-1)
     logv = xp.log(xp.where(three > 0, three, xp.ones_like(three)))
     curvature = logv[..., 0] - 2.0 * logv[..., 1] + logv[..., 2]
-    ok = ok & (curvature < 0)
+    ok = positive & (n_bins >= 3) & (curvature < 0)
+    # As in 2-D: no peak (flat, or log-convex at an end) keeps the argmax.
+    peaked = (n_bins < 3) | ~positive | (curvature < 0)
     mf = xp.astype(m[..., 0], work)
     vertex = xp.astype(centre[..., 0], work) + 0.5 * (logv[..., 0] - logv[..., 2]) / xp.where(
         ok, curvature, xp.full_like(curvature, -1.0)
@@ -231,7 +233,7 @@ def refine_1d(xp: Any, labels: Array, sigma: float, iterations: int, radius: int
         g = mom[..., 1] / f
         hess = mom[..., 2] / f - g * g - 0.5 * n2[..., 0]
         g = g - 0.5 * n1[..., 0]
-        good = good & (hess < 0)
+        good = good & peaked & (hess < 0)
         step = -g / xp.where(good, hess, xp.full_like(hess, -1.0))
         good = good & xp.isfinite(step)
         u = xp.where(good, xp.clip(u + xp.where(good, step, xp.zeros_like(step)), lo, hi), u)
