@@ -128,7 +128,7 @@ def peaked(one_map: np.ndarray, x: int, y: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("sigma, bound", [(1.0, 5e-3), (2.0, 1e-5), (3.0, 1e-5)])
+@pytest.mark.parametrize("sigma, bound", [(1.0, 1e-3), (2.0, 1e-6), (3.0, 1e-6)])
 def test_default_steps_reach_the_maximum_on_noisy_maps(sigma, bound):
     rng = np.random.default_rng(3)
     c = rng.uniform(-0.5, 15.5, (5000, 2))

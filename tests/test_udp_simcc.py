@@ -120,8 +120,10 @@ def test_simcc_dark_round_trip_is_exact(backend, convention, dtype, atol, seed, 
     keep = numpy_of(weights) > 0
     coords, scores = lc.decode_simcc(xl, yl, image_size=image, split_ratio=ratio, convention=convention, refine="dark", sigma=sigma)
     assert coords.dtype == x.dtype and lc._xp.device(coords) == lc._xp.device(x)
-    # bins are 1 / ratio image px: the error bound in image px is the bin bound / ratio
-    np.testing.assert_allclose(numpy_of(coords)[keep], c[keep], atol=atol / ratio * 2)
+    # the bound is in bins: one bin is 1 / ratio image px ((n - 1) / (n * ratio - 1) under udp)
+    bins = lc.simcc_bins(image, ratio)
+    scale = max((n - 1) / (b - 1) if convention == "udp" else 1 / ratio for n, b in zip(image, bins))
+    np.testing.assert_allclose(numpy_of(coords)[keep], c[keep], atol=atol * scale)
     if convention == "pixel_center":  # maps the image's valid range onto the bins'
         assert keep.all()
 

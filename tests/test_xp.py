@@ -124,3 +124,19 @@ def test_sum_last_native_equals_sum(backend):
     nan[1, 0, 2, 5] = np.nan  # a NaN stays in its own row
     got = numpy_of(_xp.sum_last(array_namespace(a), convert(nan, backend)))
     assert np.isnan(got[1, 0, 2]) and np.isnan(got).sum() == 1
+
+
+@given(seed=st.integers(0, 2**32 - 1), lead=st.sampled_from([(3,), (2, 4)]), n=st.integers(1, 5))
+def test_take_patch_native_equals_fallback(backend, seed, lead, n):
+    """NumPy's one-pass global index and torch's gather equal the generic take_along_last path."""
+    rng = np.random.default_rng(seed)
+    h, w = 6, 7
+    flat = rng.random((*lead, h * w))
+    rows, cols = rng.integers(0, h, (*lead, n)), rng.integers(0, w, (*lead, n + 1))
+    x, r, c = convert(flat, backend), convert(rows, backend), convert(cols, backend)
+    xp = array_namespace(x)
+    got = numpy_of(_xp.take_patch(xp, x, r, c, w))
+    index = (rows * w)[..., :, None] + cols[..., None, :]
+    want = np.take_along_axis(flat, index.reshape(*lead, -1), axis=-1).reshape(*lead, n, n + 1)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, flat.reshape(*lead, h, w)[(*np.indices(lead + (n, n + 1))[: len(lead)], rows[..., :, None], cols[..., None, :])])

@@ -63,8 +63,8 @@ def decode_dark(
       map from 3x3 up (2x2: from the argmax, 5 steps). The argmax alone is off by up to 0.5 px
       per axis; the published DARK (one step, finite differences on a zero-padded blur) is off by
       up to 2 px at the border (docs/dark_udp_simcc.md).
-    - On noisy maps the result is a maximum of ``J``: 4 steps reach it to ~1e-3 px at
-      ``sigma = 1`` and ~1e-6 px at ``sigma = 2`` from the start above. For ``sigma < 1`` the
+    - On noisy maps the result is a maximum of ``J``: 4 steps reach it to 1e-3 px at
+      ``sigma = 1`` and 1e-6 px at ``sigma = 2`` and 3 from the start above. For ``sigma < 1`` the
       blurred map is too bumpy for Newton steps and the result may stop short of it.
     - The normalization is exact for a Gaussian of width ``sigma``. A peak of another width is
       pulled near a border, as the published method's is (docs/dark_udp_simcc.md has the table):
@@ -185,17 +185,16 @@ def _parabola_start(xp: Any, flat: Array, m: Array, w: int, h: int, work: Any) -
     return xp.where(ok & xp.isfinite(vertex) & peaked[..., None], vertex, xp.astype(m, work)), peaked
 
 
-def refine_1d(xp: Any, labels: Array, sigma: float, iterations: int, radius: int) -> Array:
+def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, radius: int) -> Array:
     """The 1-D version of :func:`decode_dark`'s refinement: ``(..., N)`` labels -> ``(...)`` positions.
 
-    From the argmax (first maximum), the parabola through the log of 3 values, then
+    ``m`` ``(..., 1)`` is the labels' argmax (first maximum), which the caller has. From there, the parabola through the log of 3 values, then
     ``iterations`` Newton steps on ``J(u) = log sum_j P_j T_u(j) - 1/2 log sum_j T_u(j)^2`` over
     the ``2 * radius + 1`` positions around the argmax that lie in ``[0, N)``.
     """
     n_bins = labels.shape[-1]
     dev = _xp.device(labels)
     work = _work_dtype(xp, labels.dtype)
-    m = xp.argmax(labels, axis=-1, keepdims=True)  # (..., 1)
     pos = m + xp.arange(-radius, radius + 1, dtype=m.dtype, device=dev)
     inside = (pos >= 0) & (pos < n_bins)
     patch = _xp.take_along_last(xp, labels, xp.clip(pos, 0, n_bins - 1))
