@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from landmark_codecs import _xp
@@ -140,3 +140,31 @@ def test_take_patch_native_equals_fallback(backend, seed, lead, n):
     want = np.take_along_axis(flat, index.reshape(*lead, -1), axis=-1).reshape(*lead, n, n + 1)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(got, flat.reshape(*lead, h, w)[(*np.indices(lead + (n, n + 1))[: len(lead)], rows[..., :, None], cols[..., None, :])])
+
+
+def test_sum_second_last_native_equals_sum(backend):
+    x = np.random.default_rng(4).normal(size=(4, 2, 5, 17))
+    a = convert(x, backend)
+    np.testing.assert_allclose(numpy_of(_xp.sum_second_last(array_namespace(a), a)), x.sum(-2), rtol=1e-13, atol=1e-13)
+    nan = x.copy()
+    nan[1, 0, 2, 5] = np.nan  # a NaN stays in its own column
+    got = numpy_of(_xp.sum_second_last(array_namespace(a), convert(nan, backend)))
+    assert np.isnan(got[1, 0, 5]) and np.isnan(got).sum() == 1
+
+
+@settings(max_examples=60)
+@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 6), w=st.integers(1, 6), levels=st.integers(1, 3), nan=st.booleans())
+def test_argmax_2d_is_the_first_flat_maximum(backend, seed, h, w, levels, nan):
+    """Ties (few levels) and NaN (counts as the maximum) included: the two-stage torch path
+    returns NumPy's flat argmax and its value."""
+    rng = np.random.default_rng(seed)
+    maps = rng.integers(0, levels, size=(3, 2, h, w)).astype(np.float64)
+    if nan:
+        maps[rng.random(maps.shape) < 0.15] = np.nan
+    a = convert(maps, backend)
+    index, value = _xp.argmax_2d(array_namespace(a), a)
+    want = maps.reshape(3, 2, h * w).argmax(-1)
+    np.testing.assert_array_equal(numpy_of(index)[..., 0], want)
+    np.testing.assert_array_equal(numpy_of(value), np.take_along_axis(maps.reshape(3, 2, -1), want[..., None], -1)[..., 0])
+    fallback_index, _ = _xp._argmax_2d_fallback(array_namespace(a), a)
+    np.testing.assert_array_equal(numpy_of(fallback_index), numpy_of(index))

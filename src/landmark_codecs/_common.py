@@ -63,9 +63,8 @@ def locate_maximum(heatmaps: Array) -> tuple[Any, Array, Array, Array]:
     """
     xp = _xp.namespace(heatmaps=heatmaps)
     check.heatmaps(xp, heatmaps)
-    flat = flatten_maps(xp, heatmaps)
-    anchor = xp.argmax(flat, axis=-1, keepdims=True)
-    return xp, flat, anchor, _xp.take_along_last(xp, flat, anchor)[..., 0]
+    anchor, scores = _xp.argmax_2d(xp, heatmaps)
+    return xp, flatten_maps(xp, heatmaps), anchor, scores
 
 
 def flatten_maps(xp: Any, heatmaps: Array) -> Array:

@@ -153,14 +153,13 @@ def decode_soft_argmax(
         if beta != 1.0:
             e = e**beta
     ax, ay = _common.unravel(xp, anchor, w, heatmaps.dtype)
-    dx = _common.grid(xp, w, heatmaps) - ax  # (..., K, W)
-    # One pass over the map: per row, its sum and its first x-moment about the anchor.
-    rhs = xp.stack([xp.ones_like(dx), dx], axis=-1)  # (..., K, W, 2)
-    rows = xp.matmul(e, rhs)  # (..., K, H, 2)
-    row_sum = rows[..., 0]
+    # Two reductions over the map (per row, per column), then moments about the anchor.
+    row_sum = _xp.sum_last(xp, e)  # (..., K, H)
+    col_sum = _xp.sum_second_last(xp, e)  # (..., K, W)
     total = xp.sum(row_sum, axis=-1)
     norm = xp.where(total > 0, total, xp.ones_like(total))
+    dx = _common.grid(xp, w, heatmaps) - ax  # (..., K, W)
     dy = _common.grid(xp, h, heatmaps) - ay
-    x = ax[..., 0] + xp.sum(rows[..., 1], axis=-1) / norm
+    x = ax[..., 0] + xp.sum(col_sum * dx, axis=-1) / norm
     y = ay[..., 0] + xp.sum(row_sum * dy, axis=-1) / norm
     return xp.stack([x, y], axis=-1), scores
