@@ -85,8 +85,8 @@ def _tilted_gaussian(xp: Any, c: Array, n: int, sigma: float) -> Array:
     hi = xp.full_like(c, bound)
     for _ in range(_NEWTON_STEPS):
         p = _normalized_exp(xp, base + lam[..., None] * d)
-        below = xp.maximum(xp.sum(p * j, axis=-1), tiny)  # m, summed directly: exact when tiny
-        above = xp.maximum(xp.sum(p * ((n - 1) - j), axis=-1), tiny)  # n - 1 - m
+        below = xp.clip(xp.sum(p * j, axis=-1), tiny, None)  # m, summed directly: exact when tiny
+        above = xp.clip(xp.sum(p * ((n - 1) - j), axis=-1), tiny, None)  # n - 1 - m
         err = xp.log(below) - xp.log(above) - goal
         mean_d = xp.sum(p * d, axis=-1)
         slope = (xp.sum(p * d * d, axis=-1) - mean_d * mean_d) * (1.0 / below + 1.0 / above)
@@ -103,7 +103,7 @@ def _tilted_gaussian(xp: Any, c: Array, n: int, sigma: float) -> Array:
 
 
 def _normalized_exp(xp: Any, logits: Array) -> Array:
-    e = xp.exp(logits - xp.max(logits, axis=-1, keepdims=True))
+    e = _common.exp_flushed(xp, logits - xp.max(logits, axis=-1, keepdims=True))
     return e / xp.sum(e, axis=-1, keepdims=True)
 
 
