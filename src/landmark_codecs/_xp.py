@@ -13,6 +13,7 @@ stays importable, and fast to import, without torch. The one piece that must be 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import array_api_compat
@@ -29,6 +30,12 @@ def namespace(**arrays: Array | None) -> Namespace:
     of array-api-compat's message, which does not say which argument is which.
     """
     given = {name: a for name, a in arrays.items() if a is not None}
+    if given and all(_is_torch_tensor(a) for a in given.values()):
+        # torch's namespace without array-api-compat's lru_cached type checks, which
+        # torch.compile traces through with a warning per function.
+        from array_api_compat import torch as torch_namespace
+
+        return torch_namespace
     for name, a in given.items():
         if not array_api_compat.is_array_api_obj(a):
             raise TypeError(
@@ -43,6 +50,8 @@ def namespace(**arrays: Array | None) -> Namespace:
 
 
 def device(x: Array) -> Any:
+    if _is_torch_tensor(x):
+        return x.device  # what array-api-compat returns, without its cached checks (see namespace())
     return array_api_compat.device(x)
 
 
@@ -79,12 +88,18 @@ def on_device_of(xp: Namespace, table: Array, like: Array, name: str) -> Array:
     return table
 
 
+def _is_torch_tensor(x: Any) -> bool:
+    torch = sys.modules.get("torch")  # never imported here: a tensor exists only if torch is
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+# Namespace tests by module name, as array-api-compat's (which are lru_cached; see namespace()).
 def is_torch(xp: Namespace) -> bool:
-    return array_api_compat.is_torch_namespace(xp)
+    return xp.__name__ in ("torch", "array_api_compat.torch")
 
 
 def is_numpy(xp: Namespace) -> bool:
-    return array_api_compat.is_numpy_namespace(xp)
+    return xp.__name__ in ("numpy", "array_api_compat.numpy")
 
 
 def take_along_last(xp: Namespace, x: Array, index: Array) -> Array:
