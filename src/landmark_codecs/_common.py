@@ -92,3 +92,4 @@ def flatten_maps(xp: Any, heatmaps: Array) -> Array:
 def unravel(xp: Any, index: Array, width: int, dtype: Any) -> tuple[Array, Array]:
     """Flat row-major indices to ``(x, y)`` = (column, row) in ``dtype``."""
     return xp.astype(index % width, dtype), xp.astype(index // width, dtype)
+

@@ -12,15 +12,20 @@ stays importable, and fast to import, without torch. The one piece that must be 
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import array_api_compat
 import numpy as np
 
 Array = Any
 Namespace = Any
+F = TypeVar("F", bound=Callable[..., Any])
+
+_HALF = ("float16", "torch.float16", "torch.bfloat16")
 
 
 def namespace(**arrays: Array | None) -> Namespace:
@@ -274,6 +279,11 @@ def uniform(xp: Namespace, shape: tuple[int, ...], *, dtype: Any, device: Any, r
         if not is_torch(xp):
             raise TypeError("rng is a torch.Generator but the coordinates are not torch tensors; pass a numpy.random.Generator")
         out = xp.empty(shape, dtype=dtype, device=device)
+        if out.device.type not in (rng.device.type, "meta"):
+            raise ValueError(
+                f"rng is a torch.Generator on {rng.device}, the coordinates are on {out.device}: "
+                f"use torch.Generator(device={out.device.type!r})"
+            )
         return out.uniform_(0.0, 1.0, generator=rng)
     raise TypeError(f"rng must be a numpy.random.Generator or a torch.Generator, got {type(rng).__module__}.{type(rng).__qualname__}")
 
@@ -348,3 +358,38 @@ def with_fused_gradient(value_and_slope: Any, e: Array, y: Array) -> Array:
     from ._xp_torch import FusedElementwise  # imported (not traced) on first use, also under torch.compile
 
     return FusedElementwise.apply(e, y, value_and_slope)
+
+
+def _is_half(x: Any) -> bool:
+    return hasattr(x, "shape") and str(getattr(x, "dtype", "")) in _HALF
+
+
+def half_in_float32(fn: F) -> F:
+    """Compute ``fn`` in float32 when its first argument is float16 or bfloat16.
+
+    Every 16-bit floating array among the arguments is cast to float32, and every float32 array
+    in the result back to the first argument's dtype: the result is the float32 computation on
+    the same values, rounded once (16-bit sums and exponentials would lose several bits).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not args or not _is_half(args[0]):
+            return fn(*args, **kwargs)
+        low = args[0].dtype
+        xp = namespace(x=args[0])
+
+        def up(a: Any) -> Any:
+            return xp.astype(a, xp.float32) if _is_half(a) else a
+
+        out = fn(*(up(a) for a in args), **{k: up(v) for k, v in kwargs.items()})
+
+        def down(a: Any) -> Any:
+            return xp.astype(a, low) if hasattr(a, "dtype") and a.dtype == xp.float32 else a
+
+        if isinstance(out, tuple):
+            items = [down(a) for a in out]
+            return type(out)(*items) if hasattr(out, "_fields") else tuple(items)
+        return down(out)
+
+    return wrapper  # type: ignore[return-value]

@@ -12,6 +12,7 @@ Array = Any
 __all__ = ["decode_argmax"]
 
 
+@_xp.half_in_float32
 def decode_argmax(heatmaps: Array, /, *, refine: Literal["none", "quarter"] = "none") -> tuple[Array, Array]:
     """Coordinates of each map's maximum, optionally shifted a quarter pixel toward the higher neighbour.
 

@@ -73,6 +73,7 @@ def _affine_arrays(coords: Array, image_size: Sequence[int], heatmap_size: Seque
     return xp, xp.asarray([ax, ay], dtype=coords.dtype, device=dev), xp.asarray([bx, by], dtype=coords.dtype, device=dev)
 
 
+@_xp.half_in_float32
 def image_to_heatmap(
     coords: Array,
     /,
@@ -106,6 +107,7 @@ def image_to_heatmap(
     return coords * scale + offset
 
 
+@_xp.half_in_float32
 def heatmap_to_image(
     coords: Array,
     /,
@@ -133,6 +135,7 @@ def heatmap_to_image(
     return (coords - offset) / scale
 
 
+@_xp.half_in_float32
 def flip_horizontal(coords: Array, /, *, width: int, flip_index: Sequence[int] | None = None) -> Array:
     """Mirror coordinates ``(..., K, 2)`` left-right in a map or image of ``width`` pixels.
 

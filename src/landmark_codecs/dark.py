@@ -34,6 +34,7 @@ Array = Any
 __all__ = ["decode_dark"]
 
 
+@_xp.half_in_float32
 def decode_dark(
     heatmaps: Array,
     /,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from . import _common
+from . import _common, _xp
 from . import _validation as check
 
 Array = Any
@@ -13,6 +13,7 @@ Array = Any
 __all__ = ["encode_gaussian"]
 
 
+@_xp.half_in_float32
 def encode_gaussian(
     coords: Array,
     /,

@@ -150,6 +150,7 @@ def pipnet_neighbors(mean_shape: Array, /, *, num_neighbors: int = 10) -> PIPNet
     return PIPNetNeighbors(*(xp.asarray(a, device=dev) for a in arrays))
 
 
+@_xp.half_in_float32
 def encode_pipnet(
     coords: Array,
     /,
@@ -243,6 +244,7 @@ def _maps(xp: Any, values: Array, at: Array, size: tuple[int, int]) -> Array:
     return xp.reshape(out, (*out.shape[:-1], *size))
 
 
+@_xp.half_in_float32
 def decode_pipnet(
     scores: Array,
     offsets: Array,

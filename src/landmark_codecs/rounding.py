@@ -19,6 +19,7 @@ Array = Any
 __all__ = ["encode_randomized_rounding", "decode_randomized_rounding", "representable_coords"]
 
 
+@_xp.half_in_float32
 def representable_coords(coords: Array, /, *, heatmap_size: Sequence[int]) -> Array:
     """Clamp ``(..., K, 2)`` coordinates to ``[0, W - 1] x [0, H - 1]``, the pixel centres' hull.
 
@@ -39,6 +40,7 @@ def representable_coords(coords: Array, /, *, heatmap_size: Sequence[int]) -> Ar
     return xp.minimum(xp.maximum(coords, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords))), upper)
 
 
+@_xp.half_in_float32
 def encode_randomized_rounding(
     coords: Array,
     /,
@@ -137,6 +139,7 @@ def _expected_profile(xp: Any, c: Array, low: Array, frac: Array, n: int, sigma:
     return (1.0 - f) * _common.gaussian_profile(xp, low, n, sigma) + f * _common.gaussian_profile(xp, low + 1.0, n, sigma)
 
 
+@_xp.half_in_float32
 def decode_randomized_rounding(
     heatmaps: Array,
     /,

@@ -47,6 +47,7 @@ def simcc_bins(image_size: Sequence[int], split_ratio: float) -> tuple[int, int]
     return bins[0], bins[1]
 
 
+@_xp.half_in_float32
 def encode_simcc(
     coords: Array,
     /,
@@ -115,6 +116,7 @@ def encode_simcc(
     return SimCCTargets(labels[0], labels[1], weights)
 
 
+@_xp.half_in_float32
 def decode_simcc(
     x_labels: Array,
     y_labels: Array,

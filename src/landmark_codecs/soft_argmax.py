@@ -18,6 +18,7 @@ __all__ = ["encode_soft_argmax", "decode_soft_argmax"]
 _NEWTON_STEPS = 20
 
 
+@_xp.half_in_float32
 def encode_soft_argmax(
     coords: Array,
     /,
@@ -107,6 +108,7 @@ def _normalized_exp(xp: Any, logits: Array) -> Array:
     return e / xp.sum(e, axis=-1, keepdims=True)
 
 
+@_xp.half_in_float32
 def decode_soft_argmax(
     heatmaps: Array,
     /,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from . import _xp
 from .coords import heatmap_to_image, image_to_heatmap
 from .dark import decode_dark
 from .gaussian import encode_gaussian
@@ -23,6 +24,7 @@ Array = Any
 __all__ = ["decode_udp", "encode_udp"]
 
 
+@_xp.half_in_float32
 def encode_udp(
     coords: Array,
     /,
@@ -64,6 +66,7 @@ def encode_udp(
     return encode_gaussian(in_map, heatmap_size=heatmap_size, sigma=sigma, rounding="none", visible=visible)
 
 
+@_xp.half_in_float32
 def decode_udp(
     heatmaps: Array,
     /,
