@@ -166,3 +166,20 @@ def test_mixed_array_libraries_are_refused():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="all arrays must come from one array library, got coords: numpy.ndarray, visible: torch.Tensor"):
         lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=1.0, visible=torch.ones(2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gaussian_tail_is_exp_above_the_smallest_normal_and_zero_below(backend, dtype):
+    """Documented in _common.exp_flushed: values below e * smallest_normal are exactly 0 (torch's
+    CPU exp is ~20x slower on subnormal results), every other value is exp's."""
+    coords = np.array([[0.0, 0.0]], dtype=dtype)
+    sigma = 0.8
+    maps, _ = lc.encode_gaussian(convert(coords, backend), heatmap_size=(64, 1), sigma=sigma)
+    got = numpy_of(maps)[0, 0]
+    d = np.arange(64, dtype=dtype)
+    exponent = d * d * dtype(-0.5 / (sigma * sigma))  # the implementation's rounding of the exponent
+    floor = np.log(np.finfo(dtype).smallest_normal) + 1.0
+    above = exponent >= floor
+    assert above.any() and (~above).any()
+    np.testing.assert_allclose(got[above], np.exp(exponent[above]), rtol=4 * np.finfo(dtype).eps, atol=0)
+    assert np.all(got[~above] == 0)

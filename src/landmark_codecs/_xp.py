@@ -74,7 +74,7 @@ def to_host(x: Any) -> np.ndarray:
 
 
 def is_array(x: Any) -> bool:
-    return isinstance(x, np.ndarray) or array_api_compat.is_array_api_obj(x)
+    return isinstance(x, np.ndarray) or _is_torch_tensor(x) or array_api_compat.is_array_api_obj(x)
 
 
 def on_device_of(xp: Namespace, table: Array, like: Array, name: str) -> Array:
@@ -85,7 +85,7 @@ def on_device_of(xp: Namespace, table: Array, like: Array, name: str) -> Array:
     """
     if isinstance(table, np.ndarray):
         return table if is_numpy(xp) else xp.asarray(table, device=device(like))
-    if array_api_compat.array_namespace(table) is not xp or device(table) != device(like):
+    if namespace(table=table) is not xp or device(table) != device(like):
         raise ValueError(
             f"{name} lives on {type(table).__module__} device {device(table)}, the arrays on {device(like)}: "
             "build it from a mean shape on the arrays' device (or from a NumPy one)"

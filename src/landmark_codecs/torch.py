@@ -1,22 +1,278 @@
-"""The thin PyTorch adapter: ``nn.Module`` wrappers that only call the core functions.
+"""The thin PyTorch adapter: Modules that only call the core functions, noise from a
+``torch.Generator``, and a batch encoder for collate functions and training steps.
 
 Importing this module needs torch (``pip install "landmark_codecs[torch]"``); the rest of the
 package does not. Each Module stores its hyperparameters (validated once, at construction, by
-calling the function on an empty tensor) and its ``forward`` calls the function of the same name.
+calling its function on a small probe) and its ``forward`` calls the function of the same name;
+a Module never holds state that its function does not take (PIPNet's neighbour table is a
+buffer, so ``.to(device)`` moves it).
+
+Convention:
+    As the core: ``(x, y)`` coordinates in heatmap pixels with integers at pixel centres
+    (grid cells for PIPNet, image pixels for UDP and SimCC); heatmaps ``(..., K, H, W)``; sizes
+    ``(W, H)``.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
-from . import losses, pipnet
+from . import _xp, argmax, coords, dark, gaussian, losses, pipnet, rounding, simcc, soft_argmax, udp
+from . import _validation as check
 
-__all__ = ["WingLoss", "AdaptiveWingLoss", "SoftWingLoss", "PIPNetLoss"]
+__all__ = [
+    "WingLoss",
+    "AdaptiveWingLoss",
+    "SoftWingLoss",
+    "PIPNetLoss",
+    "ArgmaxDecoder",
+    "RandomizedRoundingDecoder",
+    "SoftArgmaxDecoder",
+    "DarkDecoder",
+    "UDPDecoder",
+    "SimCCDecoder",
+    "PIPNetDecoder",
+    "uniform_noise",
+    "TargetEncoder",
+]
 
 Reduction = Literal["mean", "sum", "none"]
+Codec = Literal["gaussian", "randomized_rounding", "soft_argmax", "udp", "simcc", "pipnet"]
+
+
+def uniform_noise(coords: torch.Tensor, /, *, generator: torch.Generator) -> torch.Tensor:
+    """Uniform [0, 1) noise for a stochastic encoder, drawn from ``generator`` on ``coords``' device.
+
+    Returns a tensor of ``coords``' shape ``(..., K, 2)``, dtype and device, for the ``noise``
+    argument of :func:`landmark_codecs.encode_randomized_rounding`. The draw happens on the
+    device (no host round-trip); ``generator`` must live on that device type
+    (``torch.Generator(device="cuda")`` for CUDA tensors). In float16/bfloat16 the draw is
+    rounded to the dtype (a value may round to 1.0, which never rounds a coordinate up): keep
+    coordinates in float32 where the sampler's unbiasedness matters.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> noise = uniform_noise(torch.zeros(4, 98, 2), generator=g)
+    >>> noise.shape, bool(((noise >= 0) & (noise < 1)).all())
+    (torch.Size([4, 98, 2]), True)
+    """
+    xp = _xp.namespace(coords=coords)
+    check.coords(xp, coords)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__module__}.{type(generator).__qualname__}")
+    return _xp.uniform(xp, tuple(coords.shape), dtype=coords.dtype, device=coords.device, rng=generator)
+
+
+class _Decoder(nn.Module):
+    """A decoder Module: ``forward`` calls ``function(*inputs, **self._kwargs)``."""
+
+    def _validate(self, *probe: torch.Tensor) -> None:
+        self._function(*probe, **self._kwargs)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
+
+
+class ArgmaxDecoder(_Decoder):
+    """:func:`landmark_codecs.decode_argmax` as a Module.
+
+    ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` -> ``(..., K, 2)``, ``(..., K)``.
+
+    >>> maps = torch.zeros(1, 3, 4); maps[0, 1, 2] = 1.0; maps[0, 1, 3] = 0.5
+    >>> ArgmaxDecoder(refine="quarter")(maps)[0].tolist()
+    [[2.25, 1.0]]
+    """
+
+    _function = staticmethod(argmax.decode_argmax)
+
+    def __init__(self, *, refine: Literal["none", "quarter"] = "none") -> None:
+        super().__init__()
+        self._kwargs = {"refine": refine}
+        self._validate(torch.zeros(1, 1, 1))
+
+    def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return argmax.decode_argmax(heatmaps, **self._kwargs)
+
+
+class RandomizedRoundingDecoder(_Decoder):
+    """:func:`landmark_codecs.decode_randomized_rounding` (H3R's activation-set decoding) as a Module.
+
+    ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` -> ``(..., K, 2)``, ``(..., K)``.
+
+    >>> maps = torch.zeros(1, 3, 4); maps[0, 1, 1:3] = torch.tensor([0.75, 0.25])
+    >>> RandomizedRoundingDecoder(k=4)(maps)[0].tolist()
+    [[1.25, 1.0]]
+    """
+
+    _function = staticmethod(rounding.decode_randomized_rounding)
+
+    def __init__(
+        self,
+        *,
+        k: int = 9,
+        activation: Literal["topk", "window"] = "topk",
+        window_size: int = 3,
+        input: Literal["probabilities", "logits"] = "probabilities",
+    ) -> None:
+        super().__init__()
+        self._kwargs = {"k": k, "activation": activation, "window_size": window_size, "input": input}
+        self._validate(torch.zeros(1, 1, k if activation == "topk" and isinstance(k, int) and k > 0 else 1))
+
+    def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return rounding.decode_randomized_rounding(heatmaps, **self._kwargs)
+
+
+class SoftArgmaxDecoder(_Decoder):
+    """:func:`landmark_codecs.decode_soft_argmax` (integral regression) as a Module: a network head.
+
+    ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` logits (or probabilities) ->
+    ``(..., K, 2)``, ``(..., K)``; differentiable in ``heatmaps``.
+
+    >>> head = SoftArgmaxDecoder(beta=1.0)
+    >>> coords, _ = head(torch.zeros(2, 5, 8, 8, requires_grad=True))
+    >>> coords[0, 0].tolist(), coords.requires_grad
+    ([3.5, 3.5], True)
+    """
+
+    _function = staticmethod(soft_argmax.decode_soft_argmax)
+
+    def __init__(self, *, beta: float = 1.0, input: Literal["logits", "probabilities"] = "logits") -> None:
+        super().__init__()
+        self._kwargs = {"beta": beta, "input": input}
+        self._validate(torch.zeros(1, 1, 1))
+
+    def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return soft_argmax.decode_soft_argmax(heatmaps, **self._kwargs)
+
+
+class DarkDecoder(_Decoder):
+    """:func:`landmark_codecs.decode_dark` as a Module.
+
+    ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` -> ``(..., K, 2)``, ``(..., K)``.
+
+    >>> import landmark_codecs as lc
+    >>> maps, _ = lc.encode_gaussian(torch.tensor([[3.3, 1.8]], dtype=torch.float64), heatmap_size=(8, 6), sigma=2.0)
+    >>> [round(v, 6) for v in DarkDecoder(sigma=2.0)(maps)[0][0].tolist()]
+    [3.3, 1.8]
+    """
+
+    _function = staticmethod(dark.decode_dark)
+
+    def __init__(self, *, sigma: float, iterations: int = 4, kernel_size: int | None = None) -> None:
+        super().__init__()
+        self._kwargs = {"sigma": sigma, "iterations": iterations, "kernel_size": kernel_size}
+        self._validate(torch.zeros(1, 1, 1))
+
+    def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return dark.decode_dark(heatmaps, **self._kwargs)
+
+
+class UDPDecoder(_Decoder):
+    """:func:`landmark_codecs.decode_udp` as a Module: heatmaps to image pixels, UDP's way.
+
+    ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` -> ``(..., K, 2)`` in image
+    pixels of ``image_size``, ``(..., K)``.
+
+    >>> import landmark_codecs as lc
+    >>> maps, _ = lc.encode_udp(torch.tensor([[100.0, 37.5]], dtype=torch.float64), image_size=(256, 256), heatmap_size=(64, 64), sigma=2.0)
+    >>> [round(v, 6) for v in UDPDecoder(image_size=(256, 256), sigma=2.0)(maps)[0][0].tolist()]
+    [100.0, 37.5]
+    """
+
+    _function = staticmethod(udp.decode_udp)
+
+    def __init__(self, *, image_size: Sequence[int], sigma: float, iterations: int = 4, kernel_size: int | None = None) -> None:
+        super().__init__()
+        self._kwargs = {"image_size": tuple(image_size), "sigma": sigma, "iterations": iterations, "kernel_size": kernel_size}
+        self._validate(torch.zeros(1, 2, 2))
+
+    def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return udp.decode_udp(heatmaps, **self._kwargs)
+
+
+class SimCCDecoder(_Decoder):
+    """:func:`landmark_codecs.decode_simcc` as a Module.
+
+    ``forward(x_labels, y_labels) -> (coords, scores)``: ``(..., K, W * split_ratio)`` and
+    ``(..., K, H * split_ratio)`` -> ``(..., K, 2)`` in image pixels, ``(..., K)``.
+
+    >>> import landmark_codecs as lc
+    >>> t = lc.encode_simcc(torch.tensor([[10.25, 3.0]], dtype=torch.float64), image_size=(16, 8), sigma=2.0)
+    >>> [round(v, 6) for v in SimCCDecoder(image_size=(16, 8), refine="dark", sigma=2.0)(t.x_labels, t.y_labels)[0][0].tolist()]
+    [10.25, 3.0]
+    """
+
+    _function = staticmethod(simcc.decode_simcc)
+
+    def __init__(
+        self,
+        *,
+        image_size: Sequence[int],
+        split_ratio: float = 2.0,
+        convention: coords.Convention = "pixel_center",
+        refine: Literal["none", "dark"] = "none",
+        sigma: float | None = None,
+        iterations: int = 4,
+        kernel_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self._kwargs = {
+            "image_size": tuple(image_size),
+            "split_ratio": split_ratio,
+            "convention": convention,
+            "refine": refine,
+            "sigma": sigma,
+            "iterations": iterations,
+            "kernel_size": kernel_size,
+        }
+        bins = simcc.simcc_bins(self._kwargs["image_size"], split_ratio)
+        self._validate(torch.zeros(1, bins[0]), torch.zeros(1, bins[1]))
+
+    def forward(self, x_labels: torch.Tensor, y_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return simcc.decode_simcc(x_labels, y_labels, **self._kwargs)
+
+
+class PIPNetDecoder(_Decoder):
+    """:func:`landmark_codecs.decode_pipnet` as a Module, with the neighbour table as buffers.
+
+    ``forward(scores, offsets, neighbor_offsets) -> (coords, scores)`` in grid cells. The table
+    (from :func:`landmark_codecs.pipnet_neighbors`, any library) is stored as non-persistent
+    buffers, so ``module.to(device)`` moves it with the model and ``state_dict`` stays free of it.
+
+    >>> import landmark_codecs as lc
+    >>> table = lc.pipnet_neighbors(torch.tensor([[0.0, 0.0], [1.0, 0.0]]), num_neighbors=1)
+    >>> t = lc.encode_pipnet(torch.tensor([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbor_index=table)
+    >>> PIPNetDecoder(table)(t.scores, t.offsets, t.neighbor_offsets)[0].tolist()
+    [[0.75, 0.0], [1.25, 0.5]]
+    """
+
+    _function = staticmethod(pipnet.decode_pipnet)
+
+    def __init__(self, neighbor_index: pipnet.PIPNetNeighbors, /, *, merge: pipnet.Merge = "mean") -> None:
+        super().__init__()
+        if not isinstance(neighbor_index, pipnet.PIPNetNeighbors):
+            raise TypeError(f"neighbor_index must be the PIPNetNeighbors from pipnet_neighbors, got {type(neighbor_index).__qualname__}")
+        for name, table in zip(neighbor_index._fields, neighbor_index):
+            self.register_buffer(name, torch.as_tensor(_xp.to_host(table) if not isinstance(table, torch.Tensor) else table), persistent=False)
+        self._kwargs = {"merge": merge}
+        k, n = self.index.shape
+        self._validate(torch.zeros(k, 1, 1), torch.zeros(k, 2, 1, 1), torch.zeros(k, n, 2, 1, 1))
+
+    @property
+    def neighbor_index(self) -> pipnet.PIPNetNeighbors:
+        return pipnet.PIPNetNeighbors(self.index, self.reverse_index, self.reverse_count)
+
+    def _validate(self, *probe: torch.Tensor) -> None:
+        pipnet.decode_pipnet(*probe, neighbor_index=self.neighbor_index, **self._kwargs)
+
+    def forward(
+        self, scores: torch.Tensor, offsets: torch.Tensor, neighbor_offsets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbor_index=self.neighbor_index, **self._kwargs)
 
 
 class WingLoss(nn.Module):
@@ -155,3 +411,167 @@ class PIPNetLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"score_weight={self.score_weight!r}, offset_weight={self.offset_weight!r}"
+
+
+class TargetEncoder:
+    """Landmarks in image pixels -> a batch of training targets, on a chosen device.
+
+    Use it as a DataLoader's ``collate_fn`` (``encoder.collate``), or call it on a GPU batch of
+    coordinates in the training step (``encoder(landmarks)``), where it draws any noise on the
+    device. Codecs and what a call returns (the core function's result):
+
+    - ``"gaussian"``: :func:`landmark_codecs.encode_gaussian` -> ``(heatmaps, weights)``
+    - ``"randomized_rounding"``: :func:`landmark_codecs.encode_randomized_rounding` (sampled from
+      ``generator``, or ``expected=True``) -> ``(heatmaps, weights)``
+    - ``"soft_argmax"``: :func:`landmark_codecs.encode_soft_argmax` -> ``(heatmaps, weights)``
+    - ``"udp"``: :func:`landmark_codecs.encode_udp` -> ``(heatmaps, weights)``
+    - ``"simcc"``: :func:`landmark_codecs.encode_simcc` -> :class:`~landmark_codecs.SimCCTargets`
+    - ``"pipnet"``: :func:`landmark_codecs.encode_pipnet` on a grid of ``heatmap_size`` cells
+      -> :class:`~landmark_codecs.PIPNetTargets` (``neighbor_index=`` is required)
+
+    Landmarks are converted to heatmap pixels with ``convention`` (see
+    :func:`landmark_codecs.image_to_heatmap`); UDP uses its own, SimCC takes it as its own
+    ``convention``. Other keyword arguments (``sigma``, ``rounding``, ``expected``, ``split_ratio``,
+    ``neighbor_index``, ...) go to the core function and are checked at construction.
+
+    Randomness: sampled randomized rounding draws ``noise`` from ``generator`` (a
+    ``torch.Generator`` on ``device``'s type). Inside DataLoader workers, each worker draws from
+    its own generator seeded with ``torch.utils.data.get_worker_info().seed`` (distinct per worker
+    and per epoch, reproducible when the DataLoader is seeded), since every worker holds a copy
+    of this object and would otherwise repeat the same noise.
+
+    Args:
+        codec: one of the names above.
+        image_size: ``(W, H)`` of the network input (the crop) the landmarks are in.
+        heatmap_size: ``(W, H)`` of the heatmaps (PIPNet: of the score grid); not for SimCC.
+        convention: image -> heatmap conversion (default ``"pixel_center"``); not for UDP.
+        device: where the targets are made (default CPU).
+        dtype: real floating dtype of the targets (default float32).
+        generator: for sampled randomized rounding.
+
+    >>> enc = TargetEncoder("gaussian", image_size=(256, 256), heatmap_size=(64, 64), sigma=2.0)
+    >>> maps, weights = enc(np.random.default_rng(0).uniform(0, 255, (8, 98, 2)))
+    >>> maps.shape, weights.shape, maps.dtype
+    (torch.Size([8, 98, 64, 64]), torch.Size([8, 98]), torch.float32)
+    >>> batch = enc.collate([{"landmarks": np.full((98, 2), 100.0), "image": torch.zeros(3, 256, 256)}] * 4)
+    >>> batch["image"].shape, batch["targets"][0].shape
+    (torch.Size([4, 3, 256, 256]), torch.Size([4, 98, 64, 64]))
+    """
+
+    def __init__(
+        self,
+        codec: Codec,
+        /,
+        *,
+        image_size: Sequence[int],
+        heatmap_size: Sequence[int] | None = None,
+        convention: coords.Convention | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+        generator: torch.Generator | None = None,
+        **options: Any,
+    ) -> None:
+        check.choice(codec, "codec", ("gaussian", "randomized_rounding", "soft_argmax", "udp", "simcc", "pipnet"))
+        self.codec, self.image_size = codec, check.size(image_size, "image_size")
+        if codec == "simcc":
+            if heatmap_size is not None:
+                raise ValueError("codec='simcc' takes no heatmap_size: its bins are image_size * split_ratio")
+        elif heatmap_size is None:
+            raise ValueError(f"codec={codec!r} needs heatmap_size=(W, H)")
+        self.heatmap_size = None if heatmap_size is None else check.size(heatmap_size, "heatmap_size")
+        if codec == "udp" and convention is not None:
+            raise ValueError("codec='udp' has its own convention; leave convention unset")
+        self.convention = "pixel_center" if convention is None else convention
+        check.choice(self.convention, "convention", coords.CONVENTIONS)
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype must be a real floating torch.dtype, got {dtype!r}")
+        self.device, self.dtype = torch.device("cpu" if device is None else device), dtype
+        self.generator = generator
+        if codec == "pipnet" and "neighbor_index" in options:
+            table = options["neighbor_index"]
+            options["neighbor_index"] = type(table)(*(torch.as_tensor(_xp.to_host(t), device=self.device) for t in table))
+        self.options = options
+        self._samples = codec == "randomized_rounding" and not options.get("expected", False)
+        if self._samples:
+            if not isinstance(generator, torch.Generator):
+                raise ValueError("codec='randomized_rounding' samples: pass generator=torch.Generator(...), or expected=True")
+            if generator.device.type != self.device.type:
+                raise ValueError(f"generator lives on {generator.device}, the targets on {self.device}: use a generator on the same device type")
+        elif generator is not None:
+            raise ValueError(f"generator is only used by sampled randomized rounding, not by codec={codec!r}")
+        for key in ("noise", "rng", "visible", "heatmap_size", "image_size", "grid_size"):
+            if key in options:
+                raise TypeError(f"{key} is not an option of TargetEncoder: it is set by the encoder (or passed per call)")
+        self._worker: tuple[int, int] | None = None
+        table = options.get("neighbor_index")
+        k = table[0].shape[0] if isinstance(table, pipnet.PIPNetNeighbors) else 1  # PIPNet's K is the table's
+        probe = torch.zeros(1, k, 2, dtype=dtype, device=self.device)
+        self._encode(probe, None, torch.zeros_like(probe) if self._samples else None)  # the core checks the options
+
+    def __call__(self, landmarks: Any, /, visible: Any = None) -> Any:
+        """Targets for ``(..., K, 2)`` landmarks in image pixels (tensor, array or a sequence of them).
+
+        ``visible``: optional ``(..., K)`` visibility or weight. Inputs are moved to ``device``
+        and ``dtype`` (a host -> device copy when they come from NumPy); a tensor already there
+        is used as is and never modified.
+        """
+        c = self._tensor(landmarks, "landmarks")
+        v = None if visible is None else self._tensor(visible, "visible", keep_bool=True)
+        return self._encode(c, v, None)
+
+    def _encode(self, c: torch.Tensor, v: torch.Tensor | None, noise: torch.Tensor | None) -> Any:
+        if self.codec == "udp":
+            return udp.encode_udp(c, image_size=self.image_size, heatmap_size=self.heatmap_size, visible=v, **self.options)
+        if self.codec == "simcc":
+            return simcc.encode_simcc(c, image_size=self.image_size, convention=self.convention, visible=v, **self.options)
+        h = coords.image_to_heatmap(c, image_size=self.image_size, heatmap_size=self.heatmap_size, convention=self.convention)
+        if self.codec == "gaussian":
+            return gaussian.encode_gaussian(h, heatmap_size=self.heatmap_size, visible=v, **self.options)
+        if self.codec == "soft_argmax":
+            return soft_argmax.encode_soft_argmax(h, heatmap_size=self.heatmap_size, visible=v, **self.options)
+        if self.codec == "pipnet":
+            return pipnet.encode_pipnet(h, grid_size=self.heatmap_size, visible=v, **self.options)
+        if self._samples and noise is None:
+            noise = uniform_noise(h, generator=self._generator())
+        return rounding.encode_randomized_rounding(h, heatmap_size=self.heatmap_size, noise=noise, visible=v, **self.options)
+
+    def collate(self, samples: Sequence[Mapping[str, Any]], /) -> dict[str, Any]:
+        """A DataLoader ``collate_fn``: ``default_collate(samples)`` plus ``"targets"``.
+
+        Each sample is a mapping with ``"landmarks"`` ``(K, 2)`` in image pixels and optionally
+        ``"visible"`` ``(K,)``; everything is collated by torch's ``default_collate`` and
+        ``"targets"`` holds this encoder's output for the stacked landmarks.
+        """
+        from torch.utils.data import default_collate
+
+        if not samples or not all(isinstance(s, Mapping) and "landmarks" in s for s in samples):
+            raise ValueError("collate expects a non-empty sequence of mappings, each with a 'landmarks' entry of shape (K, 2)")
+        batch = default_collate(list(samples))
+        batch["targets"] = self(batch["landmarks"], batch.get("visible"))
+        return batch
+
+    def _tensor(self, value: Any, name: str, keep_bool: bool = False) -> torch.Tensor:
+        if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (int, float)):
+            value = torch.stack([torch.as_tensor(_xp.to_host(v) if not isinstance(v, torch.Tensor) else v) for v in value])
+        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(_xp.to_host(value))
+        if keep_bool and t.dtype == torch.bool:
+            return t.to(device=self.device)
+        if t.dtype.is_complex:
+            raise TypeError(f"{name} must be real, got {t.dtype}")
+        return t.to(device=self.device, dtype=self.dtype)
+
+    def _generator(self) -> torch.Generator:
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+        if info is None:
+            return self.generator
+        if self._worker != (info.id, info.seed):
+            self._worker = (info.id, info.seed)
+            self._worker_generator = torch.Generator(device=self.generator.device).manual_seed(info.seed)
+        return self._worker_generator
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items() if k != "neighbor_index")
+        size = "" if self.heatmap_size is None else f", heatmap_size={self.heatmap_size}"
+        return f"TargetEncoder({self.codec!r}, image_size={self.image_size}{size}, device={self.device}, {options})"

@@ -1,0 +1,114 @@
+"""One call of every public array function, on shared inputs: the registry the backend,
+device, host-round-trip, compile and half-precision suites run over.
+
+``CALLS[name] = (public_name, call)``; ``call(a)`` takes a dict of inputs (converted to the
+backend under test) and returns the function's result. ``INPUTS`` holds the NumPy originals.
+``test_backends.test_registry_covers_every_public_function`` keeps this list complete.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import landmark_codecs as lc
+
+SIZE = (16, 12)  # (W, H) of the heatmaps
+IMAGE = (64, 48)
+GRID = (8, 6)
+
+_rng = np.random.default_rng(0)
+_coords = np.concatenate([_rng.uniform(-0.5, 11.5, size=(2, 5, 2)), np.array([[[-0.5, 0.0]], [[15.0, 11.4]]])], axis=1)
+_simcc = lc.encode_simcc(_coords * 2, image_size=(32, 24), sigma=2.0)
+_mean_shape = _rng.random((6, 2))
+_table = lc.pipnet_neighbors(_mean_shape, num_neighbors=3)
+_pip = lc.encode_pipnet(_coords / 2, grid_size=GRID, neighbor_index=_table)
+
+INPUTS: dict[str, np.ndarray] = {
+    "coords": _coords,
+    "noise": _rng.random(_coords.shape),
+    "visible": np.array([[1, 1, 0, 1, 1, 1], [1, 1, 1, 1, 0, 1]], dtype=np.float64),
+    "maps": _rng.random((2, 6, 12, 16)),
+    "target": _rng.random((2, 6, 12, 16)),
+    "x_labels": _simcc.x_labels + 0.01 * _rng.random(_simcc.x_labels.shape),
+    "y_labels": _simcc.y_labels + 0.01 * _rng.random(_simcc.y_labels.shape),
+    "scores": _pip.scores + 0.1 * _rng.random(_pip.scores.shape),
+    "offsets": _pip.offsets + 0.1 * _rng.random(_pip.offsets.shape),
+    "neighbor_offsets": _pip.neighbor_offsets + 0.1 * _rng.random(_pip.neighbor_offsets.shape),
+    "mean_shape": _mean_shape,
+}
+TABLE = _table  # NumPy; the calls that need it on a device build it from a["mean_shape"] or pass it as is
+
+
+def _pipnet_targets(a):
+    return lc.encode_pipnet(a["coords"] / 2, grid_size=GRID, neighbor_index=TABLE, visible=a["visible"])
+
+
+CALLS = {
+    "image_to_heatmap": ("image_to_heatmap", lambda a: lc.image_to_heatmap(a["coords"], image_size=IMAGE, heatmap_size=SIZE)),
+    "image_to_heatmap_legacy": (
+        "image_to_heatmap",
+        lambda a: lc.image_to_heatmap(a["coords"], image_size=IMAGE, heatmap_size=SIZE, convention="legacy"),
+    ),
+    "heatmap_to_image_udp": ("heatmap_to_image", lambda a: lc.heatmap_to_image(a["coords"], image_size=IMAGE, heatmap_size=SIZE, convention="udp")),
+    "flip_horizontal": ("flip_horizontal", lambda a: lc.flip_horizontal(a["coords"], width=16, flip_index=[5, 4, 3, 2, 1, 0])),
+    "in_heatmap": ("in_heatmap", lambda a: lc.in_heatmap(a["coords"], heatmap_size=SIZE)),
+    "representable_coords": ("representable_coords", lambda a: lc.representable_coords(a["coords"], heatmap_size=SIZE)),
+    "encode_gaussian": ("encode_gaussian", lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, visible=a["visible"])),
+    "encode_gaussian_nearest": ("encode_gaussian", lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, rounding="nearest")),
+    "encode_rr_sample": (
+        "encode_randomized_rounding",
+        lambda a: lc.encode_randomized_rounding(a["coords"], heatmap_size=SIZE, noise=a["noise"], visible=a["visible"]),
+    ),
+    "encode_rr_sample_sigma": (
+        "encode_randomized_rounding",
+        lambda a: lc.encode_randomized_rounding(a["coords"], heatmap_size=SIZE, noise=a["noise"], sigma=1.0),
+    ),
+    "encode_rr_expected": (
+        "encode_randomized_rounding",
+        lambda a: lc.encode_randomized_rounding(a["coords"], heatmap_size=SIZE, expected=True, sigma=1.0),
+    ),
+    "encode_soft_argmax": ("encode_soft_argmax", lambda a: lc.encode_soft_argmax(a["coords"], heatmap_size=SIZE, sigma=1.0, visible=a["visible"])),
+    "encode_udp": ("encode_udp", lambda a: lc.encode_udp(a["coords"] * 4, image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, visible=a["visible"])),
+    "encode_simcc": ("encode_simcc", lambda a: lc.encode_simcc(a["coords"] * 2, image_size=(32, 24), sigma=2.0, visible=a["visible"])),
+    "encode_simcc_normalized": ("encode_simcc", lambda a: lc.encode_simcc(a["coords"] * 2, image_size=(32, 24), sigma=2.0, normalize=True)),
+    "encode_pipnet": ("encode_pipnet", _pipnet_targets),
+    "decode_argmax": ("decode_argmax", lambda a: lc.decode_argmax(a["maps"])),
+    "decode_argmax_quarter": ("decode_argmax", lambda a: lc.decode_argmax(a["maps"], refine="quarter")),
+    "decode_rr_topk": ("decode_randomized_rounding", lambda a: lc.decode_randomized_rounding(a["maps"], k=9)),
+    "decode_rr_window_logits": (
+        "decode_randomized_rounding",
+        lambda a: lc.decode_randomized_rounding(a["maps"], activation="window", window_size=5, input="logits"),
+    ),
+    "decode_soft_argmax": ("decode_soft_argmax", lambda a: lc.decode_soft_argmax(a["maps"], beta=3.0)),
+    "decode_soft_argmax_prob": ("decode_soft_argmax", lambda a: lc.decode_soft_argmax(a["maps"], input="probabilities")),
+    "decode_dark": ("decode_dark", lambda a: lc.decode_dark(a["maps"], sigma=1.5)),
+    "decode_udp": ("decode_udp", lambda a: lc.decode_udp(a["maps"], image_size=IMAGE, sigma=1.5)),
+    "decode_simcc": ("decode_simcc", lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24))),
+    "decode_simcc_dark": (
+        "decode_simcc",
+        lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24), refine="dark", sigma=2.0),
+    ),
+    "decode_pipnet": ("decode_pipnet", lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbor_index=TABLE)),
+    "decode_pipnet_original": (
+        "decode_pipnet",
+        lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbor_index=TABLE, merge="original"),
+    ),
+    "pipnet_loss": ("pipnet_loss", lambda a: lc.pipnet_loss(a["scores"], a["offsets"], a["neighbor_offsets"], _pipnet_targets(a))),
+    "pipnet_neighbors": ("pipnet_neighbors", lambda a: lc.pipnet_neighbors(a["mean_shape"], num_neighbors=3)),
+    "wing_loss": ("wing_loss", lambda a: lc.wing_loss(a["maps"] * 8, a["target"], mask=a["visible"])),
+    "adaptive_wing_loss": ("adaptive_wing_loss", lambda a: lc.adaptive_wing_loss(a["maps"], a["target"], weight=lc.weighted_loss_map(a["target"]))),
+    "weighted_loss_map": ("weighted_loss_map", lambda a: lc.weighted_loss_map(a["target"])),
+    "soft_wing_loss": ("soft_wing_loss", lambda a: lc.soft_wing_loss(a["maps"] * 8, a["target"], reduction="none")),
+}
+
+# Helpers that take no arrays, and the result types: nothing to run on a backend.
+NOT_ARRAY_FUNCTIONS = {"__version__", "simcc_bins", "SimCCTargets", "PIPNetNeighbors", "PIPNetTargets"}
+# Built once from a mean shape on the host (documented), never in a training step.
+HOST_SIDE = {"pipnet_neighbors"}
+
+
+def outputs(result) -> list:
+    """The arrays of a result: a tuple or NamedTuple's items (recursively), or the array itself."""
+    if isinstance(result, tuple):
+        return [o for item in result for o in outputs(item)]
+    return [result]

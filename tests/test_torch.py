@@ -1,0 +1,493 @@
+"""The torch path: no host round-trips, device propagation (meta; CUDA where present), gradients,
+torch.compile, float16/bfloat16, and the adapter in landmark_codecs.torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+
+import landmark_codecs as lc  # noqa: E402
+from landmark_codecs import torch as lct  # noqa: E402
+
+from public_calls import CALLS, HOST_SIDE, INPUTS, TABLE, outputs  # noqa: E402
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+def _torch_inputs(dtype=torch.float64, device="cpu"):
+    return {k: torch.asarray(v, dtype=dtype, device=device) for k, v in INPUTS.items()}
+
+
+class _HostSync(TorchDispatchMode):
+    """Records ops that read a tensor's value back to Python or size a result by its values."""
+
+    SYNCING = ("aten._local_scalar_dense", "aten.nonzero", "aten.masked_select", "aten.unique", "aten.item")
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if str(func).startswith(self.SYNCING):
+            self.seen.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+# --------------------------------------------------------------------------- device and host
+
+
+@pytest.mark.parametrize("name", sorted(set(CALLS) - {n for n, (p, _) in CALLS.items() if p in HOST_SIDE}))
+def test_no_host_round_trip(name):
+    """No .item(), no value-sized result: the op sequence does not depend on values."""
+    _, call = CALLS[name]
+    a = _torch_inputs()
+    spy = _HostSync()
+    with spy:
+        call(a)
+    assert spy.seen == [], f"{name} reads values back to the host: {spy.seen}"
+
+
+def test_the_spy_sees_a_host_read():
+    spy = _HostSync()
+    with spy:
+        torch.ones(3).sum().item()
+    assert spy.seen
+
+
+def test_pipnet_neighbors_is_the_documented_host_side_exception():
+    """Built once from a mean shape on the host; the table then lives on the mean shape's device."""
+    spy = _HostSync()
+    mean = torch.asarray(INPUTS["mean_shape"])
+    with spy:
+        lc.pipnet_neighbors(mean, num_neighbors=3)
+    assert HOST_SIDE == {"pipnet_neighbors"}
+
+
+@pytest.mark.parametrize("name", sorted(set(CALLS) - {n for n, (p, _) in CALLS.items() if p in HOST_SIDE}))
+def test_meta_device_propagates(name):
+    """Shapes, dtypes and device flow through every function without any value (meta tensors
+    have none: a host read or a NumPy conversion raises)."""
+    _, call = CALLS[name]
+    real = [o for o in outputs(call(_torch_inputs(torch.float32)))]
+    meta = outputs(call(_torch_inputs(torch.float32, "meta")))
+    assert len(meta) == len(real)
+    for m, r in zip(meta, real):
+        assert m.device.type == "meta", name
+        assert m.shape == r.shape and m.dtype == r.dtype, name
+
+
+@CUDA
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_cuda_matches_cpu_and_stays_on_the_device(name):
+    _, call = CALLS[name]
+    cpu = outputs(call(_torch_inputs(torch.float32)))
+    gpu = outputs(call(_torch_inputs(torch.float32, "cuda")))
+    for g, c in zip(gpu, cpu):
+        assert g.device.type == "cuda"
+        torch.testing.assert_close(g.cpu(), c, rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- float16 / bfloat16
+
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", sorted(set(CALLS) - {n for n, (p, _) in CALLS.items() if p in HOST_SIDE}))
+def test_half_precision_is_the_float32_result_rounded_once(name, half):
+    """16-bit inputs are computed in float32: the result equals the float32 computation on the
+    same (already rounded) values, cast once to the input's dtype; finite, dtype kept."""
+    _, call = CALLS[name]
+    a_half = {k: v.to(half) for k, v in _torch_inputs(torch.float32).items()}
+    a_half["visible"] = a_half["visible"].float()  # a weight may stay float32
+    a_float = {k: v.float() if v.dtype == half else v for k, v in a_half.items()}
+    got, want = outputs(call(a_half)), outputs(call(a_float))
+    if name == "pipnet_loss":  # its targets are encoded inside the call: compare on the half call's targets
+        t = lc.encode_pipnet(a_half["coords"] / 2, grid_size=(8, 6), neighbor_index=TABLE, visible=a_half["visible"])
+        t32 = type(t)(*(x.float() if x.dtype == half else x for x in t))
+        want = [lc.pipnet_loss(a_float["scores"], a_float["offsets"], a_float["neighbor_offsets"], t32)]
+    for g, w in zip(got, want):
+        if w.dtype == torch.float32:
+            assert g.dtype == half, f"{name} returned {g.dtype}"
+            assert torch.isfinite(g).all()
+            assert torch.equal(g, w.to(half)), f"{name}: max difference {(g.float() - w.to(half).float()).abs().max()}"
+        else:
+            assert torch.equal(g, w)
+
+
+# --------------------------------------------------------------------------- gradients
+
+GRADCHECK = {
+    # name: (inputs, function of those inputs); float64, points away from kinks (argmax ties,
+    # integer coordinates of the piecewise-linear H3R expectation, map borders).
+    "encode_gaussian": (("coords",), lambda c: lc.encode_gaussian(c, heatmap_size=(9, 7), sigma=1.5)[0]),
+    "encode_soft_argmax": (("coords",), lambda c: lc.encode_soft_argmax(c, heatmap_size=(9, 7), sigma=1.5)[0]),
+    "encode_rr_expected": (("coords",), lambda c: lc.encode_randomized_rounding(c, heatmap_size=(9, 7), expected=True, sigma=1.0)[0]),
+    "encode_udp": (("coords",), lambda c: lc.encode_udp(c * 4, image_size=(36, 28), heatmap_size=(9, 7), sigma=1.5)[0]),
+    "encode_simcc": (("coords",), lambda c: lc.encode_simcc(c, image_size=(9, 7), sigma=2.0)[:2]),
+    "image_to_heatmap": (("coords",), lambda c: lc.image_to_heatmap(c, image_size=(36, 28), heatmap_size=(9, 7))),
+    "decode_soft_argmax": (("maps",), lambda m: lc.decode_soft_argmax(m, beta=2.0)[0]),
+    "decode_soft_argmax_prob": (("maps",), lambda m: lc.decode_soft_argmax(m, input="probabilities", beta=1.5)[0]),
+    "decode_rr_topk": (("maps",), lambda m: lc.decode_randomized_rounding(m, k=5)[0]),
+    "decode_rr_window_logits": (("maps",), lambda m: lc.decode_randomized_rounding(m, activation="window", input="logits")[0]),
+    "decode_dark": (("maps",), lambda m: lc.decode_dark(m + 1.0, sigma=1.5, iterations=2)[0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADCHECK))
+def test_gradcheck_float64(name):
+    rng = np.random.default_rng(3)
+    coords = torch.tensor(rng.uniform(0.6, 5.4, (2, 3, 2)) + 0.013, requires_grad=True)
+    maps = torch.tensor(rng.random((2, 3, 7, 9)), requires_grad=True)
+    given, fn = GRADCHECK[name]
+    args = tuple({"coords": coords, "maps": maps}[g] for g in given)
+    assert torch.autograd.gradcheck(fn, args)
+
+
+def test_encoder_gradient_moves_the_target_with_the_landmark():
+    """Not only finite: d(sum of x-weighted target)/dx is the map's mass (the centroid moves 1:1)."""
+    c = torch.tensor([[3.3, 2.6]], dtype=torch.float64, requires_grad=True)
+    maps, _ = lc.encode_soft_argmax(c, heatmap_size=(9, 7), sigma=1.5)
+    x_moment = (maps * torch.arange(9.0, dtype=torch.float64)).sum()
+    (g,) = torch.autograd.grad(x_moment, c)
+    torch.testing.assert_close(g, torch.tensor([[1.0, 0.0]], dtype=torch.float64), rtol=1e-6, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- torch.compile
+
+_COMPILE_SCRIPT = """
+import sys, warnings
+sys.path.insert(0, {tests!r})
+import torch
+import landmark_codecs as lc
+from landmark_codecs import torch as lct
+from public_calls import CALLS, INPUTS, HOST_SIDE, outputs
+a = {{k: torch.asarray(v, dtype=torch.float32) for k, v in INPUTS.items()}}
+table = lc.pipnet_neighbors(torch.asarray(INPUTS["mean_shape"]), num_neighbors=3)  # on the device
+import public_calls
+public_calls.TABLE = table
+failed = []
+for name, (public, call) in CALLS.items():
+    if public in HOST_SIDE:
+        continue
+    torch._dynamo.reset()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            got = outputs(torch.compile(lambda: call(a), fullgraph=True, backend="aot_eager")())
+        except Exception as err:
+            failed.append(f"{{name}}: {{type(err).__name__}}: {{str(err).splitlines()[0]}}")
+            continue
+    noisy = [str(w.message)[:80] for w in caught if "landmark_codecs" in str(w.filename) or "Dynamo" in str(w.message)]
+    if noisy:
+        failed.append(f"{{name}} warns: {{noisy[0]}}")
+    want = outputs(call(a))
+    if not all(torch.allclose(g.float(), w.float(), equal_nan=True) for g, w in zip(got, want)):
+        failed.append(f"{{name}}: compiled != eager")
+modules = [
+    (lct.SoftArgmaxDecoder(beta=2.0), (a["maps"],)),
+    (lct.RandomizedRoundingDecoder(activation="window"), (a["maps"],)),
+    (lct.DarkDecoder(sigma=1.5), (a["maps"],)),
+    (lct.SimCCDecoder(image_size=(32, 24), refine="dark", sigma=2.0), (a["x_labels"], a["y_labels"])),
+    (lct.PIPNetDecoder(table, merge="original"), (a["scores"], a["offsets"], a["neighbor_offsets"])),
+    (lct.AdaptiveWingLoss(weighted_loss_map=True), (a["maps"], a["target"])),
+]
+for module, args in modules:
+    torch._dynamo.reset()
+    try:
+        got = outputs(torch.compile(module, fullgraph=True, backend="aot_eager")(*args))
+    except Exception as err:
+        failed.append(f"{{type(module).__name__}}: {{type(err).__name__}}: {{str(err).splitlines()[0]}}")
+        continue
+    if not all(torch.allclose(g, w) for g, w in zip(got, outputs(module(*args)))):
+        failed.append(f"{{type(module).__name__}}: compiled != eager")
+print("\\n".join(failed) if failed else "ok")
+"""
+
+
+def test_torch_compile_fullgraph_every_function_and_module():
+    """Every public function (the device table for PIPNet) and the decoder Modules compile with
+    fullgraph=True (no graph break), without warnings, and give the eager result; a fresh
+    interpreter, so the first call of the process is the compiled one."""
+    import pathlib
+
+    code = _COMPILE_SCRIPT.format(tests=str(pathlib.Path(__file__).parent))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "ok", done.stdout
+
+
+# --------------------------------------------------------------------------- Modules
+
+DECODER_MODULES = {
+    "ArgmaxDecoder": (lambda: lct.ArgmaxDecoder(refine="quarter"), lambda a: lc.decode_argmax(a["maps"], refine="quarter"), ("maps",)),
+    "RandomizedRoundingDecoder": (
+        lambda: lct.RandomizedRoundingDecoder(k=4, input="logits"),
+        lambda a: lc.decode_randomized_rounding(a["maps"], k=4, input="logits"),
+        ("maps",),
+    ),
+    "SoftArgmaxDecoder": (lambda: lct.SoftArgmaxDecoder(beta=2.0), lambda a: lc.decode_soft_argmax(a["maps"], beta=2.0), ("maps",)),
+    "DarkDecoder": (lambda: lct.DarkDecoder(sigma=1.5, iterations=2), lambda a: lc.decode_dark(a["maps"], sigma=1.5, iterations=2), ("maps",)),
+    "UDPDecoder": (
+        lambda: lct.UDPDecoder(image_size=(64, 48), sigma=1.5),
+        lambda a: lc.decode_udp(a["maps"], image_size=(64, 48), sigma=1.5),
+        ("maps",),
+    ),
+    "SimCCDecoder": (
+        lambda: lct.SimCCDecoder(image_size=(32, 24), refine="dark", sigma=2.0),
+        lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24), refine="dark", sigma=2.0),
+        ("x_labels", "y_labels"),
+    ),
+    "PIPNetDecoder": (
+        lambda: lct.PIPNetDecoder(TABLE, merge="original"),
+        lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbor_index=TABLE, merge="original"),
+        ("scores", "offsets", "neighbor_offsets"),
+    ),
+}
+
+
+def test_every_decoder_has_a_module():
+    names = {n for n in lct.__all__ if n.endswith("Decoder")}
+    assert names == set(DECODER_MODULES)
+
+
+@pytest.mark.parametrize("name", sorted(DECODER_MODULES))
+def test_decoder_module_equals_function(name):
+    make, function, inputs = DECODER_MODULES[name]
+    a = _torch_inputs()
+    module = make()
+    got = module(*(a[i] for i in inputs))
+    want = function(a)
+    for g, w in zip(got, want):
+        assert torch.equal(g, w)
+    assert isinstance(module, torch.nn.Module) and list(module.parameters()) == []
+    assert "=" in repr(module)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: lct.ArgmaxDecoder(refine="half"), "refine"),
+        (lambda: lct.RandomizedRoundingDecoder(k=0), "k"),
+        (lambda: lct.RandomizedRoundingDecoder(activation="window", window_size=2), "window_size"),
+        (lambda: lct.SoftArgmaxDecoder(beta=0.0), "beta"),
+        (lambda: lct.DarkDecoder(sigma=-1.0), "sigma"),
+        (lambda: lct.DarkDecoder(sigma=2.0, kernel_size=4), "kernel_size"),
+        (lambda: lct.UDPDecoder(image_size=(1, 64), sigma=2.0), "image_size"),
+        (lambda: lct.SimCCDecoder(image_size=(32, 24), refine="dark"), "sigma"),
+        (lambda: lct.SimCCDecoder(image_size=(32, 24), split_ratio=1.3), "split_ratio"),
+        (lambda: lct.PIPNetDecoder(TABLE, merge="median"), "merge"),
+        (lambda: lct.PIPNetDecoder(np.zeros((6, 3), dtype=int)), "PIPNetNeighbors"),
+    ],
+)
+def test_decoder_modules_validate_at_construction(make, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        make()
+
+
+def test_pipnet_decoder_table_moves_with_the_module_and_stays_out_of_the_state_dict():
+    module = lct.PIPNetDecoder(TABLE)
+    assert module.state_dict() == {}
+    assert module.index.dtype == torch.int64 or not module.index.dtype.is_floating_point
+    moved = module.to("meta")
+    assert moved.index.device.type == "meta" and moved.neighbor_index.reverse_index.device.type == "meta"
+    a = _torch_inputs(torch.float32, "meta")
+    coords, scores = moved(a["scores"], a["offsets"], a["neighbor_offsets"])
+    assert coords.device.type == "meta" and coords.shape == (2, 6, 2)
+
+
+def test_soft_argmax_module_is_a_differentiable_head():
+    head = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), lct.SoftArgmaxDecoder())
+    x = torch.randn(2, 3, 8, 8)
+    coords, _ = head(x)
+    coords.sum().backward()
+    assert coords.shape == (2, 4, 2)
+    assert head[0].weight.grad is not None and head[0].weight.grad.abs().sum() > 0
+
+
+# --------------------------------------------------------------------------- noise
+
+
+def test_uniform_noise_shape_range_dtype_and_reproducibility():
+    c = torch.zeros(3, 98, 2, dtype=torch.float64)
+    a = lct.uniform_noise(c, generator=torch.Generator().manual_seed(5))
+    b = lct.uniform_noise(c, generator=torch.Generator().manual_seed(5))
+    other = lct.uniform_noise(c, generator=torch.Generator().manual_seed(6))
+    assert a.shape == c.shape and a.dtype == torch.float64 and a.device == c.device
+    assert torch.equal(a, b) and not torch.equal(a, other)
+    assert bool(((a >= 0) & (a < 1)).all())
+    # Uniform: the mean of 588 draws is within 4 standard errors of 1/2.
+    assert abs(a.mean().item() - 0.5) < 4 * (1 / 12 / a.numel()) ** 0.5
+
+
+def test_uniform_noise_feeds_the_sampler_like_an_explicit_rng():
+    c = torch.tensor(np.random.default_rng(2).uniform(0, 15, (4, 6, 2)))
+    noise = lct.uniform_noise(c, generator=torch.Generator().manual_seed(1))
+    direct, _ = lc.encode_randomized_rounding(c, heatmap_size=(16, 16), rng=torch.Generator().manual_seed(1))
+    via, _ = lc.encode_randomized_rounding(c, heatmap_size=(16, 16), noise=noise)
+    assert torch.equal(direct, via)
+
+
+def test_uniform_noise_bad_input():
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        lct.uniform_noise(torch.zeros(2, 2), generator=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"coords must have shape \(\.\.\., K, 2\)"):
+        lct.uniform_noise(torch.zeros(2, 3), generator=torch.Generator())
+
+
+@CUDA
+def test_uniform_noise_on_cuda_draws_there_and_refuses_a_cpu_generator():
+    c = torch.zeros(2, 5, 2, device="cuda")
+    assert lct.uniform_noise(c, generator=torch.Generator(device="cuda")).device.type == "cuda"
+    with pytest.raises(ValueError, match="torch.Generator on cpu"):
+        lct.uniform_noise(c, generator=torch.Generator())
+
+
+# --------------------------------------------------------------------------- TargetEncoder
+
+LANDMARKS = np.random.default_rng(7).uniform(0, 63, (4, 6, 2))
+VISIBLE = np.array([1, 1, 0, 1, 1, 1], dtype=bool)
+VISIBLE_BATCH = np.stack([VISIBLE] * 4)
+
+
+@pytest.mark.parametrize(
+    "codec, options, direct",
+    [
+        (
+            "gaussian",
+            {"sigma": 1.5},
+            lambda c, v: lc.encode_gaussian(lc.image_to_heatmap(c, image_size=(64, 64), heatmap_size=(16, 16)), heatmap_size=(16, 16), sigma=1.5, visible=v),
+        ),
+        (
+            "randomized_rounding",
+            {"expected": True},
+            lambda c, v: lc.encode_randomized_rounding(
+                lc.image_to_heatmap(c, image_size=(64, 64), heatmap_size=(16, 16)), heatmap_size=(16, 16), expected=True, visible=v
+            ),
+        ),
+        (
+            "soft_argmax",
+            {"sigma": 1.0},
+            lambda c, v: lc.encode_soft_argmax(lc.image_to_heatmap(c, image_size=(64, 64), heatmap_size=(16, 16)), heatmap_size=(16, 16), sigma=1.0, visible=v),
+        ),
+        ("udp", {"sigma": 2.0}, lambda c, v: lc.encode_udp(c, image_size=(64, 64), heatmap_size=(16, 16), sigma=2.0, visible=v)),
+        ("simcc", {"sigma": 3.0}, lambda c, v: lc.encode_simcc(c, image_size=(64, 64), sigma=3.0, visible=v)),
+        (
+            "pipnet",
+            {"neighbor_index": TABLE},
+            lambda c, v: lc.encode_pipnet(lc.image_to_heatmap(c, image_size=(64, 64), heatmap_size=(16, 16)), grid_size=(16, 16), neighbor_index=TABLE, visible=v),
+        ),
+    ],
+)
+def test_target_encoder_equals_the_core_functions(codec, options, direct):
+    size = {} if codec == "simcc" else {"heatmap_size": (16, 16)}
+    encoder = lct.TargetEncoder(codec, image_size=(64, 64), **size, **options)
+    got = outputs(encoder(LANDMARKS, VISIBLE_BATCH))
+    want = outputs(direct(torch.asarray(LANDMARKS, dtype=torch.float32), torch.asarray(VISIBLE_BATCH)))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and torch.equal(g, w)
+    # The same from a list of per-sample arrays, and from a tensor (left untouched).
+    listed = outputs(encoder(list(LANDMARKS), list(VISIBLE_BATCH)))
+    tensor = torch.asarray(LANDMARKS)
+    before = tensor.clone()
+    as_tensor = outputs(encoder(tensor, torch.asarray(VISIBLE_BATCH)))
+    assert all(torch.equal(a, b) and torch.equal(a, c) for a, b, c in zip(got, listed, as_tensor))
+    assert torch.equal(tensor, before)
+
+
+def test_target_encoder_samples_from_its_generator():
+    def encoder():
+        return lct.TargetEncoder("randomized_rounding", image_size=(64, 64), heatmap_size=(16, 16), generator=torch.Generator().manual_seed(3))
+
+    a, b = encoder(), encoder()
+    first, second = a(LANDMARKS)[0], a(LANDMARKS)[0]
+    assert torch.equal(first, b(LANDMARKS)[0])  # same seed, same draws
+    assert not torch.equal(first, second)  # a fresh sample each call
+    c = lc.image_to_heatmap(torch.asarray(LANDMARKS, dtype=torch.float32), image_size=(64, 64), heatmap_size=(16, 16))
+    noise = lct.uniform_noise(c, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(first, lc.encode_randomized_rounding(c, heatmap_size=(16, 16), noise=noise)[0])
+
+
+class _Faces(torch.utils.data.Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return {"landmarks": LANDMARKS[i % 4], "visible": VISIBLE, "index": i}
+
+
+def _loader(encoder, workers, seed):
+    return torch.utils.data.DataLoader(
+        _Faces(), batch_size=2, collate_fn=encoder.collate, num_workers=workers, generator=torch.Generator().manual_seed(seed)
+    )
+
+
+def test_collate_stacks_the_samples_and_adds_the_targets():
+    encoder = lct.TargetEncoder("gaussian", image_size=(64, 64), heatmap_size=(16, 16), sigma=1.5)
+    batch = next(iter(_loader(encoder, 0, 0)))
+    assert batch["index"].tolist() == [0, 1]
+    maps, weights = batch["targets"]
+    want, want_w = encoder(LANDMARKS[:2], np.stack([VISIBLE] * 2))
+    assert torch.equal(maps, want) and torch.equal(weights, want_w)
+    assert weights[:, 2].eq(0).all()
+
+
+class _SameFace(_Faces):
+    def __getitem__(self, i):
+        return {"landmarks": LANDMARKS[0], "index": i}
+
+
+def test_collate_in_workers_gives_each_worker_its_own_reproducible_noise():
+    """A pickled generator would repeat the same noise in every worker; each worker seeds its
+    own from get_worker_info().seed, so workers differ and a seeded DataLoader reproduces."""
+    encoder = lct.TargetEncoder("randomized_rounding", image_size=(64, 64), heatmap_size=(16, 16), generator=torch.Generator().manual_seed(0))
+
+    def samples(seed):
+        loader = torch.utils.data.DataLoader(
+            _SameFace(), batch_size=2, collate_fn=encoder.collate, num_workers=2, generator=torch.Generator().manual_seed(seed)
+        )
+        return [b["targets"][0] for b in loader]
+
+    first, again, other = samples(11), samples(11), samples(12)
+    assert all(torch.equal(x, y) for x, y in zip(first, again))
+    assert not all(torch.equal(x, y) for x, y in zip(first, other))
+    # Batches 0 and 1 are the first draws of workers 0 and 1, on the same face.
+    assert not torch.equal(first[0], first[1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"codec": "dsnt", "heatmap_size": (16, 16)}, ValueError, "codec"),
+        ({"codec": "gaussian", "sigma": 1.0}, ValueError, "needs heatmap_size"),
+        ({"codec": "simcc", "heatmap_size": (16, 16), "sigma": 1.0}, ValueError, "no heatmap_size"),
+        ({"codec": "udp", "heatmap_size": (16, 16), "sigma": 1.0, "convention": "legacy"}, ValueError, "own convention"),
+        ({"codec": "randomized_rounding", "heatmap_size": (16, 16)}, ValueError, "generator"),
+        ({"codec": "gaussian", "heatmap_size": (16, 16), "sigma": 1.0, "generator": torch.Generator()}, ValueError, "only used by sampled"),
+        ({"codec": "gaussian", "heatmap_size": (16, 16), "sigma": -1.0}, ValueError, "sigma"),
+        ({"codec": "gaussian", "heatmap_size": (16, 16), "sigma": 1.0, "visible": None}, TypeError, "visible is not an option"),
+        ({"codec": "gaussian", "heatmap_size": (16, 16), "sigma": 1.0, "dtype": torch.int32}, TypeError, "dtype"),
+        ({"codec": "gaussian", "heatmap_size": (16, 16), "bogus": 1.0, "sigma": 1.0}, TypeError, "bogus"),
+    ],
+)
+def test_target_encoder_bad_construction(kwargs, error, message):
+    codec = kwargs.pop("codec")
+    with pytest.raises(error, match=message):
+        lct.TargetEncoder(codec, image_size=(64, 64), **kwargs)
+
+
+def test_target_encoder_bad_calls():
+    encoder = lct.TargetEncoder("gaussian", image_size=(64, 64), heatmap_size=(16, 16), sigma=1.5)
+    with pytest.raises(ValueError, match=r"coords must have shape \(\.\.\., K, 2\)"):
+        encoder(np.zeros((4, 6, 3)))
+    with pytest.raises(ValueError, match="visible"):
+        encoder(LANDMARKS, np.ones(5))
+    with pytest.raises(ValueError, match="'landmarks' entry"):
+        encoder.collate([{"points": LANDMARKS[0]}])
+    assert "TargetEncoder('gaussian'" in repr(encoder) and "sigma=1.5" in repr(encoder)
