@@ -7,6 +7,12 @@ CPU (default): B=32, K=98, 64x64 float32. Every public encoder and decoder is ti
 arrays and on CPU torch tensors of the same values, interleaved (so both see the same machine
 load), and ``torch / numpy`` of the medians is printed; the issue's target is <= 1.5x.
 
+torch's CPU allocator gives each fresh map-sized tensor new pages (page faults on first touch);
+NumPy asks for transparent huge pages. PyTorch's own switch, ``THP_MEM_ALLOC_ENABLE=1`` (read
+when torch starts), closes most of that gap for the encoders; the header says which was used::
+
+    THP_MEM_ALLOC_ENABLE=1 python benchmarks/backends.py
+
 ``--device cuda``: each decoder's effective bandwidth (the map's bytes, read once, over the
 median time) as a fraction of a bare ``x.sum()`` over the same maps (a one-pass read, the
 practical peak), and the Adaptive Wing loss (with its weighted loss map) forward + backward as
@@ -18,6 +24,7 @@ This machine is shared and noisy: ratios, not seconds, are the result. Nothing h
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -83,9 +90,13 @@ def cpu(args) -> None:
     as_torch[5] = lc.pipnet_neighbors(torch.asarray(np.random.default_rng(0).random((k, 2))), num_neighbors=10)
     numpy_calls = _calls(*arrays, (w, h))
     torch_calls = _calls(*as_torch, (w, h))
+    # The floor of every map encoder: a fresh (B, K, H, W) output, written once.
+    numpy_calls["(floor) fresh map-sized output"] = lambda: np.empty((b, k, h, w), dtype=np.float32).fill(1.0)
+    torch_calls["(floor) fresh map-sized output"] = lambda: torch.empty((b, k, h, w)).fill_(1.0)
     sync = lambda: None  # noqa: E731
     print(f"torch {torch.__version__} CPU ({torch.get_num_threads()} threads) vs NumPy {np.__version__}: B={b} K={k} {h}x{w} float32")
-    print(f"medians of {args.repeat} interleaved calls; target torch / numpy <= 1.5\n")
+    thp = os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")
+    print(f"medians of {args.repeat} interleaved calls; THP_MEM_ALLOC_ENABLE={thp}; target torch / numpy <= 1.5\n")
     for name in numpy_calls:
         numpy_calls[name](), torch_calls[name]()  # warm up
         n_times, t_times = [], []

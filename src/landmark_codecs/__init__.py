@@ -2,12 +2,13 @@
 
 Encoders turn ``(..., K, 2)`` landmark coordinates into ``(..., K, H, W)`` training targets;
 decoders (argmax, H3R, soft-argmax, DARK, UDP, SimCC) turn network outputs back into
-``(coords, scores)``; the Wing family of losses trains them (``landmark_codecs.torch`` wraps
-those as ``nn.Module``); PIPNet's neighbour table, targets, merging decoder and loss sit beside
-them. Every function takes NumPy arrays,
-PyTorch tensors (CPU or GPU, with autograd) or any array API library's arrays, and returns the
-same kind. Coordinates are ``(x, y)`` in heatmap pixels with integers at pixel centres; see
-:mod:`landmark_codecs.coords` for the conventions.
+``(coords, scores)``; the Wing family of losses trains them; PIPNet's neighbour table, targets,
+merging decoder and loss sit beside them. Every function takes NumPy arrays, PyTorch tensors
+(CPU or GPU, with autograd, under ``torch.compile``) or any array API library's arrays, and
+returns the same kind; float16/bfloat16 inputs are computed in float32 and rounded once.
+``landmark_codecs.torch`` holds Modules for the decoders and losses, noise from a
+``torch.Generator`` and a batch encoder. Coordinates are ``(x, y)`` in heatmap pixels with
+integers at pixel centres; see :mod:`landmark_codecs.coords` for the conventions.
 """
 
 from .argmax import decode_argmax
