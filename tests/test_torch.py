@@ -491,3 +491,15 @@ def test_target_encoder_bad_calls():
     with pytest.raises(ValueError, match="'landmarks' entry"):
         encoder.collate([{"points": LANDMARKS[0]}])
     assert "TargetEncoder('gaussian'" in repr(encoder) and "sigma=1.5" in repr(encoder)
+
+
+def test_score_gradient_reaches_only_the_first_maximum():
+    """Ties in the maximum's row: the score is the anchor pixel's value, so is its gradient."""
+    maps = torch.zeros(1, 3, 4, dtype=torch.float64)
+    maps[0, 1, 1] = maps[0, 1, 3] = maps[0, 2, 0] = 1.0
+    maps.requires_grad_()
+    _, scores = lc.decode_argmax(maps)
+    (g,) = torch.autograd.grad(scores.sum(), maps)
+    want = torch.zeros_like(maps)
+    want[0, 1, 1] = 1.0
+    assert torch.equal(g, want)

@@ -138,7 +138,8 @@ def argmax_2d(xp: Namespace, maps: Array) -> tuple[Array, Array]:
         row = row_max.argmax(-1, keepdim=True)  # (..., 1): the first row holding the maximum
         line = maps.gather(-2, row[..., None].expand(*row.shape, w))[..., 0, :]  # (..., W)
         col = line.argmax(-1, keepdim=True)
-        return row * w + col, row_max.gather(-1, row)[..., 0]
+        # The value from the map itself (not the row max): its gradient reaches only the anchor.
+        return row * w + col, line.gather(-1, col)[..., 0]
     return _argmax_2d_fallback(xp, maps)
 
 
