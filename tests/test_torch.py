@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -297,7 +296,7 @@ def test_pipnet_decoder_table_moves_with_the_module_and_stays_out_of_the_state_d
     moved = module.to("meta")
     assert moved.index.device.type == "meta" and moved.neighbor_index.reverse_index.device.type == "meta"
     a = _torch_inputs(torch.float32, "meta")
-    coords, scores = moved(a["scores"], a["offsets"], a["neighbor_offsets"])
+    coords, _ = moved(a["scores"], a["offsets"], a["neighbor_offsets"])
     assert coords.device.type == "meta" and coords.shape == (2, 6, 2)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -449,6 +448,7 @@ class TargetEncoder:
         dtype: real floating dtype of the targets (default float32).
         generator: for sampled randomized rounding.
 
+    >>> import numpy as np
     >>> enc = TargetEncoder("gaussian", image_size=(256, 256), heatmap_size=(64, 64), sigma=2.0)
     >>> maps, weights = enc(np.random.default_rng(0).uniform(0, 255, (8, 98, 2)))
     >>> maps.shape, weights.shape, maps.dtype
