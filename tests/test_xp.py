@@ -168,3 +168,17 @@ def test_argmax_2d_is_the_first_flat_maximum(backend, seed, h, w, levels, nan):
     np.testing.assert_array_equal(numpy_of(value), np.take_along_axis(maps.reshape(3, 2, -1), want[..., None], -1)[..., 0])
     fallback_index, _ = _xp._argmax_2d_fallback(array_namespace(a), a)
     np.testing.assert_array_equal(numpy_of(fallback_index), numpy_of(index))
+
+
+def test_torch_fast_path_resolves_what_array_api_compat_resolves():
+    """namespace() and device() skip array-api-compat's cached checks for tensors (torch.compile
+    warns on each); they must give the same answers, Parameters and mixed inputs included."""
+    torch = pytest.importorskip("torch")
+    import array_api_compat
+
+    t, p = torch.zeros(2), torch.nn.Parameter(torch.zeros(2))
+    assert _xp.namespace(a=t, b=p) is array_api_compat.array_namespace(t, p)
+    assert _xp.device(p) == array_api_compat.device(p) and _xp.is_torch(_xp.namespace(a=t))
+    assert not _xp.is_numpy(_xp.namespace(a=t)) and _xp.is_numpy(_xp.namespace(a=np.zeros(2)))
+    with pytest.raises(TypeError, match=r"one array library, got a: torch.Tensor, b: numpy.ndarray"):
+        _xp.namespace(a=t, b=np.zeros(2))
