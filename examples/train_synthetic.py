@@ -1,0 +1,340 @@
+"""Train one small CNN per codec and heatmap size on synthetic faces, and report NME.
+
+    python examples/train_synthetic.py                 # the default run: ~8 min on 2 CPU cores
+    python examples/train_synthetic.py --long          # 4x the steps (~30 min), a larger test set
+    python examples/train_synthetic.py --sizes 8 16 32 --codecs h3r dark --out results/
+
+Each run trains the same network body (a few convolutions, no downloaded weights) with the same
+seeds, steps and batch size, and differs only in the codec: its target, its loss and its
+decoder. The data are made on the fly: a 19-point face shape, randomly rotated, scaled and
+shifted to continuous sub-pixel positions in a 64x64 crop, drawn as small coloured blobs on a
+textured, noisy background. NME is the mean landmark error over the outer-eye-corner distance,
+in percent, on a held-out test set of fresh faces.
+
+Beside each trained NME the script prints the **quantization-only** NME: the codec's own
+target for the test set's true landmarks, decoded with the codec's decoder (no network). The
+gap between the two is what training adds; the quantization-only column is what the codec
+loses by itself. See docs/training.md for the results and what they say.
+
+Codecs (``--codecs``):
+
+- ``argmax``: vanilla integer-centred Gaussian (sigma 1), MSE, argmax decoding.
+- ``dark``: sub-pixel Gaussian (sigma 1), MSE, DARK decoding.
+- ``awing_dark``: the same target, Adaptive Wing loss with its weighted loss map, DARK.
+- ``h3r``: randomized-rounding one-hot targets, sampled afresh each step; softmax
+  cross-entropy over each map; activation-set decoding (top-9) of the logits.
+- ``soft_argmax``: integral regression: soft-argmax of the logits, L1 loss on the coordinates.
+- ``pipnet``: PIPNet's score map, offsets and neighbour offsets (4 neighbours) at the map's
+  resolution, its loss, decoding with neighbour merging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import landmark_codecs as lc
+from landmark_codecs.torch import AdaptiveWingLoss, uniform_noise
+
+INPUT = 64  # the crop is INPUT x INPUT pixels
+CODECS = ("argmax", "dark", "awing_dark", "h3r", "soft_argmax", "pipnet")
+SIGMA = 1.0  # heatmap-pixel sigma of the Gaussian targets
+
+
+def mean_shape() -> np.ndarray:
+    """A 19-point face in [0, 1]^2: jaw (7), brows (4), eye corners (4: outer, inner, inner, outer), nose (2), mouth (2)."""
+    t = np.linspace(0.15 * math.pi, 0.85 * math.pi, 7)
+    jaw = np.stack([0.5 + 0.42 * np.cos(t), 0.45 + 0.45 * np.sin(t)], axis=-1)
+    rest = [(0.25, 0.30), (0.40, 0.28), (0.60, 0.28), (0.75, 0.30)]
+    rest += [(0.24, 0.40), (0.40, 0.40), (0.60, 0.40), (0.76, 0.40)]
+    rest += [(0.50, 0.50), (0.50, 0.60), (0.38, 0.74), (0.62, 0.74)]
+    return np.concatenate([jaw[::-1], np.array(rest)])
+
+
+EYE_CORNERS = (11, 14)  # outer corners of the two eyes in mean_shape()
+K = len(mean_shape())
+
+
+def random_faces(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """``(n, K, 2)`` landmarks in crop pixels: the mean shape rotated (+-20 deg), scaled (0.55-0.8 of
+    the crop), shifted (+-5 px) and jittered (0.5 px per point), at continuous positions."""
+    shape = torch.asarray(mean_shape(), dtype=torch.float32, device=device) - 0.5
+    u = torch.rand(n, 5, generator=generator, device=device)
+    angle = (u[:, 0] - 0.5) * math.radians(40)
+    scale = (0.55 + 0.25 * u[:, 1]) * INPUT
+    shift = (u[:, 2:4] - 0.5) * 10
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # (n, 2, 2)
+    points = torch.einsum("nij,kj->nki", rot, shape) * scale[:, None, None]
+    jitter = 0.5 * torch.randn(n, K, 2, generator=generator, device=device)
+    return points + jitter + shift[:, None, :] + (INPUT - 1) / 2
+
+
+def render(landmarks: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``(n, 3, 64, 64)`` images: a smooth random texture, pixel noise, and a coloured blob per landmark."""
+    n, device = landmarks.shape[0], landmarks.device
+    colours = torch.asarray(np.random.default_rng(0).uniform(0.3, 1.0, (K, 3)), dtype=torch.float32, device=device)
+    texture = F.interpolate(torch.rand(n, 3, 8, 8, generator=generator, device=device), size=(INPUT, INPUT), mode="bilinear", align_corners=False)
+    blobs, _ = lc.encode_gaussian(landmarks, heatmap_size=(INPUT, INPUT), sigma=1.2)  # crop pixels: one pixel per heatmap pixel
+    image = 0.4 * texture + torch.einsum("nkhw,kc->nchw", blobs, colours)
+    return image + 0.1 * torch.randn(image.shape, generator=generator, device=device)
+
+
+class Net(nn.Module):
+    """A few 3x3 convolutions; log2(64 / size) of them stride 2; heads of 1x1 convolutions."""
+
+    def __init__(self, size: int, outputs: int, width: int = 48) -> None:
+        super().__init__()
+        layers, channels = [], 3
+        for _ in range(int(math.log2(INPUT // size))):
+            layers += [nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+            channels = width
+        for dilation in (1, 2, 4, 1):
+            layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.BatchNorm2d(width), nn.ReLU()]
+            channels = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(width, outputs, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@dataclass
+class Codec:
+    """What a codec needs: output channels, the loss of a batch, and the decoder (to heatmap pixels)."""
+
+    name: str
+    size: int
+    table: lc.PIPNetNeighbors | None = None
+
+    @property
+    def outputs(self) -> int:
+        return K * (3 + 2 * 4) if self.name == "pipnet" else K
+
+    def loss(self, out: torch.Tensor, coords: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``coords`` in heatmap pixels, ``(B, K, 2)``."""
+        s = (self.size, self.size)
+        if self.name == "argmax":
+            target, _ = lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA, rounding="nearest")
+            return F.mse_loss(out, target)
+        if self.name == "dark":
+            target, _ = lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA)
+            return F.mse_loss(out, target)
+        if self.name == "awing_dark":
+            target, _ = lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA)
+            return AdaptiveWingLoss(weighted_loss_map=True)(out, target)
+        if self.name == "h3r":
+            target, weight = lc.encode_randomized_rounding(coords, heatmap_size=s, noise=uniform_noise(coords, generator=generator))
+            logp = F.log_softmax(out.flatten(2), dim=-1)
+            return -(target.flatten(2) * logp).sum(-1).mul(weight).sum() / weight.sum().clamp(min=1)
+        if self.name == "soft_argmax":
+            xy, _ = lc.decode_soft_argmax(out)
+            return F.l1_loss(xy, coords)
+        scores, offsets, neighbors = self._split(out)
+        targets = lc.encode_pipnet(coords, grid_size=s, neighbor_index=self.table)
+        return lc.pipnet_loss(scores, offsets, neighbors, targets)
+
+    def decode(self, out: torch.Tensor) -> torch.Tensor:
+        if self.name == "argmax":
+            return lc.decode_argmax(out)[0]
+        if self.name in ("dark", "awing_dark"):
+            return lc.decode_dark(out, sigma=SIGMA)[0]
+        if self.name == "h3r":
+            return lc.decode_randomized_rounding(out, k=9, input="logits")[0]
+        if self.name == "soft_argmax":
+            return lc.decode_soft_argmax(out)[0]
+        return lc.decode_pipnet(*self._split(out), neighbor_index=self.table)[0]
+
+    def quantization_only(self, coords: torch.Tensor) -> torch.Tensor:
+        """The codec's own (expected) target for ``coords``, decoded: what it loses without a network."""
+        s = (self.size, self.size)
+        if self.name == "argmax":
+            return self.decode(lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA, rounding="nearest")[0])
+        if self.name in ("dark", "awing_dark"):
+            return self.decode(lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA)[0])
+        if self.name == "h3r":
+            expected, _ = lc.encode_randomized_rounding(coords, heatmap_size=s, expected=True)
+            return self.decode(torch.log(expected.clamp(min=1e-30)))
+        if self.name == "soft_argmax":
+            target, _ = lc.encode_soft_argmax(coords, heatmap_size=s, sigma=SIGMA)
+            return self.decode(torch.log(target.clamp(min=1e-30)))
+        t = lc.encode_pipnet(coords, grid_size=s, neighbor_index=self.table)
+        return lc.decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbor_index=self.table)[0]
+
+    def _split(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, _, h, w = out.shape
+        scores, offsets, neighbors = out.split([K, 2 * K, 8 * K], dim=1)
+        return scores, offsets.reshape(b, K, 2, h, w), neighbors.reshape(b, K, 4, 2, h, w)
+
+
+def nme(pred: torch.Tensor, truth: torch.Tensor) -> float:
+    """Mean point-to-point error over the outer-eye-corner distance, in percent (crop pixels in)."""
+    iod = (truth[:, EYE_CORNERS[0]] - truth[:, EYE_CORNERS[1]]).norm(dim=-1)
+    return float(((pred - truth).norm(dim=-1).mean(-1) / iod).mean() * 100)
+
+
+def to_heatmap(x: torch.Tensor, size: int) -> torch.Tensor:
+    return lc.image_to_heatmap(x, image_size=(INPUT, INPUT), heatmap_size=(size, size))
+
+
+def to_image(x: torch.Tensor, size: int) -> torch.Tensor:
+    return lc.heatmap_to_image(x, image_size=(INPUT, INPUT), heatmap_size=(size, size))
+
+
+def train(
+    name: str,
+    size: int,
+    *,
+    steps: int,
+    batch: int = 32,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    lr: float = 2e-3,
+    fixed_batch: bool = False,
+    progress=None,
+) -> tuple[nn.Module, Codec, list[float]]:
+    """Train one network; returns it, its codec and the loss of every step.
+
+    ``fixed_batch=True`` trains on one batch over and over (the smoke test's overfitting check).
+    """
+    device = torch.device(device)
+    torch.manual_seed(seed)  # the network's initial weights: the same for every codec and size
+    table = lc.pipnet_neighbors(torch.asarray(mean_shape(), device=device), num_neighbors=4) if name == "pipnet" else None
+    codec = Codec(name, size, table)
+    net = Net(size, codec.outputs).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    data = torch.Generator(device=device).manual_seed(seed + 1)  # the same faces for every codec
+    noise = torch.Generator(device=device).manual_seed(seed + 2)  # H3R's rounding
+    faces = random_faces(batch, data, device)
+    images = render(faces, data)
+    losses = []
+    for step in range(steps):
+        if not fixed_batch and step:
+            faces = random_faces(batch, data, device)
+            images = render(faces, data)
+        loss = codec.loss(net(images), to_heatmap(faces, size), noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        if progress is not None:
+            progress(step + 1, steps, losses[-1])
+    return net, codec, losses
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, codec: Codec, faces: torch.Tensor, images: torch.Tensor) -> tuple[float, float]:
+    """``(trained NME, quantization-only NME)`` on the test set, in percent."""
+    net.eval()
+    pred = torch.cat([codec.decode(net(images[i : i + 256])) for i in range(0, len(images), 256)])
+    return nme(to_image(pred, codec.size), faces), nme(to_image(codec.quantization_only(to_heatmap(faces, codec.size)), codec.size), faces)
+
+
+def _bar(label: str):
+    start = time.perf_counter()
+
+    def show(done: int, total: int, loss: float) -> None:
+        if done % 10 and done != total:
+            return
+        filled = int(30 * done / total)
+        sys.stderr.write(f"\r  {label:<18} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} loss {loss:.4g} {time.perf_counter() - start:5.0f}s")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def svg_plot(results: list[dict], sizes: list[int]) -> str:
+    """NME against heatmap size, log-scaled x, one polyline per codec (trained solid, quantization-only dashed)."""
+    w, h, pad = 640, 400, 60
+    top = max(r["nme"] for r in results) * 1.1
+    xs = {s: pad + (w - 2 * pad) * (math.log2(s) - math.log2(min(sizes))) / max(1e-9, math.log2(max(sizes)) - math.log2(min(sizes))) for s in sizes}
+
+    def y(v: float) -> float:
+        return h - pad - (h - 2 * pad) * v / top
+
+    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">']
+    parts.append(f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>')
+    for s in sizes:
+        parts.append(f'<text x="{xs[s]:.0f}" y="{h - pad + 18}" text-anchor="middle">{s}x{s}</text>')
+    for i in range(5):
+        v = top * i / 4
+        parts.append(f'<text x="{pad - 6}" y="{y(v) + 4:.0f}" text-anchor="end">{v:.1f}</text>')
+    parts.append(f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">heatmap size (input 64x64; log scale)</text>')
+    parts.append(f'<text x="15" y="{h / 2}" transform="rotate(-90 15 {h / 2})" text-anchor="middle">NME (%)</text>')
+    for i, codec in enumerate(dict.fromkeys(r["codec"] for r in results)):
+        rows = sorted((r for r in results if r["codec"] == codec), key=lambda r: r["size"])
+        c = colours[i % len(colours)]
+        for key, dash in (("nme", ""), ("quantization_nme", ' stroke-dasharray="4 3"')):
+            points = " ".join(f"{xs[r['size']]:.1f},{y(r[key]):.1f}" for r in rows)
+            parts.append(f'<polyline points="{points}" fill="none" stroke="{c}" stroke-width="2"{dash}/>')
+        parts.append(f'<text x="{w - pad + 5}" y="{pad + 16 * i}" fill="{c}">{codec}</text>')
+    parts.append(f'<text x="{pad + 5}" y="{pad - 10}">solid: trained; dashed: quantization only</text></svg>')
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--codecs", nargs="+", default=list(CODECS), choices=CODECS)
+    ap.add_argument("--sizes", nargs="+", type=int, default=[8, 32], help="heatmap sizes (powers of 2, 4..64)")
+    ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 500; 2000 with --long)")
+    ap.add_argument("--long", action="store_true", help="the longer, more faithful run: 4x the steps, 4x the test set")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--test", type=int, default=None, help="test faces (default 512; 2048 with --long)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--out", type=pathlib.Path, default=None, help="write results.json and nme.svg here")
+    args = ap.parse_args(argv)
+    for s in args.sizes:
+        if s < 4 or s > INPUT or s & (s - 1):
+            ap.error(f"--sizes: {s} is not a power of 2 between 4 and {INPUT}")
+    steps = args.steps or (2000 if args.long else 500)
+    n_test = args.test or (2048 if args.long else 512)
+    device = torch.device(args.device)
+    test_gen = torch.Generator(device=device).manual_seed(10_000 + args.seed)  # never seen in training
+    test_faces = random_faces(n_test, test_gen, device)
+    test_images = render(test_faces, test_gen)
+    print(f"{len(args.codecs)} codecs x {len(args.sizes)} sizes, {steps} steps of {args.batch} faces, {n_test} test faces, {device}, seed {args.seed}")
+    results = []
+    for size in args.sizes:
+        for name in args.codecs:
+            start = time.perf_counter()
+            net, codec, losses = train(name, size, steps=steps, batch=args.batch, seed=args.seed, device=device, progress=_bar(f"{name} {size}x{size}"))
+            trained, quantized = evaluate(net, codec, test_faces, test_images)
+            results.append(
+                {"codec": name, "size": size, "nme": trained, "quantization_nme": quantized, "final_loss": float(np.mean(losses[-20:])), "seconds": time.perf_counter() - start}
+            )
+    print("\nNME (% of the outer-eye-corner distance) on held-out synthetic faces, input 64x64")
+    print(f"| codec | {' | '.join(f'{s}x{s} trained | {s}x{s} quantization only' for s in args.sizes)} |")
+    print(f"| --- | {' | '.join('---: | ---:' for _ in args.sizes)} |")
+    for name in args.codecs:
+        cells = []
+        for s in args.sizes:
+            r = next(r for r in results if r["codec"] == name and r["size"] == s)
+            cells.append(f"{r['nme']:.2f} | {r['quantization_nme']:.2f}")
+        print(f"| {name} | {' | '.join(cells)} |")
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        meta = {"steps": steps, "batch": args.batch, "test": n_test, "seed": args.seed, "device": str(device), "command": " ".join(sys.argv)}
+        (args.out / "results.json").write_text(json.dumps({"config": meta, "results": results}, indent=2))
+        (args.out / "nme.svg").write_text(svg_plot(results, args.sizes))
+        print(f"wrote {args.out / 'results.json'} and {args.out / 'nme.svg'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
