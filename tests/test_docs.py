@@ -75,3 +75,18 @@ def test_torch_page_example_runs():
     assert scope["net"].weight.grad is not None and bool(torch.isfinite(scope["net"].weight.grad).all())
     # Each sampled H3R target is a Gaussian (sigma=1) of peak 1 at the rounded pixel.
     assert bool((scope["targets"].amax(dim=(-2, -1)) == 1).all())
+
+
+@pytest.mark.parametrize("run", ["default", "steps1500"])
+def test_training_page_tables_are_the_recorded_results(run):
+    """docs/training.md's tables are the results.json the command wrote, to the printed digits."""
+    import json
+
+    docs = README.parent / "docs"
+    data = json.loads((docs / "training" / run / "results.json").read_text())
+    page = (docs / "training.md").read_text()
+    section = page.split(f"training/{run}/results.json", 1)[1]
+    for r in data["results"]:
+        row = re.search(rf"^\| {r['codec']} \|(.*)$", section, re.M).group(1).split("|")
+        col = sorted({x["size"] for x in data["results"]}).index(r["size"])
+        assert float(row[2 * col]) == round(r["nme"], 2) and float(row[2 * col + 1]) == round(r["quantization_nme"], 2), (run, r)
