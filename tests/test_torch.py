@@ -502,3 +502,13 @@ def test_score_gradient_reaches_only_the_first_maximum():
     want = torch.zeros_like(maps)
     want[0, 1, 1] = 1.0
     assert torch.equal(g, want)
+
+
+def test_mixed_half_and_float32_positional_arrays_keep_the_promoted_dtype():
+    """decode_pipnet promotes its three outputs' dtypes: float16 scores with float32 offsets give
+    float32 coordinates, exactly those of float32 scores (the scores only pick the cell)."""
+    a = _torch_inputs(torch.float32)
+    mixed, _ = lc.decode_pipnet(a["scores"].half(), a["offsets"], a["neighbor_offsets"], neighbor_index=TABLE)
+    assert mixed.dtype == torch.float32
+    same, _ = lc.decode_pipnet(a["scores"].half().float(), a["offsets"], a["neighbor_offsets"], neighbor_index=TABLE)
+    assert torch.equal(mixed, same)

@@ -366,18 +366,21 @@ def _is_half(x: Any) -> bool:
 
 
 def half_in_float32(fn: F) -> F:
-    """Compute ``fn`` in float32 when its first argument is float16 or bfloat16.
+    """Compute ``fn`` in float32 when its positional arrays are all of one 16-bit floating dtype.
 
-    Every 16-bit floating array among the arguments is cast to float32, and every float32 array
-    in the result back to the first argument's dtype: the result is the float32 computation on
-    the same values, rounded once (16-bit sums and exponentials would lose several bits).
+    Every 16-bit floating array among the arguments (``visible`` and ``noise`` included) is cast
+    to float32, and every float32 array in the result back to that dtype: the result is the
+    float32 computation on the same values, rounded once (16-bit sums and exponentials would
+    lose several bits). Positional arrays of mixed dtypes are left to the function's own
+    promotion (e.g. float16 scores with float32 offsets give float32 coordinates).
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not args or not _is_half(args[0]):
+        arrays = [a for a in args if hasattr(a, "shape") and hasattr(a, "dtype")]
+        if not arrays or not _is_half(arrays[0]) or any(a.dtype != arrays[0].dtype for a in arrays):
             return fn(*args, **kwargs)
-        low = args[0].dtype
+        low = arrays[0].dtype
         xp = namespace(x=args[0])
 
         def up(a: Any) -> Any:
