@@ -572,6 +572,7 @@ class TargetEncoder:
         return self._worker_generator
 
     def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items() if k != "neighbor_index")
-        size = "" if self.heatmap_size is None else f", heatmap_size={self.heatmap_size}"
-        return f"TargetEncoder({self.codec!r}, image_size={self.image_size}{size}, device={self.device}, {options})"
+        parts = [repr(self.codec), f"image_size={self.image_size}"]
+        parts += [] if self.heatmap_size is None else [f"heatmap_size={self.heatmap_size}"]
+        parts += [f"device={self.device}"] + [f"{k}={v!r}" for k, v in self.options.items() if k != "neighbor_index"]
+        return f"TargetEncoder({', '.join(parts)})"
