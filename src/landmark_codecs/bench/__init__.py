@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import (
     decode_argmax,
+    decode_dark,
     decode_randomized_rounding,
     decode_soft_argmax,
     encode_gaussian,
@@ -40,8 +41,9 @@ class Codec:
 
     description: str
     encode: Callable[..., Any]
-    decode: Callable[[Any], Any]
+    decode: Callable[[Any, float], Any]  # (target, sigma in heatmap px) -> coords
     noisy_input: str  # "probabilities" or "logits": how noise is added (to p or to log p)
+    convention: str = "pixel_center"  # image <-> heatmap conversion, both ways
 
 
 def _sigma(size: int, image_size: int, sigma_image: float) -> float:
@@ -52,37 +54,50 @@ CODECS: dict[str, Codec] = {
     "argmax": Codec(
         "vanilla: Gaussian at the rounded pixel, argmax",
         lambda c, size, s, rng: encode_gaussian(c, heatmap_size=(size, size), sigma=s, rounding="nearest")[0],
-        lambda m: decode_argmax(m)[0],
+        lambda m, s: decode_argmax(m)[0],
         "probabilities",
     ),
     "quarter": Codec(
         "sub-pixel Gaussian, argmax + quarter shift",
         lambda c, size, s, rng: encode_gaussian(c, heatmap_size=(size, size), sigma=s)[0],
-        lambda m: decode_argmax(m, refine="quarter")[0],
+        lambda m, s: decode_argmax(m, refine="quarter")[0],
         "probabilities",
+    ),
+    "dark": Codec(
+        "sub-pixel Gaussian, DARK (border-normalized Newton steps)",
+        lambda c, size, s, rng: encode_gaussian(c, heatmap_size=(size, size), sigma=s)[0],
+        lambda m, s: decode_dark(m, sigma=s)[0],
+        "probabilities",
+    ),
+    "udp": Codec(
+        "UDP: corner-aligned conversion, sub-pixel Gaussian, DARK",
+        lambda c, size, s, rng: encode_gaussian(c, heatmap_size=(size, size), sigma=s)[0],
+        lambda m, s: decode_dark(m, sigma=s)[0],
+        "probabilities",
+        convention="udp",
     ),
     "h3r-expected": Codec(
         "randomized rounding, expected target, top-9 decode",
         lambda c, size, s, rng: encode_randomized_rounding(c, heatmap_size=(size, size), expected=True)[0],
-        lambda m: decode_randomized_rounding(m)[0],
+        lambda m, s: decode_randomized_rounding(m)[0],
         "probabilities",
     ),
     "h3r-window": Codec(
         "randomized rounding, expected target, 3x3 window decode",
         lambda c, size, s, rng: encode_randomized_rounding(c, heatmap_size=(size, size), expected=True)[0],
-        lambda m: decode_randomized_rounding(m, activation="window")[0],
+        lambda m, s: decode_randomized_rounding(m, activation="window")[0],
         "probabilities",
     ),
     "h3r-sampled": Codec(
         "randomized rounding, one sampled one-hot target, top-9 decode",
         lambda c, size, s, rng: encode_randomized_rounding(c, heatmap_size=(size, size), rng=rng)[0],
-        lambda m: decode_randomized_rounding(m)[0],
+        lambda m, s: decode_randomized_rounding(m)[0],
         "probabilities",
     ),
     "soft-argmax": Codec(
         "exact soft-argmax target, soft-argmax decode of its log",
         lambda c, size, s, rng: encode_soft_argmax(c, heatmap_size=(size, size), sigma=s)[0],
-        lambda m: decode_soft_argmax(m)[0],
+        lambda m, s: decode_soft_argmax(m)[0],
         "logits",
     ),
 }
@@ -130,7 +145,7 @@ def run(
             errors = []
             for start in range(0, n_landmarks, chunk):
                 c_img = truth[start : start + chunk]
-                c_hm = image_to_heatmap(c_img, image_size=(image_size,) * 2, heatmap_size=(size, size))
+                c_hm = image_to_heatmap(c_img, image_size=(image_size,) * 2, heatmap_size=(size, size), convention=codec.convention)
                 target = codec.encode(c_hm, size, sigma, codec_rng)
                 if noise > 0:
                     perturb = codec_rng.normal(0.0, noise, size=target.shape) * target.max(axis=(-2, -1), keepdims=True)
@@ -141,7 +156,9 @@ def run(
                 elif codec.noisy_input == "logits":
                     with np.errstate(divide="ignore"):
                         target = np.log(target)
-                decoded = heatmap_to_image(codec.decode(target), image_size=(image_size,) * 2, heatmap_size=(size, size))
+                decoded = heatmap_to_image(
+                    codec.decode(target, sigma), image_size=(image_size,) * 2, heatmap_size=(size, size), convention=codec.convention
+                )
                 errors.append(np.linalg.norm(decoded - c_img, axis=-1).ravel())
             err = np.concatenate(errors)
             rows.append(Row(name, size, float(err.mean() * size / image_size), float(err.mean()), float(err.max())))
