@@ -21,8 +21,8 @@ def test_quantization_errors_match_theory():
     assert rows["soft-argmax", 64].mean_error_heatmap_px == pytest.approx(rows["h3r-expected", 64].mean_error_heatmap_px, rel=1e-6)
     assert rows["quarter", 64].mean_error_heatmap_px < rows["argmax", 64].mean_error_heatmap_px
     assert rows["argmax", 16].mean_error_image_px == pytest.approx(4 * rows["argmax", 64].mean_error_image_px, rel=0.1)
-    # DARK and UDP decode sub-pixel Gaussian targets exactly, border bands included.
-    for name in ("dark", "udp"):
+    # DARK, UDP and SimCC (1-D DARK) decode sub-pixel Gaussian targets exactly, border bands included.
+    for name in ("dark", "udp", "simcc"):
         assert rows[name, 16].max_error_image_px < 1e-9 and rows[name, 64].max_error_image_px < 1e-9
 
 

@@ -22,9 +22,11 @@ from .. import (
     decode_argmax,
     decode_dark,
     decode_randomized_rounding,
+    decode_simcc,
     decode_soft_argmax,
     encode_gaussian,
     encode_randomized_rounding,
+    encode_simcc,
     encode_soft_argmax,
     heatmap_to_image,
     image_to_heatmap,
@@ -43,7 +45,9 @@ class Codec:
     encode: Callable[..., Any]
     decode: Callable[[Any, float], Any]  # (target, sigma in heatmap px) -> coords
     noisy_input: str  # "probabilities" or "logits": how noise is added (to p or to log p)
-    convention: str = "pixel_center"  # image <-> heatmap conversion, both ways
+    convention: str = "pixel_center"  # image <-> heatmap conversion, both ways; "image": the
+    # codec works in image pixels itself: encode(c_img, size, sigma, rng, image_size) -> labels,
+    # decode(labels, sigma, size, image_size) -> image coords
 
 
 def _sigma(size: int, image_size: int, sigma_image: float) -> float:
@@ -75,6 +79,13 @@ CODECS: dict[str, Codec] = {
         lambda m, s: decode_dark(m, sigma=s)[0],
         "probabilities",
         convention="udp",
+    ),
+    "simcc": Codec(
+        "SimCC: 1-D Gaussian labels of `size` bins per axis (split ratio size / crop), 1-D DARK",
+        lambda c, size, s, rng, image: encode_simcc(c, image_size=(image, image), sigma=s, split_ratio=size / image)[:2],
+        lambda t, s, size, image: decode_simcc(*t, image_size=(image, image), split_ratio=size / image, refine="dark", sigma=s)[0],
+        "probabilities",
+        convention="image",
     ),
     "h3r-expected": Codec(
         "randomized rounding, expected target, top-9 decode",
@@ -145,6 +156,13 @@ def run(
             errors = []
             for start in range(0, n_landmarks, chunk):
                 c_img = truth[start : start + chunk]
+                if codec.convention == "image":
+                    labels = codec.encode(c_img, size, sigma, codec_rng, image_size)
+                    if noise > 0:
+                        labels = tuple(t + codec_rng.normal(0.0, noise, size=t.shape) * t.max(axis=-1, keepdims=True) for t in labels)
+                    decoded = codec.decode(labels, sigma, size, image_size)
+                    errors.append(np.linalg.norm(decoded - c_img, axis=-1).ravel())
+                    continue
                 c_hm = image_to_heatmap(c_img, image_size=(image_size,) * 2, heatmap_size=(size, size), convention=codec.convention)
                 target = codec.encode(c_hm, size, sigma, codec_rng)
                 if noise > 0:
