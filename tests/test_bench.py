@@ -57,3 +57,25 @@ def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "landmark_codecs", "bench", "--sizes", "4", "--landmarks", "50"], capture_output=True, text=True)
     assert done.returncode == 0 and "4x4" in done.stdout
     assert np.isfinite(float(done.stdout.splitlines()[2].split()[2]))
+
+
+def test_cli_out_writes_the_rows_and_a_plot(tmp_path, capsys):
+    args = ["bench", "--sizes", "4,16", "--landmarks", "100", "--codecs", "argmax,dark", "--out", str(tmp_path / "res")]
+    assert main(args) == 0
+    import json
+
+    data = json.loads((tmp_path / "res" / "results.json").read_text())
+    want = bench.run(codecs=["argmax", "dark"], sizes=(4, 16), n_landmarks=100)
+    assert data["rows"] == [r.__dict__ for r in want]
+    assert data["config"]["sizes"] == [4, 16] and data["config"]["noise"] == 0.0
+    svg = (tmp_path / "res" / "error.svg").read_text()
+    assert svg.startswith("<svg") and svg.count("<polyline") == 1 + 2  # the axes, then one line per codec
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["bench", "--sizes", "4", "--landmarks", "10", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to" in err and "Traceback" not in err and err.count("\n") == 1

@@ -90,3 +90,14 @@ def test_training_page_tables_are_the_recorded_results(run):
         row = re.search(rf"^\| {r['codec']} \|(.*)$", section, re.M).group(1).split("|")
         col = sorted({x["size"] for x in data["results"]}).index(r["size"])
         assert float(row[2 * col]) == round(r["nme"], 2) and float(row[2 * col + 1]) == round(r["quantization_nme"], 2), (run, r)
+
+
+def test_benchmark_page_tables_are_the_commands_output():
+    """docs/benchmark.md shows what `landmark-codecs bench` and `--noise 0.05` print today."""
+    from landmark_codecs import bench
+
+    page = (README.parent / "docs" / "benchmark.md").read_text()
+    block = page.split("```")[1]
+    for noise in (0.0, 0.05):
+        table = bench.format_table(bench.run(noise=noise), noise=noise)
+        assert table in block, f"docs/benchmark.md is stale for noise={noise}: rerun the command"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 from collections.abc import Sequence
 
@@ -26,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--image-size", type=int, default=256, help="crop size in image pixels")
     b.add_argument("--noise", type=float, default=0.0, help="prediction noise, as a fraction of the target's peak (0: none)")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", type=pathlib.Path, default=None, help="also write results.json and error.svg (the plot) to this folder")
     args = parser.parse_args(argv)
     codecs = [c for c in args.codecs.split(",") if c]
     try:
@@ -40,7 +42,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"landmark-codecs bench: error: {err}", file=sys.stderr)
         return 2
-    print(bench.format_table(rows, image_size=args.image_size, noise=args.noise))
+    table = bench.format_table(rows, image_size=args.image_size, noise=args.noise)
+    print(table)
+    if args.out is not None:
+        config = {k: v for k, v in vars(args).items() if k not in ("command", "out")}
+        try:
+            written = bench.write_results(rows, args.out, config=config, title=table.splitlines()[0])
+        except OSError as err:
+            print(f"landmark-codecs bench: error: cannot write to {args.out}: {err.strerror}", file=sys.stderr)
+            return 2
+        print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 

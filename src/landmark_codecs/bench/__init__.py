@@ -12,8 +12,11 @@ target's peak, to every pixel before decoding (a crude stand-in for a network's 
 
 from __future__ import annotations
 
+import json
+import math
+import pathlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +35,7 @@ from .. import (
     image_to_heatmap,
 )
 
-__all__ = ["CODECS", "DEFAULT_SIZES", "Row", "run", "format_table"]
+__all__ = ["CODECS", "DEFAULT_SIZES", "Row", "run", "format_table", "write_results", "svg_plot"]
 
 DEFAULT_SIZES: tuple[int, ...] = (4, 8, 16, 32, 64, 128)
 
@@ -194,3 +197,51 @@ def format_table(rows: Sequence[Row], *, image_size: int = 256, noise: float = 0
             f"{r.codec:<14} {f'{r.size}x{r.size}':>8} {r.mean_error_heatmap_px:>17.6f} {r.mean_error_image_px:>18.6f} {r.max_error_image_px:>17.6f}"
         )
     return "\n".join(lines)
+
+
+def svg_plot(rows: Sequence[Row], *, title: str) -> str:
+    """Mean error (image px) against heatmap size, both axes log-scaled, one line per codec.
+
+    Rows with zero error (the exact codecs, noise-free) are drawn at the plot's floor, 1e-6 px.
+    """
+    w, h, pad, floor = 720, 440, 70, 1e-6
+    sizes = sorted({r.size for r in rows})
+    values = [max(r.mean_error_image_px, floor) for r in rows]
+    lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    hi = max(hi, lo + 1)
+    span = max(math.log2(sizes[-1]) - math.log2(sizes[0]), 1e-9)
+
+    def x(size: int) -> float:
+        return pad + (w - 2 * pad - 110) * (math.log2(size) - math.log2(sizes[0])) / span
+
+    def y(v: float) -> float:
+        return h - pad - (h - 2 * pad) * (math.log10(max(v, floor)) - lo) / (hi - lo)
+
+    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4", "#b2df8a"]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">']
+    out.append(f'<text x="{pad}" y="25" font-size="13">{title}</text>')
+    out.append(f'<polyline points="{pad},{pad} {pad},{h - pad} {w - pad - 110},{h - pad}" fill="none" stroke="black"/>')
+    for size in sizes:
+        out.append(f'<text x="{x(size):.1f}" y="{h - pad + 18}" text-anchor="middle">{size}</text>')
+    for e in range(lo, hi + 1):
+        out.append(f'<text x="{pad - 6}" y="{y(10.0**e) + 4:.1f}" text-anchor="end">1e{e}</text>')
+    out.append(f'<text x="{(w - 110) / 2}" y="{h - 25}" text-anchor="middle">heatmap size (px per side, log scale)</text>')
+    out.append(f'<text x="18" y="{h / 2}" transform="rotate(-90 18 {h / 2})" text-anchor="middle">mean error (image px, log scale)</text>')
+    for i, codec in enumerate(dict.fromkeys(r.codec for r in rows)):
+        mine = sorted((r for r in rows if r.codec == codec), key=lambda r: r.size)
+        colour = colours[i % len(colours)]
+        points = " ".join(f"{x(r.size):.1f},{y(r.mean_error_image_px):.1f}" for r in mine)
+        out.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        out.append(f'<text x="{w - pad - 100}" y="{pad + 16 * i}" fill="{colour}">{codec}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def write_results(rows: Sequence[Row], out: pathlib.Path, *, config: dict[str, Any], title: str) -> list[pathlib.Path]:
+    """``results.json`` (the configuration and every row) and ``error.svg`` (:func:`svg_plot`) in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "results.json"
+    data.write_text(json.dumps({"config": config, "rows": [asdict(r) for r in rows]}, indent=2))
+    plot = out / "error.svg"
+    plot.write_text(svg_plot(rows, title=title))
+    return [data, plot]
