@@ -16,7 +16,7 @@ when torch starts), closes most of that gap for the encoders; the header says wh
 ``--device cuda``: each decoder's effective bandwidth (the map's bytes, read once, over the
 median time) as a fraction of a bare ``x.sum()`` over the same maps (a one-pass read, the
 practical peak), and the Adaptive Wing loss (with its weighted loss map) forward + backward as
-a ratio to MSE's. Timed with CUDA synchronization after each call.
+a ratio to MSE's. Timed with CUDA synchronization after each call, after one warm-up call.
 
 This machine is shared and noisy: ratios, not seconds, are the result. Nothing here is asserted.
 """
@@ -26,21 +26,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import numpy as np
 
 import landmark_codecs as lc
-
-
-def _median_time(fn, sync, repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        sync()
-        out.append(time.perf_counter() - t)
-    return out
+from speed import _timer  # benchmarks/ is on the path when run as a script
 
 
 def _calls(coords, maps, noise, x_labels, y_labels, table, pipnet_out, size):
@@ -93,16 +83,15 @@ def cpu(args) -> None:
     # The floor of every map encoder: a fresh (B, K, H, W) output, written once.
     numpy_calls["(floor) fresh map-sized output"] = lambda: np.empty((b, k, h, w), dtype=np.float32).fill(1.0)
     torch_calls["(floor) fresh map-sized output"] = lambda: torch.empty((b, k, h, w)).fill_(1.0)
-    sync = lambda: None  # noqa: E731
+    measure = _timer(lambda: None)
     print(f"torch {torch.__version__} CPU ({torch.get_num_threads()} threads) vs NumPy {np.__version__}: B={b} K={k} {h}x{w} float32")
     thp = os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")
     print(f"medians of {args.repeat} interleaved calls; THP_MEM_ALLOC_ENABLE={thp}; target torch / numpy <= 1.5\n")
     for name in numpy_calls:
-        numpy_calls[name](), torch_calls[name]()  # warm up
         n_times, t_times = [], []
         for _ in range(args.repeat):
-            n_times += _median_time(numpy_calls[name], sync, 1)
-            t_times += _median_time(torch_calls[name], sync, 1)
+            n_times += measure(numpy_calls[name], 1)
+            t_times += measure(torch_calls[name], 1)
         nm, tm = statistics.median(n_times), statistics.median(t_times)
         flag = "" if tm / nm <= 1.5 else "   (over 1.5x)"
         print(f"  {name:<38} numpy {nm * 1e3:8.2f} ms   torch {tm * 1e3:8.2f} ms   torch/numpy {tm / nm:5.2f}x{flag}")
@@ -119,19 +108,17 @@ def cuda(args) -> None:
     on[5] = lc.pipnet_neighbors(torch.asarray(np.random.default_rng(0).random((k, 2)), device=dev), num_neighbors=10)
     calls = _calls(*on, (w, h))
     maps = on[1]
-    sync = torch.cuda.synchronize
+    measure = _timer(torch.cuda.synchronize)
     floor = lambda: maps.sum()  # noqa: E731
     name_dev = torch.cuda.get_device_name(dev)
     print(f"torch {torch.__version__} on {name_dev}: B={b} K={k} {h}x{w} float32, medians of {args.repeat}")
     nbytes = maps.numel() * maps.element_size()
-    floor(), sync()
-    f_med = statistics.median(_median_time(floor, sync, args.repeat))
+    f_med = statistics.median(measure(floor, args.repeat))
     print(f"  bare sum over the maps: {f_med * 1e3:.3f} ms = {nbytes / f_med / 1e9:.0f} GB/s (the one-pass read)")
     for name, fn in calls.items():
         if not name.startswith("decode"):
             continue
-        fn(), sync()
-        tm = statistics.median(_median_time(fn, sync, args.repeat))
+        tm = statistics.median(measure(fn, args.repeat))
         print(f"  {name:<38} {tm * 1e3:8.3f} ms   {nbytes / tm / 1e9:7.0f} GB/s   {f_med / tm * 100:5.1f}% of the one-pass read")
     pred = (maps + 0.05).requires_grad_()
     target = maps.detach()
@@ -142,11 +129,10 @@ def cuda(args) -> None:
     def awing():
         lc.adaptive_wing_loss(pred, target, weight=lc.weighted_loss_map(target)).backward()
 
-    mse(), awing(), sync()
     m_t, a_t = [], []
     for _ in range(args.repeat):
-        m_t += _median_time(mse, sync, 1)
-        a_t += _median_time(awing, sync, 1)
+        m_t += measure(mse, 1)
+        a_t += measure(awing, 1)
     mm, am = statistics.median(m_t), statistics.median(a_t)
     print(f"\n  AWing + weighted loss map fwd+bwd {am * 1e3:.3f} ms, MSE fwd+bwd {mm * 1e3:.3f} ms: {am / mm:.2f}x (target <= 3x)")
 

@@ -11,11 +11,17 @@ import pytest
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
+def _run_first_example(page: pathlib.Path) -> dict:
+    """Execute the page's first ```python block; return its variables."""
+    code = re.search(r"```python\n(.*?)```", page.read_text(), re.S).group(1)
+    scope: dict = {}
+    exec(compile(code, str(page), "exec"), scope)
+    return scope
+
+
 def test_readme_example_runs_and_round_trips():
     pytest.importorskip("torch")
-    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
-    scope: dict = {}
-    exec(compile(code, str(README), "exec"), scope)
+    scope = _run_first_example(README)
     assert scope["target"].shape == (98, 64, 64) and scope["weight"].shape == (98,)
     # The expected H3R target decodes back to the landmarks (inside the representable range).
     inner = np.all((scope["coords"] >= 0) & (scope["coords"] <= 63), axis=-1)
@@ -32,10 +38,7 @@ def test_readme_commands_are_the_ci_commands():
 def test_losses_page_example_runs():
     """docs/losses.md: the Module equals the function it wraps on the example batch."""
     pytest.importorskip("torch")
-    page = README.parent / "docs" / "losses.md"
-    code = re.search(r"```python\n(.*?)```", page.read_text(), re.S).group(1)
-    scope: dict = {}
-    exec(compile(code, str(page), "exec"), scope)
+    scope = _run_first_example(README.parent / "docs" / "losses.md")
     assert scope["pred"].grad is not None and scope["pred"].grad.shape == (8, 98, 64, 64)
     assert bool(scope["pred"].grad.isfinite().all()) and float(scope["loss"].detach()) > 0
 
@@ -43,10 +46,7 @@ def test_losses_page_example_runs():
 def test_pipnet_page_example_runs():
     """docs/pipnet.md: the example trains (finite gradients) and decodes near the landmarks."""
     torch = pytest.importorskip("torch")
-    page = README.parent / "docs" / "pipnet.md"
-    code = re.search(r"```python\n(.*?)```", page.read_text(), re.S).group(1)
-    scope: dict = {}
-    exec(compile(code, str(page), "exec"), scope)
+    scope = _run_first_example(README.parent / "docs" / "pipnet.md")
     assert scope["decoded_xy"].shape == (4, 19, 2) and scope["confidence"].shape == (4, 19)
     assert all(bool(torch.isfinite(p.grad).all()) for p in (scope["scores"], scope["offsets"], scope["neighbor_offsets"]))
     # Offsets perturbed by ~0.02 cells (0.64 px at stride 32): decoded within a couple of pixels.
@@ -55,10 +55,7 @@ def test_pipnet_page_example_runs():
 
 def test_dark_page_example_round_trips():
     """docs/dark_udp_simcc.md: UDP and SimCC decode the example landmarks back."""
-    page = README.parent / "docs" / "dark_udp_simcc.md"
-    code = re.search(r"```python\n(.*?)```", page.read_text(), re.S).group(1)
-    scope: dict = {}
-    exec(compile(code, str(page), "exec"), scope)
+    scope = _run_first_example(README.parent / "docs" / "dark_udp_simcc.md")
     np.testing.assert_allclose(scope["udp_xy"], scope["landmarks_xy"], atol=1e-8)
     np.testing.assert_allclose(scope["simcc_xy"], scope["landmarks_xy"], atol=1e-8)
 
@@ -66,10 +63,7 @@ def test_dark_page_example_round_trips():
 def test_torch_page_example_runs():
     """docs/torch.md: the collate -> loss -> decode loop runs, with gradients and image pixels out."""
     torch = pytest.importorskip("torch")
-    page = README.parent / "docs" / "torch.md"
-    code = re.search(r"```python\n(.*?)```", page.read_text(), re.S).group(1)
-    scope: dict = {}
-    exec(compile(code, str(page), "exec"), scope)
+    scope = _run_first_example(README.parent / "docs" / "torch.md")
     assert scope["targets"].shape == (8, 98, 32, 32) and scope["weights"].shape == (8, 98)
     assert scope["landmarks"].shape == (8, 98, 2) and scope["coords"].requires_grad
     assert scope["net"].weight.grad is not None and bool(torch.isfinite(scope["net"].weight.grad).all())

@@ -38,7 +38,7 @@ def test_each_codec_trains_and_decodes(example, codec):
         decoded = c.decode(net.eval()(images))
     assert decoded.shape == (6, example.K, 2) and bool(torch.isfinite(decoded).all())
     trained, quantized = example.evaluate(net, c, faces, images)
-    assert np.isfinite(trained) and 0 <= quantized < trained + 100
+    assert np.isfinite(trained) and np.isfinite(quantized)  # their values: test_quantization_only_error_is_the_codecs_own
 
 
 def test_quantization_only_error_is_the_codecs_own(example):
