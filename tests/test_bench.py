@@ -1,19 +1,32 @@
-"""The benchmark command: results that match the theory, clear errors on bad input."""
+"""The benchmark command: results that match the theory, landmark files read as documented,
+peers mapped to our convention, clear errors on bad input."""
 
 from __future__ import annotations
 
+import json
+import math
+import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import landmark_codecs as lc
 from landmark_codecs import bench
 from landmark_codecs.__main__ import main
+from landmark_codecs.bench import _speed
+
+DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_data = pytest.mark.skipif(not (DATA / "meanface_300w68.txt").is_file(), reason="../shared/data is not here")
+
+
+def _rows(landmarks=None, **kw):
+    return {(r.codec, r.size): r for r in bench.run(landmarks, **kw)}
 
 
 def test_quantization_errors_match_theory():
-    rows = {(r.codec, r.size): r for r in bench.run(sizes=(16, 64), n_landmarks=2000)}
+    rows = _rows(bench.synthetic_landmarks(samples=125), sizes=(16, 64))
     # Uniform sub-pixel positions: rounding to the nearest pixel gives E|e| = 0.3826 px (2-D).
     assert rows["argmax", 64].mean_error_heatmap_px == pytest.approx(0.3826, abs=0.02)
     # The exact codecs lose only the half-pixel border bands (2 of 64 px per axis are clamped).
@@ -21,61 +34,250 @@ def test_quantization_errors_match_theory():
     assert rows["soft-argmax", 64].mean_error_heatmap_px == pytest.approx(rows["h3r-expected", 64].mean_error_heatmap_px, rel=1e-6)
     assert rows["quarter", 64].mean_error_heatmap_px < rows["argmax", 64].mean_error_heatmap_px
     assert rows["argmax", 16].mean_error_image_px == pytest.approx(4 * rows["argmax", 64].mean_error_image_px, rel=0.1)
-    # DARK, UDP and SimCC (1-D DARK) decode sub-pixel Gaussian targets exactly, border bands included.
-    for name in ("dark", "udp", "simcc"):
-        assert rows[name, 16].max_error_image_px < 1e-9 and rows[name, 64].max_error_image_px < 1e-9
+    # DARK, UDP, SimCC (1-D DARK) and PIPNet (offsets at the cell) return every landmark, borders included.
+    for name in ("dark", "udp", "simcc", "pipnet"):
+        assert rows[name, 16].max_error_image_px < 1e-9 and rows[name, 64].max_error_image_px < 1e-9, name
+    # A sampled H3R target is off by the rounding alone: at most one pixel per axis.
+    assert rows["h3r-sampled", 64].max_error_image_px <= math.sqrt(2) * 4 + 1e-9
 
 
-def test_noise_makes_errors_worse_and_is_seeded():
-    clean = bench.run(codecs=["h3r-expected"], sizes=(32,), n_landmarks=500)
-    noisy = bench.run(codecs=["h3r-expected"], sizes=(32,), n_landmarks=500, noise=0.05, seed=3)
-    again = bench.run(codecs=["h3r-expected"], sizes=(32,), n_landmarks=500, noise=0.05, seed=3)
-    assert noisy[0].mean_error_image_px > clean[0].mean_error_image_px
-    assert noisy == again
+@pytest.mark.parametrize("codec", ["dark", "udp", "simcc", "pipnet", "h3r-window"])
+def test_realistic_model_without_noise_is_the_displacement_alone(codec):
+    """An exact codec decodes the displaced landmark: its error is |d|, d ~ N(0, 0.25^2 I) heatmap px
+    (bins, cells), whose mean is 0.25 sqrt(pi / 2) = 0.3133 (clamping at the border only shortens it).
+    A heatmap pixel is 256 / 32 image px, UDP's (256 - 1) / (32 - 1)."""
+    landmarks = bench.synthetic_landmarks(samples=250)
+    row = bench.run(landmarks, codecs=[codec], sizes=(32,), model="realistic", noise=0.0, displacement=0.25)[0]
+    assert row.model == "realistic"
+    pixel = 255 / 31 if codec == "udp" else 8
+    assert row.mean_error_image_px == pytest.approx(0.25 * math.sqrt(math.pi / 2) * pixel, rel=0.03)
+    # With no displacement either, the realistic model is the noise-free one.
+    still = bench.run(landmarks, codecs=[codec], sizes=(32,), model="realistic", noise=0.0, displacement=0.0)[0]
+    exact = bench.run(landmarks, codecs=[codec], sizes=(32,))[0]
+    assert still.mean_error_image_px == exact.mean_error_image_px and still.max_error_image_px == exact.max_error_image_px
 
 
-def test_cli_prints_a_table(capsys):
-    assert main(["bench", "--sizes", "8,16", "--landmarks", "200", "--codecs", "argmax,soft-argmax"]) == 0
+def test_realistic_model_is_seeded_and_noise_makes_errors_worse():
+    landmarks = bench.synthetic_landmarks(samples=40)
+    kw = dict(codecs=["dark", "pipnet"], sizes=(16,), model="realistic")
+    quiet, noisy = bench.run(landmarks, noise=0.0, **kw), bench.run(landmarks, noise=0.1, seed=3, **kw)
+    assert noisy == bench.run(landmarks, noise=0.1, seed=3, **kw)
+    assert noisy != bench.run(landmarks, noise=0.1, seed=4, **kw)
+    assert all(n.mean_error_image_px > q.mean_error_image_px for n, q in zip(noisy, quiet))
+
+
+def test_pipnet_offset_noise_broadcast_over_cells_decodes_as_per_cell_noise():
+    """The realistic model draws PIPNet's offset noise once per map: decoding reads each offset map at
+    one cell, so per-cell noise decodes exactly as its value at the read cell, broadcast."""
+    rng = np.random.default_rng(0)
+    coords = rng.uniform(-0.5, 7.5, size=(3, 12, 2))
+    table = lc.pipnet_neighbors(coords[0], num_neighbors=4)
+    t = lc.encode_pipnet(coords, grid_size=(8, 8), neighbor_index=table)
+    scores = t.scores + rng.normal(0, 0.2, t.scores.shape)
+    noise_o, noise_n = rng.normal(0, 0.1, t.offsets.shape), rng.normal(0, 0.1, t.neighbor_offsets.shape)
+    cell = scores.reshape(3, 12, 64).argmax(-1)  # the cell decoding reads, per landmark
+    at_o = np.take_along_axis(noise_o.reshape(3, 12, 2, 64), cell[:, :, None, None], -1)[..., None]
+    at_n = np.take_along_axis(noise_n.reshape(3, 12, 4, 2, 64), cell[:, :, None, None, None], -1)[..., None]
+    per_cell = lc.decode_pipnet(scores, t.offsets + noise_o, t.neighbor_offsets + noise_n, neighbor_index=table)[0]
+    broadcast = lc.decode_pipnet(scores, t.offsets + at_o, t.neighbor_offsets + at_n, neighbor_index=table)[0]
+    np.testing.assert_array_equal(per_cell, broadcast)
+
+
+def test_torch_backend_decodes_the_same_targets():
+    landmarks = bench.synthetic_landmarks(samples=20)
+    kw = dict(sizes=(8, 32), model="realistic")
+    for ours, theirs in zip(bench.run(landmarks, **kw), bench.run(landmarks, backend="torch", **kw)):
+        assert (ours.codec, ours.size) == (theirs.codec, theirs.size)
+        assert theirs.mean_error_image_px == pytest.approx(ours.mean_error_image_px, rel=1e-9, abs=1e-12), ours.codec
+
+
+def test_nme_is_mean_error_over_the_eye_corner_distance():
+    # Faces that only translate: every face has the same inter-ocular distance, so NME = 100 * mean / IOD.
+    rng = np.random.default_rng(0)
+    shape = rng.uniform(40, 200, size=(6, 2))
+    coords = shape + rng.uniform(-20, 20, size=(100, 1, 2))
+    iod = float(np.linalg.norm(shape[1] - shape[4]))
+    landmarks = bench.Landmarks(coords, 256, (1, 4), "test faces")
+    for r in bench.run(landmarks, codecs=["argmax", "quarter"], sizes=(8, 32)):
+        assert r.nme_percent == pytest.approx(100 * r.mean_error_image_px / iod, rel=1e-12)
+    assert all(r.nme_percent is None for r in bench.run(bench.synthetic_landmarks(samples=4), codecs=["argmax"], sizes=(8,)))
+
+
+def test_landmarks_outside_the_crop_are_left_out():
+    inside = np.array([[[10.3, 20.7], [100.2, 50.9]]])
+    outside = np.concatenate([inside, [[[300.0, 20.0], [np.nan, 5.0]]]], axis=1)
+    one = bench.run(bench.Landmarks(inside, 256, None, "in"), codecs=["argmax", "pipnet"], sizes=(16,))
+    two = bench.run(bench.Landmarks(outside, 256, None, "in and out"), codecs=["argmax", "pipnet"], sizes=(16,))
+    assert [r.mean_error_image_px for r in two] == pytest.approx([r.mean_error_image_px for r in one], rel=1e-12, abs=1e-12)
+
+
+def test_npy_keypoints_are_read_in_crop_pixels(tmp_path):
+    coords = np.random.default_rng(1).uniform(0, 255, size=(5, 68, 2))
+    np.save(tmp_path / "faces.npy", coords)
+    got = bench.load_keypoints(tmp_path / "faces.npy")
+    np.testing.assert_array_equal(got.coords, coords)
+    assert got.eye_corners == (36, 45) and "5 x 68" in got.description
+    assert bench.load_keypoints(tmp_path / "faces.npy", eye_corners=(39, 42)).eye_corners == (39, 42)
+
+
+def test_csv_faces_are_cropped_from_centre_and_scale(tmp_path):
+    # side = 2 * 200 * 1.25 = 500 px: the centre lands on the crop's centre, +250 px on its right edge.
+    rows = ["image_name,scale,center_w,center_h," + ",".join(f"x{i},y{i}" for i in range(3))]
+    rows.append("a.jpg,2.0,400,300,400,300,650,300,400,50")
+    rows.append("b.jpg,1.0,100,100,100,100,125,100,100,75")
+    (tmp_path / "faces.csv").write_text("\n".join(rows) + "\n")
+    got = bench.load_keypoints(tmp_path / "faces.csv", image_size=256)
+    np.testing.assert_allclose(got.coords[0], [[127.5, 127.5], [255.5, 127.5], [127.5, -0.5]])
+    np.testing.assert_allclose(got.coords[1], [[127.5, 127.5], [127.5 + 25 * 256 / 250, 127.5], [127.5, 127.5 - 25 * 256 / 250]])
+    assert got.eye_corners is None
+
+
+@needs_data
+def test_mean_shape_file_gives_jittered_copies_with_default_eye_corners():
+    got = bench.load_keypoints(DATA / "meanface_300w68.txt", samples=50, seed=2)
+    assert got.coords.shape == (50, 68, 2) and got.eye_corners == (36, 45)
+    assert got.coords.std(axis=0).min() > 1.0  # every landmark moves, so sub-pixel positions vary
+    np.testing.assert_array_equal(got.coords, bench.load_keypoints(DATA / "meanface_300w68.txt", samples=50, seed=2).coords)
+    assert bench.load_keypoints(DATA / "meanface_wflw98.txt", samples=2).eye_corners == (60, 72)
+    assert bench.load_keypoints(DATA / "meanface_aflw19.txt", samples=2).eye_corners is None
+    rows = bench.run(got, codecs=["dark", "pipnet", "argmax"], sizes=(8,))
+    assert rows[0].nme_percent < 1e-9 and rows[1].nme_percent < 1e-9 and rows[2].nme_percent > 1
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("bad.csv", "a.jpg,1,2,3,4\n", "line 1: expected image_name, scale, center_w, center_h, then x y pairs"),
+        ("ragged.csv", "a.jpg,1,2,3,4,5\nb.jpg,1,2,3,4,5,6,7\n", "line 2: 8 columns, the first data row has 6"),
+        ("words.csv", "a.jpg,1,2,3,4,5\nb.jpg,1,2,3,x,5\n", "line 2: expected numbers after image_name"),
+        ("zero.csv", "a.jpg,0,2,3,4,5\n", "every scale must be > 0"),
+        ("odd.txt", "0.1 0.2 0.3", "expected an even number (2K) of values"),
+        ("faces.json", "{}", "expected a .npy, .csv or .txt file, got '.json'"),
+    ],
+)
+def test_bad_keypoint_files_name_the_file_and_what_was_expected(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match="keypoints file") as info:
+        bench.load_keypoints(tmp_path / name)
+    assert message in str(info.value) and name in str(info.value)
+
+
+def test_npy_of_the_wrong_shape_is_refused(tmp_path):
+    np.save(tmp_path / "flat.npy", np.zeros((5, 136)))
+    with pytest.raises(ValueError, match=r"expected a numeric \(N, K, 2\) array, got float64 \(5, 136\)"):
+        bench.load_keypoints(tmp_path / "flat.npy")
+
+
+def test_cli_prints_a_table_per_model(capsys):
+    assert main(["bench", "--sizes", "8,16", "--samples", "10", "--codecs", "argmax,soft-argmax"]) == 0
     out = capsys.readouterr().out
-    assert "noise-free" in out and "soft-argmax" in out and "16x16" in out and "h3r" not in out
+    blocks = out.split("\n\n")
+    assert len(blocks) == 2 and "noise-free" in blocks[0] and "realistic" in blocks[1] and "displacement 0.25" in blocks[1]
+    assert "soft-argmax" in out and "16x16" in out and "h3r" not in out
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--codecs", "dsnt"], "unknown codec(s) ['dsnt']"),
-        (["--sizes", "512"], "heatmap size 512 must be between 1 and the crop size 256"),
+        (["--sizes", "512"], "heatmap size 512 must be between 2 and the crop size 256"),
+        (["--keypoints", "no/such/file.npy"], "keypoints file 'no/such/file.npy' does not exist"),
+        (["--landmarks", "1,2"], "--landmarks needs --keypoints"),
+        (["--landmarks", "1"], "expected two comma-separated indices I,J, got '1'"),
+        (["--device", "cuda"], "--device cuda needs --backend torch"),
+        (["--noise", "-1"], "noise and displacement must be >= 0"),
+        (["--model", "perfect"], "invalid choice: 'perfect'"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, args, message):
-    assert main(["bench", *args]) == 2
+    assert _exit_code(["bench", "--sizes", "4", "--samples", "2", *args]) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    assert message in err and "Traceback" not in err and err.count("\n") == 1, err
+
+
+def test_cli_keypoint_file_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "faces.csv").write_text("a.jpg,1,2,3,4,5,6\n")
+    assert main(["bench", "--keypoints", str(tmp_path / "faces.csv")]) == 2
+    np.save(tmp_path / "faces.npy", np.zeros((2, 10, 2)))
+    assert main(["bench", "--keypoints", str(tmp_path / "faces.npy"), "--landmarks", "3,10"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "7 columns" in err[0] and "two different eye-corner indices in [0, 10), got 3,10" in err[1]
+
+
+def test_cli_torch_device_that_is_not_there_is_one_line(capsys):
+    pytest.importorskip("torch")
+    assert main(["bench", "--sizes", "4", "--samples", "2", "--backend", "torch", "--device", "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert "--device 'nonsense' is not usable" in err and err.count("\n") == 1
+
+
+def test_progress_bar_on_request_and_not_by_default_off_a_terminal(capsys):
+    assert main(["bench", "--sizes", "4,8", "--samples", "2", "--codecs", "argmax", "--model", "noise-free", "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "] 1/2 noise-free argmax 4x4" in err and err.endswith("\n") and f"[{'#' * 30}] 2/2" in err
+    assert main(["bench", "--sizes", "4", "--samples", "2", "--codecs", "argmax"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_module_entry_point_runs():
-    done = subprocess.run([sys.executable, "-m", "landmark_codecs", "bench", "--sizes", "4", "--landmarks", "50"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "landmark_codecs", "bench", "--sizes", "4", "--samples", "3", "--model", "noise-free"], capture_output=True, text=True
+    )
     assert done.returncode == 0 and "4x4" in done.stdout
     assert np.isfinite(float(done.stdout.splitlines()[2].split()[2]))
 
 
-def test_cli_out_writes_the_rows_and_a_plot(tmp_path, capsys):
-    args = ["bench", "--sizes", "4,16", "--landmarks", "100", "--codecs", "argmax,dark", "--out", str(tmp_path / "res")]
+def test_cli_out_writes_the_rows_and_a_plot_per_model(tmp_path, capsys):
+    args = ["bench", "--sizes", "4,16", "--samples", "6", "--codecs", "argmax,dark", "--out", str(tmp_path / "res")]
     assert main(args) == 0
-    import json
-
     data = json.loads((tmp_path / "res" / "results.json").read_text())
-    want = bench.run(codecs=["argmax", "dark"], sizes=(4, 16), n_landmarks=100)
+    landmarks = bench.synthetic_landmarks(samples=6)
+    want = [r for m in bench.MODELS for r in bench.run(landmarks, codecs=["argmax", "dark"], sizes=(4, 16), model=m)]
     assert data["rows"] == [r.__dict__ for r in want]
-    assert data["config"]["sizes"] == [4, 16] and data["config"]["noise"] == 0.0
-    svg = (tmp_path / "res" / "error.svg").read_text()
-    assert svg.startswith("<svg") and svg.count("<polyline") == 1 + 2  # the axes, then one line per codec
+    assert data["config"]["sizes"] == [4, 16] and data["config"]["noise"] == 0.05 and data["config"]["keypoints"] is None
+    for model in bench.MODELS:
+        svg = (tmp_path / "res" / f"error-{model}.svg").read_text()
+        assert svg.startswith("<svg") and svg.count("<polyline") == 1 + 2  # the axes, then one line per codec
+        assert model in svg
     assert "wrote" in capsys.readouterr().out
 
 
 def test_cli_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert main(["bench", "--sizes", "4", "--landmarks", "10", "--out", str(blocker / "sub")]) == 2
+    assert main(["bench", "--sizes", "4", "--samples", "2", "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
     assert "cannot write to" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("peer", _speed.PEERS, ids=lambda p: p.name)
+def test_peer_coordinates_map_to_ours(peer):
+    """Each peer, run as its users run it, gives our coordinates after the documented conversion."""
+    if not _speed.installed(peer):
+        pytest.skip(f"{peer.module} is not installed")
+    coords, target, logits = _speed.reference_inputs(peer.codec)
+    ours = bench.CODECS[peer.codec].decode(tuple(target), _speed._context(peer.codec, coords, np.random.default_rng(0), lambda a: a))
+    theirs = peer.to_ours(peer.prepare(logits, target[0])())
+    inner = np.all((ours > 1) & (ours < _speed.SIZE - 2), axis=-1)  # face-alignment skips the shift on border pixels
+    assert inner.mean() > 0.9
+    np.testing.assert_allclose(theirs[inner], ours[inner], atol=1e-4)
+
+
+def test_speed_reports_ratios_and_notes_absent_peers(monkeypatch):
+    missing = _speed.Peer("nowhere decode", "no_such_module_for_landmark_codecs", "argmax", None, None, "")
+    monkeypatch.setattr(_speed, "PEERS", (*_speed.PEERS, missing))
+    report = _speed.run_speed(codecs=["argmax", "pipnet"], repeat=1)
+    lines = report.splitlines()
+    row = next(line for line in lines if line.startswith("argmax "))
+    assert len(row.split()) == 5 and row.split()[2].endswith("x") and float(row.split()[4][:-1]) > 0
+    assert any(line.startswith("pipnet ") for line in lines)
+    assert "skipped: nowhere decode: not installed (pip install no-such-module-for-landmark-codecs)" in lines
+    with pytest.raises(ValueError, match=r"unknown codec\(s\) \['dsnt'\]"):
+        _speed.run_speed(codecs=["dsnt"])
+
+
+def _exit_code(argv):
+    try:
+        return main(argv)
+    except SystemExit as done:  # argparse's own errors
+        return done.code

@@ -6,6 +6,7 @@ import argparse
 import pathlib
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 
 def _int_list(text: str) -> list[int]:
@@ -15,39 +16,80 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _pair(text: str) -> tuple[int, int]:
+    values = _int_list(text)
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected two comma-separated indices I,J, got {text!r}")
+    return values[0], values[1]
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, without the usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _ProgressBar:
+    """``[#####-----] 12/54 realistic dark 32x32`` on one line of ``stream``, redrawn in place."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream, self.width = stream, width
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        filled = self.width * done // total
+        end = "\n" if done == total else ""
+        self.stream.write(f"\r[{'#' * filled}{'-' * (self.width - filled)}] {done}/{total} {label:<32}{end}")
+        self.stream.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from . import bench
 
-    parser = argparse.ArgumentParser(prog="landmark-codecs", description="Landmark coding primitives: benchmark.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _ArgumentParser(prog="landmark-codecs", description="Landmark coding primitives: benchmark.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     b = sub.add_parser("bench", help="decode error against heatmap resolution, per codec")
     b.add_argument("--codecs", default=",".join(bench.CODECS), help=f"comma-separated, from: {', '.join(bench.CODECS)}")
     b.add_argument("--sizes", type=_int_list, default=list(bench.DEFAULT_SIZES), help="comma-separated heatmap sizes")
-    b.add_argument("--landmarks", type=int, default=4096, help="number of synthetic landmarks")
+    b.add_argument("--model", choices=["both", *bench.MODELS], default="both", help="prediction model(s) to run")
+    b.add_argument("--noise", type=float, default=0.05, help="realistic model: pixel noise, a fraction of the target's peak")
+    b.add_argument("--displacement", type=float, default=0.25, help="realistic model: landmark displacement, std in heatmap px")
+    b.add_argument("--keypoints", type=pathlib.Path, default=None, help="landmarks from .npy (N, K, 2), a 300W/WFLW .csv or a meanface .txt")
+    b.add_argument("--landmarks", type=_pair, default=None, help="eye-corner indices I,J for NME (default: 36,45 for 68 points, 60,72 for 98)")
+    b.add_argument("--samples", type=int, default=256, help="synthetic shapes (16 points each) or mean-shape copies")
     b.add_argument("--image-size", type=int, default=256, help="crop size in image pixels")
-    b.add_argument("--noise", type=float, default=0.0, help="prediction noise, as a fraction of the target's peak (0: none)")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--out", type=pathlib.Path, default=None, help="also write results.json and error.svg (the plot) to this folder")
+    b.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
+    b.add_argument("--device", default=None, help="torch device, e.g. cuda (with --backend torch)")
+    b.add_argument("--speed", action="store_true", help="time encoders and decoders against a one-pass floor and installed peers instead")
+    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when it is a terminal)")
+    b.add_argument("--out", type=pathlib.Path, default=None, help="also write results.json and an SVG plot per model to this folder")
     args = parser.parse_args(argv)
     codecs = [c for c in args.codecs.split(",") if c]
+    progress = _ProgressBar(sys.stderr) if (sys.stderr.isatty() if args.progress is None else args.progress) else None
     try:
-        rows = bench.run(
-            codecs=codecs,
-            sizes=args.sizes,
-            n_landmarks=args.landmarks,
-            image_size=args.image_size,
-            noise=args.noise,
-            seed=args.seed,
-        )
-    except ValueError as err:
+        if args.speed:
+            from .bench._speed import run_speed
+
+            print(run_speed(codecs=codecs, backend=args.backend, device=args.device, progress=progress))
+            return 0
+        if args.keypoints is None:
+            if args.landmarks is not None:
+                raise ValueError("--landmarks needs --keypoints (the synthetic points have no eyes)")
+            landmarks = bench.synthetic_landmarks(samples=args.samples, image_size=args.image_size, seed=args.seed)
+        else:
+            landmarks = bench.load_keypoints(args.keypoints, image_size=args.image_size, samples=args.samples, seed=args.seed, eye_corners=args.landmarks)
+        models = list(bench.MODELS) if args.model == "both" else [args.model]
+        options = dict(codecs=codecs, sizes=args.sizes, noise=args.noise, displacement=args.displacement, seed=args.seed)
+        rows = [r for m in models for r in bench.run(landmarks, model=m, backend=args.backend, device=args.device, progress=progress, **options)]
+    except (ValueError, OSError) as err:
         print(f"landmark-codecs bench: error: {err}", file=sys.stderr)
         return 2
-    table = bench.format_table(rows, image_size=args.image_size, noise=args.noise)
+    table = bench.format_table(rows, landmarks=landmarks.description, image_size=args.image_size, noise=args.noise, displacement=args.displacement)
     print(table)
     if args.out is not None:
-        config = {k: v for k, v in vars(args).items() if k not in ("command", "out")}
+        config = {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in vars(args).items() if k not in ("command", "out", "progress", "speed")}
+        titles = {m: bench.table_title(m, landmarks=landmarks.description, image_size=args.image_size, noise=args.noise, displacement=args.displacement) for m in models}
         try:
-            written = bench.write_results(rows, args.out, config=config, title=table.splitlines()[0])
+            written = bench.write_results(rows, args.out, config=config, titles=titles)
         except OSError as err:
             print(f"landmark-codecs bench: error: cannot write to {args.out}: {err.strerror}", file=sys.stderr)
             return 2

@@ -1,17 +1,17 @@
-"""The benchmark: decode error against heatmap resolution, per codec, on synthetic landmarks.
+"""The benchmark: decode error against heatmap resolution, per codec, on seeded landmarks.
 
-``landmark-codecs bench`` (or ``python -m landmark_codecs bench``) runs :func:`run` and prints a
-table. Landmarks are drawn uniformly (seeded) in the continuous valid range of an
-``image_size x image_size`` crop, mapped to each heatmap size with the ``"pixel_center"``
-convention, encoded, decoded and mapped back; the error is the Euclidean distance to the truth.
-
-Prediction model: ``noise=0`` decodes the exact target (the codec's quantization error alone);
-``noise > 0`` adds seeded i.i.d. Gaussian noise of that standard deviation, relative to the
-target's peak, to every pixel before decoding (a crude stand-in for a network's output).
+``landmark-codecs bench`` (or ``python -m landmark_codecs bench``) runs :func:`run` for each
+prediction model and prints a table per model. Landmarks (synthetic and uniform in an
+``image_size x image_size`` crop by default, or read by :func:`load_keypoints`) are mapped to
+each heatmap size with the codec's convention (``"pixel_center"``; UDP its corner-aligned one),
+encoded, perturbed by the prediction model, decoded and mapped back; the error is the Euclidean
+distance to the truth, in heatmap and image pixels, and as NME when the set has eye corners.
+``--speed`` runs :func:`landmark_codecs.bench._speed.run_speed` instead.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import pathlib
@@ -24,179 +24,339 @@ import numpy as np
 from .. import (
     decode_argmax,
     decode_dark,
+    decode_pipnet,
     decode_randomized_rounding,
     decode_simcc,
     decode_soft_argmax,
     encode_gaussian,
+    encode_pipnet,
     encode_randomized_rounding,
     encode_simcc,
     encode_soft_argmax,
     heatmap_to_image,
     image_to_heatmap,
+    pipnet_neighbors,
 )
+from .._xp import namespace
+from ._landmarks import DEFAULT_EYE_CORNERS, Landmarks, check_eye_corners, load_keypoints, synthetic_landmarks
 
-__all__ = ["CODECS", "DEFAULT_SIZES", "Row", "run", "format_table", "write_results", "svg_plot"]
+__all__ = [
+    "CODECS",
+    "DEFAULT_SIZES",
+    "DEFAULT_EYE_CORNERS",
+    "MODELS",
+    "Landmarks",
+    "Row",
+    "check_eye_corners",
+    "format_table",
+    "load_keypoints",
+    "run",
+    "svg_plot",
+    "synthetic_landmarks",
+    "table_title",
+    "write_results",
+]
 
 DEFAULT_SIZES: tuple[int, ...] = (4, 8, 16, 32, 64, 128)
 
 
 @dataclass(frozen=True)
+class _Context:
+    size: int  # heatmap size (or bins per axis, or grid cells)
+    sigma: float  # Gaussian sigma in heatmap px
+    image_size: int
+    uniform: Any  # (n, K, 2) uniform [0, 1) draws, in the backend: H3R's sampled rounding
+    table: Any  # PIPNet's neighbour table, in the backend (None for the other codecs)
+
+
+@dataclass(frozen=True)
 class Codec:
-    """An encode -> decode pair; ``decode`` receives the (possibly noisy) target."""
+    """An encode -> decode pair in one coordinate space.
+
+    ``encode(coords, ctx, expected)`` returns the target as a tuple of arrays; ``noise`` says per
+    array how the realistic model perturbs it: ``"map"`` (x the peak over the last two axes),
+    ``"labels"`` (x the peak over the last axis), ``"log"`` (a map decoded from its log: noise on
+    the probabilities, then the log) or ``"cells"`` (regressed offsets, in cells: one draw per
+    map, see :func:`run`). ``decode(target, ctx)`` returns coordinates in ``space``:
+    ``"pixel_center"``/``"udp"`` heatmap px (that conversion both ways) or ``"image"`` px.
+    """
 
     description: str
-    encode: Callable[..., Any]
-    decode: Callable[[Any, float], Any]  # (target, sigma in heatmap px) -> coords
-    noisy_input: str  # "probabilities" or "logits": how noise is added (to p or to log p)
-    convention: str = "pixel_center"  # image <-> heatmap conversion, both ways; "image": the
-    # codec works in image pixels itself: encode(c_img, size, sigma, rng, image_size) -> labels,
-    # decode(labels, sigma, size, image_size) -> image coords
+    encode: Callable[[Any, _Context, bool], tuple[Any, ...]]
+    decode: Callable[[tuple[Any, ...], _Context], Any]
+    noise: tuple[str, ...]
+    space: str = "pixel_center"
 
 
 def _sigma(size: int, image_size: int, sigma_image: float) -> float:
     return max(0.5, sigma_image * size / image_size)
 
 
+def _gaussian(c: Any, ctx: _Context, expected: bool) -> tuple[Any, ...]:
+    return (encode_gaussian(c, heatmap_size=(ctx.size, ctx.size), sigma=ctx.sigma)[0],)
+
+
+def _h3r(c: Any, ctx: _Context, expected: bool) -> tuple[Any, ...]:
+    return (encode_randomized_rounding(c, heatmap_size=(ctx.size, ctx.size), expected=True)[0],)
+
+
+def _h3r_sampled(c: Any, ctx: _Context, expected: bool) -> tuple[Any, ...]:
+    if expected:  # what a network trained on samples learns
+        return _h3r(c, ctx, expected)
+    return (encode_randomized_rounding(c, heatmap_size=(ctx.size, ctx.size), noise=ctx.uniform)[0],)
+
+
+def _simcc(c: Any, ctx: _Context, expected: bool) -> tuple[Any, ...]:
+    image = (ctx.image_size, ctx.image_size)
+    return tuple(encode_simcc(c, image_size=image, sigma=ctx.sigma, split_ratio=ctx.size / ctx.image_size)[:2])
+
+
+def _pipnet(c: Any, ctx: _Context, expected: bool) -> tuple[Any, ...]:
+    t = encode_pipnet(c, grid_size=(ctx.size, ctx.size), neighbor_index=ctx.table)
+    return (t.scores, t.offsets, t.neighbor_offsets)
+
+
 CODECS: dict[str, Codec] = {
     "argmax": Codec(
         "vanilla: Gaussian at the rounded pixel, argmax",
-        lambda c, size, s, rng: encode_gaussian(c, heatmap_size=(size, size), sigma=s, rounding="nearest")[0],
-        lambda m, s: decode_argmax(m)[0],
-        "probabilities",
+        lambda c, ctx, e: (encode_gaussian(c, heatmap_size=(ctx.size, ctx.size), sigma=ctx.sigma, rounding="nearest")[0],),
+        lambda t, ctx: decode_argmax(t[0])[0],
+        ("map",),
     ),
-    "quarter": Codec(
-        "sub-pixel Gaussian, argmax + quarter shift",
-        lambda c, size, s, rng: encode_gaussian(c, heatmap_size=(size, size), sigma=s)[0],
-        lambda m, s: decode_argmax(m, refine="quarter")[0],
-        "probabilities",
-    ),
+    "quarter": Codec("sub-pixel Gaussian, argmax + quarter shift", _gaussian, lambda t, ctx: decode_argmax(t[0], refine="quarter")[0], ("map",)),
     "dark": Codec(
-        "sub-pixel Gaussian, DARK (border-normalized Newton steps)",
-        lambda c, size, s, rng: encode_gaussian(c, heatmap_size=(size, size), sigma=s)[0],
-        lambda m, s: decode_dark(m, sigma=s)[0],
-        "probabilities",
+        "sub-pixel Gaussian, DARK (border-normalized Newton steps)", _gaussian, lambda t, ctx: decode_dark(t[0], sigma=ctx.sigma)[0], ("map",)
     ),
     "udp": Codec(
         "UDP: corner-aligned conversion, sub-pixel Gaussian, DARK",
-        lambda c, size, s, rng: encode_gaussian(c, heatmap_size=(size, size), sigma=s)[0],
-        lambda m, s: decode_dark(m, sigma=s)[0],
-        "probabilities",
-        convention="udp",
+        _gaussian,
+        lambda t, ctx: decode_dark(t[0], sigma=ctx.sigma)[0],
+        ("map",),
+        space="udp",
     ),
     "simcc": Codec(
         "SimCC: 1-D Gaussian labels of `size` bins per axis (split ratio size / crop), 1-D DARK",
-        lambda c, size, s, rng, image: encode_simcc(c, image_size=(image, image), sigma=s, split_ratio=size / image)[:2],
-        lambda t, s, size, image: decode_simcc(*t, image_size=(image, image), split_ratio=size / image, refine="dark", sigma=s)[0],
-        "probabilities",
-        convention="image",
+        _simcc,
+        lambda t, ctx: decode_simcc(
+            *t, image_size=(ctx.image_size,) * 2, split_ratio=ctx.size / ctx.image_size, refine="dark", sigma=ctx.sigma
+        )[0],
+        ("labels", "labels"),
+        space="image",
     ),
-    "h3r-expected": Codec(
-        "randomized rounding, expected target, top-9 decode",
-        lambda c, size, s, rng: encode_randomized_rounding(c, heatmap_size=(size, size), expected=True)[0],
-        lambda m, s: decode_randomized_rounding(m)[0],
-        "probabilities",
-    ),
+    "h3r-expected": Codec("randomized rounding, expected target, top-9 decode", _h3r, lambda t, ctx: decode_randomized_rounding(t[0])[0], ("map",)),
     "h3r-window": Codec(
         "randomized rounding, expected target, 3x3 window decode",
-        lambda c, size, s, rng: encode_randomized_rounding(c, heatmap_size=(size, size), expected=True)[0],
-        lambda m, s: decode_randomized_rounding(m, activation="window")[0],
-        "probabilities",
+        _h3r,
+        lambda t, ctx: decode_randomized_rounding(t[0], activation="window")[0],
+        ("map",),
     ),
     "h3r-sampled": Codec(
-        "randomized rounding, one sampled one-hot target, top-9 decode",
-        lambda c, size, s, rng: encode_randomized_rounding(c, heatmap_size=(size, size), rng=rng)[0],
-        lambda m, s: decode_randomized_rounding(m)[0],
-        "probabilities",
+        "randomized rounding, one sampled one-hot target (realistic: the expected one), top-9 decode",
+        _h3r_sampled,
+        lambda t, ctx: decode_randomized_rounding(t[0])[0],
+        ("map",),
     ),
     "soft-argmax": Codec(
         "exact soft-argmax target, soft-argmax decode of its log",
-        lambda c, size, s, rng: encode_soft_argmax(c, heatmap_size=(size, size), sigma=s)[0],
-        lambda m, s: decode_soft_argmax(m)[0],
-        "logits",
+        lambda c, ctx, e: (encode_soft_argmax(c, heatmap_size=(ctx.size, ctx.size), sigma=ctx.sigma)[0],),
+        lambda t, ctx: decode_soft_argmax(t[0])[0],
+        ("log",),
     ),
+    "pipnet": Codec(
+        "PIPNet: one-hot score, offsets and 10 neighbours' offsets on a size x size grid, mean merge",
+        _pipnet,
+        lambda t, ctx: decode_pipnet(*t, neighbor_index=ctx.table)[0],
+        ("map", "cells", "cells"),
+    ),
+}
+
+MODELS: dict[str, str] = {
+    "noise-free": "noise-free: the exact target decoded, quantization error alone",
+    "realistic": "realistic: expected target at a displaced landmark, plus pixel noise",
 }
 
 
 @dataclass(frozen=True)
 class Row:
+    model: str
     codec: str
     size: int
     mean_error_heatmap_px: float
     mean_error_image_px: float
     max_error_image_px: float
+    nme_percent: float | None  # mean error / outer-eye-corner distance, per face, then averaged
 
 
 def run(
+    landmarks: Landmarks | None = None,
     *,
     codecs: Sequence[str] = tuple(CODECS),
     sizes: Sequence[int] = DEFAULT_SIZES,
-    n_landmarks: int = 4096,
-    image_size: int = 256,
+    model: str = "noise-free",
+    noise: float = 0.05,
+    displacement: float = 0.25,
     sigma_image: float = 8.0,
-    noise: float = 0.0,
     seed: int = 0,
-    chunk: int = 512,
+    backend: str = "numpy",
+    device: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> list[Row]:
-    """Mean and max decode error per codec and heatmap size (NumPy, float64).
+    """Mean and max decode error, and NME, per codec and heatmap size (float64).
+
+    Each landmark, in crop pixels, is mapped to the codec's space, encoded, perturbed by the
+    prediction ``model``, decoded and mapped back; the error is the Euclidean distance to the
+    truth in image pixels. Landmarks outside the crop (or NaN) are encoded clamped to it and left
+    out of every statistic.
+
+    - ``"noise-free"``: the exact target is decoded (the codec's quantization error alone).
+    - ``"realistic"``: the codec's *expected* target (for ``h3r-sampled``, the expectation a
+      network trained on samples learns) for the landmark displaced by ``N(0, displacement^2)``
+      heatmap px per axis (bins for SimCC, cells for PIPNet) and clamped to the map's valid
+      range (a target cannot lie outside it), plus i.i.d. Gaussian noise of
+      ``noise`` x the target's peak on every pixel (or bin). PIPNet's regressed offsets get
+      ``noise`` cells, one draw per map broadcast over its cells: decoding reads each offset map
+      at one cell, so this is distributed exactly as per-cell noise at a fraction of the cost.
 
     ``sigma_image`` is the Gaussian sigma in image pixels (8 = 2 heatmap px at 64x64 from 256),
-    scaled to each heatmap size and floored at 0.5 heatmap px.
+    scaled to each size and floored at 0.5 heatmap px. Everything is drawn from NumPy generators
+    seeded by ``seed`` (and the size), so ``backend="torch"`` decodes the same targets.
+    ``progress(done, total, label)`` is called after each (codec, size).
     """
+    landmarks = synthetic_landmarks(seed=seed) if landmarks is None else landmarks
+    image_size = landmarks.image_size
     unknown = [c for c in codecs if c not in CODECS]
     if unknown:
-        raise ValueError(f"unknown codec(s) {unknown}; choose from {sorted(CODECS)}")
+        raise ValueError(f"unknown codec(s) {unknown}; choose from {', '.join(CODECS)}")
+    if model not in MODELS:
+        raise ValueError(f"unknown prediction model {model!r}; choose from {', '.join(MODELS)}")
     for size in sizes:
-        if not 1 <= size <= image_size:
-            raise ValueError(f"heatmap size {size} must be between 1 and the crop size {image_size}")
-    rng = np.random.default_rng(seed)
-    truth = rng.uniform(-0.5, image_size - 0.5, size=(n_landmarks, 1, 2))
+        if not 2 <= size <= image_size:
+            raise ValueError(f"heatmap size {size} must be between 2 and the crop size {image_size}")
+    if not (noise >= 0 and displacement >= 0):
+        raise ValueError(f"noise and displacement must be >= 0, got {noise} and {displacement}")
+    n, k = landmarks.coords.shape[:2]
+    if "pipnet" in codecs and k < 2:
+        raise ValueError("pipnet needs at least 2 landmarks per shape (it predicts each from its neighbours)")
+    to_backend, to_numpy = _backend(backend, device)
+    truth = landmarks.coords
+    inside = np.all((truth >= -0.5) & (truth < image_size - 0.5), axis=-1)
+    if not inside.any():
+        raise ValueError(f"no landmark lies inside the {image_size}x{image_size} crop")
+    encoded = np.where(inside[..., None], truth, np.clip(np.nan_to_num(truth, nan=image_size / 2), -0.5, image_size - 0.5 - 1e-6))
+    iod = None
+    if landmarks.eye_corners is not None:
+        i, j = landmarks.eye_corners
+        iod = np.linalg.norm(truth[:, i] - truth[:, j], axis=-1)
+    table = None
+    if "pipnet" in codecs:
+        count = inside.sum(axis=0)[:, None]  # a landmark never inside the crop sits at the centre
+        mean_shape = np.where(count > 0, np.where(inside[..., None], truth, 0).sum(axis=0) / np.maximum(count, 1), image_size / 2)
+        table = pipnet_neighbors(to_backend(mean_shape), num_neighbors=min(10, k - 1))
     rows = []
+    total, done = len(codecs) * len(sizes), 0
     for name in codecs:
         codec = CODECS[name]
         for size in sizes:
-            codec_rng = np.random.default_rng([seed, size])
+            rng = np.random.default_rng([seed, size, sorted(CODECS).index(name)])
             sigma = _sigma(size, image_size, sigma_image)
-            errors = []
-            for start in range(0, n_landmarks, chunk):
-                c_img = truth[start : start + chunk]
-                if codec.convention == "image":
-                    labels = codec.encode(c_img, size, sigma, codec_rng, image_size)
-                    if noise > 0:
-                        labels = tuple(t + codec_rng.normal(0.0, noise, size=t.shape) * t.max(axis=-1, keepdims=True) for t in labels)
-                    decoded = codec.decode(labels, sigma, size, image_size)
-                    errors.append(np.linalg.norm(decoded - c_img, axis=-1).ravel())
-                    continue
-                c_hm = image_to_heatmap(c_img, image_size=(image_size,) * 2, heatmap_size=(size, size), convention=codec.convention)
-                target = codec.encode(c_hm, size, sigma, codec_rng)
-                if noise > 0:
-                    perturb = codec_rng.normal(0.0, noise, size=target.shape) * target.max(axis=(-2, -1), keepdims=True)
-                    if codec.noisy_input == "logits":
-                        target = np.log(np.maximum(target + perturb, 1e-12))
-                    else:
-                        target = target + perturb
-                elif codec.noisy_input == "logits":
-                    with np.errstate(divide="ignore"):
-                        target = np.log(target)
-                decoded = heatmap_to_image(
-                    codec.decode(target, sigma), image_size=(image_size,) * 2, heatmap_size=(size, size), convention=codec.convention
-                )
-                errors.append(np.linalg.norm(decoded - c_img, axis=-1).ravel())
-            err = np.concatenate(errors)
-            rows.append(Row(name, size, float(err.mean() * size / image_size), float(err.mean()), float(err.max())))
+            decoded = np.empty_like(truth)
+            step = max(1, _CHUNK_VALUES // (k * size * size * (23 if name == "pipnet" else 1)))
+            for start in range(0, n, step):
+                c_img = encoded[start : start + step]
+                ctx = _Context(size, sigma, image_size, to_backend(rng.random(c_img.shape)), table)
+                if codec.space == "image":
+                    c, extent, unit = c_img, image_size, image_size / size
+                else:
+                    c = image_to_heatmap(c_img, image_size=(image_size,) * 2, heatmap_size=(size, size), convention=codec.space)
+                    extent, unit = size, 1.0
+                if model == "realistic":  # a prediction stays on the map
+                    c = np.clip(c + rng.normal(0.0, displacement * unit, size=c.shape), -0.5, extent - 0.5 - 1e-9 * extent)
+                target = codec.encode(to_backend(c), ctx, model == "realistic")
+                level = noise if model == "realistic" else 0.0
+                target = tuple(_perturbed(t, kind, level, rng, to_backend) for t, kind in zip(target, codec.noise))
+                out = to_numpy(codec.decode(target, ctx))
+                if codec.space != "image":
+                    out = heatmap_to_image(out, image_size=(image_size,) * 2, heatmap_size=(size, size), convention=codec.space)
+                decoded[start : start + step] = out
+            err = np.linalg.norm(decoded - truth, axis=-1)
+            kept = err[inside]
+            nme = None
+            if iod is not None:
+                faces = inside.any(axis=1) & (iod > 0)
+                per_face = np.where(inside, err, 0).sum(axis=1)[faces] / inside.sum(axis=1)[faces] / iod[faces]
+                nme = float(100 * per_face.mean()) if faces.any() else None
+            rows.append(Row(model, name, size, float(kept.mean() * size / image_size), float(kept.mean()), float(kept.max()), nme))
+            done += 1
+            if progress is not None:
+                progress(done, total, f"{model} {name} {size}x{size}")
     return rows
 
 
-def format_table(rows: Sequence[Row], *, image_size: int = 256, noise: float = 0.0) -> str:
-    model = "noise-free: quantization error alone" if noise == 0 else f"noisy: Gaussian noise {noise:g} x peak on every pixel"
-    lines = [
-        f"Decode error on uniform synthetic landmarks in a {image_size}x{image_size} crop ({model})",
-        f"{'codec':<14} {'heatmap':>8} {'mean err (hm px)':>17} {'mean err (img px)':>18} {'max err (img px)':>17}",
-    ]
-    for r in rows:
-        lines.append(
-            f"{r.codec:<14} {f'{r.size}x{r.size}':>8} {r.mean_error_heatmap_px:>17.6f} {r.mean_error_image_px:>18.6f} {r.max_error_image_px:>17.6f}"
-        )
-    return "\n".join(lines)
+# Values per chunk (landmarks x pixels): about 32 MB of float64 per target array.
+_CHUNK_VALUES = 1 << 22
+
+
+def _perturbed(target: Any, kind: str, noise: float, rng: np.random.Generator, to_backend: Callable[[np.ndarray], Any]) -> Any:
+    xp = namespace(target=target)
+    shape = tuple(target.shape)
+    if kind == "log":
+        if noise == 0:
+            with np.errstate(divide="ignore"):
+                return xp.log(target)
+        target = target + to_backend(rng.normal(0.0, noise, size=shape)) * xp.max(target, axis=(-2, -1), keepdims=True)
+        return xp.log(xp.clip(target, min=1e-12))
+    if noise == 0:
+        return target
+    if kind == "cells":
+        return target + to_backend(rng.normal(0.0, noise, size=shape[:-2] + (1, 1)))
+    peak = xp.max(target, axis=(-2, -1) if kind == "map" else -1, keepdims=True)
+    return target + to_backend(rng.normal(0.0, noise, size=shape)) * peak
+
+
+def _backend(backend: str, device: str | None) -> tuple[Callable[[np.ndarray], Any], Callable[[Any], np.ndarray]]:
+    if backend == "numpy":
+        if device not in (None, "cpu"):
+            raise ValueError(f"--device {device} needs --backend torch")
+        return (lambda a: a), np.asarray
+    if backend != "torch":
+        raise ValueError(f"unknown backend {backend!r}; choose from numpy, torch")
+    try:
+        import torch
+    except ImportError:
+        raise ValueError("--backend torch needs PyTorch (pip install torch)") from None
+    try:
+        dev = torch.device(device or "cpu")
+        torch.empty(1, device=dev)
+    except (RuntimeError, AssertionError) as err:
+        raise ValueError(f"--device {device!r} is not usable: {str(err).splitlines()[0]}") from None
+    return (lambda a: torch.asarray(a, device=dev)), (lambda t: t.detach().cpu().numpy())
+
+
+def table_title(model: str, *, landmarks: str, image_size: int = 256, noise: float = 0.05, displacement: float = 0.25) -> str:
+    """The first line of ``model``'s table: what was measured, on which landmarks."""
+    how = MODELS[model]
+    if model == "realistic":
+        how += f" (displacement {displacement:g} hm px, noise {noise:g} x peak)"
+    return f"Decode error, {how}; {landmarks}, {image_size}x{image_size} crop"
+
+
+def format_table(rows: Sequence[Row], *, landmarks: str, image_size: int = 256, noise: float = 0.05, displacement: float = 0.25) -> str:
+    """One table per prediction model in ``rows``, each headed by :func:`table_title`."""
+    blocks = []
+    for model in dict.fromkeys(r.model for r in rows):
+        lines = [
+            table_title(model, landmarks=landmarks, image_size=image_size, noise=noise, displacement=displacement),
+            f"{'codec':<13} {'heatmap':>8} {'mean err (hm px)':>17} {'mean err (img px)':>18} {'max err (img px)':>17} {'NME %':>8}",
+        ]
+        for r in rows:
+            if r.model == model:
+                nme = "-" if r.nme_percent is None else f"{r.nme_percent:.4f}"
+                lines.append(
+                    f"{r.codec:<13} {f'{r.size}x{r.size}':>8} {r.mean_error_heatmap_px:>17.6f} {r.mean_error_image_px:>18.6f} "
+                    f"{r.max_error_image_px:>17.6f} {nme:>8}"
+                )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def svg_plot(rows: Sequence[Row], *, title: str) -> str:
@@ -219,7 +379,7 @@ def svg_plot(rows: Sequence[Row], *, title: str) -> str:
 
     colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4", "#b2df8a"]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">']
-    out.append(f'<text x="{pad}" y="25" font-size="13">{title}</text>')
+    out.append(f'<text x="{pad}" y="25" font-size="13">{html.escape(title)}</text>')
     out.append(f'<polyline points="{pad},{pad} {pad},{h - pad} {w - pad - 110},{h - pad}" fill="none" stroke="black"/>')
     for size in sizes:
         out.append(f'<text x="{x(size):.1f}" y="{h - pad + 18}" text-anchor="middle">{size}</text>')
@@ -237,11 +397,15 @@ def svg_plot(rows: Sequence[Row], *, title: str) -> str:
     return "\n".join(out)
 
 
-def write_results(rows: Sequence[Row], out: pathlib.Path, *, config: dict[str, Any], title: str) -> list[pathlib.Path]:
-    """``results.json`` (the configuration and every row) and ``error.svg`` (:func:`svg_plot`) in ``out``."""
+def write_results(rows: Sequence[Row], out: pathlib.Path, *, config: dict[str, Any], titles: dict[str, str]) -> list[pathlib.Path]:
+    """``results.json`` (the configuration and every row) and ``error-<model>.svg`` per prediction
+    model (:func:`svg_plot`, titled by ``titles[model]``) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     data = out / "results.json"
-    data.write_text(json.dumps({"config": config, "rows": [asdict(r) for r in rows]}, indent=2))
-    plot = out / "error.svg"
-    plot.write_text(svg_plot(rows, title=title))
-    return [data, plot]
+    data.write_text(json.dumps({"config": config, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
+    written = [data]
+    for model in dict.fromkeys(r.model for r in rows):
+        plot = out / f"error-{model}.svg"
+        plot.write_text(svg_plot([r for r in rows if r.model == model], title=titles[model]) + "\n")
+        written.append(plot)
+    return written

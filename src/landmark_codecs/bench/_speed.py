@@ -1,0 +1,244 @@
+"""``landmark-codecs bench --speed``: each codec's encoder and decoder against a one-pass floor and
+against the peers that are installed, timed side by side in one run.
+
+The reference batch is B=32, K=98, 64x64 float32 (PIPNet: its paper's 8x8 grid, stride 32 from a
+256 crop). Every round times the floor, ours and the peers once each, interleaved, so all see the
+same machine load; the medians' ratios are reported, never seconds alone. Floors: for a decoder,
+a bare argmax over its input (the heatmap, PIPNet's score map, or both SimCC label arrays); for
+an encoder, allocating and filling arrays of its output's shapes once.
+
+Peers are their libraries' own functions called as their users call them, on the same values;
+:data:`PEERS` says how each one's coordinates map to ours (a test checks the mapping wherever
+the peer is installed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import CODECS, _backend, _Context, _perturbed
+
+__all__ = ["PEERS", "Peer", "reference_inputs", "run_speed"]
+
+B, K, SIZE, PIPNET_SIZE, IMAGE = 32, 98, 64, 8, 256
+SIGMA = 2.0  # heatmap px at 64x64
+
+
+@dataclass(frozen=True)
+class Peer:
+    """``call(logits, maps)`` runs the peer on NumPy float32 inputs converted as its users would;
+    ``to_ours(out)`` maps its result to ``(B, K, 2)`` ``(x, y)`` in our heatmap pixels."""
+
+    name: str
+    module: str  # what must be importable
+    codec: str  # our codec it replaces (its decoder)
+    prepare: Callable[[np.ndarray, np.ndarray], Callable[[], Any]]
+    to_ours: Callable[[Any], np.ndarray]
+    convention: str  # the difference to ours, as the docs state it
+
+
+def _kornia(logits: np.ndarray, maps: np.ndarray) -> Callable[[], Any]:
+    import torch
+    from kornia.geometry.subpix import spatial_soft_argmax2d
+
+    t = torch.from_numpy(logits)
+    return lambda: spatial_soft_argmax2d(t)  # default: normalized_coordinates=True
+
+
+def _dsntnn(logits: np.ndarray, maps: np.ndarray) -> Callable[[], Any]:
+    import dsntnn
+    import torch
+
+    t = torch.from_numpy(logits)
+    return lambda: dsntnn.dsnt(dsntnn.flat_softmax(t))
+
+
+def _face_alignment(logits: np.ndarray, maps: np.ndarray) -> Callable[[], Any]:
+    from face_alignment.utils import get_preds_fromhm
+
+    return lambda: get_preds_fromhm(maps)[0]
+
+
+def _mmpose(unbiased: bool) -> Callable[[np.ndarray, np.ndarray], Callable[[], Any]]:
+    def prepare(logits: np.ndarray, maps: np.ndarray) -> Callable[[], Any]:
+        from mmpose.codecs import MSRAHeatmap
+
+        codec = MSRAHeatmap(input_size=(IMAGE, IMAGE), heatmap_size=(SIZE, SIZE), sigma=SIGMA, unbiased=unbiased, blur_kernel_size=11)
+        return lambda: np.stack([codec.decode(maps[i])[0][0] for i in range(len(maps))])  # one image per call
+
+    return prepare
+
+
+def _torch_np(t: Any) -> np.ndarray:
+    return np.asarray(t.detach().cpu().numpy() if hasattr(t, "detach") else t, dtype=np.float64)
+
+
+_STRIDE = IMAGE / SIZE
+PEERS: tuple[Peer, ...] = (
+    Peer(
+        "kornia spatial_soft_argmax2d",
+        "kornia",
+        "soft-argmax",
+        _kornia,
+        lambda out: (_torch_np(out) + 1) * (SIZE - 1) / 2,
+        "normalized to [-1, 1] with -1 and 1 at the centres of the first and last pixels: x = (x_k + 1) (W - 1) / 2",
+    ),
+    Peer(
+        "dsntnn flat_softmax + dsnt",
+        "dsntnn",
+        "soft-argmax",
+        _dsntnn,
+        lambda out: (_torch_np(out) + 1) * SIZE / 2 - 0.5,
+        "normalized to [-1, 1] with -1 and 1 at the map's outer edges: x = (x_d + 1) W / 2 - 0.5",
+    ),
+    Peer(
+        "face-alignment get_preds_fromhm",
+        "face_alignment",
+        "quarter",
+        _face_alignment,
+        lambda out: _torch_np(out) - 0.5,
+        "0 at the left edge of pixel 0 (a pixel's centre is j + 0.5): x = x_fa - 0.5; no quarter shift on the border pixels",
+    ),
+    Peer(
+        "mmpose MSRAHeatmap(unbiased=True).decode",
+        "mmpose",
+        "dark",
+        _mmpose(True),
+        lambda out: np.asarray(out, dtype=np.float64) / _STRIDE,
+        "input-image pixels, x_h = x_i / stride (our 'legacy' convention)",
+    ),
+    Peer(
+        "mmpose MSRAHeatmap.decode",
+        "mmpose",
+        "quarter",
+        _mmpose(False),
+        lambda out: np.asarray(out, dtype=np.float64) / _STRIDE,
+        "input-image pixels, x_h = x_i / stride (our 'legacy' convention)",
+    ),
+)
+
+
+def installed(peer: Peer) -> bool:
+    return importlib.util.find_spec(peer.module) is not None
+
+
+def reference_inputs(codec: str, *, seed: int = 0) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray | None]:
+    """``(coords, target, logits)`` of the reference batch for ``codec``, NumPy float32: coordinates
+    in the codec's space, its exact target plus noise of 1% of the peak (the decoder's input), and
+    for map codecs the log of that map (soft-argmax's and the peers' logits)."""
+    rng = np.random.default_rng(seed)
+    size = PIPNET_SIZE if codec == "pipnet" else SIZE
+    spec = CODECS[codec]
+    extent = IMAGE if spec.space == "image" else size
+    coords = rng.uniform(0, extent - 1, size=(B, K, 2))
+    ctx = _context(codec, coords, rng, lambda a: a)
+    target = spec.encode(coords, ctx, False)
+    noisy = tuple(np.asarray(_perturbed(t, "map" if kind == "log" else kind, 0.01, rng, lambda a: a), dtype=np.float32) for t, kind in zip(target, spec.noise))
+    logits = np.log(np.clip(noisy[0], 1e-12, None)).astype(np.float32) if spec.noise[0] in ("map", "log") else None
+    if spec.noise[0] == "log":
+        noisy = (logits,)
+    return coords.astype(np.float32), noisy, logits
+
+
+def _context(codec: str, coords: Any, rng: np.random.Generator, to_backend: Callable[[np.ndarray], Any]) -> _Context:
+    from .. import pipnet_neighbors
+
+    size = PIPNET_SIZE if codec == "pipnet" else SIZE
+    table = pipnet_neighbors(to_backend(np.asarray(coords[0], dtype=np.float64)), num_neighbors=10) if codec == "pipnet" else None
+    return _Context(size, SIGMA * size / SIZE if codec != "pipnet" else SIGMA, IMAGE, to_backend(rng.random((B, K, 2)).astype(np.float32)), table)
+
+
+def _median_times(cases: dict[str, Callable[[], Any]], sync: Callable[[], None], repeat: int) -> dict[str, float]:
+    for fn in cases.values():  # warm-up: caches, lazy imports, JIT compilation
+        fn()
+    sync()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeat):
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def run_speed(
+    *,
+    codecs: list[str] | tuple[str, ...] = tuple(CODECS),
+    backend: str = "numpy",
+    device: str | None = None,
+    repeat: int = 11,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> str:
+    """Time every codec in ``codecs`` and the installed peers; returns the report as text."""
+    unknown = [c for c in codecs if c not in CODECS]
+    if unknown:
+        raise ValueError(f"unknown codec(s) {unknown}; choose from {', '.join(CODECS)}")
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    to_backend, _ = _backend(backend, device)
+    sync: Callable[[], None] = lambda: None  # noqa: E731
+    if backend == "torch" and str(device or "cpu").startswith("cuda"):
+        import torch
+
+        sync = torch.cuda.synchronize
+    xp_empty = _empty(backend, device)
+    lines = [
+        f"Speed, backend {backend}{'' if device is None else ' on ' + device}: B={B}, K={K}, {SIZE}x{SIZE} float32 "
+        f"(pipnet {PIPNET_SIZE}x{PIPNET_SIZE}); median of {repeat} interleaved rounds",
+        "x floor: time / (a bare argmax over the decoder's input | allocating and filling the encoder's output once)",
+        f"{'codec':<13} {'encode ms':>10} {'x floor':>8} {'decode ms':>10} {'x floor':>8}",
+    ]
+    peer_lines, skipped = [], []
+    for i, name in enumerate(codecs):
+        spec = CODECS[name]
+        coords_np, target_np, logits_np = reference_inputs(name)
+        ctx = _context(name, coords_np, np.random.default_rng(1), to_backend)
+        coords = to_backend(coords_np)
+        target = tuple(to_backend(t) for t in target_np)
+        shapes = [tuple(t.shape) for t in target_np]
+        flats = [t.reshape(B, K, -1) for t in target[: 2 if spec.noise[0] == "labels" else 1]]
+        cases: dict[str, Callable[[], Any]] = {
+            "encode floor": lambda: [xp_empty(s) for s in shapes],
+            "encode": lambda: spec.encode(coords, ctx, False),
+            "decode floor": lambda: [f.argmax(-1) for f in flats],
+            "decode": lambda: spec.decode(target, ctx),
+        }
+        peers = [p for p in PEERS if p.codec == name]
+        for p in peers:
+            if installed(p):
+                try:
+                    cases[p.name] = p.prepare(logits_np, target_np[0])
+                except Exception as err:  # noqa: BLE001 - a peer that fails to set up is reported, not fatal
+                    skipped.append(f"{p.name}: failed to set up ({type(err).__name__}: {err})")
+            else:
+                skipped.append(f"{p.name}: not installed (pip install {p.module.replace('_', '-')})")
+        t = _median_times(cases, sync, repeat)
+        lines.append(
+            f"{name:<13} {t['encode'] * 1e3:>10.2f} {t['encode'] / t['encode floor']:>7.2f}x "
+            f"{t['decode'] * 1e3:>10.2f} {t['decode'] / t['decode floor']:>7.2f}x"
+        )
+        for p in peers:
+            if p.name in t:
+                peer_lines.append(f"{p.name:<44} {t[p.name] * 1e3:>9.2f} ms  vs {name} decode {t['decode'] * 1e3:>8.2f} ms: peer / ours {t[p.name] / t['decode']:>6.2f}x")
+        if progress is not None:
+            progress(i + 1, len(codecs), f"speed {name}")
+    lines += ["", "Peers, the same maps, side by side in the same rounds (peer / ours > 1: ours is faster)"]
+    lines += peer_lines or ["(none installed)"]
+    lines += [f"skipped: {s}" for s in dict.fromkeys(skipped)]
+    return "\n".join(lines)
+
+
+def _empty(backend: str, device: str | None) -> Callable[[tuple[int, ...]], Any]:
+    if backend == "torch":
+        import torch
+
+        return lambda shape: torch.empty(shape, device=device or "cpu").fill_(1.0)
+    return lambda shape: np.empty(shape, dtype=np.float32).fill(1.0)
