@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import pathlib
 import re
 
@@ -9,6 +11,8 @@ import numpy as np
 import pytest
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+DATA = README.parents[1] / "shared" / "data"
+needs_data = pytest.mark.skipif(not (DATA / "meanface_wflw98.txt").is_file(), reason="../shared/data is not here")
 
 
 def _run_first_example(page: pathlib.Path) -> dict:
@@ -74,7 +78,6 @@ def test_torch_page_example_runs():
 @pytest.mark.parametrize("run", ["default", "steps1500"])
 def test_training_page_tables_are_the_recorded_results(run):
     """docs/training.md's tables are the results.json the command wrote, to the printed digits."""
-    import json
 
     docs = README.parent / "docs"
     data = json.loads((docs / "training" / run / "results.json").read_text())
@@ -86,12 +89,42 @@ def test_training_page_tables_are_the_recorded_results(run):
         assert float(row[2 * col]) == round(r["nme"], 2) and float(row[2 * col + 1]) == round(r["quantization_nme"], 2), (run, r)
 
 
+def _bench_blocks(page: str) -> list[str]:
+    return [b.strip() for b in page.split("```")[1::2]]
+
+
 def test_benchmark_page_tables_are_the_commands_output():
-    """docs/benchmark.md shows what `landmark-codecs bench` and `--noise 0.05` print today."""
+    """docs/benchmark.md shows what `landmark-codecs bench` prints today, and its JSON and plots."""
     from landmark_codecs import bench
 
-    page = (README.parent / "docs" / "benchmark.md").read_text()
-    block = page.split("```")[1]
-    for noise in (0.0, 0.05):
-        table = bench.format_table(bench.run(noise=noise), noise=noise)
-        assert table in block, f"docs/benchmark.md is stale for noise={noise}: rerun the command"
+    docs = README.parent / "docs"
+    page = (docs / "benchmark.md").read_text()
+    blocks = _bench_blocks(page)
+    rows = [r for m in bench.MODELS for r in bench.run(model=m)]
+    landmarks = bench.synthetic_landmarks()
+    assert blocks[0] == bench.format_table(rows, landmarks=landmarks.description), "docs/benchmark.md is stale: rerun the command"
+    stored = json.loads((docs / "benchmark" / "synthetic" / "results.json").read_text())
+    assert stored["rows"] == [dataclasses.asdict(r) for r in rows]
+    for model in bench.MODELS:
+        svg = (docs / "benchmark" / "synthetic" / f"error-{model}.svg").read_text()
+        title = bench.table_title(model, landmarks=landmarks.description)
+        assert svg.strip() == bench.svg_plot([r for r in rows if r.model == model], title=title)
+
+
+@needs_data
+def test_benchmark_page_wflw_tables_are_the_commands_output():
+    """The WFLW table is its JSON printed; the JSON's 8x8 rows are what the command computes today."""
+    from landmark_codecs import bench
+
+    docs = README.parent / "docs"
+    stored = json.loads((docs / "benchmark" / "wflw98" / "results.json").read_text())
+    cfg = stored["config"]
+    landmarks = bench.load_keypoints(DATA / "meanface_wflw98.txt", samples=cfg["samples"], seed=cfg["seed"])
+    rows = [bench.Row(**r) for r in stored["rows"]]
+    block = _bench_blocks((docs / "benchmark.md").read_text())[1]
+    assert block == bench.format_table(rows, landmarks=landmarks.description)
+    for model in bench.MODELS:
+        again = bench.run(landmarks, sizes=(8,), model=model)
+        assert again == [r for r in rows if r.model == model and r.size == 8]
+
+
