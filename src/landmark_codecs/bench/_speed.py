@@ -41,7 +41,7 @@ class Peer:
     codec: str  # our codec it replaces (its decoder)
     prepare: Callable[[np.ndarray, np.ndarray], Callable[[], Any]]
     to_ours: Callable[[Any], np.ndarray]
-    convention: str  # the difference to ours, as the docs state it
+    convention: str  # the difference to ours; docs/coming_from.md states the formula after the last ": "
 
 
 def _kornia(logits: np.ndarray, maps: np.ndarray) -> Callable[[], Any]:
@@ -71,7 +71,8 @@ def _mmpose(unbiased: bool) -> Callable[[np.ndarray, np.ndarray], Callable[[], A
         from mmpose.codecs import MSRAHeatmap
 
         codec = MSRAHeatmap(input_size=(IMAGE, IMAGE), heatmap_size=(SIZE, SIZE), sigma=SIGMA, unbiased=unbiased, blur_kernel_size=11)
-        return lambda: np.stack([codec.decode(maps[i])[0][0] for i in range(len(maps))])  # one image per call
+        # one image per call, as mmpose runs it; the instance axes differ between versions
+        return lambda: np.stack([np.asarray(codec.decode(maps[i])[0]).reshape(K, 2) for i in range(len(maps))])
 
     return prepare
 
@@ -104,7 +105,7 @@ PEERS: tuple[Peer, ...] = (
         "quarter",
         _face_alignment,
         lambda out: _torch_np(out) - 0.5,
-        "0 at the left edge of pixel 0 (a pixel's centre is j + 0.5): x = x_fa - 0.5; no quarter shift on the border pixels",
+        "0 at the left edge of pixel 0, a pixel's centre is j + 0.5 (no shift when the maximum is on a border pixel): x = x_fa - 0.5",
     ),
     Peer(
         "mmpose MSRAHeatmap(unbiased=True).decode",
@@ -112,7 +113,7 @@ PEERS: tuple[Peer, ...] = (
         "dark",
         _mmpose(True),
         lambda out: np.asarray(out, dtype=np.float64) / _STRIDE,
-        "input-image pixels, x_h = x_i / stride (our 'legacy' convention)",
+        "input-image pixels over scale_factor = input_size / heatmap_size, our 'legacy': x_h = x_i * W_h / W_i",
     ),
     Peer(
         "mmpose MSRAHeatmap.decode",
@@ -120,7 +121,7 @@ PEERS: tuple[Peer, ...] = (
         "quarter",
         _mmpose(False),
         lambda out: np.asarray(out, dtype=np.float64) / _STRIDE,
-        "input-image pixels, x_h = x_i / stride (our 'legacy' convention)",
+        "input-image pixels over scale_factor = input_size / heatmap_size, our 'legacy': x_h = x_i * W_h / W_i",
     ),
 )
 
