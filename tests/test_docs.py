@@ -128,3 +128,43 @@ def test_benchmark_page_wflw_tables_are_the_commands_output():
         assert again == [r for r in rows if r.model == model and r.size == 8]
 
 
+
+
+def _docs_build():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_build", README.parent / "docs" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_strict_build_passes():
+    """`python docs/build.py --check`: api.md and the conventions figure are current, every docstring
+    reference resolves and every link in README.md and docs/*.md lands on a file and heading."""
+    assert _docs_build().check() == []
+
+
+def test_docs_strict_build_catches_what_it_checks(tmp_path):
+    build = _docs_build()
+    page = tmp_path / "page.md"
+    page.write_text("[a](missing.md) [b](index.md#no-such-heading) [c](https://example.org) [d](page.md#title)\n# Title\n```\n[e](in-code.md)\n```\n")
+    (tmp_path / "index.md").write_text("# Index\n")
+    assert build.broken_links([page]) == [
+        "page.md: link 'missing.md': no such file",
+        "page.md: link 'index.md#no-such-heading': no heading with that anchor",
+    ]
+    import landmark_codecs.bench as module
+
+    assert build._resolves("run", module) and build._resolves("landmark_codecs.bench._speed.run_speed", module)
+    assert build._resolves("decode_dark", module) and not build._resolves("decode_darkk", module)
+    assert not build._resolves("landmark_codecs.no_such_function", module)
+    assert "### landmark_codecs.torch.TargetEncoder" in build.api_markdown()
+
+
+def test_coming_from_page_states_each_tested_peer_mapping():
+    from landmark_codecs.bench import _speed
+
+    page = (README.parent / "docs" / "coming_from.md").read_text()
+    for peer in _speed.PEERS:
+        assert peer.convention.rsplit(": ", 1)[1] in page, peer.name
