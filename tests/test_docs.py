@@ -168,3 +168,15 @@ def test_coming_from_page_states_each_tested_peer_mapping():
     page = (README.parent / "docs" / "coming_from.md").read_text()
     for peer in _speed.PEERS:
         assert peer.convention.rsplit(": ", 1)[1] in page, peer.name
+
+
+def test_quantization_page_example_shows_each_claim():
+    """docs/quantization.md: argmax's half-pixel bound, H3R's unbiased samples and exact expectation,
+    the exact soft-argmax target."""
+    scope = _run_first_example(README.parent / "docs" / "quantization.md")
+    coords, inside = scope["coords"], scope["inside"]
+    assert np.abs(scope["vanilla"] - coords).max() <= 0.5 and np.abs(scope["vanilla"] - coords).mean() > 0.2
+    np.testing.assert_allclose(scope["expected"], inside, atol=1e-9)
+    np.testing.assert_allclose(scope["soft"], inside, atol=1e-6)
+    # The mean of 200 samples: per axis the rounding's standard deviation is at most 0.5 / sqrt(200).
+    assert np.abs(scope["sample_mean"] - inside).max() < 6 * 0.5 / np.sqrt(200)
