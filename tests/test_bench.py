@@ -162,6 +162,12 @@ def test_bad_keypoint_files_name_the_file_and_what_was_expected(tmp_path, name, 
     assert message in str(info.value) and name in str(info.value)
 
 
+def test_eye_corners_outside_the_set_are_refused():
+    landmarks = bench.Landmarks(np.full((2, 5, 2), 10.0), 256, (1, 5), "five points")
+    with pytest.raises(ValueError, match=r"two different eye-corner indices in \[0, 5\), got 1,5"):
+        bench.run(landmarks, codecs=["argmax"], sizes=(8,))
+
+
 def test_npy_of_the_wrong_shape_is_refused(tmp_path):
     np.save(tmp_path / "flat.npy", np.zeros((5, 136)))
     with pytest.raises(ValueError, match=r"expected a numeric \(N, K, 2\) array, got float64 \(5, 136\)"):

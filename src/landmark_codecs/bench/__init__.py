@@ -245,6 +245,7 @@ def run(
     encoded = np.where(inside[..., None], truth, np.clip(np.nan_to_num(truth, nan=image_size / 2), -0.5, image_size - 0.5 - 1e-6))
     iod = None
     if landmarks.eye_corners is not None:
+        check_eye_corners(landmarks.eye_corners, k)
         i, j = landmarks.eye_corners
         iod = np.linalg.norm(truth[:, i] - truth[:, j], axis=-1)
     table = None
@@ -260,7 +261,8 @@ def run(
             rng = np.random.default_rng([seed, size, sorted(CODECS).index(name)])
             sigma = _sigma(size, image_size, sigma_image)
             decoded = np.empty_like(truth)
-            step = max(1, _CHUNK_VALUES // (k * size * size * (23 if name == "pipnet" else 1)))
+            maps = 1 + 2 + 2 * table.index.shape[-1] if name == "pipnet" else 1  # score, offsets, neighbour offsets
+            step = max(1, _CHUNK_VALUES // (k * size * size * maps))
             for start in range(0, n, step):
                 c_img = encoded[start : start + step]
                 ctx = _Context(size, sigma, image_size, to_backend(rng.random(c_img.shape)), table)

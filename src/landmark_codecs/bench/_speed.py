@@ -153,7 +153,7 @@ def _context(codec: str, coords: Any, rng: np.random.Generator, to_backend: Call
 
     size = PIPNET_SIZE if codec == "pipnet" else SIZE
     table = pipnet_neighbors(to_backend(np.asarray(coords[0], dtype=np.float64)), num_neighbors=10) if codec == "pipnet" else None
-    return _Context(size, SIGMA * size / SIZE if codec != "pipnet" else SIGMA, IMAGE, to_backend(rng.random((B, K, 2)).astype(np.float32)), table)
+    return _Context(size, SIGMA, IMAGE, to_backend(rng.random((B, K, 2)).astype(np.float32)), table)
 
 
 def _median_times(cases: dict[str, Callable[[], Any]], sync: Callable[[], None], repeat: int) -> dict[str, float]:
