@@ -266,7 +266,7 @@ def test_peer_coordinates_map_to_ours(peer):
     theirs = peer.to_ours(peer.prepare(logits, target[0])())
     inner = np.all((ours > 1) & (ours < _speed.SIZE - 2), axis=-1)  # face-alignment skips the shift on border pixels
     assert inner.mean() > 0.9
-    np.testing.assert_allclose(theirs[inner], ours[inner], atol=1e-4)
+    np.testing.assert_allclose(theirs[inner], ours[inner], atol=2e-5)  # float32 sums over 4096 pixels: ~7e-6 seen
 
 
 def test_speed_reports_ratios_and_notes_absent_peers(monkeypatch):

@@ -37,7 +37,7 @@ from .. import (
     image_to_heatmap,
     pipnet_neighbors,
 )
-from .._xp import namespace
+from .._xp import namespace, to_host
 from ._landmarks import DEFAULT_EYE_CORNERS, Landmarks, check_eye_corners, load_keypoints, synthetic_landmarks
 
 __all__ = [
@@ -237,7 +237,7 @@ def run(
     n, k = landmarks.coords.shape[:2]
     if "pipnet" in codecs and k < 2:
         raise ValueError("pipnet needs at least 2 landmarks per shape (it predicts each from its neighbours)")
-    to_backend, to_numpy = _backend(backend, device)
+    to_backend = _backend(backend, device)
     truth = landmarks.coords
     inside = np.all((truth >= -0.5) & (truth < image_size - 0.5), axis=-1)
     if not inside.any():
@@ -276,7 +276,7 @@ def run(
                 target = codec.encode(to_backend(c), ctx, model == "realistic")
                 level = noise if model == "realistic" else 0.0
                 target = tuple(_perturbed(t, kind, level, rng, to_backend) for t, kind in zip(target, codec.noise))
-                out = to_numpy(codec.decode(target, ctx))
+                out = to_host(codec.decode(target, ctx))
                 if codec.space != "image":
                     out = heatmap_to_image(out, image_size=(image_size,) * 2, heatmap_size=(size, size), convention=codec.space)
                 decoded[start : start + step] = out
@@ -315,11 +315,12 @@ def _perturbed(target: Any, kind: str, noise: float, rng: np.random.Generator, t
     return target + to_backend(rng.normal(0.0, noise, size=shape)) * peak
 
 
-def _backend(backend: str, device: str | None) -> tuple[Callable[[np.ndarray], Any], Callable[[Any], np.ndarray]]:
+def _backend(backend: str, device: str | None) -> Callable[[np.ndarray], Any]:
+    """NumPy -> the backend's arrays on ``device`` (results come back with ``_xp.to_host``)."""
     if backend == "numpy":
         if device not in (None, "cpu"):
             raise ValueError(f"--device {device} needs --backend torch")
-        return (lambda a: a), np.asarray
+        return lambda a: a
     if backend != "torch":
         raise ValueError(f"unknown backend {backend!r}; choose from numpy, torch")
     try:
@@ -331,7 +332,7 @@ def _backend(backend: str, device: str | None) -> tuple[Callable[[np.ndarray], A
         torch.empty(1, device=dev)
     except (RuntimeError, AssertionError) as err:
         raise ValueError(f"--device {device!r} is not usable: {str(err).splitlines()[0]}") from None
-    return (lambda a: torch.asarray(a, device=dev)), (lambda t: t.detach().cpu().numpy())
+    return lambda a: torch.asarray(a, device=dev)
 
 
 def table_title(model: str, *, landmarks: str, image_size: int = 256, noise: float = 0.05, displacement: float = 0.25) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._xp import to_host
 from . import CODECS, _backend, _Context, _perturbed
 
 __all__ = ["PEERS", "Peer", "reference_inputs", "run_speed"]
@@ -77,8 +78,8 @@ def _mmpose(unbiased: bool) -> Callable[[np.ndarray, np.ndarray], Callable[[], A
     return prepare
 
 
-def _torch_np(t: Any) -> np.ndarray:
-    return np.asarray(t.detach().cpu().numpy() if hasattr(t, "detach") else t, dtype=np.float64)
+def _host64(out: Any) -> np.ndarray:
+    return to_host(out).astype(np.float64)
 
 
 _STRIDE = IMAGE / SIZE
@@ -88,7 +89,7 @@ PEERS: tuple[Peer, ...] = (
         "kornia",
         "soft-argmax",
         _kornia,
-        lambda out: (_torch_np(out) + 1) * (SIZE - 1) / 2,
+        lambda out: (_host64(out) + 1) * (SIZE - 1) / 2,
         "normalized to [-1, 1] with -1 and 1 at the centres of the first and last pixels: x = (x_k + 1) (W - 1) / 2",
     ),
     Peer(
@@ -96,7 +97,7 @@ PEERS: tuple[Peer, ...] = (
         "dsntnn",
         "soft-argmax",
         _dsntnn,
-        lambda out: (_torch_np(out) + 1) * SIZE / 2 - 0.5,
+        lambda out: (_host64(out) + 1) * SIZE / 2 - 0.5,
         "normalized to [-1, 1] with -1 and 1 at the map's outer edges: x = (x_d + 1) W / 2 - 0.5",
     ),
     Peer(
@@ -104,7 +105,7 @@ PEERS: tuple[Peer, ...] = (
         "face_alignment",
         "quarter",
         _face_alignment,
-        lambda out: _torch_np(out) - 0.5,
+        lambda out: _host64(out) - 0.5,
         "0 at the left edge of pixel 0, a pixel's centre is j + 0.5 (no shift when the maximum is on a border pixel): x = x_fa - 0.5",
     ),
     Peer(
@@ -112,7 +113,7 @@ PEERS: tuple[Peer, ...] = (
         "mmpose",
         "dark",
         _mmpose(True),
-        lambda out: np.asarray(out, dtype=np.float64) / _STRIDE,
+        lambda out: _host64(out) / _STRIDE,
         "input-image pixels over scale_factor = input_size / heatmap_size, our 'legacy': x_h = x_i * W_h / W_i",
     ),
     Peer(
@@ -120,7 +121,7 @@ PEERS: tuple[Peer, ...] = (
         "mmpose",
         "quarter",
         _mmpose(False),
-        lambda out: np.asarray(out, dtype=np.float64) / _STRIDE,
+        lambda out: _host64(out) / _STRIDE,
         "input-image pixels over scale_factor = input_size / heatmap_size, our 'legacy': x_h = x_i * W_h / W_i",
     ),
 )
@@ -184,7 +185,7 @@ def run_speed(
         raise ValueError(f"unknown codec(s) {unknown}; choose from {', '.join(CODECS)}")
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
-    to_backend, _ = _backend(backend, device)
+    to_backend = _backend(backend, device)
     sync: Callable[[], None] = lambda: None  # noqa: E731
     if backend == "torch" and str(device or "cpu").startswith("cuda"):
         import torch
