@@ -93,24 +93,67 @@ def _bench_blocks(page: str) -> list[str]:
     return [b.strip() for b in page.split("```")[1::2]]
 
 
+# Benchmark rows are float64 statistics of decoded coordinates. The lossless codecs' rows are
+# rounding noise (1e-17..1e-14 image px) whose digits depend on the CPU's SIMD and libm kernels,
+# so rows computed here are compared with the committed ones to the exactness claim (1e-9 image
+# px, absolute) or to 1e-9 relative (a float64 mean over ~10^4 landmarks loses at most ~1e-12).
+_ROW_ATOL, _ROW_RTOL = 1e-9, 1e-9
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def _assert_rows_close(got: list[dict], want: list[dict]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.keys() == w.keys()
+        for key, value in w.items():
+            if isinstance(value, float):
+                assert g[key] == pytest.approx(value, rel=_ROW_RTOL, abs=_ROW_ATOL), (key, g, w)
+            else:
+                assert g[key] == value, (key, g, w)
+
+
+def _assert_text_close(got: str, want: str, *, atol: float) -> None:
+    """Equal text, except that numbers may differ by ``atol`` (one unit of the printed digit)."""
+    assert _NUMBER.split(got) == _NUMBER.split(want), "the text around the numbers differs"
+    for g, w in zip(_NUMBER.findall(got), _NUMBER.findall(want)):
+        assert abs(float(g) - float(w)) <= atol * (1 + 1e-9), (g, w)
+
+
+def test_text_comparison_tolerates_only_the_last_printed_digit():
+    _assert_text_close("x 0.000001 y 12.5", "x 0.000000 y 12.5", atol=1e-6)
+    with pytest.raises(AssertionError):
+        _assert_text_close("x 0.000003 y", "x 0.000001 y", atol=1e-6)
+    with pytest.raises(AssertionError):
+        _assert_text_close("dark 1.0", "argmax 1.0", atol=1e-6)
+    with pytest.raises(AssertionError):
+        _assert_rows_close([{"e": 1e-8}], [{"e": 0.0}])
+    _assert_rows_close([{"e": 6.7e-17, "codec": "dark"}], [{"e": 6.1e-17, "codec": "dark"}])
+
+
+@pytest.mark.slow
 def test_benchmark_page_tables_are_the_commands_output():
-    """docs/benchmark.md shows what `landmark-codecs bench` prints today, and its JSON and plots."""
+    """docs/benchmark.md shows what `landmark-codecs bench` prints today, and its JSON and plots.
+
+    The page and the plots are the committed JSON formatted (text equal, numbers to their printed
+    digit); the JSON is what the command computes here, to the tolerances above."""
     from landmark_codecs import bench
 
     docs = README.parent / "docs"
     page = (docs / "benchmark.md").read_text()
     blocks = _bench_blocks(page)
-    rows = [r for m in bench.MODELS for r in bench.run(model=m)]
-    landmarks = bench.synthetic_landmarks()
-    assert blocks[0] == bench.format_table(rows, landmarks=landmarks.description), "docs/benchmark.md is stale: rerun the command"
     stored = json.loads((docs / "benchmark" / "synthetic" / "results.json").read_text())
-    assert stored["rows"] == [dataclasses.asdict(r) for r in rows]
+    stored_rows = [bench.Row(**r) for r in stored["rows"]]
+    landmarks = bench.synthetic_landmarks()
+    _assert_text_close(blocks[0], bench.format_table(stored_rows, landmarks=landmarks.description), atol=1e-6)
+    rows = [r for m in bench.MODELS for r in bench.run(model=m)]
+    _assert_rows_close([dataclasses.asdict(r) for r in rows], stored["rows"])
     for model in bench.MODELS:
         svg = (docs / "benchmark" / "synthetic" / f"error-{model}.svg").read_text()
         title = bench.table_title(model, landmarks=landmarks.description)
-        assert svg.strip() == bench.svg_plot([r for r in rows if r.model == model], title=title)
+        _assert_text_close(svg.strip(), bench.svg_plot([r for r in rows if r.model == model], title=title), atol=0.1)
 
 
+@pytest.mark.slow
 @needs_data
 def test_benchmark_page_wflw_tables_are_the_commands_output():
     """The WFLW table is its JSON printed; the JSON's 8x8 rows are what the command computes today."""
@@ -122,12 +165,10 @@ def test_benchmark_page_wflw_tables_are_the_commands_output():
     landmarks = bench.load_keypoints(DATA / "meanface_wflw98.txt", samples=cfg["samples"], seed=cfg["seed"])
     rows = [bench.Row(**r) for r in stored["rows"]]
     block = _bench_blocks((docs / "benchmark.md").read_text())[1]
-    assert block == bench.format_table(rows, landmarks=landmarks.description)
+    _assert_text_close(block, bench.format_table(rows, landmarks=landmarks.description), atol=1e-4)
     for model in bench.MODELS:
         again = bench.run(landmarks, sizes=(8,), model=model)
-        assert again == [r for r in rows if r.model == model and r.size == 8]
-
-
+        _assert_rows_close([dataclasses.asdict(r) for r in again], [dataclasses.asdict(r) for r in rows if r.model == model and r.size == 8])
 
 
 def _docs_build():

@@ -532,6 +532,7 @@ def test_gradcheck_float64_fused_path(name):
         assert torch.autograd.gradcheck(lambda p, r=reduction: fn(p, y, reduction=r, **weight), (pred,))
 
 
+@pytest.mark.slow
 def test_torch_compile_fullgraph_from_a_fresh_interpreter():
     """No graph break, also when the first call of the process is the compiled one."""
     import subprocess

@@ -552,6 +552,7 @@ def test_module_equals_function_and_validates_at_construction():
         PIPNetLoss(offset_weight=-0.1)
 
 
+@pytest.mark.slow
 def test_torch_compile_fullgraph_from_a_fresh_interpreter():
     """encode, decode (both merges) and the loss compile without a graph break, table on the device."""
     pytest.importorskip("torch")

@@ -211,6 +211,7 @@ print("\\n".join(failed) if failed else "ok")
 """
 
 
+@pytest.mark.slow
 def test_torch_compile_fullgraph_every_function_and_module():
     """Every public function (the device table for PIPNet) and the decoder Modules compile with
     fullgraph=True (no graph break), without warnings, and give the eager result; a fresh

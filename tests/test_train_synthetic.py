@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # trains small networks
+
 torch = pytest.importorskip("torch")
 
 PATH = pathlib.Path(__file__).resolve().parents[1] / "examples" / "train_synthetic.py"

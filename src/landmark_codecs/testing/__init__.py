@@ -10,11 +10,11 @@ with::
     def test_my_codec_is_lossless(coords):
         assert_lossless(my_encode, my_decode, coords, atol=1e-6)
 
-Needs ``hypothesis`` (strategies) and ``scipy`` (:func:`assert_unbiased`), both in the ``test``
+Needs ``hypothesis`` (strategies), in the ``test``
 extra: ``pip install "landmark-codecs[test]"``.
 """
 
-from .checks import assert_lossless, assert_unbiased, to_numpy
+from .checks import assert_lossless, assert_unbiased, to_numpy, unbiased_bound
 from .strategies import heatmap_sizes, landmarks
 
-__all__ = ["assert_lossless", "assert_unbiased", "heatmap_sizes", "landmarks", "to_numpy"]
+__all__ = ["assert_lossless", "assert_unbiased", "heatmap_sizes", "landmarks", "to_numpy", "unbiased_bound"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import math
+
 import numpy as np
 
 from .. import _xp
 
 Array = Any
 
-__all__ = ["assert_lossless", "assert_unbiased", "to_numpy"]
+__all__ = ["assert_lossless", "assert_unbiased", "to_numpy", "unbiased_bound"]
 
 
 def to_numpy(x: Array) -> np.ndarray:
@@ -57,6 +59,30 @@ def assert_lossless(
         )
 
 
+def unbiased_bound(variance: Any, n_samples: int, /, *, alpha: float, support_width: float, n_tests: int = 1) -> np.ndarray:
+    """The largest ``|mean - truth|`` :func:`assert_unbiased` accepts: a deviation bound that holds
+    with probability ``>= 1 - alpha / n_tests`` for any sampler with that support width.
+
+    With ``n`` samples of a variable in an interval of width ``b``, sample variance ``V``
+    (``n - 1`` in the denominator) and ``delta = alpha / n_tests``, the bound is the smaller of
+
+    - Hoeffding's, two-sided at ``delta / 2``: ``b * sqrt(ln(4 / delta) / (2 n))``;
+    - the empirical Bernstein bound (Maurer & Pontil, COLT 2009, Theorem 4), two-sided at
+      ``delta / 2``: ``sqrt(2 V ln(8 / delta) / n) + 7 b ln(8 / delta) / (3 (n - 1))``.
+
+    Each fails with probability at most ``delta / 2``, so their minimum fails with at most
+    ``delta`` (a union bound). Neither assumes normality; the second adapts to small variance
+    (a rounding sampler near an integer), the first to large.
+    """
+    v = np.asarray(variance, dtype=np.float64)
+    delta = alpha / n_tests
+    b = float(support_width)
+    hoeffding = b * math.sqrt(math.log(4.0 / delta) / (2.0 * n_samples))
+    log_term = math.log(8.0 / delta)
+    bernstein = np.sqrt(2.0 * np.maximum(v, 0.0) * log_term / n_samples) + 7.0 * b * log_term / (3.0 * (n_samples - 1))
+    return np.minimum(hoeffding, bernstein)
+
+
 def assert_unbiased(
     sample: Callable[[Array, np.random.Generator], Array],
     coords: Array,
@@ -64,37 +90,69 @@ def assert_unbiased(
     *,
     n_samples: int = 2000,
     alpha: float = 1e-6,
+    support_width: float = 1.0,
     seed: int = 0,
 ) -> None:
     """Check that a stochastic codec's decoded samples average to ``coords``.
 
     ``sample(coords, rng)`` encodes once with randomness from ``rng`` and decodes, returning
-    ``(..., K, 2)`` coordinates. It is called ``n_samples`` times (seeded). Each coordinate's
-    mean error is tested with a two-sided one-sample t-test (scipy.stats) at family-wise false
-    alarm rate ``alpha`` (Bonferroni over all coordinates); coordinates whose samples never vary
-    must equal the truth exactly (to 1e-12 relative). The t-test's normal approximation needs
-    ``n_samples`` in the hundreds or more.
-    """
-    from scipy import stats
+    ``(..., K, 2)`` coordinates. It is called ``n_samples`` times (seeded by ``seed``). Every
+    coordinate's samples must lie in an interval of width ``support_width`` (1 px for
+    randomized rounding: ``floor(c)`` or ``floor(c) + 1``; a cell's width for sampling within a
+    cell) and their mean within :func:`unbiased_bound` of the truth, at family-wise false-alarm
+    rate ``alpha`` (Bonferroni over the ``m`` coordinates: each is tested at ``alpha / m``).
 
+    The guarantee: for any sampler that is unbiased and whose samples lie in such an interval,
+    the check raises with probability at most ``alpha``, whatever the distribution (no normal
+    approximation; a sampler that shows no variation, as a rounding sampler near an integer
+    often does, is no special case). Measured: docs/testing.md. The price of that guarantee is
+    power: at the default 2000 samples, a rounding sampler at a half-integer (variance 1/4, the
+    hardest case) biased by 0.08 px is caught in 99.7 % of checks, by 0.05 px in 22 %; more
+    samples shrink the detectable bias as ``1 / sqrt(n_samples)``.
+
+    Raises:
+        ValueError: ``n_samples`` < 2, ``alpha`` not in (0, 1), ``support_width`` not positive
+            and finite, or non-finite ``coords``.
+        AssertionError: a sample is NaN or infinite, has the wrong shape, spreads over more than
+            ``support_width``, or the mean of a coordinate is further from the truth than the
+            bound; the message names the landmarks.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be an int >= 2 (a variance needs two samples), got {n_samples!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (0.0 < alpha < 1.0):
+        raise ValueError(f"alpha must be a false-alarm rate in (0, 1), got {alpha!r}")
+    if isinstance(support_width, bool) or not isinstance(support_width, (int, float)) or not (0.0 < support_width < math.inf):
+        raise ValueError(f"support_width must be positive and finite (the width of the interval the samples lie in), got {support_width!r}")
     rng = np.random.default_rng(seed)
     c = to_numpy(coords).astype(np.float64)
-    draws = np.stack([to_numpy(sample(coords, rng)).astype(np.float64) for _ in range(n_samples)])
-    err = draws - c
-    mean = err.mean(axis=0)
-    constant = np.all(draws == draws[:1], axis=0)
-    exact = np.abs(err[0]) <= 1e-12 * np.maximum(1.0, np.abs(c))
-    if np.any(constant & ~exact):
-        bad = np.any(constant & ~exact, axis=-1)
-        raise AssertionError(f"biased: deterministic output differs from the truth\n{_describe(bad, c, c + mean, c)}")
-    p = np.ones(c.shape)
-    varying = ~constant
-    if varying.any():
-        p[varying] = stats.ttest_1samp(err[:, varying], 0.0, axis=0).pvalue
-    threshold = alpha / max(1, p.size)
-    if np.any(p < threshold):
-        bad = np.any(p < threshold, axis=-1)
+    if not np.all(np.isfinite(c)):
+        raise ValueError("coords must be finite: a NaN or infinite truth has no mean to test against")
+    draws = np.empty((n_samples, *c.shape))
+    for i in range(n_samples):
+        d = to_numpy(sample(coords, rng))
+        if d.shape != c.shape:
+            raise AssertionError(f"sample returned shape {d.shape}, expected the coordinates' shape {c.shape}")
+        draws[i] = d
+    finite = np.isfinite(draws)
+    if not finite.all():
+        bad = np.any(~finite.all(axis=0), axis=-1)
+        count = int((~finite).any(axis=-1).sum())
+        first = draws[int(np.argmax(~finite.reshape(n_samples, -1).all(axis=1)))]  # the first draw with one
+        raise AssertionError(f"not unbiased: {count} sampled landmarks are NaN or infinite (first such draw shown)\n{_describe(bad, c, first, c)}")
+    spread = draws.max(axis=0) - draws.min(axis=0)
+    if np.any(spread > support_width):
+        bad = np.any(spread > support_width, axis=-1)
         raise AssertionError(
-            f"biased at family-wise false-alarm rate {alpha:g}: smallest p = {float(p.min()):.3g} < {threshold:.3g}\n"
-            f"{_describe(bad, c, c + mean, c)}"
+            f"samples spread over {float(spread.max()):.6g} > support_width={support_width:g}: the bound needs the width of "
+            f"the interval the samples lie in\n{_describe(bad, c, draws.mean(axis=0), c)}"
+        )
+    mean = draws.mean(axis=0)
+    bound = unbiased_bound(draws.var(axis=0, ddof=1), n_samples, alpha=alpha, support_width=support_width, n_tests=max(1, c.size))
+    off = np.abs(mean - c) > bound
+    if off.any():
+        bad = np.any(off, axis=-1)
+        ratio = float(np.max(np.abs(mean - c) / bound))
+        raise AssertionError(
+            f"biased at family-wise false-alarm rate {alpha:g}: {int(off.sum())} coordinates' means are off by more "
+            f"than their bound (worst {ratio:.3g}x the bound)\n{_describe(bad, c, mean, c)}"
         )
