@@ -150,7 +150,8 @@ def test_mean_shape_file_gives_jittered_copies_with_default_eye_corners():
         ("bad.csv", "a.jpg,1,2,3,4\n", "line 1: expected image_name, scale, center_w, center_h, then x y pairs"),
         ("ragged.csv", "a.jpg,1,2,3,4,5\nb.jpg,1,2,3,4,5,6,7\n", "line 2: 8 columns, the first data row has 6"),
         ("words.csv", "a.jpg,1,2,3,4,5\nb.jpg,1,2,3,x,5\n", "line 2: expected numbers after image_name"),
-        ("zero.csv", "a.jpg,0,2,3,4,5\n", "every scale must be > 0"),
+        ("zero.csv", "a.jpg,0,2,3,4,5\n", "every scale must be positive and finite"),
+        ("inf.csv", "a.jpg,inf,2,3,4,5\n", "every scale must be positive and finite"),
         ("odd.txt", "0.1 0.2 0.3", "expected an even number (2K) of values"),
         ("faces.json", "{}", "expected a .npy, .csv or .txt file, got '.json'"),
     ],
@@ -170,8 +171,46 @@ def test_eye_corners_outside_the_set_are_refused():
 
 def test_npy_of_the_wrong_shape_is_refused(tmp_path):
     np.save(tmp_path / "flat.npy", np.zeros((5, 136)))
-    with pytest.raises(ValueError, match=r"expected a numeric \(N, K, 2\) array, got float64 \(5, 136\)"):
+    with pytest.raises(ValueError, match=r"expected a real \(N, K, 2\) array, got float64 \(5, 136\)"):
         bench.load_keypoints(tmp_path / "flat.npy")
+    np.save(tmp_path / "complex.npy", np.zeros((2, 3, 2), dtype=complex))
+    with pytest.raises(ValueError, match=r"complex.npy.*expected a real \(N, K, 2\) array, got complex128"):
+        bench.load_keypoints(tmp_path / "complex.npy")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty.npy' is not a readable .npy array"):
+        bench.load_keypoints(tmp_path / "empty.npy")
+
+
+def test_non_utf8_csv_names_the_file(tmp_path):
+    (tmp_path / "latin.csv").write_bytes(b"a\xff.jpg,1,2,3,4,5\n")
+    with pytest.raises(ValueError, match=r"latin.csv' is not UTF-8 text"):
+        bench.load_keypoints(tmp_path / "latin.csv")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seed", "-1"], "argument --seed: expected an integer >= 0, got '-1'"),
+        (["--image-size", "-256"], "argument --image-size: expected an integer >= 2, got '-256'"),
+        (["--samples", "0"], "argument --samples: expected an integer >= 1, got '0'"),
+        (["--noise", "inf"], "argument --noise: expected a finite number >= 0, got 'inf'"),
+        (["--displacement", "nan"], "argument --displacement: expected a finite number >= 0, got 'nan'"),
+        (["--sizes", ","], "argument --sizes: expected comma-separated positive sizes, got ','"),
+        (["--sizes", "0,8"], "argument --sizes: expected comma-separated positive sizes, got '0,8'"),
+        (["--codecs", ","], "argument --codecs: expected comma-separated codecs from argmax"),
+        (["--backend", "torch", "--device", "meta"], "--device meta holds no values to measure"),
+    ],
+)
+def test_bad_options_name_the_option_in_one_line(capsys, args, message):
+    if "torch" in args:
+        pytest.importorskip("torch")
+    try:
+        code = main(["bench", *args])
+    except SystemExit as exit_:  # argparse's errors exit; the run's own return 2
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
 
 
 def test_cli_prints_a_table_per_model(capsys):
@@ -191,7 +230,7 @@ def test_cli_prints_a_table_per_model(capsys):
         (["--landmarks", "1,2"], "--landmarks needs --keypoints"),
         (["--landmarks", "1"], "expected two comma-separated indices I,J, got '1'"),
         (["--device", "cuda"], "--device cuda needs --backend torch"),
-        (["--noise", "-1"], "noise and displacement must be >= 0"),
+        (["--noise", "-1"], "argument --noise: expected a finite number >= 0, got '-1'"),
         (["--model", "perfect"], "invalid choice: 'perfect'"),
     ],
 )

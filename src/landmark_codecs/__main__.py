@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 
@@ -14,6 +15,36 @@ def _int_list(text: str) -> list[int]:
         return [int(v) for v in text.split(",") if v]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _sizes(text: str) -> list[int]:
+    values = _int_list(text)
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive sizes, got {text!r}")
+    return values
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _amount(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0.0 <= value < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -48,15 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     b = sub.add_parser("bench", help="decode error against heatmap resolution, per codec")
     b.add_argument("--codecs", default=",".join(bench.CODECS), help=f"comma-separated, from: {', '.join(bench.CODECS)}")
-    b.add_argument("--sizes", type=_int_list, default=list(bench.DEFAULT_SIZES), help="comma-separated heatmap sizes")
+    b.add_argument("--sizes", type=_sizes, default=list(bench.DEFAULT_SIZES), help="comma-separated heatmap sizes")
     b.add_argument("--model", choices=["both", *bench.MODELS], default="both", help="prediction model(s) to run")
-    b.add_argument("--noise", type=float, default=0.05, help="realistic model: pixel noise, a fraction of the target's peak")
-    b.add_argument("--displacement", type=float, default=0.25, help="realistic model: landmark displacement, std in heatmap px")
+    b.add_argument("--noise", type=_amount, default=0.05, help="realistic model: pixel noise, a fraction of the target's peak")
+    b.add_argument("--displacement", type=_amount, default=0.25, help="realistic model: landmark displacement, std in heatmap px")
     b.add_argument("--keypoints", type=pathlib.Path, default=None, help="landmarks from .npy (N, K, 2), a 300W/WFLW .csv or a meanface .txt")
     b.add_argument("--landmarks", type=_pair, default=None, help="eye-corner indices I,J for NME (default: 36,45 for 68 points, 60,72 for 98)")
-    b.add_argument("--samples", type=int, default=256, help="synthetic shapes (16 points each) or mean-shape copies")
-    b.add_argument("--image-size", type=int, default=256, help="crop size in image pixels")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--samples", type=_count(1), default=256, help="synthetic shapes (16 points each) or mean-shape copies")
+    b.add_argument("--image-size", type=_count(2), default=256, help="crop size in image pixels")
+    b.add_argument("--seed", type=_count(0), default=0, help="seed of every random draw (>= 0)")
     b.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
     b.add_argument("--device", default=None, help="torch device, e.g. cuda (with --backend torch)")
     b.add_argument("--speed", action="store_true", help="time encoders and decoders against a one-pass floor and installed peers instead")
@@ -64,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--out", type=pathlib.Path, default=None, help="also write results.json and an SVG plot per model to this folder")
     args = parser.parse_args(argv)
     codecs = [c for c in args.codecs.split(",") if c]
+    if not codecs:
+        parser.exit(2, f"landmark-codecs bench: error: argument --codecs: expected comma-separated codecs from {', '.join(bench.CODECS)}, got {args.codecs!r}\n")
     progress = _ProgressBar(sys.stderr) if (sys.stderr.isatty() if args.progress is None else args.progress) else None
     try:
         if args.speed:

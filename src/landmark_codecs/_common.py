@@ -30,6 +30,7 @@ def prepare_coords(
     if visible is None:
         weights = xp.astype(keep, coords.dtype)
     else:
+        check.numeric(xp, visible, "visible")
         check.same_shape(visible, coords.shape[:-1], "visible", "coords.shape[:-1], one value per landmark")
         keep = keep & (visible if xp.isdtype(visible.dtype, "bool") else visible != 0)
         vis = visible if visible.dtype == coords.dtype else xp.astype(visible, coords.dtype)
@@ -93,3 +94,31 @@ def unravel(xp: Any, index: Array, width: int, dtype: Any) -> tuple[Array, Array
     """Flat row-major indices to ``(x, y)`` = (column, row) in ``dtype``."""
     return xp.astype(index % width, dtype), xp.astype(index // width, dtype)
 
+
+
+def settle_non_finite(xp: Any, coords: Array, scores: Array, anchor: Array, width: int, *, logits: bool) -> tuple[Array, Array]:
+    """The decoders' rule for maps whose maximum is not finite, per landmark (no host round-trip).
+
+    - A map holding ``+inf`` (an overflowed output) decodes to its first ``+inf`` pixel, the
+      argmax, with score ``+inf``: the limit of the weighted mean as that pixel's weight grows.
+    - A map holding NaN, or (``logits``) whose every value is ``-inf``, carries no information:
+      NaN coordinates and score 0, as :func:`decode_dark` gives for a NaN map.
+    Other landmarks are untouched.
+    """
+    ax, ay = unravel(xp, anchor[..., 0], width, coords.dtype)
+    at_max = xp.stack([ax, ay], axis=-1)
+    coords = xp.where((scores == math.inf)[..., None], at_max, coords)
+    empty = xp.isnan(scores)
+    if logits:
+        empty = empty | (scores == -math.inf)
+    nan = xp.asarray(math.nan, dtype=coords.dtype, device=_xp.device(coords))
+    zero = xp.zeros((), dtype=scores.dtype, device=_xp.device(scores))
+    return xp.where(empty[..., None], nan, coords), xp.where(empty, zero, scores)
+
+
+def unit_scale(xp: Any, scores: Array) -> Array:
+    """``1 / max`` where the maximum is positive and finite, else 1: scaling non-negative weights
+    by it keeps their sums below the map's pixel count (no overflow near the float maximum)."""
+    ok = (scores > 0) & (scores < math.inf)
+    one = xp.ones((), dtype=scores.dtype, device=_xp.device(scores))
+    return one / xp.where(ok, scores, one)

@@ -11,11 +11,13 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 Array = Any
 
 
 def floating(xp: Any, x: Array, name: str) -> None:
-    if not xp.isdtype(x.dtype, "real floating"):
+    if not is_dtype(xp, x, ("real floating",)):
         raise TypeError(f"{name} must have a real floating dtype, got {x.dtype}")
 
 
@@ -34,7 +36,9 @@ def heatmaps(xp: Any, x: Array, name: str = "heatmaps") -> None:
 
 
 def size(value: Sequence[int], name: str = "heatmap_size") -> tuple[int, int]:
-    """A (width, height) pair of positive Python ints."""
+    """A (width, height) pair of positive Python ints whose product is at most MAX_PIXELS."""
+    if isinstance(value, (set, frozenset, dict, str, bytes)):
+        raise TypeError(f"{name} must be an ordered (width, height) pair of positive ints, got {value!r}")
     try:
         w, h = value
     except (TypeError, ValueError):
@@ -49,6 +53,8 @@ def size(value: Sequence[int], name: str = "heatmap_size") -> tuple[int, int]:
             raise TypeError(f"{name} must be a (width, height) pair of positive ints, got {value!r}") from None
         if out[-1] < 1:
             raise ValueError(f"{name} must be a (width, height) pair of positive ints, got {value!r}")
+    if out[0] * out[1] > MAX_PIXELS:
+        raise ValueError(f"{name} must describe at most 2**40 pixels (width * height), got {value!r}")
     return out[0], out[1]
 
 
@@ -58,6 +64,26 @@ def positive(value: float, name: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be positive and finite, got {value!r}")
     return float(value)
+
+
+# A Gaussian of sigma below this, centred half a pixel from the nearest pixel centre on both
+# axes, underflows float32 there (exp(-0.5 / (2 sigma^2)) < 1e-37): the map would be all zero
+# while the landmark keeps weight 1. Above the maximum, sigma^2 and the template's derivatives
+# leave float32's range; no map is that large.
+MIN_SIGMA, MAX_SIGMA = 0.06, 1e4
+# A map of more pixels cannot be allocated on any machine (flat indices are int64 everywhere).
+MAX_PIXELS = 2**40
+
+
+def sigma(value: float, name: str = "sigma") -> float:
+    """A Gaussian's standard deviation in heatmap pixels (or bins), within [MIN_SIGMA, MAX_SIGMA]."""
+    value = positive(value, name)
+    if not MIN_SIGMA <= value <= MAX_SIGMA:
+        raise ValueError(
+            f"{name} must be between {MIN_SIGMA} and {MAX_SIGMA:g} pixels (below, the Gaussian underflows to an all-zero map "
+            f"between pixel centres; above, its square and derivatives leave float32's range), got {value!r}"
+        )
+    return value
 
 
 def finite(value: float, name: str) -> float:
@@ -91,7 +117,17 @@ def odd_size(value: int, name: str, why: str) -> int:
     return value
 
 
+def boolean(value: bool, name: str) -> bool:
+    """A Python (or NumPy) bool: a string such as "False" is truthy and would silently act as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def choice(value: str, name: str, options: Sequence[str]) -> str:
+    if not isinstance(value, str):
+        expected = ", ".join(repr(o) for o in options)
+        raise TypeError(f"{name} must be one of {expected}, got {value!r}")
     if value not in options:
         expected = ", ".join(repr(o) for o in options)
         raise ValueError(f"{name} must be one of {expected}, got {value!r}")
@@ -112,8 +148,16 @@ def broadcasts_to(x: Array, shape: tuple[int, ...], name: str, what: str) -> Non
 
 
 def numeric(xp: Any, x: Array, name: str) -> None:
-    if not (xp.isdtype(x.dtype, "bool") or xp.isdtype(x.dtype, "integral") or xp.isdtype(x.dtype, "real floating")):
+    if not is_dtype(xp, x, ("bool", "integral", "real floating")):
         raise TypeError(f"{name} must be a boolean, integer or real floating array, got {x.dtype}")
+
+
+def is_dtype(xp: Any, x: Array, kinds: tuple[str, ...]) -> bool:
+    """``xp.isdtype`` for any of ``kinds``; False for dtypes the standard does not know (object, str)."""
+    try:
+        return any(xp.isdtype(x.dtype, kind) for kind in kinds)
+    except (TypeError, ValueError):
+        return False
 
 
 def leading_axes(x: Array, shape: tuple[int, ...], name: str) -> None:

@@ -26,14 +26,20 @@ Namespace = Any
 F = TypeVar("F", bound=Callable[..., Any])
 
 _HALF = ("float16", "torch.float16", "torch.bfloat16")
+# Array arguments that may be None (absent); every other one passed to namespace() is required.
+OPTIONAL = frozenset({"visible", "noise", "mask", "weight"})
 
 
 def namespace(**arrays: Array | None) -> Namespace:
-    """The array namespace shared by the named arrays (``None`` values are skipped).
+    """The array namespace shared by the named arrays (``None`` values of optional ones skipped).
 
     Raises a TypeError naming each argument and its library when they do not share one, instead
-    of array-api-compat's message, which does not say which argument is which.
+    of array-api-compat's message, which does not say which argument is which, and one naming
+    the argument when a required array (any but ``OPTIONAL``) is ``None`` or not an array.
     """
+    for name, a in arrays.items():
+        if a is None and name not in OPTIONAL:
+            raise TypeError(f"{name} must be an array (NumPy, PyTorch or any array API library), got None")
     given = {name: a for name, a in arrays.items() if a is not None}
     if given and all(_is_torch_tensor(a) for a in given.values()):
         # torch's namespace without array-api-compat's lru_cached type checks, which
@@ -69,7 +75,11 @@ def to_host(x: Any) -> np.ndarray:
     if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)):
         return np.asarray(x)
     if type(x).__module__.startswith("torch"):
-        return x.detach().cpu().numpy()
+        if x.device.type == "meta":
+            raise ValueError("a tensor on the meta device holds no values to read: pass one on a real device")
+        x = x.detach().cpu()
+        # NumPy has no bfloat16: float32 holds every bfloat16 value exactly.
+        return (x.float() if str(x.dtype) == "torch.bfloat16" else x).numpy()
     return np.from_dlpack(x)
 
 
@@ -245,10 +255,12 @@ def exp_shifted(xp: Namespace, x: Array, shift: Array, scale: float) -> Array:
     NumPy and torch allocate one temporary instead of three (the map-sized passes dominate soft-argmax).
     """
     if is_numpy(xp):
-        out = np.subtract(x, shift)
-        if scale != 1.0:
-            np.multiply(out, scale, out=out)
-        return np.exp(out, out=out)
+        # inf - inf (a map whose maximum is +inf) is NaN by design: the caller settles those maps.
+        with np.errstate(invalid="ignore"):
+            out = np.subtract(x, shift)
+            if scale != 1.0:
+                np.multiply(out, scale, out=out)
+            return np.exp(out, out=out)
     if is_torch(xp):
         # In place on the one new tensor (autograd-safe: sub and a scalar mul do not save their
         # outputs, exp saves its own); torch's CPU allocator pays page faults per fresh map.
@@ -359,6 +371,19 @@ def with_fused_gradient(value_and_slope: Any, e: Array, y: Array) -> Array:
     from ._xp_torch import FusedElementwise  # imported (not traced) on first use, also under torch.compile
 
     return FusedElementwise.apply(e, y, value_and_slope)
+
+
+def non_finite_settled(fn: F) -> F:
+    """For decoders that settle non-finite maps themselves (``_common.settle_non_finite``):
+    NumPy's warnings about the ``inf - inf`` and ``inf * 0`` on the way are expected there, so
+    they are silenced for that call (other libraries do not warn)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _is_half(x: Any) -> bool:

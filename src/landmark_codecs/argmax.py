@@ -23,7 +23,8 @@ def decode_argmax(heatmaps: Array, /, *, refine: Literal["none", "quarter"] = "n
       ``x += 0.25 * sign(h[y, x + 1] - h[y, x - 1])``, likewise for ``y``. It is applied on an axis
       only where the maximum has both neighbours on that axis; on a map's first or last column
       (row) that axis is not shifted. On a sub-pixel Gaussian target (``rounding="none"``) it
-      lowers the error bound to 0.25 px per axis away from the border (0.5 px on it).
+      lowers the error bound to 0.25 px per axis away from the border (0.5 px on it). Equal
+      neighbours, infinite ones included (the log of a one-hot map), give no shift.
 
     Args:
         heatmaps: ``(..., K, H, W)`` real floating maps (probabilities, logits or scores).
@@ -58,4 +59,7 @@ def _quarter_shift(xp: Any, flat: Array, index: Array, pos: Array, n: int, step:
     after = _xp.take_along_last(xp, flat, xp.clip(index + step, 0, last))[..., 0]
     before = _xp.take_along_last(xp, flat, xp.clip(index - step, 0, last))[..., 0]
     inner = (pos > 0) & (pos < n - 1)
-    return xp.where(inner, 0.25 * xp.sign(after - before), xp.zeros((), dtype=flat.dtype, device=_xp.device(flat)))
+    # Compared, not subtracted: equal infinite neighbours (-inf on both sides of a log one-hot
+    # map's peak) give no shift, where sign(-inf - -inf) would be NaN.
+    sign = xp.astype(after > before, flat.dtype) - xp.astype(after < before, flat.dtype)
+    return xp.where(inner, 0.25 * sign, xp.zeros((), dtype=flat.dtype, device=_xp.device(flat)))

@@ -26,6 +26,8 @@ Each is affine, ``x_h = a * x_i + b``, and :func:`heatmap_to_image` applies its 
 
 from __future__ import annotations
 
+import operator
+
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -161,9 +163,16 @@ def flip_horizontal(coords: Array, /, *, width: int, flip_index: Sequence[int] |
     out = coords * sign + shift
     if flip_index is not None:
         k = coords.shape[-2]
-        if sorted(int(i) for i in flip_index) != list(range(k)):
-            raise ValueError(f"flip_index must be a permutation of range({k}) (K = coords.shape[-2]), got {list(flip_index)!r}")
-        out = xp.take(out, xp.asarray([int(i) for i in flip_index], device=_xp.device(coords)), axis=-2)
+        try:  # ints only: int(2.7) would truncate a wrong table into a plausible one
+            values = list(flip_index) if isinstance(flip_index, (list, tuple)) else _xp.to_host(flip_index).tolist()
+            if any(isinstance(i, bool) for i in values):
+                raise TypeError
+            order = [operator.index(i) for i in values]
+        except Exception:  # noqa: BLE001 - whatever it is, it is not a table of ints
+            raise TypeError(f"flip_index must be a sequence of int landmark indices, got {flip_index!r}") from None
+        if sorted(order) != list(range(k)):
+            raise ValueError(f"flip_index must be a permutation of range({k}) (K = coords.shape[-2]), got {order!r}")
+        out = xp.take(out, xp.asarray(order, device=_xp.device(coords)), axis=-2)
     return out
 
 

@@ -73,6 +73,8 @@ def decode_dark(
       one-pixel spike 2 px from an edge moves 0.14 px at sigma 2, 0.76 px at sigma 3). Decode
       with the sigma the maps have.
     - Flipping the map flips the result (``x -> W - 1 - x``) where the argmax is unique.
+    - A map one pixel wide (tall) gives ``x = 0`` (``y = 0``) and refines the other axis alone;
+      the result does not change when the map is scaled by a positive factor.
 
     Clamp before the log: negative map values count as 0 and ``+inf`` as the largest float
     (logits are not densities: pass probabilities or scores). Only the patch is blurred, never
@@ -108,11 +110,13 @@ def decode_dark(
     >>> np.round(coords, 9).tolist(), np.round(scores, 3).tolist()
     ([[0.3, 6.8]], [0.984])
     """
-    sigma = check.positive(sigma, "sigma")
+    sigma = check.sigma(sigma)
     check.positive_int(iterations, "iterations")
-    radius = blur_radius(sigma, kernel_size)
     xp, flat, anchor, scores = _common.locate_maximum(heatmaps)
     h, w = heatmaps.shape[-2:]
+    # A patch wider than the map covers it from any argmax (pixels outside are absent, not
+    # zeros): the same result at a cost bounded by the map, whatever sigma or kernel_size.
+    radius = min(blur_radius(sigma, kernel_size), max(w, h) - 1)
     dtype = heatmaps.dtype
     work = _work_dtype(xp, dtype)
     dev = _xp.device(heatmaps)
@@ -145,10 +149,19 @@ def decode_dark(
         hyy = mom[..., 2, 0] / f - gy * gy - 0.5 * n2[..., 1]
         hxy = mom[..., 1, 1] / f - gx * gy
         gx, gy = gx - 0.5 * n1[..., 0], gy - 0.5 * n1[..., 1]
-        det = hxx * hyy - hxy * hxy
-        ok = ok & peaked & (hxx < 0) & (det > 0)
-        det = xp.where(ok, det, xp.ones_like(det))
-        step = xp.stack([hxy * gy - hyy * gx, hxy * gx - hxx * gy], axis=-1) / det[..., None]
+        if w > 1 and h > 1:
+            det = hxx * hyy - hxy * hxy
+            ok = ok & peaked & (hxx < 0) & (det > 0)
+            det = xp.where(ok, det, xp.ones_like(det))
+            step = xp.stack([hxy * gy - hyy * gx, hxy * gx - hxx * gy], axis=-1) / det[..., None]
+        else:
+            # A map one pixel wide (tall) holds nothing to refine along that axis (its Hessian
+            # there is exactly 0, and a step would follow rounding noise): Newton on the other.
+            ok = ok & peaked & ((hxx < 0) | (w == 1)) & ((hyy < 0) | (h == 1))
+            zero = xp.zeros_like(gx)
+            sx = zero if w == 1 else -gx / xp.where(ok, hxx, xp.ones_like(hxx))
+            sy = zero if h == 1 else -gy / xp.where(ok, hyy, xp.ones_like(hyy))
+            step = xp.stack([sx, sy], axis=-1)
         ok = ok[..., None] & xp.isfinite(step)
         u = xp.where(ok, xp.clip(u + xp.where(ok, step, xp.zeros_like(step)), lo, hi), u)
     coords = u if work == dtype else xp.astype(u, dtype)

@@ -60,7 +60,7 @@ def encode_gaussian(
     [[0.607, 1.0, 0.607], [0.368, 0.607, 0.368]]
     """
     check.choice(rounding, "rounding", ("none", "nearest"))
-    sigma = check.positive(sigma, "sigma")
+    sigma = check.sigma(sigma)
     xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, visible, heatmap_size)
     if rounding == "nearest":
         # floor(x + 0.5) would round the largest float below n + 0.5 up (x + 0.5 rounds to n + 1),

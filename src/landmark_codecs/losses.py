@@ -28,6 +28,12 @@ autograd (if any) differentiates the formula itself.
 The result has the promoted dtype of ``pred`` and ``target``. float16 and bfloat16 inputs are
 computed and reduced in float32 and the result cast back, so a large batch neither overflows nor
 loses its small terms; the relative error is then that of one rounding to the input dtype.
+That final cast applies to ``reduction="sum"`` too: a sum beyond the input dtype's range (65504
+for float16) comes back as ``inf``, as any float16 value that large would; sum in float32 (cast
+``pred``) or use ``"mean"`` where a float16 batch's total can exceed it.
+
+Masked elements (``mask`` 0) contribute nothing whatever their values: a NaN or infinite
+``pred``, ``target`` or ``weight`` there leaves the loss and the gradient finite.
 """
 
 from __future__ import annotations
@@ -321,9 +327,15 @@ def _prepare(pred: Array, target: Array, mask: Array | None, weight: Array | Non
     w = None if weight is None else _aligned(xp, weight, shape, "weight", work)
     p = pred if pred.dtype == work else xp.astype(pred, work)
     t = target if target.dtype == work else xp.astype(target, work)
+    e = p - t
     if m is not None:
-        # A masked-out target may be NaN (a missing landmark): keep it out of the loss and its gradient.
-        t = xp.where(m > 0, t, 0.0)
+        # Masked-out elements contribute nothing, whatever their values: a NaN target (a missing
+        # landmark), a NaN or inf prediction or weight there stays out of the loss and its gradient.
+        keep = m > 0
+        t = xp.where(keep, t, 0.0)
+        e = xp.where(keep, e, 0.0)
+        if w is not None:
+            w = xp.where(keep, w, 0.0)
     n = math.prod(shape)
 
     def finish(loss: Array) -> Array:
@@ -345,7 +357,7 @@ def _prepare(pred: Array, target: Array, mask: Array | None, weight: Array | Non
             out = xp.where(positive, xp.sum(loss) / xp.where(positive, total, 1.0), 0.0)
         return out if out.dtype == out_dtype else xp.astype(out, out_dtype)
 
-    return xp, p - t, t, finish
+    return xp, e, t, finish
 
 
 def _aligned(xp: Any, x: Array, shape: tuple[int, ...], name: str, dtype: Any) -> Array:

@@ -41,6 +41,8 @@ Convention:
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -118,7 +120,10 @@ def pipnet_neighbors(mean_shape: Array, /, *, num_neighbors: int = 10) -> PIPNet
     else:
         xp = _xp.namespace(mean_shape=mean_shape)
         dev = _xp.device(mean_shape)
-    points = _xp.to_host(mean_shape)
+    try:
+        points = _xp.to_host(mean_shape)
+    except ValueError as err:
+        raise ValueError(f"mean_shape: {err}") from None
     if points.ndim != 2 or points.shape[-1] != 2:
         raise ValueError(f"mean_shape must have shape (K, 2) with (x, y) in the last axis, got shape {points.shape}")
     if points.dtype.kind not in "iuf":
@@ -178,7 +183,9 @@ def encode_pipnet(
         grid_size: ``(Wg, Hg)``.
         neighbor_index: the table from :func:`pipnet_neighbors`, or its ``(K, N)`` integer
             ``index`` array with values in ``[0, K)`` (in ``coords``' library, or NumPy or a
-            nested list, which are checked and copied to ``coords``' device).
+            nested list, which are checked and copied to ``coords``' device). A table already
+            on a device is not read back to check it (a host round-trip): an entry outside
+            ``[0, K)`` makes that neighbour's offset targets NaN, never another landmark's.
         visible: optional ``(..., K)`` visibility or weight (0 means invisible).
 
     Returns:
@@ -208,7 +215,7 @@ def encode_pipnet(
         index = np.asarray(index)
     if not _xp.is_array(index):
         raise TypeError(f"neighbor_index must be the table from pipnet_neighbors or its (K, N) index array, got {type(index).__qualname__}")
-    index = _index(xp, index, coords, k, "coords")
+    index, outside = _index(xp, index, coords, k, "coords")
     n = index.shape[1]
     lead = tuple(coords.shape[:-2])
     dev = _xp.device(coords)
@@ -226,6 +233,10 @@ def encode_pipnet(
     used = xp.take(keep, by, axis=-1) & xp.take(keep, term, axis=-1)  # (..., K*N)
     nx = xp.where(used, xp.take(x, term, axis=-1) - xp.take(cx, by, axis=-1), zero)
     ny = xp.where(used, xp.take(y, term, axis=-1) - xp.take(cy, by, axis=-1), zero)
+    if outside is not None:  # a device table's entry outside [0, K): NaN targets, not another landmark's
+        bad = xp.reshape(outside, (k * n,))
+        nan = xp.asarray(math.nan, dtype=coords.dtype, device=dev)
+        nx, ny = xp.where(bad, nan, nx), xp.where(bad, nan, ny)
     neighbor_own = xp.reshape(xp.stack([nx, ny], axis=-1), (*lead, k, n, 2))
     # Zeros everywhere but the landmark's cell: written there, not compared against every cell.
     return PIPNetTargets(
@@ -279,15 +290,17 @@ def decode_pipnet(
             probabilities).
         offsets: ``(..., K, 2, Hg, Wg)`` own ``(x, y)`` offsets from the cell centre.
         neighbor_offsets: ``(..., K, N, 2, Hg, Wg)`` neighbour offsets from the same cell centre.
-        neighbor_index: the table from :func:`pipnet_neighbors` (NumPy, or the arrays' library
-            on their device).
+        neighbor_index: the table from :func:`pipnet_neighbors` (NumPy, checked, or the arrays'
+            library on their device, not read back: an entry outside its range makes the merged
+            landmarks it reaches NaN, never a wrap-around to another landmark).
         merge: ``"mean"``, ``"original"`` or ``"none"``.
 
     Returns:
         ``(coords, scores)``: ``(..., K, 2)`` ``(x, y)`` in grid cells in the promoted dtype of the
         offsets, and the ``(..., K)`` maximum score, on the arrays' device. A NaN in a landmark's
-        score map makes its score NaN (its cell is then whatever the backend's argmax says); a
-        NaN offset reaches only the landmarks it predicts.
+        score map makes its score and coordinates NaN, and its predictions of its neighbours are
+        left out of their merge (each then averages the predictions that remain), so it moves
+        no other landmark; a NaN offset reaches only the landmarks it predicts.
 
     Convention:
         Grid cells, integers at cell centres, ``(x, y)`` order; see the module docstring.
@@ -313,8 +326,13 @@ def decode_pipnet(
     check.heatmaps(xp, scores, "scores")
     check.floating(xp, offsets, "offsets")
     check.floating(xp, neighbor_offsets, "neighbor_offsets")
-    index = _index(xp, neighbor_index.index, scores, scores.shape[-3], "scores")
+    index, outside = _index(xp, neighbor_index.index, scores, scores.shape[-3], "scores")
     reverse, count = (_xp.on_device_of(xp, a, scores, "neighbor_index") for a in neighbor_index[1:])
+    reverse_outside = None
+    if outside is not None:  # a device table (see _index): the same for its reverse lists
+        predictions = index.shape[0] * index.shape[1]
+        reverse_outside = (reverse < 0) | (reverse >= predictions)
+        reverse = xp.clip(reverse, 0, predictions - 1)
     lead, (k, h, w) = tuple(scores.shape[:-3]), tuple(scores.shape[-3:])
     n = index.shape[1]
     check.same_shape(offsets, (*lead, k, 2, h, w), "offsets", "(..., K, 2, Hg, Wg) for scores of shape (..., K, Hg, Wg)")
@@ -327,7 +345,7 @@ def decode_pipnet(
     cell = xp.concat([cx, cy], axis=-1)  # (..., K, 2)
     own = _at_cell(xp, offsets, anchor[..., None, :], dtype)  # (..., K, 2)
     if merge == "none":
-        return cell + own, best
+        return nan_where_no_cell(xp, cell + own, best), best
     predicted = _at_cell(xp, neighbor_offsets, anchor[..., None, None, :], dtype)  # (..., K, N, 2)
     flat_index = xp.reshape(index, (k * n,))
     # Each prediction relative to the cell of the landmark it predicts: an exact integer
@@ -336,14 +354,27 @@ def decode_pipnet(
     relative = xp.reshape((cell[..., None, :] - target_cell) + predicted, (*lead, k * n * 2))  # x, y interleaved
     # Entry 2 * k * n holds 0: the mean merge points its padding there, so a padding entry can
     # neither count twice nor carry another landmark's NaN.
+    if outside is not None:
+        bad = xp.reshape(xp.broadcast_to(outside[..., None], (k, n, 2)), (k * n * 2,))
+        relative = xp.where(bad, xp.asarray(math.nan, dtype=dtype, device=_xp.device(scores)), relative)
     relative = xp.concat([relative, xp.zeros((*lead, 1), dtype=dtype, device=_xp.device(scores))], axis=-1)
-    gather, scale = _merge_plan(xp, reverse, count, k * n, merge, dtype)
+    # A landmark whose score map holds a NaN has no cell: its predictions of others are left out
+    # of their merge (which then averages the rest), so it cannot move them.
+    trusted = xp.broadcast_to(~xp.isnan(best)[..., None, None], (*lead, k, n, 2))
+    trusted = xp.concat([xp.reshape(trusted, (*lead, k * n * 2)), xp.zeros((*lead, 1), dtype=xp.bool, device=_xp.device(scores))], axis=-1)
+    gather = _merge_plan(xp, reverse, count, k * n, merge)
     r = reverse.shape[1]
-    taken = xp.reshape(xp.take(relative, xp.reshape(gather, (2 * k * r,)), axis=-1), (*lead, 2, k, r))
-    others = _xp.sum_last(xp, taken)  # (..., 2, K)
+    flat_gather = xp.reshape(gather, (2 * k * r,))
+    taken = xp.reshape(xp.take(relative, flat_gather, axis=-1), (*lead, 2, k, r))
+    if reverse_outside is not None:
+        taken = xp.where(reverse_outside[None, ...], xp.asarray(math.nan, dtype=dtype, device=_xp.device(scores)), taken)
+    used = xp.reshape(xp.take(trusted, flat_gather, axis=-1), (*lead, 2, k, r))
+    zero = xp.zeros((), dtype=dtype, device=_xp.device(scores))
+    others = _xp.sum_last(xp, xp.where(used, taken, zero))  # (..., 2, K)
+    scale = 1.0 / (1.0 + xp.sum(xp.astype(used, dtype), axis=-1))  # 1 / (1 + predictions merged)
     axes = tuple(range(len(lead)))
-    others = xp.permute_dims(others, (*axes, len(lead) + 1, len(lead)))  # (..., K, 2)
-    return cell + (own + others) * scale[:, None], best
+    merged = xp.permute_dims((xp.permute_dims(own, (*axes, len(lead) + 1, len(lead))) + others) * scale, (*axes, len(lead) + 1, len(lead)))
+    return nan_where_no_cell(xp, cell + merged, best), best
 
 
 def pipnet_loss(
@@ -440,25 +471,29 @@ def _at_cell(xp: Any, maps: Array, anchor: Array, dtype: Any) -> Array:
     return out if out.dtype == dtype else xp.astype(out, dtype)
 
 
-def _merge_plan(xp: Any, reverse: Array, count: Array, predictions: int, merge: str, dtype: Any) -> tuple[Array, Array]:
-    """``(gather (2, K, R), scale (K,))``: merged = (own + sum_R of the gathered entries) * scale.
+def _merge_plan(xp: Any, reverse: Array, count: Array, predictions: int, merge: str) -> Array:
+    """``gather (2, K, R)``: merged = (own + sum of the gathered entries) / (1 + entries gathered).
 
     ``gather[c, t, j]`` indexes the ``2 * predictions + 1`` interleaved ``(x, y)`` predictions
-    plus a trailing 0: coordinate ``c`` of the ``j``-th prediction of landmark ``t``, or the 0.
+    plus a trailing 0: coordinate ``c`` of the ``j``-th prediction of landmark ``t``, or the 0
+    (which the caller counts as no entry).
     """
     dev = _xp.device(reverse)
     slot = xp.arange(reverse.shape[1], dtype=reverse.dtype, device=dev)[None, :]
-    one = xp.ones((), dtype=dtype, device=dev)
     if merge == "mean":
         used = slot < count[:, None]
-        scale = one / (one + xp.astype(count, dtype))
     else:
         # The table's rows are already cyclically padded to R; a landmark nobody predicts gets 0s.
         used = (count > 0)[:, None] & (slot >= 0)
-        scale = xp.where(count > 0, xp.asarray(1.0 / (1.0 + reverse.shape[1]), dtype=dtype, device=dev), one)
     axis = xp.reshape(xp.arange(2, dtype=reverse.dtype, device=dev), (2, 1, 1))
     zero_slot = xp.asarray(2 * predictions, dtype=reverse.dtype, device=dev)
-    return xp.where(used[None, ...], 2 * reverse[None, ...] + axis, zero_slot), scale
+    return xp.where(used[None, ...], 2 * reverse[None, ...] + axis, zero_slot)
+
+
+def nan_where_no_cell(xp: Any, coords: Array, best: Array) -> Array:
+    """NaN coordinates for landmarks whose score map holds a NaN (the argmax found it)."""
+    nan = xp.asarray(float("nan"), dtype=coords.dtype, device=_xp.device(coords))
+    return xp.where(xp.isnan(best)[..., None], nan, coords)
 
 
 def _host_index(index: Array, k: int, name: str, shape: tuple[int, ...]) -> None:
@@ -478,13 +513,22 @@ def _index_shape(index: Array, k: int, name: str, shape: tuple[int, ...]) -> Non
         )
 
 
-def _index(xp: Any, index: Array, like: Array, k: int, name: str) -> Array:
-    """The ``(K, N)`` neighbour index, checked, in ``like`` (named ``name``)'s library and on its device."""
+def _index(xp: Any, index: Array, like: Array, k: int, name: str) -> tuple[Array, Array | None]:
+    """The ``(K, N)`` neighbour index, checked, in ``like`` (named ``name``)'s library and on its
+    device, and where its values lie outside ``[0, K)`` (``None`` when checked on the host).
+
+    A NumPy table's values are checked (a clear error). A table already on a device is not read
+    back (that would be a host round-trip in a training step): its out-of-range entries are
+    clipped for the gather and reported, and the caller makes what they feed NaN, never a silent
+    wrap-around to another landmark.
+    """
     shape = tuple(like.shape)
     if isinstance(index, np.ndarray):
         _host_index(index, k, name, shape)
     out = _xp.on_device_of(xp, index, like, "neighbor_index")
-    if not xp.isdtype(out.dtype, "integral"):
+    if not check.is_dtype(xp, out, ("integral",)):
         raise TypeError(f"neighbor_index must hold integer landmark indices, got dtype {out.dtype}")
     _index_shape(out, k, name, shape)
-    return out
+    if isinstance(index, np.ndarray):
+        return out, None
+    return xp.clip(out, 0, k - 1), (out < 0) | (out >= k)

@@ -96,9 +96,10 @@ def encode_randomized_rounding(
     >>> maps[0].tolist()
     [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
     """
+    expected = check.boolean(expected, "expected")
     xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, visible, heatmap_size)
     if sigma is not None:
-        sigma = check.positive(sigma, "sigma")
+        sigma = check.sigma(sigma)
     if expected:
         if noise is not None or rng is not None:
             raise ValueError("expected=True takes neither noise nor rng: the expected target is deterministic")
@@ -117,6 +118,7 @@ def encode_randomized_rounding(
             noise = _xp.uniform(xp, tuple(coords.shape), dtype=coords.dtype, device=_xp.device(coords), rng=rng)
         else:
             _xp.namespace(coords=coords, noise=noise)
+            check.floating(xp, noise, "noise")
             check.same_shape(noise, coords.shape, "noise", "one uniform value per landmark and axis, like coords")
         pixel = low + xp.astype(noise < frac, coords.dtype)
         px = _sample_profile(xp, pixel[..., 0], w, sigma)
@@ -140,6 +142,7 @@ def _expected_profile(xp: Any, c: Array, low: Array, frac: Array, n: int, sigma:
 
 
 @_xp.half_in_float32
+@_xp.non_finite_settled
 def decode_randomized_rounding(
     heatmaps: Array,
     /,
@@ -160,7 +163,9 @@ def decode_randomized_rounding(
 
     computed relative to the maximum's position (the first in row-major order on ties, as in
     :func:`decode_argmax`), so float32 keeps ~1e-6 px even on 256-px maps. If every value in the
-    set is <= 0 with ``input="probabilities"`` the maximum's position is returned. Top-k ties at
+    set is <= 0 with ``input="probabilities"`` the maximum's position is returned. A map whose
+    maximum is ``+inf`` decodes to its first ``+inf`` pixel (score ``+inf``); one holding NaN,
+    or logits that are all ``-inf``, carries no information: NaN coordinates and score 0. Top-k ties at
     the k-th value are broken by the backend (NumPy and PyTorch may pick different pixels of
     equal value; the result differs only if those pixels' weights are non-zero).
 
@@ -207,15 +212,18 @@ def decode_randomized_rounding(
     else:
         check.odd_size(window_size, "window_size", "the window is centred on the maximum")
     if activation == "window":
-        index, in_set = _window_indices(xp, anchor, w, h, window_size)
+        # A window wider than the map covers it from any anchor: the same set at a bounded cost.
+        span = 2 * max(w, h) - 1
+        index, in_set = _window_indices(xp, anchor, w, h, min(window_size, span))
     values = _xp.take_along_last(xp, flat, index)
     ax, ay = _common.unravel(xp, anchor, w, heatmaps.dtype)
     px, py = _common.unravel(xp, index, w, heatmaps.dtype)
     zero = xp.zeros((), dtype=heatmaps.dtype, device=_xp.device(heatmaps))
     if input == "probabilities":
-        weight = xp.maximum(values, zero)
+        # Scaled by the maximum: sums of values near the float maximum would overflow.
+        weight = xp.maximum(values * _common.unit_scale(xp, scores)[..., None], zero)
     else:
-        weight = xp.exp(values - scores[..., None])
+        weight = _xp.exp_shifted(xp, values, scores[..., None], 1.0)
     if in_set is not None:
         weight = xp.where(in_set, weight, zero)
     total = xp.sum(weight, axis=-1)
@@ -223,7 +231,7 @@ def decode_randomized_rounding(
     norm = xp.where(total > 0, total, xp.ones((), dtype=heatmaps.dtype, device=_xp.device(heatmaps)))
     x = ax[..., 0] + xp.sum(weight * (px - ax), axis=-1) / norm
     y = ay[..., 0] + xp.sum(weight * (py - ay), axis=-1) / norm
-    return xp.stack([x, y], axis=-1), scores
+    return _common.settle_non_finite(xp, xp.stack([x, y], axis=-1), scores, anchor, w, logits=input == "logits")
 
 
 def _window_indices(xp: Any, anchor: Array, w: int, h: int, size: int) -> tuple[Array, Array]:

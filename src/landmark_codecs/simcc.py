@@ -97,7 +97,8 @@ def encode_simcc(
     ((1, 8), (1, 4), [[0.011, 0.135, 0.607, 1.0, 0.607, 0.135, 0.011, 0.0]])
     """
     check.choice(convention, "convention", CONVENTIONS)
-    sigma = check.positive(sigma, "sigma")
+    sigma = check.sigma(sigma)
+    normalize = check.boolean(normalize, "normalize")
     bins = simcc_bins(image_size, split_ratio)
     in_bins = image_to_heatmap(coords, image_size=image_size, heatmap_size=bins, convention=convention)
     xp, _, safe, weights, keep = _common.prepare_coords(in_bins, visible, bins)
@@ -190,9 +191,10 @@ def decode_simcc(
     if refine == "dark":
         if sigma is None:
             raise ValueError('refine="dark" needs sigma, the labels\' standard deviation in bins')
-        sigma = check.positive(sigma, "sigma")
+        sigma = check.sigma(sigma)
         check.positive_int(iterations, "iterations")
-        radius = blur_radius(sigma, kernel_size)
+        # A patch wider than the labels covers them from any argmax: the same result, bounded cost.
+        radius = min(blur_radius(sigma, kernel_size), max(x_labels.shape[-1], y_labels.shape[-1]) - 1)
     position, best = [], []
     for labels in (x_labels, y_labels):
         index = xp.argmax(labels, axis=-1, keepdims=True)

@@ -60,7 +60,7 @@ def encode_soft_argmax(
     >>> round(float(maps.sum()), 12), round(float((maps.sum(-2) * np.arange(4)).sum()), 12)
     (1.0, 0.25)
     """
-    sigma = check.positive(sigma, "sigma")
+    sigma = check.sigma(sigma)
     xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, visible, heatmap_size)
     c = representable_coords(safe, heatmap_size=(w, h))
     px = _tilted_gaussian(xp, c[..., 0], w, sigma)
@@ -109,6 +109,7 @@ def _normalized_exp(xp: Any, logits: Array) -> Array:
 
 
 @_xp.half_in_float32
+@_xp.non_finite_settled
 def decode_soft_argmax(
     heatmaps: Array,
     /,
@@ -121,10 +122,12 @@ def decode_soft_argmax(
     ``p = softmax(beta * h)`` over all ``H*W`` pixels (``input="logits"``), or
     ``p = max(h, 0)^beta / sum max(h, 0)^beta`` (``input="probabilities"``), then
     ``(x, y) = sum_ij p[i, j] * (j, i)``. The softmax is shifted by each map's maximum, so any
-    finite logits (1e30 included) and ``-inf`` entries are safe, and the sums are taken relative
-    to the maximum's position so float32 keeps ~1e-6 px of precision on large maps. Differentiable
-    in ``heatmaps`` on autograd backends. With ``input="probabilities"``, a map with no positive
-    value decodes to its maximum's position.
+    finite logits (up to the float maximum) and ``-inf`` entries are safe, and the sums are taken
+    relative to the maximum's position so float32 keeps ~1e-6 px of precision on large maps.
+    Differentiable in ``heatmaps`` on autograd backends. With ``input="probabilities"``, a map
+    with no positive value decodes to its maximum's position. Maps whose maximum is not finite:
+    a ``+inf`` pixel decodes to the first one (score ``+inf``); a NaN, or logits that are all
+    ``-inf``, carry no information: NaN coordinates and score 0. Other landmarks are unaffected.
 
     Args:
         heatmaps: ``(..., K, H, W)`` real floating maps.
@@ -151,7 +154,8 @@ def decode_soft_argmax(
     if input == "logits":
         e = _xp.exp_shifted(xp, heatmaps, scores[..., None, None], beta)
     else:
-        e = xp.maximum(heatmaps, xp.zeros((), dtype=heatmaps.dtype, device=_xp.device(heatmaps)))
+        # Scaled by the maximum first: sums of values near the float maximum would overflow.
+        e = xp.maximum(heatmaps * _common.unit_scale(xp, scores)[..., None, None], xp.zeros((), dtype=heatmaps.dtype, device=_xp.device(heatmaps)))
         if beta != 1.0:
             e = e**beta
     ax, ay = _common.unravel(xp, anchor, w, heatmaps.dtype)
@@ -164,4 +168,4 @@ def decode_soft_argmax(
     dy = _common.grid(xp, h, heatmaps) - ay
     x = ax[..., 0] + xp.sum(col_sum * dx, axis=-1) / norm
     y = ay[..., 0] + xp.sum(row_sum * dy, axis=-1) / norm
-    return xp.stack([x, y], axis=-1), scores
+    return _common.settle_non_finite(xp, xp.stack([x, y], axis=-1), scores, anchor, w, logits=input == "logits")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -64,6 +65,31 @@ def uniform_noise(coords: torch.Tensor, /, *, generator: torch.Generator) -> tor
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__module__}.{type(generator).__qualname__}")
     return _xp.uniform(xp, tuple(coords.shape), dtype=coords.dtype, device=coords.device, rng=generator)
+
+
+def _host_checked_table(table: Any, device: torch.device | None) -> Any:
+    """A PIPNet table (``PIPNetNeighbors``, or a ``(K, N)`` index as array, tensor or nested list)
+    as int64 tensors on ``device`` (the CPU if None), its values checked once on the host here,
+    at construction, where a decode in a training step cannot afford the round-trip."""
+    if isinstance(table, pipnet.PIPNetNeighbors):
+        parts = [_xp.to_host(t) for t in table]
+    elif _xp.is_array(table) or isinstance(table, (list, tuple)):
+        parts = [_xp.to_host(table)]
+    else:
+        raise TypeError(f"neighbor_index must be the PIPNetNeighbors from pipnet_neighbors or its (K, N) index, got {type(table).__qualname__}")
+    for name, part in zip(pipnet.PIPNetNeighbors._fields, parts):
+        if part.dtype.kind not in "iu":
+            raise TypeError(f"neighbor_index.{name} must hold integer indices, got dtype {part.dtype}")
+    index = parts[0]
+    if index.ndim != 2 or index.shape[1] < 1 or index.shape[1] >= max(index.shape[0], 2):
+        raise ValueError(f"neighbor_index.index must have shape (K, N) with 1 <= N < K, got shape {index.shape}")
+    k, n = index.shape
+    limits = (k, k * n, n * k + 1)  # index, reverse_index (into the K*N predictions), reverse_count
+    for name, part, limit in zip(pipnet.PIPNetNeighbors._fields, parts, limits):
+        if part.size and (part.min() < 0 or part.max() >= limit):
+            raise ValueError(f"neighbor_index.{name} values must lie in [0, {limit}), got values from {part.min()} to {part.max()}")
+    tensors = [torch.as_tensor(p.astype(np.int64), device=device) for p in parts]
+    return pipnet.PIPNetNeighbors(*tensors) if isinstance(table, pipnet.PIPNetNeighbors) else tensors[0]
 
 
 class _Decoder(nn.Module):
@@ -186,7 +212,7 @@ class UDPDecoder(_Decoder):
 
     def __init__(self, *, image_size: Sequence[int], sigma: float, iterations: int = 4, kernel_size: int | None = None) -> None:
         super().__init__()
-        self._kwargs = {"image_size": tuple(image_size), "sigma": sigma, "iterations": iterations, "kernel_size": kernel_size}
+        self._kwargs = {"image_size": check.size(image_size, "image_size"), "sigma": sigma, "iterations": iterations, "kernel_size": kernel_size}
         self._validate(torch.zeros(1, 2, 2))
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,7 +246,7 @@ class SimCCDecoder(_Decoder):
     ) -> None:
         super().__init__()
         self._kwargs = {
-            "image_size": tuple(image_size),
+            "image_size": check.size(image_size, "image_size"),
             "split_ratio": split_ratio,
             "convention": convention,
             "refine": refine,
@@ -255,8 +281,10 @@ class PIPNetDecoder(_Decoder):
         super().__init__()
         if not isinstance(neighbor_index, pipnet.PIPNetNeighbors):
             raise TypeError(f"neighbor_index must be the PIPNetNeighbors from pipnet_neighbors, got {type(neighbor_index).__qualname__}")
-        for name, table in zip(neighbor_index._fields, neighbor_index):
-            self.register_buffer(name, torch.as_tensor(_xp.to_host(table) if not isinstance(table, torch.Tensor) else table), persistent=False)
+        checked = _host_checked_table(neighbor_index, None)
+        for name, table in zip(neighbor_index._fields, checked):
+            # On the given table's device (a tensor's) or the CPU; .to() moves the buffers.
+            self.register_buffer(name, table.to(neighbor_index[0].device) if isinstance(neighbor_index[0], torch.Tensor) else table, persistent=False)
         self._kwargs = {"merge": merge}
         k, n = self.index.shape
         self._validate(torch.zeros(k, 1, 1), torch.zeros(k, 2, 1, 1), torch.zeros(k, n, 2, 1, 1))
@@ -487,9 +515,11 @@ class TargetEncoder:
             raise TypeError(f"dtype must be a real floating torch.dtype, got {dtype!r}")
         self.device, self.dtype = torch.device("cpu" if device is None else device), dtype
         self.generator = generator
+        for key in ("noise", "rng", "visible", "heatmap_size", "image_size", "grid_size"):
+            if key in options:
+                raise TypeError(f"{key} is not an option of TargetEncoder: it is set by the encoder (or passed per call)")
         if codec == "pipnet" and "neighbor_index" in options:
-            table = options["neighbor_index"]
-            options["neighbor_index"] = type(table)(*(torch.as_tensor(_xp.to_host(t), device=self.device) for t in table))
+            options["neighbor_index"] = _host_checked_table(options["neighbor_index"], self.device)
         self.options = options
         self._samples = codec == "randomized_rounding" and not options.get("expected", False)
         if self._samples:
@@ -499,12 +529,9 @@ class TargetEncoder:
                 raise ValueError(f"generator lives on {generator.device}, the targets on {self.device}: use a generator on the same device type")
         elif generator is not None:
             raise ValueError(f"generator is only used by sampled randomized rounding, not by codec={codec!r}")
-        for key in ("noise", "rng", "visible", "heatmap_size", "image_size", "grid_size"):
-            if key in options:
-                raise TypeError(f"{key} is not an option of TargetEncoder: it is set by the encoder (or passed per call)")
         self._worker: tuple[int, int] | None = None
         table = options.get("neighbor_index")
-        k = table[0].shape[0] if isinstance(table, pipnet.PIPNetNeighbors) else 1  # PIPNet's K is the table's
+        k = (table.index if isinstance(table, pipnet.PIPNetNeighbors) else table).shape[0] if table is not None else 1  # PIPNet's K is the table's
         probe = torch.zeros(1, k, 2, dtype=dtype, device=self.device)
         self._encode(probe, None, torch.zeros_like(probe) if self._samples else None)  # the core checks the options
 

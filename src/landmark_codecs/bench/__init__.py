@@ -329,6 +329,8 @@ def _backend(backend: str, device: str | None) -> Callable[[np.ndarray], Any]:
         raise ValueError("--backend torch needs PyTorch (pip install torch)") from None
     try:
         dev = torch.device(device or "cpu")
+        if dev.type == "meta":
+            raise ValueError("--device meta holds no values to measure: choose cpu or cuda")
         torch.empty(1, device=dev)
     except (RuntimeError, AssertionError) as err:
         raise ValueError(f"--device {device!r} is not usable: {str(err).splitlines()[0]}") from None

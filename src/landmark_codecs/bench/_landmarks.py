@@ -97,38 +97,42 @@ def check_eye_corners(eye_corners: tuple[int, int], k: int) -> None:
 def _read_npy(path: pathlib.Path) -> np.ndarray:
     try:
         coords = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise ValueError(f"keypoints file {str(path)!r} is not a readable .npy array: {err}") from None
-    if coords.ndim != 3 or coords.shape[-1] != 2 or 0 in coords.shape or not np.issubdtype(coords.dtype, np.number):
-        raise ValueError(f"keypoints file {str(path)!r}: expected a numeric (N, K, 2) array, got {coords.dtype} {coords.shape}")
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"keypoints file {str(path)!r} is not a readable .npy array: {err or type(err).__name__}") from None
+    real = np.issubdtype(coords.dtype, np.floating) or np.issubdtype(coords.dtype, np.integer)
+    if coords.ndim != 3 or coords.shape[-1] != 2 or 0 in coords.shape or not real:
+        raise ValueError(f"keypoints file {str(path)!r}: expected a real (N, K, 2) array, got {coords.dtype} {coords.shape}")
     return coords.astype(np.float64)
 
 
 def _read_csv(path: pathlib.Path, image_size: int) -> np.ndarray:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"keypoints file {str(path)!r} is not UTF-8 text: {err.reason} at byte {err.start}") from None
     rows = []
-    with path.open(newline="") as f:
-        for line, row in enumerate(csv.reader(f), start=1):
-            if not row:
-                continue
-            if line == 1 and not _is_number(row[1] if len(row) > 1 else ""):
-                continue  # header
-            if len(row) < 6 or len(row) % 2:
-                raise ValueError(
-                    f"keypoints file {str(path)!r} line {line}: expected image_name, scale, center_w, center_h, "
-                    f"then x y pairs (an even number of columns, at least 6), got {len(row)} columns"
-                )
-            if rows and len(row) != len(rows[0]) + 1:
-                raise ValueError(f"keypoints file {str(path)!r} line {line}: {len(row)} columns, the first data row has {len(rows[0]) + 1}")
-            try:
-                rows.append([float(v) for v in row[1:]])
-            except ValueError:
-                raise ValueError(f"keypoints file {str(path)!r} line {line}: expected numbers after image_name") from None
+    for line, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row:
+            continue
+        if line == 1 and not _is_number(row[1] if len(row) > 1 else ""):
+            continue  # header
+        if len(row) < 6 or len(row) % 2:
+            raise ValueError(
+                f"keypoints file {str(path)!r} line {line}: expected image_name, scale, center_w, center_h, "
+                f"then x y pairs (an even number of columns, at least 6), got {len(row)} columns"
+            )
+        if rows and len(row) != len(rows[0]) + 1:
+            raise ValueError(f"keypoints file {str(path)!r} line {line}: {len(row)} columns, the first data row has {len(rows[0]) + 1}")
+        try:
+            rows.append([float(v) for v in row[1:]])
+        except ValueError:
+            raise ValueError(f"keypoints file {str(path)!r} line {line}: expected numbers after image_name") from None
     if not rows:
         raise ValueError(f"keypoints file {str(path)!r} has no data rows")
     data = np.asarray(rows)
     scale, centre = data[:, 0], data[:, 1:3]
-    if not np.all(scale > 0):
-        raise ValueError(f"keypoints file {str(path)!r}: every scale must be > 0")
+    if not np.all((scale > 0) & np.isfinite(scale)) or not np.all(np.isfinite(centre)):
+        raise ValueError(f"keypoints file {str(path)!r}: every scale must be positive and finite, every centre finite")
     side = scale * _BOX_PX * _MARGIN
     points = data[:, 3:].reshape(len(data), -1, 2)
     return (points - centre[:, None, :]) * (image_size / side)[:, None, None] + (image_size - 1) / 2

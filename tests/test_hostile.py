@@ -1,0 +1,333 @@
+"""Each hostile input an independent fuzzing run found a silent wrong result, a near-hang or an
+unclear error for: a clear error naming the argument, or a documented result (tested here)."""
+
+from __future__ import annotations
+
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import landmark_codecs as lc
+from landmark_codecs.testing import to_numpy
+from conftest import convert
+
+torch = pytest.importorskip("torch")
+
+
+# --- decode_dark on maps one pixel wide or tall -------------------------------------------
+
+
+@pytest.mark.parametrize("sigma", [1.0, 3.0])
+@pytest.mark.parametrize("shape", [(2000, 1, 7, 1), (2000, 1, 1, 9), (5, 1, 1, 1)])
+def test_dark_on_one_pixel_wide_maps_is_deterministic_and_scale_free(shape, sigma):
+    # Before: at sigma 3, NumPy and torch (and map vs 3 * map) differed on ~20 % of such maps by up to 1.5 px.
+    maps = np.random.default_rng(0).random(shape)
+    got = lc.decode_dark(maps, sigma=sigma)[0]
+    np.testing.assert_allclose(to_numpy(lc.decode_dark(torch.tensor(maps), sigma=sigma)[0]), got, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(lc.decode_dark(3 * maps, sigma=sigma)[0], got, rtol=0, atol=1e-9)
+    w, h = shape[-1], shape[-2]
+    if w == 1:
+        assert np.all(got[..., 0] == 0)
+    if h == 1:
+        assert np.all(got[..., 1] == 0)
+
+
+def test_dark_on_a_one_pixel_wide_gaussian_recovers_the_other_axis():
+    maps, _ = lc.encode_gaussian(np.array([[0.0, 3.3]]), heatmap_size=(1, 8), sigma=1.0)
+    np.testing.assert_allclose(lc.decode_dark(maps, sigma=1.0)[0], [[0.0, 3.3]], atol=1e-9)
+
+
+# --- the quarter shift next to -inf ---------------------------------------------------------
+
+
+def test_quarter_shift_of_a_log_one_hot_map_is_the_argmax():
+    one_hot = np.zeros((2, 5, 6))
+    one_hot[0, 2, 3] = one_hot[1, 0, 5] = 1.0
+    with np.errstate(divide="ignore"):
+        logs = np.log(one_hot)
+    coords, scores = lc.decode_argmax(logs, refine="quarter")
+    np.testing.assert_array_equal(coords, [[3.0, 2.0], [5.0, 0.0]])
+    np.testing.assert_array_equal(scores, [0.0, 0.0])
+    # One -inf neighbour still shifts toward the finite one.
+    logs[0, 2, 4] = -1.0
+    assert lc.decode_argmax(logs, refine="quarter")[0][0].tolist() == [3.25, 2.0]
+
+
+# --- PIPNet: a NaN score map moves no other landmark ---------------------------------------
+
+
+def test_pipnet_nan_score_map_moves_no_other_landmark():
+    rng = np.random.default_rng(3)
+    mean_shape = rng.random((6, 2))
+    table = lc.pipnet_neighbors(mean_shape, num_neighbors=3)
+    coords = rng.uniform(0.5, 6.5, size=(6, 2))
+    t = lc.encode_pipnet(coords, grid_size=(8, 8), neighbor_index=table)
+    scores, neighbor_offsets = t.scores.copy(), t.neighbor_offsets.copy()
+    scores[2, 0, 0] = np.nan
+    neighbor_offsets[2] += 100.0  # whatever landmark 2 predicts, from whatever cell
+    for merge in ("mean", "original", "none"):
+        got, best = lc.decode_pipnet(scores, t.offsets, neighbor_offsets, neighbor_index=table, merge=merge)
+        others = np.arange(6) != 2
+        np.testing.assert_allclose(got[others], coords[others], atol=1e-9)
+        assert np.isnan(got[2]).all() and np.isnan(best[2])
+        assert np.all(best[others] == 1.0)
+
+
+def test_pipnet_device_table_out_of_range_gives_nan_not_another_landmark():
+    table = lc.pipnet_neighbors(np.random.default_rng(0).random((6, 2)), num_neighbors=3)
+    for wrong in (-1, 6):
+        index = torch.as_tensor(np.where(table.index == 0, wrong, table.index))
+        t = lc.encode_pipnet(torch.rand(6, 2, dtype=torch.float64) * 4, grid_size=(4, 4), neighbor_index=index)
+        bad = torch.as_tensor(table.index == 0)
+        assert bool(torch.isnan(t.neighbor_offsets).any(dim=(-1, -2, -3))[bad].all())
+        assert not bool(torch.isnan(t.neighbor_offsets).any(dim=(-1, -2, -3))[~bad].any())
+        full = lc.PIPNetNeighbors(index, torch.as_tensor(table.reverse_index), torch.as_tensor(table.reverse_count))
+        coords, _ = lc.decode_pipnet(torch.rand(6, 4, 4), torch.rand(6, 2, 4, 4), torch.rand(6, 3, 2, 4, 4), neighbor_index=full)
+        assert bool(torch.isnan(coords).any())
+    with pytest.raises(ValueError, match=r"neighbor_index values must be landmark indices in \[0, 6\)"):
+        lc.encode_pipnet(np.zeros((6, 2)), grid_size=(4, 4), neighbor_index=np.where(table.index == 0, -1, table.index))
+
+
+# --- losses: masked elements contribute nothing --------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["wing_loss", "soft_wing_loss", "adaptive_wing_loss"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_masked_non_finite_prediction_or_weight_leaves_the_loss_finite(name, bad):
+    fn = getattr(lc, name)
+    rng = np.random.default_rng(0)
+    pred, target = rng.random((2, 3, 4, 4)), rng.random((2, 3, 4, 4))
+    mask = np.ones((2, 3))
+    mask[1, 2] = 0
+    clean = fn(pred, target, mask=mask)
+    hostile = pred.copy()
+    hostile[1, 2] = bad
+    extra = {}
+    if name == "adaptive_wing_loss":
+        extra["weight"] = np.ones_like(pred)
+        extra["weight"][1, 2] = bad
+    if extra:
+        clean = fn(pred, target, mask=mask, weight=np.ones_like(pred))
+    for reduction in ("mean", "sum"):
+        got = fn(hostile, target, mask=mask, reduction=reduction, **extra)
+        want = fn(pred, target, mask=mask, reduction=reduction, **({"weight": np.ones_like(pred)} if extra else {}))
+        assert np.isfinite(got) and got == pytest.approx(want, rel=1e-12)
+    assert clean == pytest.approx(fn(hostile, target, mask=mask, **extra), rel=1e-12)
+    p = torch.tensor(hostile, requires_grad=True)
+    kw = {k: torch.tensor(v) for k, v in extra.items()}
+    fn(p, torch.tensor(target), mask=torch.tensor(mask), **kw).backward()
+    assert bool(torch.isfinite(p.grad).all()) and bool((p.grad[1, 2] == 0).all())
+
+
+def test_float16_sum_beyond_its_range_is_inf_as_documented():
+    pred = np.full((1000, 100), 10.0, dtype=np.float16)
+    target = np.zeros_like(pred)
+    with np.errstate(over="ignore"):  # NumPy warns on the documented cast to inf
+        assert np.isinf(lc.wing_loss(pred, target, reduction="sum"))
+    total = lc.wing_loss(pred.astype(np.float32), target.astype(np.float32), reduction="sum")
+    assert total > np.finfo(np.float16).max and np.isfinite(total)
+    assert lc.wing_loss(pred, target).dtype == np.float16 and np.isfinite(lc.wing_loss(pred, target))
+
+
+# --- maps that carry no information, or overflow -------------------------------------------
+
+DECODERS = {
+    "soft_argmax": lambda m, **kw: lc.decode_soft_argmax(m, **kw),
+    "soft_argmax_probabilities": lambda m, **kw: lc.decode_soft_argmax(m, input="probabilities", **kw),
+    "rr_topk_logits": lambda m, **kw: lc.decode_randomized_rounding(m, input="logits", **kw),
+    "rr_window_logits": lambda m, **kw: lc.decode_randomized_rounding(m, activation="window", input="logits", **kw),
+    "rr_topk": lambda m, **kw: lc.decode_randomized_rounding(m, **kw),
+    "rr_window": lambda m, **kw: lc.decode_randomized_rounding(m, activation="window", **kw),
+}
+
+
+def _batch_with(special: np.ndarray) -> np.ndarray:
+    maps = np.random.default_rng(1).random((3, 5, 6))
+    maps[1] = special
+    return maps
+
+
+@pytest.mark.parametrize("name", sorted(DECODERS))
+def test_non_finite_maps_get_the_documented_result_and_leave_others_alone(name, backend):
+    decode = DECODERS[name]
+    wrap = lambda a: convert(a, backend)  # noqa: E731
+    alone = to_numpy(decode(wrap(np.random.default_rng(1).random((3, 5, 6))))[0])
+    plus_inf = np.zeros((5, 6))
+    plus_inf[3, 2] = plus_inf[4, 5] = math.inf
+    coords, scores = (to_numpy(a) for a in decode(wrap(_batch_with(plus_inf))))
+    assert coords[1].tolist() == [2.0, 3.0] and scores[1] == math.inf  # the first +inf pixel
+    np.testing.assert_array_equal(coords[[0, 2]], alone[[0, 2]])
+    coords, scores = (to_numpy(a) for a in decode(wrap(_batch_with(np.full((5, 6), -math.inf)))))
+    if "logits" in name or name == "soft_argmax":
+        assert np.isnan(coords[1]).all() and scores[1] == 0  # no information
+    else:
+        assert coords[1].tolist() == [0.0, 0.0]  # no positive value: the maximum's position
+    np.testing.assert_array_equal(coords[[0, 2]], alone[[0, 2]])
+    big = np.random.default_rng(2).random((5, 6))
+    coords, _ = (to_numpy(a) for a in decode(wrap(_batch_with(big * np.finfo(np.float64).max))))
+    assert np.isfinite(coords).all()
+    if "logits" not in name and name != "soft_argmax":  # probabilities: scale-free
+        np.testing.assert_allclose(coords[1], to_numpy(decode(wrap(_batch_with(big)))[0])[1], atol=1e-9)
+
+
+# --- what cannot be represented, and cost bounded by the map -------------------------------
+
+SIGMA_CALLS = {
+    "encode_gaussian": lambda s: lc.encode_gaussian(np.zeros((1, 2)), heatmap_size=(4, 4), sigma=s),
+    "encode_udp": lambda s: lc.encode_udp(np.zeros((1, 2)), image_size=(16, 16), heatmap_size=(4, 4), sigma=s),
+    "encode_simcc": lambda s: lc.encode_simcc(np.zeros((1, 2)), image_size=(4, 4), sigma=s),
+    "encode_randomized_rounding": lambda s: lc.encode_randomized_rounding(np.zeros((1, 2)), heatmap_size=(4, 4), expected=True, sigma=s),
+    "encode_soft_argmax": lambda s: lc.encode_soft_argmax(np.zeros((1, 2)), heatmap_size=(4, 4), sigma=s),
+    "decode_dark": lambda s: lc.decode_dark(np.ones((1, 4, 4)), sigma=s),
+    "decode_udp": lambda s: lc.decode_udp(np.ones((1, 4, 4)), image_size=(16, 16), sigma=s),
+    "decode_simcc": lambda s: lc.decode_simcc(np.ones((1, 8)), np.ones((1, 8)), image_size=(4, 4), refine="dark", sigma=s),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIGMA_CALLS))
+@pytest.mark.parametrize("sigma", [1e-160, 1e-200, 0.05, 1e200, 2e4])
+def test_unrepresentable_sigma_is_refused_by_name(name, sigma):
+    with pytest.raises(ValueError, match=r"^sigma must be between 0.06 and 10000"):
+        SIGMA_CALLS[name](sigma)
+
+
+def test_smallest_allowed_sigma_keeps_every_in_map_landmark_visible_on_its_map():
+    coords = np.array([[0.5, 0.5], [2.5, 1.5], [3.49, 3.49]], dtype=np.float32)
+    maps, weights = lc.encode_gaussian(coords, heatmap_size=(4, 4), sigma=0.06)
+    assert np.all(weights == 1) and np.all(maps.max(axis=(-1, -2)) > 0)
+
+
+@pytest.mark.parametrize("size", [(10**30, 1), (2**21, 2**20)])
+def test_sizes_beyond_any_allocation_are_refused_by_name(size):
+    with pytest.raises(ValueError, match="heatmap_size must describe at most 2\\*\\*40 pixels"):
+        lc.encode_gaussian(np.zeros((1, 2)), heatmap_size=size, sigma=1.0)
+
+
+def _peak_bytes(call):
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_cost_is_bounded_by_the_map_not_the_options():
+    maps = np.random.default_rng(0).random((6, 1, 6, 8))
+    small = lc.decode_randomized_rounding(maps, activation="window", window_size=15)
+    (huge, peak) = _peak_bytes(lambda: lc.decode_randomized_rounding(maps, activation="window", window_size=10001))
+    np.testing.assert_array_equal(huge[0], small[0])
+    assert peak < 2**20  # was 4.8 GB: a 10001^2 window per landmark
+    small = lc.decode_dark(maps, sigma=1000.0, kernel_size=15)
+    (huge, peak) = _peak_bytes(lambda: lc.decode_dark(maps, sigma=1000.0))
+    np.testing.assert_array_equal(huge[0], small[0])
+    assert peak < 2**20  # was 2.3 GB
+    labels = np.random.default_rng(1).random((3, 16))
+    small = lc.decode_simcc(labels, labels, image_size=(8, 8), refine="dark", sigma=1000.0, kernel_size=31)
+    big = lc.decode_simcc(labels, labels, image_size=(8, 8), refine="dark", sigma=1000.0, kernel_size=100001)
+    np.testing.assert_array_equal(big[0], small[0])
+
+
+# --- unclear errors made clear --------------------------------------------------------------
+
+NONE_CALLS = {
+    "coords": lambda: lc.encode_gaussian(None, heatmap_size=(4, 4), sigma=1.0),
+    "heatmaps": lambda: lc.decode_argmax(None),
+    "target": lambda: lc.wing_loss(np.ones(3), None),
+    "pred": lambda: lc.adaptive_wing_loss(None, np.ones(3)),
+    "scores": lambda: lc.decode_pipnet(None, None, None, neighbor_index=lc.pipnet_neighbors(np.eye(3, 2), num_neighbors=1)),
+    "x_labels": lambda: lc.decode_simcc(None, np.ones((1, 4)), image_size=(2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NONE_CALLS))
+def test_none_for_an_array_names_the_argument(name):
+    with pytest.raises(TypeError, match=rf"^{name} must be an array .*got None"):
+        NONE_CALLS[name]()
+
+
+@pytest.mark.parametrize("dtype", [complex, object, "U1"])
+def test_visible_of_a_non_numeric_dtype_is_refused(dtype):
+    visible = np.ones(2).astype(dtype)
+    with pytest.raises(TypeError, match="visible must be a boolean, integer or real floating array"):
+        lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=1.0, visible=visible)
+
+
+@pytest.mark.parametrize("dtype", [complex, bool, object])
+def test_noise_must_be_real_floating(dtype):
+    with pytest.raises(TypeError, match="noise must have a real floating dtype"):
+        lc.encode_randomized_rounding(np.zeros((2, 2)), heatmap_size=(4, 4), noise=np.zeros((2, 2)).astype(dtype))
+
+
+def test_truthy_strings_are_not_booleans():
+    with pytest.raises(TypeError, match="expected must be True or False, got 'False'"):
+        lc.encode_randomized_rounding(np.zeros((1, 2)), heatmap_size=(4, 4), expected="False")
+    with pytest.raises(TypeError, match="normalize must be True or False, got 'no'"):
+        lc.encode_simcc(np.zeros((1, 2)), image_size=(4, 4), sigma=1.0, normalize="no")
+    with pytest.raises(TypeError, match="refine must be one of 'none', 'quarter', got None"):
+        lc.decode_argmax(np.zeros((1, 2, 2)), refine=None)
+
+
+def test_unordered_sizes_and_fractional_flip_indices_are_refused():
+    with pytest.raises(TypeError, match="heatmap_size must be an ordered"):
+        lc.encode_gaussian(np.zeros((1, 2)), heatmap_size={4, 5}, sigma=1.0)
+    for bad in ([2.7, 0.2, 1.9], [True, False, 2], "abc"):
+        with pytest.raises(TypeError, match="flip_index must be a sequence of int landmark indices"):
+            lc.flip_horizontal(np.zeros((3, 2)), width=4, flip_index=bad)
+    np.testing.assert_array_equal(lc.flip_horizontal(np.eye(3, 2), width=4, flip_index=np.array([2, 1, 0])), [[3.0, 0.0], [3.0, 1.0], [2.0, 0.0]])
+
+
+def test_torch_adapter_errors_name_the_argument():
+    from landmark_codecs import torch as lct
+
+    table = lc.pipnet_neighbors(np.random.default_rng(0).random((6, 2)), num_neighbors=3)
+    with pytest.raises(TypeError, match="image_size must be a \\(width, height\\) pair"):
+        lct.UDPDecoder(image_size=256, sigma=2.0)
+    with pytest.raises(TypeError, match="noise is not an option of TargetEncoder"):
+        lct.TargetEncoder("randomized_rounding", image_size=(64, 64), heatmap_size=(16, 16), noise=torch.zeros(1, 6, 2))
+    for form in (table.index, table.index.tolist(), torch.as_tensor(table.index)):
+        enc = lct.TargetEncoder("pipnet", image_size=(64, 64), heatmap_size=(8, 8), neighbor_index=form)
+        want = lc.encode_pipnet(lc.image_to_heatmap(np.full((6, 2), 20.0), image_size=(64, 64), heatmap_size=(8, 8)), grid_size=(8, 8), neighbor_index=table)
+        np.testing.assert_allclose(to_numpy(enc(np.full((6, 2), 20.0)).neighbor_offsets), want.neighbor_offsets, atol=1e-6)
+    with pytest.raises(ValueError, match=r"neighbor_index.index values must lie in \[0, 6\)"):
+        lct.TargetEncoder("pipnet", image_size=(64, 64), heatmap_size=(8, 8), neighbor_index=torch.as_tensor(table.index) - 1)
+    with pytest.raises(ValueError, match=r"neighbor_index.index values must lie in \[0, 6\)"):
+        lct.PIPNetDecoder(lc.PIPNetNeighbors(*(torch.as_tensor(t) - 1 for t in table)))
+    with pytest.raises(TypeError, match="neighbor_index must be the PIPNetNeighbors"):
+        lct.TargetEncoder("pipnet", image_size=(64, 64), heatmap_size=(8, 8), neighbor_index="abc")
+
+
+def test_bfloat16_and_meta_tensors_are_read_or_refused_clearly():
+    from landmark_codecs import torch as lct
+
+    shape = torch.rand(6, 2)
+    table = lc.pipnet_neighbors(shape.to(torch.bfloat16), num_neighbors=3)
+    assert torch.equal(table.index, lc.pipnet_neighbors(shape.to(torch.bfloat16).float(), num_neighbors=3).index)
+    np.testing.assert_array_equal(to_numpy(torch.tensor([1.5, -2.0], dtype=torch.bfloat16)), [1.5, -2.0])
+    with pytest.raises(ValueError, match="mean_shape: a tensor on the meta device holds no values"):
+        lc.pipnet_neighbors(torch.rand(6, 2, device="meta"), num_neighbors=3)
+    with pytest.raises(ValueError, match="meta device holds no values"):
+        to_numpy(torch.ones(3, device="meta"))
+    with pytest.raises(ValueError, match="meta device holds no values"):
+        lct.PIPNetDecoder(lc.PIPNetNeighbors(*(t.to("meta") for t in table)))
+
+
+# --- thresholds held only by a doctest before ----------------------------------------------
+
+
+def test_weighted_loss_map_default_threshold_is_strictly_0_2():
+    t = np.zeros((1, 1, 5))
+    t[0, 0, 2] = 0.2
+    assert lc.weighted_loss_map(t).tolist() == [[[1.0] * 5]]
+    t[0, 0, 2] = np.nextafter(0.2, 1.0)
+    assert lc.weighted_loss_map(t).tolist() == [[[1.0, 11.0, 11.0, 11.0, 1.0]]]
+
+
+def test_landmark_at_the_open_end_of_the_range_gets_weight_0_and_an_empty_map():
+    w, h = 6, 4
+    coords = np.array([[w - 0.5, 1.0], [1.0, h - 0.5], [np.nextafter(w - 0.5, 0.0), 1.0], [-0.5, -0.5]])
+    maps, weights = lc.encode_gaussian(coords, heatmap_size=(w, h), sigma=1.0)
+    assert weights.tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert np.all(maps[:2] == 0) and np.all(maps[2:].max(axis=(-1, -2)) > 0)
