@@ -36,11 +36,17 @@ INPUTS: dict[str, np.ndarray] = {
     "neighbor_offsets": _pip.neighbor_offsets + 0.1 * _rng.random(_pip.neighbor_offsets.shape),
     "mean_shape": _mean_shape,
 }
+# The same values in the units other calls take, so that every call passes its inputs untouched
+# (tests/test_fuzz.py replaces an input by something hostile: no arithmetic may come first).
+INPUTS["coords_cells"] = _coords / 2  # PIPNet grid cells
+INPUTS["coords_image"] = _coords * 4  # image pixels of a 4x larger image
+INPUTS["coords_simcc"] = _coords * 2  # image pixels for SimCC's (32, 24) image
+INPUTS["errors"] = INPUTS["maps"] * 8  # coordinate-scale errors for Wing and Soft Wing
 TABLE = _table  # NumPy; the calls that need it on a device build it from a["mean_shape"] or pass it as is
 
 
 def _pipnet_targets(a):
-    return lc.encode_pipnet(a["coords"] / 2, grid_size=GRID, neighbor_index=TABLE, visible=a["visible"])
+    return lc.encode_pipnet(a["coords_cells"], grid_size=GRID, neighbor_index=TABLE, visible=a["visible"])
 
 
 CALLS = {
@@ -68,9 +74,9 @@ CALLS = {
         lambda a: lc.encode_randomized_rounding(a["coords"], heatmap_size=SIZE, expected=True, sigma=1.0),
     ),
     "encode_soft_argmax": ("encode_soft_argmax", lambda a: lc.encode_soft_argmax(a["coords"], heatmap_size=SIZE, sigma=1.0, visible=a["visible"])),
-    "encode_udp": ("encode_udp", lambda a: lc.encode_udp(a["coords"] * 4, image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, visible=a["visible"])),
-    "encode_simcc": ("encode_simcc", lambda a: lc.encode_simcc(a["coords"] * 2, image_size=(32, 24), sigma=2.0, visible=a["visible"])),
-    "encode_simcc_normalized": ("encode_simcc", lambda a: lc.encode_simcc(a["coords"] * 2, image_size=(32, 24), sigma=2.0, normalize=True)),
+    "encode_udp": ("encode_udp", lambda a: lc.encode_udp(a["coords_image"], image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, visible=a["visible"])),
+    "encode_simcc": ("encode_simcc", lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=2.0, visible=a["visible"])),
+    "encode_simcc_normalized": ("encode_simcc", lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=2.0, normalize=True)),
     "encode_pipnet": ("encode_pipnet", _pipnet_targets),
     "decode_argmax": ("decode_argmax", lambda a: lc.decode_argmax(a["maps"])),
     "decode_argmax_quarter": ("decode_argmax", lambda a: lc.decode_argmax(a["maps"], refine="quarter")),
@@ -95,10 +101,10 @@ CALLS = {
     ),
     "pipnet_loss": ("pipnet_loss", lambda a: lc.pipnet_loss(a["scores"], a["offsets"], a["neighbor_offsets"], _pipnet_targets(a))),
     "pipnet_neighbors": ("pipnet_neighbors", lambda a: lc.pipnet_neighbors(a["mean_shape"], num_neighbors=3)),
-    "wing_loss": ("wing_loss", lambda a: lc.wing_loss(a["maps"] * 8, a["target"], mask=a["visible"])),
+    "wing_loss": ("wing_loss", lambda a: lc.wing_loss(a["errors"], a["target"], mask=a["visible"])),
     "adaptive_wing_loss": ("adaptive_wing_loss", lambda a: lc.adaptive_wing_loss(a["maps"], a["target"], weight=lc.weighted_loss_map(a["target"]))),
     "weighted_loss_map": ("weighted_loss_map", lambda a: lc.weighted_loss_map(a["target"])),
-    "soft_wing_loss": ("soft_wing_loss", lambda a: lc.soft_wing_loss(a["maps"] * 8, a["target"], reduction="none")),
+    "soft_wing_loss": ("soft_wing_loss", lambda a: lc.soft_wing_loss(a["errors"], a["target"], reduction="none")),
 }
 
 # Helpers that take no arrays, and the result types: nothing to run on a backend.

@@ -109,6 +109,16 @@ def positive_int(value: int, name: str) -> int:
     return value
 
 
+MAX_ITERATIONS = 100  # Newton steps converge in a handful; a cap keeps the cost bounded
+
+
+def iterations(value: int, name: str = "iterations") -> int:
+    positive_int(value, name)
+    if value > MAX_ITERATIONS:
+        raise ValueError(f"{name} must be at most {MAX_ITERATIONS} (Newton steps converge in a few; the cost grows with each), got {value}")
+    return value
+
+
 def odd_size(value: int, name: str, why: str) -> int:
     """A positive odd int (a window with a centre pixel)."""
     positive_int(value, name)

@@ -83,9 +83,9 @@ def decode_dark(
 
     Args:
         heatmaps: ``(..., K, H, W)`` real floating maps (probabilities or non-negative scores).
-        sigma: the blur's standard deviation in heatmap pixels, > 0: the sigma the targets were
+        sigma: the blur's standard deviation in heatmap pixels, 0.06 to 1e4: the sigma the targets were
             made with.
-        iterations: Newton steps, >= 1.
+        iterations: Newton steps, 1 to 100.
         kernel_size: odd side of the blur kernel (and patch), default ``2 * ceil(2.5 sigma) + 1``
             (11 at sigma 2, as DARK's code).
 
@@ -111,7 +111,7 @@ def decode_dark(
     ([[0.3, 6.8]], [0.984])
     """
     sigma = check.sigma(sigma)
-    check.positive_int(iterations, "iterations")
+    check.iterations(iterations)
     xp, flat, anchor, scores = _common.locate_maximum(heatmaps)
     h, w = heatmaps.shape[-2:]
     # A patch wider than the map covers it from any argmax (pixels outside are absent, not

@@ -40,7 +40,8 @@ def encode_gaussian(
     Args:
         coords: ``(..., K, 2)`` landmark ``(x, y)`` in heatmap pixels, real floating.
         heatmap_size: ``(W, H)``.
-        sigma: the Gaussian's standard deviation in heatmap pixels, > 0.
+        sigma: the Gaussian's standard deviation in heatmap pixels, 0.06 to 1e4 (below 0.06 a
+            landmark between pixel centres would get an all-zero map in float32).
         rounding: ``"none"`` or ``"nearest"``.
         visible: optional ``(..., K)`` visibility or weight (bool or numeric; 0 means invisible).
 

@@ -75,7 +75,7 @@ def encode_randomized_rounding(
             it from. Exactly one of ``noise`` and ``rng`` is needed unless ``expected=True``,
             which takes neither.
         expected: return the expectation of the sample instead of a sample.
-        sigma: optional Gaussian smoothing in heatmap pixels, > 0.
+        sigma: optional Gaussian smoothing in heatmap pixels, 0.06 to 1e4.
         visible: optional ``(..., K)`` visibility or weight (0 means invisible).
 
     Returns:

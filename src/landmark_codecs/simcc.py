@@ -44,6 +44,8 @@ def simcc_bins(image_size: Sequence[int], split_ratio: float) -> tuple[int, int]
                 f"and image_size={tuple(image_size)} ({n} * {split_ratio!r} = {n * k!r})"
             )
         bins.append(b)
+    if bins[0] * bins[1] > check.MAX_PIXELS:  # the bins' grid is what the coordinate conversion takes
+        raise ValueError(f"split_ratio={split_ratio!r} makes {bins[0]} x {bins[1]} bins for image_size={tuple(image_size)}: more than 2**40")
     return bins[0], bins[1]
 
 
@@ -69,7 +71,7 @@ def encode_simcc(
     Args:
         coords: ``(..., K, 2)`` landmark ``(x, y)`` in image pixels, real floating.
         image_size: ``(W, H)`` of the network input.
-        sigma: the Gaussian's standard deviation in bins, > 0 (mmpose's default is 6 at ratio 2).
+        sigma: the Gaussian's standard deviation in bins, 0.06 to 1e4 (mmpose's default is 6 at ratio 2).
         split_ratio: bins per image pixel, > 0 (the paper's k; 2 by default); ``W * split_ratio``
             and ``H * split_ratio`` must be whole numbers.
         convention: how image pixels map onto bins (see :mod:`landmark_codecs.coords`):
@@ -150,8 +152,8 @@ def decode_simcc(
         split_ratio: bins per image pixel, as encoded.
         convention: as encoded (see :func:`encode_simcc`).
         refine: ``"none"`` or ``"dark"``.
-        sigma: the labels' sigma in bins, > 0; needed for ``refine="dark"``.
-        iterations: Newton steps for ``refine="dark"``, >= 1.
+        sigma: the labels' sigma in bins, 0.06 to 1e4; needed for ``refine="dark"``.
+        iterations: Newton steps for ``refine="dark"``, 1 to 100.
         kernel_size: odd blur kernel side in bins for ``refine="dark"``, default ``2 * ceil(2.5 sigma) + 1``.
 
     Returns:
@@ -192,7 +194,7 @@ def decode_simcc(
         if sigma is None:
             raise ValueError('refine="dark" needs sigma, the labels\' standard deviation in bins')
         sigma = check.sigma(sigma)
-        check.positive_int(iterations, "iterations")
+        check.iterations(iterations)
         # A patch wider than the labels covers them from any argmax: the same result, bounded cost.
         radius = min(blur_radius(sigma, kernel_size), max(x_labels.shape[-1], y_labels.shape[-1]) - 1)
     position, best = [], []

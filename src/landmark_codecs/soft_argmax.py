@@ -44,7 +44,7 @@ def encode_soft_argmax(
     Args:
         coords: ``(..., K, 2)`` landmark ``(x, y)`` in heatmap pixels, real floating.
         heatmap_size: ``(W, H)``.
-        sigma: the Gaussian's standard deviation in heatmap pixels, > 0.
+        sigma: the Gaussian's standard deviation in heatmap pixels, 0.06 to 1e4.
         visible: optional ``(..., K)`` visibility or weight (0 means invisible).
 
     Returns:

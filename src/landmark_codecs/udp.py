@@ -42,7 +42,7 @@ def encode_udp(
         coords: ``(..., K, 2)`` landmark ``(x, y)`` in image pixels, real floating.
         image_size: ``(W_i, H_i)`` of the network input, each >= 2.
         heatmap_size: ``(W_h, H_h)``, each >= 2.
-        sigma: the Gaussian's standard deviation in heatmap pixels, > 0.
+        sigma: the Gaussian's standard deviation in heatmap pixels, 0.06 to 1e4.
         visible: optional ``(..., K)`` visibility or weight (0 means invisible).
 
     Returns:

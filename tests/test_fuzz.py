@@ -1,0 +1,257 @@
+"""Hostile inputs, systematically: every public call of the registry (tests/public_calls.py) gets
+each of its array inputs replaced by something wrong, drawn by hypothesis.
+
+Per call, the profile's ``max_examples`` cases (40 by default, 1000 under
+``LANDMARK_CODECS_PROFILE=thorough``) are drawn from: ``None``; a string; complex, object,
+bool and int arrays; rank 0 and rank 1; a zero-size axis; read-only and non-contiguous copies;
+NaN, +inf, -inf or +-1e308 in one landmark or in one whole batch item (NumPy and torch). The
+outcome must be one of:
+
+- a ``TypeError`` or ``ValueError`` whose message names an argument of the function (never
+  another exception type, never an error from inside NumPy or torch);
+- a result, where the input is legal: then a read-only or non-contiguous input gives the same
+  result as the plain one, and a non-finite value in one landmark (batch item) leaves every
+  other landmark (batch item) of every per-landmark output bit-identical.
+
+In every case no input is changed, and the peak memory stays within a fixed multiple of the
+inputs' and outputs' size.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from public_calls import CALLS, HOST_SIDE, INPUTS, outputs
+
+import landmark_codecs as lc
+from landmark_codecs.testing import to_numpy
+
+torch = pytest.importorskip("torch")
+
+B, K = INPUTS["coords"].shape[:2]
+# Inputs for which an integer or boolean array is legal (a visibility mask, a mean shape), and
+# those that may be None (optional arguments).
+INTEGER_OK = {"visible", "mean_shape"}
+OPTIONAL = {"visible", "noise"}
+# Calls whose output landmark k depends on other input landmarks by design: PIPNet's neighbour
+# targets and merge (a non-finite neighbour is invisible to the landmarks that predict it),
+# flips' landmark permutation, and reductions to a scalar.
+NOT_PER_LANDMARK = {"flip_horizontal", "encode_pipnet", "decode_pipnet", "decode_pipnet_original", "pipnet_loss", "pipnet_neighbors"}
+MUTATIONS = [
+    "none", "string", "complex", "object", "bool", "int", "rank0", "rank1", "zero_axis",
+    "readonly", "noncontiguous", "poison_landmark", "poison_batch",
+]
+POISONS = [math.nan, math.inf, -math.inf, 1e308, -1e308]
+
+
+class _Recorder(dict):
+    def __init__(self, data):
+        super().__init__(data)
+        self.used: list[str] = []
+
+    def __getitem__(self, key):
+        if key not in self.used:
+            self.used.append(key)
+        return super().__getitem__(key)
+
+
+def _used_inputs(name: str) -> list[str]:
+    rec = _Recorder({k: v.copy() for k, v in INPUTS.items()})
+    CALLS[name][1](rec)
+    return rec.used
+
+
+USED = {name: _used_inputs(name) for name in CALLS}
+
+
+# Public functions a registry call runs on its inputs before the one it tests.
+ALSO_CALLED = {"pipnet_loss": ["encode_pipnet"], "adaptive_wing_loss": ["weighted_loss_map"]}
+
+
+def _argument_names(name: str) -> set[str]:
+    names = set()
+    for public in [CALLS[name][0], *ALSO_CALLED.get(name, [])]:
+        names |= set(inspect.signature(getattr(lc, public)).parameters)
+    return names
+
+
+def _mutate(value: np.ndarray, mutation: str, key: str, data) -> object:
+    if mutation == "none":
+        return None
+    if mutation == "string":
+        return "abc"
+    if mutation in ("complex", "object", "bool", "int"):
+        return value.astype({"complex": complex, "object": object, "bool": bool, "int": np.int64}[mutation])
+    if mutation == "rank0":
+        return np.asarray(value.reshape(-1)[0])
+    if mutation == "rank1":
+        return value.reshape(-1)
+    if mutation == "zero_axis":
+        axis = data.draw(st.integers(0, value.ndim - 1), label="axis")
+        return np.take(value, np.arange(0), axis=axis)
+    if mutation == "readonly":
+        out = value.copy()
+        out.flags.writeable = False
+        return out
+    if mutation == "noncontiguous":
+        wide = np.zeros((*value.shape[:-1], 2 * value.shape[-1]), dtype=value.dtype)
+        wide[..., ::2] = value
+        return wide[..., ::2]
+    out = value.copy()
+    poison = data.draw(st.sampled_from(POISONS), label="poison")
+    where = (data.draw(st.integers(0, out.shape[0] - 1), label="batch item"),)
+    if mutation == "poison_landmark" and out.ndim >= 3 and key != "mean_shape":
+        where += (data.draw(st.integers(0, out.shape[1] - 1), label="landmark"),)
+    out[where] = poison
+    _mutate.where = where  # read back by the test
+    return out
+
+
+def _convert(value, lib: str):
+    if lib == "torch" and isinstance(value, np.ndarray) and value.dtype.kind in "fcbiu":
+        return torch.asarray(value.copy())  # torch has no read-only or object tensors: a plain copy
+    return value
+
+
+def _run(name: str, inputs: dict):
+    tracemalloc.start()
+    try:
+        result = CALLS[name][1](inputs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+# NumPy's overflow warnings on +-1e308 are honest (the loss of such an error is inf); the
+# suite's rule that turns the library's RuntimeWarnings into errors is for legal inputs.
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+@pytest.mark.parametrize("name", sorted(CALLS))
+@given(data=st.data())
+def test_hostile_inputs_give_a_clear_error_or_a_contained_result(name, lib, data):
+    key = data.draw(st.sampled_from(USED[name]), label="input")
+    mutation = data.draw(st.sampled_from(MUTATIONS), label="mutation")
+    clean_inputs = {k: _convert(v.copy(), lib) for k, v in INPUTS.items()}
+    clean = [to_numpy(o) for o in outputs(CALLS[name][1](clean_inputs))]
+    hostile = _mutate(INPUTS[key], mutation, key, data)
+    inputs = dict(clean_inputs)
+    inputs[key] = _convert(hostile, lib)
+    before = {k: (to_numpy(v).copy() if hasattr(v, "shape") and v.dtype != object else v) for k, v in inputs.items()}
+    try:
+        result, peak = _run(name, inputs)
+    except (TypeError, ValueError) as err:
+        message = str(err)
+        named = {a for a in _argument_names(name) | {key} if a in message}
+        assert named, f"{name}: {type(err).__name__} names no argument: {message!r}"
+        assert mutation not in ("readonly", "noncontiguous"), f"{name}: a legal {mutation} input was refused: {message}"
+        if mutation.startswith("poison"):
+            assert CALLS[name][0] in HOST_SIDE, f"{name}: array values are never inspected, yet: {message}"
+        result = None
+    for k, v in inputs.items():  # inputs are never modified
+        if hasattr(v, "shape") and v.dtype != object:
+            np.testing.assert_array_equal(to_numpy(v), before[k], err_msg=f"{name} modified {k}")
+    if result is None:
+        return
+    assert mutation not in ("string", "complex", "object"), f"{name}: accepted {mutation} for {key}"
+    if mutation == "none":
+        assert key in OPTIONAL, f"{name}: accepted None for {key}"
+        return
+    if mutation in ("bool", "int"):
+        assert key in INTEGER_OK, f"{name}: accepted an {mutation} array for {key}"
+    got = [to_numpy(o) for o in outputs(result)]
+    size = sum(np.asarray(to_numpy(v)).nbytes for v in inputs.values() if hasattr(v, "shape")) + sum(g.nbytes for g in got)
+    if lib == "numpy":
+        assert peak <= 64 * size + 2**22, f"{name}: peak {peak} bytes for {size} bytes of arrays"
+    if mutation in ("readonly", "noncontiguous"):
+        for g, c in zip(got, clean):
+            np.testing.assert_allclose(g, c, rtol=1e-12, atol=1e-12, err_msg=name)
+    if mutation.startswith("poison") and hostile.ndim >= 3 and key != "mean_shape":
+        item = _mutate.where[:1] if name in NOT_PER_LANDMARK else _mutate.where
+        for g, c in zip(got, clean):
+            if g.shape[:2] != (B, K) or g.shape != c.shape:
+                continue  # reductions and tables have no per-landmark axes
+            untouched = np.ones((B, K), dtype=bool)
+            untouched[item] = False
+            np.testing.assert_array_equal(g[untouched], c[untouched], err_msg=f"{name}: poisoning {key}{list(item)} moved another landmark")
+
+
+# --- options: every keyword argument of every public function ------------------------------
+
+_I = INPUTS
+OPTION_CALLS = {
+    "image_to_heatmap": (["coords"], dict(image_size=(64, 48), heatmap_size=(16, 12), convention="pixel_center")),
+    "heatmap_to_image": (["coords"], dict(image_size=(64, 48), heatmap_size=(16, 12), convention="udp")),
+    "flip_horizontal": (["coords"], dict(width=16, flip_index=[5, 4, 3, 2, 1, 0])),
+    "in_heatmap": (["coords"], dict(heatmap_size=(16, 12))),
+    "representable_coords": (["coords"], dict(heatmap_size=(16, 12))),
+    "encode_gaussian": (["coords"], dict(heatmap_size=(16, 12), sigma=1.5, rounding="none")),
+    "encode_randomized_rounding": (["coords"], dict(heatmap_size=(16, 12), expected=True, sigma=1.0)),
+    "encode_soft_argmax": (["coords"], dict(heatmap_size=(16, 12), sigma=1.0)),
+    "encode_udp": (["coords_image"], dict(image_size=(64, 48), heatmap_size=(16, 12), sigma=1.5)),
+    "encode_simcc": (["coords_simcc"], dict(image_size=(32, 24), sigma=2.0, split_ratio=2.0, convention="pixel_center", normalize=False)),
+    "encode_pipnet": (["coords_cells"], dict(grid_size=(8, 6), neighbor_index=None)),
+    "decode_argmax": (["maps"], dict(refine="quarter")),
+    "decode_randomized_rounding": (["maps"], dict(k=9, activation="window", window_size=3, input="probabilities")),
+    "decode_soft_argmax": (["maps"], dict(beta=1.0, input="logits")),
+    "decode_dark": (["maps"], dict(sigma=1.5, iterations=4, kernel_size=None)),
+    "decode_udp": (["maps"], dict(image_size=(64, 48), sigma=1.5, iterations=4, kernel_size=None)),
+    "decode_simcc": (["x_labels", "y_labels"], dict(image_size=(32, 24), split_ratio=2.0, refine="dark", sigma=2.0, iterations=4, kernel_size=None)),
+    "decode_pipnet": (["scores", "offsets", "neighbor_offsets"], dict(neighbor_index=None, merge="mean")),
+    "pipnet_neighbors": (["mean_shape"], dict(num_neighbors=3)),
+    "wing_loss": (["errors", "target"], dict(omega=10.0, epsilon=2.0, reduction="mean")),
+    "adaptive_wing_loss": (["maps", "target"], dict(omega=14.0, theta=0.5, epsilon=1.0, alpha=2.1, reduction="mean")),
+    "soft_wing_loss": (["errors", "target"], dict(omega1=2.0, omega2=20.0, epsilon=0.5, reduction="mean")),
+    "weighted_loss_map": (["target"], dict(threshold=0.2, weight=10.0, kernel_size=3)),
+}
+HOSTILE_OPTIONS = [
+    None, "abc", True, 0, -1, 0.5, 3, 1e-300, 1e300, math.nan, math.inf, -math.inf, 10**12, 10**12 + 1,
+    (1,), (0, 0), (1, 1), (10**30, 1), (2**20, 2**20), {4, 5}, (3.5, 2.5), "none", "dark", "logits",
+]
+
+
+def test_option_registry_covers_every_public_function_with_options():
+    from public_calls import NOT_ARRAY_FUNCTIONS
+
+    with_options = {n for n in set(lc.__all__) - NOT_ARRAY_FUNCTIONS if any(
+        p.kind is p.KEYWORD_ONLY for p in inspect.signature(getattr(lc, n)).parameters.values())}
+    assert with_options - {"pipnet_loss"} == set(OPTION_CALLS)  # pipnet_loss's two weights: tests/test_pipnet.py
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name", sorted(OPTION_CALLS))
+@given(data=st.data())
+def test_hostile_options_give_a_clear_error_or_a_bounded_result(name, data):
+    from public_calls import TABLE
+
+    keys, base = OPTION_CALLS[name]
+    fn = getattr(lc, name)
+    options = {k: (TABLE if k == "neighbor_index" else v) for k, v in base.items()}
+    names = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY and p.name not in ("visible", "noise", "rng", "mask", "weight")]
+    option = data.draw(st.sampled_from(names), label="option")
+    options[option] = data.draw(st.sampled_from(HOSTILE_OPTIONS), label="value")
+    arrays = [_I[k].copy() for k in keys]
+    try:
+        tracemalloc.start()
+        try:
+            result = fn(*arrays, **options)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    except (TypeError, ValueError) as err:
+        assert option in str(err) or (option == "neighbor_index" and "neighbor" in str(err)), f"{name}({option}=...): {err}"
+        return
+    except MemoryError as err:  # an output larger than this machine: NumPy's own clear message
+        assert "Unable to allocate" in str(err), err
+        return
+    for a, k in zip(arrays, keys):
+        np.testing.assert_array_equal(a, _I[k], err_msg=f"{name} modified {k}")
+    got = [to_numpy(o) for o in outputs(result)]
+    size = sum(a.nbytes for a in arrays) + sum(g.nbytes for g in got)
+    assert peak <= 64 * size + 2**22, f"{name}({option}={options[option]!r}): peak {peak} bytes for {size} bytes of arrays"
