@@ -380,6 +380,8 @@ def non_finite_settled(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not (args and isinstance(args[0], np.ndarray)):  # only NumPy warns (and compile cannot trace errstate)
+            return fn(*args, **kwargs)
         with np.errstate(invalid="ignore", over="ignore"):
             return fn(*args, **kwargs)
 
