@@ -27,7 +27,6 @@ Each is affine, ``x_h = a * x_i + b``, and :func:`heatmap_to_image` applies its 
 from __future__ import annotations
 
 import operator
-
 from collections.abc import Sequence
 from typing import Any, Literal
 

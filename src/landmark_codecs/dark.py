@@ -83,8 +83,8 @@ def decode_dark(
 
     Args:
         heatmaps: ``(..., K, H, W)`` real floating maps (probabilities or non-negative scores).
-        sigma: the blur's standard deviation in heatmap pixels, 0.06 to 1e4: the sigma the targets were
-            made with.
+        sigma: the blur's standard deviation in heatmap pixels, 0.06 to 1e4: the sigma the
+            targets were made with.
         iterations: Newton steps, 1 to 100.
         kernel_size: odd side of the blur kernel (and patch), default ``2 * ceil(2.5 sigma) + 1``
             (11 at sigma 2, as DARK's code).

@@ -42,7 +42,6 @@ Convention:
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -372,8 +371,8 @@ def decode_pipnet(
     zero = xp.zeros((), dtype=dtype, device=_xp.device(scores))
     others = _xp.sum_last(xp, xp.where(used, taken, zero))  # (..., 2, K)
     scale = 1.0 / (1.0 + xp.sum(xp.astype(used, dtype), axis=-1))  # 1 / (1 + predictions merged)
-    axes = tuple(range(len(lead)))
-    merged = xp.permute_dims((xp.permute_dims(own, (*axes, len(lead) + 1, len(lead))) + others) * scale, (*axes, len(lead) + 1, len(lead)))
+    swap = (*range(len(lead)), len(lead) + 1, len(lead))  # (..., K, 2) <-> (..., 2, K)
+    merged = xp.permute_dims((xp.permute_dims(own, swap) + others) * scale, swap)
     return nan_where_no_cell(xp, cell + merged, best), best
 
 
