@@ -312,6 +312,10 @@ def test_bfloat16_and_meta_tensors_are_read_or_refused_clearly():
         to_numpy(torch.ones(3, device="meta"))
     with pytest.raises(ValueError, match="meta device holds no values"):
         lct.PIPNetDecoder(lc.PIPNetNeighbors(*(t.to("meta") for t in table)))
+    with pytest.raises(TypeError, match="neighbor_index.index must hold integer indices, got dtype torch.bfloat16"):
+        lct.PIPNetDecoder(lc.PIPNetNeighbors(*(t.to(torch.bfloat16) for t in table)))
+    decoder = lct.PIPNetDecoder(table)  # a table built from a bfloat16 mean shape
+    assert decoder.index.dtype == torch.int64 and torch.equal(decoder.index.cpu(), table.index.cpu())
 
 
 # --- thresholds held only by a doctest before ----------------------------------------------

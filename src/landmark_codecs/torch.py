@@ -72,14 +72,15 @@ def _host_checked_table(table: Any, device: torch.device | None) -> Any:
     as int64 tensors on ``device`` (the CPU if None), its values checked once on the host here,
     at construction, where a decode in a training step cannot afford the round-trip."""
     if isinstance(table, pipnet.PIPNetNeighbors):
-        parts = [_xp.to_host(t) for t in table]
+        given = list(table)
     elif _xp.is_array(table) or isinstance(table, (list, tuple)):
-        parts = [_xp.to_host(table)]
+        given = [table]
     else:
         raise TypeError(f"neighbor_index must be the PIPNetNeighbors from pipnet_neighbors or its (K, N) index, got {type(table).__qualname__}")
-    for name, part in zip(pipnet.PIPNetNeighbors._fields, parts):
+    parts = [_xp.to_host(t) for t in given]
+    for name, part, original in zip(pipnet.PIPNetNeighbors._fields, parts, given):
         if part.dtype.kind not in "iu":
-            raise TypeError(f"neighbor_index.{name} must hold integer indices, got dtype {part.dtype}")
+            raise TypeError(f"neighbor_index.{name} must hold integer indices, got dtype {getattr(original, 'dtype', part.dtype)}")
     index = parts[0]
     if index.ndim != 2 or index.shape[1] < 1 or index.shape[1] >= max(index.shape[0], 2):
         raise ValueError(f"neighbor_index.index must have shape (K, N) with 1 <= N < K, got shape {index.shape}")
