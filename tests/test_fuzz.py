@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import re
 import tracemalloc
 
 import numpy as np
@@ -73,6 +74,13 @@ USED = {name: _used_inputs(name) for name in CALLS}
 
 # Public functions a registry call runs on its inputs before the one it tests.
 ALSO_CALLED = {"pipnet_loss": ["encode_pipnet"], "adaptive_wing_loss": ["weighted_loss_map"]}
+
+
+def _names(message: str, names: set[str]) -> bool:
+    """Whether ``message`` names one of ``names`` as a word (a one-letter name only as its first word)."""
+    return any(
+        message.startswith(f"{n} ") or (len(n) > 1 and re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", message)) for n in names
+    )
 
 
 def _argument_names(name: str) -> set[str]:
@@ -155,8 +163,7 @@ def test_hostile_inputs_give_a_clear_error_or_a_contained_result(name, lib, data
         result, peak = _run(name, inputs, lib)
     except (TypeError, ValueError) as err:
         message = str(err)
-        named = {a for a in _argument_names(name) | {key} if a in message}
-        assert named, f"{name}: {type(err).__name__} names no argument: {message!r}"
+        assert _names(message, _argument_names(name)), f"{name}: {type(err).__name__} names no argument: {message!r}"
         assert mutation not in ("readonly", "noncontiguous"), f"{name}: a legal {mutation} input was refused: {message}"
         if mutation.startswith("poison"):
             assert CALLS[name][0] in HOST_SIDE, f"{name}: array values are never inspected, yet: {message}"
@@ -252,7 +259,7 @@ def test_hostile_options_give_a_clear_error_or_a_bounded_result(name, data):
         finally:
             tracemalloc.stop()
     except (TypeError, ValueError) as err:
-        assert option in str(err) or (option == "neighbor_index" and "neighbor" in str(err)), f"{name}({option}=...): {err}"
+        assert _names(str(err), {option}), f"{name}({option}=...): {err}"
         return
     except MemoryError as err:  # an output larger than this machine: NumPy's own clear message
         assert "Unable to allocate" in str(err), err
@@ -262,3 +269,11 @@ def test_hostile_options_give_a_clear_error_or_a_bounded_result(name, data):
     got = [to_numpy(o) for o in outputs(result)]
     size = sum(a.nbytes for a in arrays) + sum(g.nbytes for g in got)
     assert peak <= 64 * size + 2**22, f"{name}({option}={options[option]!r}): peak {peak} bytes for {size} bytes of arrays"
+
+
+def test_the_naming_rule_needs_the_argument_as_a_word():
+    assert _names("heatmaps must have shape (..., K, H, W)", {"heatmaps", "k"})
+    assert _names("k must be at most H*W = 4", {"k"}) and not _names("cannot take k of them", {"k"})
+    assert _names("neighbor_index.index values must lie in [0, 6)", {"neighbor_index"})
+    assert not _names("unsupported operand type(s) for /: 'NoneType' and 'int'", {"coords", "heatmap_size", "input"})
+    assert not _names("the coordsystem is wrong", {"coords"})
