@@ -295,6 +295,7 @@ def test_cli_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
     assert "cannot write to" in err and "Traceback" not in err and err.count("\n") == 1
 
 
+@pytest.mark.slow  # importing the peers (face-alignment pulls numba and scikit-image) takes ~10 s
 @pytest.mark.parametrize("peer", _speed.PEERS, ids=lambda p: p.name)
 def test_peer_coordinates_map_to_ours(peer):
     """Each peer, run as its users run it, gives our coordinates after the documented conversion,
