@@ -66,6 +66,11 @@ def test_assert_unbiased_refuses_bad_options(option, value):
         assert_unbiased(lambda c, rng: c, np.array([[1.0, 2.0]]), **{option: value})
     with pytest.raises(ValueError, match="coords must be finite"):
         assert_unbiased(lambda c, rng: c, np.array([[np.nan, 2.0]]))
+    bound_options = {"alpha": 1e-3, "support_width": 1.0, "n_samples": 100} | {option: value}
+    with pytest.raises(ValueError, match=option):
+        unbiased_bound(0.1, bound_options.pop("n_samples"), **bound_options)
+    with pytest.raises(ValueError, match="n_tests must be a positive int"):
+        unbiased_bound(0.1, 100, alpha=1e-3, support_width=1.0, n_tests=0)
 
 
 def test_unbiased_bound_is_the_documented_formula():

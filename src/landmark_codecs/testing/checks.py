@@ -58,6 +58,15 @@ def assert_lossless(
         )
 
 
+def _check_options(n_samples: int, alpha: float, support_width: float) -> None:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be an int >= 2 (a variance needs two samples), got {n_samples!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (0.0 < alpha < 1.0):
+        raise ValueError(f"alpha must be a false-alarm rate in (0, 1), got {alpha!r}")
+    if isinstance(support_width, bool) or not isinstance(support_width, (int, float)) or not (0.0 < support_width < math.inf):
+        raise ValueError(f"support_width must be positive and finite (the width of the interval the samples lie in), got {support_width!r}")
+
+
 def unbiased_bound(variance: Any, n_samples: int, /, *, alpha: float, support_width: float, n_tests: int = 1) -> np.ndarray:
     """The largest ``|mean - truth|`` :func:`assert_unbiased` accepts: a deviation bound that holds
     with probability ``>= 1 - alpha / n_tests`` for any sampler with that support width.
@@ -73,6 +82,9 @@ def unbiased_bound(variance: Any, n_samples: int, /, *, alpha: float, support_wi
     ``delta`` (a union bound). Neither assumes normality; the second adapts to small variance
     (a rounding sampler near an integer), the first to large.
     """
+    _check_options(n_samples, alpha, support_width)
+    if isinstance(n_tests, bool) or not isinstance(n_tests, int) or n_tests < 1:
+        raise ValueError(f"n_tests must be a positive int (the number of coordinates tested together), got {n_tests!r}")
     v = np.asarray(variance, dtype=np.float64)
     delta = alpha / n_tests
     b = float(support_width)
@@ -116,12 +128,7 @@ def assert_unbiased(
             ``support_width``, or the mean of a coordinate is further from the truth than the
             bound; the message names the landmarks.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
-        raise ValueError(f"n_samples must be an int >= 2 (a variance needs two samples), got {n_samples!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (0.0 < alpha < 1.0):
-        raise ValueError(f"alpha must be a false-alarm rate in (0, 1), got {alpha!r}")
-    if isinstance(support_width, bool) or not isinstance(support_width, (int, float)) or not (0.0 < support_width < math.inf):
-        raise ValueError(f"support_width must be positive and finite (the width of the interval the samples lie in), got {support_width!r}")
+    _check_options(n_samples, alpha, support_width)
     rng = np.random.default_rng(seed)
     c = to_numpy(coords).astype(np.float64)
     if not np.all(np.isfinite(c)):
