@@ -35,6 +35,8 @@ INPUTS: dict[str, np.ndarray] = {
     "offsets": _pip.offsets + 0.1 * _rng.random(_pip.offsets.shape),
     "neighbor_offsets": _pip.neighbor_offsets + 0.1 * _rng.random(_pip.neighbor_offsets.shape),
     "mean_shape": _mean_shape,
+    "matrices": (lambda m: m @ np.swapaxes(m, -1, -2))(_rng.normal(size=(2, 6, 2, 2))),
+    "boundary": _rng.random((2, 12, 16)),
 }
 # The same values in the units other calls take, so that every call passes its inputs untouched
 # (tests/test_fuzz.py replaces an input by something hostile: no arithmetic may come first).
@@ -42,6 +44,7 @@ INPUTS["coords_cells"] = _coords / 2  # PIPNet grid cells
 INPUTS["coords_image"] = _coords * 4  # image pixels of a 4x larger image
 INPUTS["coords_simcc"] = _coords * 2  # image pixels for SimCC's (32, 24) image
 INPUTS["errors"] = INPUTS["maps"] * 8  # coordinate-scale errors for Wing and Soft Wing
+CHAINS = ((0, 1, 2, 3), (3, 4, 5))  # two boundary chains sharing landmark 3
 TABLE = _table  # NumPy; the calls that need it on a device build it from a["mean_shape"] or pass it as is
 
 
@@ -105,10 +108,26 @@ CALLS = {
     "adaptive_wing_loss": ("adaptive_wing_loss", lambda a: lc.adaptive_wing_loss(a["maps"], a["target"], weight=lc.weighted_loss_map(a["target"]))),
     "weighted_loss_map": ("weighted_loss_map", lambda a: lc.weighted_loss_map(a["target"])),
     "soft_wing_loss": ("soft_wing_loss", lambda a: lc.soft_wing_loss(a["errors"], a["target"], reduction="none")),
+    "star_loss": ("star_loss", lambda a: lc.star_loss(a["maps"], a["coords"], mask=a["visible"])),
+    "star_loss_l1_none": ("star_loss", lambda a: lc.star_loss(a["maps"], a["coords"], distance="l1", reduction="none")),
+    "heatmap_moments": ("heatmap_moments", lambda a: lc.heatmap_moments(a["maps"])),
+    "eigh_2x2": ("eigh_2x2", lambda a: lc.eigh_2x2(a["matrices"])),
+    "encode_boundaries": (
+        "encode_boundaries",
+        lambda a: lc.encode_boundaries(a["coords"], heatmap_size=SIZE, boundaries=CHAINS, visible=a["visible"]),
+    ),
+    "encode_boundaries_split": (
+        "encode_boundaries",
+        lambda a: lc.encode_boundaries(a["coords"], heatmap_size=SIZE, boundaries=CHAINS, sigma=1.5, merge=False),
+    ),
+    "coordinate_channels": ("coordinate_channels", lambda a: lc.coordinate_channels(SIZE, boundary=a["boundary"], with_r=True)),
 }
 
 # Helpers that take no arrays, and the result types: nothing to run on a backend.
-NOT_ARRAY_FUNCTIONS = {"__version__", "simcc_bins", "SimCCTargets", "PIPNetNeighbors", "PIPNetTargets"}
+NOT_ARRAY_FUNCTIONS = {
+    "__version__", "simcc_bins", "SimCCTargets", "PIPNetNeighbors", "PIPNetTargets", "face_boundaries",
+    "BoundaryTargets", "HeatmapMoments", "Eigh2x2",
+}
 # Built once from a mean shape on the host (documented), never in a training step.
 HOST_SIDE = {"pipnet_neighbors"}
 

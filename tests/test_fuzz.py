@@ -40,11 +40,15 @@ B, K = INPUTS["coords"].shape[:2]
 # Inputs for which an integer or boolean array is legal (a visibility mask, a mean shape), and
 # those that may be None (optional arguments).
 INTEGER_OK = {"visible", "mean_shape"}
-OPTIONAL = {"visible", "noise"}
+OPTIONAL = {"visible", "noise", "boundary"}
 # Calls whose output landmark k depends on other input landmarks by design: PIPNet's neighbour
 # targets and merge (a non-finite neighbour is invisible to the landmarks that predict it),
 # flips' landmark permutation, and reductions to a scalar.
-NOT_PER_LANDMARK = {"flip_horizontal", "encode_pipnet", "decode_pipnet", "decode_pipnet_original", "pipnet_loss", "pipnet_neighbors"}
+# Boundary chains join landmarks, and a boundary channel or a mean loss covers several.
+NOT_PER_LANDMARK = {
+    "flip_horizontal", "encode_pipnet", "decode_pipnet", "decode_pipnet_original", "pipnet_loss", "pipnet_neighbors",
+    "encode_boundaries", "encode_boundaries_split", "star_loss", "coordinate_channels",
+}
 MUTATIONS = [
     "none", "string", "complex", "object", "bool", "int", "rank0", "rank1", "zero_axis",
     "readonly", "noncontiguous", "poison_landmark", "poison_batch",
@@ -227,6 +231,11 @@ OPTION_CALLS = {
     "adaptive_wing_loss": (["maps", "target"], dict(omega=14.0, theta=0.5, epsilon=1.0, alpha=2.1, reduction="mean")),
     "soft_wing_loss": (["errors", "target"], dict(omega1=2.0, omega2=20.0, epsilon=0.5, reduction="mean")),
     "weighted_loss_map": (["target"], dict(threshold=0.2, weight=10.0, kernel_size=3)),
+    "star_loss": (["maps", "coords"], dict(omega=1.0, distance="smooth_l1", epsilon=1e-5, reduction="mean")),
+    "heatmap_moments": (["maps"], dict(normalize=True)),
+    "encode_boundaries": (["coords"], dict(heatmap_size=(16, 12), boundaries=((0, 1, 2, 3), (3, 4, 5)), sigma=1.0, truncate=3.0, merge=True)),
+    # a non-string key is a positional argument passed as is
+    "coordinate_channels": ([(16, 12)], dict(boundary=None, threshold=0.05, with_r=True, like=None)),
 }
 HOSTILE_OPTIONS = [
     None, "abc", True, 0, -1, 0.5, 3, 1e-300, 1e300, math.nan, math.inf, -math.inf, 10**12, 10**12 + 1,
@@ -254,7 +263,7 @@ def test_hostile_options_give_a_clear_error_or_a_bounded_result(name, data):
     names = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY and p.name not in ("visible", "noise", "rng", "mask", "weight")]
     option = data.draw(st.sampled_from(names), label="option")
     options[option] = data.draw(st.sampled_from(HOSTILE_OPTIONS), label="value")
-    arrays = [_I[k].copy() for k in keys]
+    arrays = [_I[k].copy() if isinstance(k, str) else k for k in keys]
     try:
         tracemalloc.start()
         try:
@@ -269,9 +278,10 @@ def test_hostile_options_give_a_clear_error_or_a_bounded_result(name, data):
         assert "Unable to allocate" in str(err), err
         return
     for a, k in zip(arrays, keys):
-        np.testing.assert_array_equal(a, _I[k], err_msg=f"{name} modified {k}")
+        if isinstance(k, str):
+            np.testing.assert_array_equal(a, _I[k], err_msg=f"{name} modified {k}")
     got = [to_numpy(o) for o in outputs(result)]
-    size = sum(a.nbytes for a in arrays) + sum(g.nbytes for g in got)
+    size = sum(getattr(a, "nbytes", 0) for a in arrays) + sum(g.nbytes for g in got)
     assert peak <= 64 * size + 2**22, f"{name}({option}={options[option]!r}): peak {peak} bytes for {size} bytes of arrays"
 
 

@@ -137,6 +137,11 @@ GRADCHECK = {
     "decode_rr_topk": (("maps",), lambda m: lc.decode_randomized_rounding(m, k=5)[0]),
     "decode_rr_window_logits": (("maps",), lambda m: lc.decode_randomized_rounding(m, activation="window", input="logits")[0]),
     "decode_dark": (("maps",), lambda m: lc.decode_dark(m + 1.0, sigma=1.5, iterations=2)[0]),
+    "encode_boundaries": (
+        ("coords",),
+        lambda c: lc.encode_boundaries(c, heatmap_size=(9, 7), boundaries=((0, 1, 2),), sigma=1.5, truncate=10.0)[0],
+    ),
+    "heatmap_moments": (("maps",), lambda m: lc.heatmap_moments(m)),
 }
 
 
@@ -198,6 +203,8 @@ modules = [
     (lct.SimCCDecoder(image_size=(32, 24), refine="dark", sigma=2.0), (a["x_labels"], a["y_labels"])),
     (lct.PIPNetDecoder(table, merge="original"), (a["scores"], a["offsets"], a["neighbor_offsets"])),
     (lct.AdaptiveWingLoss(weighted_loss_map=True), (a["maps"], a["target"])),
+    (lct.STARLoss(distance="l1"), (a["maps"], a["coords"])),
+    (lct.CoordConv2d(6, 3, 3, padding=1, with_r=True, with_boundary=True), (a["maps"], a["boundary"])),
 ]
 for module, args in modules:
     torch._dynamo.reset()

@@ -2,8 +2,9 @@
 
 Encoders turn ``(..., K, 2)`` landmark coordinates into ``(..., K, H, W)`` training targets;
 decoders (argmax, H3R, soft-argmax, DARK, UDP, SimCC) turn network outputs back into
-``(coords, scores)``; the Wing family of losses trains them; PIPNet's neighbour table, targets,
-merging decoder and loss sit beside them. Every function takes NumPy arrays, PyTorch tensors
+``(coords, scores)``; the Wing family of losses and STAR train them. Adaptive Wing's boundary
+targets and CoordConv channels, each map's moments (mean, covariance, closed-form 2x2 eigen), and
+PIPNet's neighbour table, targets, merging decoder and loss sit beside them. Every function takes NumPy arrays, PyTorch tensors
 (CPU or GPU, with autograd, under ``torch.compile``) or any array API library's arrays, and
 returns the same kind; float16/bfloat16 inputs are computed in float32 and rounded once.
 ``landmark_codecs.torch`` holds Modules for the decoders and losses, noise from a
@@ -12,10 +13,12 @@ integers at pixel centres; see :mod:`landmark_codecs.coords` for the conventions
 """
 
 from .argmax import decode_argmax
+from .boundaries import BoundaryTargets, coordinate_channels, encode_boundaries, face_boundaries
 from .coords import flip_horizontal, heatmap_to_image, image_to_heatmap, in_heatmap
 from .dark import decode_dark
 from .gaussian import encode_gaussian
-from .losses import adaptive_wing_loss, soft_wing_loss, weighted_loss_map, wing_loss
+from .losses import adaptive_wing_loss, soft_wing_loss, star_loss, weighted_loss_map, wing_loss
+from .moments import Eigh2x2, HeatmapMoments, eigh_2x2, heatmap_moments
 from .pipnet import PIPNetNeighbors, PIPNetTargets, decode_pipnet, encode_pipnet, pipnet_loss, pipnet_neighbors
 from .rounding import decode_randomized_rounding, encode_randomized_rounding, representable_coords
 from .simcc import SimCCTargets, decode_simcc, encode_simcc, simcc_bins
@@ -48,6 +51,15 @@ __all__ = [
     "adaptive_wing_loss",
     "weighted_loss_map",
     "soft_wing_loss",
+    "star_loss",
+    "heatmap_moments",
+    "eigh_2x2",
+    "HeatmapMoments",
+    "Eigh2x2",
+    "face_boundaries",
+    "encode_boundaries",
+    "coordinate_channels",
+    "BoundaryTargets",
     "pipnet_neighbors",
     "encode_pipnet",
     "decode_pipnet",

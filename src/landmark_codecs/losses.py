@@ -41,13 +41,14 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+from . import _common, _xp, moments
 from . import _validation as check
-from . import _xp
 
 Array = Any
 Reduction = Literal["mean", "sum", "none"]
 
-__all__ = ["wing_loss", "adaptive_wing_loss", "soft_wing_loss", "weighted_loss_map"]
+__all__ = ["wing_loss", "adaptive_wing_loss", "soft_wing_loss", "weighted_loss_map", "star_loss"]
+StarDistance = Literal["smooth_l1", "l1", "l2", "wing"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -182,6 +183,151 @@ def soft_wing_loss(
     epsilon = check.positive(epsilon, "epsilon")
     xp, e, y, finish = _prepare(pred, target, mask, None, reduction)
     return finish(_elementwise(xp, e, y, _soft_wing, _soft_wing_fused, omega1=omega1, omega2=omega2, epsilon=epsilon))
+
+
+# STAR's fixed constants, as its repository sets them: the floor on a map's sum before it is
+# normalized, the regularizer of the unbiased covariance's denominator, and its distances'
+# scales (smooth L1's 0.01; Wing's omega 0.01 and epsilon 2, on the whitened error's norm).
+_STAR_SUM_FLOOR, _STAR_COV_EPSILON = 1e-6, 1e-5
+_STAR_SMOOTH_L1_SCALE, _STAR_WING_OMEGA, _STAR_WING_EPSILON = 0.01, 0.01, 2.0
+_STAR_DISTANCES = ("smooth_l1", "l1", "l2", "wing")
+
+
+@_xp.half_in_float32
+@_xp.non_finite_settled
+def star_loss(
+    heatmaps: Array,
+    coords: Array,
+    /,
+    *,
+    omega: float = 1.0,
+    distance: StarDistance = "smooth_l1",
+    epsilon: float = 1e-5,
+    mask: Array | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
+    """STAR loss (Zhou et al., "STAR Loss: Reducing Semantic Ambiguity in Facial Landmark
+    Detection", CVPR 2023): the error along each heatmap's principal axes, whitened by its spread,
+    plus a penalty on the spread.
+
+    Per landmark, on STAR's grid ``u = 2 x / (W - 1) - 1``, ``v = 2 y / (H - 1) - 1`` (corner
+    aligned, [-1, 1]; ``coords`` in heatmap pixels are mapped onto it here):
+
+    1. ``p = heatmap / max(sum(heatmap), 1e-6)``; ``mu = sum p (u, v)``.
+    2. ``Sigma = sum p (g - mu)(g - mu)^T / (V1 - V2 / V1)`` with ``V1 = sum p + 1e-5`` and
+       ``V2 = sum p^2 + 1e-5`` (the unbiased covariance of reliability weights).
+    3. ``Sigma = U diag(lambda) U^T``; the error ``e = gt - mu`` becomes
+       ``z_i = (U^T e)_i / sqrt(lambda_i + epsilon)``.
+    4. ``loss = dist(z) + omega * (|lambda_1| + |lambda_2|)``, with ``dist``:
+
+       - ``"smooth_l1"``: on ``|z|``, ``|z|^2 / (2 s)`` below ``s = 0.01``, ``|z| - s / 2`` above
+         (``|z|`` floored at 1e-3 there, as the repository does);
+       - ``"l2"``: ``(z_1^2 + z_2^2) / 2``; ``"l1"``: ``(|z_1| + |z_2|) / 2`` (the mean over the
+         two axes, as ``F.mse_loss``/``F.l1_loss`` give);
+       - ``"wing"``: Wing (omega 0.01, epsilon 2) on ``|z|``.
+
+    ``|z|^2 = e^T (Sigma + epsilon I)^-1 e`` needs no eigenvectors, so the three norm-based
+    distances are computed from the 2x2 inverse: smooth everywhere, also where the two
+    eigenvalues coincide. ``"l1"`` needs the axes themselves (:func:`eigh_2x2`); where the
+    eigenvalues coincide any axes are eigenvectors and the l1 distance is not continuous there
+    (a property of the formula): its gradient is finite, taken with the x and y axes.
+
+    It equals the repository's ``STARLoss(w=omega, dist=...)`` to float rounding (tested on
+    the same maps): that code moves each covariance to the CPU for ``symeig``; this one stays on
+    the device and compiles. Unlike there, ``epsilon`` here is only the eigenvalue regularizer
+    of step 3; step 2's ``1e-5`` is fixed, as the repository's call leaves it.
+
+    Args:
+        heatmaps: ``(..., K, H, W)`` real floating, non-negative (a sigmoid or ReLU output, or a
+            target), ``H, W >= 2``.
+        coords: ``(..., K, 2)`` ground truth ``(x, y)`` in heatmap pixels.
+        omega: the weight of the eigenvalue penalty, >= 0 (the repository's ``w``).
+        distance: ``"smooth_l1"``, ``"l1"``, ``"l2"`` or ``"wing"``.
+        epsilon: added to each eigenvalue before the square root, > 0.
+        mask: optional ``(..., K)`` non-negative weights; a landmark with weight 0 contributes
+            nothing, whatever its map or coordinates hold (NaN included).
+        reduction: ``"none"`` gives the per-landmark loss ``(..., K)`` (times ``mask``);
+            ``"sum"`` its sum; ``"mean"`` that sum over the mask's sum (over ``...*K`` without
+            a mask). An all-zero mask gives 0.
+
+    Returns:
+        The loss in the promoted dtype of ``heatmaps`` and ``coords``, on their device.
+
+    Convention:
+        ``coords`` in heatmap pixels, integers at pixel centres, ``(x, y)`` order. The [-1, 1]
+        grid is STAR's internal unit: the eigenvalue penalty and the whitened error are in it
+        (a 64x64 map's pixel is 2/63 of it), as in the paper.
+
+    >>> import numpy as np
+    >>> maps = np.zeros((1, 5, 5)); maps[0, 1:4, 1:4] = 1.0  # variance (1/6) / (8/9) per axis
+    >>> round(float(star_loss(maps, np.array([[2.0, 2.0]]))), 6)  # no error: 0.1875 + 0.1875
+    0.375
+    """
+    check.choice(reduction, "reduction", _REDUCTIONS)
+    check.choice(distance, "distance", _STAR_DISTANCES)
+    omega = check.at_least(omega, 0.0, "omega", "the eigenvalue penalty's weight")
+    epsilon = check.positive(epsilon, "epsilon")
+    xp = _xp.namespace(heatmaps=heatmaps, coords=coords, mask=mask)
+    check.heatmaps(xp, heatmaps)
+    check.coords(xp, coords)
+    check.same_shape(coords, (*heatmaps.shape[:-2], 2), "coords", "heatmaps.shape[:-2] + (2,), one (x, y) per map")
+    h, w = heatmaps.shape[-2:]
+    if h < 2 or w < 2:
+        raise ValueError(f"heatmaps must be at least 2x2 (STAR's grid 2 x / (W - 1) - 1 needs two pixel centres per axis), got shape {tuple(heatmaps.shape)}")
+    out_dtype = xp.result_type(heatmaps.dtype, coords.dtype)
+    maps = heatmaps if heatmaps.dtype == out_dtype else xp.astype(heatmaps, out_dtype)
+    gt = coords if coords.dtype == out_dtype else xp.astype(coords, out_dtype)
+    shape = tuple(gt.shape[:-1])
+    keep = None
+    if mask is not None:
+        check.numeric(xp, mask, "mask")
+        check.broadcasts_to(mask, shape, "mask", "coords.shape[:-1], one weight per landmark")
+        m = mask if mask.dtype == out_dtype else xp.astype(mask, out_dtype)
+        keep = m > 0
+        # a masked landmark's NaN map or coordinates must not reach the sums or their gradients
+        maps = xp.where(keep[..., None, None], maps, xp.zeros((), dtype=out_dtype, device=_xp.device(maps)))
+        gt = xp.where(keep[..., None], gt, xp.zeros((), dtype=out_dtype, device=_xp.device(gt)))
+    sx, sy = 2.0 / (w - 1), 2.0 / (h - 1)
+    gx = _common.grid(xp, w, maps) * sx - 1.0
+    gy = _common.grid(xp, h, maps) * sy - 1.0
+    total, mean, cov = moments.weighted_moments(xp, maps, gx, gy, normalize=True, floor=_STAR_SUM_FLOOR)
+    scale = xp.maximum(total, xp.asarray(_STAR_SUM_FLOOR, dtype=out_dtype, device=_xp.device(total)))
+    v1 = total / scale + _STAR_COV_EPSILON
+    v2 = xp.sum(maps * maps, axis=(-2, -1)) / (scale * scale) + _STAR_COV_EPSILON
+    cov = cov / (v1 - v2 / v1)[..., None, None]
+    target = xp.stack([gt[..., 0] * sx - 1.0, gt[..., 1] * sy - 1.0], axis=-1)
+    err = target - mean
+    a, b, c = cov[..., 0, 0] + epsilon, cov[..., 1, 0], cov[..., 1, 1] + epsilon
+    ex, ey = err[..., 0], err[..., 1]
+    if distance == "l1":
+        lam, vectors = moments.eigh_2x2(cov)
+        along = xp.sum(vectors * err[..., :, None], axis=-2)  # (U^T e)_i
+        dist = xp.sum(xp.abs(along) / xp.sqrt(lam + epsilon), axis=-1) / 2
+    else:
+        # |z|^2 = e^T (Sigma + epsilon I)^-1 e, the sum of the squared whitened components
+        q = (c * ex * ex - 2 * b * ex * ey + a * ey * ey) / (a * c - b * b)
+        if distance == "l2":
+            dist = q / 2
+        else:
+            norm = xp.sqrt(xp.clip(q, 1e-6, None))
+            if distance == "smooth_l1":
+                s = _STAR_SMOOTH_L1_SCALE
+                dist = xp.where(q < s * s, q * (0.5 / s), norm - 0.5 * s)
+            else:
+                wo, we = _STAR_WING_OMEGA, _STAR_WING_EPSILON
+                dist = _wing_of_abs(xp, norm, wo, we)
+    loss = dist + omega * moments.absolute_eigenvalue_sum(xp, cov)
+    if keep is not None:
+        loss = xp.where(keep, loss, xp.zeros((), dtype=out_dtype, device=_xp.device(loss))) * m
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return xp.sum(loss)
+    if keep is None:
+        return xp.sum(loss) / max(math.prod(shape), 1)
+    total_weight = xp.sum(xp.broadcast_to(m, shape))
+    positive = total_weight > 0
+    return xp.where(positive, xp.sum(loss) / xp.where(positive, total_weight, 1.0), 0.0)
 
 
 # --- the formulas: each as a plain value (autograd differentiates it) and as value + slope ---

@@ -22,14 +22,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import _xp, argmax, coords, dark, gaussian, losses, pipnet, rounding, simcc, soft_argmax, udp
+from . import _xp, argmax, boundaries, coords, dark, gaussian, losses, pipnet, rounding, simcc, soft_argmax, udp
 from . import _validation as check
 
 __all__ = [
     "WingLoss",
     "AdaptiveWingLoss",
     "SoftWingLoss",
+    "STARLoss",
     "PIPNetLoss",
+    "CoordConv2d",
     "ArgmaxDecoder",
     "RandomizedRoundingDecoder",
     "SoftArgmaxDecoder",
@@ -410,6 +412,95 @@ class SoftWingLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self._kwargs().items())
+
+
+class STARLoss(nn.Module):
+    """:func:`landmark_codecs.star_loss` as a Module.
+
+    ``forward(heatmaps, coords, mask=None)``: ``(..., K, H, W)`` maps and ``(..., K, 2)`` ground
+    truth in heatmap pixels; shapes and conventions as the function. The options are checked at
+    construction.
+
+    >>> maps = torch.zeros(1, 5, 5); maps[0, 1:4, 1:4] = 1.0
+    >>> round(STARLoss()(maps, torch.tensor([[2.0, 2.0]])).item(), 4)
+    0.375
+    """
+
+    def __init__(
+        self, *, omega: float = 1.0, distance: losses.StarDistance = "smooth_l1", epsilon: float = 1e-5, reduction: Reduction = "mean"
+    ) -> None:
+        super().__init__()
+        self.omega, self.distance, self.epsilon, self.reduction = omega, distance, epsilon, reduction
+        losses.star_loss(torch.ones(1, 2, 2), torch.zeros(1, 2), **self._kwargs())
+
+    def _kwargs(self) -> dict:
+        return {"omega": self.omega, "distance": self.distance, "epsilon": self.epsilon, "reduction": self.reduction}
+
+    def forward(self, heatmaps: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return losses.star_loss(heatmaps, coords, mask=mask, **self._kwargs())
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self._kwargs().items())
+
+
+class CoordConv2d(nn.Conv2d):
+    """A ``Conv2d`` that first appends :func:`landmark_codecs.coordinate_channels` to its input
+    (CoordConv, Liu et al., NeurIPS 2018; with boundary coordinates, Adaptive Wing, ICCV 2019).
+
+    ``in_channels`` counts the input's own channels; the convolution sees 2 more (x, y on the
+    corner-aligned [-1, 1] grid), 1 more with ``with_r`` and 2 more with ``with_boundary``
+    (x and y where the boundary map exceeds ``threshold``). ``forward(input, boundary=None)``:
+    ``input`` ``(N, C, H, W)``; ``boundary`` ``(N, H, W)`` or ``(N, 1, H, W)``, required with
+    ``with_boundary=True`` and refused without. Other arguments are ``nn.Conv2d``'s.
+
+    Convention:
+        Channel order x, y[, r][, x_b, y_b], x along W; the AdaptiveWingLoss repository's
+        ``CoordConvTh`` appends its two grid channels the other way round (see
+        :func:`landmark_codecs.coordinate_channels`).
+
+    >>> conv = CoordConv2d(3, 8, kernel_size=3, padding=1, with_r=True)
+    >>> conv.weight.shape[1], conv(torch.zeros(2, 3, 16, 16)).shape
+    (6, torch.Size([2, 8, 16, 16]))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        *args: Any,
+        with_r: bool = False,
+        with_boundary: bool = False,
+        threshold: float = 0.05,
+        **kwargs: Any,
+    ) -> None:
+        self.with_r = check.boolean(with_r, "with_r")
+        self.with_boundary = check.boolean(with_boundary, "with_boundary")
+        self.threshold = check.finite(threshold, "threshold")
+        check.positive_int(in_channels, "in_channels")
+        extra = 2 + int(self.with_r) + 2 * int(self.with_boundary)
+        super().__init__(in_channels + extra, out_channels, kernel_size, *args, **kwargs)
+
+    def forward(self, input: torch.Tensor, boundary: torch.Tensor | None = None) -> torch.Tensor:  # noqa: A002 (nn.Conv2d's name)
+        if input.ndim != 4:
+            raise ValueError(f"input must have shape (N, C, H, W), got shape {tuple(input.shape)}")
+        if self.with_boundary and boundary is None:
+            raise ValueError("boundary is required: this CoordConv2d was built with with_boundary=True")
+        if not self.with_boundary and boundary is not None:
+            raise ValueError("boundary was given, but this CoordConv2d was built with with_boundary=False (its weights expect no boundary channels)")
+        h, w = input.shape[-2:]
+        if boundary is not None:
+            if boundary.ndim == 4 and boundary.shape[1] == 1:
+                boundary = boundary[:, 0]
+            if tuple(boundary.shape) != (input.shape[0], h, w):
+                raise ValueError(f"boundary must have shape (N, H, W) = {(input.shape[0], h, w)} or (N, 1, H, W), got shape {tuple(boundary.shape)}")
+            grid = boundaries.coordinate_channels((w, h), boundary=boundary.to(input.dtype), threshold=self.threshold, with_r=self.with_r)
+        else:
+            grid = boundaries.coordinate_channels((w, h), like=input, with_r=self.with_r).expand(input.shape[0], -1, -1, -1)
+        return super().forward(torch.cat([input, grid], dim=1))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", with_r={self.with_r}, with_boundary={self.with_boundary}, threshold={self.threshold!r}"
 
 
 class PIPNetLoss(nn.Module):
