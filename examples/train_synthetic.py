@@ -16,11 +16,16 @@ target for the test set's true landmarks, decoded with the codec's decoder (no n
 gap between the two is what training adds; the quantization-only column is what the codec
 loses by itself. See docs/training.md for the results and what they say.
 
-Codecs (``--codecs``):
+Codecs (``--codecs``; the default run trains all but ``awing_boundary``):
 
 - ``argmax``: vanilla integer-centred Gaussian (sigma 1), MSE, argmax decoding.
 - ``dark``: sub-pixel Gaussian (sigma 1), MSE, DARK decoding.
 - ``awing_dark``: the same target, Adaptive Wing loss with its weighted loss map, DARK.
+- ``awing_boundary``: ``awing_dark`` with the rest of Adaptive Wing's recipe: the network also
+  predicts a boundary heatmap (``encode_boundaries`` over the face's 7 contour chains, one
+  merged channel, in the loss and its weighted map like the landmark channels), and its first
+  convolution is a ``CoordConv2d``. One stack, so the boundary coordinates are not fed to a
+  next stack as in the paper.
 - ``h3r``: randomized-rounding one-hot targets, sampled afresh each step; softmax
   cross-entropy over each map; activation-set decoding (top-9) of the logits.
 - ``soft_argmax``: integral regression: soft-argmax of the logits, L1 loss on the coordinates.
@@ -44,10 +49,12 @@ from torch import nn
 from torch.nn import functional as F
 
 import landmark_codecs as lc
-from landmark_codecs.torch import AdaptiveWingLoss, uniform_noise
+from landmark_codecs.torch import AdaptiveWingLoss, CoordConv2d, uniform_noise
 
 INPUT = 64  # the crop is INPUT x INPUT pixels
-CODECS = ("argmax", "dark", "awing_dark", "h3r", "soft_argmax", "pipnet")
+CODECS = ("argmax", "dark", "awing_dark", "awing_boundary", "h3r", "soft_argmax", "pipnet")
+# The default run: every codec but awing_boundary, which docs/training.md compares on its own.
+DEFAULT_CODECS = tuple(c for c in CODECS if c != "awing_boundary")
 SIGMA = 1.0  # heatmap-pixel sigma of the Gaussian targets
 
 
@@ -63,6 +70,8 @@ def mean_shape() -> np.ndarray:
 
 EYE_CORNERS = (11, 14)  # outer corners of the two eyes in mean_shape()
 K = len(mean_shape())
+# mean_shape()'s contours for the boundary target: jaw, brows, eyes (corner to corner), nose, mouth
+CHAINS = (tuple(range(7)), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18))
 
 
 def random_faces(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -93,11 +102,15 @@ def render(landmarks: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 class Net(nn.Module):
     """A few 3x3 convolutions; log2(64 / size) of them stride 2; heads of 1x1 convolutions."""
 
-    def __init__(self, size: int, outputs: int, width: int = 48) -> None:
+    def __init__(self, size: int, outputs: int, width: int = 48, coord_conv: bool = False) -> None:
         super().__init__()
         layers, channels = [], 3
-        for _ in range(int(math.log2(INPUT // size))):
-            layers += [nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+        for i in range(int(math.log2(INPUT // size))):
+            conv = CoordConv2d if coord_conv and i == 0 else nn.Conv2d
+            layers += [conv(channels, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+            channels = width
+        if coord_conv and size == INPUT:  # no strided layer: the first dilated one gets the channels
+            layers += [CoordConv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
             channels = width
         for dilation in (1, 2, 4, 1):
             layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.BatchNorm2d(width), nn.ReLU()]
@@ -119,7 +132,7 @@ class Codec:
 
     @property
     def outputs(self) -> int:
-        return K * (3 + 2 * 4) if self.name == "pipnet" else K
+        return K * (3 + 2 * 4) if self.name == "pipnet" else K + (self.name == "awing_boundary")
 
     def loss(self, out: torch.Tensor, coords: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """``coords`` in heatmap pixels, ``(B, K, 2)``."""
@@ -133,6 +146,10 @@ class Codec:
         if self.name == "awing_dark":
             target, _ = lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA)
             return AdaptiveWingLoss(weighted_loss_map=True)(out, target)
+        if self.name == "awing_boundary":
+            target, _ = lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA)
+            boundary = lc.encode_boundaries(coords, heatmap_size=s, boundaries=CHAINS, sigma=SIGMA).heatmaps
+            return AdaptiveWingLoss(weighted_loss_map=True)(out, torch.cat([target, boundary], dim=1))
         if self.name == "h3r":
             target, weight = lc.encode_randomized_rounding(coords, heatmap_size=s, noise=uniform_noise(coords, generator=generator))
             logp = F.log_softmax(out.flatten(2), dim=-1)
@@ -147,8 +164,8 @@ class Codec:
     def decode(self, out: torch.Tensor) -> torch.Tensor:
         if self.name == "argmax":
             return lc.decode_argmax(out)[0]
-        if self.name in ("dark", "awing_dark"):
-            return lc.decode_dark(out, sigma=SIGMA)[0]
+        if self.name in ("dark", "awing_dark", "awing_boundary"):
+            return lc.decode_dark(out[:, :K], sigma=SIGMA)[0]
         if self.name == "h3r":
             return lc.decode_randomized_rounding(out, k=9, input="logits")[0]
         if self.name == "soft_argmax":
@@ -160,7 +177,7 @@ class Codec:
         s = (self.size, self.size)
         if self.name == "argmax":
             return self.decode(lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA, rounding="nearest")[0])
-        if self.name in ("dark", "awing_dark"):
+        if self.name in ("dark", "awing_dark", "awing_boundary"):
             return self.decode(lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA)[0])
         if self.name == "h3r":
             expected, _ = lc.encode_randomized_rounding(coords, heatmap_size=s, expected=True)
@@ -211,7 +228,7 @@ def train(
     torch.manual_seed(seed)  # the network's initial weights: the same for every codec and size
     table = lc.pipnet_neighbors(torch.asarray(mean_shape(), device=device), num_neighbors=4) if name == "pipnet" else None
     codec = Codec(name, size, table)
-    net = Net(size, codec.outputs).to(device)
+    net = Net(size, codec.outputs, coord_conv=name == "awing_boundary").to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     data = torch.Generator(device=device).manual_seed(seed + 1)  # the same faces for every codec
@@ -266,7 +283,7 @@ def svg_plot(results: list[dict], sizes: list[int]) -> str:
     def y(v: float) -> float:
         return h - pad - (h - 2 * pad) * v / top
 
-    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
+    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">']
     parts.append(f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>')
     for s in sizes:
@@ -289,7 +306,7 @@ def svg_plot(results: list[dict], sizes: list[int]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--codecs", nargs="+", default=list(CODECS), choices=CODECS)
+    ap.add_argument("--codecs", nargs="+", default=list(DEFAULT_CODECS), choices=CODECS, help="default: all but awing_boundary")
     ap.add_argument("--sizes", nargs="+", type=int, default=[8, 32], help="heatmap sizes (powers of 2, 4..64)")
     ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 500; 2000 with --long)")
     ap.add_argument("--long", action="store_true", help="the longer, more faithful run: 4x the steps, 4x the test set")

@@ -15,9 +15,9 @@ DATA = README.parents[1] / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "meanface_wflw98.txt").is_file(), reason="../shared/data is not here")
 
 
-def _run_first_example(page: pathlib.Path) -> dict:
-    """Execute the page's first ```python block; return its variables."""
-    code = re.search(r"```python\n(.*?)```", page.read_text(), re.S).group(1)
+def _run_first_example(page: pathlib.Path, index: int = 0) -> dict:
+    """Execute the page's first (or ``index``-th) ```python block; return its variables."""
+    code = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)[index]
     scope: dict = {}
     exec(compile(code, str(page), "exec"), scope)
     return scope
@@ -45,6 +45,31 @@ def test_losses_page_example_runs():
     scope = _run_first_example(README.parent / "docs" / "losses.md")
     assert scope["pred"].grad is not None and scope["pred"].grad.shape == (8, 98, 64, 64)
     assert bool(scope["pred"].grad.isfinite().all()) and float(scope["loss"].detach()) > 0
+
+
+def test_losses_page_boundary_example_trains_the_extra_channel():
+    """docs/losses.md's second example: the boundary channel is in the loss and gets a gradient."""
+    pytest.importorskip("torch")
+    scope = _run_first_example(README.parent / "docs" / "losses.md", index=1)
+    assert scope["target"].shape == (8, 69, 64, 64) and scope["mask"].shape == (8, 69)
+    assert bool((scope["pred"].grad[:, -1] != 0).any()) and float(scope["boundary"].heatmaps.max()) == 1.0
+
+
+def test_boundaries_page_example_runs():
+    """docs/boundaries.md: the occluded chin zeroes face 0's boundary weight only; CoordConv runs."""
+    pytest.importorskip("torch")
+    scope = _run_first_example(README.parent / "docs" / "boundaries.md")
+    assert scope["boundary"].weights[:, 0].tolist() == [0.0, 1.0, 1.0, 1.0]
+    assert scope["mask"][0, -1] == 0 and scope["out"].shape == (4, 64, 64, 64)
+    assert bool(scope["pred"].grad.isfinite().all())
+
+
+def test_star_page_example_runs():
+    """docs/star.md: STAR trains the logits through the sigmoid; the moments decompose."""
+    pytest.importorskip("torch")
+    scope = _run_first_example(README.parent / "docs" / "star.md")
+    assert bool(scope["logits"].grad.isfinite().all()) and float(scope["loss"]) > 0
+    assert scope["spread"].shape == (8, 98, 2) and bool((scope["spread"][..., 0] <= scope["spread"][..., 1]).all())
 
 
 def test_pipnet_page_example_runs():
@@ -75,7 +100,7 @@ def test_torch_page_example_runs():
     assert bool((scope["targets"].amax(dim=(-2, -1)) == 1).all())
 
 
-@pytest.mark.parametrize("run", ["default", "steps1500"])
+@pytest.mark.parametrize("run", ["default", "steps1500", "boundary", "boundary_seed1"])
 def test_training_page_tables_are_the_recorded_results(run):
     """docs/training.md's tables are the results.json the command wrote, to the printed digits."""
 
