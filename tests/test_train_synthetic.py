@@ -28,7 +28,7 @@ def example():
     sys.modules.pop(spec.name, None)
 
 
-@pytest.mark.parametrize("codec", ["argmax", "dark", "awing_dark", "h3r", "soft_argmax", "pipnet"])
+@pytest.mark.parametrize("codec", ["argmax", "dark", "awing_dark", "awing_boundary", "h3r", "soft_argmax", "pipnet"])
 def test_each_codec_trains_and_decodes(example, codec):
     net, c, losses = example.train(codec, 8, steps=30, batch=8, lr=5e-3, fixed_batch=True)
     assert len(losses) == 30 and np.isfinite(losses).all()
@@ -73,3 +73,18 @@ def test_script_writes_table_json_and_plot(example, tmp_path, capsys):
 def test_script_rejects_a_bad_size(example):
     with pytest.raises(SystemExit):
         example.main(["--sizes", "12"])
+
+
+def test_every_codec_is_tested_and_the_default_run_leaves_out_only_awing_boundary(example):
+    assert set(example.CODECS) - set(example.DEFAULT_CODECS) == {"awing_boundary"}
+
+
+def test_awing_boundary_trains_the_boundary_channel_through_coordconv(example):
+    net, c, _ = example.train("awing_boundary", 8, steps=2, batch=4)
+    assert c.outputs == example.K + 1
+    assert any(isinstance(m, example.CoordConv2d) for m in net.modules())
+    # the boundary target is the merged polyline map of the face's chains
+    faces = example.random_faces(2, torch.Generator().manual_seed(5), torch.device("cpu"))
+    boundary = example.lc.encode_boundaries(example.to_heatmap(faces, 8), heatmap_size=(8, 8), boundaries=example.CHAINS)
+    assert boundary.heatmaps.shape == (2, 1, 8, 8) and float(boundary.heatmaps.max()) > 0.9
+
