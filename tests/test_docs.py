@@ -72,6 +72,15 @@ def test_star_page_example_runs():
     assert scope["spread"].shape == (8, 98, 2) and bool((scope["spread"][..., 0] <= scope["spread"][..., 1]).all())
 
 
+def test_metrics_page_example_runs(capsys):
+    """docs/metrics.md: the CED at the threshold is 1 - FR, and the printed line is the metrics."""
+    scope = _run_first_example(README.parent / "docs" / "metrics.md")
+    m = scope["metrics"]
+    assert scope["nme"].shape == (500,) and scope["pck"].shape == (500,)
+    assert scope["curve"][-1] == pytest.approx(1.0 - float(m.failure_rate(scope["nme"])), abs=1e-15)
+    assert f"AUC@0.1 {float(m.auc(scope['nme'])):.4f}" in capsys.readouterr().out
+
+
 def test_pipnet_page_example_runs():
     """docs/pipnet.md: the example trains (finite gradients) and decodes near the landmarks."""
     torch = pytest.importorskip("torch")

@@ -1,0 +1,316 @@
+"""Evaluation as face alignment and pose papers report it: NME, failure rate, the area under the
+cumulative error distribution (computed exactly), the CED curve and PCK, on every backend.
+
+Repositories compute these by hand, often with ``scipy.integrate.simps`` on a sampled CED (removed
+from SciPy in 1.14). The CED of ``N`` faces is a step function, so its integral has a closed form:
+``auc`` uses it (no sampling, no SciPy).
+
+Convention:
+    ``pred`` and ``target`` are ``(..., K, 2)`` ``(x, y)`` in any one unit (image pixels usually);
+    NME is a fraction (multiply by 100 for the percent papers print). The default eye indices
+    follow the layouts' usual order (300W 68, WFLW 98, COFW 29).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from . import _xp
+from . import _validation as check
+
+Array = Any
+Normalize = Literal["inter_ocular", "inter_pupil", "bbox", "diagonal"]
+
+__all__ = ["nme", "failure_rate", "auc", "ced", "pck", "normalizing_distance", "EYE_CORNERS", "EYE_CONTOURS"]
+
+# Outer eye corners (the inter-ocular normalization of 300W, WFLW and COFW papers).
+EYE_CORNERS: dict[int, tuple[int, int]] = {68: (36, 45), 98: (60, 72), 29: (8, 9)}
+# Each eye's points whose mean is the eye centre (inter-pupil): 300W's two eye contours, WFLW's
+# and COFW's pupil landmarks.
+EYE_CONTOURS: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    68: (tuple(range(36, 42)), tuple(range(42, 48))),
+    98: ((96,), (97,)),
+    29: ((16,), (17,)),
+}
+_NORMALIZERS = ("inter_ocular", "inter_pupil", "bbox", "diagonal")
+
+
+def normalizing_distance(
+    target: Array, /, *, normalize: Normalize = "inter_ocular", visible: Array | None = None, eyes: Sequence[Any] | None = None
+) -> Array:
+    """The per-face distance an NME divides by, from the ground truth ``(..., K, 2)``.
+
+    - ``"inter_ocular"``: between the outer eye corners ``eyes = (i, j)``; by default 300W 68
+      (36, 45), WFLW 98 (60, 72), COFW 29 (8, 9).
+    - ``"inter_pupil"``: between the eye centres, each the mean of its points
+      ``eyes = (left_indices, right_indices)``; by default 300W's eye contours (36-41, 42-47),
+      WFLW's pupils (96, 97), COFW's pupils (16, 17).
+    - ``"bbox"``: ``sqrt(width * height)`` of the ground truth's bounding box (over its visible,
+      finite points), the AFLW convention.
+    - ``"diagonal"``: ``sqrt(width^2 + height^2)`` of that box.
+
+    AFLW's 19 points and other layouts have no default eyes: use ``"bbox"`` (what AFLW results
+    are normalized by) or pass ``eyes``.
+
+    Returns:
+        ``(...)`` distances in ``target``'s unit, dtype and device.
+    """
+    check.choice(normalize, "normalize", _NORMALIZERS)
+    xp = _xp.namespace(target=target, visible=visible)
+    check.coords(xp, target, "target")
+    k = target.shape[-2]
+    if normalize in ("bbox", "diagonal"):
+        keep = _visible(xp, target, visible)
+        inf = xp.asarray(math.inf, dtype=target.dtype, device=_xp.device(target))
+        low = xp.min(xp.where(keep[..., None], target, inf), axis=-2)
+        high = xp.max(xp.where(keep[..., None], target, -inf), axis=-2)
+        w, h = high[..., 0] - low[..., 0], high[..., 1] - low[..., 1]
+        return xp.sqrt(w * h) if normalize == "bbox" else xp.sqrt(w * w + h * h)
+    if normalize == "inter_ocular":
+        pair = _eye_pair(eyes, k) if eyes is not None else EYE_CORNERS.get(k)
+        if pair is None:
+            raise ValueError(_no_eyes(k, normalize))
+        left, right = target[..., pair[0], :], target[..., pair[1], :]
+    else:
+        groups = _eye_groups(eyes, k) if eyes is not None else EYE_CONTOURS.get(k)
+        if groups is None:
+            raise ValueError(_no_eyes(k, normalize))
+        left = xp.mean(xp.stack([target[..., i, :] for i in groups[0]], axis=-2), axis=-2)
+        right = xp.mean(xp.stack([target[..., i, :] for i in groups[1]], axis=-2), axis=-2)
+    d = left - right
+    return xp.sqrt(xp.sum(d * d, axis=-1))
+
+
+def _no_eyes(k: int, normalize: str) -> str:
+    known = "68 (300W), 98 (WFLW) and 29 (COFW)"
+    extra = " AFLW's 19-point results are normalized by the face box: normalize='bbox' (or pass the boxes' sizes as an array)." if k == 19 else ""
+    return f"normalize={normalize!r} needs eye indices: the defaults cover {known} landmarks, got K={k}; pass eyes=.{extra}"
+
+
+def _eye_pair(eyes: Any, k: int) -> tuple[int, int]:
+    try:
+        i, j = (_index(e, k) for e in eyes)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"eyes must be two landmark indices in [0, {k}) for normalize='inter_ocular', got {eyes!r}") from None
+    return i, j
+
+
+def _eye_groups(eyes: Any, k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    try:
+        left, right = eyes
+        groups = tuple(tuple(_index(e, k) for e in (g if isinstance(g, Sequence) else (g,))) for g in (left, right))
+        if not all(groups):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"eyes must be (left, right), each an index or a non-empty sequence of indices in [0, {k}), for normalize='inter_pupil', got {eyes!r}") from None
+    return groups  # type: ignore[return-value]
+
+
+def _index(e: Any, k: int) -> int:
+    if isinstance(e, bool) or not isinstance(e, int) or not 0 <= e < k:
+        raise ValueError
+    return e
+
+
+def _visible(xp: Any, target: Array, visible: Array | None) -> Array:
+    keep = xp.all(xp.isfinite(target), axis=-1)
+    if visible is not None:
+        check.numeric(xp, visible, "visible")
+        check.same_shape(visible, target.shape[:-1], "visible", "target.shape[:-1], one value per landmark")
+        keep = keep & (visible if xp.isdtype(visible.dtype, "bool") else visible != 0)
+    return keep
+
+
+def _point_errors(pred: Array, target: Array, visible: Array | None, normalize: Any, eyes: Any) -> tuple[Any, Array, Array, Array]:
+    """``(xp, errors (..., K), keep (..., K), distance (...))`` for nme and pck."""
+    xp = _xp.namespace(pred=pred, target=target, visible=visible)
+    check.coords(xp, pred, "pred")
+    check.coords(xp, target, "target")
+    check.same_shape(pred, tuple(target.shape), "pred", "target's shape")
+    if isinstance(normalize, str):
+        distance = normalizing_distance(target, normalize=normalize, visible=visible, eyes=eyes)
+    else:
+        distance = normalize
+        if not _xp.is_array(distance):
+            raise TypeError(f"normalize must be one of {', '.join(map(repr, _NORMALIZERS))} or an array of per-face distances, got {normalize!r}")
+        _xp.namespace(pred=pred, normalize=distance)
+        check.floating(xp, distance, "normalize")
+        check.broadcasts_to(distance, tuple(target.shape[:-2]), "normalize", "one distance per face, target.shape[:-2]")
+    keep = _visible(xp, target, visible)
+    d = pred - target
+    errors = xp.sqrt(xp.sum(d * d, axis=-1))
+    return xp, errors, keep, distance
+
+
+@_xp.half_in_float32
+@_xp.non_finite_settled
+def nme(
+    pred: Array,
+    target: Array,
+    /,
+    *,
+    normalize: Normalize | Array = "inter_ocular",
+    visible: Array | None = None,
+    eyes: Sequence[Any] | None = None,
+) -> Array:
+    """Normalized mean error per face: the mean point-to-point distance over the visible landmarks,
+    divided by the face's normalizing distance, as a fraction.
+
+    ``nme = mean_{k visible} |pred_k - target_k| / d`` with ``d`` from :func:`normalizing_distance`
+    (``normalize`` names it) or given as an array of per-face distances. Invisible landmarks and
+    those whose ground truth is not finite are left out of the mean (COFW's occluded points are
+    usually kept: pass no ``visible`` then). A face with no landmark left gives NaN; a NaN
+    prediction of a counted landmark makes its face NaN (and :func:`failure_rate` counts it).
+
+    Args:
+        pred, target: ``(..., K, 2)`` ``(x, y)`` in one unit.
+        normalize: ``"inter_ocular"``, ``"inter_pupil"``, ``"bbox"``, ``"diagonal"`` or a
+            ``(...)`` array of distances in the coordinates' unit.
+        visible: optional ``(..., K)`` (bool or numeric; 0 means left out).
+        eyes: override the default eye indices (see :func:`normalizing_distance`).
+
+    Returns:
+        ``(...)`` NME per face, in the promoted dtype and on the device of the inputs.
+
+    >>> import numpy as np
+    >>> target = np.zeros((1, 68, 2)); target[0, 45, 0] = 100.0     # eye corners 100 px apart
+    >>> pred = target + np.array([3.0, 4.0])                       # every point 5 px off
+    >>> nme(pred, target).tolist()
+    [0.05]
+    """
+    xp, errors, keep, distance = _point_errors(pred, target, visible, normalize, eyes)
+    zero = xp.zeros((), dtype=errors.dtype, device=_xp.device(errors))
+    total = xp.sum(xp.where(keep, errors, zero), axis=-1)
+    count = xp.sum(xp.astype(keep, errors.dtype), axis=-1)
+    return total / count / distance
+
+
+def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
+    """The fraction of faces whose NME exceeds ``threshold`` (FR@0.1 by default; 300W papers
+    also report 0.08 and 0.05). A NaN NME (an unusable prediction) counts as a failure.
+
+    Args:
+        nme: ``(N,)`` (or any shape: all entries are faces) NME fractions, e.g. :func:`nme`'s.
+        threshold: > 0.
+
+    Returns:
+        A 0-d array in ``nme``'s dtype and device; NaN for an empty input.
+
+    >>> import numpy as np
+    >>> failure_rate(np.array([0.02, 0.05, 0.12, 0.3])).item()
+    0.5
+    """
+    threshold = check.positive(threshold, "threshold")
+    xp = _xp.namespace(nme=nme)
+    check.floating(xp, nme, "nme")
+    ok = nme <= threshold  # False for NaN
+    return 1.0 - xp.mean(xp.astype(ok, nme.dtype)) if _size(nme) else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
+
+
+def auc(nme: Array, /, *, threshold: float = 0.1) -> Array:
+    """The area under the cumulative error distribution on ``[0, threshold]``, divided by
+    ``threshold`` (AUC@0.1 by default), computed exactly.
+
+    The CED is ``F(e) = #{faces with NME <= e} / N``, a step function, so::
+
+        AUC = (1 / threshold) * integral_0^threshold F(e) de = mean(max(threshold - nme, 0)) / threshold
+
+    with no sampling of ``e`` (repositories sample ``F`` every 1e-4 and integrate with Simpson's
+    rule, which is off by up to ``(4/3) step / threshold``; and STAR's ``np.arange`` grid for
+    0.05 ends at 0.0501: tests/test_metrics.py measures both). A NaN NME contributes 0, as a
+    failure does.
+
+    Args:
+        nme: NME fractions of the faces, any shape.
+        threshold: > 0.
+
+    Returns:
+        A 0-d array in [0, 1] in ``nme``'s dtype and device; NaN for an empty input.
+
+    >>> import numpy as np
+    >>> round(auc(np.array([0.0, 0.05, 0.2])).item(), 12)   # (0.1 + 0.05 + 0) / 3 / 0.1
+    0.5
+    """
+    threshold = check.positive(threshold, "threshold")
+    xp = _xp.namespace(nme=nme)
+    check.floating(xp, nme, "nme")
+    zero = xp.zeros((), dtype=nme.dtype, device=_xp.device(nme))
+    area = xp.where(nme <= threshold, threshold - nme, zero)  # NaN compares False: 0
+    return xp.mean(area) / threshold if _size(nme) else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
+
+
+def ced(nme: Array, thresholds: Array, /) -> Array:
+    """The cumulative error distribution: for each threshold, the fraction of faces with
+    NME <= it. A NaN NME counts as +inf (above every finite threshold).
+
+    Args:
+        nme: NME fractions of the faces, any shape.
+        thresholds: error levels, any shape, on ``nme``'s library and device.
+
+    Returns:
+        ``thresholds``' shape, fractions in [0, 1], in ``nme``'s dtype; NaN for no faces.
+
+    >>> import numpy as np
+    >>> ced(np.array([0.02, 0.05, 0.12, 0.3]), np.array([0.0, 0.05, 0.1, 1.0])).tolist()
+    [0.0, 0.5, 0.5, 1.0]
+    """
+    xp = _xp.namespace(nme=nme, thresholds=thresholds)
+    check.floating(xp, nme, "nme")
+    check.floating(xp, thresholds, "thresholds")
+    flat = xp.reshape(nme, (-1,))
+    n = flat.shape[0]
+    if n == 0:
+        return xp.full(tuple(thresholds.shape), math.nan, dtype=nme.dtype, device=_xp.device(nme))
+    inf = xp.asarray(math.inf, dtype=flat.dtype, device=_xp.device(flat))
+    ordered = xp.sort(xp.where(xp.isnan(flat), inf, flat))
+    t = xp.reshape(thresholds, (-1,))
+    t = t if t.dtype == flat.dtype else xp.astype(t, flat.dtype)
+    count = xp.searchsorted(ordered, t, side="right")  # how many are <= t
+    return xp.reshape(xp.astype(count, flat.dtype) / n, tuple(thresholds.shape))
+
+
+@_xp.half_in_float32
+@_xp.non_finite_settled
+def pck(
+    pred: Array,
+    target: Array,
+    /,
+    *,
+    threshold: float,
+    normalize: Normalize | Array = "bbox",
+    visible: Array | None = None,
+    eyes: Sequence[Any] | None = None,
+) -> Array:
+    """Percentage of correct keypoints per face, as a fraction: the share of visible landmarks
+    whose error is at most ``threshold`` times the face's normalizing distance.
+
+    ``pck = #{k visible: |pred_k - target_k| <= threshold * d} / #{k visible}``, with ``d`` as in
+    :func:`nme` (by default the ground truth box's ``sqrt(width * height)``; pose benchmarks also
+    use the head segment or the torso, which you pass as an array). mmpose's ``PCKAccuracy``
+    normalizes each axis by the box's width and height separately; this one divides the
+    Euclidean error by one distance, as the PCK of face alignment and of the pose papers does.
+
+    Args:
+        pred, target: ``(..., K, 2)``.
+        threshold: > 0, e.g. 0.2 for PCK@0.2.
+        normalize, visible, eyes: as :func:`nme`.
+
+    Returns:
+        ``(...)`` fractions in [0, 1]; NaN for a face with no visible landmark.
+
+    >>> import numpy as np
+    >>> target = np.array([[[0.0, 0.0], [10.0, 10.0], [0.0, 10.0]]])       # box 10 x 10
+    >>> pred = target + np.array([[[1.0, 0.0], [0.0, 3.0], [0.0, 0.0]]])
+    >>> pck(pred, target, threshold=0.2).tolist()                            # within 2 px: 2 of 3
+    [0.6666666666666666]
+    """
+    threshold = check.positive(threshold, "threshold")
+    xp, errors, keep, distance = _point_errors(pred, target, visible, normalize, eyes)
+    hit = keep & (errors <= threshold * distance[..., None])
+    return xp.sum(xp.astype(hit, errors.dtype), axis=-1) / xp.sum(xp.astype(keep, errors.dtype), axis=-1)
+
+
+def _size(x: Array) -> int:
+    return math.prod(x.shape)
