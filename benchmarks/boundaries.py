@@ -12,7 +12,7 @@ show the result through ``imshow(cmap="gray")`` once more (which rescales it to 
 max and quantizes to 8 bits). It needs matplotlib, scipy and opencv-python-headless; without
 them only our timings are printed.
 
-Faces: the mean shape of ``../shared/data`` (or the path given), each copy rotated, scaled and
+Faces: the packaged mean shape of ``--layout`` (or the file given), each copy rotated, scaled and
 shifted as ``landmark-codecs bench`` draws them, in a 256 crop; 64x64 maps (x_h = x_i / 4, the
 convention the repository's boundary uses). Reported:
 
@@ -37,7 +37,6 @@ import numpy as np
 import landmark_codecs as lc
 from landmark_codecs.bench import load_keypoints
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LAYOUTS = {"300w68": 68, "wflw98": 98, "cofw29": 29, "aflw19": 19}
 
 
@@ -100,15 +99,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", type=int, default=200)
     ap.add_argument("--layout", choices=sorted(LAYOUTS), default="300w68")
-    ap.add_argument("--keypoints", type=Path, default=None, help="a mean-shape .txt (default: ../shared/data for --layout)")
+    ap.add_argument("--keypoints", type=Path, default=None, help="a mean-shape .txt (default: the packaged one of --layout)")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    path = args.keypoints or DATA / f"meanface_{args.layout}.txt"
-    faces = load_keypoints(path, image_size=256, samples=args.faces, seed=0).coords  # (N, K, 2) crop pixels
+    loaded = load_keypoints(args.keypoints or args.layout, image_size=256, samples=args.faces, seed=0)
+    faces = loaded.coords  # (N, K, 2) crop pixels
     chains = lc.face_boundaries(faces.shape[1])
     coords64 = faces / 4.0
     exact = lc.encode_boundaries(coords64, heatmap_size=(64, 64), boundaries=chains).heatmaps[:, 0]
-    print(f"{len(faces)} faces of {path.name}, 64x64 boundary maps, sigma 1, cut at 3 sigma\n")
+    print(f"{loaded.description}; 64x64 boundary maps, sigma 1, cut at 3 sigma\n")
 
     try:
         repo = np.stack([repository_boundary(f, chains) for f in faces])

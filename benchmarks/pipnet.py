@@ -2,7 +2,7 @@
 
     python benchmarks/pipnet.py [--backend numpy|torch] [--device cpu|cuda] [--repeat 11] [--number 5] [--batch 32]
 
-B=32, K=98 (the WFLW mean shape when ../shared/data has it, else a seeded random one), an 8x8
+B=32, K=98 (the packaged WFLW mean shape), an 8x8
 grid (stride 32 on a 256 crop), 10 neighbours, float32. Timed side by side in interleaved rounds
 (each round times ``--number`` back-to-back calls of each), medians reported as ratios:
 
@@ -19,15 +19,14 @@ This machine is shared and noisy: ratios, not seconds, are the result. Nothing h
 from __future__ import annotations
 
 import argparse
-import pathlib
 import statistics
 import time
 
 import numpy as np
 
 import landmark_codecs as lc
+from landmark_codecs.bench import mean_shape
 
-MEANFACE = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "meanface_wflw98.txt"
 
 
 def loop_encode(coords, index, grid):
@@ -125,8 +124,7 @@ def main() -> None:
     args = ap.parse_args()
     b, k, n, grid = args.batch, 98, 10, (8, 8)
     rng = np.random.default_rng(0)
-    mean = np.loadtxt(MEANFACE).reshape(-1, 2) if MEANFACE.exists() else rng.random((k, 2))
-    source = "WFLW mean shape" if MEANFACE.exists() else "random mean shape"
+    mean, source = mean_shape("wflw98"), "WFLW mean shape"
     table_np = lc.pipnet_neighbors(mean, num_neighbors=n)
     faces = (mean - 0.5) * rng.uniform(0.7, 0.9, (b, 1, 1)) + 0.5 + rng.normal(0, 0.01, (b, k, 2))
     coords_np = (np.clip(faces, 0, 0.999) * 8 - 0.5).astype(np.float32)

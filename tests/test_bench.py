@@ -17,8 +17,7 @@ from landmark_codecs import bench
 from landmark_codecs.__main__ import main
 from landmark_codecs.bench import _speed
 
-DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_data = pytest.mark.skipif(not (DATA / "meanface_300w68.txt").is_file(), reason="../shared/data is not here")
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _rows(landmarks=None, **kw):
@@ -132,14 +131,13 @@ def test_csv_faces_are_cropped_from_centre_and_scale(tmp_path):
     assert got.eye_corners is None
 
 
-@needs_data
-def test_mean_shape_file_gives_jittered_copies_with_default_eye_corners():
-    got = bench.load_keypoints(DATA / "meanface_300w68.txt", samples=50, seed=2)
+def test_mean_shape_gives_jittered_copies_with_default_eye_corners():
+    got = bench.load_keypoints("300w68", samples=50, seed=2)
     assert got.coords.shape == (50, 68, 2) and got.eye_corners == (36, 45)
     assert got.coords.std(axis=0).min() > 1.0  # every landmark moves, so sub-pixel positions vary
-    np.testing.assert_array_equal(got.coords, bench.load_keypoints(DATA / "meanface_300w68.txt", samples=50, seed=2).coords)
-    assert bench.load_keypoints(DATA / "meanface_wflw98.txt", samples=2).eye_corners == (60, 72)
-    assert bench.load_keypoints(DATA / "meanface_aflw19.txt", samples=2).eye_corners is None
+    np.testing.assert_array_equal(got.coords, bench.load_keypoints("300w68", samples=50, seed=2).coords)
+    assert bench.load_keypoints("wflw98", samples=2).eye_corners == (60, 72)
+    assert bench.load_keypoints("aflw19", samples=2).eye_corners is None
     rows = bench.run(got, codecs=["dark", "pipnet", "argmax"], sizes=(8,))
     assert rows[0].nme_percent < 1e-9 and rows[1].nme_percent < 1e-9 and rows[2].nme_percent > 1
 
@@ -333,3 +331,22 @@ def _exit_code(argv):
         return main(argv)
     except SystemExit as done:  # argparse's own errors
         return done.code
+
+
+def test_packaged_mean_shapes_are_pipnets_and_load_by_name_or_file(tmp_path):
+    """The package ships the four mean faces, so nothing needs ../shared/data; they are those
+    files byte for byte where that folder exists."""
+    for name, k in zip(bench.MEAN_SHAPES, (68, 98, 29, 19)):
+        shape = bench.mean_shape(name)
+        assert shape.shape == (k, 2) and ((shape > -0.1) & (shape < 1.1)).all()
+        by_name = bench.load_keypoints(name, samples=3, seed=1)
+        assert by_name.description.startswith(f"3 x {k} landmarks from meanface_{name}.txt")
+        shared = SHARED / f"meanface_{name}.txt"
+        if shared.is_file():
+            np.testing.assert_array_equal(bench.load_keypoints(shared, samples=3, seed=1).coords, by_name.coords)
+            np.testing.assert_array_equal(np.loadtxt(shared).reshape(-1, 2), shape)
+    with pytest.raises(ValueError, match="mean shape name must be one of 300w68"):
+        bench.mean_shape("300w")
+    with pytest.raises(FileNotFoundError, match="nor is it a packaged mean shape"):
+        bench.load_keypoints(tmp_path / "wflw98.txt")
+

@@ -5,7 +5,6 @@ visibility, the repository's grid, and bad input."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,11 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import landmark_codecs as lc
+from landmark_codecs.bench import mean_shape
 
 from conftest import convert, numpy_of
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-LAYOUTS = {68: "meanface_300w68.txt", 98: "meanface_wflw98.txt", 29: "meanface_cofw29.txt", 19: "meanface_aflw19.txt"}
+LAYOUTS = {68: "300w68", 98: "wflw98", 29: "cofw29", 19: "aflw19"}
 # 300W's horizontal flip: each landmark's mirror partner
 FLIP_68 = [
     *range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31,
@@ -27,10 +26,7 @@ FLIP_68 = [
 
 
 def mean_face(k: int, size: int = 64) -> np.ndarray:
-    path = DATA / LAYOUTS[k]
-    if not path.is_file():
-        pytest.skip(f"{path} is not here (../shared/data)")
-    return np.loadtxt(path).reshape(-1, 2) * size - 0.5  # crop [0, 1] -> heatmap pixels
+    return mean_shape(LAYOUTS[k]) * size - 0.5  # crop [0, 1] -> heatmap pixels
 
 
 def brute_force(coords: np.ndarray, chains, size, sigma=1.0, truncate=3.0) -> np.ndarray:

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-DATA = README.parents[1] / "shared" / "data"
-needs_data = pytest.mark.skipif(not (DATA / "meanface_wflw98.txt").is_file(), reason="../shared/data is not here")
 
 
 def _run_first_example(page: pathlib.Path, index: int = 0) -> dict:
@@ -191,7 +189,6 @@ def test_benchmark_page_tables_are_the_commands_output():
 
 
 @pytest.mark.slow
-@needs_data
 def test_benchmark_page_wflw_tables_are_the_commands_output():
     """The WFLW table is its JSON printed; the JSON's 8x8 rows are what the command computes today."""
     from landmark_codecs import bench
@@ -199,7 +196,7 @@ def test_benchmark_page_wflw_tables_are_the_commands_output():
     docs = README.parent / "docs"
     stored = json.loads((docs / "benchmark" / "wflw98" / "results.json").read_text())
     cfg = stored["config"]
-    landmarks = bench.load_keypoints(DATA / "meanface_wflw98.txt", samples=cfg["samples"], seed=cfg["seed"])
+    landmarks = bench.load_keypoints("wflw98", samples=cfg["samples"], seed=cfg["seed"])  # the packaged copy
     rows = [bench.Row(**r) for r in stored["rows"]]
     block = _bench_blocks((docs / "benchmark.md").read_text())[1]
     _assert_text_close(block, bench.format_table(rows, landmarks=landmarks.description))

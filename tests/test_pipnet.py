@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import pathlib
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from landmark_codecs.testing import assert_lossless, heatmap_sizes, landmarks
 
 from conftest import convert, numpy_of
 
-SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 MERGES = ["mean", "original", "none"]
 TOL = {np.float32: 1e-5, np.float64: 1e-9}
 
@@ -433,15 +431,13 @@ def test_loss_in_half_precision_is_finite_and_close(dtype):
 
 # -- real mean shapes ------------------------------------------------------------------------------
 
-MEANFACES = sorted(SHARED.glob("meanface_*.txt")) if SHARED.is_dir() else []
-
-
-@pytest.mark.skipif(not MEANFACES, reason="../shared/data/meanface_*.txt not found")
-@pytest.mark.parametrize("path", MEANFACES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("name", ["wflw98", "300w68", "cofw29", "aflw19"])
 @pytest.mark.parametrize("merge", MERGES)
-def test_real_mean_shapes_build_and_round_trip(path, merge):
-    pts = np.loadtxt(path).reshape(-1, 2)
-    expected_k = {"wflw98": 98, "300w68": 68, "cofw29": 29, "aflw19": 19}[path.stem.split("_", 1)[1]]
+def test_real_mean_shapes_build_and_round_trip(name, merge):
+    from landmark_codecs.bench import mean_shape
+
+    pts = mean_shape(name)
+    expected_k = {"wflw98": 98, "300w68": 68, "cofw29": 29, "aflw19": 19}[name]
     assert pts.shape == (expected_k, 2)
     table = lc.pipnet_neighbors(pts, num_neighbors=10)
     np.testing.assert_array_equal(table.index, _oracle_neighbors(pts, 10))

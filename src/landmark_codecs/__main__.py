@@ -83,7 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--model", choices=["both", *bench.MODELS], default="both", help="prediction model(s) to run")
     b.add_argument("--noise", type=_amount, default=0.05, help="realistic model: pixel noise, a fraction of the target's peak")
     b.add_argument("--displacement", type=_amount, default=0.25, help="realistic model: landmark displacement, std in heatmap px")
-    b.add_argument("--keypoints", type=pathlib.Path, default=None, help="landmarks from .npy (N, K, 2), a 300W/WFLW .csv or a meanface .txt")
+    b.add_argument(
+        "--keypoints", type=pathlib.Path, default=None,
+        help=f"landmarks from .npy (N, K, 2), a 300W/WFLW .csv, a meanface .txt, or a packaged mean shape: {', '.join(bench.MEAN_SHAPES)}",
+    )
     b.add_argument("--landmarks", type=_pair, default=None, help="eye-corner indices I,J for NME (default: 36,45 for 68 points, 60,72 for 98)")
     b.add_argument("--samples", type=_count(1), default=256, help="synthetic shapes (16 points each) or mean-shape copies")
     b.add_argument("--image-size", type=_count(2), default=256, help="crop size in image pixels")

@@ -38,18 +38,20 @@ from .. import (
     pipnet_neighbors,
 )
 from .._xp import namespace, to_host
-from ._landmarks import DEFAULT_EYE_CORNERS, Landmarks, check_eye_corners, load_keypoints, synthetic_landmarks
+from ._landmarks import DEFAULT_EYE_CORNERS, MEAN_SHAPES, Landmarks, check_eye_corners, load_keypoints, mean_shape, synthetic_landmarks
 
 __all__ = [
     "CODECS",
     "DEFAULT_SIZES",
     "DEFAULT_EYE_CORNERS",
     "MODELS",
+    "MEAN_SHAPES",
     "Landmarks",
     "Row",
     "check_eye_corners",
     "format_table",
     "load_keypoints",
+    "mean_shape",
     "run",
     "svg_plot",
     "synthetic_landmarks",

@@ -8,13 +8,37 @@ crop's valid range is ``[-0.5, image_size - 0.5)`` per axis.
 from __future__ import annotations
 
 import csv
+import importlib.resources
 import math
 import pathlib
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Landmarks", "synthetic_landmarks", "load_keypoints", "DEFAULT_EYE_CORNERS"]
+__all__ = ["Landmarks", "synthetic_landmarks", "load_keypoints", "mean_shape", "MEAN_SHAPES", "DEFAULT_EYE_CORNERS"]
+
+# The mean shapes shipped in the package (PIPNet's published mean faces, data/meanface_*.txt).
+MEAN_SHAPES = ("300w68", "wflw98", "cofw29", "aflw19")
+
+
+def mean_shape(name: str, /) -> np.ndarray:
+    """A packaged mean face: ``(K, 2)`` float64 ``(x, y)`` normalized to the face crop (``[0, 1]``
+    spans the crop's edges).
+
+    ``name`` is one of ``"300w68"``, ``"wflw98"``, ``"cofw29"``, ``"aflw19"``: the mean shapes
+    PIPNet (Jin et al., IJCV 2021) publishes for 300W, WFLW, COFW and AFLW, shipped with this
+    package, e.g. for :func:`landmark_codecs.pipnet_neighbors` or ``--keypoints wflw98``.
+
+    >>> mean_shape("aflw19").shape
+    (19, 2)
+    """
+    return _read_mean_shape(_packaged(name))
+
+
+def _packaged(name: str) -> pathlib.Path:
+    if name not in MEAN_SHAPES:
+        raise ValueError(f"mean shape name must be one of {', '.join(MEAN_SHAPES)}, got {name!r}")
+    return pathlib.Path(str(importlib.resources.files("landmark_codecs") / "data" / f"meanface_{name}.txt"))
 
 # Outer eye corners (0-based) of the two common face layouts, for NME's inter-ocular distance.
 DEFAULT_EYE_CORNERS: dict[int, tuple[int, int]] = {68: (36, 45), 98: (60, 72)}
@@ -50,7 +74,9 @@ def load_keypoints(
     seed: int = 0,
     eye_corners: tuple[int, int] | None = None,
 ) -> Landmarks:
-    """Read landmarks from ``.npy``, 300W/WFLW ``.csv`` or a mean-shape ``.txt`` file.
+    """Read landmarks from ``.npy``, 300W/WFLW ``.csv`` or a mean-shape ``.txt`` file, or take a
+    packaged mean shape by name (``"300w68"``, ``"wflw98"``, ``"cofw29"``, ``"aflw19"``; a file of
+    that name in the working directory wins).
 
     - ``.npy``: an ``(N, K, 2)`` array of ``(x, y)`` already in crop pixels.
     - ``.csv``: rows ``image_name, scale, center_w, center_h, x0, y0, x1, y1, ...`` in original
@@ -69,8 +95,10 @@ def load_keypoints(
     ``FileNotFoundError``) with the file and what was expected.
     """
     path = pathlib.Path(path)
+    if not path.is_file() and str(path) in MEAN_SHAPES:
+        path = _packaged(str(path))
     if not path.is_file():
-        raise FileNotFoundError(f"keypoints file {str(path)!r} does not exist")
+        raise FileNotFoundError(f"keypoints file {str(path)!r} does not exist (nor is it a packaged mean shape: {', '.join(MEAN_SHAPES)})")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         coords, what = _read_npy(path), "array"
