@@ -259,6 +259,32 @@ def evaluate(net: nn.Module, codec: Codec, faces: torch.Tensor, images: torch.Te
     return nme(to_image(pred, codec.size), faces), nme(to_image(codec.quantization_only(to_heatmap(faces, codec.size)), codec.size), faces)
 
 
+# What each heatmap codec's network outputs, for `landmark-codecs bench --predictions`.
+SAVED_OUTPUTS = {"argmax": False, "dark": False, "awing_dark": False, "awing_boundary": False, "h3r": True, "soft_argmax": True}
+
+
+@torch.no_grad()
+def save_predictions(net: nn.Module, codec: Codec, faces: torch.Tensor, images: torch.Tensor, folder: pathlib.Path) -> pathlib.Path | None:
+    """Write the test set's network outputs as ``{codec}_{size}.npz`` in the format of
+    ``landmark-codecs bench --predictions``; None for PIPNet (its outputs are not heatmaps)."""
+    if codec.name not in SAVED_OUTPUTS:
+        return None
+    net.eval()
+    maps = torch.cat([net(images[i : i + 256])[:, :K] for i in range(0, len(images), 256)])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{codec.name}_{codec.size}.npz"
+    np.savez_compressed(
+        path,
+        heatmaps=maps.float().cpu().numpy(),
+        landmarks=faces.double().cpu().numpy(),  # crop pixels, the pixel-centre convention of to_heatmap
+        image_size=np.array([INPUT, INPUT]),
+        logits=np.array(SAVED_OUTPUTS[codec.name]),
+        sigma=np.array(SIGMA),
+        convention=np.array("pixel_center"),
+    )
+    return path
+
+
 def _bar(label: str):
     start = time.perf_counter()
 
@@ -315,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", type=pathlib.Path, default=None, help="write results.json and nme.svg here")
+    ap.add_argument(
+        "--save-predictions", type=pathlib.Path, default=None,
+        help="write each heatmap codec's test-set outputs here as CODEC_SIZE.npz, for landmark-codecs bench --predictions",
+    )
     args = ap.parse_args(argv)
     for s in args.sizes:
         if s < 4 or s > INPUT or s & (s - 1):
@@ -332,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             net, codec, losses = train(name, size, steps=steps, batch=args.batch, seed=args.seed, device=device, progress=_bar(f"{name} {size}x{size}"))
             trained, quantized = evaluate(net, codec, test_faces, test_images)
+            if args.save_predictions is not None:
+                saved = save_predictions(net, codec, test_faces, test_images, args.save_predictions)
+                print(f"  saved {saved}" if saved else f"  {name}: outputs are not heatmaps, not saved")
             results.append(
                 {"codec": name, "size": size, "nme": trained, "quantization_nme": quantized, "final_loss": float(np.mean(losses[-20:])), "seconds": time.perf_counter() - start}
             )

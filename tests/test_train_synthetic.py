@@ -88,3 +88,17 @@ def test_awing_boundary_trains_the_boundary_channel_through_coordconv(example):
     boundary = example.lc.encode_boundaries(example.to_heatmap(faces, 8), heatmap_size=(8, 8), boundaries=example.CHAINS)
     assert boundary.heatmaps.shape == (2, 1, 8, 8) and float(boundary.heatmaps.max()) > 0.9
 
+
+
+def test_save_predictions_writes_files_the_bench_decodes(example, tmp_path, capsys):
+    argv = ["--codecs", "h3r", "dark", "pipnet", "--sizes", "4", "--steps", "2", "--batch", "4", "--test", "6", "--save-predictions", str(tmp_path)]
+    assert example.main(argv) == 0
+    assert "pipnet: outputs are not heatmaps, not saved" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dark_4.npz", "h3r_4.npz"]
+    from landmark_codecs.bench import _predictions
+
+    for name, logits in (("h3r_4.npz", True), ("dark_4.npz", False)):
+        rows, loaded = _predictions.decode_predictions(tmp_path / name, eyes=example.EYE_CORNERS)
+        assert loaded.logits is logits and loaded.heatmaps.shape == (6, example.K, 4, 4) and loaded.sigma == example.SIGMA
+        assert loaded.image_size == (example.INPUT, example.INPUT)
+        assert all(r.nme_percent is not None and np.isfinite(r.nme_percent) for r in rows)

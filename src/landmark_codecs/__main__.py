@@ -47,6 +47,13 @@ def _amount(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    value = _amount(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _pair(text: str) -> tuple[int, int]:
     values = _int_list(text)
     if len(values) != 2:
@@ -93,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--seed", type=_count(0), default=0, help="seed of every random draw (>= 0)")
     b.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
     b.add_argument("--device", default=None, help="torch device, e.g. cuda (with --backend torch)")
+    b.add_argument(
+        "--predictions", type=pathlib.Path, default=None,
+        help="decode a network's saved outputs (.npz: heatmaps, landmarks, image_size[, visible, logits, sigma, convention]) with every decoder; report NME, FR@0.1, AUC@0.1",
+    )
+    b.add_argument("--sigma", type=_positive, default=None, help="with --predictions: the Gaussian target's sigma in heatmap px, for DARK")
     b.add_argument("--speed", action="store_true", help="time encoders and decoders against a one-pass floor and installed peers instead")
     b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when it is a terminal)")
     b.add_argument("--out", type=pathlib.Path, default=None, help="also write results.json and an SVG plot per model to this folder")
@@ -101,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not codecs:
         parser.exit(2, f"landmark-codecs bench: error: argument --codecs: expected comma-separated codecs from {', '.join(bench.CODECS)}, got {args.codecs!r}\n")
     progress = _ProgressBar(sys.stderr) if (sys.stderr.isatty() if args.progress is None else args.progress) else None
+    if args.predictions is not None:
+        return _predictions(args)
+    if args.sigma is not None:
+        parser.exit(2, "landmark-codecs bench: error: --sigma is for --predictions (the synthetic runs derive sigma from --sizes)\n")
     try:
         if args.speed:
             from .bench._speed import run_speed
@@ -130,6 +146,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"landmark-codecs bench: error: cannot write to {args.out}: {err.strerror}", file=sys.stderr)
             return 2
         print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _predictions(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import _predictions as predictions
+
+    if args.speed or args.keypoints is not None:
+        print("landmark-codecs bench: error: --predictions decodes a saved file; it does not combine with --speed or --keypoints", file=sys.stderr)
+        return 2
+    try:
+        rows, loaded = predictions.decode_predictions(args.predictions, sigma=args.sigma, eyes=args.landmarks)
+    except (ValueError, OSError) as err:
+        print(f"landmark-codecs bench: error: {err}", file=sys.stderr)
+        return 2
+    print(predictions.format_predictions(rows, description=loaded.description))
+    if args.out is not None:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+            config = {"predictions": str(args.predictions), "sigma": loaded.sigma, "logits": loaded.logits, "convention": loaded.convention, "landmarks": args.landmarks}
+            target = args.out / "predictions.json"
+            target.write_text(json.dumps({"config": config, "description": loaded.description, "rows": predictions.rows_json(rows)}, indent=2) + "\n")
+        except OSError as err:
+            print(f"landmark-codecs bench: error: cannot write to {args.out}: {err.strerror}", file=sys.stderr)
+            return 2
+        print(f"wrote {target}")
     return 0
 
 

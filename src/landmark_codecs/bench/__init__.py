@@ -6,7 +6,9 @@ prediction model and prints a table per model. Landmarks (synthetic and uniform 
 each heatmap size with the codec's convention (``"pixel_center"``; UDP its corner-aligned one),
 encoded, perturbed by the prediction model, decoded and mapped back; the error is the Euclidean
 distance to the truth, in heatmap and image pixels, and as NME when the set has eye corners.
-``--speed`` runs :func:`landmark_codecs.bench._speed.run_speed` instead.
+``--speed`` runs :func:`landmark_codecs.bench._speed.run_speed` instead, and
+``--predictions FILE.npz`` :func:`decode_predictions` (every decoder on a network's saved
+outputs, scored with :mod:`landmark_codecs.metrics`).
 """
 
 from __future__ import annotations
@@ -38,10 +40,16 @@ from .. import (
     pipnet_neighbors,
 )
 from .._xp import namespace, to_host
+from ._predictions import DECODERS, PredictionRow, decode_predictions, format_predictions, load_predictions
 from ._landmarks import DEFAULT_EYE_CORNERS, MEAN_SHAPES, Landmarks, check_eye_corners, load_keypoints, mean_shape, synthetic_landmarks
 
 __all__ = [
     "CODECS",
+    "DECODERS",
+    "PredictionRow",
+    "decode_predictions",
+    "format_predictions",
+    "load_predictions",
     "DEFAULT_SIZES",
     "DEFAULT_EYE_CORNERS",
     "MODELS",

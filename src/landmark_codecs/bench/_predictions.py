@@ -1,0 +1,159 @@
+"""``landmark-codecs bench --predictions FILE.npz``: every applicable decoder on a network's own
+saved outputs, scored with the metrics face alignment papers report.
+
+The file (``numpy.savez``) holds:
+
+- ``heatmaps``: ``(N, K, H, W)`` float, the network's outputs for N test faces;
+- ``landmarks``: ``(N, K, 2)`` float, the ground truth ``(x, y)`` in image pixels;
+- ``image_size``: ``(2,)`` ints, the image's ``(W, H)``;
+- optionally ``visible`` ``(N, K)``, ``logits`` (a bool: the maps are logits of a softmax, as
+  H3R and soft-argmax networks are trained), ``sigma`` (the Gaussian target's sigma in heatmap
+  pixels, which DARK needs) and ``convention`` (``"pixel_center"``, ``"legacy"`` or ``"udp"``:
+  how heatmap pixels map to image pixels; default ``"pixel_center"``).
+
+``examples/train_synthetic.py --save-predictions DIR`` writes such files.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import decode_argmax, decode_dark, decode_randomized_rounding, decode_soft_argmax, heatmap_to_image, metrics
+
+__all__ = ["PredictionRow", "Predictions", "decode_predictions", "format_predictions", "load_predictions", "DECODERS"]
+
+DECODERS = ("argmax", "quarter", "dark", "soft-argmax", "h3r-topk", "h3r-window")
+_CONVENTIONS = ("pixel_center", "legacy", "udp")
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    decoder: str
+    mean_error_image_px: float | None  # over the visible landmarks; None: the decoder did not apply
+    nme_percent: float | None  # per face, then averaged; None without eye indices
+    failure_rate: float | None  # FR@0.1 (NME above 10 %)
+    auc: float | None  # AUC@0.1, exact
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Predictions:
+    heatmaps: np.ndarray
+    landmarks: np.ndarray
+    image_size: tuple[int, int]
+    visible: np.ndarray
+    logits: bool
+    sigma: float | None
+    convention: str
+    description: str
+
+
+def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) -> Predictions:
+    """Read and check a predictions file (see the module docstring); ``sigma`` overrides the file's."""
+    path = pathlib.Path(path)
+    where = f"predictions file {str(path)!r}"
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{where} does not exist") from None
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"{where} is not a readable .npz archive: {err or type(err).__name__}") from None
+    with data:
+        missing = [k for k in ("heatmaps", "landmarks", "image_size") if k not in data.files]
+        if missing:
+            raise ValueError(f"{where} lacks {', '.join(missing)} (it holds {', '.join(data.files) or 'nothing'})")
+        maps, truth, size = data["heatmaps"], data["landmarks"], data["image_size"]
+        if maps.ndim != 4 or not np.issubdtype(maps.dtype, np.floating) or 0 in maps.shape:
+            raise ValueError(f"{where}: heatmaps must be a float (N, K, H, W) array, got {maps.dtype} {maps.shape}")
+        n, k, h, w = maps.shape
+        if truth.shape != (n, k, 2) or not np.issubdtype(truth.dtype, np.number):
+            raise ValueError(f"{where}: landmarks must be a real (N, K, 2) = {(n, k, 2)} array in image pixels, got {truth.dtype} {truth.shape}")
+        if size.shape != (2,) or not np.issubdtype(size.dtype, np.integer) or (size < 2).any():
+            raise ValueError(f"{where}: image_size must be two ints (W, H) >= 2, got {size.tolist()}")
+        visible = np.ones((n, k), dtype=bool)
+        if "visible" in data.files:
+            visible = data["visible"]
+            if visible.shape != (n, k):
+                raise ValueError(f"{where}: visible must have shape (N, K) = {(n, k)}, got {visible.shape}")
+            visible = visible.astype(bool)
+        logits = bool(data["logits"]) if "logits" in data.files else False
+        if sigma is None and "sigma" in data.files:
+            sigma = float(data["sigma"])
+        convention = str(data["convention"]) if "convention" in data.files else "pixel_center"
+    if convention not in _CONVENTIONS:
+        raise ValueError(f"{where}: convention must be one of {', '.join(_CONVENTIONS)}, got {convention!r}")
+    kind = "logits" if logits else "heatmaps"
+    description = f"{n} faces x {k} landmarks, {w}x{h} {kind} from {path.name}, {int(size[0])}x{int(size[1])} images"
+    return Predictions(maps, truth.astype(np.float64), (int(size[0]), int(size[1])), visible, logits, sigma, convention, description)
+
+
+def decode_predictions(
+    path: str | pathlib.Path, *, sigma: float | None = None, eyes: tuple[int, int] | None = None, threshold: float = 0.1
+) -> tuple[list[PredictionRow], Predictions]:
+    """Decode the file's maps with every decoder and score them against its landmarks.
+
+    Decoders: ``argmax``, ``quarter`` (the +-0.25 shift), ``dark`` (needs ``sigma``, from the file
+    or the argument; on logits it decodes ``exp(logits - max)``, the softmax up to a factor),
+    ``soft-argmax``, ``h3r-topk`` (top-9) and ``h3r-window`` (3x3), the last three on logits or
+    probabilities as the file says. NME, FR and AUC at ``threshold`` (fractions, reported in
+    percent for NME) are given when eye indices exist: ``eyes`` or the layout's default outer
+    eye corners (68, 98 and 29 points).
+    """
+    pred = load_predictions(path, sigma=sigma)
+    mode = "logits" if pred.logits else "probabilities"
+    maps = pred.heatmaps
+    h, w = maps.shape[-2:]
+    k = maps.shape[1]
+    pair = eyes if eyes is not None else metrics.EYE_CORNERS.get(k)
+    if pair is not None and not (0 <= pair[0] < k and 0 <= pair[1] < k and pair[0] != pair[1]):
+        raise ValueError(f"eye indices must be two different landmarks in [0, {k}), got {pair}")
+    runs: dict[str, Any] = {
+        "argmax": lambda: decode_argmax(maps),
+        "quarter": lambda: decode_argmax(maps, refine="quarter"),
+        "soft-argmax": lambda: decode_soft_argmax(maps, input=mode),
+        "h3r-topk": lambda: decode_randomized_rounding(maps, k=min(9, h * w), input=mode),
+        "h3r-window": lambda: decode_randomized_rounding(maps, activation="window", window_size=3, input=mode),
+    }
+    if pred.sigma is not None:
+        dark_maps = np.exp(maps - maps.max(axis=(-2, -1), keepdims=True)) if pred.logits else maps
+        runs["dark"] = lambda: decode_dark(dark_maps, sigma=pred.sigma)
+    rows = []
+    for name in DECODERS:
+        if name not in runs:
+            rows.append(PredictionRow(name, None, None, None, None, "needs the target's sigma (--sigma or the file's sigma)"))
+            continue
+        coords, _ = runs[name]()
+        xy = heatmap_to_image(np.asarray(coords, dtype=np.float64), image_size=pred.image_size, heatmap_size=(w, h), convention=pred.convention)
+        err = np.linalg.norm(xy - pred.landmarks, axis=-1)[pred.visible]
+        nme = fr = area = None
+        if pair is not None:
+            per_face = metrics.nme(xy, pred.landmarks, visible=pred.visible, eyes=pair)
+            nme = float(100 * np.nanmean(per_face))
+            fr = float(metrics.failure_rate(per_face, threshold=threshold))
+            area = float(metrics.auc(per_face, threshold=threshold))
+        rows.append(PredictionRow(name, float(err.mean()), nme, fr, area))
+    return rows, pred
+
+
+def format_predictions(rows: list[PredictionRow], *, description: str, threshold: float = 0.1) -> str:
+    """The rows as a text table (NME in percent, FR and AUC as fractions)."""
+    t = f"{threshold:g}"
+    head = f"{'decoder':<12} {'mean err (img px)':>18} {'NME %':>8} {'FR@' + t:>8} {'AUC@' + t:>8}"
+    lines = [f"Decoders on saved network outputs: {description}", head]
+
+    def cell(v: float | None, fmt: str, width: int) -> str:
+        return f"{'-':>{width}}" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:>{width}{fmt}}"
+
+    for r in rows:
+        line = f"{r.decoder:<12} {cell(r.mean_error_image_px, '.4f', 18)} {cell(r.nme_percent, '.4f', 8)} {cell(r.failure_rate, '.4f', 8)} {cell(r.auc, '.4f', 8)}"
+        lines.append(line + (f"  ({r.note})" if r.note else ""))
+    return "\n".join(lines)
+
+
+def rows_json(rows: list[PredictionRow]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in rows]

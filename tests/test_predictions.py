@@ -1,0 +1,106 @@
+"""``landmark-codecs bench --predictions``: decoders on saved network outputs, scored with
+landmark_codecs.metrics; exact on exact targets; clear errors for bad files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import landmark_codecs as lc
+from landmark_codecs import bench, metrics
+from landmark_codecs.__main__ import main
+from landmark_codecs.bench import _predictions as predictions
+
+
+def _faces(n=12, size=256):
+    """n 300W faces well inside a size x size image, at sub-pixel positions."""
+    rng = np.random.default_rng(3)
+    shape = bench.mean_shape("300w68") * 0.7 * size + 0.15 * size
+    return shape + rng.uniform(-0.05, 0.05, size=(n, 1, 2)) * size + rng.normal(0, 0.01 * size, size=(n, 68, 2))
+
+
+def _save(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def test_exact_targets_decode_exactly_with_their_own_decoder(tmp_path):
+    """A Gaussian target decodes exactly with DARK; an expected H3R target with H3R top-k, as
+    probabilities and as its log (logits); NME, FR and AUC are landmark_codecs.metrics'."""
+    truth = _faces()
+    hm = lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(64, 64))
+    gauss, _ = lc.encode_gaussian(hm, heatmap_size=(64, 64), sigma=2.0)
+    rows, _ = predictions.decode_predictions(_save(tmp_path / "g.npz", heatmaps=gauss, landmarks=truth, image_size=np.array([256, 256]), sigma=2.0))
+    by = {r.decoder: r for r in rows}
+    assert by["dark"].mean_error_image_px < 1e-9 and by["dark"].nme_percent < 1e-9 and by["dark"].auc == pytest.approx(1.0)
+    assert by["argmax"].mean_error_image_px > 0.5  # quantization: up to half a heatmap pixel (2 image px)
+    xy = lc.heatmap_to_image(lc.decode_argmax(gauss)[0], image_size=(256, 256), heatmap_size=(64, 64))
+    per_face = metrics.nme(xy, truth)
+    assert by["argmax"].nme_percent == pytest.approx(100 * per_face.mean(), rel=1e-12)
+    assert by["argmax"].auc == pytest.approx(float(metrics.auc(per_face)), rel=1e-12)
+    expected, _ = lc.encode_randomized_rounding(hm, heatmap_size=(64, 64), expected=True)
+    for maps, logits in ((expected, False), (np.log(np.maximum(expected, 1e-300)), True)):
+        rows, loaded = predictions.decode_predictions(_save(tmp_path / "h.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]), logits=logits))
+        by = {r.decoder: r for r in rows}
+        assert loaded.logits is logits and by["h3r-topk"].mean_error_image_px < 1e-9
+        assert by["dark"].mean_error_image_px is None and "sigma" in by["dark"].note
+
+
+def test_visibility_conventions_and_eye_overrides(tmp_path):
+    truth = _faces(n=4, size=64)
+    hm = lc.image_to_heatmap(truth, image_size=(64, 64), heatmap_size=(16, 16), convention="udp")
+    maps, _ = lc.encode_gaussian(hm, heatmap_size=(16, 16), sigma=1.5)
+    visible = np.ones((4, 68), dtype=bool)
+    visible[:, :10] = False
+    maps[:, :10] = np.random.default_rng(0).random(maps[:, :10].shape)  # garbage where invisible
+    path = _save(tmp_path / "u.npz", heatmaps=maps, landmarks=truth, image_size=np.array([64, 64]), visible=visible, convention="udp")
+    rows, _ = predictions.decode_predictions(path, sigma=1.5, eyes=(39, 42))
+    dark = next(r for r in rows if r.decoder == "dark")
+    assert dark.mean_error_image_px < 1e-9 and dark.nme_percent < 1e-9
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8])), "lacks heatmaps"),
+    (dict(heatmaps=np.zeros((2, 3, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8])), r"heatmaps must be a float \(N, K, H, W\)"),
+    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 4, 2)), image_size=np.array([8, 8])), r"landmarks must be a real \(N, K, 2\) = \(2, 3, 2\)"),
+    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8.0, 8.0])), "image_size must be two ints"),
+    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8]), visible=np.ones(3)), "visible must have shape"),
+    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8]), convention="corner"), "convention must be one of"),
+])
+def test_bad_files_name_the_file_and_the_key(tmp_path, arrays, message):
+    path = _save(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match=message):
+        predictions.decode_predictions(path)
+    with pytest.raises(ValueError, match="bad.npz"):
+        predictions.decode_predictions(path)
+
+
+def test_cli_prints_the_table_writes_json_and_refuses_mixed_modes(tmp_path, capsys):
+    truth = _faces(n=3)
+    maps, _ = lc.encode_gaussian(lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(32, 32)), heatmap_size=(32, 32), sigma=1.0)
+    path = _save(tmp_path / "p.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]))
+    assert main(["bench", "--predictions", str(path), "--sigma", "1", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "Decoders on saved network outputs: 3 faces x 68 landmarks, 32x32 heatmaps from p.npz" in out and "AUC@0.1" in out
+    saved = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert [r["decoder"] for r in saved["rows"]] == list(predictions.DECODERS) and saved["config"]["sigma"] == 1.0
+    assert saved["rows"][2]["mean_error_image_px"] < 1e-9  # dark on its own target
+    for args, message in (
+        (["--predictions", str(path), "--speed"], "does not combine"),
+        (["--predictions", str(tmp_path / "none.npz")], "does not exist"),
+        (["--sigma", "2"], "--sigma is for --predictions"),
+        (["--predictions", str(path), "--sigma", "0"], "expected a positive number"),
+    ):
+        assert _exit_code(["bench", *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+def _exit_code(argv: list[str]) -> int:
+    """main's return value, or the code argparse exits with."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return int(stop.code)
