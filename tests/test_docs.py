@@ -214,6 +214,20 @@ def _docs_build():
     return module
 
 
+def test_benchmark_page_prediction_tables_are_the_commands_json():
+    """docs/benchmark.md's --predictions tables are the committed predictions.json printed."""
+    from landmark_codecs import bench
+
+    docs = README.parent / "docs"
+    blocks = _bench_blocks((docs / "benchmark.md").read_text())
+    folders = sorted((docs / "benchmark" / "predictions").iterdir())
+    assert len(folders) == 8
+    for folder in folders:
+        data = json.loads((folder / "predictions.json").read_text())
+        text = bench.format_predictions([bench.PredictionRow(**r) for r in data["rows"]], description=data["description"])
+        assert text in blocks, folder.name
+
+
 def test_docs_strict_build_passes():
     """`python docs/build.py --check`: api.md and the conventions figure are current, every docstring
     reference resolves and every link in README.md and docs/*.md lands on a file and heading."""
