@@ -350,3 +350,31 @@ def test_packaged_mean_shapes_are_pipnets_and_load_by_name_or_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nor is it a packaged mean shape"):
         bench.load_keypoints(tmp_path / "wflw98.txt")
 
+
+
+def test_softmax_codecs_are_perturbed_as_logits_with_the_stated_mass_and_noise():
+    """The realistic model of softmax-decoded codecs: log((1 - m) p + m / (H W)) + N(0, s^2) with
+    m = 0.1 noise and s = 10 noise; its softmax puts m (times E[exp(noise)]) off the target."""
+    rng = np.random.default_rng(0)
+    target, _ = lc.encode_randomized_rounding(rng.uniform(5, 58, size=(200, 4, 2)), heatmap_size=(64, 64), expected=True)
+    logits = bench._perturbed(target, "logits", 0.05, np.random.default_rng(1), lambda a: a)
+    off = target == 0
+    background = logits[off] - np.log(0.005 / 4096)
+    assert abs(background.mean()) < 0.01 and background.std() == pytest.approx(0.5, rel=0.01)
+    p = np.exp(logits - logits.max(axis=(-2, -1), keepdims=True))
+    p /= p.sum(axis=(-2, -1), keepdims=True)
+    mass = (p * off).sum(axis=(-2, -1))
+    assert np.median(mass) == pytest.approx(0.005 * np.exp(0.5**2 / 2), rel=0.1)
+    exact = bench._perturbed(target, "logits", 0.0, rng, lambda a: a)
+    assert np.isneginf(exact[off]).all() and np.allclose(exact[~off], np.log(target[~off]))
+
+
+def test_realistic_error_of_the_softmax_decoders_falls_with_the_map_size():
+    """A sane decoder's image-pixel error falls as the map grows (the old model, noise on the
+    probabilities, made top-k and soft-argmax grow instead)."""
+    landmarks = bench.load_keypoints("300w68", samples=16)
+    rows = _rows(landmarks, codecs=["h3r-expected", "h3r-window", "soft-argmax"], sizes=(8, 32, 128), model="realistic")
+    for codec in ("h3r-expected", "h3r-window", "soft-argmax"):
+        errors = [rows[codec, s].mean_error_image_px for s in (8, 32, 128)]
+        assert errors[0] > errors[1] > errors[2], (codec, errors)
+        assert rows[codec, 128].nme_percent < 0.7, codec

@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = bench.format_table(rows, landmarks=landmarks.description, image_size=args.image_size, noise=args.noise, displacement=args.displacement)
     print(table)
     if args.out is not None:
-        config = {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in vars(args).items() if k not in ("command", "out", "progress", "speed")}
+        config = {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in vars(args).items() if k not in ("command", "out", "progress", "speed", "predictions", "sigma")}
         titles = {m: bench.table_title(m, landmarks=landmarks.description, image_size=args.image_size, noise=args.noise, displacement=args.displacement) for m in models}
         try:
             written = bench.write_results(rows, args.out, config=config, titles=titles)

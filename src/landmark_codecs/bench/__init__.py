@@ -85,9 +85,9 @@ class Codec:
 
     ``encode(coords, ctx, expected)`` returns the target as a tuple of arrays; ``noise`` says per
     array how the realistic model perturbs it: ``"map"`` (x the peak over the last two axes),
-    ``"labels"`` (x the peak over the last axis), ``"log"`` (a map decoded from its log: noise on
-    the probabilities, then the log) or ``"cells"`` (regressed offsets, in cells: one draw per
-    map, see :func:`run`). ``decode(target, ctx)`` returns coordinates in ``space``:
+    ``"labels"`` (x the peak over the last axis), ``"logits"`` (a probability map a network
+    predicts through a softmax: its log, see :func:`run`) or ``"cells"`` (regressed offsets, in
+    cells: one draw per map, see :func:`run`). ``decode(target, ctx)`` returns coordinates in ``space``:
     ``"pixel_center"``/``"udp"`` heatmap px (that conversion both ways) or ``"image"`` px.
     """
 
@@ -153,24 +153,29 @@ CODECS: dict[str, Codec] = {
         ("labels", "labels"),
         space="image",
     ),
-    "h3r-expected": Codec("randomized rounding, expected target, top-9 decode", _h3r, lambda t, ctx: decode_randomized_rounding(t[0])[0], ("map",)),
-    "h3r-window": Codec(
-        "randomized rounding, expected target, 3x3 window decode",
+    "h3r-expected": Codec(
+        "randomized rounding, expected target, top-9 decode of its logits",
         _h3r,
-        lambda t, ctx: decode_randomized_rounding(t[0], activation="window")[0],
-        ("map",),
+        lambda t, ctx: decode_randomized_rounding(t[0], input="logits")[0],
+        ("logits",),
+    ),
+    "h3r-window": Codec(
+        "randomized rounding, expected target, 3x3 window decode of its logits",
+        _h3r,
+        lambda t, ctx: decode_randomized_rounding(t[0], activation="window", input="logits")[0],
+        ("logits",),
     ),
     "h3r-sampled": Codec(
-        "randomized rounding, one sampled one-hot target (realistic: the expected one), top-9 decode",
+        "randomized rounding, one sampled one-hot target (realistic: the expected one), top-9 decode of its logits",
         _h3r_sampled,
-        lambda t, ctx: decode_randomized_rounding(t[0])[0],
-        ("map",),
+        lambda t, ctx: decode_randomized_rounding(t[0], input="logits")[0],
+        ("logits",),
     ),
     "soft-argmax": Codec(
         "exact soft-argmax target, soft-argmax decode of its log",
         lambda c, ctx, e: (encode_soft_argmax(c, heatmap_size=(ctx.size, ctx.size), sigma=ctx.sigma)[0],),
         lambda t, ctx: decode_soft_argmax(t[0])[0],
-        ("log",),
+        ("logits",),
     ),
     "pipnet": Codec(
         "PIPNet: one-hot score, offsets and 10 neighbours' offsets on a size x size grid, mean merge",
@@ -182,7 +187,7 @@ CODECS: dict[str, Codec] = {
 
 MODELS: dict[str, str] = {
     "noise-free": "noise-free: the exact target decoded, quantization error alone",
-    "realistic": "realistic: expected target at a displaced landmark, plus pixel noise",
+    "realistic": "realistic: expected target at a displaced landmark, perturbed in its network's output space",
 }
 
 
@@ -222,10 +227,17 @@ def run(
     - ``"realistic"``: the codec's *expected* target (for ``h3r-sampled``, the expectation a
       network trained on samples learns) for the landmark displaced by ``N(0, displacement^2)``
       heatmap px per axis (bins for SimCC, cells for PIPNet) and clamped to the map's valid
-      range (a target cannot lie outside it), plus i.i.d. Gaussian noise of
-      ``noise`` x the target's peak on every pixel (or bin). PIPNet's regressed offsets get
-      ``noise`` cells, one draw per map broadcast over its cells: decoding reads each offset map
-      at one cell, so this is distributed exactly as per-cell noise at a fraction of the cost.
+      range (a target cannot lie outside it), perturbed in the space its network is trained in:
+
+      - heatmaps trained by regression (the Gaussian codecs, SimCC's labels): i.i.d. Gaussian
+        noise of ``noise`` x the target's peak on every pixel (or bin);
+      - maps decoded through a softmax (H3R, soft-argmax): the logits
+        ``log((1 - m) p + m / (H W)) + N(0, s^2)`` of the normalized target ``p``, with
+        ``m = 0.1 noise`` of the mass spread over the map and ``s = 10 noise`` logit units
+        (0.5 % and 0.5 at the default 0.05, as measured on trained H3R networks);
+      - PIPNet's regressed offsets: ``noise`` cells, one draw per map broadcast over its cells:
+        decoding reads each offset map at one cell, so this is distributed exactly as per-cell
+        noise at a fraction of the cost.
 
     ``sigma_image`` is the Gaussian sigma in image pixels (8 = 2 heatmap px at 64x64 from 256),
     scaled to each size and floored at 0.5 heatmap px. Everything is drawn from NumPy generators
@@ -311,18 +323,29 @@ _CHUNK_VALUES = 1 << 22
 def _perturbed(target: Any, kind: str, noise: float, rng: np.random.Generator, to_backend: Callable[[np.ndarray], Any]) -> Any:
     xp = namespace(target=target)
     shape = tuple(target.shape)
-    if kind == "log":
-        if noise == 0:
+    if kind == "logits":
+        if noise == 0:  # the exact target's log: -inf where it is 0, which the decoders weigh 0
             with np.errstate(divide="ignore"):
                 return xp.log(target)
-        target = target + to_backend(rng.normal(0.0, noise, size=shape)) * xp.max(target, axis=(-2, -1), keepdims=True)
-        return xp.log(xp.clip(target, min=1e-12))
+        # A softmax-trained network's logits: the target with a small share of the probability
+        # mass spread over the whole map (a softmax is never 0), plus noise in logit units.
+        mass = BACKGROUND_MASS_PER_NOISE * noise
+        p = target / xp.sum(target, axis=(-2, -1), keepdims=True)
+        p = (1.0 - mass) * p + mass / (shape[-1] * shape[-2])
+        return xp.log(p) + to_backend(rng.normal(0.0, LOGIT_NOISE_PER_NOISE * noise, size=shape))
     if noise == 0:
         return target
     if kind == "cells":
         return target + to_backend(rng.normal(0.0, noise, size=shape[:-2] + (1, 1)))
     peak = xp.max(target, axis=(-2, -1) if kind == "map" else -1, keepdims=True)
     return target + to_backend(rng.normal(0.0, noise, size=shape)) * peak
+
+
+# The realistic model of softmax-decoded codecs, per unit of --noise (0.05 by default: 0.5 % of
+# the mass off the target, 0.5 logit units of noise). Measured on the training example's H3R
+# networks (500 steps; docs/benchmark.md): 0.4-0.8 % of the softmax mass lies over 2.5 px from
+# the landmark, and the background logits sit 9-13 units below the peak with a spread of 0.5-0.8.
+BACKGROUND_MASS_PER_NOISE, LOGIT_NOISE_PER_NOISE = 0.1, 10.0
 
 
 def _backend(backend: str, device: str | None) -> Callable[[np.ndarray], Any]:
@@ -351,7 +374,7 @@ def table_title(model: str, *, landmarks: str, image_size: int = 256, noise: flo
     """The first line of ``model``'s table: what was measured, on which landmarks."""
     how = MODELS[model]
     if model == "realistic":
-        how += f" (displacement {displacement:g} hm px, noise {noise:g} x peak)"
+        how += f" (displacement {displacement:g} hm px, noise {noise:g}: x peak on heatmaps, {BACKGROUND_MASS_PER_NOISE * noise:g} background mass and {LOGIT_NOISE_PER_NOISE * noise:g} on logits)"
     return f"Decode error, {how}; {landmarks}, {image_size}x{image_size} crop"
 
 

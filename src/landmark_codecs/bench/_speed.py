@@ -156,9 +156,9 @@ def reference_inputs(codec: str, *, seed: int = 0) -> tuple[np.ndarray, tuple[np
     coords = rng.uniform(0, extent - 1, size=(B, K, 2))
     ctx = _context(codec, coords, rng, lambda a: a)
     target = spec.encode(coords, ctx, False)
-    noisy = tuple(np.asarray(_perturbed(t, "map" if kind == "log" else kind, 0.01, rng, lambda a: a), dtype=np.float32) for t, kind in zip(target, spec.noise))
-    logits = np.log(np.clip(noisy[0], 1e-12, None)).astype(np.float32) if spec.noise[0] in ("map", "log") else None
-    if spec.noise[0] == "log":
+    noisy = tuple(np.asarray(_perturbed(t, "map" if kind == "logits" else kind, 0.01, rng, lambda a: a), dtype=np.float32) for t, kind in zip(target, spec.noise))
+    logits = np.log(np.clip(noisy[0], 1e-12, None)).astype(np.float32) if spec.noise[0] in ("map", "logits") else None
+    if spec.noise[0] == "logits":  # the codec decodes logits (H3R, soft-argmax)
         noisy = (logits,)
     return coords.astype(np.float32), noisy, logits
 
