@@ -378,3 +378,16 @@ def test_realistic_error_of_the_softmax_decoders_falls_with_the_map_size():
         errors = [rows[codec, s].mean_error_image_px for s in (8, 32, 128)]
         assert errors[0] > errors[1] > errors[2], (codec, errors)
         assert rows[codec, 128].nme_percent < 0.7, codec
+
+
+def test_faces_get_the_failure_rate_and_exact_auc():
+    """With every face under the threshold, AUC@0.1 = mean(0.1 - nme) / 0.1 = 1 - NME% / 10
+    exactly; with every face over it, FR is 1 and AUC 0. Synthetic points have neither."""
+    rows = _rows(bench.load_keypoints("300w68", samples=20), codecs=["dark", "argmax"], sizes=(4, 64), model="realistic")
+    good, bad = rows["dark", 64], rows["argmax", 4]
+    assert good.failure_rate == 0.0 and good.auc == pytest.approx(1 - good.nme_percent / 10, rel=1e-12)
+    assert bad.failure_rate == 1.0 and bad.auc == 0.0
+    plain = bench.run(bench.synthetic_landmarks(samples=3), codecs=["argmax"], sizes=(8,))[0]
+    assert plain.failure_rate is None and plain.auc is None
+    table = bench.format_table([good, bad], landmarks="faces")
+    assert "FR@0.1  AUC@0.1" in table.splitlines()[1] and "FR@0.1" not in bench.format_table([plain], landmarks="points")

@@ -37,6 +37,7 @@ from .. import (
     encode_soft_argmax,
     heatmap_to_image,
     image_to_heatmap,
+    metrics,
     pipnet_neighbors,
 )
 from .._xp import namespace, to_host
@@ -200,6 +201,8 @@ class Row:
     mean_error_image_px: float
     max_error_image_px: float
     nme_percent: float | None  # mean error / outer-eye-corner distance, per face, then averaged
+    failure_rate: float | None = None  # FR@0.1: the fraction of faces with NME above 10 %
+    auc: float | None = None  # AUC@0.1 of the faces' NMEs, exact (landmark_codecs.metrics.auc)
 
 
 def run(
@@ -304,12 +307,14 @@ def run(
                 decoded[start : start + step] = out
             err = np.linalg.norm(decoded - truth, axis=-1)
             kept = err[inside]
-            nme = None
+            nme = fr = area = None
             if iod is not None:
                 faces = inside.any(axis=1) & (iod > 0)
-                per_face = np.where(inside, err, 0).sum(axis=1)[faces] / inside.sum(axis=1)[faces] / iod[faces]
-                nme = float(100 * per_face.mean()) if faces.any() else None
-            rows.append(Row(model, name, size, float(kept.mean() * size / image_size), float(kept.mean()), float(kept.max()), nme))
+                if faces.any():
+                    per_face = metrics.nme(decoded[faces], truth[faces], visible=inside[faces], normalize=iod[faces])
+                    nme = float(100 * per_face.mean())
+                    fr, area = float(metrics.failure_rate(per_face)), float(metrics.auc(per_face))
+            rows.append(Row(model, name, size, float(kept.mean() * size / image_size), float(kept.mean()), float(kept.max()), nme, fr, area))
             done += 1
             if progress is not None:
                 progress(done, total, f"{model} {name} {size}x{size}")
@@ -379,20 +384,27 @@ def table_title(model: str, *, landmarks: str, image_size: int = 256, noise: flo
 
 
 def format_table(rows: Sequence[Row], *, landmarks: str, image_size: int = 256, noise: float = 0.05, displacement: float = 0.25) -> str:
-    """One table per prediction model in ``rows``, each headed by :func:`table_title`."""
+    """One table per prediction model in ``rows``, each headed by :func:`table_title`; with FR@0.1
+    and AUC@0.1 columns when the landmarks are faces (rows with an NME)."""
+    faces = any(r.nme_percent is not None for r in rows)
     blocks = []
     for model in dict.fromkeys(r.model for r in rows):
         lines = [
             table_title(model, landmarks=landmarks, image_size=image_size, noise=noise, displacement=displacement),
-            f"{'codec':<13} {'heatmap':>8} {'mean err (hm px)':>17} {'mean err (img px)':>18} {'max err (img px)':>17} {'NME %':>8}",
+            f"{'codec':<13} {'heatmap':>8} {'mean err (hm px)':>17} {'mean err (img px)':>18} {'max err (img px)':>17} {'NME %':>8}"
+            + (f" {'FR@0.1':>7} {'AUC@0.1':>8}" if faces else ""),
         ]
         for r in rows:
             if r.model == model:
                 nme = "-" if r.nme_percent is None else f"{r.nme_percent:.4f}"
-                lines.append(
+                line = (
                     f"{r.codec:<13} {f'{r.size}x{r.size}':>8} {r.mean_error_heatmap_px:>17.6f} {r.mean_error_image_px:>18.6f} "
                     f"{r.max_error_image_px:>17.6f} {nme:>8}"
                 )
+                if faces:
+                    line += " " + ("-".rjust(7) if r.failure_rate is None else f"{r.failure_rate:>7.4f}")
+                    line += " " + ("-".rjust(8) if r.auc is None else f"{r.auc:>8.4f}")
+                lines.append(line)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
