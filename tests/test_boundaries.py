@@ -274,3 +274,10 @@ def test_coordconv2d_is_a_conv_of_the_input_with_the_channels_appended():
     with pytest.raises(ValueError, match="built with with_boundary=False"):
         plain(x, boundary)
     assert plain(x).shape == (2, 4, 10, 12)
+
+
+def test_a_segment_too_long_to_measure_is_not_drawn_and_zeroes_the_weight():
+    coords = np.array([[0.0, 0.0], [1e200, 1e200], [0.0, 0.0], [5.0, 5.0]])
+    split = lc.encode_boundaries(coords, heatmap_size=(8, 8), boundaries=[(0, 1, 2), (2, 3)], merge=False)
+    assert split.weights.tolist() == [0.0, 1.0] and split.heatmaps[0].max() == 0.0
+    np.testing.assert_allclose(split.heatmaps[1], brute_force(coords, [(2, 3)], (8, 8)), rtol=0, atol=1e-12)

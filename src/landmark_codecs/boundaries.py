@@ -126,7 +126,8 @@ class BoundaryTargets(NamedTuple):
     heatmaps: Array
     """``(..., C, H, W)``: ``C = 1`` with ``merge=True``, one channel per chain otherwise."""
     weights: Array
-    """``(..., C)``: 1 where every landmark of the channel's chains is visible and finite, else 0."""
+    """``(..., C)``: 1 where every landmark of the channel's chains is visible and finite (and no
+    segment too long to measure), else 0."""
 
 
 def _chains(boundaries: Chains, num_landmarks: int) -> tuple[tuple[int, ...], ...]:
@@ -155,6 +156,7 @@ def _chains(boundaries: Chains, num_landmarks: int) -> tuple[tuple[int, ...], ..
 
 
 @_xp.half_in_float32
+@_xp.non_finite_settled
 def encode_boundaries(
     coords: Array,
     /,
@@ -183,9 +185,11 @@ def encode_boundaries(
     grid first, up to a pixel of shift).
 
     Missing landmarks break their chain: a segment is drawn only when both its end points are
-    visible and finite (and its length is below ~1e154, where its square overflows), so a chain with an occluded landmark keeps its other segments, and the
-    channel's weight is 0 (its target is incomplete). Landmarks outside the map are drawn (a
-    cheek contour may leave the crop); the map shows the part of the polyline near it.
+    visible and finite, so a chain with an occluded landmark keeps its other segments, and the
+    channel's weight is 0 (its target is incomplete). A segment longer than ~1e154 (its squared
+    length overflows) is not drawn either and also zeroes the weight. Landmarks outside the map
+    are drawn (a cheek contour may leave the crop); the map shows the part of the polyline near
+    it.
 
     Cost: one ``(..., S, H, W)`` pass for the ``S`` segments of all chains (about 60 for the
     13 chains of 300W), vectorized over pixels, segments and batch; the loop over chains of
@@ -250,8 +254,12 @@ def encode_boundaries(
     radius = truncate * sigma
     cut = radius * radius if radius < 1e150 else math.inf  # no cut beyond any map
     maps = xp.where(nearest < cut, _common.exp_flushed(xp, xp.clip(nearest, None, cut) * (-0.5 / (sigma * sigma))), zero)
-    weights = xp.stack([xp.all(xp.take(valid, xp.asarray(np.array(m, dtype=np.int64), device=dev), axis=-1), axis=-1) for m in members], axis=-1)
-    return BoundaryTargets(maps, xp.astype(weights, dtype))
+    # complete: every landmark of the channel visible and finite, every segment measurable
+    complete = [
+        xp.all(xp.take(valid, xp.asarray(np.array(m, dtype=np.int64), device=dev), axis=-1), axis=-1) & xp.all(measurable[..., s:e], axis=-1)
+        for m, (s, e) in zip(members, groups)
+    ]
+    return BoundaryTargets(maps, xp.astype(xp.stack(complete, axis=-1), dtype))
 
 
 def _segment_distance2(xp: Any, a: Array, b: Array, w: int, h: int) -> tuple[Array, Array]:
