@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 
 import numpy as np
 
 import landmark_codecs as lc
-from speed import _timer  # benchmarks/ is on the path when run as a script
+from landmark_codecs.bench._timing import median_times
 
 
 def _calls(coords, maps, noise, x_labels, y_labels, table, pipnet_out, size):
@@ -83,16 +82,12 @@ def cpu(args) -> None:
     # The floor of every map encoder: a fresh (B, K, H, W) output, written once.
     numpy_calls["(floor) fresh map-sized output"] = lambda: np.empty((b, k, h, w), dtype=np.float32).fill(1.0)
     torch_calls["(floor) fresh map-sized output"] = lambda: torch.empty((b, k, h, w)).fill_(1.0)
-    measure = _timer(lambda: None)
     print(f"torch {torch.__version__} CPU ({torch.get_num_threads()} threads) vs NumPy {np.__version__}: B={b} K={k} {h}x{w} float32")
     thp = os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")
     print(f"medians of {args.repeat} interleaved calls; THP_MEM_ALLOC_ENABLE={thp}; target torch / numpy <= 1.5\n")
     for name in numpy_calls:
-        n_times, t_times = [], []
-        for _ in range(args.repeat):
-            n_times += measure(numpy_calls[name], 1)
-            t_times += measure(torch_calls[name], 1)
-        nm, tm = statistics.median(n_times), statistics.median(t_times)
+        med = median_times({"numpy": numpy_calls[name], "torch": torch_calls[name]}, repeat=args.repeat)  # interleaved
+        nm, tm = med["numpy"], med["torch"]
         flag = "" if tm / nm <= 1.5 else "   (over 1.5x)"
         print(f"  {name:<38} numpy {nm * 1e3:8.2f} ms   torch {tm * 1e3:8.2f} ms   torch/numpy {tm / nm:5.2f}x{flag}")
 
@@ -108,17 +103,17 @@ def cuda(args) -> None:
     on[5] = lc.pipnet_neighbors(torch.asarray(np.random.default_rng(0).random((k, 2)), device=dev), num_neighbors=10)
     calls = _calls(*on, (w, h))
     maps = on[1]
-    measure = _timer(torch.cuda.synchronize)
+    sync = torch.cuda.synchronize
     floor = lambda: maps.sum()  # noqa: E731
     name_dev = torch.cuda.get_device_name(dev)
     print(f"torch {torch.__version__} on {name_dev}: B={b} K={k} {h}x{w} float32, medians of {args.repeat}")
     nbytes = maps.numel() * maps.element_size()
-    f_med = statistics.median(measure(floor, args.repeat))
+    f_med = median_times({"floor": floor}, repeat=args.repeat, sync=sync)["floor"]
     print(f"  bare sum over the maps: {f_med * 1e3:.3f} ms = {nbytes / f_med / 1e9:.0f} GB/s (the one-pass read)")
     for name, fn in calls.items():
         if not name.startswith("decode"):
             continue
-        tm = statistics.median(measure(fn, args.repeat))
+        tm = median_times({name: fn}, repeat=args.repeat, sync=sync)[name]
         print(f"  {name:<38} {tm * 1e3:8.3f} ms   {nbytes / tm / 1e9:7.0f} GB/s   {f_med / tm * 100:5.1f}% of the one-pass read")
     pred = (maps + 0.05).requires_grad_()
     target = maps.detach()
@@ -129,11 +124,8 @@ def cuda(args) -> None:
     def awing():
         lc.adaptive_wing_loss(pred, target, weight=lc.weighted_loss_map(target)).backward()
 
-    m_t, a_t = [], []
-    for _ in range(args.repeat):
-        m_t += measure(mse, 1)
-        a_t += measure(awing, 1)
-    mm, am = statistics.median(m_t), statistics.median(a_t)
+    med = median_times({"mse": mse, "awing": awing}, repeat=args.repeat, sync=sync)
+    mm, am = med["mse"], med["awing"]
     print(f"\n  AWing + weighted loss map fwd+bwd {am * 1e3:.3f} ms, MSE fwd+bwd {mm * 1e3:.3f} ms: {am / mm:.2f}x (target <= 3x)")
 
 

@@ -28,14 +28,13 @@ This machine is shared and noisy: ratios, not seconds, are the result. Nothing h
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
 import landmark_codecs as lc
 from landmark_codecs.bench import load_keypoints
+from landmark_codecs.bench._timing import median_times
 
 LAYOUTS = {"300w68": 68, "wflw98": 98, "cofw29": 29, "aflw19": 19}
 
@@ -140,20 +139,12 @@ def main() -> None:
     few = faces[: min(len(faces), 20)]
     if repo is not None:
         cases["repository (per face)"] = lambda: [repository_boundary(f, chains) for f in few]
-    per_face = {"repository (per face)": len(few)}
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for fn in cases.values():
-        fn()
-    for _ in range(args.repeat):
-        for name, fn in cases.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) / per_face.get(name, len(faces)))
-    ours = statistics.median(times["ours, NumPy float32 (batch)"])
+    calls = {name: (len(few) if name == "repository (per face)" else len(faces)) for name in cases}
+    times = {name: t / calls[name] for name, t in median_times(cases, repeat=args.repeat).items()}
+    ours = times["ours, NumPy float32 (batch)"]
     print("\n| pipeline | ms per face | x ours (NumPy float32) |")
     print("| --- | --- | --- |")
-    for name, ts in times.items():
-        m = statistics.median(ts)
+    for name, m in times.items():
         print(f"| {name} | {1e3 * m:.3f} | {m / ours:.1f} |")
 
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 
 import numpy as np
 
 import landmark_codecs as lc
+from landmark_codecs.bench._timing import device_sync, median_times
 
 
 def published_dark(maps: np.ndarray, sigma: float) -> np.ndarray:
@@ -84,11 +83,8 @@ def speed(args: argparse.Namespace) -> None:
         import torch
 
         x = torch.asarray(maps, device=args.device)
-        sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
-        floor = lambda: x.reshape(32, 98, -1).argmax(-1)  # noqa: E731
-    else:
-        sync = lambda: None  # noqa: E731
-        floor = lambda: x.reshape(32, 98, -1).argmax(-1)  # noqa: E731
+    sync = device_sync(args.device if args.backend == "torch" else "cpu")
+    floor = lambda: x.reshape(32, 98, -1).argmax(-1)  # noqa: E731
     cases = {
         "argmax (floor)": floor,
         "decode_argmax": lambda: lc.decode_argmax(x),
@@ -104,21 +100,11 @@ def speed(args: argparse.Namespace) -> None:
         cases["mmpose MSRAHeatmap(unbiased=True), per image"] = lambda: [codec.decode(host[i]) for i in range(32)]
     except Exception as err:  # noqa: BLE001 - any import failure means "not installed here"
         print(f"(mmpose not available: {type(err).__name__}; its row is skipped)")
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for f in cases.values():
-        f()
-    for _ in range(args.repeat):
-        for name, f in cases.items():
-            sync()
-            t0 = time.perf_counter()
-            for _ in range(args.number):
-                f()
-            sync()
-            times[name].append((time.perf_counter() - t0) / args.number)
-    base = statistics.median(times["argmax (floor)"])
+    times = median_times(cases, repeat=args.repeat, sync=sync, number=args.number)
+    base = times["argmax (floor)"]
     print(f"\nspeed: B=32, K=98, 64x64 float32, {args.backend} on {args.device}; medians of {args.repeat} rounds of {args.number} calls")
     for name, t in times.items():
-        print(f"{name:>46}: {statistics.median(t) * 1e3:8.2f} ms  {statistics.median(t) / base:6.2f}x the argmax")
+        print(f"{name:>46}: {t * 1e3:8.2f} ms  {t / base:6.2f}x the argmax")
 
 
 def main() -> None:

@@ -18,13 +18,12 @@ This machine is shared and noisy: ratios, not seconds, are the result. Nothing h
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
 import landmark_codecs as lc
+from landmark_codecs.bench._timing import device_sync, median_times
 
 
 def boolean_index_awing(pred, target, omega=14.0, theta=0.5, epsilon=1.0, alpha=2.1):
@@ -55,7 +54,7 @@ def main() -> None:
     coords = torch.rand(shape[:2] + (2,), generator=gen) * 63
     target = lc.encode_gaussian(coords, heatmap_size=(64, 64), sigma=2.0)[0].to(args.device)
     pred0 = (target + 0.1 * torch.randn(shape, generator=gen).to(args.device)).clamp(0, 1)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    sync = device_sync(args.device)
 
     def step(loss_fn, target_grad=False):
         def run():
@@ -74,17 +73,7 @@ def main() -> None:
     with torch.no_grad():
         ours = lc.adaptive_wing_loss(pred0, target, weight=lc.weighted_loss_map(target))
         theirs = boolean_index_awing(pred0, target)
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for fn in cases.values():
-        fn()
-    sync()
-    for _ in range(args.repeat):
-        for name, fn in cases.items():
-            t = time.perf_counter()
-            fn()
-            sync()
-            times[name].append(time.perf_counter() - t)
-    med = {name: statistics.median(v) for name, v in times.items()}
+    med = median_times(cases, repeat=args.repeat, sync=sync)
     floor = med["mse (floor)"]
     print(f"Adaptive Wing forward+backward, {tuple(shape)} float32 on {args.device} ({torch.get_num_threads()} threads), median of {args.repeat}")
     print(f"values agree: ours {float(ours):.6f}, boolean-index {float(theirs):.6f}")

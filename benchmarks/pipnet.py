@@ -19,12 +19,11 @@ This machine is shared and noisy: ratios, not seconds, are the result. Nothing h
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import landmark_codecs as lc
+from landmark_codecs.bench._timing import device_sync, median_times
 from landmark_codecs.bench import mean_shape
 
 
@@ -101,18 +100,6 @@ def repository_decode(xp, scores, offsets, nb, rev1, rev2, max_len):
     return xp.stack(out)
 
 
-def _timer(sync, number):
-    def per_call(fn):
-        """Mean time of ``number`` back-to-back calls: each function runs on the caches it leaves."""
-        sync()
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        sync()
-        return (time.perf_counter() - t) / number
-
-    return per_call
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -139,7 +126,7 @@ def main() -> None:
     padded = [(v * 11)[:max_len] for v in lists]
     rev1 = [i for row in padded for i, _ in row]
     rev2 = [m for row in padded for _, m in row]
-    sync = lambda: None  # noqa: E731
+    sync = device_sync(args.device if args.backend == "torch" else "cpu")
     if args.backend == "torch":
         import torch
 
@@ -148,8 +135,6 @@ def main() -> None:
         coords = torch.asarray(coords_np, device=args.device)
         outputs = [torch.asarray(o, device=args.device) for o in outputs_np]
         r1, r2 = torch.asarray(rev1, device=args.device), torch.asarray(rev2, device=args.device)
-        if args.device.startswith("cuda"):
-            sync = torch.cuda.synchronize
     else:
         xp, table, coords, outputs, r1, r2 = np, table_np, coords_np, outputs_np, np.asarray(rev1), np.asarray(rev2)
     flat = outputs[0].reshape(b, k, -1)
@@ -161,7 +146,6 @@ def main() -> None:
     want = lc.decode_pipnet(*outputs_np, neighbor_index=table_np, merge="original")[0]
     np.testing.assert_allclose(repository_decode(np, *outputs_np, np.asarray(rev1), np.asarray(rev2), max_len), want, atol=1e-5)
 
-    once = _timer(sync, args.number)
     rows = {
         "encode_pipnet": (
             lambda: lc.encode_pipnet(coords, grid_size=grid, neighbor_index=table),
@@ -179,13 +163,8 @@ def main() -> None:
     print(f"backend={args.backend} device={args.device} B={b} K={k} N={n} grid {grid[0]}x{grid[1]} float32 ({source}), "
           f"median of {args.repeat} rounds of {args.number} calls; the loops run on NumPy")
     for name, (fn, peers) in rows.items():
-        times = {"ours": [], "argmax": [], **{p: [] for p in peers}}
-        for _ in range(args.repeat):  # interleaved, so all see the same machine load
-            times["ours"].append(once(fn))
-            times["argmax"].append(once(lambda: flat.argmax(-1)))
-            for p, peer in peers.items():
-                times[p].append(once(peer))
-        med = {key: statistics.median(v) for key, v in times.items()}
+        # back-to-back calls: each function runs on the caches it leaves
+        med = median_times({"ours": fn, "argmax": lambda: flat.argmax(-1), **peers}, repeat=args.repeat, sync=sync, number=args.number)
         peers_text = "   ".join(f"{med[p] / med['ours']:6.1f}x faster than {p} ({med[p] * 1e3:.1f} ms)" for p in peers)
         print(f"  {name:<24} {med['ours'] * 1e3:7.2f} ms   {med['ours'] / med['argmax']:5.1f}x a bare argmax   {peers_text}")
 

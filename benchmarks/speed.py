@@ -14,27 +14,11 @@ This machine is shared and noisy: ratios, not seconds, are the result. Nothing h
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import landmark_codecs as lc
-
-
-def _timer(sync):
-    def measure(fn, repeat):
-        fn()
-        sync()
-        out = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            sync()
-            out.append(time.perf_counter() - t)
-        return out
-
-    return measure
+from landmark_codecs.bench._timing import device_sync, median_times
 
 
 def main() -> None:
@@ -60,15 +44,13 @@ def main() -> None:
         argmax_floor = lambda: flat.argmax(-1)  # noqa: E731
         out = torch.empty((b, k, h, w), device=args.device)
         fill_floor = lambda: out.fill_(1.0)  # noqa: E731
-        if args.device.startswith("cuda"):
-            sync = torch.cuda.synchronize
+        sync = device_sync(args.device)
     else:
         coords, maps = coords_np, maps_np
         noise = rng.random(coords.shape, dtype=np.float32)
         flat = maps.reshape(b, k, h * w)
         argmax_floor = lambda: flat.argmax(-1)  # noqa: E731
         fill_floor = lambda: np.empty((b, k, h, w), dtype=np.float32).fill(1.0)  # noqa: E731
-    measure = _timer(sync)
     decoders = {
         "decode_argmax": lambda: lc.decode_argmax(maps),
         "decode_argmax(quarter)": lambda: lc.decode_argmax(maps, refine="quarter"),
@@ -89,11 +71,8 @@ def main() -> None:
     ):
         print(f"\n{title} (ratio to {floor_name})")
         for name, fn in table.items():
-            f_times, t_times = [], []
-            for _ in range(args.repeat):  # interleaved, so both see the same machine load
-                f_times += measure(floor, 1)
-                t_times += measure(fn, 1)
-            fm, tm = statistics.median(f_times), statistics.median(t_times)
+            med = median_times({"floor": floor, name: fn}, repeat=args.repeat, sync=sync)  # interleaved
+            fm, tm = med["floor"], med[name]
             print(f"  {name:<38} {tm * 1e3:8.2f} ms   floor {fm * 1e3:7.2f} ms   ratio {tm / fm:6.2f}x")
 
 

@@ -391,3 +391,16 @@ def test_faces_get_the_failure_rate_and_exact_auc():
     assert plain.failure_rate is None and plain.auc is None
     table = bench.format_table([good, bad], landmarks="faces")
     assert "FR@0.1  AUC@0.1" in table.splitlines()[1] and "FR@0.1" not in bench.format_table([plain], landmarks="points")
+
+
+def test_the_timing_helper_warms_up_interleaves_and_divides_by_number():
+    from landmark_codecs.bench._timing import device_sync, median_times
+
+    order, syncs = [], []
+    got = median_times({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeat=3, number=2, sync=lambda: syncs.append(1))
+    assert order == ["a", "b"] + ["a", "a", "b", "b"] * 3  # one warm-up each, then rounds of both in turn
+    assert set(got) == {"a", "b"} and all(t >= 0 for t in got.values())
+    assert len(syncs) == 1 + 3 * 2 * 2  # after the warm-up, before and after every timed call
+    with pytest.raises(ValueError, match="repeat and number must be >= 1"):
+        median_times({"a": lambda: None}, repeat=0)
+    device_sync("cpu")()  # a no-op without CUDA

@@ -15,8 +15,6 @@ the peer is installed).
 from __future__ import annotations
 
 import importlib.util
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +23,7 @@ import numpy as np
 
 from .._xp import to_host
 from . import CODECS, _backend, _Context, _perturbed
+from ._timing import device_sync, median_times
 
 __all__ = ["PEERS", "Peer", "reference_inputs", "run_speed"]
 
@@ -171,20 +170,6 @@ def _context(codec: str, coords: Any, rng: np.random.Generator, to_backend: Call
     return _Context(size, SIGMA, IMAGE, to_backend(rng.random((B, K, 2)).astype(np.float32)), table)
 
 
-def _median_times(cases: dict[str, Callable[[], Any]], sync: Callable[[], None], repeat: int) -> dict[str, float]:
-    for fn in cases.values():  # warm-up: caches, lazy imports, JIT compilation
-        fn()
-    sync()
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeat):
-        for name, fn in cases.items():
-            start = time.perf_counter()
-            fn()
-            sync()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def run_speed(
     *,
     codecs: list[str] | tuple[str, ...] = tuple(CODECS),
@@ -200,11 +185,7 @@ def run_speed(
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
     to_backend = _backend(backend, device)
-    sync: Callable[[], None] = lambda: None  # noqa: E731
-    if backend == "torch" and str(device or "cpu").startswith("cuda"):
-        import torch
-
-        sync = torch.cuda.synchronize
+    sync = device_sync(device if backend == "torch" else "cpu")
     xp_empty = _empty(backend, device)
     lines = [
         f"Speed, backend {backend}{'' if device is None else ' on ' + device}: B={B}, K={K}, {SIZE}x{SIZE} float32 "
@@ -236,7 +217,7 @@ def run_speed(
                     skipped.append(f"{p.name}: failed to set up ({type(err).__name__}: {err})")
             else:
                 skipped.append(f"{p.name}: not installed (pip install {p.module.replace('_', '-')})")
-        t = _median_times(cases, sync, repeat)
+        t = median_times(cases, repeat=repeat, sync=sync)
         lines.append(
             f"{name:<13} {t['encode'] * 1e3:>10.2f} {t['encode'] / t['encode floor']:>7.2f}x "
             f"{t['decode'] * 1e3:>10.2f} {t['decode'] / t['decode floor']:>7.2f}x"
