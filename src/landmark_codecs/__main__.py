@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--codecs", default=",".join(bench.CODECS), help=f"comma-separated, from: {', '.join(bench.CODECS)}")
     b.add_argument("--sizes", type=_sizes, default=list(bench.DEFAULT_SIZES), help="comma-separated heatmap sizes")
     b.add_argument("--model", choices=["both", *bench.MODELS], default="both", help="prediction model(s) to run")
-    b.add_argument("--noise", type=_amount, default=0.05, help="realistic model: pixel noise, a fraction of the target's peak")
+    b.add_argument("--noise", type=_amount, default=0.05, help="realistic model: pixel noise as a fraction of the peak (heatmaps); for softmax codecs 0.1x of it is background mass and 10x logit noise")
     b.add_argument("--displacement", type=_amount, default=0.25, help="realistic model: landmark displacement, std in heatmap px")
     b.add_argument(
         "--keypoints", type=pathlib.Path, default=None,
