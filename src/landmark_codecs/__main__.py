@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--keypoints", type=pathlib.Path, default=None,
         help=f"landmarks from .npy (N, K, 2), a 300W/WFLW .csv, a meanface .txt, or a packaged mean shape: {', '.join(bench.MEAN_SHAPES)}",
     )
-    b.add_argument("--landmarks", type=_pair, default=None, help="eye-corner indices I,J for NME (default: 36,45 for 68 points, 60,72 for 98)")
+    b.add_argument("--landmarks", type=_pair, default=None, help="eye-corner indices I,J for NME (default: 36,45 for 68 points, 60,72 for 98, 8,9 for 29)")
     b.add_argument("--samples", type=_count(1), default=256, help="synthetic shapes (16 points each) or mean-shape copies")
     b.add_argument("--image-size", type=_count(2), default=256, help="crop size in image pixels")
     b.add_argument("--seed", type=_count(0), default=0, help="seed of every random draw (>= 0)")

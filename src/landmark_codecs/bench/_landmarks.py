@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..metrics import EYE_CORNERS
+
 __all__ = ["Landmarks", "synthetic_landmarks", "load_keypoints", "mean_shape", "MEAN_SHAPES", "DEFAULT_EYE_CORNERS"]
 
 # The mean shapes shipped in the package (PIPNet's published mean faces, data/meanface_*.txt).
@@ -40,8 +42,9 @@ def _packaged(name: str) -> pathlib.Path:
         raise ValueError(f"mean shape name must be one of {', '.join(MEAN_SHAPES)}, got {name!r}")
     return pathlib.Path(str(importlib.resources.files("landmark_codecs") / "data" / f"meanface_{name}.txt"))
 
-# Outer eye corners (0-based) of the two common face layouts, for NME's inter-ocular distance.
-DEFAULT_EYE_CORNERS: dict[int, tuple[int, int]] = {68: (36, 45), 98: (60, 72)}
+# Outer eye corners (0-based) of the common face layouts, for NME's inter-ocular distance: the
+# metrics module's table (300W 68, WFLW 98, COFW 29).
+DEFAULT_EYE_CORNERS: dict[int, tuple[int, int]] = EYE_CORNERS
 
 # 300W/WFLW CSVs give a face box of 200 * scale px; the crop adds 25% margin around it.
 _BOX_PX, _MARGIN = 200.0, 1.25
@@ -90,7 +93,7 @@ def load_keypoints(
       rotated by up to 10 degrees, scaled by 0.9-1.1 about the crop centre and shifted by up to
       ``image_size / 16`` px per axis (uniform, seeded).
 
-    ``eye_corners`` defaults to the outer eye corners for 68 (36, 45) and 98 (60, 72) points;
+    ``eye_corners`` defaults to the outer eye corners for 68 (36, 45), 98 (60, 72) and 29 (8, 9) points;
     other layouts report no NME unless it is given. Errors are ``ValueError`` (or
     ``FileNotFoundError``) with the file and what was expected.
     """
