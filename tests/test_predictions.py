@@ -32,7 +32,7 @@ def test_exact_targets_decode_exactly_with_their_own_decoder(tmp_path):
     truth = _faces()
     hm = lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(64, 64))
     gauss, _ = lc.encode_gaussian(hm, heatmap_size=(64, 64), sigma=2.0)
-    rows, _ = predictions.decode_predictions(_save(tmp_path / "g.npz", heatmaps=gauss, landmarks=truth, image_size=np.array([256, 256]), sigma=2.0))
+    rows, _, _ = predictions.decode_predictions(_save(tmp_path / "g.npz", heatmaps=gauss, landmarks=truth, image_size=np.array([256, 256]), sigma=2.0))
     by = {r.decoder: r for r in rows}
     assert by["dark"].mean_error_image_px < 1e-9 and by["dark"].nme_percent < 1e-9 and by["dark"].auc == pytest.approx(1.0)
     assert by["argmax"].mean_error_image_px > 0.5  # quantization: up to half a heatmap pixel (2 image px)
@@ -42,7 +42,7 @@ def test_exact_targets_decode_exactly_with_their_own_decoder(tmp_path):
     assert by["argmax"].auc == pytest.approx(float(metrics.auc(per_face)), rel=1e-12)
     expected, _ = lc.encode_randomized_rounding(hm, heatmap_size=(64, 64), expected=True)
     for maps, logits in ((expected, False), (np.log(np.maximum(expected, 1e-300)), True)):
-        rows, loaded = predictions.decode_predictions(_save(tmp_path / "h.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]), logits=logits))
+        rows, loaded, _ = predictions.decode_predictions(_save(tmp_path / "h.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]), logits=logits))
         by = {r.decoder: r for r in rows}
         assert loaded.logits is logits and by["h3r-topk"].mean_error_image_px < 1e-9
         assert by["dark"].mean_error_image_px is None and "sigma" in by["dark"].note
@@ -56,7 +56,7 @@ def test_visibility_conventions_and_eye_overrides(tmp_path):
     visible[:, :10] = False
     maps[:, :10] = np.random.default_rng(0).random(maps[:, :10].shape)  # garbage where invisible
     path = _save(tmp_path / "u.npz", heatmaps=maps, landmarks=truth, image_size=np.array([64, 64]), visible=visible, convention="udp")
-    rows, _ = predictions.decode_predictions(path, sigma=1.5, eyes=(39, 42))
+    rows = predictions.decode_predictions(path, sigma=1.5, eyes=(39, 42)).rows
     dark = next(r for r in rows if r.decoder == "dark")
     assert dark.mean_error_image_px < 1e-9 and dark.nme_percent < 1e-9
 
@@ -104,3 +104,37 @@ def _exit_code(argv: list[str]) -> int:
         return main(argv)
     except SystemExit as stop:
         return int(stop.code)
+
+
+def test_the_ced_plot_draws_each_decoders_curve_from_the_metrics(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (the plot extra)")
+    truth = _faces(n=6)
+    maps, _ = lc.encode_gaussian(lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(16, 16)), heatmap_size=(16, 16), sigma=1.0)
+    path = _save(tmp_path / "p.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]), sigma=1.0)
+    decoded = predictions.decode_predictions(path)
+    assert set(decoded.per_face_nme) == set(predictions.DECODERS)
+    fig = predictions.ced_plot(decoded.per_face_nme, tmp_path / "ced.png", title="t")
+    assert (tmp_path / "ced.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label().split(" (")[0] for line in lines] == list(decoded.per_face_nme)
+    levels = lines[0].get_xdata() / 100
+    np.testing.assert_allclose(lines[0].get_ydata(), metrics.ced(decoded.per_face_nme["argmax"], levels), rtol=0, atol=1e-15)
+    assert len({(line.get_linestyle(), line.get_marker()) for line in lines}) == len(lines)  # coinciding curves stay visible
+    predictions.ced_plot(decoded.per_face_nme, tmp_path / "ced.svg", title="t")
+    assert (tmp_path / "ced.svg").read_text().lstrip().startswith("<?xml")
+    assert main(["bench", "--predictions", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "ced.png").is_file() and "ced.png" in capsys.readouterr().out
+
+
+
+def test_without_matplotlib_the_cli_says_so_and_writes_the_json(tmp_path, capsys, monkeypatch):
+    def missing(*args, **kwargs):
+        raise ImportError("No module named 'matplotlib'")
+
+    monkeypatch.setattr(predictions, "ced_plot", missing)
+    truth = _faces(n=2)
+    maps, _ = lc.encode_gaussian(lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(16, 16)), heatmap_size=(16, 16), sigma=1.0)
+    path = _save(tmp_path / "p.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]))
+    assert main(["bench", "--predictions", str(path), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "no CED plot: matplotlib is not installed" in out and (tmp_path / "out" / "predictions.json").is_file()

@@ -158,7 +158,7 @@ def _predictions(args: argparse.Namespace) -> int:
         print("landmark-codecs bench: error: --predictions decodes a saved file; it does not combine with --speed or --keypoints", file=sys.stderr)
         return 2
     try:
-        rows, loaded = predictions.decode_predictions(args.predictions, sigma=args.sigma, eyes=args.landmarks)
+        rows, loaded, per_face = predictions.decode_predictions(args.predictions, sigma=args.sigma, eyes=args.landmarks)
     except (ValueError, OSError) as err:
         print(f"landmark-codecs bench: error: {err}", file=sys.stderr)
         return 2
@@ -172,7 +172,14 @@ def _predictions(args: argparse.Namespace) -> int:
         except OSError as err:
             print(f"landmark-codecs bench: error: cannot write to {args.out}: {err.strerror}", file=sys.stderr)
             return 2
-        print(f"wrote {target}")
+        written = [target]
+        if per_face:
+            try:
+                predictions.ced_plot(per_face, args.out / "ced.png", title=loaded.description)
+                written.append(args.out / "ced.png")
+            except ImportError:
+                print("no CED plot: matplotlib is not installed (pip install \"landmark-codecs[plot]\")")
+        print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 

@@ -41,13 +41,15 @@ from .. import (
     pipnet_neighbors,
 )
 from .._xp import namespace, to_host
-from ._predictions import DECODERS, PredictionRow, decode_predictions, format_predictions, load_predictions
+from ._predictions import DECODERS, Decoded, PredictionRow, ced_plot, decode_predictions, format_predictions, load_predictions
 from ._landmarks import DEFAULT_EYE_CORNERS, MEAN_SHAPES, Landmarks, check_eye_corners, load_keypoints, mean_shape, synthetic_landmarks
 
 __all__ = [
     "CODECS",
     "DECODERS",
+    "Decoded",
     "PredictionRow",
+    "ced_plot",
     "decode_predictions",
     "format_predictions",
     "load_predictions",

@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 import pathlib
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import decode_argmax, decode_dark, decode_randomized_rounding, decode_soft_argmax, heatmap_to_image, metrics
 
-__all__ = ["PredictionRow", "Predictions", "decode_predictions", "format_predictions", "load_predictions", "DECODERS"]
+__all__ = ["PredictionRow", "Predictions", "Decoded", "decode_predictions", "format_predictions", "load_predictions", "ced_plot", "DECODERS"]
 
 DECODERS = ("argmax", "quarter", "dark", "soft-argmax", "h3r-topk", "h3r-window")
 _CONVENTIONS = ("pixel_center", "legacy", "udp")
@@ -92,9 +92,18 @@ def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) ->
     return Predictions(maps, truth.astype(np.float64), (int(size[0]), int(size[1])), visible, logits, sigma, convention, description)
 
 
+class Decoded(NamedTuple):
+    """What :func:`decode_predictions` returns."""
+
+    rows: list[PredictionRow]
+    predictions: Predictions
+    per_face_nme: dict[str, np.ndarray]
+    """Each applicable decoder's ``(N,)`` NME fractions (empty without eye indices)."""
+
+
 def decode_predictions(
     path: str | pathlib.Path, *, sigma: float | None = None, eyes: tuple[int, int] | None = None, threshold: float = 0.1
-) -> tuple[list[PredictionRow], Predictions]:
+) -> Decoded:
     """Decode the file's maps with every decoder and score them against its landmarks.
 
     Decoders: ``argmax``, ``quarter`` (the +-0.25 shift), ``dark`` (needs ``sigma``, from the file
@@ -122,7 +131,7 @@ def decode_predictions(
     if pred.sigma is not None:
         dark_maps = np.exp(maps - maps.max(axis=(-2, -1), keepdims=True)) if pred.logits else maps
         runs["dark"] = lambda: decode_dark(dark_maps, sigma=pred.sigma)
-    rows = []
+    rows, per_faces = [], {}
     for name in DECODERS:
         if name not in runs:
             rows.append(PredictionRow(name, None, None, None, None, "needs the target's sigma (--sigma or the file's sigma)"))
@@ -133,11 +142,12 @@ def decode_predictions(
         nme = fr = area = None
         if pair is not None:
             per_face = metrics.nme(xy, pred.landmarks, visible=pred.visible, eyes=pair)
+            per_faces[name] = per_face
             nme = float(100 * np.nanmean(per_face))
             fr = float(metrics.failure_rate(per_face, threshold=threshold))
             area = float(metrics.auc(per_face, threshold=threshold))
         rows.append(PredictionRow(name, float(err.mean()), nme, fr, area))
-    return rows, pred
+    return Decoded(rows, pred, per_faces)
 
 
 def format_predictions(rows: list[PredictionRow], *, description: str, threshold: float = 0.1) -> str:
@@ -153,6 +163,38 @@ def format_predictions(rows: list[PredictionRow], *, description: str, threshold
         line = f"{r.decoder:<12} {cell(r.mean_error_image_px, '.4f', 18)} {cell(r.nme_percent, '.4f', 8)} {cell(r.failure_rate, '.4f', 8)} {cell(r.auc, '.4f', 8)}"
         lines.append(line + (f"  ({r.note})" if r.note else ""))
     return "\n".join(lines)
+
+
+# Line styles and markers that keep coinciding curves visible (several decoders often agree).
+_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "v"), ("-", "D"), ("--", "x"))
+
+
+def ced_plot(per_face_nme: dict[str, np.ndarray], path: str | pathlib.Path, *, title: str, threshold: float = 0.1) -> Any:
+    """The cumulative error distribution of each decoder, from 0 to ``threshold`` NME, written to
+    ``path`` (PNG by default; SVG or PDF by its extension). Needs matplotlib (``pip install
+    "landmark-codecs[plot]"``); returns the matplotlib Figure (closed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = np.linspace(0.0, threshold, 201)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    for i, (name, nme) in enumerate(per_face_nme.items()):
+        line, marker = _STYLES[i % len(_STYLES)]
+        area = float(metrics.auc(nme, threshold=threshold))
+        ax.plot(100 * levels, metrics.ced(nme, levels), line, marker=marker, markevery=(i * 5, 40), label=f"{name} (AUC {area:.3f})")
+    ax.set_xlabel("NME (%)")
+    ax.set_ylabel("fraction of faces")
+    ax.set_xlim(0, 100 * threshold)
+    ax.set_ylim(0, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title, fontsize=9, wrap=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return fig
 
 
 def rows_json(rows: list[PredictionRow]) -> list[dict[str, Any]]:
