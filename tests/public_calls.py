@@ -8,9 +8,12 @@ backend under test) and returns the function's result. ``INPUTS`` holds the NumP
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 import landmark_codecs as lc
+from landmark_codecs import metrics
 
 SIZE = (16, 12)  # (W, H) of the heatmaps
 IMAGE = (64, 48)
@@ -37,6 +40,8 @@ INPUTS: dict[str, np.ndarray] = {
     "mean_shape": _mean_shape,
     "matrices": (lambda m: m @ np.swapaxes(m, -1, -2))(_rng.normal(size=(2, 6, 2, 2))),
     "boundary": _rng.random((2, 12, 16)),
+    "nme": _rng.random((2, 6)) * 0.2,  # NME fractions of 12 faces
+    "thresholds": np.linspace(0.0, 0.2, 5),
 }
 # The same values in the units other calls take, so that every call passes its inputs untouched
 # (tests/test_fuzz.py replaces an input by something hostile: no arithmetic may come first).
@@ -121,6 +126,14 @@ CALLS = {
         lambda a: lc.encode_boundaries(a["coords"], heatmap_size=SIZE, boundaries=CHAINS, sigma=1.5, merge=False),
     ),
     "coordinate_channels": ("coordinate_channels", lambda a: lc.coordinate_channels(SIZE, boundary=a["boundary"], with_r=True)),
+    # landmark_codecs.metrics: faces of 6 landmarks, normalized by their box or eyes 0 and 5
+    "metrics.nme": ("metrics.nme", lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="bbox", visible=a["visible"])),
+    "metrics.nme_eyes": ("metrics.nme", lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="inter_pupil", eyes=((0, 1), 5))),
+    "metrics.pck": ("metrics.pck", lambda a: metrics.pck(a["coords_image"], a["coords"], threshold=0.5, visible=a["visible"])),
+    "metrics.normalizing_distance": ("metrics.normalizing_distance", lambda a: metrics.normalizing_distance(a["coords"], normalize="diagonal")),
+    "metrics.failure_rate": ("metrics.failure_rate", lambda a: metrics.failure_rate(a["nme"])),
+    "metrics.auc": ("metrics.auc", lambda a: metrics.auc(a["nme"], threshold=0.15)),
+    "metrics.ced": ("metrics.ced", lambda a: metrics.ced(a["nme"], a["thresholds"])),
 }
 
 # Helpers that take no arrays, and the result types: nothing to run on a backend.
@@ -130,6 +143,11 @@ NOT_ARRAY_FUNCTIONS = {
 }
 # Built once from a mean shape on the host (documented), never in a training step.
 HOST_SIDE = {"pipnet_neighbors"}
+
+
+def resolve(public: str):
+    """The public function a registry name stands for: ``lc.name`` or ``lc.module.name``."""
+    return functools.reduce(getattr, public.split("."), lc)
 
 
 def outputs(result) -> list:

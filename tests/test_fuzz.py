@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from public_calls import CALLS, HOST_SIDE, INPUTS, outputs
+from public_calls import CALLS, HOST_SIDE, INPUTS, outputs, resolve
 
 import landmark_codecs as lc
 from landmark_codecs.testing import to_numpy
@@ -90,7 +90,7 @@ def _names(message: str, names: set[str]) -> bool:
 def _argument_names(name: str) -> set[str]:
     names = set()
     for public in [CALLS[name][0], *ALSO_CALLED.get(name, [])]:
-        names |= set(inspect.signature(getattr(lc, public)).parameters)
+        names |= set(inspect.signature(resolve(public)).parameters)
     return names
 
 
@@ -236,6 +236,11 @@ OPTION_CALLS = {
     "encode_boundaries": (["coords"], dict(heatmap_size=(16, 12), boundaries=((0, 1, 2, 3), (3, 4, 5)), sigma=1.0, truncate=3.0, merge=True)),
     # a non-string key is a positional argument passed as is
     "coordinate_channels": ([(16, 12)], dict(boundary=None, threshold=0.05, with_r=True, like=None)),
+    "metrics.nme": (["coords_image", "coords"], dict(normalize="bbox", eyes=None)),
+    "metrics.pck": (["coords_image", "coords"], dict(threshold=0.5, normalize="bbox", eyes=None)),
+    "metrics.normalizing_distance": (["coords"], dict(normalize="inter_pupil", eyes=((0, 1), 5))),
+    "metrics.failure_rate": (["nme"], dict(threshold=0.1)),
+    "metrics.auc": (["nme"], dict(threshold=0.1)),
 }
 HOSTILE_OPTIONS = [
     None, "abc", True, 0, -1, 0.5, 3, 1e-300, 1e300, math.nan, math.inf, -math.inf, 10**12, 10**12 + 1,
@@ -246,8 +251,10 @@ HOSTILE_OPTIONS = [
 def test_option_registry_covers_every_public_function_with_options():
     from public_calls import NOT_ARRAY_FUNCTIONS
 
-    with_options = {n for n in set(lc.__all__) - NOT_ARRAY_FUNCTIONS if any(
-        p.kind is p.KEYWORD_ONLY for p in inspect.signature(getattr(lc, n)).parameters.values())}
+    from landmark_codecs import metrics
+
+    names = (set(lc.__all__) - NOT_ARRAY_FUNCTIONS) | {f"metrics.{n}" for n in metrics.__all__ if callable(getattr(metrics, n))}
+    with_options = {n for n in names if any(p.kind is p.KEYWORD_ONLY for p in inspect.signature(resolve(n)).parameters.values())}
     assert with_options - {"pipnet_loss"} == set(OPTION_CALLS)  # pipnet_loss's two weights: tests/test_pipnet.py
 
 
@@ -258,7 +265,7 @@ def test_hostile_options_give_a_clear_error_or_a_bounded_result(name, data):
     from public_calls import TABLE
 
     keys, base = OPTION_CALLS[name]
-    fn = getattr(lc, name)
+    fn = resolve(name)
     options = {k: (TABLE if k == "neighbor_index" else v) for k, v in base.items()}
     names = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY and p.name not in ("visible", "noise", "rng", "mask", "weight")]
     option = data.draw(st.sampled_from(names), label="option")

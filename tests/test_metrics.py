@@ -208,3 +208,13 @@ def test_metrics_run_on_torch_with_the_device_and_dtype_kept():
     e = metrics.nme(p, t)
     assert e.dtype == torch.float32 and e.shape == (3,)
     assert metrics.auc(e).dtype == torch.float32 and metrics.ced(e, torch.linspace(0, 0.2, 5)).shape == (5,)
+
+
+def test_a_box_without_a_visible_point_has_no_size():
+    target = np.random.default_rng(9).uniform(0, 100, size=(2, 5, 2))
+    visible = np.array([[True] * 5, [False] * 5])
+    for normalize in ("bbox", "diagonal"):
+        d = metrics.normalizing_distance(target, normalize=normalize, visible=visible)
+        assert np.isfinite(d[0]) and np.isnan(d[1])
+        empty = metrics.normalizing_distance(np.zeros((3, 0, 2)), normalize=normalize)  # K = 0
+        assert empty.shape == (3,) and np.isnan(empty).all()

@@ -51,6 +51,8 @@ def normalizing_distance(
       finite points), the AFLW convention.
     - ``"diagonal"``: ``sqrt(width^2 + height^2)`` of that box.
 
+    A box without a visible, finite point (or ``K = 0``) has no size: NaN, for that face only.
+
     AFLW's 19 points and other layouts have no default eyes: use ``"bbox"`` (what AFLW results
     are normalized by) or pass ``eyes``.
 
@@ -63,11 +65,15 @@ def normalizing_distance(
     k = target.shape[-2]
     if normalize in ("bbox", "diagonal"):
         keep = _visible(xp, target, visible)
+        if k == 0:  # no landmark, no box
+            return xp.full(tuple(target.shape[:-2]), math.nan, dtype=target.dtype, device=_xp.device(target))
         inf = xp.asarray(math.inf, dtype=target.dtype, device=_xp.device(target))
         low = xp.min(xp.where(keep[..., None], target, inf), axis=-2)
         high = xp.max(xp.where(keep[..., None], target, -inf), axis=-2)
         w, h = high[..., 0] - low[..., 0], high[..., 1] - low[..., 1]
-        return xp.sqrt(w * h) if normalize == "bbox" else xp.sqrt(w * w + h * h)
+        size = xp.sqrt(w * h) if normalize == "bbox" else xp.sqrt(w * w + h * h)
+        nan = xp.asarray(math.nan, dtype=target.dtype, device=_xp.device(target))
+        return xp.where(xp.any(keep, axis=-1), size, nan)
     if normalize == "inter_ocular":
         pair = _eye_pair(eyes, k) if eyes is not None else EYE_CORNERS.get(k)
         if pair is None:
@@ -187,6 +193,7 @@ def nme(
     return total / count / distance
 
 
+@_xp.half_in_float32
 def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
     """The fraction of faces whose NME exceeds ``threshold`` (FR@0.1 by default; 300W papers
     also report 0.08 and 0.05). A NaN NME (an unusable prediction) counts as a failure.
@@ -209,6 +216,7 @@ def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
     return 1.0 - xp.mean(xp.astype(ok, nme.dtype)) if _size(nme) else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
 
 
+@_xp.half_in_float32
 def auc(nme: Array, /, *, threshold: float = 0.1) -> Array:
     """The area under the cumulative error distribution on ``[0, threshold]``, divided by
     ``threshold`` (AUC@0.1 by default), computed exactly.
@@ -241,6 +249,7 @@ def auc(nme: Array, /, *, threshold: float = 0.1) -> Array:
     return xp.mean(area) / threshold if _size(nme) else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
 
 
+@_xp.half_in_float32
 def ced(nme: Array, thresholds: Array, /) -> Array:
     """The cumulative error distribution: for each threshold, the fraction of faces with
     NME <= it. A NaN NME counts as +inf (above every finite threshold).
