@@ -42,16 +42,16 @@ def _calls(coords, maps, noise, x_labels, y_labels, table, pipnet_out, size):
         "encode_soft_argmax": lambda: lc.encode_soft_argmax(coords, heatmap_size=size, sigma=2.0),
         "encode_udp": lambda: lc.encode_udp(coords * 4, image_size=(4 * w, 4 * h), heatmap_size=size, sigma=2.0),
         "encode_simcc": lambda: lc.encode_simcc(coords * 4, image_size=(4 * w, 4 * h), sigma=6.0),
-        "encode_pipnet": lambda: lc.encode_pipnet(coords / 8, grid_size=(w // 8, h // 8), neighbor_index=table),
+        "encode_pipnet": lambda: lc.encode_pipnet(coords / 8, grid_size=(w // 8, h // 8), neighbors=table),
         "decode_argmax": lambda: lc.decode_argmax(maps),
         "decode_argmax(quarter)": lambda: lc.decode_argmax(maps, refine="quarter"),
-        "decode_randomized_rounding(topk)": lambda: lc.decode_randomized_rounding(maps),
-        "decode_randomized_rounding(window)": lambda: lc.decode_randomized_rounding(maps, activation="window"),
-        "decode_soft_argmax": lambda: lc.decode_soft_argmax(maps),
+        "decode_randomized_rounding(topk)": lambda: lc.decode_randomized_rounding(maps, logits=False),
+        "decode_randomized_rounding(window)": lambda: lc.decode_randomized_rounding(maps, activation="window", logits=False),
+        "decode_soft_argmax": lambda: lc.decode_soft_argmax(maps, logits=True),
         "decode_dark": lambda: lc.decode_dark(maps, sigma=2.0),
         "decode_udp": lambda: lc.decode_udp(maps, image_size=(4 * w, 4 * h), sigma=2.0),
         "decode_simcc(dark)": lambda: lc.decode_simcc(x_labels, y_labels, image_size=(4 * w, 4 * h), refine="dark", sigma=6.0),
-        "decode_pipnet": lambda: lc.decode_pipnet(*pipnet_out, neighbor_index=table),
+        "decode_pipnet": lambda: lc.decode_pipnet(*pipnet_out, neighbors=table),
     }
 
 
@@ -64,7 +64,7 @@ def _inputs(b: int, k: int, h: int, w: int):
     simcc = lc.encode_simcc(coords * 4, image_size=(4 * w, 4 * h), sigma=6.0)
     mean_shape = rng.random((k, 2))
     table = lc.pipnet_neighbors(mean_shape, num_neighbors=10)
-    t = lc.encode_pipnet(coords / 8, grid_size=(w // 8, h // 8), neighbor_index=table)
+    t = lc.encode_pipnet(coords / 8, grid_size=(w // 8, h // 8), neighbors=table)
     pipnet_out = tuple(a + 0.01 * rng.random(a.shape, dtype=np.float32) for a in t[:3])
     return coords, maps, noise, simcc.x_labels, simcc.y_labels, table, pipnet_out
 
@@ -122,7 +122,7 @@ def cuda(args) -> None:
         torch.nn.functional.mse_loss(pred, target).backward()
 
     def awing():
-        lc.adaptive_wing_loss(pred, target, weight=lc.weighted_loss_map(target)).backward()
+        lc.adaptive_wing_loss(pred, target, loss_map=lc.weighted_loss_map(target)).backward()
 
     med = median_times({"mse": mse, "awing": awing}, repeat=args.repeat, sync=sync)
     mm, am = med["mse"], med["awing"]

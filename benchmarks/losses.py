@@ -5,7 +5,7 @@
 A (B, 98, 64, 64) float32 torch batch (B=32 by default, the issue's shape). Timed side by side,
 interleaved, medians reported as ratios to a plain MSE forward + backward on the same batch:
 
-- ``adaptive_wing_loss`` with ``weight=weighted_loss_map(target)`` (the fused path: only pred
+- ``adaptive_wing_loss`` with ``loss_map=weighted_loss_map(target)`` (the fused path: only pred
   needs a gradient);
 - the same through autograd over the formula (what the fused path replaces; selected here by
   letting the target require a gradient too, so it also computes the target's);
@@ -66,12 +66,12 @@ def main() -> None:
 
     cases = {
         "mse (floor)": step(F.mse_loss),
-        "adaptive_wing_loss + weighted_loss_map": step(lambda p, t: lc.adaptive_wing_loss(p, t, weight=lc.weighted_loss_map(t))),
-        "  same, autograd through the formula": step(lambda p, t: lc.adaptive_wing_loss(p, t, weight=lc.weighted_loss_map(t)), True),
+        "adaptive_wing_loss + weighted_loss_map": step(lambda p, t: lc.adaptive_wing_loss(p, t, loss_map=lc.weighted_loss_map(t))),
+        "  same, autograd through the formula": step(lambda p, t: lc.adaptive_wing_loss(p, t, loss_map=lc.weighted_loss_map(t)), True),
         "boolean-index re-implementation": step(boolean_index_awing),
     }
     with torch.no_grad():
-        ours = lc.adaptive_wing_loss(pred0, target, weight=lc.weighted_loss_map(target))
+        ours = lc.adaptive_wing_loss(pred0, target, loss_map=lc.weighted_loss_map(target))
         theirs = boolean_index_awing(pred0, target)
     med = median_times(cases, repeat=args.repeat, sync=sync)
     floor = med["mse (floor)"]

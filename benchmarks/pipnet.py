@@ -115,7 +115,7 @@ def main() -> None:
     table_np = lc.pipnet_neighbors(mean, num_neighbors=n)
     faces = (mean - 0.5) * rng.uniform(0.7, 0.9, (b, 1, 1)) + 0.5 + rng.normal(0, 0.01, (b, k, 2))
     coords_np = (np.clip(faces, 0, 0.999) * 8 - 0.5).astype(np.float32)
-    targets_np = lc.encode_pipnet(coords_np, grid_size=grid, neighbor_index=table_np)
+    targets_np = lc.encode_pipnet(coords_np, grid_size=grid, neighbors=table_np)
     outputs_np = [
         (targets_np.scores + 0.1 * rng.random(targets_np.scores.shape)).astype(np.float32),
         (targets_np.offsets + 0.05 * rng.normal(size=targets_np.offsets.shape)).astype(np.float32),
@@ -141,22 +141,22 @@ def main() -> None:
 
     # The references agree with the library before anything is timed.
     np.testing.assert_array_equal(loop_encode(coords_np, table_np.index, grid)[2], targets_np.neighbor_offsets)
-    want = lc.decode_pipnet(*outputs_np, neighbor_index=table_np, merge="mean")[0]
+    want = lc.decode_pipnet(*outputs_np, neighbors=table_np, merge="mean")[0]
     np.testing.assert_allclose(loop_decode(*outputs_np, table_np.index, lists), want, atol=1e-5)
-    want = lc.decode_pipnet(*outputs_np, neighbor_index=table_np, merge="original")[0]
+    want = lc.decode_pipnet(*outputs_np, neighbors=table_np, merge="original")[0]
     np.testing.assert_allclose(repository_decode(np, *outputs_np, np.asarray(rev1), np.asarray(rev2), max_len), want, atol=1e-5)
 
     rows = {
         "encode_pipnet": (
-            lambda: lc.encode_pipnet(coords, grid_size=grid, neighbor_index=table),
+            lambda: lc.encode_pipnet(coords, grid_size=grid, neighbors=table),
             {"per-landmark loop": lambda: loop_encode(coords_np, table_np.index, grid)},
         ),
         "decode_pipnet(mean)": (
-            lambda: lc.decode_pipnet(*outputs, neighbor_index=table, merge="mean"),
+            lambda: lc.decode_pipnet(*outputs, neighbors=table, merge="mean"),
             {"per-landmark loop": lambda: loop_decode(*outputs_np, table_np.index, lists)},
         ),
         "decode_pipnet(original)": (
-            lambda: lc.decode_pipnet(*outputs, neighbor_index=table, merge="original"),
+            lambda: lc.decode_pipnet(*outputs, neighbors=table, merge="original"),
             {"per-image, repository style": lambda: repository_decode(xp, *outputs, r1, r2, max_len)},
         ),
     }

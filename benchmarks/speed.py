@@ -54,9 +54,9 @@ def main() -> None:
     decoders = {
         "decode_argmax": lambda: lc.decode_argmax(maps),
         "decode_argmax(quarter)": lambda: lc.decode_argmax(maps, refine="quarter"),
-        "decode_randomized_rounding(topk)": lambda: lc.decode_randomized_rounding(maps),
-        "decode_randomized_rounding(window)": lambda: lc.decode_randomized_rounding(maps, activation="window"),
-        "decode_soft_argmax": lambda: lc.decode_soft_argmax(maps),
+        "decode_randomized_rounding(topk)": lambda: lc.decode_randomized_rounding(maps, logits=False),
+        "decode_randomized_rounding(window)": lambda: lc.decode_randomized_rounding(maps, activation="window", logits=False),
+        "decode_soft_argmax": lambda: lc.decode_soft_argmax(maps, logits=True),
     }
     encoders = {
         "encode_gaussian": lambda: lc.encode_gaussian(coords, heatmap_size=(w, h), sigma=2.0),

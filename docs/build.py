@@ -24,7 +24,7 @@ import sys
 
 DOCS = pathlib.Path(__file__).resolve().parent
 ROOT = DOCS.parent
-MODULES = ("landmark_codecs", "landmark_codecs.metrics", "landmark_codecs.torch", "landmark_codecs.testing", "landmark_codecs.bench")
+MODULES = ("landmark_codecs", "landmark_codecs.codecs", "landmark_codecs.metrics", "landmark_codecs.torch", "landmark_codecs.testing", "landmark_codecs.bench")
 _REF = re.compile(r":(?:func|class|mod|meth|attr|data):`~?([^`]+)`")
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 

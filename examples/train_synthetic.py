@@ -36,6 +36,7 @@ Codecs (``--codecs``; the default run trains all but ``awing_boundary``):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import pathlib
@@ -49,7 +50,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import landmark_codecs as lc
-from landmark_codecs.torch import AdaptiveWingLoss, CoordConv2d, uniform_noise
+from landmark_codecs.torch import AdaptiveWingLoss, CoordConv2d
 
 INPUT = 64  # the crop is INPUT x INPUT pixels
 CODECS = ("argmax", "dark", "awing_dark", "awing_boundary", "h3r", "soft_argmax", "pipnet")
@@ -122,71 +123,70 @@ class Net(nn.Module):
         return self.head(self.body(x))
 
 
+# Each recipe: the library codec it trains with (a name and options of lc.get_codec, so the
+# target, the decoder and the image <-> heatmap convention come from the one registry) and its loss.
+RECIPES = {
+    "argmax": ("argmax", {"sigma": SIGMA}),
+    "dark": ("dark", {"sigma": SIGMA}),
+    "awing_dark": ("dark", {"sigma": SIGMA}),
+    "awing_boundary": ("dark", {"sigma": SIGMA}),
+    "h3r": ("h3r", {"logits": True}),  # sampled targets; its network outputs logits
+    "soft_argmax": ("soft_argmax", {"sigma": SIGMA, "logits": True}),
+    "pipnet": ("pipnet", {}),
+}
+
+
 @dataclass
-class Codec:
-    """What a codec needs: output channels, the loss of a batch, and the decoder (to heatmap pixels)."""
+class Recipe:
+    """A recipe: the library codec (``codec``), the network's output channels and the loss."""
 
     name: str
     size: int
     table: lc.PIPNetNeighbors | None = None
 
+    def __post_init__(self) -> None:
+        codec_name, options = RECIPES[self.name]
+        if codec_name == "pipnet":
+            options = {"neighbors": self.table}
+        self.codec = lc.get_codec(codec_name, image_size=(INPUT, INPUT), heatmap_size=(self.size, self.size), **options)
+
     @property
     def outputs(self) -> int:
         return K * (3 + 2 * 4) if self.name == "pipnet" else K + (self.name == "awing_boundary")
 
-    def loss(self, out: torch.Tensor, coords: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """``coords`` in heatmap pixels, ``(B, K, 2)``."""
-        s = (self.size, self.size)
-        if self.name == "argmax":
-            target, _ = lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA, rounding="nearest")
-            return F.mse_loss(out, target)
-        if self.name == "dark":
-            target, _ = lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA)
-            return F.mse_loss(out, target)
+    def loss(self, out: torch.Tensor, faces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``faces`` in crop pixels, ``(B, K, 2)``."""
+        if self.name == "soft_argmax":  # L1 on the soft-argmax coordinates, in heatmap pixels
+            xy, _ = lc.decode_soft_argmax(out, logits=True)
+            return F.l1_loss(xy, self.codec.to_heatmap(faces))
+        encoded = self.codec.encode(faces, rng=generator)
+        if self.name in ("argmax", "dark"):
+            return F.mse_loss(out, encoded.outputs[0])
         if self.name == "awing_dark":
-            target, _ = lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA)
-            return AdaptiveWingLoss(weighted_loss_map=True)(out, target)
+            return AdaptiveWingLoss(weighted_loss_map=True)(out, encoded.outputs[0])
         if self.name == "awing_boundary":
-            target, _ = lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA)
-            boundary = lc.encode_boundaries(coords, heatmap_size=s, boundaries=CHAINS, sigma=SIGMA).heatmaps
-            return AdaptiveWingLoss(weighted_loss_map=True)(out, torch.cat([target, boundary], dim=1))
+            s = (self.size, self.size)
+            boundary = lc.encode_boundaries(self.codec.to_heatmap(faces), heatmap_size=s, boundaries=CHAINS, sigma=SIGMA).heatmaps
+            return AdaptiveWingLoss(weighted_loss_map=True)(out, torch.cat([encoded.outputs[0], boundary], dim=1))
         if self.name == "h3r":
-            target, weight = lc.encode_randomized_rounding(coords, heatmap_size=s, noise=uniform_noise(coords, generator=generator))
+            target, weight = encoded.outputs[0], encoded.weights
             logp = F.log_softmax(out.flatten(2), dim=-1)
             return -(target.flatten(2) * logp).sum(-1).mul(weight).sum() / weight.sum().clamp(min=1)
-        if self.name == "soft_argmax":
-            xy, _ = lc.decode_soft_argmax(out)
-            return F.l1_loss(xy, coords)
-        scores, offsets, neighbors = self._split(out)
-        targets = lc.encode_pipnet(coords, grid_size=s, neighbor_index=self.table)
-        return lc.pipnet_loss(scores, offsets, neighbors, targets)
+        return lc.pipnet_loss(*self._split(out), encoded.targets)
 
     def decode(self, out: torch.Tensor) -> torch.Tensor:
-        if self.name == "argmax":
-            return lc.decode_argmax(out)[0]
-        if self.name in ("dark", "awing_dark", "awing_boundary"):
-            return lc.decode_dark(out[:, :K], sigma=SIGMA)[0]
-        if self.name == "h3r":
-            return lc.decode_randomized_rounding(out, k=9, input="logits")[0]
-        if self.name == "soft_argmax":
-            return lc.decode_soft_argmax(out)[0]
-        return lc.decode_pipnet(*self._split(out), neighbor_index=self.table)[0]
+        """The network's outputs -> ``(B, K, 2)`` crop pixels."""
+        if self.name == "pipnet":
+            return self.codec.decode(*self._split(out)).coords
+        return self.codec.decode(out[:, :K]).coords
 
-    def quantization_only(self, coords: torch.Tensor) -> torch.Tensor:
-        """The codec's own (expected) target for ``coords``, decoded: what it loses without a network."""
-        s = (self.size, self.size)
-        if self.name == "argmax":
-            return self.decode(lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA, rounding="nearest")[0])
-        if self.name in ("dark", "awing_dark", "awing_boundary"):
-            return self.decode(lc.encode_gaussian(coords, heatmap_size=s, sigma=SIGMA)[0])
-        if self.name == "h3r":
-            expected, _ = lc.encode_randomized_rounding(coords, heatmap_size=s, expected=True)
-            return self.decode(torch.log(expected.clamp(min=1e-30)))
-        if self.name == "soft_argmax":
-            target, _ = lc.encode_soft_argmax(coords, heatmap_size=s, sigma=SIGMA)
-            return self.decode(torch.log(target.clamp(min=1e-30)))
-        t = lc.encode_pipnet(coords, grid_size=s, neighbor_index=self.table)
-        return lc.decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbor_index=self.table)[0]
+    def quantization_only(self, faces: torch.Tensor) -> torch.Tensor:
+        """The codec's own (expected) target for ``faces`` (crop pixels), decoded: what it loses without a network."""
+        codec = dataclasses.replace(self.codec, expected=True) if self.name == "h3r" else self.codec
+        outputs = codec.encode(faces).outputs
+        if self.name in ("h3r", "soft_argmax"):  # their decoders read logits
+            outputs = (torch.log(outputs[0].clamp(min=1e-30)),)
+        return codec.decode(*outputs).coords
 
     def _split(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, _, h, w = out.shape
@@ -219,7 +219,7 @@ def train(
     lr: float = 2e-3,
     fixed_batch: bool = False,
     progress=None,
-) -> tuple[nn.Module, Codec, list[float]]:
+) -> tuple[nn.Module, Recipe, list[float]]:
     """Train one network; returns it, its codec and the loss of every step.
 
     ``fixed_batch=True`` trains on one batch over and over (the smoke test's overfitting check).
@@ -227,7 +227,7 @@ def train(
     device = torch.device(device)
     torch.manual_seed(seed)  # the network's initial weights: the same for every codec and size
     table = lc.pipnet_neighbors(torch.asarray(mean_shape(), device=device), num_neighbors=4) if name == "pipnet" else None
-    codec = Codec(name, size, table)
+    codec = Recipe(name, size, table)
     net = Net(size, codec.outputs, coord_conv=name == "awing_boundary").to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
@@ -240,7 +240,7 @@ def train(
         if not fixed_batch and step:
             faces = random_faces(batch, data, device)
             images = render(faces, data)
-        loss = codec.loss(net(images), to_heatmap(faces, size), noise)
+        loss = codec.loss(net(images), faces, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -252,11 +252,11 @@ def train(
 
 
 @torch.no_grad()
-def evaluate(net: nn.Module, codec: Codec, faces: torch.Tensor, images: torch.Tensor) -> tuple[float, float]:
+def evaluate(net: nn.Module, codec: Recipe, faces: torch.Tensor, images: torch.Tensor) -> tuple[float, float]:
     """``(trained NME, quantization-only NME)`` on the test set, in percent."""
     net.eval()
     pred = torch.cat([codec.decode(net(images[i : i + 256])) for i in range(0, len(images), 256)])
-    return nme(to_image(pred, codec.size), faces), nme(to_image(codec.quantization_only(to_heatmap(faces, codec.size)), codec.size), faces)
+    return nme(pred, faces), nme(codec.quantization_only(faces), faces)
 
 
 # What each heatmap codec's network outputs, for `landmark-codecs bench --predictions`.
@@ -264,7 +264,7 @@ SAVED_OUTPUTS = {"argmax": False, "dark": False, "awing_dark": False, "awing_bou
 
 
 @torch.no_grad()
-def save_predictions(net: nn.Module, codec: Codec, faces: torch.Tensor, images: torch.Tensor, folder: pathlib.Path) -> pathlib.Path | None:
+def save_predictions(net: nn.Module, codec: Recipe, faces: torch.Tensor, images: torch.Tensor, folder: pathlib.Path) -> pathlib.Path | None:
     """Write the test set's network outputs as ``{codec}_{size}.npz`` in the format of
     ``landmark-codecs bench --predictions``; None for PIPNet (its outputs are not heatmaps)."""
     if codec.name not in SAVED_OUTPUTS:

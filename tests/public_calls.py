@@ -24,12 +24,12 @@ _coords = np.concatenate([_rng.uniform(-0.5, 11.5, size=(2, 5, 2)), np.array([[[
 _simcc = lc.encode_simcc(_coords * 2, image_size=(32, 24), sigma=2.0)
 _mean_shape = _rng.random((6, 2))
 _table = lc.pipnet_neighbors(_mean_shape, num_neighbors=3)
-_pip = lc.encode_pipnet(_coords / 2, grid_size=GRID, neighbor_index=_table)
+_pip = lc.encode_pipnet(_coords / 2, grid_size=GRID, neighbors=_table)
 
 INPUTS: dict[str, np.ndarray] = {
     "coords": _coords,
     "noise": _rng.random(_coords.shape),
-    "visible": np.array([[1, 1, 0, 1, 1, 1], [1, 1, 1, 1, 0, 1]], dtype=np.float64),
+    "weights": np.array([[1, 1, 0, 1, 1, 1], [1, 1, 1, 1, 0, 1]], dtype=np.float64),
     "maps": _rng.random((2, 6, 12, 16)),
     "target": _rng.random((2, 6, 12, 16)),
     "x_labels": _simcc.x_labels + 0.01 * _rng.random(_simcc.x_labels.shape),
@@ -53,8 +53,22 @@ CHAINS = ((0, 1, 2, 3), (3, 4, 5))  # two boundary chains sharing landmark 3
 TABLE = _table  # NumPy; the calls that need it on a device build it from a["mean_shape"] or pass it as is
 
 
+# Codec objects on the same data (image pixels of IMAGE; SimCC's of (32, 24)), built once. The
+# registry's copies skip the outside-the-image check, a documented host read (tests/test_codecs.py).
+_QUIET = {"on_outside": "ignore"}
+CODECS = {
+    "argmax": lc.get_codec("argmax", image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, **_QUIET),
+    "dark": lc.get_codec("dark", image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, **_QUIET),
+    "udp": lc.get_codec("udp", image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, **_QUIET),
+    "simcc": lc.get_codec("simcc", image_size=(32, 24), sigma=2.0, **_QUIET),
+    "h3r": lc.get_codec("h3r", image_size=IMAGE, heatmap_size=SIZE, expected=True, **_QUIET),
+    "soft_argmax": lc.get_codec("soft_argmax", image_size=IMAGE, heatmap_size=SIZE, logits=True, **_QUIET),
+    "pipnet": lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=GRID, neighbors=_table, **_QUIET),
+}
+
+
 def _pipnet_targets(a):
-    return lc.encode_pipnet(a["coords_cells"], grid_size=GRID, neighbor_index=TABLE, visible=a["visible"])
+    return lc.encode_pipnet(a["coords_cells"], grid_size=GRID, neighbors=TABLE, weights=a["weights"])
 
 
 CALLS = {
@@ -67,11 +81,11 @@ CALLS = {
     "flip_horizontal": ("flip_horizontal", lambda a: lc.flip_horizontal(a["coords"], width=16, flip_index=[5, 4, 3, 2, 1, 0])),
     "in_heatmap": ("in_heatmap", lambda a: lc.in_heatmap(a["coords"], heatmap_size=SIZE)),
     "representable_coords": ("representable_coords", lambda a: lc.representable_coords(a["coords"], heatmap_size=SIZE)),
-    "encode_gaussian": ("encode_gaussian", lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, visible=a["visible"])),
+    "encode_gaussian": ("encode_gaussian", lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, weights=a["weights"])),
     "encode_gaussian_nearest": ("encode_gaussian", lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, rounding="nearest")),
     "encode_rr_sample": (
         "encode_randomized_rounding",
-        lambda a: lc.encode_randomized_rounding(a["coords"], heatmap_size=SIZE, noise=a["noise"], visible=a["visible"]),
+        lambda a: lc.encode_randomized_rounding(a["coords"], heatmap_size=SIZE, noise=a["noise"], weights=a["weights"]),
     ),
     "encode_rr_sample_sigma": (
         "encode_randomized_rounding",
@@ -81,20 +95,20 @@ CALLS = {
         "encode_randomized_rounding",
         lambda a: lc.encode_randomized_rounding(a["coords"], heatmap_size=SIZE, expected=True, sigma=1.0),
     ),
-    "encode_soft_argmax": ("encode_soft_argmax", lambda a: lc.encode_soft_argmax(a["coords"], heatmap_size=SIZE, sigma=1.0, visible=a["visible"])),
-    "encode_udp": ("encode_udp", lambda a: lc.encode_udp(a["coords_image"], image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, visible=a["visible"])),
-    "encode_simcc": ("encode_simcc", lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=2.0, visible=a["visible"])),
+    "encode_soft_argmax": ("encode_soft_argmax", lambda a: lc.encode_soft_argmax(a["coords"], heatmap_size=SIZE, sigma=1.0, weights=a["weights"])),
+    "encode_udp": ("encode_udp", lambda a: lc.encode_udp(a["coords_image"], image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, weights=a["weights"])),
+    "encode_simcc": ("encode_simcc", lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=2.0, weights=a["weights"])),
     "encode_simcc_normalized": ("encode_simcc", lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=2.0, normalize=True)),
     "encode_pipnet": ("encode_pipnet", _pipnet_targets),
     "decode_argmax": ("decode_argmax", lambda a: lc.decode_argmax(a["maps"])),
     "decode_argmax_quarter": ("decode_argmax", lambda a: lc.decode_argmax(a["maps"], refine="quarter")),
-    "decode_rr_topk": ("decode_randomized_rounding", lambda a: lc.decode_randomized_rounding(a["maps"], k=9)),
+    "decode_rr_topk": ("decode_randomized_rounding", lambda a: lc.decode_randomized_rounding(a["maps"], top_k=9, logits=False)),
     "decode_rr_window_logits": (
         "decode_randomized_rounding",
-        lambda a: lc.decode_randomized_rounding(a["maps"], activation="window", window_size=5, input="logits"),
+        lambda a: lc.decode_randomized_rounding(a["maps"], activation="window", window_size=5, logits=True),
     ),
-    "decode_soft_argmax": ("decode_soft_argmax", lambda a: lc.decode_soft_argmax(a["maps"], beta=3.0)),
-    "decode_soft_argmax_prob": ("decode_soft_argmax", lambda a: lc.decode_soft_argmax(a["maps"], input="probabilities")),
+    "decode_soft_argmax": ("decode_soft_argmax", lambda a: lc.decode_soft_argmax(a["maps"], beta=3.0, logits=True)),
+    "decode_soft_argmax_prob": ("decode_soft_argmax", lambda a: lc.decode_soft_argmax(a["maps"], logits=False)),
     "decode_dark": ("decode_dark", lambda a: lc.decode_dark(a["maps"], sigma=1.5)),
     "decode_udp": ("decode_udp", lambda a: lc.decode_udp(a["maps"], image_size=IMAGE, sigma=1.5)),
     "decode_simcc": ("decode_simcc", lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24))),
@@ -102,24 +116,24 @@ CALLS = {
         "decode_simcc",
         lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24), refine="dark", sigma=2.0),
     ),
-    "decode_pipnet": ("decode_pipnet", lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbor_index=TABLE)),
+    "decode_pipnet": ("decode_pipnet", lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbors=TABLE)),
     "decode_pipnet_original": (
         "decode_pipnet",
-        lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbor_index=TABLE, merge="original"),
+        lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbors=TABLE, merge="original"),
     ),
     "pipnet_loss": ("pipnet_loss", lambda a: lc.pipnet_loss(a["scores"], a["offsets"], a["neighbor_offsets"], _pipnet_targets(a))),
     "pipnet_neighbors": ("pipnet_neighbors", lambda a: lc.pipnet_neighbors(a["mean_shape"], num_neighbors=3)),
-    "wing_loss": ("wing_loss", lambda a: lc.wing_loss(a["errors"], a["target"], mask=a["visible"])),
-    "adaptive_wing_loss": ("adaptive_wing_loss", lambda a: lc.adaptive_wing_loss(a["maps"], a["target"], weight=lc.weighted_loss_map(a["target"]))),
+    "wing_loss": ("wing_loss", lambda a: lc.wing_loss(a["errors"], a["target"], weights=a["weights"])),
+    "adaptive_wing_loss": ("adaptive_wing_loss", lambda a: lc.adaptive_wing_loss(a["maps"], a["target"], loss_map=lc.weighted_loss_map(a["target"]))),
     "weighted_loss_map": ("weighted_loss_map", lambda a: lc.weighted_loss_map(a["target"])),
     "soft_wing_loss": ("soft_wing_loss", lambda a: lc.soft_wing_loss(a["errors"], a["target"], reduction="none")),
-    "star_loss": ("star_loss", lambda a: lc.star_loss(a["maps"], a["coords"], mask=a["visible"])),
+    "star_loss": ("star_loss", lambda a: lc.star_loss(a["maps"], a["coords"], weights=a["weights"])),
     "star_loss_l1_none": ("star_loss", lambda a: lc.star_loss(a["maps"], a["coords"], distance="l1", reduction="none")),
     "heatmap_moments": ("heatmap_moments", lambda a: lc.heatmap_moments(a["maps"])),
     "eigh_2x2": ("eigh_2x2", lambda a: lc.eigh_2x2(a["matrices"])),
     "encode_boundaries": (
         "encode_boundaries",
-        lambda a: lc.encode_boundaries(a["coords"], heatmap_size=SIZE, boundaries=CHAINS, visible=a["visible"]),
+        lambda a: lc.encode_boundaries(a["coords"], heatmap_size=SIZE, boundaries=CHAINS, weights=a["weights"]),
     ),
     "encode_boundaries_split": (
         "encode_boundaries",
@@ -127,19 +141,33 @@ CALLS = {
     ),
     "coordinate_channels": ("coordinate_channels", lambda a: lc.coordinate_channels(SIZE, boundary=a["boundary"], with_r=True)),
     # landmark_codecs.metrics: faces of 6 landmarks, normalized by their box or eyes 0 and 5
-    "metrics.nme": ("metrics.nme", lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="bbox", visible=a["visible"])),
+    "metrics.nme": ("metrics.nme", lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="bbox", weights=a["weights"])),
     "metrics.nme_eyes": ("metrics.nme", lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="inter_pupil", eyes=((0, 1), 5))),
-    "metrics.pck": ("metrics.pck", lambda a: metrics.pck(a["coords_image"], a["coords"], threshold=0.5, visible=a["visible"])),
+    "metrics.pck": ("metrics.pck", lambda a: metrics.pck(a["coords_image"], a["coords"], threshold=0.5, weights=a["weights"])),
     "metrics.normalizing_distance": ("metrics.normalizing_distance", lambda a: metrics.normalizing_distance(a["coords"], normalize="diagonal")),
     "metrics.failure_rate": ("metrics.failure_rate", lambda a: metrics.failure_rate(a["nme"])),
     "metrics.auc": ("metrics.auc", lambda a: metrics.auc(a["nme"], threshold=0.15)),
     "metrics.ced": ("metrics.ced", lambda a: metrics.ced(a["nme"], a["thresholds"])),
+    # codec objects: encode image-pixel keypoints, decode network outputs
+    "codec.argmax.encode": ("get_codec", lambda a: CODECS["argmax"].encode(a["coords_image"], weights=a["weights"])),
+    "codec.dark.encode": ("get_codec", lambda a: CODECS["dark"].encode(a["coords_image"])),
+    "codec.dark.decode": ("get_codec", lambda a: CODECS["dark"].decode(a["maps"])),
+    "codec.udp.encode": ("get_codec", lambda a: CODECS["udp"].encode(a["coords_image"], weights=a["weights"])),
+    "codec.udp.decode": ("get_codec", lambda a: CODECS["udp"].decode(a["maps"])),
+    "codec.simcc.encode": ("get_codec", lambda a: CODECS["simcc"].encode(a["coords_simcc"], weights=a["weights"])),
+    "codec.simcc.decode": ("get_codec", lambda a: CODECS["simcc"].decode(a["x_labels"], a["y_labels"])),
+    "codec.h3r.encode": ("get_codec", lambda a: CODECS["h3r"].encode(a["coords_image"], weights=a["weights"])),
+    "codec.h3r.decode": ("get_codec", lambda a: CODECS["h3r"].decode(a["maps"])),
+    "codec.soft_argmax.decode": ("get_codec", lambda a: CODECS["soft_argmax"].decode(a["maps"])),
+    "codec.pipnet.encode": ("get_codec", lambda a: CODECS["pipnet"].encode(a["coords_image"], weights=a["weights"])),
+    "codec.pipnet.decode": ("get_codec", lambda a: CODECS["pipnet"].decode(a["scores"], a["offsets"], a["neighbor_offsets"])),
 }
 
 # Helpers that take no arrays, and the result types: nothing to run on a backend.
 NOT_ARRAY_FUNCTIONS = {
     "__version__", "simcc_bins", "SimCCTargets", "PIPNetNeighbors", "PIPNetTargets", "face_boundaries",
-    "BoundaryTargets", "HeatmapMoments", "Eigh2x2",
+    "BoundaryTargets", "HeatmapMoments", "Eigh2x2", "codec_names", "codec_options", "Codec", "EncodedTargets", "LandmarksOutsideWarning",
+    "HeatmapTargets", "DecodedLandmarks", "mean_shape", "MEAN_SHAPES",
 }
 # Built once from a mean shape on the host (documented), never in a training step.
 HOST_SIDE = {"pipnet_neighbors"}

@@ -49,7 +49,7 @@ def test_same_result_dtype_device_and_untouched_inputs(backend, name, dtype):
 def test_torch_soft_argmax_decoding_has_gradients():
     torch = pytest.importorskip("torch")
     m = torch.tensor(INPUTS['maps'][:1, :2], requires_grad=True)
-    coords, _ = lc.decode_soft_argmax(m)
+    coords, _ = lc.decode_soft_argmax(m, logits=True)
     coords.sum().backward()
     assert m.grad is not None and torch.isfinite(m.grad).all() and m.grad.abs().sum() > 0
 
@@ -57,6 +57,6 @@ def test_torch_soft_argmax_decoding_has_gradients():
 def test_boolean_visibility_on_every_backend(backend):
     c = convert(np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]), backend)
     visible = convert(np.array([True, False, True]), backend)
-    maps, weights = lc.encode_gaussian(c, heatmap_size=(4, 4), sigma=1.0, visible=visible)
+    maps, weights = lc.encode_gaussian(c, heatmap_size=(4, 4), sigma=1.0, weights=visible)
     np.testing.assert_array_equal(numpy_of(weights), [1.0, 0.0, 1.0])
     assert np.all(numpy_of(maps)[1] == 0) and numpy_of(maps)[2].max() == 1.0

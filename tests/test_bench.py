@@ -29,18 +29,18 @@ def test_quantization_errors_match_theory():
     # Uniform sub-pixel positions: rounding to the nearest pixel gives E|e| = 0.3826 px (2-D).
     assert rows["argmax", 64].mean_error_heatmap_px == pytest.approx(0.3826, abs=0.02)
     # The exact codecs lose only the half-pixel border bands (2 of 64 px per axis are clamped).
-    assert rows["h3r-expected", 64].mean_error_heatmap_px < 0.02
-    assert rows["soft-argmax", 64].mean_error_heatmap_px == pytest.approx(rows["h3r-expected", 64].mean_error_heatmap_px, rel=1e-6)
-    assert rows["quarter", 64].mean_error_heatmap_px < rows["argmax", 64].mean_error_heatmap_px
+    assert rows["h3r:expected=True", 64].mean_error_heatmap_px < 0.02
+    assert rows["soft_argmax", 64].mean_error_heatmap_px == pytest.approx(rows["h3r:expected=True", 64].mean_error_heatmap_px, rel=1e-6)
+    assert rows["quarter:rounding=none", 64].mean_error_heatmap_px < rows["argmax", 64].mean_error_heatmap_px
     assert rows["argmax", 16].mean_error_image_px == pytest.approx(4 * rows["argmax", 64].mean_error_image_px, rel=0.1)
     # DARK, UDP, SimCC (1-D DARK) and PIPNet (offsets at the cell) return every landmark, borders included.
     for name in ("dark", "udp", "simcc", "pipnet"):
         assert rows[name, 16].max_error_image_px < 1e-9 and rows[name, 64].max_error_image_px < 1e-9, name
     # A sampled H3R target is off by the rounding alone: at most one pixel per axis.
-    assert rows["h3r-sampled", 64].max_error_image_px <= math.sqrt(2) * 4 + 1e-9
+    assert rows["h3r", 64].max_error_image_px <= math.sqrt(2) * 4 + 1e-9
 
 
-@pytest.mark.parametrize("codec", ["dark", "udp", "simcc", "pipnet", "h3r-window"])
+@pytest.mark.parametrize("codec", ["dark", "udp", "simcc", "pipnet", "h3r:expected=True:activation=window"])
 def test_realistic_model_without_noise_is_the_displacement_alone(codec):
     """An exact codec decodes the displaced landmark: its error is |d|, d ~ N(0, 0.25^2 I) heatmap px
     (bins, cells), whose mean is 0.25 sqrt(pi / 2) = 0.3133 (clamping at the border only shortens it).
@@ -71,14 +71,14 @@ def test_pipnet_offset_noise_broadcast_over_cells_decodes_as_per_cell_noise():
     rng = np.random.default_rng(0)
     coords = rng.uniform(-0.5, 7.5, size=(3, 12, 2))
     table = lc.pipnet_neighbors(coords[0], num_neighbors=4)
-    t = lc.encode_pipnet(coords, grid_size=(8, 8), neighbor_index=table)
+    t = lc.encode_pipnet(coords, grid_size=(8, 8), neighbors=table)
     scores = t.scores + rng.normal(0, 0.2, t.scores.shape)
     noise_o, noise_n = rng.normal(0, 0.1, t.offsets.shape), rng.normal(0, 0.1, t.neighbor_offsets.shape)
     cell = scores.reshape(3, 12, 64).argmax(-1)  # the cell decoding reads, per landmark
     at_o = np.take_along_axis(noise_o.reshape(3, 12, 2, 64), cell[:, :, None, None], -1)[..., None]
     at_n = np.take_along_axis(noise_n.reshape(3, 12, 4, 2, 64), cell[:, :, None, None, None], -1)[..., None]
-    per_cell = lc.decode_pipnet(scores, t.offsets + noise_o, t.neighbor_offsets + noise_n, neighbor_index=table)[0]
-    broadcast = lc.decode_pipnet(scores, t.offsets + at_o, t.neighbor_offsets + at_n, neighbor_index=table)[0]
+    per_cell = lc.decode_pipnet(scores, t.offsets + noise_o, t.neighbor_offsets + noise_n, neighbors=table)[0]
+    broadcast = lc.decode_pipnet(scores, t.offsets + at_o, t.neighbor_offsets + at_n, neighbors=table)[0]
     np.testing.assert_array_equal(per_cell, broadcast)
 
 
@@ -212,17 +212,17 @@ def test_bad_options_name_the_option_in_one_line(capsys, args, message):
 
 
 def test_cli_prints_a_table_per_model(capsys):
-    assert main(["bench", "--sizes", "8,16", "--samples", "10", "--codecs", "argmax,soft-argmax"]) == 0
+    assert main(["bench", "--sizes", "8,16", "--samples", "10", "--codecs", "argmax,soft_argmax"]) == 0
     out = capsys.readouterr().out
     blocks = out.split("\n\n")
     assert len(blocks) == 2 and "noise-free" in blocks[0] and "realistic" in blocks[1] and "displacement 0.25" in blocks[1]
-    assert "soft-argmax" in out and "16x16" in out and "h3r" not in out
+    assert "soft_argmax" in out and "16x16" in out and "h3r" not in out
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--codecs", "dsnt"], "unknown codec(s) ['dsnt']"),
+        (["--codecs", "dsnt"], "unknown codec 'dsnt' in 'dsnt'"),
         (["--sizes", "512"], "heatmap size 512 must be between 2 and the crop size 256"),
         (["--keypoints", "no/such/file.npy"], "keypoints file 'no/such/file.npy' does not exist"),
         (["--landmarks", "1,2"], "--landmarks needs --keypoints"),
@@ -299,14 +299,14 @@ def test_peer_coordinates_map_to_ours(peer):
     """Each peer, run as its users run it, gives our coordinates after the documented conversion,
     wherever it computes the same thing (``peer.margin``, ``peer.clean``: see _speed.Peer)."""
     coords, target, logits = _speed.reference_inputs(peer.codec)
+    codec = _speed.speed_codec(peer.codec, coords)
     if peer.clean:
-        ctx = _speed._context(peer.codec, coords, np.random.default_rng(0), lambda a: a)
-        target = tuple(np.asarray(t, dtype=np.float32) for t in bench.CODECS[peer.codec].encode(coords, ctx, False))
+        target = tuple(np.asarray(t, dtype=np.float32) for t in codec.encode(coords).outputs)
     try:  # a peer that cannot be imported or set up, for any reason, skips with the reason
         decode = peer.prepare(logits, target[0])
     except Exception as err:  # noqa: BLE001
         pytest.skip(f"{peer.module} cannot be used here: {type(err).__name__}: {err}")
-    ours = bench.CODECS[peer.codec].decode(tuple(target), _speed._context(peer.codec, coords, np.random.default_rng(0), lambda a: a))
+    ours = codec.to_heatmap(codec.decode(*target).coords)  # heatmap px, as to_ours gives
     theirs = peer.to_ours(decode())
     inner = np.all((ours >= peer.margin) & (ours <= _speed.SIZE - 1 - peer.margin), axis=-1)
     assert inner.mean() > 0.5
@@ -322,7 +322,7 @@ def test_speed_reports_ratios_and_notes_absent_peers(monkeypatch):
     assert len(row.split()) == 5 and row.split()[2].endswith("x") and float(row.split()[4][:-1]) > 0
     assert any(line.startswith("pipnet ") for line in lines)
     assert "skipped: nowhere decode: not installed (pip install no-such-module-for-landmark-codecs)" in lines
-    with pytest.raises(ValueError, match=r"unknown codec\(s\) \['dsnt'\]"):
+    with pytest.raises(ValueError, match=r"unknown codec 'dsnt' in 'dsnt'; choose from argmax"):
         _speed.run_speed(codecs=["dsnt"])
 
 
@@ -373,8 +373,8 @@ def test_realistic_error_of_the_softmax_decoders_falls_with_the_map_size():
     """A sane decoder's image-pixel error falls as the map grows (the old model, noise on the
     probabilities, made top-k and soft-argmax grow instead)."""
     landmarks = bench.load_keypoints("300w68", samples=16)
-    rows = _rows(landmarks, codecs=["h3r-expected", "h3r-window", "soft-argmax"], sizes=(8, 32, 128), model="realistic")
-    for codec in ("h3r-expected", "h3r-window", "soft-argmax"):
+    rows = _rows(landmarks, codecs=["h3r:expected=True", "h3r:expected=True:activation=window", "soft_argmax"], sizes=(8, 32, 128), model="realistic")
+    for codec in ("h3r:expected=True", "h3r:expected=True:activation=window", "soft_argmax"):
         errors = [rows[codec, s].mean_error_image_px for s in (8, 32, 128)]
         assert errors[0] > errors[1] > errors[2], (codec, errors)
         assert rows[codec, 128].nme_percent < 0.7, codec

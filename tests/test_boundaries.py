@@ -145,12 +145,12 @@ def test_a_missing_landmark_breaks_its_chain_and_zeroes_its_weight():
     broken = [c for c in chains[1:]] + [tuple(range(0, 8)), tuple(range(9, 17))]
     want = lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=broken).heatmaps
     for got in (
-        lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains, visible=visible),
+        lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains, weights=visible),
         lc.encode_boundaries(nan, heatmap_size=(64, 64), boundaries=chains),
     ):
         np.testing.assert_array_equal(got.heatmaps, want)
         assert got.weights.tolist() == [0.0]
-    split = lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains, merge=False, visible=visible)
+    split = lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains, merge=False, weights=visible)
     assert split.weights.tolist() == [0.0] + [1.0] * 12
 
 
@@ -182,7 +182,7 @@ def test_landmarks_off_the_map_draw_the_part_of_their_polyline_near_it():
     (dict(boundaries=[(0, 1)], truncate=0.0), ValueError, "truncate must be positive"),
     (dict(boundaries=[(0, 1)], sigma=0.0), ValueError, "sigma"),
     (dict(boundaries=[(0, 1)], merge="no"), TypeError, "merge must be True or False"),
-    (dict(boundaries=[(0, 1)], visible=np.ones(2)), ValueError, "visible must have shape"),
+    (dict(boundaries=[(0, 1)], weights=np.ones(2)), ValueError, "weights must have shape"),
 ])
 def test_encode_boundaries_bad_input(kwargs, error, message):
     with pytest.raises(error, match=message):

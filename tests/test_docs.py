@@ -26,8 +26,16 @@ def test_readme_example_runs_and_round_trips():
     scope = _run_first_example(README)
     assert scope["target"].shape == (98, 64, 64) and scope["weight"].shape == (98,)
     # The expected H3R target decodes back to the landmarks (inside the representable range).
-    inner = np.all((scope["coords"] >= 0) & (scope["coords"] <= 63), axis=-1)
+    coords = scope["codec"].to_heatmap(scope["landmarks_xy"])
+    inner = np.all((coords >= 0) & (coords <= 63), axis=-1)
     np.testing.assert_allclose(scope["xy_image"][0].numpy()[inner], scope["landmarks_xy"][inner], atol=1e-9)
+    assert (~inner).any() and scope["error"].max() <= 0.5 * 4  # the border band: half a heatmap pixel
+
+
+def test_readme_example_prints_what_the_readme_says(capsys):
+    pytest.importorskip("torch")
+    _run_first_example(README)
+    assert f"prints `{capsys.readouterr().out.strip()}`" in README.read_text()
 
 
 def test_readme_commands_are_the_ci_commands():
@@ -49,7 +57,7 @@ def test_losses_page_boundary_example_trains_the_extra_channel():
     """docs/losses.md's second example: the boundary channel is in the loss and gets a gradient."""
     pytest.importorskip("torch")
     scope = _run_first_example(README.parent / "docs" / "losses.md", index=1)
-    assert scope["target"].shape == (8, 69, 64, 64) and scope["mask"].shape == (8, 69)
+    assert scope["target"].shape == (8, 69, 64, 64) and scope["weights"].shape == (8, 69)
     assert bool((scope["pred"].grad[:, -1] != 0).any()) and float(scope["boundary"].heatmaps.max()) == 1.0
 
 
@@ -94,6 +102,14 @@ def test_dark_page_example_round_trips():
     scope = _run_first_example(README.parent / "docs" / "dark_udp_simcc.md")
     np.testing.assert_allclose(scope["udp_xy"], scope["landmarks_xy"], atol=1e-8)
     np.testing.assert_allclose(scope["simcc_xy"], scope["landmarks_xy"], atol=1e-8)
+
+
+def test_codecs_page_example_prints_what_the_page_says(capsys):
+    page = README.parent / "docs" / "codecs.md"
+    scope = _run_first_example(page)
+    printed = capsys.readouterr().out.strip()
+    assert f"prints `{printed}`" in page.read_text()
+    assert scope["error"] < 1e-9 and scope["encoded"].weights[:, 0].max() == 0
 
 
 def test_torch_page_example_runs():

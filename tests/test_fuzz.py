@@ -39,15 +39,15 @@ torch = pytest.importorskip("torch")
 B, K = INPUTS["coords"].shape[:2]
 # Inputs for which an integer or boolean array is legal (a visibility mask, a mean shape), and
 # those that may be None (optional arguments).
-INTEGER_OK = {"visible", "mean_shape"}
-OPTIONAL = {"visible", "noise", "boundary"}
+INTEGER_OK = {"weights", "mean_shape"}
+OPTIONAL = {"weights", "noise", "boundary", "loss_map"}
 # Calls whose output landmark k depends on other input landmarks by design: PIPNet's neighbour
 # targets and merge (a non-finite neighbour is invisible to the landmarks that predict it),
 # flips' landmark permutation, and reductions to a scalar.
 # Boundary chains join landmarks, and a boundary channel or a mean loss covers several.
 NOT_PER_LANDMARK = {
     "flip_horizontal", "encode_pipnet", "decode_pipnet", "decode_pipnet_original", "pipnet_loss", "pipnet_neighbors",
-    "encode_boundaries", "encode_boundaries_split", "star_loss", "coordinate_channels",
+    "encode_boundaries", "encode_boundaries_split", "star_loss", "coordinate_channels", "codec.pipnet.encode", "codec.pipnet.decode",
 }
 MUTATIONS = [
     "none", "string", "complex", "object", "bool", "int", "rank0", "rank1", "zero_axis",
@@ -78,6 +78,17 @@ USED = {name: _used_inputs(name) for name in CALLS}
 
 # Public functions a registry call runs on its inputs before the one it tests.
 ALSO_CALLED = {"pipnet_loss": ["encode_pipnet"], "adaptive_wing_loss": ["weighted_loss_map"]}
+# A codec's methods and the family functions they call (whose messages name their own arguments).
+_FAMILY = {
+    "argmax": ["encode_gaussian", "decode_argmax"],
+    "dark": ["encode_gaussian", "decode_dark"],
+    "udp": ["encode_udp", "decode_udp"],
+    "simcc": ["encode_simcc", "decode_simcc"],
+    "h3r": ["encode_randomized_rounding", "decode_randomized_rounding"],
+    "soft_argmax": ["encode_soft_argmax", "decode_soft_argmax"],
+    "pipnet": ["encode_pipnet", "decode_pipnet"],
+}
+ALSO_CALLED.update({n: ["Codec.encode", "Codec.decode", *_FAMILY[n.split(".")[1]]] for n in CALLS if n.startswith("codec.")})
 
 
 def _names(message: str, names: set[str]) -> bool:
@@ -218,19 +229,19 @@ OPTION_CALLS = {
     "encode_soft_argmax": (["coords"], dict(heatmap_size=(16, 12), sigma=1.0)),
     "encode_udp": (["coords_image"], dict(image_size=(64, 48), heatmap_size=(16, 12), sigma=1.5)),
     "encode_simcc": (["coords_simcc"], dict(image_size=(32, 24), sigma=2.0, split_ratio=2.0, convention="pixel_center", normalize=False)),
-    "encode_pipnet": (["coords_cells"], dict(grid_size=(8, 6), neighbor_index=None)),
+    "encode_pipnet": (["coords_cells"], dict(grid_size=(8, 6), neighbors=None)),
     "decode_argmax": (["maps"], dict(refine="quarter")),
-    "decode_randomized_rounding": (["maps"], dict(k=9, activation="window", window_size=3, input="probabilities")),
-    "decode_soft_argmax": (["maps"], dict(beta=1.0, input="logits")),
+    "decode_randomized_rounding": (["maps"], dict(top_k=9, activation="window", window_size=3, logits=False)),
+    "decode_soft_argmax": (["maps"], dict(beta=1.0, logits=True)),
     "decode_dark": (["maps"], dict(sigma=1.5, iterations=4, kernel_size=None)),
     "decode_udp": (["maps"], dict(image_size=(64, 48), sigma=1.5, iterations=4, kernel_size=None)),
     "decode_simcc": (["x_labels", "y_labels"], dict(image_size=(32, 24), split_ratio=2.0, refine="dark", sigma=2.0, iterations=4, kernel_size=None)),
-    "decode_pipnet": (["scores", "offsets", "neighbor_offsets"], dict(neighbor_index=None, merge="mean")),
+    "decode_pipnet": (["scores", "offsets", "neighbor_offsets"], dict(neighbors=None, merge="mean")),
     "pipnet_neighbors": (["mean_shape"], dict(num_neighbors=3)),
     "wing_loss": (["errors", "target"], dict(omega=10.0, epsilon=2.0, reduction="mean")),
     "adaptive_wing_loss": (["maps", "target"], dict(omega=14.0, theta=0.5, epsilon=1.0, alpha=2.1, reduction="mean")),
     "soft_wing_loss": (["errors", "target"], dict(omega1=2.0, omega2=20.0, epsilon=0.5, reduction="mean")),
-    "weighted_loss_map": (["target"], dict(threshold=0.2, weight=10.0, kernel_size=3)),
+    "weighted_loss_map": (["target"], dict(threshold=0.2, foreground_weight=10.0, kernel_size=3)),
     "star_loss": (["maps", "coords"], dict(omega=1.0, distance="smooth_l1", epsilon=1e-5, reduction="mean")),
     "heatmap_moments": (["maps"], dict(normalize=True)),
     "encode_boundaries": (["coords"], dict(heatmap_size=(16, 12), boundaries=((0, 1, 2, 3), (3, 4, 5)), sigma=1.0, truncate=3.0, merge=True)),
@@ -255,7 +266,8 @@ def test_option_registry_covers_every_public_function_with_options():
 
     names = (set(lc.__all__) - NOT_ARRAY_FUNCTIONS) | {f"metrics.{n}" for n in metrics.__all__ if callable(getattr(metrics, n))}
     with_options = {n for n in names if any(p.kind is p.KEYWORD_ONLY for p in inspect.signature(resolve(n)).parameters.values())}
-    assert with_options - {"pipnet_loss"} == set(OPTION_CALLS)  # pipnet_loss's two weights: tests/test_pipnet.py
+    # pipnet_loss's two weights: tests/test_pipnet.py; get_codec's options: tests/test_codecs.py
+    assert with_options - {"pipnet_loss", "get_codec"} == set(OPTION_CALLS)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -266,8 +278,8 @@ def test_hostile_options_give_a_clear_error_or_a_bounded_result(name, data):
 
     keys, base = OPTION_CALLS[name]
     fn = resolve(name)
-    options = {k: (TABLE if k == "neighbor_index" else v) for k, v in base.items()}
-    names = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY and p.name not in ("visible", "noise", "rng", "mask", "weight")]
+    options = {k: (TABLE if k == "neighbors" else v) for k, v in base.items()}
+    names = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY and p.name not in ("weights", "noise", "rng", "loss_map")]
     option = data.draw(st.sampled_from(names), label="option")
     options[option] = data.draw(st.sampled_from(HOSTILE_OPTIONS), label="value")
     arrays = [_I[k].copy() if isinstance(k, str) else k for k in keys]
@@ -295,6 +307,6 @@ def test_hostile_options_give_a_clear_error_or_a_bounded_result(name, data):
 def test_the_naming_rule_needs_the_argument_as_a_word():
     assert _names("heatmaps must have shape (..., K, H, W)", {"heatmaps", "k"})
     assert _names("k must be at most H*W = 4", {"k"}) and not _names("cannot take k of them", {"k"})
-    assert _names("neighbor_index.index values must lie in [0, 6)", {"neighbor_index"})
+    assert _names("neighbors.index values must lie in [0, 6)", {"neighbors"})
     assert not _names("unsupported operand type(s) for /: 'NoneType' and 'int'", {"coords", "heatmap_size", "input"})
     assert not _names("the coordsystem is wrong", {"coords"})

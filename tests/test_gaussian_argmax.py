@@ -88,10 +88,9 @@ def test_decoders_are_equivariant_to_integer_shifts(data, dx, dy):
     assume(k == ranked.shape[-1] or np.all(ranked[:, k - 1] != ranked[:, k]))
     padded = np.pad(maps, [(0, 0), (dy, 0), (dx, 0)])
     shift = np.array([dx, dy])
-    for decode in (lc.decode_argmax, lc.decode_randomized_rounding, lambda m: lc.decode_soft_argmax(m, input="probabilities")):
-        kw = dict(k=k) if decode is lc.decode_randomized_rounding else {}
-        a, _ = decode(maps, **kw)
-        b, _ = decode(padded, **kw)
+    for decode in (lc.decode_argmax, lambda m: lc.decode_randomized_rounding(m, top_k=k, logits=False), lambda m: lc.decode_soft_argmax(m, logits=False)):
+        a, _ = decode(maps)
+        b, _ = decode(padded)
         np.testing.assert_allclose(b, a + shift, rtol=0, atol=1e-9)
 
 
@@ -100,9 +99,9 @@ def test_decoders_are_equivariant_to_horizontal_flips(maps):
     for decode in (
         lc.decode_argmax,
         lambda m: lc.decode_argmax(m, refine="quarter"),
-        lc.decode_randomized_rounding,
-        lambda m: lc.decode_randomized_rounding(m, activation="window"),
-        lc.decode_soft_argmax,
+        lambda m: lc.decode_randomized_rounding(m, logits=False),
+        lambda m: lc.decode_randomized_rounding(m, activation="window", logits=False),
+        lambda m: lc.decode_soft_argmax(m, logits=True),
     ):
         a, sa = decode(maps)
         b, sb = decode(maps[..., ::-1].copy())
@@ -122,7 +121,7 @@ def test_gaussian_flip_equivariance_off_exact_halves():
 def test_visibility_and_out_of_range():
     c = np.array([[[1.0, 1.0], [-0.6, 1.0], [np.inf, 0.0]], [[1.0, 1.0], [2.0, 2.0], [np.nan, np.nan]]])
     visible = np.array([[0.5, 1.0, 1.0], [True, False, True]], dtype=float)
-    maps, weights = lc.encode_gaussian(c, heatmap_size=(4, 4), sigma=1.0, visible=visible)
+    maps, weights = lc.encode_gaussian(c, heatmap_size=(4, 4), sigma=1.0, weights=visible)
     np.testing.assert_array_equal(weights, [[0.5, 0, 0], [1, 0, 0]])
     assert np.all(np.isfinite(maps))
     assert maps[0, 0].max() == 1.0 and maps[1, 0].max() == 1.0
@@ -133,7 +132,7 @@ def test_empty_batch_and_zero_landmarks():
     for shape in [(0, 5, 2), (3, 0, 2)]:
         maps, weights = lc.encode_gaussian(np.zeros(shape), heatmap_size=(6, 4), sigma=1.0)
         assert maps.shape == (*shape[:-1], 4, 6) and weights.shape == shape[:-1]
-        for decode in (lc.decode_argmax, lc.decode_randomized_rounding, lc.decode_soft_argmax):
+        for decode in (lc.decode_argmax, lambda m: lc.decode_randomized_rounding(m, logits=False), lambda m: lc.decode_soft_argmax(m, logits=True)):
             coords, scores = decode(maps)
             assert coords.shape == shape and scores.shape == shape[:-1]
 
@@ -164,8 +163,8 @@ def test_bad_input(call, error, match):
 
 def test_mixed_array_libraries_are_refused():
     torch = pytest.importorskip("torch")
-    with pytest.raises(TypeError, match="all arrays must come from one array library, got coords: numpy.ndarray, visible: torch.Tensor"):
-        lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=1.0, visible=torch.ones(2))
+    with pytest.raises(TypeError, match="all arrays must come from one array library, got coords: numpy.ndarray, weights: torch.Tensor"):
+        lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=1.0, weights=torch.ones(2))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

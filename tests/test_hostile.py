@@ -63,12 +63,12 @@ def test_pipnet_nan_score_map_moves_no_other_landmark():
     mean_shape = rng.random((6, 2))
     table = lc.pipnet_neighbors(mean_shape, num_neighbors=3)
     coords = rng.uniform(0.5, 6.5, size=(6, 2))
-    t = lc.encode_pipnet(coords, grid_size=(8, 8), neighbor_index=table)
+    t = lc.encode_pipnet(coords, grid_size=(8, 8), neighbors=table)
     scores, neighbor_offsets = t.scores.copy(), t.neighbor_offsets.copy()
     scores[2, 0, 0] = np.nan
     neighbor_offsets[2] += 100.0  # whatever landmark 2 predicts, from whatever cell
     for merge in ("mean", "original", "none"):
-        got, best = lc.decode_pipnet(scores, t.offsets, neighbor_offsets, neighbor_index=table, merge=merge)
+        got, best = lc.decode_pipnet(scores, t.offsets, neighbor_offsets, neighbors=table, merge=merge)
         others = np.arange(6) != 2
         np.testing.assert_allclose(got[others], coords[others], atol=1e-9)
         assert np.isnan(got[2]).all() and np.isnan(best[2])
@@ -79,15 +79,15 @@ def test_pipnet_device_table_out_of_range_gives_nan_not_another_landmark():
     table = lc.pipnet_neighbors(np.random.default_rng(0).random((6, 2)), num_neighbors=3)
     for wrong in (-1, 6):
         index = torch.as_tensor(np.where(table.index == 0, wrong, table.index))
-        t = lc.encode_pipnet(torch.rand(6, 2, dtype=torch.float64) * 4, grid_size=(4, 4), neighbor_index=index)
+        t = lc.encode_pipnet(torch.rand(6, 2, dtype=torch.float64) * 4, grid_size=(4, 4), neighbors=index)
         bad = torch.as_tensor(table.index == 0)
         assert bool(torch.isnan(t.neighbor_offsets).any(dim=(-1, -2, -3))[bad].all())
         assert not bool(torch.isnan(t.neighbor_offsets).any(dim=(-1, -2, -3))[~bad].any())
         full = lc.PIPNetNeighbors(index, torch.as_tensor(table.reverse_index), torch.as_tensor(table.reverse_count))
-        coords, _ = lc.decode_pipnet(torch.rand(6, 4, 4), torch.rand(6, 2, 4, 4), torch.rand(6, 3, 2, 4, 4), neighbor_index=full)
+        coords, _ = lc.decode_pipnet(torch.rand(6, 4, 4), torch.rand(6, 2, 4, 4), torch.rand(6, 3, 2, 4, 4), neighbors=full)
         assert bool(torch.isnan(coords).any())
-    with pytest.raises(ValueError, match=r"neighbor_index values must be landmark indices in \[0, 6\)"):
-        lc.encode_pipnet(np.zeros((6, 2)), grid_size=(4, 4), neighbor_index=np.where(table.index == 0, -1, table.index))
+    with pytest.raises(ValueError, match=r"neighbors values must be landmark indices in \[0, 6\)"):
+        lc.encode_pipnet(np.zeros((6, 2)), grid_size=(4, 4), neighbors=np.where(table.index == 0, -1, table.index))
 
 
 # --- losses: masked elements contribute nothing --------------------------------------------
@@ -101,23 +101,23 @@ def test_masked_non_finite_prediction_or_weight_leaves_the_loss_finite(name, bad
     pred, target = rng.random((2, 3, 4, 4)), rng.random((2, 3, 4, 4))
     mask = np.ones((2, 3))
     mask[1, 2] = 0
-    clean = fn(pred, target, mask=mask)
+    clean = fn(pred, target, weights=mask)
     hostile = pred.copy()
     hostile[1, 2] = bad
     extra = {}
     if name == "adaptive_wing_loss":
-        extra["weight"] = np.ones_like(pred)
-        extra["weight"][1, 2] = bad
+        extra["loss_map"] = np.ones_like(pred)
+        extra["loss_map"][1, 2] = bad
     if extra:
-        clean = fn(pred, target, mask=mask, weight=np.ones_like(pred))
+        clean = fn(pred, target, weights=mask, loss_map=np.ones_like(pred))
     for reduction in ("mean", "sum"):
-        got = fn(hostile, target, mask=mask, reduction=reduction, **extra)
-        want = fn(pred, target, mask=mask, reduction=reduction, **({"weight": np.ones_like(pred)} if extra else {}))
+        got = fn(hostile, target, weights=mask, reduction=reduction, **extra)
+        want = fn(pred, target, weights=mask, reduction=reduction, **({"loss_map": np.ones_like(pred)} if extra else {}))
         assert np.isfinite(got) and got == pytest.approx(want, rel=1e-12)
-    assert clean == pytest.approx(fn(hostile, target, mask=mask, **extra), rel=1e-12)
+    assert clean == pytest.approx(fn(hostile, target, weights=mask, **extra), rel=1e-12)
     p = torch.tensor(hostile, requires_grad=True)
     kw = {k: torch.tensor(v) for k, v in extra.items()}
-    fn(p, torch.tensor(target), mask=torch.tensor(mask), **kw).backward()
+    fn(p, torch.tensor(target), weights=torch.tensor(mask), **kw).backward()
     assert bool(torch.isfinite(p.grad).all()) and bool((p.grad[1, 2] == 0).all())
 
 
@@ -134,12 +134,12 @@ def test_float16_sum_beyond_its_range_is_inf_as_documented():
 # --- maps that carry no information, or overflow -------------------------------------------
 
 DECODERS = {
-    "soft_argmax": lambda m, **kw: lc.decode_soft_argmax(m, **kw),
-    "soft_argmax_probabilities": lambda m, **kw: lc.decode_soft_argmax(m, input="probabilities", **kw),
-    "rr_topk_logits": lambda m, **kw: lc.decode_randomized_rounding(m, input="logits", **kw),
-    "rr_window_logits": lambda m, **kw: lc.decode_randomized_rounding(m, activation="window", input="logits", **kw),
-    "rr_topk": lambda m, **kw: lc.decode_randomized_rounding(m, **kw),
-    "rr_window": lambda m, **kw: lc.decode_randomized_rounding(m, activation="window", **kw),
+    "soft_argmax": lambda m, **kw: lc.decode_soft_argmax(m, **kw, logits=True),
+    "soft_argmax_probabilities": lambda m, **kw: lc.decode_soft_argmax(m, logits=False, **kw),
+    "rr_topk_logits": lambda m, **kw: lc.decode_randomized_rounding(m, logits=True, **kw),
+    "rr_window_logits": lambda m, **kw: lc.decode_randomized_rounding(m, activation="window", logits=True, **kw),
+    "rr_topk": lambda m, **kw: lc.decode_randomized_rounding(m, **kw, logits=False),
+    "rr_window": lambda m, **kw: lc.decode_randomized_rounding(m, activation="window", **kw, logits=False),
 }
 
 
@@ -216,8 +216,8 @@ def _peak_bytes(call):
 
 def test_cost_is_bounded_by_the_map_not_the_options():
     maps = np.random.default_rng(0).random((6, 1, 6, 8))
-    small = lc.decode_randomized_rounding(maps, activation="window", window_size=15)
-    (huge, peak) = _peak_bytes(lambda: lc.decode_randomized_rounding(maps, activation="window", window_size=10001))
+    small = lc.decode_randomized_rounding(maps, activation="window", window_size=15, logits=False)
+    (huge, peak) = _peak_bytes(lambda: lc.decode_randomized_rounding(maps, activation="window", window_size=10001, logits=False))
     np.testing.assert_array_equal(huge[0], small[0])
     assert peak < 2**20  # was 4.8 GB: a 10001^2 window per landmark
     small = lc.decode_dark(maps, sigma=1000.0, kernel_size=15)
@@ -237,7 +237,7 @@ NONE_CALLS = {
     "heatmaps": lambda: lc.decode_argmax(None),
     "target": lambda: lc.wing_loss(np.ones(3), None),
     "pred": lambda: lc.adaptive_wing_loss(None, np.ones(3)),
-    "scores": lambda: lc.decode_pipnet(None, None, None, neighbor_index=lc.pipnet_neighbors(np.eye(3, 2), num_neighbors=1)),
+    "scores": lambda: lc.decode_pipnet(None, None, None, neighbors=lc.pipnet_neighbors(np.eye(3, 2), num_neighbors=1)),
     "x_labels": lambda: lc.decode_simcc(None, np.ones((1, 4)), image_size=(2, 2)),
 }
 
@@ -249,10 +249,10 @@ def test_none_for_an_array_names_the_argument(name):
 
 
 @pytest.mark.parametrize("dtype", [complex, object, "U1"])
-def test_visible_of_a_non_numeric_dtype_is_refused(dtype):
+def test_weights_of_a_non_numeric_dtype_are_refused(dtype):
     visible = np.ones(2).astype(dtype)
-    with pytest.raises(TypeError, match="visible must be a boolean, integer or real floating array"):
-        lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=1.0, visible=visible)
+    with pytest.raises(TypeError, match="weights must be a boolean, integer or real floating array"):
+        lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=1.0, weights=visible)
 
 
 @pytest.mark.parametrize("dtype", [complex, bool, object])
@@ -285,18 +285,18 @@ def test_torch_adapter_errors_name_the_argument():
     table = lc.pipnet_neighbors(np.random.default_rng(0).random((6, 2)), num_neighbors=3)
     with pytest.raises(TypeError, match="image_size must be a \\(width, height\\) pair"):
         lct.UDPDecoder(image_size=256, sigma=2.0)
-    with pytest.raises(TypeError, match="noise is not an option of TargetEncoder"):
-        lct.TargetEncoder("randomized_rounding", image_size=(64, 64), heatmap_size=(16, 16), noise=torch.zeros(1, 6, 2))
-    for form in (table.index, table.index.tolist(), torch.as_tensor(table.index)):
-        enc = lct.TargetEncoder("pipnet", image_size=(64, 64), heatmap_size=(8, 8), neighbor_index=form)
-        want = lc.encode_pipnet(lc.image_to_heatmap(np.full((6, 2), 20.0), image_size=(64, 64), heatmap_size=(8, 8)), grid_size=(8, 8), neighbor_index=table)
-        np.testing.assert_allclose(to_numpy(enc(np.full((6, 2), 20.0)).neighbor_offsets), want.neighbor_offsets, atol=1e-6)
-    with pytest.raises(ValueError, match=r"neighbor_index.index values must lie in \[0, 6\)"):
-        lct.TargetEncoder("pipnet", image_size=(64, 64), heatmap_size=(8, 8), neighbor_index=torch.as_tensor(table.index) - 1)
-    with pytest.raises(ValueError, match=r"neighbor_index.index values must lie in \[0, 6\)"):
+    with pytest.raises(TypeError, match="codec 'h3r' has no option"):
+        lc.get_codec("h3r", image_size=(64, 64), heatmap_size=(16, 16), noise=torch.zeros(1, 6, 2))
+    for form in (table, lc.PIPNetNeighbors(*(torch.as_tensor(t) for t in table))):
+        enc = lct.TargetEncoder(lc.get_codec("pipnet", image_size=(64, 64), heatmap_size=(8, 8), neighbors=form))
+        want = lc.encode_pipnet(lc.image_to_heatmap(np.full((6, 2), 20.0), image_size=(64, 64), heatmap_size=(8, 8)), grid_size=(8, 8), neighbors=table)
+        np.testing.assert_allclose(to_numpy(enc(np.full((6, 2), 20.0)).targets.neighbor_offsets), want.neighbor_offsets, atol=1e-6)
+    with pytest.raises(ValueError, match=r"neighbors values must be landmark indices in \[0, 6\)"):
+        lc.get_codec("pipnet", image_size=(64, 64), heatmap_size=(8, 8), neighbors=lc.PIPNetNeighbors(*(torch.as_tensor(t) - 1 for t in table)))
+    with pytest.raises(ValueError, match=r"neighbors.index values must lie in \[0, 6\)"):
         lct.PIPNetDecoder(lc.PIPNetNeighbors(*(torch.as_tensor(t) - 1 for t in table)))
-    with pytest.raises(TypeError, match="neighbor_index must be the PIPNetNeighbors"):
-        lct.TargetEncoder("pipnet", image_size=(64, 64), heatmap_size=(8, 8), neighbor_index="abc")
+    with pytest.raises(TypeError, match="neighbors must be the PIPNetNeighbors"):
+        lc.get_codec("pipnet", image_size=(64, 64), heatmap_size=(8, 8), neighbors="abc")
 
 
 def test_bfloat16_and_meta_tensors_are_read_or_refused_clearly():
@@ -312,7 +312,7 @@ def test_bfloat16_and_meta_tensors_are_read_or_refused_clearly():
         to_numpy(torch.ones(3, device="meta"))
     with pytest.raises(ValueError, match="meta device holds no values"):
         lct.PIPNetDecoder(lc.PIPNetNeighbors(*(t.to("meta") for t in table)))
-    with pytest.raises(TypeError, match="neighbor_index.index must hold integer indices, got dtype torch.bfloat16"):
+    with pytest.raises(TypeError, match="neighbors.index must hold integer indices, got dtype torch.bfloat16"):
         lct.PIPNetDecoder(lc.PIPNetNeighbors(*(t.to(torch.bfloat16) for t in table)))
     decoder = lct.PIPNetDecoder(table)  # a table built from a bfloat16 mean shape
     assert decoder.index.dtype == torch.int64 and torch.equal(decoder.index.cpu(), table.index.cpu())

@@ -43,13 +43,13 @@ def ref_awing_elementwise(pred, target, **kw):
     return np.vectorize(lambda p, t: ref_awing(p - t, min(max(t, 0.0), 1.0), **kw))(pred, target)
 
 
-def ref_weighted_loss_map(target, threshold=0.2, weight=10.0, kernel_size=3):
+def ref_weighted_loss_map(target, threshold=0.2, foreground_weight=10.0, kernel_size=3):
     from scipy.ndimage import maximum_filter
 
     size = (1,) * (target.ndim - 2) + (kernel_size, kernel_size)
     # mode="nearest" repeats the border pixel, which is already in every window that crosses it:
     # the same as a window clipped at the border.
-    return weight * (maximum_filter(target, size=size, mode="nearest") > threshold) + 1.0
+    return foreground_weight * (maximum_filter(target, size=size, mode="nearest") > threshold) + 1.0
 
 
 # --- strategies ---------------------------------------------------------------------------
@@ -226,9 +226,9 @@ def test_gradcheck_float64(name):
     target = torch.tensor(y, requires_grad=True)
     mask = torch.tensor(rng.integers(0, 2, (2, 3)), dtype=torch.float64)
     weight = torch.tensor(rng.uniform(1, 11, y.shape))
-    extra = {"weight": weight} if name == "adaptive_wing" else {}
+    extra = {"loss_map": weight} if name == "adaptive_wing" else {}
     for reduction in ("mean", "sum", "none"):
-        assert torch.autograd.gradcheck(lambda p, t, r=reduction: fn(p, t, mask=mask, reduction=r, **extra), (pred, target))
+        assert torch.autograd.gradcheck(lambda p, t, r=reduction: fn(p, t, weights=mask, reduction=r, **extra), (pred, target))
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -270,12 +270,12 @@ def test_mask_per_landmark_broadcasts_over_maps_and_coordinates(name):
         pred, target = rng.normal(0, 2, shape), rng.random(shape)
         full = np.broadcast_to(mask.reshape(mask.shape + (1,) * (len(shape) - 2)), shape)
         each = fn(pred, target, reduction="none")
-        np.testing.assert_allclose(fn(pred, target, mask=mask, reduction="none"), each * full, rtol=1e-14)
-        np.testing.assert_allclose(fn(pred, target, mask=full, reduction="none"), each * full, rtol=1e-14)
-        assert float(fn(pred, target, mask=mask, reduction="sum")) == pytest.approx((each * full).sum(), rel=1e-13)
-        assert float(fn(pred, target, mask=mask)) == pytest.approx((each * full).sum() / full.sum(), rel=1e-13)
-        assert float(fn(pred, target, mask=mask.astype(bool))) == pytest.approx(each[mask.astype(bool)].mean(), rel=1e-13)
-        assert float(fn(pred, target, mask=np.ones(shape[:1]))) == pytest.approx(each.mean(), rel=1e-13)
+        np.testing.assert_allclose(fn(pred, target, weights=mask, reduction="none"), each * full, rtol=1e-14)
+        np.testing.assert_allclose(fn(pred, target, weights=full, reduction="none"), each * full, rtol=1e-14)
+        assert float(fn(pred, target, weights=mask, reduction="sum")) == pytest.approx((each * full).sum(), rel=1e-13)
+        assert float(fn(pred, target, weights=mask)) == pytest.approx((each * full).sum() / full.sum(), rel=1e-13)
+        assert float(fn(pred, target, weights=mask.astype(bool))) == pytest.approx(each[mask.astype(bool)].mean(), rel=1e-13)
+        assert float(fn(pred, target, weights=np.ones(shape[:1]))) == pytest.approx(each.mean(), rel=1e-13)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -283,12 +283,12 @@ def test_all_zero_mask_and_empty_input_give_zero_with_finite_gradients(name, bac
     fn, _ = LOSSES[name]
     pred = convert(np.random.default_rng(4).normal(size=(2, 3, 4, 4)), backend)
     target = convert(np.zeros((2, 3, 4, 4)), backend)
-    assert float(numpy_of(fn(pred, target, mask=convert(np.zeros((2, 3)), backend)))) == 0.0
+    assert float(numpy_of(fn(pred, target, weights=convert(np.zeros((2, 3)), backend)))) == 0.0
     empty = convert(np.zeros((0, 3, 4, 4)), backend)
     assert float(numpy_of(fn(empty, empty))) == 0.0
-    assert float(numpy_of(fn(empty, empty, mask=convert(np.zeros((0, 3)), backend)))) == 0.0
+    assert float(numpy_of(fn(empty, empty, weights=convert(np.zeros((0, 3)), backend)))) == 0.0
     p = torch.tensor(numpy_of(pred), requires_grad=True)
-    fn(p, torch.zeros(2, 3, 4, 4), mask=torch.zeros(2, 3)).backward()
+    fn(p, torch.zeros(2, 3, 4, 4), weights=torch.zeros(2, 3)).backward()
     assert torch.equal(p.grad, torch.zeros_like(p))
 
 
@@ -301,11 +301,11 @@ def test_masked_out_nan_targets_do_not_leak(name):
     pred = torch.tensor(rng.normal(size=(3, 4, 2)), requires_grad=True)
     mask = torch.ones(3, 4)
     mask[1, 2] = 0
-    clean = fn(pred, target, mask=mask)
+    clean = fn(pred, target, weights=mask)
     (g_clean,) = torch.autograd.grad(clean, pred)
     target_nan = target.clone()
     target_nan[1, 2] = float("nan")
-    dirty = fn(pred, target_nan, mask=mask)
+    dirty = fn(pred, target_nan, weights=mask)
     (g_dirty,) = torch.autograd.grad(dirty, pred)
     assert torch.equal(clean, dirty) and torch.equal(g_clean, g_dirty)
     assert g_dirty[1, 2].abs().sum() == 0
@@ -316,11 +316,11 @@ def test_weight_multiplies_but_does_not_normalize():
     pred, target = rng.random((2, 3, 5, 5)), rng.random((2, 3, 5, 5))
     w = rng.uniform(1, 11, pred.shape)
     each = lc.adaptive_wing_loss(pred, target, reduction="none")
-    np.testing.assert_allclose(lc.adaptive_wing_loss(pred, target, weight=w, reduction="none"), each * w, rtol=1e-14)
-    assert float(lc.adaptive_wing_loss(pred, target, weight=w)) == pytest.approx((each * w).mean(), rel=1e-13)
+    np.testing.assert_allclose(lc.adaptive_wing_loss(pred, target, loss_map=w, reduction="none"), each * w, rtol=1e-14)
+    assert float(lc.adaptive_wing_loss(pred, target, loss_map=w)) == pytest.approx((each * w).mean(), rel=1e-13)
     per_landmark = rng.uniform(0, 2, (2, 3))
     np.testing.assert_allclose(
-        lc.adaptive_wing_loss(pred, target, weight=per_landmark, reduction="none"), each * per_landmark[..., None, None], rtol=1e-14
+        lc.adaptive_wing_loss(pred, target, loss_map=per_landmark, reduction="none"), each * per_landmark[..., None, None], rtol=1e-14
     )
 
 
@@ -348,7 +348,7 @@ def test_adaptive_wing_targets_outside_unit_interval_use_the_clipped_exponent():
 def test_weighted_loss_map_equals_grey_dilation_oracle(backend, target, kernel_size, threshold, weight):
     want = ref_weighted_loss_map(target, threshold, weight, kernel_size)
     t = convert(target, backend)
-    got = lc.weighted_loss_map(t, threshold=threshold, weight=weight, kernel_size=kernel_size)
+    got = lc.weighted_loss_map(t, threshold=threshold, foreground_weight=weight, kernel_size=kernel_size)
     np.testing.assert_allclose(numpy_of(got), want, rtol=1e-15)
     assert got.dtype == t.dtype and str(getattr(got, "device", "cpu")) == str(getattr(t, "device", "cpu"))
     np.testing.assert_array_equal(numpy_of(t), target)
@@ -370,11 +370,11 @@ def test_weighted_loss_map_carries_no_gradient():
 # --- backends and the torch modules ---------------------------------------------------------
 
 CASES = {
-    "wing": lambda p, t, m, w: lc.wing_loss(p, t, omega=0.8, epsilon=0.3, mask=m),
+    "wing": lambda p, t, m, w: lc.wing_loss(p, t, omega=0.8, epsilon=0.3, weights=m),
     "wing_none": lambda p, t, m, w: lc.wing_loss(p, t, reduction="none"),
-    "adaptive_wing": lambda p, t, m, w: lc.adaptive_wing_loss(p, t, weight=w, mask=m),
+    "adaptive_wing": lambda p, t, m, w: lc.adaptive_wing_loss(p, t, loss_map=w, weights=m),
     "adaptive_wing_sum": lambda p, t, m, w: lc.adaptive_wing_loss(p, t, reduction="sum"),
-    "soft_wing": lambda p, t, m, w: lc.soft_wing_loss(p, t, omega1=0.2, omega2=1.0, epsilon=0.1, mask=m, reduction="none"),
+    "soft_wing": lambda p, t, m, w: lc.soft_wing_loss(p, t, omega1=0.2, omega2=1.0, epsilon=0.1, weights=m, reduction="none"),
     "weighted_loss_map": lambda p, t, m, w: lc.weighted_loss_map(t),
 }
 
@@ -409,16 +409,16 @@ def test_modules_equal_functions():
     pred = target + torch.tensor(rng.normal(0, 0.2, tuple(target.shape)))
     mask = torch.tensor(rng.integers(0, 2, (2, 5)), dtype=torch.float64)
     kw = {"omega": 3.0, "epsilon": 0.5, "reduction": "sum"}
-    assert torch.equal(lct.WingLoss(**kw)(pred, target, mask), lc.wing_loss(pred, target, mask=mask, **kw))
+    assert torch.equal(lct.WingLoss(**kw)(pred, target, mask), lc.wing_loss(pred, target, weights=mask, **kw))
     kw = {"omega1": 0.1, "omega2": 2.0, "epsilon": 0.2, "reduction": "none"}
-    assert torch.equal(lct.SoftWingLoss(**kw)(pred, target, mask), lc.soft_wing_loss(pred, target, mask=mask, **kw))
+    assert torch.equal(lct.SoftWingLoss(**kw)(pred, target, mask), lc.soft_wing_loss(pred, target, weights=mask, **kw))
     kw = {"omega": 12.0, "theta": 0.4, "epsilon": 1.5, "alpha": 2.2, "reduction": "mean"}
-    assert torch.equal(lct.AdaptiveWingLoss(**kw)(pred, target, mask), lc.adaptive_wing_loss(pred, target, mask=mask, **kw))
+    assert torch.equal(lct.AdaptiveWingLoss(**kw)(pred, target, mask), lc.adaptive_wing_loss(pred, target, weights=mask, **kw))
     w = torch.rand(2, 5, 1, 1, dtype=torch.float64)
-    with_map = lct.AdaptiveWingLoss(weighted_loss_map=True, map_threshold=0.3, map_weight=5.0, map_kernel_size=5, **kw)
-    loss_map = lc.weighted_loss_map(target, threshold=0.3, weight=5.0, kernel_size=5)
-    assert torch.equal(with_map(pred, target, mask, w), lc.adaptive_wing_loss(pred, target, mask=mask, weight=loss_map * w, **kw))
-    assert torch.equal(with_map(pred, target), lc.adaptive_wing_loss(pred, target, weight=loss_map, **kw))
+    with_map = lct.AdaptiveWingLoss(weighted_loss_map=True, map_threshold=0.3, map_foreground_weight=5.0, map_kernel_size=5, **kw)
+    loss_map = lc.weighted_loss_map(target, threshold=0.3, foreground_weight=5.0, kernel_size=5)
+    assert torch.equal(with_map(pred, target, mask, w), lc.adaptive_wing_loss(pred, target, weights=mask, loss_map=loss_map * w, **kw))
+    assert torch.equal(with_map(pred, target), lc.adaptive_wing_loss(pred, target, loss_map=loss_map, **kw))
     assert "weighted_loss_map=True" in repr(with_map)
 
 
@@ -445,12 +445,12 @@ P = np.zeros((2, 3, 4, 4))
     [
         (lambda: lc.wing_loss(P, np.zeros((2, 3, 4, 5))), ValueError, r"target must broadcast to shape \(2, 3, 4, 4\).*got shape \(2, 3, 4, 5\)"),
         (lambda: lc.wing_loss(P[0], P), ValueError, r"target must broadcast to shape \(3, 4, 4\)"),
-        (lambda: lc.wing_loss(P, P, mask=np.ones((3,))), ValueError, r"mask must have pred's shape .* got shape \(3,\)"),
-        (lambda: lc.wing_loss(P, P, mask=np.ones((2, 3, 4, 4, 1))), ValueError, r"mask must have pred's shape"),
-        (lambda: lc.adaptive_wing_loss(P, P, weight=np.ones((2, 4))), ValueError, r"weight must have pred's shape .* got shape \(2, 4\)"),
+        (lambda: lc.wing_loss(P, P, weights=np.ones((3,))), ValueError, r"weights must have pred's shape .* got shape \(3,\)"),
+        (lambda: lc.wing_loss(P, P, weights=np.ones((2, 3, 4, 4, 1))), ValueError, r"weights must have pred's shape"),
+        (lambda: lc.adaptive_wing_loss(P, P, loss_map=np.ones((2, 4))), ValueError, r"loss_map must have pred's shape .* got shape \(2, 4\)"),
         (lambda: lc.wing_loss(P.astype(int), P), TypeError, "pred must have a real floating dtype"),
         (lambda: lc.adaptive_wing_loss(P, P.astype(np.int32)), TypeError, "target must have a real floating dtype"),
-        (lambda: lc.wing_loss(P, P, mask=np.ones((2, 3), dtype=complex)), TypeError, "mask must be a boolean, integer or real floating"),
+        (lambda: lc.wing_loss(P, P, weights=np.ones((2, 3), dtype=complex)), TypeError, "weights must be a boolean, integer or real floating"),
         (lambda: lc.wing_loss(P, P, omega=0.0), ValueError, "omega must be positive"),
         (lambda: lc.wing_loss(P, P, epsilon=-1.0), ValueError, "epsilon must be positive"),
         (lambda: lc.wing_loss(P, P, omega=float("nan")), ValueError, "omega must be positive and finite"),
@@ -464,7 +464,7 @@ P = np.zeros((2, 3, 4, 4))
         (lambda: lc.weighted_loss_map(P.astype(int)), TypeError, "target must have a real floating dtype"),
         (lambda: lc.weighted_loss_map(P, kernel_size=2), ValueError, "kernel_size must be odd"),
         (lambda: lc.weighted_loss_map(P, kernel_size=0), ValueError, "kernel_size must be a positive int"),
-        (lambda: lc.weighted_loss_map(P, weight=-1.0), ValueError, "weight must be >= 0.0"),
+        (lambda: lc.weighted_loss_map(P, foreground_weight=-1.0), ValueError, "foreground_weight must be >= 0.0"),
         (lambda: lc.weighted_loss_map(P, threshold=float("inf")), ValueError, "threshold must be finite"),
         (lambda: lc.wing_loss(P, torch.zeros(2, 3, 4, 4)), TypeError, "all arrays must come from one array library"),
         (lambda: lc.wing_loss([0.0], [0.0]), TypeError, "pred must be an array"),
@@ -505,11 +505,11 @@ def test_fused_gradient_equals_autograd_through_the_formula(name, dtype, data, y
     pred = torch.tensor(y + e, dtype=dtype)
     mask = torch.tensor(np.resize([1.0, 0.0, 0.5], e.shape), dtype=dtype)
     fused_pred = pred.clone().requires_grad_()
-    fused = fn(fused_pred, target, mask=mask, reduction="none", **kw)
+    fused = fn(fused_pred, target, weights=mask, reduction="none", **kw)
     assert torch.equal(target, torch.tensor(y, dtype=dtype)) and torch.equal(fused_pred.detach(), pred)  # in-place work stays internal
     assert _uses_fused(fused)
     plain_pred, plain_target = pred.clone().requires_grad_(), target.clone().requires_grad_()
-    plain = fn(plain_pred, plain_target, mask=mask, reduction="none", **kw)
+    plain = fn(plain_pred, plain_target, weights=mask, reduction="none", **kw)
     assert not _uses_fused(plain)
     tol = 1e-6 if dtype == torch.float32 else 1e-13
     np.testing.assert_allclose(fused.detach().numpy(), plain.detach().numpy(), rtol=tol, atol=tol)
@@ -526,7 +526,7 @@ def test_gradcheck_float64_fused_path(name):
     y = torch.tensor(rng.uniform(0.05, 0.95, (2, 3, 4)))
     mag = rng.uniform(0.05, 0.4, y.shape) + np.array([0.0, 0.65, 2.2, 11.0])[rng.integers(0, 4, y.shape)]
     pred = (y + torch.tensor(mag * rng.choice([-1.0, 1.0], y.shape))).requires_grad_()
-    weight = {"weight": torch.tensor(rng.uniform(1, 11, y.shape))} if name == "adaptive_wing" else {}
+    weight = {"loss_map": torch.tensor(rng.uniform(1, 11, y.shape))} if name == "adaptive_wing" else {}
     assert _uses_fused(fn(pred, y, reduction="none"))
     for reduction in ("mean", "sum", "none"):
         assert torch.autograd.gradcheck(lambda p, r=reduction: fn(p, y, reduction=r, **weight), (pred,))
@@ -543,8 +543,8 @@ def test_torch_compile_fullgraph_from_a_fresh_interpreter():
         """
         import torch, landmark_codecs as lc
         def f(p, t, m):
-            awing = lc.adaptive_wing_loss(p, t, weight=lc.weighted_loss_map(t), mask=m)
-            return awing + lc.wing_loss(p, t, mask=m) + lc.soft_wing_loss(p, t, reduction="sum")
+            awing = lc.adaptive_wing_loss(p, t, loss_map=lc.weighted_loss_map(t), weights=m)
+            return awing + lc.wing_loss(p, t, weights=m) + lc.soft_wing_loss(p, t, reduction="sum")
         p, t, m = torch.rand(2, 3, 8, 8, requires_grad=True), torch.rand(2, 3, 8, 8), torch.ones(2, 3)
         compiled = torch.compile(f, fullgraph=True, backend="aot_eager")(p, t, m)
         (g,) = torch.autograd.grad(compiled, p)

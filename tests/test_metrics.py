@@ -24,12 +24,12 @@ def faces(seed: int, n: int = 20, k: int = 68, noise: float = 3.0) -> tuple[np.n
     return target + rng.normal(0, noise, size=target.shape), target
 
 
-def literal_nme(pred, target, norm_of, visible=None) -> list[float]:
+def literal_nme(pred, target, norm_of, weights=None) -> list[float]:
     """One face at a time, one landmark at a time."""
     out = []
     for f in range(len(target)):
         d = norm_of(target[f])
-        errors = [math.dist(pred[f, k], target[f, k]) for k in range(target.shape[1]) if visible is None or visible[f, k]]
+        errors = [math.dist(pred[f, k], target[f, k]) for k in range(target.shape[1]) if weights is None or weights[f, k]]
         out.append(sum(errors) / len(errors) / d)
     return out
 
@@ -55,7 +55,7 @@ def test_nme_with_visibility_leaves_the_invisible_out_and_an_empty_face_is_nan()
     visible[0, :30] = False
     visible[2] = False
     pred[0, 5] = np.nan  # an invisible landmark's NaN prediction changes nothing
-    got = metrics.nme(pred, target, visible=visible)
+    got = metrics.nme(pred, target, weights=visible)
     want = literal_nme(pred[:2], target[:2], NORMS["inter_ocular"], visible[:2])
     np.testing.assert_allclose(got[:2], want, rtol=64 * EPS64, atol=0)
     assert np.isnan(got[2])
@@ -106,7 +106,7 @@ def test_nme_takes_per_face_distances_and_eye_overrides():
     (lambda p, t: metrics.nme(p, t, eyes=(36, 99)), ValueError, r"eyes must be two landmark indices in \[0, 68\)"),
     (lambda p, t: metrics.nme(p, t, normalize="inter_pupil", eyes=((), (1,))), ValueError, "eyes must be"),
     (lambda p, t: metrics.nme(p[:, :3], t), ValueError, "pred must have shape"),
-    (lambda p, t: metrics.nme(p, t, visible=np.ones(68)), ValueError, "visible must have shape"),
+    (lambda p, t: metrics.nme(p, t, weights=np.ones(68)), ValueError, "weights must have shape"),
     (lambda p, t: metrics.failure_rate(t[..., 0], threshold=0.0), ValueError, "threshold must be positive"),
     (lambda p, t: metrics.auc(t.astype(int)[..., 0]), TypeError, "nme must have a real floating dtype"),
 ])
@@ -192,7 +192,7 @@ def test_monotone_in_the_threshold_and_in_the_errors(seed):
 def test_pck_is_the_literal_definition(backend):
     pred, target = faces(7, n=6, k=17, noise=8.0)
     visible = np.random.default_rng(7).random((6, 17)) > 0.2
-    got = numpy_of(metrics.pck(convert(pred, backend), convert(target, backend), threshold=0.05, visible=convert(visible, backend)))
+    got = numpy_of(metrics.pck(convert(pred, backend), convert(target, backend), threshold=0.05, weights=convert(visible, backend)))
     want = []
     for f in range(6):
         box = math.sqrt(np.ptp(target[f][visible[f], 0]) * np.ptp(target[f][visible[f], 1]))
@@ -214,7 +214,7 @@ def test_a_box_without_a_visible_point_has_no_size():
     target = np.random.default_rng(9).uniform(0, 100, size=(2, 5, 2))
     visible = np.array([[True] * 5, [False] * 5])
     for normalize in ("bbox", "diagonal"):
-        d = metrics.normalizing_distance(target, normalize=normalize, visible=visible)
+        d = metrics.normalizing_distance(target, normalize=normalize, weights=visible)
         assert np.isfinite(d[0]) and np.isnan(d[1])
         empty = metrics.normalizing_distance(np.zeros((3, 0, 2)), normalize=normalize)  # K = 0
         assert empty.shape == (3,) and np.isnan(empty).all()

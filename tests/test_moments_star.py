@@ -257,12 +257,12 @@ def test_star_mask_excludes_a_landmark_whatever_it_holds():
     poisoned_maps[0, 2] = math.nan
     poisoned_coords[1, 1] = math.inf
     m = poisoned_maps.requires_grad_(True)
-    got = lc.star_loss(m, poisoned_coords, mask=mask)
+    got = lc.star_loss(m, poisoned_coords, weights=mask)
     per = lc.star_loss(maps, coords, reduction="none")
     torch.testing.assert_close(got, (per * mask).sum() / mask.sum(), rtol=8 * EPS64, atol=0)
     got.backward()
     assert torch.isfinite(m.grad).all() and (m.grad[0, 2] == 0).all()
-    assert lc.star_loss(maps, coords, mask=torch.zeros(2, 4)).item() == 0.0
+    assert lc.star_loss(maps, coords, weights=torch.zeros(2, 4)).item() == 0.0
     torch.testing.assert_close(lc.star_loss(maps, coords, reduction="sum"), per.sum())
 
 
@@ -272,7 +272,7 @@ def test_star_mask_excludes_a_landmark_whatever_it_holds():
     (lambda m, c: lc.star_loss(m, c, distance="huber"), ValueError, "distance must be one of"),
     (lambda m, c: lc.star_loss(m, c, omega=-1.0), ValueError, "omega must be >= 0"),
     (lambda m, c: lc.star_loss(m, c, epsilon=0.0), ValueError, "epsilon must be positive"),
-    (lambda m, c: lc.star_loss(m, c, mask=np.ones(4)), ValueError, "mask must broadcast"),
+    (lambda m, c: lc.star_loss(m, c, weights=np.ones(4)), ValueError, "weights must broadcast"),
 ])
 def test_star_bad_input(call, error, message):
     maps = np.random.default_rng(0).random((2, 3, 5, 6))

@@ -119,8 +119,8 @@ def test_permuting_landmarks_permutes_the_table(k, data, seed):
     np.testing.assert_array_equal(b.reverse_count, a.reverse_count[perm])
     # ... and every output of encode and decode.
     coords = rng.uniform(-0.5, 7.49, (2, k, 2))
-    ta = lc.encode_pipnet(coords, grid_size=(8, 8), neighbor_index=a)
-    tb = lc.encode_pipnet(coords[:, perm], grid_size=(8, 8), neighbor_index=b)
+    ta = lc.encode_pipnet(coords, grid_size=(8, 8), neighbors=a)
+    tb = lc.encode_pipnet(coords[:, perm], grid_size=(8, 8), neighbors=b)
     for x, y in zip(ta, tb):
         np.testing.assert_array_equal(y, x[:, perm])
     outputs = (rng.random(ta.scores.shape), rng.normal(size=ta.offsets.shape), rng.normal(size=ta.neighbor_offsets.shape))
@@ -129,8 +129,8 @@ def test_permuting_landmarks_permutes_the_table(k, data, seed):
     # "original" repeats each landmark's predictors in landmark order up to R: unless every count
     # divides R, which predictors count once more depends on that order (see decode_pipnet).
     for merge in ["mean", "none"] + (["original"] if even else []):
-        ca, sa = lc.decode_pipnet(*outputs, neighbor_index=a, merge=merge)
-        cb, sb = lc.decode_pipnet(*(o[:, perm] for o in outputs), neighbor_index=b, merge=merge)
+        ca, sa = lc.decode_pipnet(*outputs, neighbors=a, merge=merge)
+        cb, sb = lc.decode_pipnet(*(o[:, perm] for o in outputs), neighbors=b, merge=merge)
         np.testing.assert_allclose(cb, ca[:, perm], rtol=0, atol=1e-12)
         np.testing.assert_array_equal(sb, sa[:, perm])
 
@@ -163,10 +163,10 @@ def test_exact_targets_decode_losslessly(backend, merge, dtype, data):
     size, table, coords = data.draw(pipnet_cases(dtype=dtype))
 
     def encode(c):
-        return lc.encode_pipnet(c, grid_size=size, neighbor_index=table)
+        return lc.encode_pipnet(c, grid_size=size, neighbors=table)
 
     def decode(t):
-        return lc.decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbor_index=table, merge=merge)
+        return lc.decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbors=table, merge=merge)
 
     assert_lossless(encode, decode, convert(coords, backend), atol=TOL[dtype])
 
@@ -176,14 +176,14 @@ def test_cell_borders_and_the_map_edge():
     top = float(np.nextafter(np.float32(7.5), np.float32(0)))
     coords = np.array([[[-0.5, -0.5], [2.5, 0.5], [top, top], [3.0, 4.0]]], dtype=np.float32)
     table = lc.pipnet_neighbors(np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]]), num_neighbors=2)
-    t = lc.encode_pipnet(coords, grid_size=(8, 8), neighbor_index=table)
+    t = lc.encode_pipnet(coords, grid_size=(8, 8), neighbors=table)
     cells = [np.unravel_index(int(np.argmax(t.scores[0, k])), (8, 8)) for k in range(4)]
     assert cells == [(0, 0), (1, 3), (7, 7), (4, 3)]
     np.testing.assert_array_equal(t.offsets[0, 0, :, 0, 0], [-0.5, -0.5])
     np.testing.assert_array_equal(t.offsets[0, 1, :, 1, 3], [-0.5, -0.5])
     assert np.all(t.offsets[0, 2, :, 7, 7] < 0.5) and np.all(t.offsets[0, 2, :, 7, 7] > 0.49)
     for merge in MERGES:
-        got, _ = lc.decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbor_index=table, merge=merge)
+        got, _ = lc.decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbors=table, merge=merge)
         np.testing.assert_allclose(got, coords, atol=1e-5, rtol=0)
 
 
@@ -204,8 +204,8 @@ def test_missing_landmarks_get_zero_masks_and_never_corrupt_others(backend, data
         broken[..., j, 0] = np.nan
     else:
         broken[..., j, :] = [size[0] + 3.0, -7.0]
-    full = lc.encode_pipnet(convert(coords, backend), grid_size=size, neighbor_index=table)
-    part = lc.encode_pipnet(convert(broken, backend), grid_size=size, neighbor_index=table, visible=convert(visible, backend))
+    full = lc.encode_pipnet(convert(coords, backend), grid_size=size, neighbors=table)
+    part = lc.encode_pipnet(convert(broken, backend), grid_size=size, neighbors=table, weights=convert(visible, backend))
     full, part = [numpy_of(a) for a in full], [numpy_of(a) for a in part]
     scores, offsets, nb, mask, nb_mask, weights = part
     assert weights[..., j] == 0 and np.all(weights[..., np.arange(k) != j] == 1)
@@ -225,9 +225,9 @@ def test_missing_landmarks_get_zero_masks_and_never_corrupt_others(backend, data
 def test_visible_weights_carry_into_the_masks():
     table = lc.pipnet_neighbors(np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 1.0]]), num_neighbors=2)
     coords = np.array([[0.2, 0.1], [1.3, 0.0], [2.0, 1.4]])
-    t = lc.encode_pipnet(coords, grid_size=(4, 4), neighbor_index=table, visible=np.array([0.5, 1.0, 2.0]))
+    t = lc.encode_pipnet(coords, grid_size=(4, 4), neighbors=table, weights=np.array([0.5, 1.0, 2.0]))
     np.testing.assert_array_equal(t.weights, [0.5, 1.0, 2.0])
-    np.testing.assert_array_equal(t.mask.sum(axis=(-2, -1)), [0.5, 1.0, 2.0])
+    np.testing.assert_array_equal(t.offset_weights.sum(axis=(-2, -1)), [0.5, 1.0, 2.0])
     np.testing.assert_array_equal(t.neighbor_weights, [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0]])
     np.testing.assert_array_equal(t.scores.sum(axis=(-2, -1)), [1.0, 1.0, 1.0])
 
@@ -248,7 +248,7 @@ def test_decode_equals_the_per_landmark_loop(merge, shape, size, seed):
     scores = rng.random((2, k, h, w))
     offsets = rng.uniform(-1, 1, (2, k, 2, h, w))
     nb = rng.uniform(-5, 5, (2, k, n, 2, h, w))
-    got, best = lc.decode_pipnet(scores, offsets, nb, neighbor_index=table, merge=merge)
+    got, best = lc.decode_pipnet(scores, offsets, nb, neighbors=table, merge=merge)
     np.testing.assert_allclose(got, _oracle_decode(scores, offsets, nb, table.index, merge), rtol=0, atol=1e-12)
     np.testing.assert_array_equal(best, scores.reshape(2, k, -1).max(-1))
 
@@ -259,8 +259,8 @@ def test_the_original_merge_depends_on_landmark_order_when_counts_do_not_divide_
     a, b = lc.pipnet_neighbors(pts, num_neighbors=3), lc.pipnet_neighbors(pts[perm], num_neighbors=3)
     assert np.any(a.reverse_index.shape[1] % a.reverse_count != 0)
     outputs = (rng.random((1, 5, 8, 8)), rng.normal(size=(1, 5, 2, 8, 8)), rng.normal(size=(1, 5, 3, 2, 8, 8)))
-    ca, _ = lc.decode_pipnet(*outputs, neighbor_index=a, merge="original")
-    cb, _ = lc.decode_pipnet(*(o[:, perm] for o in outputs), neighbor_index=b, merge="original")
+    ca, _ = lc.decode_pipnet(*outputs, neighbors=a, merge="original")
+    cb, _ = lc.decode_pipnet(*(o[:, perm] for o in outputs), neighbors=b, merge="original")
     assert np.abs(cb - ca[:, perm]).max() > 0.1
 
 
@@ -273,8 +273,8 @@ def test_the_two_merges_weigh_the_own_prediction_differently():
     nb = np.zeros((3, 1, 2, 1, 1))
     offsets[0, 0] = 0.3  # own x of landmark 0
     nb[1, 0, 0] = -0.3  # landmark 1 predicts landmark 0 at x = -0.3
-    mean, _ = lc.decode_pipnet(scores, offsets, nb, neighbor_index=table, merge="mean")
-    original, _ = lc.decode_pipnet(scores, offsets, nb, neighbor_index=table, merge="original")
+    mean, _ = lc.decode_pipnet(scores, offsets, nb, neighbors=table, merge="mean")
+    original, _ = lc.decode_pipnet(scores, offsets, nb, neighbors=table, merge="original")
     assert mean[0, 0] == pytest.approx(0.0)  # (0.3 - 0.3) / 2
     assert original[0, 0] == pytest.approx((0.3 - 0.3 - 0.3) / 3)  # the one predictor repeated to R = 2
     assert mean[2, 0] == original[2, 0] == 0.0  # predicted by nobody: its own prediction
@@ -286,10 +286,10 @@ def test_a_nan_prediction_reaches_only_the_landmarks_it_predicts(merge):
     pts = rng.random((9, 2))
     table = lc.pipnet_neighbors(pts, num_neighbors=3)
     coords = rng.uniform(-0.5, 7.4, (9, 2))
-    t = lc.encode_pipnet(coords, grid_size=(8, 8), neighbor_index=table)
+    t = lc.encode_pipnet(coords, grid_size=(8, 8), neighbors=table)
     nb = t.neighbor_offsets.copy()
     nb[4] = np.nan  # every prediction landmark 4 makes
-    got, _ = lc.decode_pipnet(t.scores, t.offsets, nb, neighbor_index=table, merge=merge)
+    got, _ = lc.decode_pipnet(t.scores, t.offsets, nb, neighbors=table, merge=merge)
     hit = np.isin(np.arange(9), table.index[4])
     assert np.isnan(got[hit]).all(1).all()
     np.testing.assert_allclose(got[~hit], coords[~hit], atol=1e-9)
@@ -314,8 +314,8 @@ def test_backends_agree_keep_dtype_device_and_inputs(backend, dtype, table_from)
     ref_table = lc.pipnet_neighbors(PTS, num_neighbors=3)
 
     def run(c, v, s, o, nb, tab):
-        targets = lc.encode_pipnet(c, grid_size=(8, 6), neighbor_index=tab, visible=v)
-        decoded = [x for m in MERGES for x in lc.decode_pipnet(s, o, nb, neighbor_index=tab, merge=m)]
+        targets = lc.encode_pipnet(c, grid_size=(8, 6), neighbors=tab, weights=v)
+        decoded = [x for m in MERGES for x in lc.decode_pipnet(s, o, nb, neighbors=tab, merge=m)]
         return [*targets, *decoded, lc.pipnet_loss(s, o, nb, targets)]
 
     want = [numpy_of(x) for x in run(*args, ref_table)]
@@ -332,8 +332,8 @@ def test_torch_meta_device_propagates():
     torch = pytest.importorskip("torch")
     table = lc.pipnet_neighbors(PTS, num_neighbors=3)
     meta = [torch.empty(o.shape, device="meta") for o in OUTPUTS]
-    targets = lc.encode_pipnet(torch.empty((2, 6, 2), device="meta"), grid_size=(8, 6), neighbor_index=table)
-    coords, scores = lc.decode_pipnet(*meta, neighbor_index=table)
+    targets = lc.encode_pipnet(torch.empty((2, 6, 2), device="meta"), grid_size=(8, 6), neighbors=table)
+    coords, scores = lc.decode_pipnet(*meta, neighbors=table)
     loss = lc.pipnet_loss(*meta, targets)
     for out in (*targets, coords, scores, loss):
         assert out.device.type == "meta"
@@ -364,7 +364,7 @@ def test_loss_equals_the_repository_loss_when_all_are_visible(shape, seed, weigh
     table = lc.pipnet_neighbors(pts, num_neighbors=n)
     rng = np.random.default_rng(seed)
     k = len(pts)
-    t = lc.encode_pipnet(rng.uniform(-0.5, [4.49, 3.49], (3, k, 2)), grid_size=(5, 4), neighbor_index=table)
+    t = lc.encode_pipnet(rng.uniform(-0.5, [4.49, 3.49], (3, k, 2)), grid_size=(5, 4), neighbors=table)
     assert np.all(t.weights == 1)
     s, o, nb = rng.random(t.scores.shape), rng.normal(size=t.offsets.shape), rng.normal(size=t.neighbor_offsets.shape)
     got = lc.pipnet_loss(s, o, nb, t, score_weight=weights[0], offset_weight=weights[1])
@@ -374,7 +374,7 @@ def test_loss_equals_the_repository_loss_when_all_are_visible(shape, seed, weigh
 def test_loss_ignores_masked_predictions_even_when_not_finite():
     torch = pytest.importorskip("torch")
     table = lc.pipnet_neighbors(PTS, num_neighbors=3)
-    t = lc.encode_pipnet(torch.asarray(COORDS), grid_size=(8, 6), neighbor_index=table, visible=torch.asarray(VISIBLE))
+    t = lc.encode_pipnet(torch.asarray(COORDS), grid_size=(8, 6), neighbors=table, weights=torch.asarray(VISIBLE))
     preds = [torch.asarray(o).requires_grad_() for o in OUTPUTS]
     clean = lc.pipnet_loss(*preds, t)
     clean.backward()
@@ -385,7 +385,7 @@ def test_loss_ignores_masked_predictions_even_when_not_finite():
     for d in dirty:
         d[missing] = float("nan")
     # Off-cell offsets of every landmark are masked too.
-    dirty[1][t.mask[:, :, None].expand_as(dirty[1]) == 0] = float("inf")
+    dirty[1][t.offset_weights[:, :, None].expand_as(dirty[1]) == 0] = float("inf")
     dirty = [d.requires_grad_() for d in dirty]
     loss = lc.pipnet_loss(*dirty, t)
     loss.backward()
@@ -397,7 +397,7 @@ def test_loss_ignores_masked_predictions_even_when_not_finite():
 
 def test_loss_terms_are_zero_when_nothing_is_visible():
     table = lc.pipnet_neighbors(PTS, num_neighbors=3)
-    t = lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbor_index=table, visible=np.zeros((2, 6)))
+    t = lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=table, weights=np.zeros((2, 6)))
     assert float(lc.pipnet_loss(*OUTPUTS, t)) == 0.0
 
 
@@ -405,8 +405,8 @@ def test_loss_gradcheck_float64():
     torch = pytest.importorskip("torch")
     table = lc.pipnet_neighbors(PTS[:4], num_neighbors=2)
     rng = np.random.default_rng(1)
-    t = lc.encode_pipnet(torch.asarray(rng.uniform(-0.5, 3.4, (2, 4, 2))), grid_size=(4, 3), neighbor_index=table,
-                         visible=torch.asarray([[1.0, 0.0, 1.0, 2.0], [1.0, 1.0, 1.0, 1.0]]))
+    t = lc.encode_pipnet(torch.asarray(rng.uniform(-0.5, 3.4, (2, 4, 2))), grid_size=(4, 3), neighbors=table,
+                         weights=torch.asarray([[1.0, 0.0, 1.0, 2.0], [1.0, 1.0, 1.0, 1.0]]))
     # Keep predictions away from |d| = 0, where L1 has a kink.
     preds = [(x + torch.asarray(rng.uniform(0.1, 0.9, x.shape))).requires_grad_() for x in t[:3]]
     assert torch.autograd.gradcheck(lambda s, o, nb: lc.pipnet_loss(s, o, nb, t), preds)
@@ -419,9 +419,9 @@ def test_loss_in_half_precision_is_finite_and_close(dtype):
     table = lc.pipnet_neighbors(PTS, num_neighbors=3)
     rng = np.random.default_rng(2)
     c = rng.uniform(-0.5, 5.4, (32, 6, 2))
-    t64 = lc.encode_pipnet(torch.asarray(c), grid_size=(8, 6), neighbor_index=table)
+    t64 = lc.encode_pipnet(torch.asarray(c), grid_size=(8, 6), neighbors=table)
     preds64 = [torch.asarray(rng.normal(size=x.shape)) for x in t64[:3]]
-    th = lc.encode_pipnet(torch.asarray(c).to(half), grid_size=(8, 6), neighbor_index=table)
+    th = lc.encode_pipnet(torch.asarray(c).to(half), grid_size=(8, 6), neighbors=table)
     got = lc.pipnet_loss(*[p.to(half) for p in preds64], th)
     assert got.dtype == half and bool(torch.isfinite(got))
     # Inputs rounded to half precision (rel 2^-8 for bfloat16), then one rounding of the result.
@@ -447,8 +447,8 @@ def test_real_mean_shapes_build_and_round_trip(name, merge):
     rot = np.stack([np.stack([np.cos(angle), -np.sin(angle)], -1), np.stack([np.sin(angle), np.cos(angle)], -1)], -2)
     faces = 128 + (pts - 0.5) @ rot.transpose(0, 2, 1) * rng.uniform(150, 230, (16, 1, 1)) + rng.normal(0, 4, (16, 1, 2))
     grid = lc.image_to_heatmap(np.clip(faces, 0, 255.9).astype(np.float32), image_size=(256, 256), heatmap_size=(8, 8))
-    t = lc.encode_pipnet(grid, grid_size=(8, 8), neighbor_index=table)
-    got, _ = lc.decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbor_index=table, merge=merge)
+    t = lc.encode_pipnet(grid, grid_size=(8, 8), neighbors=table)
+    got, _ = lc.decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbors=table, merge=merge)
     np.testing.assert_allclose(got, grid, atol=1e-5, rtol=0)
 
 
@@ -475,54 +475,54 @@ def test_pipnet_neighbors_rejects(mean_shape, kwargs, error, message):
 
 def test_encode_rejects_mismatched_tables_and_sizes():
     table = lc.pipnet_neighbors(PTS, num_neighbors=3)
-    with pytest.raises(ValueError, match=r"neighbor_index must have shape \(K, N\) with K = 5"):
-        lc.encode_pipnet(COORDS[:, :5], grid_size=(8, 6), neighbor_index=table)
+    with pytest.raises(ValueError, match=r"neighbors must have shape \(K, N\) with K = 5"):
+        lc.encode_pipnet(COORDS[:, :5], grid_size=(8, 6), neighbors=table)
     with pytest.raises(ValueError, match=r"values must be landmark indices in \[0, 6\)"):
-        lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbor_index=np.full((6, 2), 6))
+        lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=np.full((6, 2), 6))
     with pytest.raises(TypeError, match="integer landmark indices"):
-        lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbor_index=np.zeros((6, 2)))
-    with pytest.raises(TypeError, match="neighbor_index must be the table"):
-        lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbor_index=3)
+        lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=np.zeros((6, 2)))
+    with pytest.raises(TypeError, match="neighbors must be the table"):
+        lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=3)
     with pytest.raises(TypeError, match="grid_size must be a"):
-        lc.encode_pipnet(COORDS, grid_size=8, neighbor_index=table)
-    with pytest.raises(ValueError, match=r"visible must have shape \(2, 6\)"):
-        lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbor_index=table, visible=np.ones(6))
+        lc.encode_pipnet(COORDS, grid_size=8, neighbors=table)
+    with pytest.raises(ValueError, match=r"weights must have shape \(2, 6\)"):
+        lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=table, weights=np.ones(6))
     # A plain list index (the repository's meanface_indices) is accepted.
-    listed = lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbor_index=table.index.tolist())
-    np.testing.assert_array_equal(listed.neighbor_offsets, lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbor_index=table).neighbor_offsets)
+    listed = lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=table.index.tolist())
+    np.testing.assert_array_equal(listed.neighbor_offsets, lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=table).neighbor_offsets)
 
 
 def test_decode_rejects_maps_that_do_not_match():
     table = lc.pipnet_neighbors(PTS, num_neighbors=3)
     s, o, nb = OUTPUTS
     with pytest.raises(ValueError, match=r"offsets must have shape \(2, 6, 2, 6, 8\)"):
-        lc.decode_pipnet(s, o[..., :7], nb, neighbor_index=table)
+        lc.decode_pipnet(s, o[..., :7], nb, neighbors=table)
     with pytest.raises(ValueError, match=r"neighbor_offsets must have shape \(2, 6, 2, 2, 6, 8\).*N = 2"):
-        lc.decode_pipnet(s, o, nb, neighbor_index=lc.pipnet_neighbors(PTS, num_neighbors=2))
+        lc.decode_pipnet(s, o, nb, neighbors=lc.pipnet_neighbors(PTS, num_neighbors=2))
     with pytest.raises(ValueError, match="K = 6"):
-        lc.decode_pipnet(s, o, nb, neighbor_index=lc.pipnet_neighbors(PTS[:5], num_neighbors=3))
+        lc.decode_pipnet(s, o, nb, neighbors=lc.pipnet_neighbors(PTS[:5], num_neighbors=3))
     with pytest.raises(TypeError, match="PIPNetNeighbors table"):
-        lc.decode_pipnet(s, o, nb, neighbor_index=table.index)
+        lc.decode_pipnet(s, o, nb, neighbors=table.index)
     with pytest.raises(ValueError, match="merge must be one of"):
-        lc.decode_pipnet(s, o, nb, neighbor_index=table, merge="median")
+        lc.decode_pipnet(s, o, nb, neighbors=table, merge="median")
     with pytest.raises(TypeError, match="offsets must have a real floating dtype"):
-        lc.decode_pipnet(s, o.astype(np.int64), nb, neighbor_index=table)
+        lc.decode_pipnet(s, o.astype(np.int64), nb, neighbors=table)
     with pytest.raises(ValueError, match=r"scores must have shape \(\.\.\., K, H, W\)"):
-        lc.decode_pipnet(s[0, 0], o, nb, neighbor_index=table)
+        lc.decode_pipnet(s[0, 0], o, nb, neighbors=table)
 
 
 def test_a_table_on_another_library_or_device_is_refused():
     torch = pytest.importorskip("torch")
     table = lc.pipnet_neighbors(torch.asarray(PTS), num_neighbors=3)
     with pytest.raises(ValueError, match="build it from a mean shape on the arrays' device"):
-        lc.decode_pipnet(*OUTPUTS, neighbor_index=table)
+        lc.decode_pipnet(*OUTPUTS, neighbors=table)
     with pytest.raises(ValueError, match="build it from a mean shape on the arrays' device"):
-        lc.encode_pipnet(torch.asarray(COORDS, device="meta"), grid_size=(8, 6), neighbor_index=table)
+        lc.encode_pipnet(torch.asarray(COORDS, device="meta"), grid_size=(8, 6), neighbors=table)
 
 
 def test_loss_rejects_bad_input():
     table = lc.pipnet_neighbors(PTS, num_neighbors=3)
-    t = lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbor_index=table)
+    t = lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=table)
     s, o, nb = OUTPUTS
     with pytest.raises(ValueError, match=r"neighbor_offsets must have shape \(2, 6, 3, 2, 6, 8\)"):
         lc.pipnet_loss(s, o, nb[..., :4], t)
@@ -539,7 +539,7 @@ def test_module_equals_function_and_validates_at_construction():
     from landmark_codecs.torch import PIPNetLoss
 
     table = lc.pipnet_neighbors(PTS, num_neighbors=3)
-    t = lc.encode_pipnet(torch.asarray(COORDS), grid_size=(8, 6), neighbor_index=table)
+    t = lc.encode_pipnet(torch.asarray(COORDS), grid_size=(8, 6), neighbors=table)
     preds = [torch.asarray(o) for o in OUTPUTS]
     module = PIPNetLoss(score_weight=3.0, offset_weight=0.5)
     assert torch.equal(module(*preds, t), lc.pipnet_loss(*preds, t, score_weight=3.0, offset_weight=0.5))
@@ -562,10 +562,10 @@ def test_torch_compile_fullgraph_from_a_fresh_interpreter():
         table = lc.pipnet_neighbors(torch.rand(20, 2, dtype=torch.float64), num_neighbors=5)
         coords = torch.rand(4, 20, 2) * 7.9 - 0.5
         def f(c):
-            t = lc.encode_pipnet(c, grid_size=(8, 8), neighbor_index=table)
+            t = lc.encode_pipnet(c, grid_size=(8, 8), neighbors=table)
             preds = [x + 0.01 for x in t[:3]]
-            mean, _ = lc.decode_pipnet(*preds, neighbor_index=table)
-            original, _ = lc.decode_pipnet(*preds, neighbor_index=table, merge="original")
+            mean, _ = lc.decode_pipnet(*preds, neighbors=table)
+            original, _ = lc.decode_pipnet(*preds, neighbors=table, merge="original")
             return mean, original, lc.pipnet_loss(*preds, t)
         compiled = torch.compile(f, fullgraph=True, backend="aot_eager")(coords)
         eager = f(coords)
@@ -598,10 +598,10 @@ def test_the_repository_convention_is_ours_shifted_by_half_a_cell():
     image_xy = rng.uniform(0, 255.9, (12, 2))
     own, nb = _repository_targets(image_xy / 256, table.index, (8, 8))
     x = lc.image_to_heatmap(image_xy, image_size=(256, 256), heatmap_size=(8, 8), convention="legacy") - 0.5
-    t = lc.encode_pipnet(x, grid_size=(8, 8), neighbor_index=table)
-    np.testing.assert_allclose(np.where(t.mask[:, None] > 0, t.offsets + 0.5, 0.0), own, atol=1e-12)
-    np.testing.assert_allclose(np.where(t.mask[:, None, None] > 0, t.neighbor_offsets + 0.5, 0.0), nb, atol=1e-12)
+    t = lc.encode_pipnet(x, grid_size=(8, 8), neighbors=table)
+    np.testing.assert_allclose(np.where(t.offset_weights[:, None] > 0, t.offsets + 0.5, 0.0), own, atol=1e-12)
+    np.testing.assert_allclose(np.where(t.offset_weights[:, None, None] > 0, t.neighbor_offsets + 0.5, 0.0), nb, atol=1e-12)
     # A model trained on the repository's targets: subtract 0.5 from its offsets, then decode.
-    coords, _ = lc.decode_pipnet(t.scores, own - 0.5, nb - 0.5, neighbor_index=table)
+    coords, _ = lc.decode_pipnet(t.scores, own - 0.5, nb - 0.5, neighbors=table)
     back = lc.heatmap_to_image(coords + 0.5, image_size=(256, 256), heatmap_size=(8, 8), convention="legacy")
     np.testing.assert_allclose(back, image_xy, atol=1e-9)

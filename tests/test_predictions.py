@@ -55,7 +55,7 @@ def test_visibility_conventions_and_eye_overrides(tmp_path):
     visible = np.ones((4, 68), dtype=bool)
     visible[:, :10] = False
     maps[:, :10] = np.random.default_rng(0).random(maps[:, :10].shape)  # garbage where invisible
-    path = _save(tmp_path / "u.npz", heatmaps=maps, landmarks=truth, image_size=np.array([64, 64]), visible=visible, convention="udp")
+    path = _save(tmp_path / "u.npz", heatmaps=maps, landmarks=truth, image_size=np.array([64, 64]), weights=visible, convention="udp")
     rows = predictions.decode_predictions(path, sigma=1.5, eyes=(39, 42)).rows
     dark = next(r for r in rows if r.decoder == "dark")
     assert dark.mean_error_image_px < 1e-9 and dark.nme_percent < 1e-9
@@ -66,7 +66,7 @@ def test_visibility_conventions_and_eye_overrides(tmp_path):
     (dict(heatmaps=np.zeros((2, 3, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8])), r"heatmaps must be a float \(N, K, H, W\)"),
     (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 4, 2)), image_size=np.array([8, 8])), r"landmarks must be a real \(N, K, 2\) = \(2, 3, 2\)"),
     (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8.0, 8.0])), "image_size must be two ints"),
-    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8]), visible=np.ones(3)), "visible must have shape"),
+    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8]), weights=np.ones(3)), "weights must have shape"),
     (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8]), convention="corner"), "convention must be one of"),
 ])
 def test_bad_files_name_the_file_and_the_key(tmp_path, arrays, message):

@@ -112,7 +112,7 @@ def test_expected_target_decodes_losslessly(backend, dtype, activation, input, d
         return maps
 
     def decode(m):
-        return lc.decode_randomized_rounding(m, k=k, activation=activation, input=input)
+        return lc.decode_randomized_rounding(m, top_k=k, activation=activation, logits=input == "logits")
 
     with np.errstate(divide="ignore"):
         assert_lossless(encode, decode, convert(c, backend), atol=TOL[dtype], expected=_clamped(c, size))
@@ -121,14 +121,14 @@ def test_expected_target_decodes_losslessly(backend, dtype, activation, input, d
 def test_border_band_is_clamped_and_the_rest_is_exact():
     c = np.array([[-0.5, -0.5], [np.nextafter(255.5, 0), 0.0], [0.0, 255.0], [127.3, 3.7]])
     maps, _ = lc.encode_randomized_rounding(c, heatmap_size=(256, 256), expected=True)
-    got, _ = lc.decode_randomized_rounding(maps)
+    got, _ = lc.decode_randomized_rounding(maps, logits=False)
     np.testing.assert_allclose(got, [[0, 0], [255, 0], [0, 255], [127.3, 3.7]], rtol=0, atol=1e-12)
 
 
 def test_k_below_four_is_lossy():
-    """The set must cover the <= 4 target pixels: with k=1 the decode is the argmax."""
+    """The set must cover the <= 4 target pixels: with top_k=1 the decode is the argmax."""
     maps, _ = lc.encode_randomized_rounding(np.array([[3.3, 4.6]]), heatmap_size=(8, 8), expected=True)
-    got, _ = lc.decode_randomized_rounding(maps, k=1)
+    got, _ = lc.decode_randomized_rounding(maps, top_k=1, logits=False)
     np.testing.assert_array_equal(got, [[3.0, 5.0]])
 
 
@@ -201,7 +201,7 @@ def test_numpy_generator_is_reproducible():
 def test_invisible_nan_and_outside_landmarks_get_zero_weight_and_map():
     c = np.array([[1.0, 1.0], [np.nan, 1.0], [8.0, 1.0], [2.0, 2.0]])
     visible = np.array([1, 1, 1, 0])
-    maps, weights = lc.encode_randomized_rounding(c, heatmap_size=(8, 8), expected=True, visible=visible)
+    maps, weights = lc.encode_randomized_rounding(c, heatmap_size=(8, 8), expected=True, weights=visible)
     np.testing.assert_array_equal(weights, [1, 0, 0, 0])
     assert maps[0].sum() == 1 and np.all(maps[1:] == 0)
 
@@ -215,7 +215,7 @@ def test_invisible_nan_and_outside_landmarks_get_zero_weight_and_map():
         (dict(noise=np.zeros((2, 1))), ValueError, r"noise must have shape \(2, 2\)"),
         (dict(rng=42), TypeError, "rng must be a numpy.random.Generator"),
         (dict(expected=True, sigma=0.0), ValueError, "sigma must be positive"),
-        (dict(expected=True, visible=np.ones(3)), ValueError, r"visible must have shape \(2,\)"),
+        (dict(expected=True, weights=np.ones(3)), ValueError, r"weights must have shape \(2,\)"),
     ],
 )
 def test_encoder_bad_input(kwargs, error, match):
@@ -226,29 +226,36 @@ def test_encoder_bad_input(kwargs, error, match):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(k=17), r"k must be at most H\*W = 16"),
-        (dict(k=0), "k must be a positive int"),
+        (dict(top_k=17), r"top_k must be at most H\*W = 16"),
+        (dict(top_k=0), "top_k must be a positive int"),
         (dict(activation="window", window_size=4), "window_size must be odd"),
         (dict(activation="box"), "activation must be one of 'topk', 'window', got 'box'"),
-        (dict(input="probs"), "input must be one of"),
     ],
 )
 def test_decoder_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        lc.decode_randomized_rounding(np.zeros((1, 4, 4)), **kwargs)
+        lc.decode_randomized_rounding(np.zeros((1, 4, 4)), **{"logits": False, **kwargs})
+
+
+def test_decoder_needs_an_explicit_bool_logits():
+    """Probabilities decoded as logits (or the reverse) is silently wrong: no default, no strings."""
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'logits'"):
+        lc.decode_randomized_rounding(np.zeros((1, 4, 4)))
+    with pytest.raises(TypeError, match="logits must be True or False, got 'probs'"):
+        lc.decode_randomized_rounding(np.zeros((1, 4, 4)), logits="probs")
 
 
 def test_decoder_window_is_clipped_at_the_corner():
     maps = np.zeros((1, 5, 5))
     maps[0, 0, 0], maps[0, 0, 1], maps[0, 4, 4] = 0.6, 0.4, 0.5
-    got, scores = lc.decode_randomized_rounding(maps, activation="window")
+    got, scores = lc.decode_randomized_rounding(maps, activation="window", logits=False)
     np.testing.assert_allclose(got, [[0.4, 0.0]])
-    got_topk, _ = lc.decode_randomized_rounding(maps, k=3)
+    got_topk, _ = lc.decode_randomized_rounding(maps, top_k=3, logits=False)
     np.testing.assert_allclose(got_topk, [[(0.4 + 0.5 * 4) / 1.5, 0.5 * 4 / 1.5]])
     assert scores.tolist() == [0.6]
 
 
 def test_all_zero_probabilities_decode_to_the_maximum():
-    got, scores = lc.decode_randomized_rounding(np.zeros((2, 3, 4)))
+    got, scores = lc.decode_randomized_rounding(np.zeros((2, 3, 4)), logits=False)
     np.testing.assert_array_equal(got, 0.0)
     np.testing.assert_array_equal(scores, 0.0)

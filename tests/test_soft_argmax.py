@@ -32,7 +32,7 @@ def test_decode_of_log_target_returns_the_coordinate(backend, dtype, data):
         return array_namespace(maps).log(maps)
 
     with np.errstate(divide="ignore"):
-        assert_lossless(encode, lc.decode_soft_argmax, convert(c, backend), atol=1e-4, expected=np.clip(c, 0, [w - 1, h - 1]))
+        assert_lossless(encode, lambda m: lc.decode_soft_argmax(m, logits=True), convert(c, backend), atol=1e-4, expected=np.clip(c, 0, [w - 1, h - 1]))
 
 
 @given(data=case(max_side=64))
@@ -52,9 +52,9 @@ def test_a_truncated_gaussian_is_biased_where_this_target_is_not():
     plain, _ = lc.encode_gaussian(c, heatmap_size=(32, 32), sigma=2.0)
     plain = np.log(plain / plain.sum(axis=(-2, -1), keepdims=True))
     exact, _ = lc.encode_soft_argmax(c, heatmap_size=(32, 32), sigma=2.0)
-    biased, _ = lc.decode_soft_argmax(plain)
+    biased, _ = lc.decode_soft_argmax(plain, logits=True)
     with np.errstate(divide="ignore"):
-        unbiased, _ = lc.decode_soft_argmax(np.log(exact))
+        unbiased, _ = lc.decode_soft_argmax(np.log(exact), logits=True)
     assert np.abs(biased - c).max() > 0.3
     np.testing.assert_allclose(unbiased, c, atol=1e-9)
 
@@ -70,7 +70,7 @@ def test_interior_target_is_the_plain_gaussian():
 def test_solver_converges_next_to_the_border(offset):
     c = np.array([[offset, 9.0 - offset]])
     maps, _ = lc.encode_soft_argmax(c, heatmap_size=(10, 10), sigma=3.0)
-    got, _ = lc.decode_soft_argmax(np.log(maps))
+    got, _ = lc.decode_soft_argmax(np.log(maps), logits=True)
     np.testing.assert_allclose(got, c, atol=1e-12)
 
 
@@ -79,7 +79,7 @@ def test_decoder_is_stable_for_huge_logits_and_minus_inf():
     maps[0, 2, 3] = 1e30
     maps[0, 2, 4] = 1e30
     maps[1, 4, 0] = -3.0
-    got, scores = lc.decode_soft_argmax(maps)
+    got, scores = lc.decode_soft_argmax(maps, logits=True)
     np.testing.assert_allclose(got, [[3.5, 2.0], [0.0, 4.0]])
     np.testing.assert_array_equal(scores, np.array([1e30, -3.0], dtype=np.float32))
 
@@ -88,24 +88,24 @@ def test_beta_sharpens_towards_the_argmax():
     rng = np.random.default_rng(0)
     maps = rng.normal(size=(4, 8, 9))
     hard, _ = lc.decode_argmax(maps)
-    soft, _ = lc.decode_soft_argmax(maps, beta=1e4)
+    soft, _ = lc.decode_soft_argmax(maps, beta=1e4, logits=True)
     np.testing.assert_allclose(soft, hard, atol=1e-9)
 
 
 def test_probabilities_input_matches_logits_of_their_log():
     rng = np.random.default_rng(1)
     p = rng.random((3, 7, 5))
-    a, _ = lc.decode_soft_argmax(p, input="probabilities", beta=2.0)
-    b, _ = lc.decode_soft_argmax(np.log(p), beta=2.0)
+    a, _ = lc.decode_soft_argmax(p, logits=False, beta=2.0)
+    b, _ = lc.decode_soft_argmax(np.log(p), beta=2.0, logits=True)
     np.testing.assert_allclose(a, b, atol=1e-12)
-    zero, _ = lc.decode_soft_argmax(np.zeros((1, 3, 3)), input="probabilities")
+    zero, _ = lc.decode_soft_argmax(np.zeros((1, 3, 3)), logits=False)
     np.testing.assert_array_equal(zero, [[0.0, 0.0]])
 
 
 def test_nan_map_only_spoils_its_own_landmark():
     maps = np.zeros((3, 4, 4))
     maps[1, 2, 2] = np.nan
-    got, _ = lc.decode_soft_argmax(maps)
+    got, _ = lc.decode_soft_argmax(maps, logits=True)
     assert np.all(np.isnan(got[1])) and np.all(np.isfinite(got[[0, 2]]))
 
 
@@ -113,10 +113,11 @@ def test_nan_map_only_spoils_its_own_landmark():
     "call, error, match",
     [
         (lambda: lc.encode_soft_argmax(np.zeros((1, 2)), heatmap_size=(4, 4), sigma=-1.0), ValueError, "sigma must be positive"),
-        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4)), beta=0.0), ValueError, "beta must be positive"),
-        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4)), input="prob"), ValueError, "input must be one of"),
-        (lambda: lc.decode_soft_argmax(np.zeros((4, 4)), input="logits"), ValueError, r"heatmaps must have shape \(\.\.\., K, H, W\), got shape \(4, 4\)"),
-        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4), dtype=np.int64)), TypeError, "heatmaps must have a real floating dtype, got int64"),
+        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4)), beta=0.0, logits=True), ValueError, "beta must be positive"),
+        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4)), logits="True"), TypeError, "logits must be True or False, got 'True'"),
+        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4))), TypeError, "missing 1 required keyword-only argument: 'logits'"),
+        (lambda: lc.decode_soft_argmax(np.zeros((4, 4)), logits=True), ValueError, r"heatmaps must have shape \(\.\.\., K, H, W\), got shape \(4, 4\)"),
+        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4), dtype=np.int64), logits=True), TypeError, "heatmaps must have a real floating dtype, got int64"),
     ],
 )
 def test_bad_input(call, error, match):

@@ -105,11 +105,11 @@ def test_half_precision_is_the_float32_result_rounded_once(name, half):
     same (already rounded) values, cast once to the input's dtype; finite, dtype kept."""
     _, call = CALLS[name]
     a_half = {k: v.to(half) for k, v in _torch_inputs(torch.float32).items()}
-    a_half["visible"] = a_half["visible"].float()  # a weight may stay float32
+    a_half["weights"] = a_half["weights"].float()  # a weight may stay float32
     a_float = {k: v.float() if v.dtype == half else v for k, v in a_half.items()}
     got, want = outputs(call(a_half)), outputs(call(a_float))
     if name == "pipnet_loss":  # its targets are encoded inside the call: compare on the half call's targets
-        t = lc.encode_pipnet(a_half["coords"] / 2, grid_size=(8, 6), neighbor_index=TABLE, visible=a_half["visible"])
+        t = lc.encode_pipnet(a_half["coords"] / 2, grid_size=(8, 6), neighbors=TABLE, weights=a_half["weights"])
         t32 = type(t)(*(x.float() if x.dtype == half else x for x in t))
         want = [lc.pipnet_loss(a_float["scores"], a_float["offsets"], a_float["neighbor_offsets"], t32)]
     for g, w in zip(got, want):
@@ -132,10 +132,10 @@ GRADCHECK = {
     "encode_udp": (("coords",), lambda c: lc.encode_udp(c * 4, image_size=(36, 28), heatmap_size=(9, 7), sigma=1.5)[0]),
     "encode_simcc": (("coords",), lambda c: lc.encode_simcc(c, image_size=(9, 7), sigma=2.0)[:2]),
     "image_to_heatmap": (("coords",), lambda c: lc.image_to_heatmap(c, image_size=(36, 28), heatmap_size=(9, 7))),
-    "decode_soft_argmax": (("maps",), lambda m: lc.decode_soft_argmax(m, beta=2.0)[0]),
-    "decode_soft_argmax_prob": (("maps",), lambda m: lc.decode_soft_argmax(m, input="probabilities", beta=1.5)[0]),
-    "decode_rr_topk": (("maps",), lambda m: lc.decode_randomized_rounding(m, k=5)[0]),
-    "decode_rr_window_logits": (("maps",), lambda m: lc.decode_randomized_rounding(m, activation="window", input="logits")[0]),
+    "decode_soft_argmax": (("maps",), lambda m: lc.decode_soft_argmax(m, beta=2.0, logits=True)[0]),
+    "decode_soft_argmax_prob": (("maps",), lambda m: lc.decode_soft_argmax(m, logits=False, beta=1.5)[0]),
+    "decode_rr_topk": (("maps",), lambda m: lc.decode_randomized_rounding(m, top_k=5, logits=False)[0]),
+    "decode_rr_window_logits": (("maps",), lambda m: lc.decode_randomized_rounding(m, activation="window", logits=True)[0]),
     "decode_dark": (("maps",), lambda m: lc.decode_dark(m + 1.0, sigma=1.5, iterations=2)[0]),
     "encode_boundaries": (
         ("coords",),
@@ -178,6 +178,7 @@ a = {{k: torch.asarray(v, dtype=torch.float32) for k, v in INPUTS.items()}}
 table = lc.pipnet_neighbors(torch.asarray(INPUTS["mean_shape"]), num_neighbors=3)  # on the device
 import public_calls
 public_calls.TABLE = table
+public_calls.CODECS["pipnet"] = lc.get_codec("pipnet", image_size=public_calls.IMAGE, heatmap_size=public_calls.GRID, neighbors=table, on_outside="ignore")
 failed = []
 for name, (public, call) in CALLS.items():
     if public in HOST_SIDE:
@@ -197,8 +198,8 @@ for name, (public, call) in CALLS.items():
     if not all(torch.allclose(g.float(), w.float(), equal_nan=True) for g, w in zip(got, want)):
         failed.append(f"{{name}}: compiled != eager")
 modules = [
-    (lct.SoftArgmaxDecoder(beta=2.0), (a["maps"],)),
-    (lct.RandomizedRoundingDecoder(activation="window"), (a["maps"],)),
+    (lct.SoftArgmaxDecoder(beta=2.0, logits=True), (a["maps"],)),
+    (lct.RandomizedRoundingDecoder(activation="window", logits=False), (a["maps"],)),
     (lct.DarkDecoder(sigma=1.5), (a["maps"],)),
     (lct.SimCCDecoder(image_size=(32, 24), refine="dark", sigma=2.0), (a["x_labels"], a["y_labels"])),
     (lct.PIPNetDecoder(table, merge="original"), (a["scores"], a["offsets"], a["neighbor_offsets"])),
@@ -237,11 +238,11 @@ def test_torch_compile_fullgraph_every_function_and_module():
 DECODER_MODULES = {
     "ArgmaxDecoder": (lambda: lct.ArgmaxDecoder(refine="quarter"), lambda a: lc.decode_argmax(a["maps"], refine="quarter"), ("maps",)),
     "RandomizedRoundingDecoder": (
-        lambda: lct.RandomizedRoundingDecoder(k=4, input="logits"),
-        lambda a: lc.decode_randomized_rounding(a["maps"], k=4, input="logits"),
+        lambda: lct.RandomizedRoundingDecoder(top_k=4, logits=True),
+        lambda a: lc.decode_randomized_rounding(a["maps"], top_k=4, logits=True),
         ("maps",),
     ),
-    "SoftArgmaxDecoder": (lambda: lct.SoftArgmaxDecoder(beta=2.0), lambda a: lc.decode_soft_argmax(a["maps"], beta=2.0), ("maps",)),
+    "SoftArgmaxDecoder": (lambda: lct.SoftArgmaxDecoder(beta=2.0, logits=True), lambda a: lc.decode_soft_argmax(a["maps"], beta=2.0, logits=True), ("maps",)),
     "DarkDecoder": (lambda: lct.DarkDecoder(sigma=1.5, iterations=2), lambda a: lc.decode_dark(a["maps"], sigma=1.5, iterations=2), ("maps",)),
     "UDPDecoder": (
         lambda: lct.UDPDecoder(image_size=(64, 48), sigma=1.5),
@@ -255,7 +256,7 @@ DECODER_MODULES = {
     ),
     "PIPNetDecoder": (
         lambda: lct.PIPNetDecoder(TABLE, merge="original"),
-        lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbor_index=TABLE, merge="original"),
+        lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbors=TABLE, merge="original"),
         ("scores", "offsets", "neighbor_offsets"),
     ),
 }
@@ -283,9 +284,9 @@ def test_decoder_module_equals_function(name):
     "make, message",
     [
         (lambda: lct.ArgmaxDecoder(refine="half"), "refine"),
-        (lambda: lct.RandomizedRoundingDecoder(k=0), "k"),
-        (lambda: lct.RandomizedRoundingDecoder(activation="window", window_size=2), "window_size"),
-        (lambda: lct.SoftArgmaxDecoder(beta=0.0), "beta"),
+        (lambda: lct.RandomizedRoundingDecoder(top_k=0, logits=False), "k"),
+        (lambda: lct.RandomizedRoundingDecoder(activation="window", window_size=2, logits=False), "window_size"),
+        (lambda: lct.SoftArgmaxDecoder(beta=0.0, logits=True), "beta"),
         (lambda: lct.DarkDecoder(sigma=-1.0), "sigma"),
         (lambda: lct.DarkDecoder(sigma=2.0, kernel_size=4), "kernel_size"),
         (lambda: lct.UDPDecoder(image_size=(1, 64), sigma=2.0), "image_size"),
@@ -305,14 +306,14 @@ def test_pipnet_decoder_table_moves_with_the_module_and_stays_out_of_the_state_d
     assert module.state_dict() == {}
     assert module.index.dtype == torch.int64 or not module.index.dtype.is_floating_point
     moved = module.to("meta")
-    assert moved.index.device.type == "meta" and moved.neighbor_index.reverse_index.device.type == "meta"
+    assert moved.index.device.type == "meta" and moved.neighbors.reverse_index.device.type == "meta"
     a = _torch_inputs(torch.float32, "meta")
     coords, _ = moved(a["scores"], a["offsets"], a["neighbor_offsets"])
     assert coords.device.type == "meta" and coords.shape == (2, 6, 2)
 
 
 def test_soft_argmax_module_is_a_differentiable_head():
-    head = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), lct.SoftArgmaxDecoder())
+    head = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), lct.SoftArgmaxDecoder(logits=True))
     x = torch.randn(2, 3, 8, 8)
     coords, _ = head(x)
     coords.sum().backward()
@@ -325,9 +326,9 @@ def test_soft_argmax_module_is_a_differentiable_head():
 
 def test_uniform_noise_shape_range_dtype_and_reproducibility():
     c = torch.zeros(3, 98, 2, dtype=torch.float64)
-    a = lct.uniform_noise(c, generator=torch.Generator().manual_seed(5))
-    b = lct.uniform_noise(c, generator=torch.Generator().manual_seed(5))
-    other = lct.uniform_noise(c, generator=torch.Generator().manual_seed(6))
+    a = lct.uniform_noise(c, rng=torch.Generator().manual_seed(5))
+    b = lct.uniform_noise(c, rng=torch.Generator().manual_seed(5))
+    other = lct.uniform_noise(c, rng=torch.Generator().manual_seed(6))
     assert a.shape == c.shape and a.dtype == torch.float64 and a.device == c.device
     assert torch.equal(a, b) and not torch.equal(a, other)
     assert bool(((a >= 0) & (a < 1)).all())
@@ -337,25 +338,25 @@ def test_uniform_noise_shape_range_dtype_and_reproducibility():
 
 def test_uniform_noise_feeds_the_sampler_like_an_explicit_rng():
     c = torch.tensor(np.random.default_rng(2).uniform(0, 15, (4, 6, 2)))
-    noise = lct.uniform_noise(c, generator=torch.Generator().manual_seed(1))
+    noise = lct.uniform_noise(c, rng=torch.Generator().manual_seed(1))
     direct, _ = lc.encode_randomized_rounding(c, heatmap_size=(16, 16), rng=torch.Generator().manual_seed(1))
     via, _ = lc.encode_randomized_rounding(c, heatmap_size=(16, 16), noise=noise)
     assert torch.equal(direct, via)
 
 
 def test_uniform_noise_bad_input():
-    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
-        lct.uniform_noise(torch.zeros(2, 2), generator=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="rng must be a torch.Generator"):
+        lct.uniform_noise(torch.zeros(2, 2), rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"coords must have shape \(\.\.\., K, 2\)"):
-        lct.uniform_noise(torch.zeros(2, 3), generator=torch.Generator())
+        lct.uniform_noise(torch.zeros(2, 3), rng=torch.Generator())
 
 
 @CUDA
 def test_uniform_noise_on_cuda_draws_there_and_refuses_a_cpu_generator():
     c = torch.zeros(2, 5, 2, device="cuda")
-    assert lct.uniform_noise(c, generator=torch.Generator(device="cuda")).device.type == "cuda"
+    assert lct.uniform_noise(c, rng=torch.Generator(device="cuda")).device.type == "cuda"
     with pytest.raises(ValueError, match="torch.Generator on cpu"):
-        lct.uniform_noise(c, generator=torch.Generator())
+        lct.uniform_noise(c, rng=torch.Generator())
 
 
 # --------------------------------------------------------------------------- TargetEncoder
@@ -365,62 +366,45 @@ VISIBLE = np.array([1, 1, 0, 1, 1, 1], dtype=bool)
 VISIBLE_BATCH = np.stack([VISIBLE] * 4)
 
 
+def _codec(name, **options):
+    size = {} if name == "simcc" else {"heatmap_size": (16, 16)}
+    return lc.get_codec(name, image_size=(64, 64), **size, **options)
+
+
 @pytest.mark.parametrize(
-    "codec, options, direct",
-    [
-        (
-            "gaussian",
-            {"sigma": 1.5},
-            lambda c, v: lc.encode_gaussian(lc.image_to_heatmap(c, image_size=(64, 64), heatmap_size=(16, 16)), heatmap_size=(16, 16), sigma=1.5, visible=v),
-        ),
-        (
-            "randomized_rounding",
-            {"expected": True},
-            lambda c, v: lc.encode_randomized_rounding(
-                lc.image_to_heatmap(c, image_size=(64, 64), heatmap_size=(16, 16)), heatmap_size=(16, 16), expected=True, visible=v
-            ),
-        ),
-        (
-            "soft_argmax",
-            {"sigma": 1.0},
-            lambda c, v: lc.encode_soft_argmax(lc.image_to_heatmap(c, image_size=(64, 64), heatmap_size=(16, 16)), heatmap_size=(16, 16), sigma=1.0, visible=v),
-        ),
-        ("udp", {"sigma": 2.0}, lambda c, v: lc.encode_udp(c, image_size=(64, 64), heatmap_size=(16, 16), sigma=2.0, visible=v)),
-        ("simcc", {"sigma": 3.0}, lambda c, v: lc.encode_simcc(c, image_size=(64, 64), sigma=3.0, visible=v)),
-        (
-            "pipnet",
-            {"neighbor_index": TABLE},
-            lambda c, v: lc.encode_pipnet(lc.image_to_heatmap(c, image_size=(64, 64), heatmap_size=(16, 16)), grid_size=(16, 16), neighbor_index=TABLE, visible=v),
-        ),
-    ],
+    "name, options",
+    [("dark", {"sigma": 1.5}), ("h3r", {"expected": True}), ("soft_argmax", {"sigma": 1.0}), ("udp", {"sigma": 2.0}), ("simcc", {"sigma": 3.0}), ("pipnet", {"neighbors": TABLE})],
 )
-def test_target_encoder_equals_the_core_functions(codec, options, direct):
-    size = {} if codec == "simcc" else {"heatmap_size": (16, 16)}
-    encoder = lct.TargetEncoder(codec, image_size=(64, 64), **size, **options)
-    got = outputs(encoder(LANDMARKS, VISIBLE_BATCH))
-    want = outputs(direct(torch.asarray(LANDMARKS, dtype=torch.float32), torch.asarray(VISIBLE_BATCH)))
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.dtype == w.dtype and torch.equal(g, w)
+def test_target_encoder_equals_the_codec(name, options):
+    codec = _codec(name, **options)
+    encoder = lct.TargetEncoder(codec)
+    got = encoder(LANDMARKS, VISIBLE_BATCH)
+    want = codec.encode(torch.asarray(LANDMARKS, dtype=torch.float32), weights=torch.asarray(VISIBLE_BATCH))
+    assert len(got.outputs) == len(want.outputs) == len(codec.output_names)
+    for g, w in zip((*got.outputs, got.weights), (*want.outputs, want.weights)):
+        assert g.dtype == w.dtype == torch.float32 and torch.equal(g, w)
+    assert got.weights[:, 2].eq(0).all()
     # The same from a list of per-sample arrays, and from a tensor (left untouched).
-    listed = outputs(encoder(list(LANDMARKS), list(VISIBLE_BATCH)))
+    listed = encoder(list(LANDMARKS), list(VISIBLE_BATCH))
     tensor = torch.asarray(LANDMARKS)
     before = tensor.clone()
-    as_tensor = outputs(encoder(tensor, torch.asarray(VISIBLE_BATCH)))
-    assert all(torch.equal(a, b) and torch.equal(a, c) for a, b, c in zip(got, listed, as_tensor))
+    as_tensor = encoder(tensor, torch.asarray(VISIBLE_BATCH))
+    assert all(torch.equal(a, b) and torch.equal(a, c) for a, b, c in zip(got.outputs, listed.outputs, as_tensor.outputs))
     assert torch.equal(tensor, before)
 
 
 def test_target_encoder_samples_from_its_generator():
+    codec = _codec("h3r")
+
     def encoder():
-        return lct.TargetEncoder("randomized_rounding", image_size=(64, 64), heatmap_size=(16, 16), generator=torch.Generator().manual_seed(3))
+        return lct.TargetEncoder(codec, rng=torch.Generator().manual_seed(3))
 
     a, b = encoder(), encoder()
-    first, second = a(LANDMARKS)[0], a(LANDMARKS)[0]
-    assert torch.equal(first, b(LANDMARKS)[0])  # same seed, same draws
+    first, second = a(LANDMARKS).outputs[0], a(LANDMARKS).outputs[0]
+    assert torch.equal(first, b(LANDMARKS).outputs[0])  # same seed, same draws
     assert not torch.equal(first, second)  # a fresh sample each call
     c = lc.image_to_heatmap(torch.asarray(LANDMARKS, dtype=torch.float32), image_size=(64, 64), heatmap_size=(16, 16))
-    noise = lct.uniform_noise(c, generator=torch.Generator().manual_seed(3))
+    noise = lct.uniform_noise(c, rng=torch.Generator().manual_seed(3))
     assert torch.equal(first, lc.encode_randomized_rounding(c, heatmap_size=(16, 16), noise=noise)[0])
 
 
@@ -429,7 +413,7 @@ class _Faces(torch.utils.data.Dataset):
         return 8
 
     def __getitem__(self, i):
-        return {"landmarks": LANDMARKS[i % 4], "visible": VISIBLE, "index": i}
+        return {"landmarks": LANDMARKS[i % 4], "weights": VISIBLE, "index": i}
 
 
 def _loader(encoder, workers, seed):
@@ -439,12 +423,12 @@ def _loader(encoder, workers, seed):
 
 
 def test_collate_stacks_the_samples_and_adds_the_targets():
-    encoder = lct.TargetEncoder("gaussian", image_size=(64, 64), heatmap_size=(16, 16), sigma=1.5)
+    encoder = lct.TargetEncoder(_codec("dark", sigma=1.5))
     batch = next(iter(_loader(encoder, 0, 0)))
     assert batch["index"].tolist() == [0, 1]
-    maps, weights = batch["targets"]
-    want, want_w = encoder(LANDMARKS[:2], np.stack([VISIBLE] * 2))
-    assert torch.equal(maps, want) and torch.equal(weights, want_w)
+    (maps,), weights, _ = batch["targets"]
+    want = encoder(LANDMARKS[:2], np.stack([VISIBLE] * 2))
+    assert torch.equal(maps, want.outputs[0]) and torch.equal(weights, want.weights)
     assert weights[:, 2].eq(0).all()
 
 
@@ -456,13 +440,13 @@ class _SameFace(_Faces):
 def test_collate_in_workers_gives_each_worker_its_own_reproducible_noise():
     """A pickled generator would repeat the same noise in every worker; each worker seeds its
     own from get_worker_info().seed, so workers differ and a seeded DataLoader reproduces."""
-    encoder = lct.TargetEncoder("randomized_rounding", image_size=(64, 64), heatmap_size=(16, 16), generator=torch.Generator().manual_seed(0))
+    encoder = lct.TargetEncoder(_codec("h3r"), rng=torch.Generator().manual_seed(0))
 
     def samples(seed):
         loader = torch.utils.data.DataLoader(
             _SameFace(), batch_size=2, collate_fn=encoder.collate, num_workers=2, generator=torch.Generator().manual_seed(seed)
         )
-        return [b["targets"][0] for b in loader]
+        return [b["targets"].outputs[0] for b in loader]
 
     first, again, other = samples(11), samples(11), samples(12)
     assert all(torch.equal(x, y) for x, y in zip(first, again))
@@ -472,35 +456,31 @@ def test_collate_in_workers_gives_each_worker_its_own_reproducible_noise():
 
 
 @pytest.mark.parametrize(
-    "kwargs, error, message",
+    "codec, kwargs, error, message",
     [
-        ({"codec": "dsnt", "heatmap_size": (16, 16)}, ValueError, "codec"),
-        ({"codec": "gaussian", "sigma": 1.0}, ValueError, "needs heatmap_size"),
-        ({"codec": "simcc", "heatmap_size": (16, 16), "sigma": 1.0}, ValueError, "no heatmap_size"),
-        ({"codec": "udp", "heatmap_size": (16, 16), "sigma": 1.0, "convention": "legacy"}, ValueError, "own convention"),
-        ({"codec": "randomized_rounding", "heatmap_size": (16, 16)}, ValueError, "generator"),
-        ({"codec": "gaussian", "heatmap_size": (16, 16), "sigma": 1.0, "generator": torch.Generator()}, ValueError, "only used by sampled"),
-        ({"codec": "gaussian", "heatmap_size": (16, 16), "sigma": -1.0}, ValueError, "sigma"),
-        ({"codec": "gaussian", "heatmap_size": (16, 16), "sigma": 1.0, "visible": None}, TypeError, "visible is not an option"),
-        ({"codec": "gaussian", "heatmap_size": (16, 16), "sigma": 1.0, "dtype": torch.int32}, TypeError, "dtype"),
-        ({"codec": "gaussian", "heatmap_size": (16, 16), "bogus": 1.0, "sigma": 1.0}, TypeError, "bogus"),
+        ("dsnt", {}, TypeError, "codec must be a codec object from landmark_codecs.get_codec"),
+        (None, {}, TypeError, "codec must be a codec object"),
+        ("h3r", {}, ValueError, "codec 'h3r' samples its target: pass rng=torch.Generator"),
+        ("h3r", {"rng": np.random.default_rng(0)}, ValueError, "pass rng=torch.Generator"),
+        ("dark", {"rng": torch.Generator()}, ValueError, "rng is only used by codecs that sample, not by 'dark'"),
+        ("dark", {"dtype": torch.int32}, TypeError, "dtype must be a real floating torch.dtype"),
     ],
 )
-def test_target_encoder_bad_construction(kwargs, error, message):
-    codec = kwargs.pop("codec")
+def test_target_encoder_bad_construction(codec, kwargs, error, message):
+    given = _codec(codec) if codec in ("h3r", "dark") else codec
     with pytest.raises(error, match=message):
-        lct.TargetEncoder(codec, image_size=(64, 64), **kwargs)
+        lct.TargetEncoder(given, **kwargs)
 
 
 def test_target_encoder_bad_calls():
-    encoder = lct.TargetEncoder("gaussian", image_size=(64, 64), heatmap_size=(16, 16), sigma=1.5)
-    with pytest.raises(ValueError, match=r"coords must have shape \(\.\.\., K, 2\)"):
+    encoder = lct.TargetEncoder(_codec("dark", sigma=1.5))
+    with pytest.raises(ValueError, match=r"keypoints must have shape \(\.\.\., K, 2\)"):
         encoder(np.zeros((4, 6, 3)))
-    with pytest.raises(ValueError, match="visible"):
+    with pytest.raises(ValueError, match=r"weights must have shape \(4, 6\)"):
         encoder(LANDMARKS, np.ones(5))
     with pytest.raises(ValueError, match="'landmarks' entry"):
         encoder.collate([{"points": LANDMARKS[0]}])
-    assert "TargetEncoder('gaussian'" in repr(encoder) and "sigma=1.5" in repr(encoder)
+    assert repr(encoder).startswith("TargetEncoder(get_codec('dark'") and "sigma=1.5" in repr(encoder)
 
 
 def test_score_gradient_reaches_only_the_first_maximum():
@@ -519,7 +499,7 @@ def test_mixed_half_and_float32_positional_arrays_keep_the_promoted_dtype():
     """decode_pipnet promotes its three outputs' dtypes: float16 scores with float32 offsets give
     float32 coordinates, exactly those of float32 scores (the scores only pick the cell)."""
     a = _torch_inputs(torch.float32)
-    mixed, _ = lc.decode_pipnet(a["scores"].half(), a["offsets"], a["neighbor_offsets"], neighbor_index=TABLE)
+    mixed, _ = lc.decode_pipnet(a["scores"].half(), a["offsets"], a["neighbor_offsets"], neighbors=TABLE)
     assert mixed.dtype == torch.float32
-    same, _ = lc.decode_pipnet(a["scores"].half().float(), a["offsets"], a["neighbor_offsets"], neighbor_index=TABLE)
+    same, _ = lc.decode_pipnet(a["scores"].half().float(), a["offsets"], a["neighbor_offsets"], neighbors=TABLE)
     assert torch.equal(mixed, same)

@@ -47,11 +47,11 @@ def test_quantization_only_error_is_the_codecs_own(example):
     """The exact codecs lose nothing by themselves; vanilla argmax loses up to half a heatmap pixel."""
     faces = example.random_faces(64, torch.Generator().manual_seed(3), torch.device("cpu"))
     for name in ("dark", "h3r", "soft_argmax", "pipnet"):
-        c = example.Codec(name, 8, lc_table(example) if name == "pipnet" else None)
-        got = example.to_image(c.quantization_only(example.to_heatmap(faces, 8)), 8)
+        c = example.Recipe(name, 8, lc_table(example) if name == "pipnet" else None)
+        got = c.quantization_only(faces)
         assert float((got - faces).abs().max()) < 1e-3 * 8, name
-    c = example.Codec("argmax", 8)
-    err = (example.to_image(c.quantization_only(example.to_heatmap(faces, 8)), 8) - faces).abs()
+    c = example.Recipe("argmax", 8)
+    err = (c.quantization_only(faces) - faces).abs()
     assert float(err.max()) <= 0.5 * 8 + 1e-4 and float(err.max()) > 0.25 * 8
 
 
@@ -77,6 +77,9 @@ def test_script_rejects_a_bad_size(example):
 
 def test_every_codec_is_tested_and_the_default_run_leaves_out_only_awing_boundary(example):
     assert set(example.CODECS) - set(example.DEFAULT_CODECS) == {"awing_boundary"}
+    # every recipe takes its target and decoder from the library's one registry
+    assert set(example.RECIPES) == set(example.CODECS)
+    assert all(example.Recipe(n, 8, lc_table(example) if n == "pipnet" else None).codec.name in example.lc.codec_names() for n in example.CODECS)
 
 
 def test_awing_boundary_trains_the_boundary_channel_through_coordconv(example):

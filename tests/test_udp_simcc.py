@@ -155,7 +155,7 @@ def test_simcc_labels_are_the_formula():
 
 def test_simcc_scores_are_the_smaller_axis_maximum_and_invisible_landmarks_are_zero():
     c = np.array([[3.0, 4.0], [5.0, 1.0], [np.nan, 1.0], [3.0, 99.0]])
-    xl, yl, w = lc.encode_simcc(c, image_size=(8, 8), sigma=1.0, visible=np.array([1, 0, 1, 1]))
+    xl, yl, w = lc.encode_simcc(c, image_size=(8, 8), sigma=1.0, weights=np.array([1, 0, 1, 1]))
     np.testing.assert_array_equal(w, [1, 0, 0, 0])
     assert np.all(xl[1:] == 0) and np.all(yl[1:] == 0)
     xl = xl.copy()

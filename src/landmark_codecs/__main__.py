@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from .codecs import codec_names
+
 
 def _int_list(text: str) -> list[int]:
     try:
@@ -85,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _ArgumentParser(prog="landmark-codecs", description="Landmark coding primitives: benchmark.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     b = sub.add_parser("bench", help="decode error against heatmap resolution, per codec")
-    b.add_argument("--codecs", default=",".join(bench.CODECS), help=f"comma-separated, from: {', '.join(bench.CODECS)}")
+    b.add_argument(
+        "--codecs",
+        default=",".join(bench.DEFAULT_CODECS),
+        help=f"comma-separated codec names ({', '.join(codec_names())}), each with options after colons, e.g. h3r:expected=True:top_k=4; default: {','.join(bench.DEFAULT_CODECS)}",
+    )
     b.add_argument("--sizes", type=_sizes, default=list(bench.DEFAULT_SIZES), help="comma-separated heatmap sizes")
     b.add_argument("--model", choices=["both", *bench.MODELS], default="both", help="prediction model(s) to run")
     b.add_argument("--noise", type=_amount, default=0.05, help="realistic model: pixel noise as a fraction of the peak (heatmaps); for softmax codecs 0.1x of it is background mass and 10x logit noise")
@@ -102,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--device", default=None, help="torch device, e.g. cuda (with --backend torch)")
     b.add_argument(
         "--predictions", type=pathlib.Path, default=None,
-        help="decode a network's saved outputs (.npz: heatmaps, landmarks, image_size[, visible, logits, sigma, convention]) with every decoder; report NME, FR@0.1, AUC@0.1",
+        help="decode a network's saved outputs (.npz: heatmaps, landmarks, image_size[, weights, logits, sigma, convention]) with every decoder; report NME, FR@0.1, AUC@0.1",
     )
     b.add_argument("--sigma", type=_positive, default=None, help="with --predictions: the Gaussian target's sigma in heatmap px, for DARK")
     b.add_argument("--speed", action="store_true", help="time encoders and decoders against a one-pass floor and installed peers instead")
@@ -111,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     codecs = [c for c in args.codecs.split(",") if c]
     if not codecs:
-        parser.exit(2, f"landmark-codecs bench: error: argument --codecs: expected comma-separated codecs from {', '.join(bench.CODECS)}, got {args.codecs!r}\n")
+        parser.exit(2, f"landmark-codecs bench: error: argument --codecs: expected comma-separated codecs from {', '.join(codec_names())}, got {args.codecs!r}\n")
     progress = _ProgressBar(sys.stderr) if (sys.stderr.isatty() if args.progress is None else args.progress) else None
     if args.predictions is not None:
         return _predictions(args)

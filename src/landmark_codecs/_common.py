@@ -2,38 +2,72 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from . import _validation as check
 from . import _xp
 from .coords import in_heatmap
 
 Array = Any
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class HeatmapTargets(NamedTuple):
+    """What a heatmap encoder returns."""
+
+    heatmaps: Array
+    """``(..., K, H, W)`` target maps."""
+    weights: Array
+    """``(..., K)`` per-landmark weights: the given weights (1 when none were given) where the
+    landmark is finite and inside the map, else 0."""
+
+
+class DecodedLandmarks(NamedTuple):
+    """What every decoder returns."""
+
+    coords: Array
+    """``(..., K, 2)`` ``(x, y)`` coordinates (heatmap pixels unless the decoder says otherwise)."""
+    scores: Array
+    """``(..., K)`` confidence of each landmark (the decoder says which quantity)."""
+
+
+def returns(cls: type) -> Callable[[F], F]:
+    """Wrap a function's ``(a, b)`` result in the NamedTuple ``cls``."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return cls(*fn(*args, **kwargs))
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def prepare_coords(
-    coords: Array, visible: Array | None, heatmap_size: Sequence[int]
+    coords: Array, weights: Array | None, heatmap_size: Sequence[int]
 ) -> tuple[Any, tuple[int, int], Array, Array, Array]:
     """Validate encoder inputs; return ``(xp, (W, H), safe_coords, weights, keep)``.
 
-    ``keep`` (bool, ``(..., K)``) marks landmarks that are finite, inside the map and visible.
-    ``weights`` is ``visible`` (as the coordinates' dtype; 1 when absent) where ``keep``, else 0.
+    ``keep`` (bool, ``(..., K)``) marks landmarks that are finite, inside the map and of non-zero weight.
+    The returned ``weights`` are the given ones (as the coordinates' dtype; 1 when absent) where ``keep``, else 0.
     ``safe_coords`` replaces the other landmarks by 0 so no NaN or inf reaches the rendering
     (nor its gradient).
     """
-    xp = _xp.namespace(coords=coords, visible=visible)
+    xp = _xp.namespace(coords=coords, weights=weights)
     check.coords(xp, coords)
     w, h = check.size(heatmap_size)
     keep = in_heatmap(coords, heatmap_size=(w, h))
-    if visible is None:
+    if weights is None:
         weights = xp.astype(keep, coords.dtype)
     else:
-        check.numeric(xp, visible, "visible")
-        check.same_shape(visible, coords.shape[:-1], "visible", "coords.shape[:-1], one value per landmark")
-        keep = keep & (visible if xp.isdtype(visible.dtype, "bool") else visible != 0)
-        vis = visible if visible.dtype == coords.dtype else xp.astype(visible, coords.dtype)
+        check.numeric(xp, weights, "weights")
+        check.same_shape(weights, coords.shape[:-1], "weights", "coords.shape[:-1], one value per landmark")
+        keep = keep & (weights if xp.isdtype(weights.dtype, "bool") else weights != 0)
+        vis = weights if weights.dtype == coords.dtype else xp.astype(weights, coords.dtype)
         weights = xp.where(keep, vis, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords)))
     safe = xp.where(keep[..., None], coords, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords)))
     return xp, (w, h), safe, weights, keep

@@ -27,7 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _HALF = ("float16", "torch.float16", "torch.bfloat16")
 # Array arguments that may be None (absent); every other one passed to namespace() is required.
-OPTIONAL = frozenset({"visible", "noise", "mask", "weight"})
+OPTIONAL = frozenset({"weights", "noise", "loss_map"})
 
 
 def namespace(**arrays: Array | None) -> Namespace:
@@ -395,7 +395,7 @@ def _is_half(x: Any) -> bool:
 def half_in_float32(fn: F) -> F:
     """Compute ``fn`` in float32 when its positional arrays are all of one 16-bit floating dtype.
 
-    Every 16-bit floating array among the arguments (``visible`` and ``noise`` included) is cast
+    Every 16-bit floating array among the arguments (``weights`` and ``noise`` included) is cast
     to float32, and every float32 array in the result back to that dtype: the result is the
     float32 computation on the same values, rounded once (16-bit sums and exponentials would
     lose several bits). Positional arrays of mixed dtypes are left to the function's own
@@ -408,7 +408,7 @@ def half_in_float32(fn: F) -> F:
         if not arrays or not _is_half(arrays[0]) or any(a.dtype != arrays[0].dtype for a in arrays):
             return fn(*args, **kwargs)
         low = arrays[0].dtype
-        xp = namespace(x=args[0])
+        xp = namespace(x=arrays[0])
 
         def up(a: Any) -> Any:
             return xp.astype(a, xp.float32) if _is_half(a) else a
@@ -416,11 +416,11 @@ def half_in_float32(fn: F) -> F:
         out = fn(*(up(a) for a in args), **{k: up(v) for k, v in kwargs.items()})
 
         def down(a: Any) -> Any:
+            if isinstance(a, tuple):  # results nest tuples (a codec's outputs) and NamedTuples
+                items = [down(i) for i in a]
+                return type(a)(*items) if hasattr(a, "_fields") else tuple(items)
             return xp.astype(a, low) if hasattr(a, "dtype") and a.dtype == xp.float32 else a
 
-        if isinstance(out, tuple):
-            items = [down(a) for a in out]
-            return type(out)(*items) if hasattr(out, "_fields") else tuple(items)
         return down(out)
 
     return wrapper  # type: ignore[return-value]

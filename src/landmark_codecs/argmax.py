@@ -12,8 +12,9 @@ Array = Any
 __all__ = ["decode_argmax"]
 
 
+@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
-def decode_argmax(heatmaps: Array, /, *, refine: Literal["none", "quarter"] = "none") -> tuple[Array, Array]:
+def decode_argmax(heatmaps: Array, /, *, refine: Literal["none", "quarter"] = "none") -> _common.DecodedLandmarks:
     """Coordinates of each map's maximum, optionally shifted a quarter pixel toward the higher neighbour.
 
     - ``refine="none"``: the integer position of the maximum (the first one in row-major order on

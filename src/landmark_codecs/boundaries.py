@@ -166,7 +166,7 @@ def encode_boundaries(
     sigma: float = 1.0,
     truncate: float = 3.0,
     merge: bool = True,
-    visible: Array | None = None,
+    weights: Array | None = None,
 ) -> BoundaryTargets:
     """Boundary heatmaps: a Gaussian of the exact distance from each pixel centre to the
     polylines through the landmark chains (Adaptive Wing's boundary target; LAB's with
@@ -203,7 +203,8 @@ def encode_boundaries(
         sigma: the Gaussian's standard deviation in heatmap pixels (the paper's 1).
         truncate: the cut-off in units of sigma, > 0 (the paper's 3).
         merge: one channel for all chains (True) or one per chain.
-        visible: optional ``(..., K)`` visibility (bool or numeric; 0 means missing).
+        weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
+            0 leaves the landmark out.
 
     Returns:
         :class:`BoundaryTargets` ``(heatmaps, weights)``: ``(..., C, H, W)`` with values in
@@ -218,7 +219,7 @@ def encode_boundaries(
     >>> np.round(maps[0], 3).tolist(), weights.tolist()
     ([[0.607, 0.607, 0.607, 0.607, 0.607], [1.0, 1.0, 1.0, 1.0, 1.0], [0.607, 0.607, 0.607, 0.607, 0.607]], [1.0])
     """
-    xp = _xp.namespace(coords=coords, visible=visible)
+    xp = _xp.namespace(coords=coords, weights=weights)
     check.coords(xp, coords)
     w, h = check.size(heatmap_size)
     sigma = check.sigma(sigma)
@@ -227,10 +228,10 @@ def encode_boundaries(
     chains = _chains(boundaries, coords.shape[-2])
     dev, dtype = _xp.device(coords), coords.dtype
     valid = xp.all(xp.isfinite(coords), axis=-1)
-    if visible is not None:
-        check.numeric(xp, visible, "visible")
-        check.same_shape(visible, coords.shape[:-1], "visible", "coords.shape[:-1], one value per landmark")
-        valid = valid & (visible if xp.isdtype(visible.dtype, "bool") else visible != 0)
+    if weights is not None:
+        check.numeric(xp, weights, "weights")
+        check.same_shape(weights, coords.shape[:-1], "weights", "coords.shape[:-1], one value per landmark")
+        valid = valid & (weights if xp.isdtype(weights.dtype, "bool") else weights != 0)
     zero = xp.zeros((), dtype=dtype, device=dev)
     safe = xp.where(valid[..., None], coords, zero)
 

@@ -34,6 +34,7 @@ Array = Any
 __all__ = ["decode_dark"]
 
 
+@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 def decode_dark(
     heatmaps: Array,
@@ -42,7 +43,7 @@ def decode_dark(
     sigma: float,
     iterations: int = 4,
     kernel_size: int | None = None,
-) -> tuple[Array, Array]:
+) -> _common.DecodedLandmarks:
     """DARK decoding: the argmax refined by Taylor (Newton) steps on the log of the blurred map.
 
     ``J(u)`` is the log of the map correlated with a Gaussian of ``sigma`` (DARK's blur) over the

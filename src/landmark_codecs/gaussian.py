@@ -13,6 +13,7 @@ Array = Any
 __all__ = ["encode_gaussian"]
 
 
+@_common.returns(_common.HeatmapTargets)
 @_xp.half_in_float32
 def encode_gaussian(
     coords: Array,
@@ -21,8 +22,8 @@ def encode_gaussian(
     heatmap_size: Sequence[int],
     sigma: float,
     rounding: Literal["none", "nearest"] = "none",
-    visible: Array | None = None,
-) -> tuple[Array, Array]:
+    weights: Array | None = None,
+) -> _common.HeatmapTargets:
     """Unnormalized Gaussian heatmaps (peak 1) centred on each landmark.
 
     ``G[..., k, i, j] = exp(-((j - cx)^2 + (i - cy)^2) / (2 sigma^2))``, rendered separably as the
@@ -43,7 +44,8 @@ def encode_gaussian(
         sigma: the Gaussian's standard deviation in heatmap pixels, 0.06 to 1e4 (below 0.06 a
             landmark between pixel centres would get an all-zero map in float32).
         rounding: ``"none"`` or ``"nearest"``.
-        visible: optional ``(..., K)`` visibility or weight (bool or numeric; 0 means invisible).
+        weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
+            0 leaves the landmark out.
 
     Returns:
         ``(heatmaps, weights)``: ``(..., K, H, W)`` maps and ``(..., K)`` weights, in the dtype and
@@ -62,7 +64,7 @@ def encode_gaussian(
     """
     check.choice(rounding, "rounding", ("none", "nearest"))
     sigma = check.sigma(sigma)
-    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, visible, heatmap_size)
+    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, weights, heatmap_size)
     if rounding == "nearest":
         # floor(x + 0.5) would round the largest float below n + 0.5 up (x + 0.5 rounds to n + 1),
         # pushing W - 0.5 - ulp off the map; x - floor(x) is exact.

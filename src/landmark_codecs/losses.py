@@ -10,14 +10,14 @@ Shared arguments:
 
 - ``pred``, ``target``: real floating arrays; ``target`` broadcasts to ``pred``'s shape. Any
   layout: ``(..., K, H, W)`` heatmaps, ``(..., K, 2)`` coordinates, anything else.
-- ``mask``: optional non-negative weights (bool, int or float). With ``pred``'s number of
+- ``weights``: optional non-negative weights (bool, int or float). With ``pred``'s number of
   dimensions it broadcasts as usual; with fewer it is aligned with ``pred``'s *leading* axes
   (size-1 axes are appended), so a ``(..., K)`` visibility applies to every pixel of a
   ``(..., K, H, W)`` map or to both coordinates of a ``(..., K, 2)`` landmark. Elements where the
-  mask is 0 contribute nothing, even if their target is NaN (a missing landmark).
-- ``reduction``: ``"none"`` gives ``loss * mask`` elementwise in ``pred``'s shape; ``"sum"`` its
-  sum; ``"mean"`` that sum divided by the mask's sum over ``pred``'s shape (the plain mean
-  without a mask). An all-zero mask, or an empty input, gives 0, not NaN.
+  weight is 0 contribute nothing, even if their target is NaN (a missing landmark).
+- ``reduction``: ``"none"`` gives ``loss * weights`` elementwise in ``pred``'s shape; ``"sum"`` its
+  sum; ``"mean"`` that sum divided by the weights' sum over ``pred``'s shape (the plain mean
+  without weights). All-zero weights, or an empty input, give 0, not NaN.
 
 Gradients: on torch, when only ``pred`` requires a gradient (the training case), the slope is
 formed in the same pass as the value and backward is one multiply; that result is differentiable
@@ -32,8 +32,8 @@ That final cast applies to ``reduction="sum"`` too: a sum beyond the input dtype
 for float16) comes back as ``inf``, as any float16 value that large would; sum in float32 (cast
 ``pred``) or use ``"mean"`` where a float16 batch's total can exceed it.
 
-Masked elements (``mask`` 0) contribute nothing whatever their values: a NaN or infinite
-``pred``, ``target`` or ``weight`` there leaves the loss and the gradient finite.
+Elements of weight 0 contribute nothing whatever their values: a NaN or infinite
+``pred``, ``target`` or ``loss_map`` there leaves the loss and the gradient finite.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def wing_loss(
     *,
     omega: float = 10.0,
     epsilon: float = 2.0,
-    mask: Array | None = None,
+    weights: Array | None = None,
     reduction: Reduction = "mean",
 ) -> Array:
     """Wing loss (Feng et al., "Wing Loss for Robust Facial Landmark Localisation with CNNs", CVPR 2018).
@@ -76,7 +76,7 @@ def wing_loss(
             coordinates in pixels; the paper's ``omega=10, epsilon=2`` are for pixel errors).
         omega: the breakpoint and scale of the log region, > 0.
         epsilon: the curvature of the log region, > 0.
-        mask, reduction: see the module docstring.
+        weights, reduction: see the module docstring.
 
     >>> import numpy as np
     >>> round(float(wing_loss(np.array([1.0, -10.0]), np.zeros(2), reduction="sum")), 4)
@@ -84,7 +84,7 @@ def wing_loss(
     """
     omega = check.positive(omega, "omega")
     epsilon = check.positive(epsilon, "epsilon")
-    xp, e, y, finish = _prepare(pred, target, mask, None, reduction)
+    xp, e, y, finish = _prepare(pred, target, weights, None, reduction)
     return finish(_elementwise(xp, e, y, _wing, _wing_fused, omega=omega, epsilon=epsilon))
 
 
@@ -97,8 +97,8 @@ def adaptive_wing_loss(
     theta: float = 0.5,
     epsilon: float = 1.0,
     alpha: float = 2.1,
-    weight: Array | None = None,
-    mask: Array | None = None,
+    loss_map: Array | None = None,
+    weights: Array | None = None,
     reduction: Reduction = "mean",
 ) -> Array:
     """Adaptive Wing loss (Wang, Bo, Fuxin, "Adaptive Wing Loss for Robust Face Alignment via
@@ -126,10 +126,10 @@ def adaptive_wing_loss(
         epsilon: > 0.
         alpha: >= 2 (the paper uses 2.1; below 2 a foreground pixel's loss has an infinite slope at
             zero error).
-        weight: optional elementwise multiplier aligned like ``mask`` (usually the
-            :func:`weighted_loss_map` of the target). Unlike ``mask`` it does not enter the
+        loss_map: optional elementwise multiplier aligned like ``weights`` (usually the
+            :func:`weighted_loss_map` of the target). Unlike ``weights`` it does not enter the
             denominator of the mean, as in the paper: ``mean(loss * (W*M + 1))``.
-        mask, reduction: see the module docstring.
+        weights, reduction: see the module docstring.
 
     >>> import numpy as np
     >>> round(float(adaptive_wing_loss(np.ones(12), np.zeros(12))), 5)
@@ -141,7 +141,7 @@ def adaptive_wing_loss(
     alpha = check.at_least(alpha, 2.0, "alpha", "alpha - target must be >= 1 for every target in [0, 1]")
     if theta >= omega:
         raise ValueError(f"theta must be smaller than omega (theta is the small-error breakpoint), got theta={theta!r}, omega={omega!r}")
-    xp, e, y, finish = _prepare(pred, target, mask, weight, reduction)
+    xp, e, y, finish = _prepare(pred, target, weights, loss_map, reduction)
     params = {"omega": omega, "theta": theta, "epsilon": epsilon, "alpha": alpha}
     return finish(_elementwise(xp, e, y, _adaptive_wing, _adaptive_wing_fused, **params))
 
@@ -154,7 +154,7 @@ def soft_wing_loss(
     omega1: float = 2.0,
     omega2: float = 20.0,
     epsilon: float = 0.5,
-    mask: Array | None = None,
+    weights: Array | None = None,
     reduction: Reduction = "mean",
 ) -> Array:
     """Soft Wing loss (Lin et al., "Structure-Coherent Deep Feature Learning for Robust Face
@@ -172,7 +172,7 @@ def soft_wing_loss(
         omega1: the breakpoint, > 0.
         omega2: the scale of the log region, > 0.
         epsilon: the curvature of the log region, > 0.
-        mask, reduction: see the module docstring.
+        weights, reduction: see the module docstring.
 
     >>> import numpy as np
     >>> soft_wing_loss(np.array([0.5, 2.0]), np.zeros(2), reduction="none").tolist()
@@ -181,7 +181,7 @@ def soft_wing_loss(
     omega1 = check.positive(omega1, "omega1")
     omega2 = check.positive(omega2, "omega2")
     epsilon = check.positive(epsilon, "epsilon")
-    xp, e, y, finish = _prepare(pred, target, mask, None, reduction)
+    xp, e, y, finish = _prepare(pred, target, weights, None, reduction)
     return finish(_elementwise(xp, e, y, _soft_wing, _soft_wing_fused, omega1=omega1, omega2=omega2, epsilon=epsilon))
 
 
@@ -203,7 +203,7 @@ def star_loss(
     omega: float = 1.0,
     distance: StarDistance = "smooth_l1",
     epsilon: float = 1e-5,
-    mask: Array | None = None,
+    weights: Array | None = None,
     reduction: Reduction = "mean",
 ) -> Array:
     """STAR loss (Zhou et al., "STAR Loss: Reducing Semantic Ambiguity in Facial Landmark
@@ -244,11 +244,11 @@ def star_loss(
         omega: the weight of the eigenvalue penalty, >= 0 (the repository's ``w``).
         distance: ``"smooth_l1"``, ``"l1"``, ``"l2"`` or ``"wing"``.
         epsilon: added to each eigenvalue before the square root, > 0.
-        mask: optional ``(..., K)`` non-negative weights; a landmark with weight 0 contributes
+        weights: optional ``(..., K)`` non-negative weights; a landmark with weight 0 contributes
             nothing, whatever its map or coordinates hold (NaN included).
-        reduction: ``"none"`` gives the per-landmark loss ``(..., K)`` (times ``mask``);
-            ``"sum"`` its sum; ``"mean"`` that sum over the mask's sum (over ``...*K`` without
-            a mask). An all-zero mask gives 0.
+        reduction: ``"none"`` gives the per-landmark loss ``(..., K)`` (times ``weights``);
+            ``"sum"`` its sum; ``"mean"`` that sum over the weights' sum (over ``...*K`` without
+            weights). All-zero weights give 0.
 
     Returns:
         The loss in the promoted dtype of ``heatmaps`` and ``coords``, on their device.
@@ -267,7 +267,7 @@ def star_loss(
     check.choice(distance, "distance", _STAR_DISTANCES)
     omega = check.at_least(omega, 0.0, "omega", "the eigenvalue penalty's weight")
     epsilon = check.positive(epsilon, "epsilon")
-    xp = _xp.namespace(heatmaps=heatmaps, coords=coords, mask=mask)
+    xp = _xp.namespace(heatmaps=heatmaps, coords=coords, weights=weights)
     check.heatmaps(xp, heatmaps)
     check.coords(xp, coords)
     check.same_shape(coords, (*heatmaps.shape[:-2], 2), "coords", "heatmaps.shape[:-2] + (2,), one (x, y) per map")
@@ -279,10 +279,10 @@ def star_loss(
     gt = coords if coords.dtype == out_dtype else xp.astype(coords, out_dtype)
     shape = tuple(gt.shape[:-1])
     keep = None
-    if mask is not None:
-        check.numeric(xp, mask, "mask")
-        check.broadcasts_to(mask, shape, "mask", "coords.shape[:-1], one weight per landmark")
-        m = mask if mask.dtype == out_dtype else xp.astype(mask, out_dtype)
+    if weights is not None:
+        check.numeric(xp, weights, "weights")
+        check.broadcasts_to(weights, shape, "weights", "coords.shape[:-1], one weight per landmark")
+        m = weights if weights.dtype == out_dtype else xp.astype(weights, out_dtype)
         keep = m > 0
         # a masked landmark's NaN map or coordinates must not reach the sums or their gradients
         maps = xp.where(keep[..., None, None], maps, xp.zeros((), dtype=out_dtype, device=_xp.device(maps)))
@@ -414,20 +414,20 @@ def _soft_wing_fused(xp: Any, e: Array, y: Array, *, omega1: float, omega2: floa
     return _soft_wing_of_abs(xp, d, omega1, omega2, epsilon), slope
 
 
-def weighted_loss_map(target: Array, /, *, threshold: float = 0.2, weight: float = 10.0, kernel_size: int = 3) -> Array:
-    """The Weighted Loss Map of Adaptive Wing (Wang et al., ICCV 2019): ``weight * M + 1``.
+def weighted_loss_map(target: Array, /, *, threshold: float = 0.2, foreground_weight: float = 10.0, kernel_size: int = 3) -> Array:
+    """The Weighted Loss Map of Adaptive Wing (Wang et al., ICCV 2019): ``foreground_weight * M + 1``.
 
     ``M = 1`` where the grey dilation of the target (the max over a ``kernel_size x kernel_size``
     window, clipped at the map's border) exceeds ``threshold``, else 0. It is computed as the
     binary dilation of ``target > threshold``, which is the same set; a NaN pixel counts as not
     above the threshold. Foreground pixels and the
-    background pixels next to them get ``weight + 1``, the rest 1. Multiply it into
-    :func:`adaptive_wing_loss` with ``weight=``.
+    background pixels next to them get ``foreground_weight + 1``, the rest 1. Multiply it into
+    :func:`adaptive_wing_loss` with ``loss_map=``.
 
     Args:
         target: ``(..., H, W)`` real floating heatmaps, typically ``(..., K, H, W)``.
         threshold: strict threshold on the dilated target (the paper's 0.2).
-        weight: the paper's ``W``, >= 0.
+        foreground_weight: the paper's ``W``, >= 0.
         kernel_size: odd window size, >= 1 (the paper's 3).
 
     Returns:
@@ -444,24 +444,24 @@ def weighted_loss_map(target: Array, /, *, threshold: float = 0.2, weight: float
         raise ValueError(f"target must have shape (..., H, W), got shape {tuple(target.shape)}")
     check.floating(xp, target, "target")
     threshold = check.finite(threshold, "threshold")
-    weight = check.at_least(weight, 0.0, "weight", "a non-negative weight")
+    foreground_weight = check.at_least(foreground_weight, 0.0, "foreground_weight", "a non-negative weight")
     kernel_size = check.odd_size(kernel_size, "kernel_size", "the window has a centre pixel")
     # max(window) > threshold  <=>  any(window > threshold): dilate a boolean map, 4x less memory
     # than a float max filter and the same answer on every backend.
     near_foreground = _xp.dilate_2d(xp, target > threshold, kernel_size)
     loss_map = xp.astype(near_foreground, target.dtype)
-    loss_map *= weight
+    loss_map *= foreground_weight
     loss_map += 1.0
     return loss_map
 
 
-def _prepare(pred: Array, target: Array, mask: Array | None, weight: Array | None, reduction: str):
+def _prepare(pred: Array, target: Array, weights: Array | None, loss_map: Array | None, reduction: str):
     """Validate; return ``(xp, pred - target, target, finish)`` in the working dtype.
 
-    ``finish(loss)`` applies ``weight`` and ``mask``, reduces and casts back to the result dtype.
+    ``finish(loss)`` applies ``loss_map`` and ``weights``, reduces and casts back to the result dtype.
     """
     check.choice(reduction, "reduction", _REDUCTIONS)
-    xp = _xp.namespace(pred=pred, target=target, mask=mask, weight=weight)
+    xp = _xp.namespace(pred=pred, target=target, weights=weights, loss_map=loss_map)
     check.floating(xp, pred, "pred")
     check.floating(xp, target, "target")
     shape = tuple(pred.shape)
@@ -469,8 +469,8 @@ def _prepare(pred: Array, target: Array, mask: Array | None, weight: Array | Non
     out_dtype = xp.result_type(pred.dtype, target.dtype)
     # Half-precision losses are computed and reduced in float32, then cast back.
     work = xp.float32 if xp.finfo(out_dtype).bits < 32 else out_dtype
-    m = None if mask is None else _aligned(xp, mask, shape, "mask", work)
-    w = None if weight is None else _aligned(xp, weight, shape, "weight", work)
+    m = None if weights is None else _aligned(xp, weights, shape, "weights", work)
+    w = None if loss_map is None else _aligned(xp, loss_map, shape, "loss_map", work)
     p = pred if pred.dtype == work else xp.astype(pred, work)
     t = target if target.dtype == work else xp.astype(target, work)
     e = p - t
@@ -496,7 +496,7 @@ def _prepare(pred: Array, target: Array, mask: Array | None, weight: Array | Non
         elif m is None:
             out = xp.sum(loss) / max(n, 1)
         else:
-            # Each mask entry stands for n / size elements of the broadcast mask.
+            # Each weight stands for n / size elements of the broadcast weights.
             size = math.prod(m.shape)
             total = xp.sum(m) * (n / size if size else 0.0)
             positive = total > 0

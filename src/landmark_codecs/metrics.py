@@ -38,7 +38,7 @@ _NORMALIZERS = ("inter_ocular", "inter_pupil", "bbox", "diagonal")
 
 
 def normalizing_distance(
-    target: Array, /, *, normalize: Normalize = "inter_ocular", visible: Array | None = None, eyes: Sequence[Any] | None = None
+    target: Array, /, *, normalize: Normalize = "inter_ocular", weights: Array | None = None, eyes: Sequence[Any] | None = None
 ) -> Array:
     """The per-face distance an NME divides by, from the ground truth ``(..., K, 2)``.
 
@@ -47,11 +47,11 @@ def normalizing_distance(
     - ``"inter_pupil"``: between the eye centres, each the mean of its points
       ``eyes = (left_indices, right_indices)``; by default 300W's eye contours (36-41, 42-47),
       WFLW's pupils (96, 97), COFW's pupils (16, 17).
-    - ``"bbox"``: ``sqrt(width * height)`` of the ground truth's bounding box (over its visible,
-      finite points), the AFLW convention.
+    - ``"bbox"``: ``sqrt(width * height)`` of the ground truth's bounding box (over its points with a
+      non-zero weight and finite coordinates), the AFLW convention.
     - ``"diagonal"``: ``sqrt(width^2 + height^2)`` of that box.
 
-    A box without a visible, finite point (or ``K = 0``) has no size: NaN, for that face only.
+    A box without such a point (or ``K = 0``) has no size: NaN, for that face only.
 
     AFLW's 19 points and other layouts have no default eyes: use ``"bbox"`` (what AFLW results
     are normalized by) or pass ``eyes``.
@@ -60,11 +60,11 @@ def normalizing_distance(
         ``(...)`` distances in ``target``'s unit, dtype and device.
     """
     check.choice(normalize, "normalize", _NORMALIZERS)
-    xp = _xp.namespace(target=target, visible=visible)
+    xp = _xp.namespace(target=target, weights=weights)
     check.coords(xp, target, "target")
     k = target.shape[-2]
     if normalize in ("bbox", "diagonal"):
-        keep = _visible(xp, target, visible)
+        keep = _kept(xp, target, weights)
         if k == 0:  # no landmark, no box
             return xp.full(tuple(target.shape[:-2]), math.nan, dtype=target.dtype, device=_xp.device(target))
         inf = xp.asarray(math.inf, dtype=target.dtype, device=_xp.device(target))
@@ -120,23 +120,23 @@ def _index(e: Any, k: int) -> int:
     return e
 
 
-def _visible(xp: Any, target: Array, visible: Array | None) -> Array:
+def _kept(xp: Any, target: Array, weights: Array | None) -> Array:
     keep = xp.all(xp.isfinite(target), axis=-1)
-    if visible is not None:
-        check.numeric(xp, visible, "visible")
-        check.same_shape(visible, target.shape[:-1], "visible", "target.shape[:-1], one value per landmark")
-        keep = keep & (visible if xp.isdtype(visible.dtype, "bool") else visible != 0)
+    if weights is not None:
+        check.numeric(xp, weights, "weights")
+        check.same_shape(weights, target.shape[:-1], "weights", "target.shape[:-1], one value per landmark")
+        keep = keep & (weights if xp.isdtype(weights.dtype, "bool") else weights != 0)
     return keep
 
 
-def _point_errors(pred: Array, target: Array, visible: Array | None, normalize: Any, eyes: Any) -> tuple[Any, Array, Array, Array]:
+def _point_errors(pred: Array, target: Array, weights: Array | None, normalize: Any, eyes: Any) -> tuple[Any, Array, Array, Array]:
     """``(xp, errors (..., K), keep (..., K), distance (...))`` for nme and pck."""
-    xp = _xp.namespace(pred=pred, target=target, visible=visible)
+    xp = _xp.namespace(pred=pred, target=target, weights=weights)
     check.coords(xp, pred, "pred")
     check.coords(xp, target, "target")
     check.same_shape(pred, tuple(target.shape), "pred", "target's shape")
     if isinstance(normalize, str):
-        distance = normalizing_distance(target, normalize=normalize, visible=visible, eyes=eyes)
+        distance = normalizing_distance(target, normalize=normalize, weights=weights, eyes=eyes)
     else:
         distance = normalize
         if not _xp.is_array(distance):
@@ -144,7 +144,7 @@ def _point_errors(pred: Array, target: Array, visible: Array | None, normalize: 
         _xp.namespace(pred=pred, normalize=distance)
         check.floating(xp, distance, "normalize")
         check.broadcasts_to(distance, tuple(target.shape[:-2]), "normalize", "one distance per face, target.shape[:-2]")
-    keep = _visible(xp, target, visible)
+    keep = _kept(xp, target, weights)
     d = pred - target
     errors = xp.sqrt(xp.sum(d * d, axis=-1))
     return xp, errors, keep, distance
@@ -158,23 +158,24 @@ def nme(
     /,
     *,
     normalize: Normalize | Array = "inter_ocular",
-    visible: Array | None = None,
+    weights: Array | None = None,
     eyes: Sequence[Any] | None = None,
 ) -> Array:
-    """Normalized mean error per face: the mean point-to-point distance over the visible landmarks,
+    """Normalized mean error per face: the mean point-to-point distance over the kept landmarks,
     divided by the face's normalizing distance, as a fraction.
 
-    ``nme = mean_{k visible} |pred_k - target_k| / d`` with ``d`` from :func:`normalizing_distance`
-    (``normalize`` names it) or given as an array of per-face distances. Invisible landmarks and
+    ``nme = mean_{k kept} |pred_k - target_k| / d`` with ``d`` from :func:`normalizing_distance`
+    (``normalize`` names it) or given as an array of per-face distances. Landmarks with weight 0 and
     those whose ground truth is not finite are left out of the mean (COFW's occluded points are
-    usually kept: pass no ``visible`` then). A face with no landmark left gives NaN; a NaN
+    usually kept: pass no ``weights`` then). A face with no landmark left gives NaN; a NaN
     prediction of a counted landmark makes its face NaN (and :func:`failure_rate` counts it).
 
     Args:
         pred, target: ``(..., K, 2)`` ``(x, y)`` in one unit.
         normalize: ``"inter_ocular"``, ``"inter_pupil"``, ``"bbox"``, ``"diagonal"`` or a
             ``(...)`` array of distances in the coordinates' unit.
-        visible: optional ``(..., K)`` (bool or numeric; 0 means left out).
+        weights: optional ``(..., K)`` landmark weights, as the encoders return them (bool or
+            numeric): a landmark with weight 0 is left out; the others count equally.
         eyes: override the default eye indices (see :func:`normalizing_distance`).
 
     Returns:
@@ -186,7 +187,7 @@ def nme(
     >>> nme(pred, target).tolist()
     [0.05]
     """
-    xp, errors, keep, distance = _point_errors(pred, target, visible, normalize, eyes)
+    xp, errors, keep, distance = _point_errors(pred, target, weights, normalize, eyes)
     zero = xp.zeros((), dtype=errors.dtype, device=_xp.device(errors))
     total = xp.sum(xp.where(keep, errors, zero), axis=-1)
     count = xp.sum(xp.astype(keep, errors.dtype), axis=-1)
@@ -289,13 +290,13 @@ def pck(
     *,
     threshold: float,
     normalize: Normalize | Array = "bbox",
-    visible: Array | None = None,
+    weights: Array | None = None,
     eyes: Sequence[Any] | None = None,
 ) -> Array:
-    """Percentage of correct keypoints per face, as a fraction: the share of visible landmarks
+    """Percentage of correct keypoints per face, as a fraction: the share of kept landmarks
     whose error is at most ``threshold`` times the face's normalizing distance.
 
-    ``pck = #{k visible: |pred_k - target_k| <= threshold * d} / #{k visible}``, with ``d`` as in
+    ``pck = #{k kept: |pred_k - target_k| <= threshold * d} / #{k kept}``, with ``d`` as in
     :func:`nme` (by default the ground truth box's ``sqrt(width * height)``; pose benchmarks also
     use the head segment or the torso, which you pass as an array). mmpose's ``PCKAccuracy``
     normalizes each axis by the box's width and height separately; this one divides the
@@ -304,10 +305,10 @@ def pck(
     Args:
         pred, target: ``(..., K, 2)``.
         threshold: > 0, e.g. 0.2 for PCK@0.2.
-        normalize, visible, eyes: as :func:`nme`.
+        normalize, weights, eyes: as :func:`nme`.
 
     Returns:
-        ``(...)`` fractions in [0, 1]; NaN for a face with no visible landmark.
+        ``(...)`` fractions in [0, 1]; NaN for a face with no kept landmark.
 
     >>> import numpy as np
     >>> target = np.array([[[0.0, 0.0], [10.0, 10.0], [0.0, 10.0]]])       # box 10 x 10
@@ -316,7 +317,7 @@ def pck(
     [0.6666666666666666]
     """
     threshold = check.positive(threshold, "threshold")
-    xp, errors, keep, distance = _point_errors(pred, target, visible, normalize, eyes)
+    xp, errors, keep, distance = _point_errors(pred, target, weights, normalize, eyes)
     hit = keep & (errors <= threshold * distance[..., None])
     return xp.sum(xp.astype(hit, errors.dtype), axis=-1) / xp.sum(xp.astype(keep, errors.dtype), axis=-1)
 

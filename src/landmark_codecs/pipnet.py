@@ -16,7 +16,7 @@ array                     shape                         meaning
 ``offsets``               ``(..., K, 2, Hg, Wg)``        landmark ``(x, y)`` minus the cell centre
 ``neighbor_offsets``      ``(..., K, N, 2, Hg, Wg)``     neighbour ``n``'s ``(x, y)`` minus the
                                                          same cell's centre (``n = index[k, m]``)
-``mask``                  ``(..., K, Hg, Wg)``           where (and how much) the offset loss
+``offset_weights``        ``(..., K, Hg, Wg)``           where (and how much) the offset loss
                                                          applies: the landmark's cell only
 ``neighbor_weights``      ``(..., K, N)``                weight of each neighbour-offset term
                                                          (applied at the same cell)
@@ -85,7 +85,7 @@ class PIPNetTargets(NamedTuple):
     scores: Array
     offsets: Array
     neighbor_offsets: Array
-    mask: Array
+    offset_weights: Array
     neighbor_weights: Array
     weights: Array
 
@@ -160,8 +160,8 @@ def encode_pipnet(
     /,
     *,
     grid_size: Sequence[int],
-    neighbor_index: PIPNetNeighbors | Array,
-    visible: Array | None = None,
+    neighbors: PIPNetNeighbors | Array,
+    weights: Array | None = None,
 ) -> PIPNetTargets:
     """PIPNet training targets: one-hot score maps, own and neighbour offsets at the landmark's cell.
 
@@ -169,26 +169,27 @@ def encode_pipnet(
 
         scores[k, c] = 1                  offsets[k, :, c] = (x, y) - c
         neighbor_offsets[k, m, :, c] = (x, y)[index[k, m]] - c          (0 elsewhere)
-        mask[k, c] = weights[k]           neighbor_weights[k, m] = weights[k] if index[k, m] is kept
+        offset_weights[k, c] = weights[k]       neighbor_weights[k, m] = weights[k] if index[k, m] is kept
 
     A landmark is *kept* when it is finite, inside the grid's valid range and visible; the others
-    get weight 0 and all-zero maps and masks, and the neighbour terms that point at them get
+    get weight 0 and all-zero maps and offset weights, and the neighbour terms that point at them get
     weight 0 (and a zero target), so a missing landmark never corrupts another's targets. The
     neighbour terms' weights are kept per term, ``(..., K, N)``, not as ``N`` more maps: they
-    apply at the cell where ``mask`` is non-zero.
+    apply at the cell where ``offset_weights`` is non-zero.
 
     Args:
         coords: ``(..., K, 2)`` landmark ``(x, y)`` in grid cells (see Convention), real floating.
         grid_size: ``(Wg, Hg)``.
-        neighbor_index: the table from :func:`pipnet_neighbors`, or its ``(K, N)`` integer
+        neighbors: the table from :func:`pipnet_neighbors`, or its ``(K, N)`` integer
             ``index`` array with values in ``[0, K)`` (in ``coords``' library, or NumPy or a
             nested list, which are checked and copied to ``coords``' device). A table already
             on a device is not read back to check it (a host round-trip): an entry outside
             ``[0, K)`` makes that neighbour's offset targets NaN, never another landmark's.
-        visible: optional ``(..., K)`` visibility or weight (0 means invisible).
+        weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
+            0 leaves the landmark out.
 
     Returns:
-        :class:`PIPNetTargets` ``(scores, offsets, neighbor_offsets, mask, neighbor_weights,
+        :class:`PIPNetTargets` ``(scores, offsets, neighbor_offsets, offset_weights, neighbor_weights,
         weights)`` in ``coords``' dtype and on its device.
 
     Convention:
@@ -202,18 +203,18 @@ def encode_pipnet(
 
     >>> import numpy as np
     >>> table = pipnet_neighbors(np.array([[0.0, 0.0], [1.0, 0.0]]), num_neighbors=1)
-    >>> t = encode_pipnet(np.array([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbor_index=table)
+    >>> t = encode_pipnet(np.array([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbors=table)
     >>> t.scores[0].tolist(), t.offsets[0, :, 0, 1].tolist(), t.neighbor_offsets[0, 0, :, 0, 1].tolist()
     ([[0.0, 1.0], [0.0, 0.0]], [-0.25, 0.0], [0.25, 0.5])
     """
     w, h = check.size(grid_size, "grid_size")
-    xp, _, safe, weights, keep = _common.prepare_coords(coords, visible, (w, h))
+    xp, _, safe, weights, keep = _common.prepare_coords(coords, weights, (w, h))
     k = coords.shape[-2]
-    index = neighbor_index.index if isinstance(neighbor_index, PIPNetNeighbors) else neighbor_index
+    index = neighbors.index if isinstance(neighbors, PIPNetNeighbors) else neighbors
     if isinstance(index, (list, tuple)):
         index = np.asarray(index)
     if not _xp.is_array(index):
-        raise TypeError(f"neighbor_index must be the table from pipnet_neighbors or its (K, N) index array, got {type(index).__qualname__}")
+        raise TypeError(f"neighbors must be the table from pipnet_neighbors or its (K, N) index array, got {type(index).__qualname__}")
     index, outside = _index(xp, index, coords, k, "coords")
     n = index.shape[1]
     lead = tuple(coords.shape[:-2])
@@ -242,7 +243,7 @@ def encode_pipnet(
         scores=_maps(xp, xp.astype(keep, coords.dtype), at, (h, w)),
         offsets=_maps(xp, own, at[..., None], (h, w)),
         neighbor_offsets=_maps(xp, neighbor_own, at[..., None, None], (h, w)),
-        mask=_maps(xp, weights, at, (h, w)),
+        offset_weights=_maps(xp, weights, at, (h, w)),
         neighbor_weights=xp.reshape(xp.where(used, xp.take(weights, by, axis=-1), zero), (*lead, k, n)),
         weights=weights,
     )
@@ -254,6 +255,7 @@ def _maps(xp: Any, values: Array, at: Array, size: tuple[int, int]) -> Array:
     return xp.reshape(out, (*out.shape[:-1], *size))
 
 
+@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 def decode_pipnet(
     scores: Array,
@@ -261,9 +263,9 @@ def decode_pipnet(
     neighbor_offsets: Array,
     /,
     *,
-    neighbor_index: PIPNetNeighbors,
+    neighbors: PIPNetNeighbors,
     merge: Merge = "mean",
-) -> tuple[Array, Array]:
+) -> _common.DecodedLandmarks:
     """PIPNet decoding: the best cell, the offset there, merged with the neighbours' predictions.
 
     Landmark ``k``'s best cell ``c_k`` is its score map's argmax (the first in row-major order
@@ -289,7 +291,7 @@ def decode_pipnet(
             probabilities).
         offsets: ``(..., K, 2, Hg, Wg)`` own ``(x, y)`` offsets from the cell centre.
         neighbor_offsets: ``(..., K, N, 2, Hg, Wg)`` neighbour offsets from the same cell centre.
-        neighbor_index: the table from :func:`pipnet_neighbors` (NumPy, checked, or the arrays'
+        neighbors: the table from :func:`pipnet_neighbors` (NumPy, checked, or the arrays'
             library on their device, not read back: an entry outside its range makes the merged
             landmarks it reaches NaN, never a wrap-around to another landmark).
         merge: ``"mean"``, ``"original"`` or ``"none"``.
@@ -310,23 +312,23 @@ def decode_pipnet(
 
     >>> import numpy as np
     >>> table = pipnet_neighbors(np.array([[0.0, 0.0], [1.0, 0.0]]), num_neighbors=1)
-    >>> t = encode_pipnet(np.array([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbor_index=table)
-    >>> coords, scores = decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbor_index=table)
+    >>> t = encode_pipnet(np.array([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbors=table)
+    >>> coords, scores = decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbors=table)
     >>> coords.tolist(), scores.tolist()
     ([[0.75, 0.0], [1.25, 0.5]], [1.0, 1.0])
     """
     check.choice(merge, "merge", _MERGES)
-    if not isinstance(neighbor_index, PIPNetNeighbors):
+    if not isinstance(neighbors, PIPNetNeighbors):
         raise TypeError(
-            f"neighbor_index must be the PIPNetNeighbors table from pipnet_neighbors (decoding needs its reverse index), "
-            f"got {type(neighbor_index).__qualname__}"
+            f"neighbors must be the PIPNetNeighbors table from pipnet_neighbors (decoding needs its reverse index), "
+            f"got {type(neighbors).__qualname__}"
         )
     xp = _xp.namespace(scores=scores, offsets=offsets, neighbor_offsets=neighbor_offsets)
     check.heatmaps(xp, scores, "scores")
     check.floating(xp, offsets, "offsets")
     check.floating(xp, neighbor_offsets, "neighbor_offsets")
-    index, outside = _index(xp, neighbor_index.index, scores, scores.shape[-3], "scores")
-    reverse, count = (_xp.on_device_of(xp, a, scores, "neighbor_index") for a in neighbor_index[1:])
+    index, outside = _index(xp, neighbors.index, scores, scores.shape[-3], "scores")
+    reverse, count = (_xp.on_device_of(xp, a, scores, "neighbors") for a in neighbors[1:])
     reverse_outside = None
     if outside is not None:  # a device table (see _index): the same for its reverse lists
         predictions = index.shape[0] * index.shape[1]
@@ -392,12 +394,12 @@ def pipnet_loss(
 
     - ``MSE`` is the mean squared error over the maps of landmarks with ``weights > 0``, each
       weighted by its weight (the mean divides by the weights' sum times ``Hg * Wg``);
-    - ``L1`` sums ``|pred - target|`` over ``x`` and ``y`` at the cells where ``mask`` is
-      positive, weighted by ``mask`` (own offsets) or by ``neighbor_weights`` (neighbour offsets),
+    - ``L1`` sums ``|pred - target|`` over ``x`` and ``y`` at the cells where ``offset_weights``
+      is positive, weighted by ``offset_weights`` (own offsets) or by ``neighbor_weights`` (neighbour offsets),
       and divides by the sum of those weights.
 
     With every landmark visible this is the original repository's loss exactly (its ``x`` and
-    ``y`` L1 means are added: hence the sum over the two axes). An all-zero mask gives a 0 term.
+    ``y`` L1 means are added: hence the sum over the two axes). All-zero weights give a 0 term.
     Masked-out predictions never enter the loss or its gradient, even when not finite.
 
     Args:
@@ -413,7 +415,7 @@ def pipnet_loss(
 
     >>> import numpy as np
     >>> table = pipnet_neighbors(np.array([[0.0, 0.0], [1.0, 0.0]]), num_neighbors=1)
-    >>> t = encode_pipnet(np.array([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbor_index=table)
+    >>> t = encode_pipnet(np.array([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbors=table)
     >>> float(pipnet_loss(t.scores, t.offsets + 0.5, t.neighbor_offsets, t))  # |0.5| on x and on y
     1.0
     """
@@ -434,10 +436,10 @@ def pipnet_loss(
     work = xp.float32 if xp.finfo(out_dtype).bits < 32 else out_dtype
     h, w = scores.shape[-2:]
     cast = [x if x.dtype == work else xp.astype(x, work) for x in (scores, offsets, neighbor_offsets, *targets)]
-    s, o, no, ts, to, tno, mask, neighbor_weights, weights = cast
+    s, o, no, ts, to, tno, offset_weights, neighbor_weights, weights = cast
     score_term = _masked_mean(xp, s, ts, weights[..., None, None], float(h * w), squared=True)
-    own_term = _masked_mean(xp, o, to, mask[..., None, :, :], 1.0, squared=False)
-    at_cell = xp.astype(mask > 0, work)[..., None, :, :]  # (..., K, 1, Hg, Wg)
+    own_term = _masked_mean(xp, o, to, offset_weights[..., None, :, :], 1.0, squared=False)
+    at_cell = xp.astype(offset_weights > 0, work)[..., None, :, :]  # (..., K, 1, Hg, Wg)
     neighbor_term = _masked_mean(xp, no, tno, (neighbor_weights[..., None, None] * at_cell)[..., None, :, :], 1.0, squared=False)
     total = score_term * score_weight + (own_term + neighbor_term) * offset_weight
     return total if total.dtype == out_dtype else xp.astype(total, out_dtype)
@@ -498,16 +500,16 @@ def nan_where_no_cell(xp: Any, coords: Array, best: Array) -> Array:
 def _host_index(index: Array, k: int, name: str, shape: tuple[int, ...]) -> None:
     """Checks of a host (NumPy) index: its values can be read without a device round trip."""
     if index.dtype.kind not in "iu":
-        raise TypeError(f"neighbor_index must hold integer landmark indices, got dtype {index.dtype}")
+        raise TypeError(f"neighbors must hold integer landmark indices, got dtype {index.dtype}")
     _index_shape(index, k, name, shape)
     if index.size and (index.min() < 0 or index.max() >= k):
-        raise ValueError(f"neighbor_index values must be landmark indices in [0, {k}), got values from {index.min()} to {index.max()}")
+        raise ValueError(f"neighbors values must be landmark indices in [0, {k}), got values from {index.min()} to {index.max()}")
 
 
 def _index_shape(index: Array, k: int, name: str, shape: tuple[int, ...]) -> None:
     if index.ndim != 2 or index.shape[0] != k or not 1 <= index.shape[1] < max(k, 2):
         raise ValueError(
-            f"neighbor_index must have shape (K, N) with K = {k} (from {name} of shape {shape}) and 1 <= N < K, "
+            f"neighbors must have shape (K, N) with K = {k} (from {name} of shape {shape}) and 1 <= N < K, "
             f"got shape {tuple(index.shape)}"
         )
 
@@ -524,9 +526,9 @@ def _index(xp: Any, index: Array, like: Array, k: int, name: str) -> tuple[Array
     shape = tuple(like.shape)
     if isinstance(index, np.ndarray):
         _host_index(index, k, name, shape)
-    out = _xp.on_device_of(xp, index, like, "neighbor_index")
+    out = _xp.on_device_of(xp, index, like, "neighbors")
     if not check.is_dtype(xp, out, ("integral",)):
-        raise TypeError(f"neighbor_index must hold integer landmark indices, got dtype {out.dtype}")
+        raise TypeError(f"neighbors must hold integer landmark indices, got dtype {out.dtype}")
     _index_shape(out, k, name, shape)
     if isinstance(index, np.ndarray):
         return out, None

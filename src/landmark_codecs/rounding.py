@@ -40,6 +40,7 @@ def representable_coords(coords: Array, /, *, heatmap_size: Sequence[int]) -> Ar
     return xp.minimum(xp.maximum(coords, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords))), upper)
 
 
+@_common.returns(_common.HeatmapTargets)
 @_xp.half_in_float32
 def encode_randomized_rounding(
     coords: Array,
@@ -50,8 +51,8 @@ def encode_randomized_rounding(
     rng: Any = None,
     expected: bool = False,
     sigma: float | None = None,
-    visible: Array | None = None,
-) -> tuple[Array, Array]:
+    weights: Array | None = None,
+) -> _common.HeatmapTargets:
     """H3R target: a one-hot map at the randomly rounded pixel, or its expectation.
 
     Per axis, with ``c`` the coordinate clamped to ``[0, W - 1]`` (see :func:`representable_coords`)
@@ -76,7 +77,8 @@ def encode_randomized_rounding(
             which takes neither.
         expected: return the expectation of the sample instead of a sample.
         sigma: optional Gaussian smoothing in heatmap pixels, 0.06 to 1e4.
-        visible: optional ``(..., K)`` visibility or weight (0 means invisible).
+        weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
+            0 leaves the landmark out.
 
     Returns:
         ``(heatmaps, weights)``: ``(..., K, H, W)`` and ``(..., K)`` in the dtype and on the device
@@ -97,7 +99,7 @@ def encode_randomized_rounding(
     [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
     """
     expected = check.boolean(expected, "expected")
-    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, visible, heatmap_size)
+    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, weights, heatmap_size)
     if sigma is not None:
         sigma = check.sigma(sigma)
     if expected:
@@ -141,20 +143,21 @@ def _expected_profile(xp: Any, c: Array, low: Array, frac: Array, n: int, sigma:
     return (1.0 - f) * _common.gaussian_profile(xp, low, n, sigma) + f * _common.gaussian_profile(xp, low + 1.0, n, sigma)
 
 
+@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 @_xp.non_finite_settled
 def decode_randomized_rounding(
     heatmaps: Array,
     /,
     *,
-    k: int = 9,
+    top_k: int = 9,
     activation: Literal["topk", "window"] = "topk",
     window_size: int = 3,
-    input: Literal["probabilities", "logits"] = "probabilities",
-) -> tuple[Array, Array]:
+    logits: bool,
+) -> _common.DecodedLandmarks:
     """H3R decoding: the weighted mean of the positions in a set of activation points.
 
-    The set ``S`` is either the ``k`` highest pixels of the map (``activation="topk"``) or the
+    The set ``S`` is either the ``top_k`` highest pixels of the map (``activation="topk"``) or the
     ``window_size x window_size`` window centred on its maximum (``activation="window"``,
     clipped at the map's edges). With ``h`` the map values on ``S``::
 
@@ -163,23 +166,25 @@ def decode_randomized_rounding(
 
     computed relative to the maximum's position (the first in row-major order on ties, as in
     :func:`decode_argmax`), so float32 keeps ~1e-6 px even on 256-px maps. If every value in the
-    set is <= 0 with ``input="probabilities"`` the maximum's position is returned. A map whose
+    set is <= 0 with ``logits=False`` the maximum's position is returned. A map whose
     maximum is ``+inf`` decodes to its first ``+inf`` pixel (score ``+inf``); one holding NaN,
     or logits that are all ``-inf``, carries no information: NaN coordinates and score 0. Top-k ties at
-    the k-th value are broken by the backend (NumPy and PyTorch may pick different pixels of
+    the ``top_k``-th value are broken by the backend (NumPy and PyTorch may pick different pixels of
     equal value; the result differs only if those pixels' weights are non-zero).
 
     Decoding the expected target of :func:`encode_randomized_rounding` (or its ``log``,
-    with ``input="logits"``) gives back :func:`representable_coords` of the input exactly, to
-    float precision, whenever the set covers the target's <= 4 pixels (``k >= 4``, or any
+    with ``logits=True``) gives back :func:`representable_coords` of the input exactly, to
+    float precision, whenever the set covers the target's <= 4 pixels (``top_k >= 4``, or any
     ``window_size >= 3``).
 
     Args:
         heatmaps: ``(..., K, H, W)`` real floating maps.
-        k: size of the top-k set, ``1 <= k <= H*W`` (only used with ``activation="topk"``).
+        top_k: size of the top-k set, ``1 <= top_k <= H*W`` (only used with ``activation="topk"``).
         activation: ``"topk"`` or ``"window"``.
         window_size: odd window side, >= 1 (only used with ``activation="window"``).
-        input: whether the maps hold probabilities (non-negative scores) or logits.
+        logits: whether the maps hold logits (``True``) or non-negative probabilities or scores
+            (``False``). Required: decoding one as the other is silently wrong, and no default
+            suits every network.
 
     Returns:
         ``(coords, scores)``: ``(..., K, 2)`` ``(x, y)`` in heatmap pixels and the ``(..., K)``
@@ -193,21 +198,21 @@ def decode_randomized_rounding(
 
     >>> import numpy as np
     >>> maps = np.zeros((1, 3, 4)); maps[0, 1, 1:3] = [0.75, 0.25]
-    >>> coords, scores = decode_randomized_rounding(maps)
+    >>> coords, scores = decode_randomized_rounding(maps, logits=False)
     >>> coords.tolist(), scores.tolist()
     ([[1.25, 1.0]], [0.75])
     """
     check.choice(activation, "activation", ("topk", "window"))
-    check.choice(input, "input", ("probabilities", "logits"))
+    logits = check.boolean(logits, "logits")
     # The anchor is the first maximum in row-major order, as decode_argmax's, whatever order
     # or tie-breaking the backend's top-k has.
     xp, flat, anchor, scores = _common.locate_maximum(heatmaps)
     h, w = heatmaps.shape[-2:]
     if activation == "topk":
-        check.positive_int(k, "k")
-        if k > h * w:
-            raise ValueError(f"k must be at most H*W = {h * w} for heatmaps of shape {tuple(heatmaps.shape)}, got k={k}")
-        index = _xp.topk_indices(xp, flat, k)
+        check.positive_int(top_k, "top_k")
+        if top_k > h * w:
+            raise ValueError(f"top_k must be at most H*W = {h * w} for heatmaps of shape {tuple(heatmaps.shape)}, got top_k={top_k}")
+        index = _xp.topk_indices(xp, flat, top_k)
         in_set = None
     else:
         check.odd_size(window_size, "window_size", "the window is centred on the maximum")
@@ -219,7 +224,7 @@ def decode_randomized_rounding(
     ax, ay = _common.unravel(xp, anchor, w, heatmaps.dtype)
     px, py = _common.unravel(xp, index, w, heatmaps.dtype)
     zero = xp.zeros((), dtype=heatmaps.dtype, device=_xp.device(heatmaps))
-    if input == "probabilities":
+    if not logits:
         # Scaled by the maximum: sums of values near the float maximum would overflow.
         weight = xp.maximum(values * _common.unit_scale(xp, scores)[..., None], zero)
     else:
@@ -231,7 +236,7 @@ def decode_randomized_rounding(
     norm = xp.where(total > 0, total, xp.ones((), dtype=heatmaps.dtype, device=_xp.device(heatmaps)))
     x = ax[..., 0] + xp.sum(weight * (px - ax), axis=-1) / norm
     y = ay[..., 0] + xp.sum(weight * (py - ay), axis=-1) / norm
-    return _common.settle_non_finite(xp, xp.stack([x, y], axis=-1), scores, anchor, w, logits=input == "logits")
+    return _common.settle_non_finite(xp, xp.stack([x, y], axis=-1), scores, anchor, w, logits=logits)
 
 
 def _window_indices(xp: Any, anchor: Array, w: int, h: int, size: int) -> tuple[Array, Array]:

@@ -59,7 +59,7 @@ def encode_simcc(
     split_ratio: float = 2.0,
     convention: Convention = "pixel_center",
     normalize: bool = False,
-    visible: Array | None = None,
+    weights: Array | None = None,
 ) -> SimCCTargets:
     """SimCC labels: a sub-bin Gaussian over the x bins and one over the y bins per landmark.
 
@@ -79,7 +79,8 @@ def encode_simcc(
             ``"udp"``. Decode with the same one.
         normalize: divide each label by its sum (a distribution over the bins). mmpose divides by
             ``sigma * sqrt(2 pi)`` instead, which is the sum only away from the ends.
-        visible: optional ``(..., K)`` visibility or weight (0 means invisible).
+        weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
+            0 leaves the landmark out.
 
     Returns:
         :class:`SimCCTargets` ``(x_labels, y_labels, weights)`` in the dtype and on the device of
@@ -103,7 +104,7 @@ def encode_simcc(
     normalize = check.boolean(normalize, "normalize")
     bins = simcc_bins(image_size, split_ratio)
     in_bins = image_to_heatmap(coords, image_size=image_size, heatmap_size=bins, convention=convention)
-    xp, _, safe, weights, keep = _common.prepare_coords(in_bins, visible, bins)
+    xp, _, safe, weights, keep = _common.prepare_coords(in_bins, weights, bins)
     zero = xp.zeros((), dtype=coords.dtype, device=_xp.device(coords))
     labels = []
     for axis in (0, 1):
@@ -119,6 +120,7 @@ def encode_simcc(
     return SimCCTargets(labels[0], labels[1], weights)
 
 
+@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 def decode_simcc(
     x_labels: Array,
@@ -132,7 +134,7 @@ def decode_simcc(
     sigma: float | None = None,
     iterations: int = 4,
     kernel_size: int | None = None,
-) -> tuple[Array, Array]:
+) -> _common.DecodedLandmarks:
     """SimCC decoding: the argmax bin per axis, optionally refined in 1-D as DARK does, in image pixels.
 
     - ``refine="none"``: the first maximal bin on each axis (error up to half a bin,

@@ -18,6 +18,7 @@ __all__ = ["encode_soft_argmax", "decode_soft_argmax"]
 _NEWTON_STEPS = 20
 
 
+@_common.returns(_common.HeatmapTargets)
 @_xp.half_in_float32
 def encode_soft_argmax(
     coords: Array,
@@ -25,8 +26,8 @@ def encode_soft_argmax(
     *,
     heatmap_size: Sequence[int],
     sigma: float,
-    visible: Array | None = None,
-) -> tuple[Array, Array]:
+    weights: Array | None = None,
+) -> _common.HeatmapTargets:
     """A probability map (sums to 1) whose expectation is exactly the landmark, borders included.
 
     A Gaussian truncated to the map is biased near the border: its mean is pulled inward (by
@@ -45,7 +46,8 @@ def encode_soft_argmax(
         coords: ``(..., K, 2)`` landmark ``(x, y)`` in heatmap pixels, real floating.
         heatmap_size: ``(W, H)``.
         sigma: the Gaussian's standard deviation in heatmap pixels, 0.06 to 1e4.
-        visible: optional ``(..., K)`` visibility or weight (0 means invisible).
+        weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
+            0 leaves the landmark out.
 
     Returns:
         ``(heatmaps, weights)``: ``(..., K, H, W)`` probability maps and ``(..., K)`` weights in the
@@ -61,7 +63,7 @@ def encode_soft_argmax(
     (1.0, 0.25)
     """
     sigma = check.sigma(sigma)
-    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, visible, heatmap_size)
+    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, weights, heatmap_size)
     c = representable_coords(safe, heatmap_size=(w, h))
     px = _tilted_gaussian(xp, c[..., 0], w, sigma)
     py = _tilted_gaussian(xp, c[..., 1], h, sigma)
@@ -108,6 +110,7 @@ def _normalized_exp(xp: Any, logits: Array) -> Array:
     return e / xp.sum(e, axis=-1, keepdims=True)
 
 
+@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 @_xp.non_finite_settled
 def decode_soft_argmax(
@@ -115,16 +118,16 @@ def decode_soft_argmax(
     /,
     *,
     beta: float = 1.0,
-    input: Literal["logits", "probabilities"] = "logits",
-) -> tuple[Array, Array]:
+    logits: bool,
+) -> _common.DecodedLandmarks:
     """The expectation of each map's softmax: integral regression / soft-argmax.
 
-    ``p = softmax(beta * h)`` over all ``H*W`` pixels (``input="logits"``), or
-    ``p = max(h, 0)^beta / sum max(h, 0)^beta`` (``input="probabilities"``), then
+    ``p = softmax(beta * h)`` over all ``H*W`` pixels (``logits=True``), or
+    ``p = max(h, 0)^beta / sum max(h, 0)^beta`` (``logits=False``), then
     ``(x, y) = sum_ij p[i, j] * (j, i)``. The softmax is shifted by each map's maximum, so any
     finite logits (up to the float maximum) and ``-inf`` entries are safe, and the sums are taken
     relative to the maximum's position so float32 keeps ~1e-6 px of precision on large maps.
-    Differentiable in ``heatmaps`` on autograd backends. With ``input="probabilities"``, a map
+    Differentiable in ``heatmaps`` on autograd backends. With ``logits=False``, a map
     with no positive value decodes to its maximum's position. Maps whose maximum is not finite:
     a ``+inf`` pixel decodes to the first one (score ``+inf``); a NaN, or logits that are all
     ``-inf``, carry no information: NaN coordinates and score 0. Other landmarks are unaffected.
@@ -132,7 +135,9 @@ def decode_soft_argmax(
     Args:
         heatmaps: ``(..., K, H, W)`` real floating maps.
         beta: inverse temperature, > 0 (larger is closer to the hard argmax).
-        input: ``"logits"`` (default) or ``"probabilities"``.
+        logits: whether the maps hold logits (``True``) or non-negative probabilities or scores
+            (``False``). Required: decoding one as the other is silently wrong, and no default
+            suits every network.
 
     Returns:
         ``(coords, scores)``: ``(..., K, 2)`` ``(x, y)`` in heatmap pixels and the ``(..., K)``
@@ -143,15 +148,15 @@ def decode_soft_argmax(
 
     >>> import numpy as np
     >>> maps, _ = encode_soft_argmax(np.array([[0.25, 3.5]]), heatmap_size=(4, 5), sigma=1.0)
-    >>> coords, _ = decode_soft_argmax(np.log(maps))
+    >>> coords, _ = decode_soft_argmax(np.log(maps), logits=True)
     >>> np.round(coords, 9).tolist()
     [[0.25, 3.5]]
     """
     beta = check.positive(beta, "beta")
-    check.choice(input, "input", ("logits", "probabilities"))
+    logits = check.boolean(logits, "logits")
     xp, _, anchor, scores = _common.locate_maximum(heatmaps)
     h, w = heatmaps.shape[-2:]
-    if input == "logits":
+    if logits:
         e = _xp.exp_shifted(xp, heatmaps, scores[..., None, None], beta)
     else:
         # Scaled by the maximum first: sums of values near the float maximum would overflow.
@@ -168,4 +173,4 @@ def decode_soft_argmax(
     dy = _common.grid(xp, h, heatmaps) - ay
     x = ax[..., 0] + xp.sum(col_sum * dx, axis=-1) / norm
     y = ay[..., 0] + xp.sum(row_sum * dy, axis=-1) / norm
-    return _common.settle_non_finite(xp, xp.stack([x, y], axis=-1), scores, anchor, w, logits=input == "logits")
+    return _common.settle_non_finite(xp, xp.stack([x, y], axis=-1), scores, anchor, w, logits=logits)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import _xp, argmax, boundaries, coords, dark, gaussian, losses, pipnet, rounding, simcc, soft_argmax, udp
+from . import _xp, argmax, boundaries, codecs, coords, dark, losses, pipnet, rounding, simcc, soft_argmax, udp
 from . import _validation as check
 
 __all__ = [
@@ -44,29 +44,28 @@ __all__ = [
 ]
 
 Reduction = Literal["mean", "sum", "none"]
-Codec = Literal["gaussian", "randomized_rounding", "soft_argmax", "udp", "simcc", "pipnet"]
 
 
-def uniform_noise(coords: torch.Tensor, /, *, generator: torch.Generator) -> torch.Tensor:
-    """Uniform [0, 1) noise for a stochastic encoder, drawn from ``generator`` on ``coords``' device.
+def uniform_noise(coords: torch.Tensor, /, *, rng: torch.Generator) -> torch.Tensor:
+    """Uniform [0, 1) noise for a stochastic encoder, drawn from ``rng`` on ``coords``' device.
 
     Returns a tensor of ``coords``' shape ``(..., K, 2)``, dtype and device, for the ``noise``
     argument of :func:`landmark_codecs.encode_randomized_rounding`. The draw happens on the
-    device (no host round-trip); ``generator`` must live on that device type
+    device (no host round-trip); ``rng`` must live on that device type
     (``torch.Generator(device="cuda")`` for CUDA tensors). In float16/bfloat16 the draw is
     rounded to the dtype (a value may round to 1.0, which never rounds a coordinate up): keep
     coordinates in float32 where the sampler's unbiasedness matters.
 
     >>> g = torch.Generator().manual_seed(0)
-    >>> noise = uniform_noise(torch.zeros(4, 98, 2), generator=g)
+    >>> noise = uniform_noise(torch.zeros(4, 98, 2), rng=g)
     >>> noise.shape, bool(((noise >= 0) & (noise < 1)).all())
     (torch.Size([4, 98, 2]), True)
     """
     xp = _xp.namespace(coords=coords)
     check.coords(xp, coords)
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__module__}.{type(generator).__qualname__}")
-    return _xp.uniform(xp, tuple(coords.shape), dtype=coords.dtype, device=coords.device, rng=generator)
+    if not isinstance(rng, torch.Generator):
+        raise TypeError(f"rng must be a torch.Generator, got {type(rng).__module__}.{type(rng).__qualname__}")
+    return _xp.uniform(xp, tuple(coords.shape), dtype=coords.dtype, device=coords.device, rng=rng)
 
 
 def _host_checked_table(table: Any, device: torch.device | None) -> Any:
@@ -78,19 +77,19 @@ def _host_checked_table(table: Any, device: torch.device | None) -> Any:
     elif _xp.is_array(table) or isinstance(table, (list, tuple)):
         given = [table]
     else:
-        raise TypeError(f"neighbor_index must be the PIPNetNeighbors from pipnet_neighbors or its (K, N) index, got {type(table).__qualname__}")
+        raise TypeError(f"neighbors must be the PIPNetNeighbors from pipnet_neighbors or its (K, N) index, got {type(table).__qualname__}")
     parts = [_xp.to_host(t) for t in given]
     for name, part, original in zip(pipnet.PIPNetNeighbors._fields, parts, given):
         if part.dtype.kind not in "iu":
-            raise TypeError(f"neighbor_index.{name} must hold integer indices, got dtype {getattr(original, 'dtype', part.dtype)}")
+            raise TypeError(f"neighbors.{name} must hold integer indices, got dtype {getattr(original, 'dtype', part.dtype)}")
     index = parts[0]
     if index.ndim != 2 or index.shape[1] < 1 or index.shape[1] >= max(index.shape[0], 2):
-        raise ValueError(f"neighbor_index.index must have shape (K, N) with 1 <= N < K, got shape {index.shape}")
+        raise ValueError(f"neighbors.index must have shape (K, N) with 1 <= N < K, got shape {index.shape}")
     k, n = index.shape
     limits = (k, k * n, n * k + 1)  # index, reverse_index (into the K*N predictions), reverse_count
     for name, part, limit in zip(pipnet.PIPNetNeighbors._fields, parts, limits):
         if part.size and (part.min() < 0 or part.max() >= limit):
-            raise ValueError(f"neighbor_index.{name} values must lie in [0, {limit}), got values from {part.min()} to {part.max()}")
+            raise ValueError(f"neighbors.{name} values must lie in [0, {limit}), got values from {part.min()} to {part.max()}")
     tensors = [torch.as_tensor(p.astype(np.int64), device=device) for p in parts]
     return pipnet.PIPNetNeighbors(*tensors) if isinstance(table, pipnet.PIPNetNeighbors) else tensors[0]
 
@@ -132,7 +131,7 @@ class RandomizedRoundingDecoder(_Decoder):
     ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` -> ``(..., K, 2)``, ``(..., K)``.
 
     >>> maps = torch.zeros(1, 3, 4); maps[0, 1, 1:3] = torch.tensor([0.75, 0.25])
-    >>> RandomizedRoundingDecoder(k=4)(maps)[0].tolist()
+    >>> RandomizedRoundingDecoder(top_k=4, logits=False)(maps)[0].tolist()
     [[1.25, 1.0]]
     """
 
@@ -141,14 +140,14 @@ class RandomizedRoundingDecoder(_Decoder):
     def __init__(
         self,
         *,
-        k: int = 9,
+        logits: bool,
+        top_k: int = 9,
         activation: Literal["topk", "window"] = "topk",
         window_size: int = 3,
-        input: Literal["probabilities", "logits"] = "probabilities",
     ) -> None:
         super().__init__()
-        self._kwargs = {"k": k, "activation": activation, "window_size": window_size, "input": input}
-        self._validate(torch.zeros(1, 1, k if activation == "topk" and isinstance(k, int) and k > 0 else 1))
+        self._kwargs = {"top_k": top_k, "activation": activation, "window_size": window_size, "logits": logits}
+        self._validate(torch.zeros(1, 1, top_k if activation == "topk" and isinstance(top_k, int) and top_k > 0 else 1))
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return rounding.decode_randomized_rounding(heatmaps, **self._kwargs)
@@ -160,7 +159,7 @@ class SoftArgmaxDecoder(_Decoder):
     ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` logits (or probabilities) ->
     ``(..., K, 2)``, ``(..., K)``; differentiable in ``heatmaps``.
 
-    >>> head = SoftArgmaxDecoder(beta=1.0)
+    >>> head = SoftArgmaxDecoder(logits=True, beta=1.0)
     >>> coords, _ = head(torch.zeros(2, 5, 8, 8, requires_grad=True))
     >>> coords[0, 0].tolist(), coords.requires_grad
     ([3.5, 3.5], True)
@@ -168,9 +167,9 @@ class SoftArgmaxDecoder(_Decoder):
 
     _function = staticmethod(soft_argmax.decode_soft_argmax)
 
-    def __init__(self, *, beta: float = 1.0, input: Literal["logits", "probabilities"] = "logits") -> None:
+    def __init__(self, *, logits: bool, beta: float = 1.0) -> None:
         super().__init__()
-        self._kwargs = {"beta": beta, "input": input}
+        self._kwargs = {"beta": beta, "logits": logits}
         self._validate(torch.zeros(1, 1, 1))
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,42 +272,42 @@ class PIPNetDecoder(_Decoder):
 
     >>> import landmark_codecs as lc
     >>> table = lc.pipnet_neighbors(torch.tensor([[0.0, 0.0], [1.0, 0.0]]), num_neighbors=1)
-    >>> t = lc.encode_pipnet(torch.tensor([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbor_index=table)
+    >>> t = lc.encode_pipnet(torch.tensor([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbors=table)
     >>> PIPNetDecoder(table)(t.scores, t.offsets, t.neighbor_offsets)[0].tolist()
     [[0.75, 0.0], [1.25, 0.5]]
     """
 
     _function = staticmethod(pipnet.decode_pipnet)
 
-    def __init__(self, neighbor_index: pipnet.PIPNetNeighbors, /, *, merge: pipnet.Merge = "mean") -> None:
+    def __init__(self, neighbors: pipnet.PIPNetNeighbors, /, *, merge: pipnet.Merge = "mean") -> None:
         super().__init__()
-        if not isinstance(neighbor_index, pipnet.PIPNetNeighbors):
-            raise TypeError(f"neighbor_index must be the PIPNetNeighbors from pipnet_neighbors, got {type(neighbor_index).__qualname__}")
-        checked = _host_checked_table(neighbor_index, None)
-        for name, table in zip(neighbor_index._fields, checked):
+        if not isinstance(neighbors, pipnet.PIPNetNeighbors):
+            raise TypeError(f"neighbors must be the PIPNetNeighbors from pipnet_neighbors, got {type(neighbors).__qualname__}")
+        checked = _host_checked_table(neighbors, None)
+        for name, table in zip(neighbors._fields, checked):
             # On the given table's device (a tensor's) or the CPU; .to() moves the buffers.
-            self.register_buffer(name, table.to(neighbor_index[0].device) if isinstance(neighbor_index[0], torch.Tensor) else table, persistent=False)
+            self.register_buffer(name, table.to(neighbors[0].device) if isinstance(neighbors[0], torch.Tensor) else table, persistent=False)
         self._kwargs = {"merge": merge}
         k, n = self.index.shape
         self._validate(torch.zeros(k, 1, 1), torch.zeros(k, 2, 1, 1), torch.zeros(k, n, 2, 1, 1))
 
     @property
-    def neighbor_index(self) -> pipnet.PIPNetNeighbors:
+    def neighbors(self) -> pipnet.PIPNetNeighbors:
         return pipnet.PIPNetNeighbors(self.index, self.reverse_index, self.reverse_count)
 
     def _validate(self, *probe: torch.Tensor) -> None:
-        pipnet.decode_pipnet(*probe, neighbor_index=self.neighbor_index, **self._kwargs)
+        pipnet.decode_pipnet(*probe, neighbors=self.neighbors, **self._kwargs)
 
     def forward(
         self, scores: torch.Tensor, offsets: torch.Tensor, neighbor_offsets: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbor_index=self.neighbor_index, **self._kwargs)
+        return pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbors=self.neighbors, **self._kwargs)
 
 
 class WingLoss(nn.Module):
     """:func:`landmark_codecs.wing_loss` as a Module.
 
-    ``forward(pred, target, mask=None)``; shapes and conventions as the function.
+    ``forward(pred, target, weights=None)``; shapes and conventions as the function.
 
     >>> loss = WingLoss(omega=10.0, epsilon=2.0)
     >>> round(loss(torch.tensor([1.0, -10.0]), torch.zeros(2)).item(), 4)
@@ -323,8 +322,8 @@ class WingLoss(nn.Module):
     def _kwargs(self) -> dict:
         return {"omega": self.omega, "epsilon": self.epsilon, "reduction": self.reduction}
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return losses.wing_loss(pred, target, mask=mask, **self._kwargs())
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        return losses.wing_loss(pred, target, weights=weights, **self._kwargs())
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self._kwargs().items())
@@ -334,10 +333,10 @@ class AdaptiveWingLoss(nn.Module):
     """:func:`landmark_codecs.adaptive_wing_loss` as a Module, optionally with its weighted loss map.
 
     With ``weighted_loss_map=True`` each call builds :func:`landmark_codecs.weighted_loss_map`
-    from the target (``map_threshold``, ``map_weight``, ``map_kernel_size``: the paper's 0.2, 10
-    and 3) and multiplies it with any ``weight`` passed to ``forward``.
+    from the target (``map_threshold``, ``map_foreground_weight``, ``map_kernel_size``: the paper's 0.2,
+    10 and 3) and multiplies it with any ``loss_map`` passed to ``forward``.
 
-    ``forward(pred, target, mask=None, weight=None)``: ``(..., K, H, W)`` heatmaps.
+    ``forward(pred, target, weights=None, loss_map=None)``: ``(..., K, H, W)`` heatmaps.
 
     >>> loss = AdaptiveWingLoss(weighted_loss_map=True)
     >>> pred, target = torch.ones(1, 1, 3, 4), torch.zeros(1, 1, 3, 4)
@@ -355,7 +354,7 @@ class AdaptiveWingLoss(nn.Module):
         reduction: Reduction = "mean",
         weighted_loss_map: bool = False,
         map_threshold: float = 0.2,
-        map_weight: float = 10.0,
+        map_foreground_weight: float = 10.0,
         map_kernel_size: int = 3,
     ) -> None:
         super().__init__()
@@ -363,7 +362,7 @@ class AdaptiveWingLoss(nn.Module):
         if not isinstance(weighted_loss_map, bool):
             raise TypeError(f"weighted_loss_map must be a bool, got {weighted_loss_map!r}")
         self.weighted_loss_map = weighted_loss_map
-        self.map_threshold, self.map_weight, self.map_kernel_size = map_threshold, map_weight, map_kernel_size
+        self.map_threshold, self.map_foreground_weight, self.map_kernel_size = map_threshold, map_foreground_weight, map_kernel_size
         losses.adaptive_wing_loss(torch.empty(0), torch.empty(0), **self._kwargs())
         if weighted_loss_map:
             losses.weighted_loss_map(torch.empty(0, 0), **self._map_kwargs())
@@ -372,15 +371,15 @@ class AdaptiveWingLoss(nn.Module):
         return {"omega": self.omega, "theta": self.theta, "epsilon": self.epsilon, "alpha": self.alpha, "reduction": self.reduction}
 
     def _map_kwargs(self) -> dict:
-        return {"threshold": self.map_threshold, "weight": self.map_weight, "kernel_size": self.map_kernel_size}
+        return {"threshold": self.map_threshold, "foreground_weight": self.map_foreground_weight, "kernel_size": self.map_kernel_size}
 
     def forward(
-        self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, weight: torch.Tensor | None = None
+        self, pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None, loss_map: torch.Tensor | None = None
     ) -> torch.Tensor:
         if self.weighted_loss_map:
-            loss_map = losses.weighted_loss_map(target, **self._map_kwargs())
-            weight = loss_map if weight is None else loss_map * weight
-        return losses.adaptive_wing_loss(pred, target, weight=weight, mask=mask, **self._kwargs())
+            computed = losses.weighted_loss_map(target, **self._map_kwargs())
+            loss_map = computed if loss_map is None else computed * loss_map
+        return losses.adaptive_wing_loss(pred, target, loss_map=loss_map, weights=weights, **self._kwargs())
 
     def extra_repr(self) -> str:
         items = dict(self._kwargs(), weighted_loss_map=self.weighted_loss_map)
@@ -392,7 +391,7 @@ class AdaptiveWingLoss(nn.Module):
 class SoftWingLoss(nn.Module):
     """:func:`landmark_codecs.soft_wing_loss` as a Module.
 
-    ``forward(pred, target, mask=None)``; shapes and conventions as the function.
+    ``forward(pred, target, weights=None)``; shapes and conventions as the function.
 
     >>> loss = SoftWingLoss(reduction="sum")
     >>> loss(torch.tensor([0.5, 2.0]), torch.zeros(2)).item()
@@ -407,8 +406,8 @@ class SoftWingLoss(nn.Module):
     def _kwargs(self) -> dict:
         return {"omega1": self.omega1, "omega2": self.omega2, "epsilon": self.epsilon, "reduction": self.reduction}
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return losses.soft_wing_loss(pred, target, mask=mask, **self._kwargs())
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        return losses.soft_wing_loss(pred, target, weights=weights, **self._kwargs())
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self._kwargs().items())
@@ -417,7 +416,7 @@ class SoftWingLoss(nn.Module):
 class STARLoss(nn.Module):
     """:func:`landmark_codecs.star_loss` as a Module.
 
-    ``forward(heatmaps, coords, mask=None)``: ``(..., K, H, W)`` maps and ``(..., K, 2)`` ground
+    ``forward(heatmaps, coords, weights=None)``: ``(..., K, H, W)`` maps and ``(..., K, 2)`` ground
     truth in heatmap pixels; shapes and conventions as the function. The options are checked at
     construction.
 
@@ -436,8 +435,8 @@ class STARLoss(nn.Module):
     def _kwargs(self) -> dict:
         return {"omega": self.omega, "distance": self.distance, "epsilon": self.epsilon, "reduction": self.reduction}
 
-    def forward(self, heatmaps: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return losses.star_loss(heatmaps, coords, mask=mask, **self._kwargs())
+    def forward(self, heatmaps: torch.Tensor, coords: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        return losses.star_loss(heatmaps, coords, weights=weights, **self._kwargs())
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self._kwargs().items())
@@ -512,7 +511,7 @@ class PIPNetLoss(nn.Module):
 
     >>> import landmark_codecs as lc
     >>> table = lc.pipnet_neighbors(torch.tensor([[0.0, 0.0], [1.0, 0.0]]), num_neighbors=1)
-    >>> t = lc.encode_pipnet(torch.tensor([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbor_index=table)
+    >>> t = lc.encode_pipnet(torch.tensor([[0.75, 0.0], [1.25, 0.5]]), grid_size=(2, 2), neighbors=table)
     >>> PIPNetLoss()(t.scores, t.offsets + 0.5, t.neighbor_offsets, t).item()
     1.0
     """
@@ -533,132 +532,79 @@ class PIPNetLoss(nn.Module):
 
 
 class TargetEncoder:
-    """Landmarks in image pixels -> a batch of training targets, on a chosen device.
+    """A codec's :meth:`~landmark_codecs.codecs.Codec.encode` on a chosen device and dtype.
 
     Use it as a DataLoader's ``collate_fn`` (``encoder.collate``), or call it on a GPU batch of
-    coordinates in the training step (``encoder(landmarks)``), where it draws any noise on the
-    device. Codecs and what a call returns (the core function's result):
+    keypoints in the training step (``encoder(keypoints)``), where any noise is drawn on the
+    device. The codec (from :func:`landmark_codecs.get_codec`) says everything else: the
+    coding family, image and heatmap sizes, convention and options; a call returns its
+    :class:`~landmark_codecs.codecs.EncodedTargets` ``(outputs, weights, targets)``.
 
-    - ``"gaussian"``: :func:`landmark_codecs.encode_gaussian` -> ``(heatmaps, weights)``
-    - ``"randomized_rounding"``: :func:`landmark_codecs.encode_randomized_rounding` (sampled from
-      ``generator``, or ``expected=True``) -> ``(heatmaps, weights)``
-    - ``"soft_argmax"``: :func:`landmark_codecs.encode_soft_argmax` -> ``(heatmaps, weights)``
-    - ``"udp"``: :func:`landmark_codecs.encode_udp` -> ``(heatmaps, weights)``
-    - ``"simcc"``: :func:`landmark_codecs.encode_simcc` -> :class:`~landmark_codecs.SimCCTargets`
-    - ``"pipnet"``: :func:`landmark_codecs.encode_pipnet` on a grid of ``heatmap_size`` cells
-      -> :class:`~landmark_codecs.PIPNetTargets` (``neighbor_index=`` is required)
-
-    Landmarks are converted to heatmap pixels with ``convention`` (see
-    :func:`landmark_codecs.image_to_heatmap`); UDP uses its own, SimCC takes it as its own
-    ``convention``. Other keyword arguments (``sigma``, ``rounding``, ``expected``, ``split_ratio``,
-    ``neighbor_index``, ...) go to the core function and are checked at construction.
-
-    Randomness: sampled randomized rounding draws ``noise`` from ``generator`` (a
-    ``torch.Generator`` on ``device``'s type). Inside DataLoader workers, each worker draws from
+    Randomness: a codec that samples (``"h3r"`` unless ``expected=True``) draws from ``rng``, a
+    ``torch.Generator`` on ``device``'s type. Inside DataLoader workers, each worker draws from
     its own generator seeded with ``torch.utils.data.get_worker_info().seed`` (distinct per worker
     and per epoch, reproducible when the DataLoader is seeded), since every worker holds a copy
     of this object and would otherwise repeat the same noise.
 
     Args:
-        codec: one of the names above.
-        image_size: ``(W, H)`` of the network input (the crop) the landmarks are in.
-        heatmap_size: ``(W, H)`` of the heatmaps (PIPNet: of the score grid); not for SimCC.
-        convention: image -> heatmap conversion (default ``"pixel_center"``); not for UDP.
+        codec: a codec object from :func:`landmark_codecs.get_codec`.
         device: where the targets are made (default CPU).
         dtype: real floating dtype of the targets (default float32).
-        generator: for sampled randomized rounding.
+        rng: a ``torch.Generator``, for the codecs that sample (and only for them).
 
-    >>> import numpy as np
-    >>> enc = TargetEncoder("gaussian", image_size=(256, 256), heatmap_size=(64, 64), sigma=2.0)
-    >>> maps, weights = enc(np.random.default_rng(0).uniform(0, 255, (8, 98, 2)))
+    >>> import numpy as np, landmark_codecs as lc
+    >>> codec = lc.get_codec("dark", image_size=(256, 256), heatmap_size=(64, 64), sigma=2.0)
+    >>> enc = TargetEncoder(codec)
+    >>> (maps,), weights, _ = enc(np.random.default_rng(0).uniform(0, 255, (8, 98, 2)))
     >>> maps.shape, weights.shape, maps.dtype
     (torch.Size([8, 98, 64, 64]), torch.Size([8, 98]), torch.float32)
     >>> batch = enc.collate([{"landmarks": np.full((98, 2), 100.0), "image": torch.zeros(3, 256, 256)}] * 4)
-    >>> batch["image"].shape, batch["targets"][0].shape
+    >>> batch["image"].shape, batch["targets"].outputs[0].shape
     (torch.Size([4, 3, 256, 256]), torch.Size([4, 98, 64, 64]))
     """
 
     def __init__(
         self,
-        codec: Codec,
+        codec: codecs.Codec,
         /,
         *,
-        image_size: Sequence[int],
-        heatmap_size: Sequence[int] | None = None,
-        convention: coords.Convention | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
-        generator: torch.Generator | None = None,
-        **options: Any,
+        rng: torch.Generator | None = None,
     ) -> None:
-        check.choice(codec, "codec", ("gaussian", "randomized_rounding", "soft_argmax", "udp", "simcc", "pipnet"))
-        self.codec, self.image_size = codec, check.size(image_size, "image_size")
-        if codec == "simcc":
-            if heatmap_size is not None:
-                raise ValueError("codec='simcc' takes no heatmap_size: its bins are image_size * split_ratio")
-        elif heatmap_size is None:
-            raise ValueError(f"codec={codec!r} needs heatmap_size=(W, H)")
-        self.heatmap_size = None if heatmap_size is None else check.size(heatmap_size, "heatmap_size")
-        if codec == "udp" and convention is not None:
-            raise ValueError("codec='udp' has its own convention; leave convention unset")
-        self.convention = "pixel_center" if convention is None else convention
-        check.choice(self.convention, "convention", coords.CONVENTIONS)
+        if not isinstance(codec, codecs.Codec):
+            raise TypeError(f"codec must be a codec object from landmark_codecs.get_codec(name, ...), got {type(codec).__qualname__}: {codec!r}")
+        self.codec = codec
         if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise TypeError(f"dtype must be a real floating torch.dtype, got {dtype!r}")
         self.device, self.dtype = torch.device("cpu" if device is None else device), dtype
-        self.generator = generator
-        for key in ("noise", "rng", "visible", "heatmap_size", "image_size", "grid_size"):
-            if key in options:
-                raise TypeError(f"{key} is not an option of TargetEncoder: it is set by the encoder (or passed per call)")
-        if codec == "pipnet" and "neighbor_index" in options:
-            options["neighbor_index"] = _host_checked_table(options["neighbor_index"], self.device)
-        self.options = options
-        self._samples = codec == "randomized_rounding" and not options.get("expected", False)
+        self.rng = rng
+        self._samples = isinstance(codec, codecs.H3RCodec) and not codec.expected
         if self._samples:
-            if not isinstance(generator, torch.Generator):
-                raise ValueError("codec='randomized_rounding' samples: pass generator=torch.Generator(...), or expected=True")
-            if generator.device.type != self.device.type:
-                raise ValueError(f"generator lives on {generator.device}, the targets on {self.device}: use a generator on the same device type")
-        elif generator is not None:
-            raise ValueError(f"generator is only used by sampled randomized rounding, not by codec={codec!r}")
+            if not isinstance(rng, torch.Generator):
+                raise ValueError(f"codec {codec.name!r} samples its target: pass rng=torch.Generator(...), or build the codec with expected=True")
+            if rng.device.type != self.device.type:
+                raise ValueError(f"rng lives on {rng.device}, the targets on {self.device}: use a generator on the same device type")
+        elif rng is not None:
+            raise ValueError(f"rng is only used by codecs that sample, not by {codec.name!r}")
         self._worker: tuple[int, int] | None = None
-        table = options.get("neighbor_index")
-        k = (table.index if isinstance(table, pipnet.PIPNetNeighbors) else table).shape[0] if table is not None else 1  # PIPNet's K is the table's
-        probe = torch.zeros(1, k, 2, dtype=dtype, device=self.device)
-        self._encode(probe, None, torch.zeros_like(probe) if self._samples else None)  # the core checks the options
 
-    def __call__(self, landmarks: Any, /, visible: Any = None) -> Any:
+    def __call__(self, landmarks: Any, /, weights: Any = None) -> codecs.EncodedTargets:
         """Targets for ``(..., K, 2)`` landmarks in image pixels (tensor, array or a sequence of them).
 
-        ``visible``: optional ``(..., K)`` visibility or weight. Inputs are moved to ``device``
-        and ``dtype`` (a host -> device copy when they come from NumPy); a tensor already there
-        is used as is and never modified.
+        ``weights``: optional ``(..., K)`` per-landmark weights or visibility. Inputs are moved
+        to ``device`` and ``dtype`` (a host -> device copy when they come from NumPy); a tensor
+        already there is used as is and never modified.
         """
         c = self._tensor(landmarks, "landmarks")
-        v = None if visible is None else self._tensor(visible, "visible", keep_bool=True)
-        return self._encode(c, v, None)
-
-    def _encode(self, c: torch.Tensor, v: torch.Tensor | None, noise: torch.Tensor | None) -> Any:
-        if self.codec == "udp":
-            return udp.encode_udp(c, image_size=self.image_size, heatmap_size=self.heatmap_size, visible=v, **self.options)
-        if self.codec == "simcc":
-            return simcc.encode_simcc(c, image_size=self.image_size, convention=self.convention, visible=v, **self.options)
-        h = coords.image_to_heatmap(c, image_size=self.image_size, heatmap_size=self.heatmap_size, convention=self.convention)
-        if self.codec == "gaussian":
-            return gaussian.encode_gaussian(h, heatmap_size=self.heatmap_size, visible=v, **self.options)
-        if self.codec == "soft_argmax":
-            return soft_argmax.encode_soft_argmax(h, heatmap_size=self.heatmap_size, visible=v, **self.options)
-        if self.codec == "pipnet":
-            return pipnet.encode_pipnet(h, grid_size=self.heatmap_size, visible=v, **self.options)
-        if self._samples and noise is None:
-            noise = uniform_noise(h, generator=self._generator())
-        return rounding.encode_randomized_rounding(h, heatmap_size=self.heatmap_size, noise=noise, visible=v, **self.options)
+        w = None if weights is None else self._tensor(weights, "weights", keep_bool=True)
+        return self.codec.encode(c, weights=w, rng=self._generator() if self._samples else None)
 
     def collate(self, samples: Sequence[Mapping[str, Any]], /) -> dict[str, Any]:
         """A DataLoader ``collate_fn``: ``default_collate(samples)`` plus ``"targets"``.
 
         Each sample is a mapping with ``"landmarks"`` ``(K, 2)`` in image pixels and optionally
-        ``"visible"`` ``(K,)``; everything is collated by torch's ``default_collate`` and
+        ``"weights"`` ``(K,)``; everything is collated by torch's ``default_collate`` and
         ``"targets"`` holds this encoder's output for the stacked landmarks.
         """
         from torch.utils.data import default_collate
@@ -666,7 +612,7 @@ class TargetEncoder:
         if not samples or not all(isinstance(s, Mapping) and "landmarks" in s for s in samples):
             raise ValueError("collate expects a non-empty sequence of mappings, each with a 'landmarks' entry of shape (K, 2)")
         batch = default_collate(list(samples))
-        batch["targets"] = self(batch["landmarks"], batch.get("visible"))
+        batch["targets"] = self(batch["landmarks"], batch.get("weights"))
         return batch
 
     def _tensor(self, value: Any, name: str, keep_bool: bool = False) -> torch.Tensor:
@@ -684,14 +630,11 @@ class TargetEncoder:
 
         info = get_worker_info()
         if info is None:
-            return self.generator
+            return self.rng
         if self._worker != (info.id, info.seed):
             self._worker = (info.id, info.seed)
-            self._worker_generator = torch.Generator(device=self.generator.device).manual_seed(info.seed)
+            self._worker_generator = torch.Generator(device=self.rng.device).manual_seed(info.seed)
         return self._worker_generator
 
     def __repr__(self) -> str:
-        parts = [repr(self.codec), f"image_size={self.image_size}"]
-        parts += [] if self.heatmap_size is None else [f"heatmap_size={self.heatmap_size}"]
-        parts += [f"device={self.device}"] + [f"{k}={v!r}" for k, v in self.options.items() if k != "neighbor_index"]
-        return f"TargetEncoder({', '.join(parts)})"
+        return f"TargetEncoder({self.codec!r}, device={self.device}, dtype={self.dtype})"

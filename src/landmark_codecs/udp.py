@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from . import _xp
+from . import _common, _xp
 from .coords import heatmap_to_image, image_to_heatmap
 from .dark import decode_dark
 from .gaussian import encode_gaussian
@@ -24,6 +24,7 @@ Array = Any
 __all__ = ["decode_udp", "encode_udp"]
 
 
+@_common.returns(_common.HeatmapTargets)
 @_xp.half_in_float32
 def encode_udp(
     coords: Array,
@@ -32,8 +33,8 @@ def encode_udp(
     image_size: Sequence[int],
     heatmap_size: Sequence[int],
     sigma: float,
-    visible: Array | None = None,
-) -> tuple[Array, Array]:
+    weights: Array | None = None,
+) -> _common.HeatmapTargets:
     """UDP's target: a sub-pixel Gaussian at the landmark moved onto the heatmap corner-aligned.
 
     ``encode_gaussian(image_to_heatmap(coords, convention="udp"), rounding="none")``.
@@ -43,7 +44,8 @@ def encode_udp(
         image_size: ``(W_i, H_i)`` of the network input, each >= 2.
         heatmap_size: ``(W_h, H_h)``, each >= 2.
         sigma: the Gaussian's standard deviation in heatmap pixels, 0.06 to 1e4.
-        visible: optional ``(..., K)`` visibility or weight (0 means invisible).
+        weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
+            0 leaves the landmark out.
 
     Returns:
         ``(heatmaps, weights)``: ``(..., K, H_h, W_h)`` maps (peak 1) and ``(..., K)`` weights, as
@@ -63,9 +65,10 @@ def encode_udp(
     ((1, 64, 64), 1.0)
     """
     in_map = image_to_heatmap(coords, image_size=image_size, heatmap_size=heatmap_size, convention="udp")
-    return encode_gaussian(in_map, heatmap_size=heatmap_size, sigma=sigma, rounding="none", visible=visible)
+    return encode_gaussian(in_map, heatmap_size=heatmap_size, sigma=sigma, rounding="none", weights=weights)
 
 
+@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 def decode_udp(
     heatmaps: Array,
@@ -75,7 +78,7 @@ def decode_udp(
     sigma: float,
     iterations: int = 4,
     kernel_size: int | None = None,
-) -> tuple[Array, Array]:
+) -> _common.DecodedLandmarks:
     """UDP's decoding: :func:`decode_dark`, then back to image pixels corner-aligned.
 
     On targets from :func:`encode_udp` with the same ``sigma >= 1`` and sizes it returns the

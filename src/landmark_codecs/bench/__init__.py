@@ -13,6 +13,8 @@ outputs, scored with :mod:`landmark_codecs.metrics`).
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import html
 import json
 import math
@@ -23,29 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import (
-    decode_argmax,
-    decode_dark,
-    decode_pipnet,
-    decode_randomized_rounding,
-    decode_simcc,
-    decode_soft_argmax,
-    encode_gaussian,
-    encode_pipnet,
-    encode_randomized_rounding,
-    encode_simcc,
-    encode_soft_argmax,
-    heatmap_to_image,
-    image_to_heatmap,
-    metrics,
-    pipnet_neighbors,
-)
+from .. import metrics, pipnet_neighbors
+from ..codecs import Codec, codec_names, codec_options, get_codec
 from .._xp import namespace, to_host
 from ._predictions import DECODERS, Decoded, PredictionRow, ced_plot, decode_predictions, format_predictions, load_predictions
 from ._landmarks import DEFAULT_EYE_CORNERS, MEAN_SHAPES, Landmarks, check_eye_corners, load_keypoints, mean_shape, synthetic_landmarks
 
 __all__ = [
-    "CODECS",
+    "DEFAULT_CODECS",
+    "bench_codec",
+    "output_kinds",
+    "parse_codec",
     "DECODERS",
     "Decoded",
     "PredictionRow",
@@ -73,120 +63,82 @@ __all__ = [
 DEFAULT_SIZES: tuple[int, ...] = (4, 8, 16, 32, 64, 128)
 
 
-@dataclass(frozen=True)
-class _Context:
-    size: int  # heatmap size (or bins per axis, or grid cells)
-    sigma: float  # Gaussian sigma in heatmap px
-    image_size: int
-    uniform: Any  # (n, K, 2) uniform [0, 1) draws, in the backend: H3R's sampled rounding
-    table: Any  # PIPNet's neighbour table, in the backend (None for the other codecs)
-
-
-@dataclass(frozen=True)
-class Codec:
-    """An encode -> decode pair in one coordinate space.
-
-    ``encode(coords, ctx, expected)`` returns the target as a tuple of arrays; ``noise`` says per
-    array how the realistic model perturbs it: ``"map"`` (x the peak over the last two axes),
-    ``"labels"`` (x the peak over the last axis), ``"logits"`` (a probability map a network
-    predicts through a softmax: its log, see :func:`run`) or ``"cells"`` (regressed offsets, in
-    cells: one draw per map, see :func:`run`). ``decode(target, ctx)`` returns coordinates in ``space``:
-    ``"pixel_center"``/``"udp"`` heatmap px (that conversion both ways) or ``"image"`` px.
-    """
-
-    description: str
-    encode: Callable[[Any, _Context, bool], tuple[Any, ...]]
-    decode: Callable[[tuple[Any, ...], _Context], Any]
-    noise: tuple[str, ...]
-    space: str = "pixel_center"
+# The rows of the default run: codec names of :func:`landmark_codecs.get_codec`, with options after
+# colons (``name:key=value:...``). The softmax codecs decode logits, as their networks output.
+# The quarter shift is shown on a sub-pixel target: on its own rounded one (MSRA's) the two
+# neighbours tie: noise-free it equals argmax, and under noise the shift only adds error.
+DEFAULT_CODECS: tuple[str, ...] = (
+    "argmax",
+    "quarter:rounding=none",
+    "dark",
+    "udp",
+    "simcc",
+    "h3r:expected=True",
+    "h3r:expected=True:activation=window",
+    "h3r",
+    "soft_argmax",
+    "pipnet",
+)
 
 
 def _sigma(size: int, image_size: int, sigma_image: float) -> float:
     return max(0.5, sigma_image * size / image_size)
 
 
-def _gaussian(c: Any, ctx: _Context, expected: bool) -> tuple[Any, ...]:
-    return (encode_gaussian(c, heatmap_size=(ctx.size, ctx.size), sigma=ctx.sigma)[0],)
+def parse_codec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"name:key=value:..."`` -> ``(name, options)``; a value is a Python literal or a bare word.
+
+    >>> parse_codec("h3r:expected=True:activation=window")
+    ('h3r', {'expected': True, 'activation': 'window'})
+    """
+    name, *items = spec.split(":")
+    if name not in codec_names():
+        raise ValueError(f"unknown codec {name!r} in {spec!r}; choose from {', '.join(codec_names())} (options after colons: name:key=value)")
+    options: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq or not key.isidentifier():
+            raise ValueError(f"codec {spec!r}: expected options as key=value after the name, got {item!r}")
+        try:
+            options[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[key] = text
+    return name, options
 
 
-def _h3r(c: Any, ctx: _Context, expected: bool) -> tuple[Any, ...]:
-    return (encode_randomized_rounding(c, heatmap_size=(ctx.size, ctx.size), expected=True)[0],)
+def bench_codec(spec: str, *, image_size: int, size: int, sigma: float, neighbors: Any = None) -> Codec:
+    """The codec ``spec`` for a ``size x size`` map (bins per axis for SimCC, grid cells for
+    PIPNet) of an ``image_size`` crop, with the bench's defaults under the spec's own options:
+    ``sigma`` heatmap px (bins) for the Gaussian codecs, ``logits=True`` for the softmax ones,
+    PIPNet's neighbour table, and no outside-the-image check (the bench clamps)."""
+    name, options = parse_codec(spec)
+    fields = codec_options(name)
+    defaults: dict[str, Any] = {"on_outside": "ignore"}
+    if "sigma" in fields and name != "h3r":  # H3R's target is one-hot unless asked
+        defaults["sigma"] = sigma
+    if "logits" in fields:
+        defaults["logits"] = True
+    if name == "simcc":
+        defaults["split_ratio"] = size / image_size
+    if name == "pipnet":
+        defaults["neighbors"] = neighbors
+    try:
+        return get_codec(name, image_size=(image_size,) * 2, heatmap_size=None if name == "simcc" else (size, size), **{**defaults, **options})
+    except TypeError as err:
+        raise ValueError(f"codec {spec!r}: {err}") from None
 
 
-def _h3r_sampled(c: Any, ctx: _Context, expected: bool) -> tuple[Any, ...]:
-    if expected:  # what a network trained on samples learns
-        return _h3r(c, ctx, expected)
-    return (encode_randomized_rounding(c, heatmap_size=(ctx.size, ctx.size), noise=ctx.uniform)[0],)
+def output_kinds(codec: Codec) -> tuple[str, ...]:
+    """How the realistic model perturbs each output: ``"map"`` (x the peak over the last two
+    axes), ``"labels"`` (x the peak over the last axis), ``"logits"`` (a probability map a network
+    predicts through a softmax: its log, see :func:`run`) or ``"cells"`` (regressed offsets, in
+    cells: one draw per map)."""
+    if codec.name == "simcc":
+        return ("labels", "labels")
+    if codec.name == "pipnet":
+        return ("map", "cells", "cells")
+    return ("logits",) if getattr(codec, "logits", False) else ("map",)
 
-
-def _simcc(c: Any, ctx: _Context, expected: bool) -> tuple[Any, ...]:
-    image = (ctx.image_size, ctx.image_size)
-    return tuple(encode_simcc(c, image_size=image, sigma=ctx.sigma, split_ratio=ctx.size / ctx.image_size)[:2])
-
-
-def _pipnet(c: Any, ctx: _Context, expected: bool) -> tuple[Any, ...]:
-    t = encode_pipnet(c, grid_size=(ctx.size, ctx.size), neighbor_index=ctx.table)
-    return (t.scores, t.offsets, t.neighbor_offsets)
-
-
-CODECS: dict[str, Codec] = {
-    "argmax": Codec(
-        "vanilla: Gaussian at the rounded pixel, argmax",
-        lambda c, ctx, e: (encode_gaussian(c, heatmap_size=(ctx.size, ctx.size), sigma=ctx.sigma, rounding="nearest")[0],),
-        lambda t, ctx: decode_argmax(t[0])[0],
-        ("map",),
-    ),
-    "quarter": Codec("sub-pixel Gaussian, argmax + quarter shift", _gaussian, lambda t, ctx: decode_argmax(t[0], refine="quarter")[0], ("map",)),
-    "dark": Codec(
-        "sub-pixel Gaussian, DARK (border-normalized Newton steps)", _gaussian, lambda t, ctx: decode_dark(t[0], sigma=ctx.sigma)[0], ("map",)
-    ),
-    "udp": Codec(
-        "UDP: corner-aligned conversion, sub-pixel Gaussian, DARK",
-        _gaussian,
-        lambda t, ctx: decode_dark(t[0], sigma=ctx.sigma)[0],
-        ("map",),
-        space="udp",
-    ),
-    "simcc": Codec(
-        "SimCC: 1-D Gaussian labels of `size` bins per axis (split ratio size / crop), 1-D DARK",
-        _simcc,
-        lambda t, ctx: decode_simcc(
-            *t, image_size=(ctx.image_size,) * 2, split_ratio=ctx.size / ctx.image_size, refine="dark", sigma=ctx.sigma
-        )[0],
-        ("labels", "labels"),
-        space="image",
-    ),
-    "h3r-expected": Codec(
-        "randomized rounding, expected target, top-9 decode of its logits",
-        _h3r,
-        lambda t, ctx: decode_randomized_rounding(t[0], input="logits")[0],
-        ("logits",),
-    ),
-    "h3r-window": Codec(
-        "randomized rounding, expected target, 3x3 window decode of its logits",
-        _h3r,
-        lambda t, ctx: decode_randomized_rounding(t[0], activation="window", input="logits")[0],
-        ("logits",),
-    ),
-    "h3r-sampled": Codec(
-        "randomized rounding, one sampled one-hot target (realistic: the expected one), top-9 decode of its logits",
-        _h3r_sampled,
-        lambda t, ctx: decode_randomized_rounding(t[0], input="logits")[0],
-        ("logits",),
-    ),
-    "soft-argmax": Codec(
-        "exact soft-argmax target, soft-argmax decode of its log",
-        lambda c, ctx, e: (encode_soft_argmax(c, heatmap_size=(ctx.size, ctx.size), sigma=ctx.sigma)[0],),
-        lambda t, ctx: decode_soft_argmax(t[0])[0],
-        ("logits",),
-    ),
-    "pipnet": Codec(
-        "PIPNet: one-hot score, offsets and 10 neighbours' offsets on a size x size grid, mean merge",
-        _pipnet,
-        lambda t, ctx: decode_pipnet(*t, neighbor_index=ctx.table)[0],
-        ("map", "cells", "cells"),
-    ),
-}
 
 MODELS: dict[str, str] = {
     "noise-free": "noise-free: the exact target decoded, quantization error alone",
@@ -210,7 +162,7 @@ class Row:
 def run(
     landmarks: Landmarks | None = None,
     *,
-    codecs: Sequence[str] = tuple(CODECS),
+    codecs: Sequence[str] = DEFAULT_CODECS,
     sizes: Sequence[int] = DEFAULT_SIZES,
     model: str = "noise-free",
     noise: float = 0.05,
@@ -223,16 +175,18 @@ def run(
 ) -> list[Row]:
     """Mean and max decode error, and NME, per codec and heatmap size (float64).
 
-    Each landmark, in crop pixels, is mapped to the codec's space, encoded, perturbed by the
-    prediction ``model``, decoded and mapped back; the error is the Euclidean distance to the
-    truth in image pixels. Landmarks outside the crop (or NaN) are encoded clamped to it and left
-    out of every statistic.
+    Each codec (a :func:`landmark_codecs.get_codec` name with options, see :func:`parse_codec`
+    and :func:`bench_codec`) encodes the landmarks, in crop pixels; its outputs are perturbed by
+    the prediction ``model`` and decoded back to crop pixels; the error is the Euclidean
+    distance to the truth in image pixels. Landmarks outside the crop (or NaN) are encoded
+    clamped to it and left out of every statistic.
 
     - ``"noise-free"``: the exact target is decoded (the codec's quantization error alone).
-    - ``"realistic"``: the codec's *expected* target (for ``h3r-sampled``, the expectation a
+    - ``"realistic"``: the codec's *expected* target (for a sampled ``h3r``, the expectation a
       network trained on samples learns) for the landmark displaced by ``N(0, displacement^2)``
       heatmap px per axis (bins for SimCC, cells for PIPNet) and clamped to the map's valid
-      range (a target cannot lie outside it), perturbed in the space its network is trained in:
+      range (a target cannot lie outside it), perturbed in the space its network is trained in
+      (:func:`output_kinds`):
 
       - heatmaps trained by regression (the Gaussian codecs, SimCC's labels): i.i.d. Gaussian
         noise of ``noise`` x the target's peak on every pixel (or bin);
@@ -251,9 +205,7 @@ def run(
     """
     landmarks = synthetic_landmarks(seed=seed) if landmarks is None else landmarks
     image_size = landmarks.image_size
-    unknown = [c for c in codecs if c not in CODECS]
-    if unknown:
-        raise ValueError(f"unknown codec(s) {unknown}; choose from {', '.join(CODECS)}")
+    names = [parse_codec(c)[0] for c in codecs]
     if model not in MODELS:
         raise ValueError(f"unknown prediction model {model!r}; choose from {', '.join(MODELS)}")
     for size in sizes:
@@ -262,8 +214,11 @@ def run(
     if not (noise >= 0 and displacement >= 0):
         raise ValueError(f"noise and displacement must be >= 0, got {noise} and {displacement}")
     n, k = landmarks.coords.shape[:2]
-    if "pipnet" in codecs and k < 2:
+    if "pipnet" in names and k < 2:
         raise ValueError("pipnet needs at least 2 landmarks per shape (it predicts each from its neighbours)")
+    for spec in codecs:  # every option checked before any work (PIPNet's table is built below)
+        if not spec.startswith("pipnet"):
+            bench_codec(spec, image_size=image_size, size=min(sizes, default=2), sigma=1.0)
     to_backend = _backend(backend, device)
     truth = landmarks.coords
     inside = np.all((truth >= -0.5) & (truth < image_size - 0.5), axis=-1)
@@ -276,50 +231,45 @@ def run(
         i, j = landmarks.eye_corners
         iod = np.linalg.norm(truth[:, i] - truth[:, j], axis=-1)
     table = None
-    if "pipnet" in codecs:
+    if "pipnet" in names:
         count = inside.sum(axis=0)[:, None]  # a landmark never inside the crop sits at the centre
         mean_shape = np.where(count > 0, np.where(inside[..., None], truth, 0).sum(axis=0) / np.maximum(count, 1), image_size / 2)
-        table = pipnet_neighbors(to_backend(mean_shape), num_neighbors=min(10, k - 1))
+        table = pipnet_neighbors(mean_shape, num_neighbors=min(10, k - 1))
     rows = []
     total, done = len(codecs) * len(sizes), 0
-    for name in codecs:
-        codec = CODECS[name]
+    for spec in codecs:
         for size in sizes:
-            rng = np.random.default_rng([seed, size, sorted(CODECS).index(name)])
-            sigma = _sigma(size, image_size, sigma_image)
+            rng = np.random.default_rng([seed, size, sorted(DEFAULT_CODECS).index(spec) if spec in DEFAULT_CODECS else len(DEFAULT_CODECS)])
+            codec = bench_codec(spec, image_size=image_size, size=size, sigma=_sigma(size, image_size, sigma_image), neighbors=table)
+            if model == "realistic" and getattr(codec, "expected", True) is False:
+                codec = dataclasses.replace(codec, expected=True)  # what a network trained on samples learns
+            kinds = output_kinds(codec)
             decoded = np.empty_like(truth)
-            maps = 1 + 2 + 2 * table.index.shape[-1] if name == "pipnet" else 1  # score, offsets, neighbour offsets
+            maps = 1 + 2 + 2 * table.index.shape[-1] if codec.name == "pipnet" else 1  # score, offsets, neighbour offsets
             step = max(1, _CHUNK_VALUES // (k * size * size * maps))
             for start in range(0, n, step):
                 c_img = encoded[start : start + step]
-                ctx = _Context(size, sigma, image_size, to_backend(rng.random(c_img.shape)), table)
-                if codec.space == "image":
-                    c, extent, unit = c_img, image_size, image_size / size
-                else:
-                    c = image_to_heatmap(c_img, image_size=(image_size,) * 2, heatmap_size=(size, size), convention=codec.space)
-                    extent, unit = size, 1.0
                 if model == "realistic":  # a prediction stays on the map
-                    c = np.clip(c + rng.normal(0.0, displacement * unit, size=c.shape), -0.5, extent - 0.5 - 1e-9 * extent)
-                target = codec.encode(to_backend(c), ctx, model == "realistic")
+                    c = codec.to_heatmap(c_img)
+                    c = np.clip(c + rng.normal(0.0, displacement, size=c.shape), -0.5, size - 0.5 - 1e-9 * size)
+                    c_img = codec.to_image(c)
+                target = codec.encode(to_backend(c_img), rng=rng).outputs
                 level = noise if model == "realistic" else 0.0
-                target = tuple(_perturbed(t, kind, level, rng, to_backend) for t, kind in zip(target, codec.noise))
-                out = to_host(codec.decode(target, ctx))
-                if codec.space != "image":
-                    out = heatmap_to_image(out, image_size=(image_size,) * 2, heatmap_size=(size, size), convention=codec.space)
-                decoded[start : start + step] = out
+                target = tuple(_perturbed(t, kind, level, rng, to_backend) for t, kind in zip(target, kinds))
+                decoded[start : start + step] = to_host(codec.decode(*target).coords)
             err = np.linalg.norm(decoded - truth, axis=-1)
             kept = err[inside]
             nme = fr = area = None
             if iod is not None:
                 faces = inside.any(axis=1) & (iod > 0)
                 if faces.any():
-                    per_face = metrics.nme(decoded[faces], truth[faces], visible=inside[faces], normalize=iod[faces])
+                    per_face = metrics.nme(decoded[faces], truth[faces], weights=inside[faces], normalize=iod[faces])
                     nme = float(100 * per_face.mean())
                     fr, area = float(metrics.failure_rate(per_face)), float(metrics.auc(per_face))
-            rows.append(Row(model, name, size, float(kept.mean() * size / image_size), float(kept.mean()), float(kept.max()), nme, fr, area))
+            rows.append(Row(model, spec, size, float(kept.mean() * size / image_size), float(kept.mean()), float(kept.max()), nme, fr, area))
             done += 1
             if progress is not None:
-                progress(done, total, f"{model} {name} {size}x{size}")
+                progress(done, total, f"{model} {spec} {size}x{size}")
     return rows
 
 
@@ -389,18 +339,19 @@ def format_table(rows: Sequence[Row], *, landmarks: str, image_size: int = 256, 
     """One table per prediction model in ``rows``, each headed by :func:`table_title`; with FR@0.1
     and AUC@0.1 columns when the landmarks are faces (rows with an NME)."""
     faces = any(r.nme_percent is not None for r in rows)
+    width = max([13, *(len(r.codec) for r in rows)])
     blocks = []
     for model in dict.fromkeys(r.model for r in rows):
         lines = [
             table_title(model, landmarks=landmarks, image_size=image_size, noise=noise, displacement=displacement),
-            f"{'codec':<13} {'heatmap':>8} {'mean err (hm px)':>17} {'mean err (img px)':>18} {'max err (img px)':>17} {'NME %':>8}"
+            f"{'codec':<{width}} {'heatmap':>8} {'mean err (hm px)':>17} {'mean err (img px)':>18} {'max err (img px)':>17} {'NME %':>8}"
             + (f" {'FR@0.1':>7} {'AUC@0.1':>8}" if faces else ""),
         ]
         for r in rows:
             if r.model == model:
                 nme = "-" if r.nme_percent is None else f"{r.nme_percent:.4f}"
                 line = (
-                    f"{r.codec:<13} {f'{r.size}x{r.size}':>8} {r.mean_error_heatmap_px:>17.6f} {r.mean_error_image_px:>18.6f} "
+                    f"{r.codec:<{width}} {f'{r.size}x{r.size}':>8} {r.mean_error_heatmap_px:>17.6f} {r.mean_error_image_px:>18.6f} "
                     f"{r.max_error_image_px:>17.6f} {nme:>8}"
                 )
                 if faces:

@@ -8,7 +8,6 @@ crop's valid range is ``[-0.5, image_size - 0.5)`` per axis.
 from __future__ import annotations
 
 import csv
-import importlib.resources
 import math
 import pathlib
 from dataclasses import dataclass
@@ -16,31 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..metrics import EYE_CORNERS
+from ..shapes import MEAN_SHAPES, mean_shape
+from ..shapes import packaged_path as _packaged
+from ..shapes import read_mean_shape as _read_mean_shape
 
 __all__ = ["Landmarks", "synthetic_landmarks", "load_keypoints", "mean_shape", "MEAN_SHAPES", "DEFAULT_EYE_CORNERS"]
-
-# The mean shapes shipped in the package (PIPNet's published mean faces, data/meanface_*.txt).
-MEAN_SHAPES = ("300w68", "wflw98", "cofw29", "aflw19")
-
-
-def mean_shape(name: str, /) -> np.ndarray:
-    """A packaged mean face: ``(K, 2)`` float64 ``(x, y)`` normalized to the face crop (``[0, 1]``
-    spans the crop's edges).
-
-    ``name`` is one of ``"300w68"``, ``"wflw98"``, ``"cofw29"``, ``"aflw19"``: the mean shapes
-    PIPNet (Jin et al., IJCV 2021) publishes for 300W, WFLW, COFW and AFLW, shipped with this
-    package, e.g. for :func:`landmark_codecs.pipnet_neighbors` or ``--keypoints wflw98``.
-
-    >>> mean_shape("aflw19").shape
-    (19, 2)
-    """
-    return _read_mean_shape(_packaged(name))
-
-
-def _packaged(name: str) -> pathlib.Path:
-    if name not in MEAN_SHAPES:
-        raise ValueError(f"mean shape name must be one of {', '.join(MEAN_SHAPES)}, got {name!r}")
-    return pathlib.Path(str(importlib.resources.files("landmark_codecs") / "data" / f"meanface_{name}.txt"))
 
 # Outer eye corners (0-based) of the common face layouts, for NME's inter-ocular distance: the
 # metrics module's table (300W 68, WFLW 98, COFW 29).
@@ -167,16 +146,6 @@ def _read_csv(path: pathlib.Path, image_size: int) -> np.ndarray:
     side = scale * _BOX_PX * _MARGIN
     points = data[:, 3:].reshape(len(data), -1, 2)
     return (points - centre[:, None, :]) * (image_size / side)[:, None, None] + (image_size - 1) / 2
-
-
-def _read_mean_shape(path: pathlib.Path) -> np.ndarray:
-    try:
-        values = np.array(path.read_text().split(), dtype=np.float64)
-    except ValueError:
-        raise ValueError(f"keypoints file {str(path)!r}: expected a mean shape of numbers, x y x y ...") from None
-    if values.size < 2 or values.size % 2:
-        raise ValueError(f"keypoints file {str(path)!r}: expected an even number (2K) of values, x y pairs, got {values.size}")
-    return values.reshape(-1, 2)
 
 
 def _jittered(shape01: np.ndarray, image_size: int, samples: int, seed: int) -> np.ndarray:

@@ -6,7 +6,7 @@ The file (``numpy.savez``) holds:
 - ``heatmaps``: ``(N, K, H, W)`` float, the network's outputs for N test faces;
 - ``landmarks``: ``(N, K, 2)`` float, the ground truth ``(x, y)`` in image pixels;
 - ``image_size``: ``(2,)`` ints, the image's ``(W, H)``;
-- optionally ``visible`` ``(N, K)``, ``logits`` (a bool: the maps are logits of a softmax, as
+- optionally ``weights`` ``(N, K)`` (landmarks of weight 0 are left out), ``logits`` (a bool: the maps are logits of a softmax, as
   H3R and soft-argmax networks are trained), ``sigma`` (the Gaussian target's sigma in heatmap
   pixels, which DARK needs) and ``convention`` (``"pixel_center"``, ``"legacy"`` or ``"udp"``:
   how heatmap pixels map to image pixels; default ``"pixel_center"``).
@@ -34,7 +34,7 @@ _CONVENTIONS = ("pixel_center", "legacy", "udp")
 @dataclass(frozen=True)
 class PredictionRow:
     decoder: str
-    mean_error_image_px: float | None  # over the visible landmarks; None: the decoder did not apply
+    mean_error_image_px: float | None  # over the landmarks of non-zero weight; None: the decoder did not apply
     nme_percent: float | None  # per face, then averaged; None without eye indices
     failure_rate: float | None  # FR@0.1 (NME above 10 %)
     auc: float | None  # AUC@0.1, exact
@@ -46,7 +46,7 @@ class Predictions:
     heatmaps: np.ndarray
     landmarks: np.ndarray
     image_size: tuple[int, int]
-    visible: np.ndarray
+    weights: np.ndarray
     logits: bool
     sigma: float | None
     convention: str
@@ -75,12 +75,12 @@ def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) ->
             raise ValueError(f"{where}: landmarks must be a real (N, K, 2) = {(n, k, 2)} array in image pixels, got {truth.dtype} {truth.shape}")
         if size.shape != (2,) or not np.issubdtype(size.dtype, np.integer) or (size < 2).any():
             raise ValueError(f"{where}: image_size must be two ints (W, H) >= 2, got {size.tolist()}")
-        visible = np.ones((n, k), dtype=bool)
-        if "visible" in data.files:
-            visible = data["visible"]
-            if visible.shape != (n, k):
-                raise ValueError(f"{where}: visible must have shape (N, K) = {(n, k)}, got {visible.shape}")
-            visible = visible.astype(bool)
+        weights = np.ones((n, k), dtype=bool)
+        if "weights" in data.files:
+            weights = data["weights"]
+            if weights.shape != (n, k):
+                raise ValueError(f"{where}: weights must have shape (N, K) = {(n, k)}, got {weights.shape}")
+            weights = weights.astype(bool)
         logits = bool(data["logits"]) if "logits" in data.files else False
         if sigma is None and "sigma" in data.files:
             sigma = float(data["sigma"])
@@ -89,7 +89,7 @@ def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) ->
         raise ValueError(f"{where}: convention must be one of {', '.join(_CONVENTIONS)}, got {convention!r}")
     kind = "logits" if logits else "heatmaps"
     description = f"{n} faces x {k} landmarks, {w}x{h} {kind} from {path.name}, {int(size[0])}x{int(size[1])} images"
-    return Predictions(maps, truth.astype(np.float64), (int(size[0]), int(size[1])), visible, logits, sigma, convention, description)
+    return Predictions(maps, truth.astype(np.float64), (int(size[0]), int(size[1])), weights, logits, sigma, convention, description)
 
 
 class Decoded(NamedTuple):
@@ -114,7 +114,6 @@ def decode_predictions(
     eye corners (68, 98 and 29 points).
     """
     pred = load_predictions(path, sigma=sigma)
-    mode = "logits" if pred.logits else "probabilities"
     maps = pred.heatmaps
     h, w = maps.shape[-2:]
     k = maps.shape[1]
@@ -124,9 +123,9 @@ def decode_predictions(
     runs: dict[str, Any] = {
         "argmax": lambda: decode_argmax(maps),
         "quarter": lambda: decode_argmax(maps, refine="quarter"),
-        "soft-argmax": lambda: decode_soft_argmax(maps, input=mode),
-        "h3r-topk": lambda: decode_randomized_rounding(maps, k=min(9, h * w), input=mode),
-        "h3r-window": lambda: decode_randomized_rounding(maps, activation="window", window_size=3, input=mode),
+        "soft-argmax": lambda: decode_soft_argmax(maps, logits=pred.logits),
+        "h3r-topk": lambda: decode_randomized_rounding(maps, top_k=min(9, h * w), logits=pred.logits),
+        "h3r-window": lambda: decode_randomized_rounding(maps, activation="window", window_size=3, logits=pred.logits),
     }
     if pred.sigma is not None:
         dark_maps = np.exp(maps - maps.max(axis=(-2, -1), keepdims=True)) if pred.logits else maps
@@ -138,10 +137,10 @@ def decode_predictions(
             continue
         coords, _ = runs[name]()
         xy = heatmap_to_image(np.asarray(coords, dtype=np.float64), image_size=pred.image_size, heatmap_size=(w, h), convention=pred.convention)
-        err = np.linalg.norm(xy - pred.landmarks, axis=-1)[pred.visible]
+        err = np.linalg.norm(xy - pred.landmarks, axis=-1)[pred.weights]
         nme = fr = area = None
         if pair is not None:
-            per_face = metrics.nme(xy, pred.landmarks, visible=pred.visible, eyes=pair)
+            per_face = metrics.nme(xy, pred.landmarks, weights=pred.weights, eyes=pair)
             per_faces[name] = per_face
             nme = float(100 * np.nanmean(per_face))
             fr = float(metrics.failure_rate(per_face, threshold=threshold))

@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 
 from .._xp import to_host
-from . import CODECS, _backend, _Context, _perturbed
+from .. import pipnet_neighbors
+from ..codecs import Codec
+from . import DEFAULT_CODECS, _backend, _perturbed, bench_codec, output_kinds, parse_codec
 from ._timing import device_sync, median_times
 
-__all__ = ["PEERS", "Peer", "reference_inputs", "run_speed"]
+__all__ = ["PEERS", "Peer", "reference_inputs", "run_speed", "speed_codec"]
 
 B, K, SIZE, PIPNET_SIZE, IMAGE = 32, 98, 64, 8, 256
 SIGMA = 2.0  # heatmap px at 64x64
@@ -92,7 +94,7 @@ PEERS: tuple[Peer, ...] = (
     Peer(
         "kornia spatial_soft_argmax2d",
         "kornia",
-        "soft-argmax",
+        "soft_argmax",
         _kornia,
         lambda out: (_host64(out) + 1) * (SIZE - 1) / 2,
         "normalized to [-1, 1] with -1 and 1 at the centres of the first and last pixels: x = (x_k + 1) (W - 1) / 2",
@@ -100,7 +102,7 @@ PEERS: tuple[Peer, ...] = (
     Peer(
         "dsntnn flat_softmax + dsnt",
         "dsntnn",
-        "soft-argmax",
+        "soft_argmax",
         _dsntnn,
         lambda out: (_host64(out) + 1) * SIZE / 2 - 0.5,
         "normalized to [-1, 1] with -1 and 1 at the map's outer edges: x = (x_d + 1) W / 2 - 0.5",
@@ -108,7 +110,7 @@ PEERS: tuple[Peer, ...] = (
     Peer(
         "face-alignment get_preds_fromhm",
         "face_alignment",
-        "quarter",
+        "quarter:rounding=none",
         _face_alignment,
         lambda out: _host64(out) - 0.5,
         "0 at the left edge of pixel 0, a pixel's centre is j + 0.5 (no shift when the maximum is on a border pixel): x = x_fa - 0.5",
@@ -131,7 +133,7 @@ PEERS: tuple[Peer, ...] = (
     Peer(
         "mmpose MSRAHeatmap.decode",
         "mmpose",
-        "quarter",
+        "quarter:rounding=none",
         _mmpose(False),
         lambda out: _host64(out) / _STRIDE,
         "input-image pixels over scale_factor = input_size / heatmap_size, our 'legacy': x_h = x_i * W_h / W_i",
@@ -144,71 +146,72 @@ def installed(peer: Peer) -> bool:
     return importlib.util.find_spec(peer.module) is not None
 
 
-def reference_inputs(codec: str, *, seed: int = 0) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray | None]:
-    """``(coords, target, logits)`` of the reference batch for ``codec``, NumPy float32: coordinates
-    in the codec's space, its exact target plus noise of 1% of the peak (the decoder's input), and
-    for map codecs the log of that map (soft-argmax's and the peers' logits)."""
+def speed_codec(spec: str, coords: np.ndarray) -> Codec:
+    """The codec timed for ``spec``: 64x64 maps of a 256 crop (SimCC: 64 bins per axis; PIPNet:
+    its 8x8 grid) with sigma 2 heatmap px, PIPNet's neighbours from the first shape of ``coords``."""
+    name = parse_codec(spec)[0]
+    size = PIPNET_SIZE if name == "pipnet" else SIZE
+    table = pipnet_neighbors(np.asarray(coords[0], dtype=np.float64), num_neighbors=10) if name == "pipnet" else None
+    return bench_codec(spec, image_size=IMAGE, size=size, sigma=SIGMA, neighbors=table)
+
+
+def reference_inputs(spec: str, *, seed: int = 0) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray | None]:
+    """``(keypoints, outputs, logits)`` of the reference batch for the codec ``spec``, NumPy
+    float32: keypoints in crop pixels, the codec's exact outputs plus noise of 1% of the peak (the
+    decoder's input), and for map codecs the log of that map (soft-argmax's and the peers' logits)."""
     rng = np.random.default_rng(seed)
-    size = PIPNET_SIZE if codec == "pipnet" else SIZE
-    spec = CODECS[codec]
-    extent = IMAGE if spec.space == "image" else size
-    coords = rng.uniform(0, extent - 1, size=(B, K, 2))
-    ctx = _context(codec, coords, rng, lambda a: a)
-    target = spec.encode(coords, ctx, False)
-    noisy = tuple(np.asarray(_perturbed(t, "map" if kind == "logits" else kind, 0.01, rng, lambda a: a), dtype=np.float32) for t, kind in zip(target, spec.noise))
-    logits = np.log(np.clip(noisy[0], 1e-12, None)).astype(np.float32) if spec.noise[0] in ("map", "logits") else None
-    if spec.noise[0] == "logits":  # the codec decodes logits (H3R, soft-argmax)
+    coords = rng.uniform(0, IMAGE - 1, size=(B, K, 2))
+    codec = speed_codec(spec, coords)
+    kinds = output_kinds(codec)
+    target = codec.encode(coords, rng=rng).outputs
+    noisy = tuple(np.asarray(_perturbed(t, "map" if kind == "logits" else kind, 0.01, rng, lambda a: a), dtype=np.float32) for t, kind in zip(target, kinds))
+    logits = np.log(np.clip(noisy[0], 1e-12, None)).astype(np.float32) if kinds[0] in ("map", "logits") else None
+    if kinds[0] == "logits":  # the codec decodes logits (H3R, soft-argmax)
         noisy = (logits,)
     return coords.astype(np.float32), noisy, logits
 
 
-def _context(codec: str, coords: Any, rng: np.random.Generator, to_backend: Callable[[np.ndarray], Any]) -> _Context:
-    from .. import pipnet_neighbors
-
-    size = PIPNET_SIZE if codec == "pipnet" else SIZE
-    table = pipnet_neighbors(to_backend(np.asarray(coords[0], dtype=np.float64)), num_neighbors=10) if codec == "pipnet" else None
-    return _Context(size, SIGMA, IMAGE, to_backend(rng.random((B, K, 2)).astype(np.float32)), table)
-
-
 def run_speed(
     *,
-    codecs: list[str] | tuple[str, ...] = tuple(CODECS),
+    codecs: list[str] | tuple[str, ...] = DEFAULT_CODECS,
     backend: str = "numpy",
     device: str | None = None,
     repeat: int = 11,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> str:
-    """Time every codec in ``codecs`` and the installed peers; returns the report as text."""
-    unknown = [c for c in codecs if c not in CODECS]
-    if unknown:
-        raise ValueError(f"unknown codec(s) {unknown}; choose from {', '.join(CODECS)}")
+    """Time every codec in ``codecs`` (:func:`landmark_codecs.bench.parse_codec` specs) and the
+    installed peers; returns the report as text."""
+    for spec in codecs:
+        parse_codec(spec)
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
     to_backend = _backend(backend, device)
     sync = device_sync(device if backend == "torch" else "cpu")
     xp_empty = _empty(backend, device)
+    width = max([13, *(len(c) for c in codecs)])
     lines = [
         f"Speed, backend {backend}{'' if device is None else ' on ' + device}: B={B}, K={K}, {SIZE}x{SIZE} float32 "
         f"(pipnet {PIPNET_SIZE}x{PIPNET_SIZE}); median of {repeat} interleaved rounds",
         "x floor: time / (a bare argmax over the decoder's input | allocating and filling the encoder's output once)",
-        f"{'codec':<13} {'encode ms':>10} {'x floor':>8} {'decode ms':>10} {'x floor':>8}",
+        f"{'codec':<{width}} {'encode ms':>10} {'x floor':>8} {'decode ms':>10} {'x floor':>8}",
     ]
     peer_lines, skipped = [], []
-    for i, name in enumerate(codecs):
-        spec = CODECS[name]
-        coords_np, target_np, logits_np = reference_inputs(name)
-        ctx = _context(name, coords_np, np.random.default_rng(1), to_backend)
+    for i, spec in enumerate(codecs):
+        coords_np, target_np, logits_np = reference_inputs(spec)
+        codec = speed_codec(spec, coords_np)
+        kinds = output_kinds(codec)
         coords = to_backend(coords_np)
         target = tuple(to_backend(t) for t in target_np)
         shapes = [tuple(t.shape) for t in target_np]
-        flats = [t.reshape(B, K, -1) for t in target[: 2 if spec.noise[0] == "labels" else 1]]
+        flats = [t.reshape(B, K, -1) for t in target[: 2 if kinds[0] == "labels" else 1]]
+        rng = np.random.default_rng(1)
         cases: dict[str, Callable[[], Any]] = {
             "encode floor": lambda: [xp_empty(s) for s in shapes],
-            "encode": lambda: spec.encode(coords, ctx, False),
+            "encode": lambda: codec.encode(coords, rng=rng),
             "decode floor": lambda: [f.argmax(-1) for f in flats],
-            "decode": lambda: spec.decode(target, ctx),
+            "decode": lambda: codec.decode(*target),
         }
-        peers = [p for p in PEERS if p.codec == name]
+        peers = [p for p in PEERS if p.codec == spec]
         for p in peers:
             if installed(p):
                 try:
@@ -219,14 +222,14 @@ def run_speed(
                 skipped.append(f"{p.name}: not installed (pip install {p.module.replace('_', '-')})")
         t = median_times(cases, repeat=repeat, sync=sync)
         lines.append(
-            f"{name:<13} {t['encode'] * 1e3:>10.2f} {t['encode'] / t['encode floor']:>7.2f}x "
+            f"{spec:<{width}} {t['encode'] * 1e3:>10.2f} {t['encode'] / t['encode floor']:>7.2f}x "
             f"{t['decode'] * 1e3:>10.2f} {t['decode'] / t['decode floor']:>7.2f}x"
         )
         for p in peers:
             if p.name in t:
-                peer_lines.append(f"{p.name:<44} {t[p.name] * 1e3:>9.2f} ms  vs {name} decode {t['decode'] * 1e3:>8.2f} ms: peer / ours {t[p.name] / t['decode']:>6.2f}x")
+                peer_lines.append(f"{p.name:<44} {t[p.name] * 1e3:>9.2f} ms  vs {spec} decode {t['decode'] * 1e3:>8.2f} ms: peer / ours {t[p.name] / t['decode']:>6.2f}x")
         if progress is not None:
-            progress(i + 1, len(codecs), f"speed {name}")
+            progress(i + 1, len(codecs), f"speed {spec}")
     lines += ["", "Peers, the same maps, side by side in the same rounds (peer / ours > 1: ours is faster)"]
     lines += peer_lines or ["(none installed)"]
     lines += [f"skipped: {s}" for s in dict.fromkeys(skipped)]

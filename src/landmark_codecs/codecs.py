@@ -1,0 +1,547 @@
+"""Codec objects: an encoder and its decoder as one named object, in image pixels.
+
+``get_codec(name, image_size=..., heatmap_size=..., **options)`` returns a frozen, picklable
+:class:`Codec`; :func:`codec_names` lists the names. A codec only calls the family's functions:
+
+- ``codec.encode(keypoints, /, *, weights=None, rng=None)`` takes ``(..., K, 2)`` keypoints in
+  **image pixels** (the network input's, integers at pixel centres) and returns
+  :class:`EncodedTargets` ``(outputs, weights, targets)``: ``outputs`` is the tuple of arrays the
+  network predicts, in the order :meth:`Codec.decode` reads them (one map stack; SimCC's x and y
+  labels; PIPNet's scores, offsets and neighbour offsets), ``weights`` is ``(..., K)`` and
+  ``targets`` the family function's own result (what its loss takes, e.g. :func:`pipnet_loss`).
+- ``codec.decode(*outputs)`` returns :class:`~landmark_codecs.DecodedLandmarks`
+  ``(coords, scores)`` with ``coords`` in image pixels.
+
+Decoding an encoder's own outputs gives the keypoints back: to float rounding for ``dark``,
+``udp``, ``simcc``, ``soft_argmax``, ``pipnet`` and ``h3r`` with ``expected=True``; within half
+a heatmap pixel per axis for ``argmax`` and ``quarter`` (the rounded target), and within one
+heatmap pixel per axis for ``h3r``'s sampled target (whose mean is the keypoint: unbiased).
+
+Convention:
+    Keypoints and decoded coordinates are ``(x, y)`` in image pixels of ``image_size``
+    ``(W, H)``, integers at pixel centres; the image's valid range is ``[-0.5, W - 0.5) x
+    [-0.5, H - 0.5)``. The codec converts to its heatmap with ``convention`` (default
+    ``"pixel_center"``, see :mod:`landmark_codecs.coords`); UDP always uses its corner-aligned
+    one. A keypoint outside the image, NaN or of weight 0 gets weight 0 and never breaks a batch.
+
+Keypoints outside the image: when more than half of the finite keypoints of non-zero weight in
+one ``encode`` call lie outside the image, the keypoints are almost surely in the wrong unit
+(heatmap pixels, a larger original image, normalized ``[0, 1]`` is not caught): ``on_outside``
+decides what happens, ``"warn"`` (a :class:`LandmarksOutsideWarning`, the default), ``"raise"``
+(a ``ValueError``) or ``"ignore"``. The check reads one count back to the host per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal, NamedTuple
+
+import numpy as np
+
+from . import _xp, argmax, coords, dark, gaussian, pipnet, rounding, simcc, soft_argmax, udp
+from . import _validation as check
+from ._common import DecodedLandmarks
+from .shapes import MEAN_SHAPES, mean_shape as _mean_shape
+
+Array = Any
+OnOutside = Literal["warn", "raise", "ignore"]
+
+__all__ = [
+    "get_codec",
+    "codec_names",
+    "codec_options",
+    "Codec",
+    "EncodedTargets",
+    "LandmarksOutsideWarning",
+    "ArgmaxCodec",
+    "QuarterCodec",
+    "DarkCodec",
+    "UDPCodec",
+    "SimCCCodec",
+    "H3RCodec",
+    "SoftArgmaxCodec",
+    "PIPNetCodec",
+]
+
+
+class EncodedTargets(NamedTuple):
+    """What :meth:`Codec.encode` returns."""
+
+    outputs: tuple[Array, ...]
+    """The arrays the network predicts, in the order :meth:`Codec.decode` reads them."""
+    weights: Array
+    """``(..., K)`` per-landmark weights (0: weight 0 given, NaN, or outside the map)."""
+    targets: Any
+    """The family function's own result (``HeatmapTargets``, ``SimCCTargets``, ``PIPNetTargets``)."""
+
+
+class LandmarksOutsideWarning(UserWarning):
+    """Most keypoints given to :meth:`Codec.encode` lie outside the image: probably a unit mistake."""
+
+
+_REGISTRY: dict[str, type[Codec]] = {}
+
+
+def _register(cls: type[Codec]) -> type[Codec]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def codec_names() -> tuple[str, ...]:
+    """The names :func:`get_codec` accepts, in registration order.
+
+    >>> codec_names()
+    ('argmax', 'quarter', 'dark', 'udp', 'simcc', 'h3r', 'soft_argmax', 'pipnet')
+    """
+    return tuple(_REGISTRY)
+
+
+def codec_options(name: str, /) -> tuple[str, ...]:
+    """The options :func:`get_codec` accepts for ``name`` (beyond the sizes), in order.
+
+    >>> codec_options("dark")
+    ('on_outside', 'convention', 'sigma', 'iterations', 'kernel_size')
+    """
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"unknown codec {name!r}; choose from {', '.join(_REGISTRY)}")
+    return tuple(f.name for f in dataclasses.fields(_REGISTRY[name]) if f.init and f.name not in ("image_size", "heatmap_size"))
+
+
+def get_codec(name: str, /, *, image_size: Sequence[int], heatmap_size: Sequence[int] | None = None, **options: Any) -> Codec:
+    """The codec ``name`` for ``image_size`` ``(W, H)`` images and ``heatmap_size`` ``(W, H)`` maps.
+
+    ``heatmap_size`` is the score grid for ``"pipnet"``; ``"simcc"`` takes none (its bins are
+    ``image_size * split_ratio``) or the matching bin counts. ``options`` are the codec's fields
+    (see each class); they are checked here, with the family function's own messages.
+
+    >>> import numpy as np
+    >>> codec = get_codec("dark", image_size=(256, 256), heatmap_size=(64, 64), sigma=2.0)
+    >>> encoded = codec.encode(np.array([[[100.3, 57.8]]]))
+    >>> [round(v, 6) for v in codec.decode(*encoded.outputs).coords[0, 0].tolist()]
+    [100.3, 57.8]
+    """
+    fields = codec_options(name)
+    cls = _REGISTRY[name]
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise TypeError(f"codec {name!r} has no option(s) {', '.join(unknown)}; its options are {', '.join(fields)}")
+    return cls(image_size=image_size, heatmap_size=heatmap_size, **options)
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Codec:
+    """Base class: ``encode`` image-pixel keypoints into network outputs, ``decode`` them back.
+
+    Subclasses set ``name`` and ``output_names`` and implement ``_encode`` (heatmap-space
+    keypoints or image ones, per family) and ``_decode``. Instances are frozen and picklable.
+    """
+
+    name: ClassVar[str] = ""
+    output_names: ClassVar[tuple[str, ...]] = ()
+    image_size: tuple[int, int]
+    heatmap_size: tuple[int, int] | None = None
+    on_outside: OnOutside = "warn"
+
+    def __post_init__(self) -> None:
+        self._set("image_size", check.size(self.image_size, "image_size"))
+        if self.heatmap_size is None:
+            raise ValueError(f"codec {self.name!r} needs heatmap_size=(W, H)")
+        self._set("heatmap_size", check.size(self.heatmap_size, "heatmap_size"))
+        check.choice(self.on_outside, "on_outside", ("warn", "raise", "ignore"))
+        self._check_options()
+        # Build once on a tiny probe so bad options fail here, with the function's message.
+        probe = self._probe_like(np.full((1, self._num_landmarks(), 2), [(w - 1) / 2 for w in self.image_size], dtype=np.float32))
+        self.decode(*self.encode(probe, rng=np.random.default_rng(0)).outputs)
+
+    def _set(self, field: str, value: Any) -> None:
+        object.__setattr__(self, field, value)
+
+    def _check_options(self) -> None:
+        """Normalize and check the subclass's fields (beyond what the probe checks)."""
+
+    def _num_landmarks(self) -> int:
+        return 1
+
+    def _probe_like(self, probe: np.ndarray) -> Array:
+        return probe
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The codec's fields beyond the sizes, as :func:`get_codec` takes them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("image_size", "heatmap_size")}
+
+    def __repr__(self) -> str:
+        items = [repr(self.name), f"image_size={self.image_size}"]
+        items += [] if self.heatmap_size is None else [f"heatmap_size={self.heatmap_size}"]
+        items += [f"{k}={self._option_repr(k, v)}" for k, v in self.options.items()]
+        return f"get_codec({', '.join(items)})"
+
+    def _option_repr(self, key: str, value: Any) -> str:
+        return repr(value)
+
+    # image <-> heatmap
+
+    def to_heatmap(self, keypoints: Array, /) -> Array:
+        """``(..., K, 2)`` image pixels -> the codec's heatmap pixels."""
+        return coords.image_to_heatmap(keypoints, image_size=self.image_size, heatmap_size=self.heatmap_size, convention=self._convention())
+
+    def to_image(self, points: Array, /) -> Array:
+        """``(..., K, 2)`` heatmap pixels -> image pixels (the inverse of :meth:`Codec.to_heatmap`)."""
+        return coords.heatmap_to_image(points, image_size=self.image_size, heatmap_size=self.heatmap_size, convention=self._convention())
+
+    def _convention(self) -> coords.Convention:
+        return getattr(self, "convention", "pixel_center")
+
+    # the two calls
+
+    @_xp.half_in_float32
+    def encode(self, keypoints: Array, /, *, weights: Array | None = None, rng: Any = None) -> EncodedTargets:
+        """Targets for ``(..., K, 2)`` keypoints in image pixels.
+
+        Args:
+            keypoints: ``(..., K, 2)`` real ``(x, y)`` in image pixels.
+            weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
+                0 leaves the landmark out.
+            rng: a NumPy or torch ``Generator`` for the codecs that sample (``h3r`` unless
+                ``expected=True``); ignored by the others.
+
+        Returns:
+            :class:`EncodedTargets` ``(outputs, weights, targets)`` in ``keypoints``' dtype and
+            device.
+        """
+        xp = _xp.namespace(keypoints=keypoints, weights=weights)
+        check.coords(xp, keypoints, "keypoints")
+        if self.on_outside != "ignore":
+            self._check_inside(xp, keypoints, weights)
+        targets = self._encode(keypoints, weights, rng)
+        return EncodedTargets(tuple(targets[: len(self.output_names)]), targets.weights, targets)
+
+    @_xp.half_in_float32
+    def decode(self, *outputs: Array) -> DecodedLandmarks:
+        """``(coords, scores)`` from the network's outputs (as :attr:`EncodedTargets.outputs`).
+
+        ``coords`` are ``(..., K, 2)`` ``(x, y)`` in image pixels, ``scores`` ``(..., K)`` (what
+        the family's decoder reports: the map's maximum, or the score at the chosen cell).
+        """
+        if len(outputs) != len(self.output_names):
+            raise TypeError(
+                f"codec {self.name!r} decodes {len(self.output_names)} output(s) ({', '.join(self.output_names)}), got {len(outputs)}"
+            )
+        return DecodedLandmarks(*self._decode(*outputs))
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        raise NotImplementedError
+
+    def _decode(self, *outputs: Array) -> tuple[Array, Array]:
+        raise NotImplementedError
+
+    def _check_inside(self, xp: Any, keypoints: Array, weights: Array | None) -> None:
+        w, h = self.image_size
+        x, y = keypoints[..., 0], keypoints[..., 1]
+        counted = xp.isfinite(x) & xp.isfinite(y)
+        if weights is not None:
+            check.same_shape(weights, keypoints.shape[:-1], "weights", "keypoints.shape[:-1], one value per landmark")
+            counted = counted & (weights if xp.isdtype(weights.dtype, "bool") else weights != 0)
+        outside = counted & ((x < -0.5) | (x >= w - 0.5) | (y < -0.5) | (y >= h - 0.5))
+        n_counted = int(_xp.to_host(xp.sum(xp.astype(counted, xp.int64))))
+        n_outside = int(_xp.to_host(xp.sum(xp.astype(outside, xp.int64))))
+        if 2 * n_outside <= n_counted:
+            return
+        ox = _xp.to_host(xp.where(counted, x, xp.zeros((), dtype=x.dtype, device=_xp.device(x))))[_xp.to_host(counted)]
+        oy = _xp.to_host(xp.where(counted, y, xp.zeros((), dtype=y.dtype, device=_xp.device(y))))[_xp.to_host(counted)]
+        message = (
+            f"{n_outside} of {n_counted} keypoints (finite, non-zero weight) lie outside the {w}x{h} image "
+            f"(x from {ox.min():.4g} to {ox.max():.4g}, y from {oy.min():.4g} to {oy.max():.4g}; the valid range is "
+            f"[-0.5, {w - 0.5}) x [-0.5, {h - 0.5})) and get weight 0. Codecs take keypoints in image pixels of "
+            f"image_size={self.image_size}; pass on_outside='ignore' to {self.name!r} if this is intended"
+        )
+        if self.on_outside == "raise":
+            raise ValueError(message)
+        warnings.warn(message, LandmarksOutsideWarning, stacklevel=3)
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class _HeatmapCodec(Codec):
+    output_names: ClassVar[tuple[str, ...]] = ("heatmaps",)
+    convention: coords.Convention = "pixel_center"
+
+    def _check_options(self) -> None:
+        check.choice(self.convention, "convention", coords.CONVENTIONS)
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class ArgmaxCodec(_HeatmapCodec):
+    """``"argmax"``: the vanilla (MSRA / SimpleBaseline) codec. A Gaussian of ``sigma`` heatmap
+    pixels at the *rounded* pixel (:func:`~landmark_codecs.encode_gaussian` with
+    ``rounding="nearest"``; ``rounding="none"`` centres it on the sub-pixel position), decoded
+    by the argmax (:func:`~landmark_codecs.decode_argmax`). Round trip: within half a heatmap
+    pixel per axis."""
+
+    name: ClassVar[str] = "argmax"
+    sigma: float = 2.0
+    rounding: Literal["nearest", "none"] = "nearest"
+    _refine: ClassVar[Literal["none", "quarter"]] = "none"
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        h = self.to_heatmap(keypoints)
+        return gaussian.encode_gaussian(h, heatmap_size=self.heatmap_size, sigma=self.sigma, rounding=self.rounding, weights=weights)
+
+    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
+        c, s = argmax.decode_argmax(heatmaps, refine=self._refine)
+        return self.to_image(c), s
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class QuarterCodec(ArgmaxCodec):
+    """``"quarter"``: the vanilla target decoded with the +/-0.25 pixel shift towards the higher
+    neighbour (``decode_argmax(refine="quarter")``), mmpose's ``MSRAHeatmap``. On its own
+    symmetric target the two neighbours tie and the shift is 0: round trip within half a heatmap
+    pixel per axis. With ``rounding="none"`` (a sub-pixel target) the shift points to the true
+    side: within a quarter pixel per axis."""
+
+    name: ClassVar[str] = "quarter"
+    _refine: ClassVar[Literal["none", "quarter"]] = "quarter"
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class DarkCodec(_HeatmapCodec):
+    """``"dark"``: a sub-pixel Gaussian (:func:`~landmark_codecs.encode_gaussian`) decoded by
+    DARK's Taylor refinement (:func:`~landmark_codecs.decode_dark`, ``iterations`` Newton steps,
+    ``kernel_size`` its blur). Round trip: exact to float rounding (DARK, Zhang et al., CVPR 2020)."""
+
+    name: ClassVar[str] = "dark"
+    sigma: float = 2.0
+    iterations: int = 4
+    kernel_size: int | None = None
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        h = self.to_heatmap(keypoints)
+        return gaussian.encode_gaussian(h, heatmap_size=self.heatmap_size, sigma=self.sigma, weights=weights)
+
+    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
+        c, s = dark.decode_dark(heatmaps, sigma=self.sigma, iterations=self.iterations, kernel_size=self.kernel_size)
+        return self.to_image(c), s
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class UDPCodec(Codec):
+    """``"udp"``: UDP's corner-aligned transform with a sub-pixel Gaussian and DARK
+    (:func:`~landmark_codecs.encode_udp`, :func:`~landmark_codecs.decode_udp`; Huang et al.,
+    CVPR 2020). Round trip: exact to float rounding."""
+
+    name: ClassVar[str] = "udp"
+    output_names: ClassVar[tuple[str, ...]] = ("heatmaps",)
+    sigma: float = 2.0
+    iterations: int = 4
+    kernel_size: int | None = None
+
+    def _convention(self) -> coords.Convention:
+        return "udp"
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        return udp.encode_udp(keypoints, image_size=self.image_size, heatmap_size=self.heatmap_size, sigma=self.sigma, weights=weights)
+
+    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
+        return udp.decode_udp(heatmaps, image_size=self.image_size, sigma=self.sigma, iterations=self.iterations, kernel_size=self.kernel_size)
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class SimCCCodec(Codec):
+    """``"simcc"``: SimCC's 1-D labels, ``split_ratio`` bins per image pixel
+    (:func:`~landmark_codecs.encode_simcc`, :func:`~landmark_codecs.decode_simcc`; Li et al.,
+    ECCV 2022). ``sigma`` is in bins; ``refine="dark"`` (the default here) refines the argmax with
+    1-D DARK, which makes the round trip exact to float rounding; ``refine="none"`` is the
+    paper's argmax (within half a bin). ``heatmap_size`` may be left out, or given as the bin
+    counts ``simcc_bins(image_size, split_ratio)``."""
+
+    name: ClassVar[str] = "simcc"
+    output_names: ClassVar[tuple[str, ...]] = ("x_labels", "y_labels")
+    sigma: float = 6.0
+    split_ratio: float = 2.0
+    convention: coords.Convention = "pixel_center"
+    normalize: bool = False
+    refine: Literal["none", "dark"] = "dark"
+    iterations: int = 4
+    kernel_size: int | None = None
+
+    def __post_init__(self) -> None:
+        size = check.size(self.image_size, "image_size")
+        bins = simcc.simcc_bins(size, self.split_ratio)
+        if self.heatmap_size is not None and tuple(check.size(self.heatmap_size, "heatmap_size")) != tuple(bins):
+            raise ValueError(
+                f"codec 'simcc' has {bins[0]}x{bins[1]} bins for image_size={tuple(size)} and split_ratio={self.split_ratio}; "
+                f"heatmap_size must be left out or equal {tuple(bins)}, got {tuple(self.heatmap_size)}"
+            )
+        self._set("heatmap_size", tuple(bins))
+        super().__post_init__()
+
+    def _check_options(self) -> None:
+        check.choice(self.convention, "convention", coords.CONVENTIONS)
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        return simcc.encode_simcc(
+            keypoints,
+            image_size=self.image_size,
+            sigma=self.sigma,
+            split_ratio=self.split_ratio,
+            convention=self.convention,
+            normalize=self.normalize,
+            weights=weights,
+        )
+
+    def _decode(self, x_labels: Array, y_labels: Array) -> tuple[Array, Array]:
+        return simcc.decode_simcc(
+            x_labels,
+            y_labels,
+            image_size=self.image_size,
+            split_ratio=self.split_ratio,
+            convention=self.convention,
+            refine=self.refine,
+            sigma=self.sigma if self.refine == "dark" else None,
+            iterations=self.iterations,
+            kernel_size=self.kernel_size,
+        )
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class H3RCodec(_HeatmapCodec):
+    """``"h3r"``: heatmap regression via randomized rounding (Yu and Tao, TPAMI 2021).
+
+    The target (:func:`~landmark_codecs.encode_randomized_rounding`) is a one-hot map at the
+    keypoint rounded at random to one of its <= 4 neighbouring pixels (sampled from ``rng``;
+    unbiased, within one heatmap pixel per axis), or with ``expected=True`` its expectation, the
+    bilinear weights (lossless). The decoder (:func:`~landmark_codecs.decode_randomized_rounding`)
+    takes the ``top_k`` highest pixels (``activation="topk"``) or a ``window_size`` window
+    (``"window"``); ``logits=True`` when the network outputs logits (trained through a softmax),
+    ``False`` (the default here, which decodes the target itself) for probabilities."""
+
+    name: ClassVar[str] = "h3r"
+    expected: bool = False
+    sigma: float | None = None
+    top_k: int = 9
+    activation: Literal["topk", "window"] = "topk"
+    window_size: int = 3
+    logits: bool = False
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        check.boolean(self.expected, "expected")
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        h = self.to_heatmap(keypoints)
+        if not self.expected and rng is None:
+            raise ValueError("codec 'h3r' samples its target: pass rng= (a NumPy or torch Generator), or build it with expected=True")
+        return rounding.encode_randomized_rounding(
+            h, heatmap_size=self.heatmap_size, rng=None if self.expected else rng, expected=self.expected, sigma=self.sigma, weights=weights
+        )
+
+    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
+        c, s = rounding.decode_randomized_rounding(
+            heatmaps, top_k=self.top_k, activation=self.activation, window_size=self.window_size, logits=self.logits
+        )
+        return self.to_image(c), s
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class SoftArgmaxCodec(_HeatmapCodec):
+    """``"soft_argmax"``: integral regression / DSNT. The target is the probability map of
+    :func:`~landmark_codecs.encode_soft_argmax` (a Gaussian of ``sigma`` heatmap pixels whose
+    expectation is exactly the keypoint, also at the border); the decoder is
+    :func:`~landmark_codecs.decode_soft_argmax` with inverse temperature ``beta``, reading
+    ``logits`` (``True`` for a network head) or probabilities (``False``, the default here, which
+    decodes the target itself). Round trip: exact to float rounding."""
+
+    name: ClassVar[str] = "soft_argmax"
+    sigma: float = 1.0
+    beta: float = 1.0
+    logits: bool = False
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        h = self.to_heatmap(keypoints)
+        return soft_argmax.encode_soft_argmax(h, heatmap_size=self.heatmap_size, sigma=self.sigma, weights=weights)
+
+    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
+        c, s = soft_argmax.decode_soft_argmax(heatmaps, beta=self.beta, logits=self.logits)
+        return self.to_image(c), s
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class PIPNetCodec(_HeatmapCodec):
+    """``"pipnet"``: Pixel-in-Pixel Net (Jin et al., IJCV 2021) on a ``heatmap_size`` grid of cells.
+
+    Outputs: the score maps, the ``(x, y)`` offsets inside the cell and the neighbours' offsets
+    (:func:`~landmark_codecs.encode_pipnet`); decoding merges each landmark's own prediction with
+    its neighbours' (:func:`~landmark_codecs.decode_pipnet`, ``merge``). The neighbour table comes
+    from ``mean_shape`` (a ``(K, 2)`` array or a packaged name: ``"300w68"``, ``"wflw98"``,
+    ``"cofw29"``, ``"aflw19"``) with ``num_neighbors`` neighbours, or is given as ``neighbors``
+    (from :func:`~landmark_codecs.pipnet_neighbors`). Round trip: exact to float rounding."""
+
+    name: ClassVar[str] = "pipnet"
+    output_names: ClassVar[tuple[str, ...]] = ("scores", "offsets", "neighbor_offsets")
+    mean_shape: Any = None
+    num_neighbors: int = 10
+    neighbors: pipnet.PIPNetNeighbors | None = None
+    merge: pipnet.Merge = "mean"
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        if (self.mean_shape is None) == (self.neighbors is None):
+            raise ValueError("codec 'pipnet' needs exactly one of mean_shape= (a (K, 2) array or a packaged name) and neighbors= (a pipnet_neighbors table)")
+        if self.neighbors is None:
+            shape = self.mean_shape
+            if isinstance(shape, str):
+                if shape not in MEAN_SHAPES:
+                    raise ValueError(f"mean_shape must be a (K, 2) array or one of {', '.join(MEAN_SHAPES)}, got {shape!r}")
+                shape = _mean_shape(shape)
+            else:
+                shape = np.asarray(_xp.to_host(shape), dtype=np.float64)
+            if shape.ndim != 2 or shape.shape[-1] != 2 or shape.shape[0] < 2:
+                raise ValueError(f"mean_shape must have shape (K, 2) with K >= 2, got {tuple(shape.shape)}")
+            table = pipnet.pipnet_neighbors(shape, num_neighbors=self.num_neighbors)
+        else:
+            if not isinstance(self.neighbors, pipnet.PIPNetNeighbors):
+                raise TypeError(f"neighbors must be the PIPNetNeighbors table from pipnet_neighbors, got {type(self.neighbors).__qualname__}")
+            table = self.neighbors  # as given: tensors on a device stay there (and trace under torch.compile)
+            if not isinstance(table.index, np.ndarray):  # the functions check only NumPy tables' values: check a host copy once
+                host = pipnet.PIPNetNeighbors(*(np.asarray(_xp.to_host(a)) for a in table))
+                probe = np.zeros((1, host.index.shape[0], 2))
+                pipnet.decode_pipnet(*pipnet.encode_pipnet(probe, grid_size=self.heatmap_size, neighbors=host)[:3], neighbors=host)
+        self._set("_table", table)
+
+    def _probe_like(self, probe: np.ndarray) -> Array:
+        index = self._table.index
+        if isinstance(index, np.ndarray):
+            return probe
+        xp = _xp.namespace(neighbors=index)
+        return xp.asarray(probe, device=_xp.device(index))
+
+    def _num_landmarks(self) -> int:
+        return int(self._table.index.shape[0])
+
+    def _option_repr(self, key: str, value: Any) -> str:
+        if key == "mean_shape" and not isinstance(value, (str, type(None))):
+            return f"<{tuple(value.shape)} array>"
+        if key == "neighbors" and value is not None:
+            return f"<PIPNetNeighbors K={value.index.shape[0]} N={value.index.shape[1]}>"
+        return repr(value)
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        k = self._num_landmarks()
+        if keypoints.shape[-2] != k:
+            raise ValueError(f"codec 'pipnet' was built for K = {k} landmarks, got keypoints of shape {tuple(keypoints.shape)}")
+        return pipnet.encode_pipnet(self.to_heatmap(keypoints), grid_size=self.heatmap_size, neighbors=self._table, weights=weights)
+
+    def _decode(self, scores: Array, offsets: Array, neighbor_offsets: Array) -> tuple[Array, Array]:
+        c, s = pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbors=self._table, merge=self.merge)
+        return self.to_image(c), s
+

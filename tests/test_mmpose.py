@@ -1,0 +1,168 @@
+"""The mmpose plugin against mmpose itself: built from a config, round trips, and beside
+mmpose's own MSRAHeatmap, UDPHeatmap and SimCCLabel on the same keypoints, with every
+difference measured and explained (docs/mmpose.md)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+try:
+    from mmpose.codecs import MSRAHeatmap, SimCCLabel, UDPHeatmap
+    from mmpose.registry import KEYPOINT_CODECS
+
+    import landmark_codecs.mmpose  # noqa: F401  (registers LandmarkCodec)
+except Exception as err:  # not installed, or installed but broken: skip with the reason
+    pytest.skip(f"mmpose is not usable here ({type(err).__name__}: {err}); pip install the mmpose extra (README)", allow_module_level=True)
+
+import landmark_codecs as lc
+
+INPUT, HEATMAP = (256, 256), (64, 64)
+
+
+def build(**config):
+    return KEYPOINT_CODECS.build(dict(type="LandmarkCodec", input_size=INPUT, **config))
+
+
+def face(seed: int = 0, shape: str = "wflw98") -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    points = lc.mean_shape(shape) * 180 + 38
+    keypoints = (points + rng.normal(0, 2, points.shape))[None].astype(np.float32)
+    return keypoints, np.ones(keypoints.shape[:2], dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "config, bound",
+    [
+        (dict(name="argmax", heatmap_size=HEATMAP, sigma=2.0), 2.0),  # half the stride of 4
+        (dict(name="quarter", heatmap_size=HEATMAP, sigma=2.0), 2.0),
+        (dict(name="dark", heatmap_size=HEATMAP, sigma=2.0), 1e-4),
+        (dict(name="udp", heatmap_size=HEATMAP, sigma=2.0), 1e-4),
+        (dict(name="h3r", heatmap_size=HEATMAP, expected=True), 1e-4),
+        (dict(name="h3r", heatmap_size=HEATMAP, seed=3), 4.0),  # one heatmap pixel
+        (dict(name="soft_argmax", heatmap_size=HEATMAP), 1e-4),
+        (dict(name="simcc", sigma=6.0), 1e-4),
+        (dict(name="pipnet", heatmap_size=(8, 8), mean_shape="wflw98"), 1e-4),
+    ],
+)
+def test_plugin_builds_from_a_config_and_round_trips(config, bound):
+    """float32, as mmpose's pipelines: 1e-4 px is a few float32 ulps of 256."""
+    codec = build(**config)
+    keypoints, visible = face()
+    # A missing landmark: weight 0. (Not for PIPNet, whose decoder lets every landmark's map vote
+    # for its neighbours: an empty target map votes garbage, a network's map never is empty.)
+    visible[0, 5] = config["name"] == "pipnet"
+    encoded = codec.encode(keypoints, visible)
+    outputs = [encoded[k] for k in codec.output_keys]
+    assert encoded["keypoint_weights"].shape == (1, 98) and encoded["keypoint_weights"][0, 5] == visible[0, 5]
+    if config["name"] not in ("simcc", "pipnet"):
+        assert outputs[0].shape == (98, 64, 64)  # one instance's (K, H, W), as mmpose's heads take it
+        coords, scores = codec.decode(*outputs)
+    else:
+        coords, scores = codec.decode(*(o[0] for o in outputs))
+    assert coords.shape == (1, 98, 2) and scores.shape == (1, 98)
+    assert np.abs(coords - keypoints)[0, np.arange(98) != 5].max() <= bound
+    # batch_decode: tensors (B, ...) on their device, in one call; mmpose's per-instance lists
+    import torch
+
+    batch = [torch.as_tensor(np.stack([o if o.ndim == outputs[0].ndim and config["name"] not in ("simcc", "pipnet") else o[0]] * 3)) for o in outputs]
+    many, many_scores = codec.batch_decode(*batch)
+    assert len(many) == len(many_scores) == 3 and all(np.allclose(c, coords, atol=1e-4) for c in many)
+    assert codec.support_batch_decoding and pickle.loads(pickle.dumps(codec)).codec.name == config["name"]
+
+
+def test_plugin_refuses_what_mmpose_heatmap_codecs_refuse_and_names_the_codec():
+    codec = build(name="dark", heatmap_size=HEATMAP)
+    keypoints, _ = face()
+    with pytest.raises(ValueError, match=r"LandmarkCodec\('dark'\) encodes one instance"):
+        codec.encode(np.concatenate([keypoints, keypoints]))
+    with pytest.raises(ValueError, match=r"keypoints must have shape \(N, K, 2\)"):
+        codec.encode(keypoints[0])
+    with pytest.raises(ValueError, match="unknown codec 'msra'"):
+        build(name="msra", heatmap_size=HEATMAP)
+    assert "LandmarkCodec(get_codec('dark'" in repr(codec)
+
+
+def test_sampling_plugin_is_reproducible_by_seed_and_fresh_per_call():
+    keypoints, visible = face()
+    a, b = build(name="h3r", heatmap_size=HEATMAP, seed=7), build(name="h3r", heatmap_size=HEATMAP, seed=7)
+    first, second = a.encode(keypoints, visible)["heatmaps"], a.encode(keypoints, visible)["heatmaps"]
+    assert np.array_equal(first, b.encode(keypoints, visible)["heatmaps"]) and not np.array_equal(first, second)
+
+
+# --- beside mmpose's own codecs -------------------------------------------------------------------
+
+
+def test_argmax_codec_is_msra_heatmap_within_its_gaussian_window():
+    """Same target where mmpose draws one: its Gaussian is cut to a (6 sigma + 1)^2 window
+    (exp(-4.5) = 1.1 % of the peak and below are zeroed); ours is not cut."""
+    keypoints, visible = face()
+    theirs = MSRAHeatmap(input_size=INPUT, heatmap_size=HEATMAP, sigma=2.0).encode(keypoints, visible)
+    ours = build(name="argmax", heatmap_size=HEATMAP, sigma=2.0, convention="legacy").encode(keypoints, visible)
+    inside = theirs["heatmaps"] > 0
+    np.testing.assert_allclose(ours["heatmaps"][inside], theirs["heatmaps"][inside], rtol=0, atol=4 * np.finfo(np.float32).eps)
+    assert ours["heatmaps"][~inside].max() <= np.exp(-(3 * 2.0) ** 2 / (2 * 2.0**2))
+    np.testing.assert_array_equal(ours["keypoint_weights"], theirs["keypoint_weights"])
+
+
+def test_quarter_codec_is_msra_decode_but_where_mmpose_skips_a_neighbour():
+    """mmpose shifts x only for 1 < x < W - 1 and y > 0 (y: 1 < y < H - 1 and x > 0), so the
+    maxima in the first two rows or columns keep an unrefined axis there; everywhere else the two
+    decoders agree exactly."""
+    maps = np.random.default_rng(0).random((4000, 16, 16)).astype(np.float32)
+    theirs = MSRAHeatmap(input_size=(64, 64), heatmap_size=(16, 16), sigma=2.0).decode(maps)[0][0]
+    ours = KEYPOINT_CODECS.build(dict(type="LandmarkCodec", name="quarter", input_size=(64, 64), heatmap_size=(16, 16), convention="legacy")).decode(maps)[0][0]
+    peak = lc.decode_argmax(maps)[0]
+    differ = np.abs(ours - theirs).max(axis=-1) > 0
+    assert differ.any() and np.all((peak[differ] <= 1).any(axis=-1))
+    np.testing.assert_array_equal(ours[~differ], theirs[~differ])
+
+
+def test_dark_codec_decodes_mmpose_dark_target_exactly_and_mmpose_does_not():
+    """mmpose's DARK (MSRAHeatmap(unbiased=True)) draws the same sub-pixel target to float32
+    rounding; its decoder (one Newton step on a blurred log-map, none near the border) is off by
+    up to ~1e-3 px inside and by up to 2 px (half the stride) near the border; ours is exact."""
+    keypoints, visible = face()
+    keypoints[0, :10, 0] = np.linspace(0.2, 6.0, 10)  # the first 1.5 heatmap pixels
+    mm = MSRAHeatmap(input_size=INPUT, heatmap_size=HEATMAP, sigma=2.0, unbiased=True)
+    ours = build(name="dark", heatmap_size=HEATMAP, sigma=2.0, convention="legacy")
+    theirs = mm.encode(keypoints, visible)["heatmaps"]
+    inside = theirs > 0
+    np.testing.assert_allclose(ours.encode(keypoints, visible)["heatmaps"][inside], theirs[inside], rtol=0, atol=8 * np.finfo(np.float32).eps)
+    ours_error = np.abs(ours.decode(theirs)[0] - keypoints)
+    their_error = np.abs(mm.decode(theirs)[0] - keypoints)
+    assert ours_error.max() < 1e-4
+    assert 1e-4 < their_error[0, 10:].max() < 1e-2 and their_error[0, :10].max() > 1.0
+
+
+def test_udp_codec_matches_mmpose_udp_target_and_round_trips_where_mmpose_scales_wrong():
+    """UDPHeatmap encodes with the corner-aligned (W_i - 1) / (W_h - 1) and decodes with
+    W_i / (W_h - 1): a scale error of 1 / (W_i - 1), x / 255 px at 256 (0.8 px at x = 205)."""
+    keypoints, visible = face()
+    mm = UDPHeatmap(input_size=INPUT, heatmap_size=HEATMAP, sigma=2.0)
+    ours = build(name="udp", heatmap_size=HEATMAP, sigma=2.0)
+    theirs = mm.encode(keypoints, visible)["heatmaps"]
+    inside = theirs > 0
+    np.testing.assert_allclose(ours.encode(keypoints, visible)["heatmaps"][inside], theirs[inside], rtol=0, atol=16 * np.finfo(np.float32).eps)
+    assert np.abs(ours.decode(theirs)[0] - keypoints).max() < 1e-4
+    their_error = mm.decode(theirs)[0] - keypoints
+    np.testing.assert_allclose(their_error, keypoints / (INPUT[0] - 1), atol=2e-3)
+
+
+def test_simcc_codec_matches_simcc_label_where_mmpose_keeps_the_sub_bin_position():
+    """SimCCLabel rounds each label's centre to a whole bin (np.around(x * ratio)): up to a
+    quarter image pixel at ratio 2. With keypoints on whole bins (multiples of 1/ratio) the
+    labels agree (convention "legacy": bin = x * ratio); elsewhere ours keep the position."""
+    keypoints, visible = face()
+    mm = SimCCLabel(input_size=INPUT, sigma=6.0, simcc_split_ratio=2.0, normalize=False)
+    ours = build(name="simcc", sigma=6.0, convention="legacy")
+    on_bins = np.round(keypoints * 2) / 2
+    a, b = mm.encode(on_bins, visible), ours.encode(on_bins, visible)
+    for key in ("keypoint_x_labels", "keypoint_y_labels"):
+        np.testing.assert_allclose(b[key], a[key], rtol=0, atol=4 * np.finfo(np.float32).eps)
+    theirs = mm.encode(keypoints, visible)
+    decoded = ours.decode(theirs["keypoint_x_labels"][0], theirs["keypoint_y_labels"][0])[0]
+    assert 0.05 < np.abs(decoded - keypoints).max() <= 0.25 + 1e-4  # their rounding, read back exactly
+    assert np.abs(ours.decode(*(o[0] for o in ours.encode(keypoints, visible).values() if o.ndim == 3))[0] - keypoints).max() < 1e-4
