@@ -357,7 +357,7 @@ def test_softmax_codecs_are_perturbed_as_logits_with_the_stated_mass_and_noise()
     m = 0.1 noise and s = 10 noise; its softmax puts m (times E[exp(noise)]) off the target."""
     rng = np.random.default_rng(0)
     target, _ = lc.encode_randomized_rounding(rng.uniform(5, 58, size=(200, 4, 2)), heatmap_size=(64, 64), expected=True)
-    logits = bench._perturbed(target, "logits", 0.05, np.random.default_rng(1), lambda a: a)
+    logits = bench.perturbed(target, "logits", 0.05, np.random.default_rng(1), lambda a: a)
     off = target == 0
     background = logits[off] - np.log(0.005 / 4096)
     assert abs(background.mean()) < 0.01 and background.std() == pytest.approx(0.5, rel=0.01)
@@ -365,7 +365,7 @@ def test_softmax_codecs_are_perturbed_as_logits_with_the_stated_mass_and_noise()
     p /= p.sum(axis=(-2, -1), keepdims=True)
     mass = (p * off).sum(axis=(-2, -1))
     assert np.median(mass) == pytest.approx(0.005 * np.exp(0.5**2 / 2), rel=0.1)
-    exact = bench._perturbed(target, "logits", 0.0, rng, lambda a: a)
+    exact = bench.perturbed(target, "logits", 0.0, rng, lambda a: a)
     assert np.isneginf(exact[off]).all() and np.allclose(exact[~off], np.log(target[~off]))
 
 

@@ -33,6 +33,8 @@ from ._landmarks import DEFAULT_EYE_CORNERS, MEAN_SHAPES, Landmarks, check_eye_c
 
 __all__ = [
     "DEFAULT_CODECS",
+    "array_backend",
+    "perturbed",
     "bench_codec",
     "output_kinds",
     "parse_codec",
@@ -219,7 +221,7 @@ def run(
     for spec in codecs:  # every option checked before any work (PIPNet's table is built below)
         if not spec.startswith("pipnet"):
             bench_codec(spec, image_size=image_size, size=min(sizes, default=2), sigma=1.0)
-    to_backend = _backend(backend, device)
+    to_backend = array_backend(backend, device)
     truth = landmarks.coords
     inside = np.all((truth >= -0.5) & (truth < image_size - 0.5), axis=-1)
     if not inside.any():
@@ -255,7 +257,7 @@ def run(
                     c_img = codec.to_image(c)
                 target = codec.encode(to_backend(c_img), rng=rng).outputs
                 level = noise if model == "realistic" else 0.0
-                target = tuple(_perturbed(t, kind, level, rng, to_backend) for t, kind in zip(target, kinds))
+                target = tuple(perturbed(t, kind, level, rng, to_backend) for t, kind in zip(target, kinds))
                 decoded[start : start + step] = to_host(codec.decode(*target).coords)
             err = np.linalg.norm(decoded - truth, axis=-1)
             kept = err[inside]
@@ -277,7 +279,9 @@ def run(
 _CHUNK_VALUES = 1 << 22
 
 
-def _perturbed(target: Any, kind: str, noise: float, rng: np.random.Generator, to_backend: Callable[[np.ndarray], Any]) -> Any:
+def perturbed(target: Any, kind: str, noise: float, rng: np.random.Generator, to_backend: Callable[[np.ndarray], Any]) -> Any:
+    """The realistic model's perturbation of one output of ``kind`` (:func:`output_kinds`) at
+    level ``noise`` (see :func:`run`), drawn from ``rng`` on the host and moved by ``to_backend``."""
     xp = namespace(target=target)
     shape = tuple(target.shape)
     if kind == "logits":
@@ -305,7 +309,7 @@ def _perturbed(target: Any, kind: str, noise: float, rng: np.random.Generator, t
 BACKGROUND_MASS_PER_NOISE, LOGIT_NOISE_PER_NOISE = 0.1, 10.0
 
 
-def _backend(backend: str, device: str | None) -> Callable[[np.ndarray], Any]:
+def array_backend(backend: str, device: str | None) -> Callable[[np.ndarray], Any]:
     """NumPy -> the backend's arrays on ``device`` (results come back with ``_xp.to_host``)."""
     if backend == "numpy":
         if device not in (None, "cpu"):

@@ -24,7 +24,7 @@ import numpy as np
 from .._xp import to_host
 from .. import pipnet_neighbors
 from ..codecs import Codec
-from . import DEFAULT_CODECS, _backend, _perturbed, bench_codec, output_kinds, parse_codec
+from . import DEFAULT_CODECS, array_backend, bench_codec, output_kinds, parse_codec, perturbed
 from ._timing import device_sync, median_times
 
 __all__ = ["PEERS", "Peer", "reference_inputs", "run_speed", "speed_codec"]
@@ -164,7 +164,7 @@ def reference_inputs(spec: str, *, seed: int = 0) -> tuple[np.ndarray, tuple[np.
     codec = speed_codec(spec, coords)
     kinds = output_kinds(codec)
     target = codec.encode(coords, rng=rng).outputs
-    noisy = tuple(np.asarray(_perturbed(t, "map" if kind == "logits" else kind, 0.01, rng, lambda a: a), dtype=np.float32) for t, kind in zip(target, kinds))
+    noisy = tuple(np.asarray(perturbed(t, "map" if kind == "logits" else kind, 0.01, rng, lambda a: a), dtype=np.float32) for t, kind in zip(target, kinds))
     logits = np.log(np.clip(noisy[0], 1e-12, None)).astype(np.float32) if kinds[0] in ("map", "logits") else None
     if kinds[0] == "logits":  # the codec decodes logits (H3R, soft-argmax)
         noisy = (logits,)
@@ -185,7 +185,7 @@ def run_speed(
         parse_codec(spec)
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
-    to_backend = _backend(backend, device)
+    to_backend = array_backend(backend, device)
     sync = device_sync(device if backend == "torch" else "cpu")
     xp_empty = _empty(backend, device)
     width = max([13, *(len(c) for c in codecs)])
