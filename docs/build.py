@@ -1,6 +1,6 @@
 """Build the generated parts of docs/ and check the whole of it, strictly.
 
-    python docs/build.py            # write docs/api.md and docs/conventions.svg from the code
+    python docs/build.py            # write docs/api.md and docs/conventions.png from the code
     python docs/build.py --check    # fail (exit 1, one line per problem) when either is stale,
                                     # a docstring cross-reference does not resolve, or a link
                                     # in README.md or docs/*.md points at nothing
@@ -67,47 +67,58 @@ def api_markdown() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def conventions_svg() -> str:
-    """An 8-px image row and a 2-px heatmap (stride 4) placed by each convention's heatmap_to_image."""
+def conventions_data() -> dict:
+    """Each convention's heatmap pixel edges and centres in image x, for an 8-px image row and a
+    2-px heatmap (stride 4), from heatmap_to_image: what the figure draws."""
     import numpy as np
 
     from landmark_codecs import heatmap_to_image
 
-    image, heat, scale, left, top = 8, 2, 60.0, 60.0, 40.0
-    rows = [
-        ("pixel_center", "x_h = (x_i + 0.5) W_h / W_i - 0.5", "#1b9e77"),
-        ("legacy", "x_h = x_i W_h / W_i", "#d95f02"),
-        ("udp", "x_h = x_i (W_h - 1) / (W_i - 1)", "#7570b3"),
-    ]
+    image, heat = 8, 2
+    out = {}
+    for name in ("pixel_center", "legacy", "udp"):
+        def place(points: list[float], name: str = name) -> list[float]:
+            a = np.array([[[v, 0.0]] for v in points], dtype=np.float64)
+            return [float(v) for v in heatmap_to_image(a, image_size=(image, image), heatmap_size=(heat, heat), convention=name)[:, 0, 0]]
 
-    def x(v: float) -> float:
-        return left + scale * (v + 4.0)  # image x = -4 at the left margin: UDP's map overhangs to -3.5
+        out[name] = {"edges": place([j - 0.5 for j in range(heat + 1)]), "centres": place([float(j) for j in range(heat)])}
+    return {"image": image, "heatmap": heat, "conventions": out}
 
-    w, row_h = int(x(image + 3.0) + 20), 78
-    h = int(top + 60 + row_h * len(rows) + 20)
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">']
-    svg.append(f'<text x="{left}" y="20" font-size="13">One row of an 8-px image and its 2-px heatmap (stride 4), placed by heatmap_to_image</text>')
-    y0 = top + 10
-    for i in range(image):
-        svg.append(f'<rect x="{x(i - 0.5):.1f}" y="{y0}" width="{scale:.1f}" height="30" fill="#f2f2f2" stroke="black"/>')
-        svg.append(f'<circle cx="{x(i):.1f}" cy="{y0 + 15}" r="3"/>')
-        svg.append(f'<text x="{x(i):.1f}" y="{y0 + 45}" text-anchor="middle">{i}</text>')
-    for edge in (-0.5, image - 0.5):
-        svg.append(f'<text x="{x(edge):.1f}" y="{y0 - 5}" text-anchor="middle">{edge:g}</text>')
-    svg.append(f'<text x="{left - 50}" y="{y0 + 20}">image</text>')
-    for r, (name, formula, colour) in enumerate(rows):
-        y = y0 + 60 + r * row_h
-        edges = heatmap_to_image(np.array([[[j - 0.5, 0.0]] for j in range(heat + 1)], dtype=np.float64), image_size=(image, image), heatmap_size=(heat, heat), convention=name)[:, 0, 0]
-        centres = heatmap_to_image(np.array([[[j, 0.0]] for j in range(heat)], dtype=np.float64), image_size=(image, image), heatmap_size=(heat, heat), convention=name)[:, 0, 0]
-        for j in range(heat):
-            svg.append(f'<rect x="{x(edges[j]):.1f}" y="{y}" width="{x(edges[j + 1]) - x(edges[j]):.1f}" height="26" fill="{colour}" fill-opacity="0.25" stroke="{colour}"/>')
-            svg.append(f'<circle cx="{x(centres[j]):.1f}" cy="{y + 13}" r="4" fill="{colour}"/>')
-            svg.append(f'<text x="{x(centres[j]):.1f}" y="{y + 42}" text-anchor="middle" fill="{colour}">hm {j} at x_i = {centres[j]:g}</text>')
-        svg.append(f'<text x="{left - 50}" y="{y - 6}" fill="{colour}">"{name}": {formula}; the map covers x_i in [{edges[0]:g}, {edges[-1]:g}]</text>')
-        for edge in (-0.5, image - 0.5):
-            svg.append(f'<line x1="{x(edge):.1f}" y1="{y - 2}" x2="{x(edge):.1f}" y2="{y + 28}" stroke="black" stroke-dasharray="3,3"/>')
-    svg.append("</svg>")
-    return "\n".join(svg) + "\n"
+
+_FORMULAS = {"pixel_center": "x_h = (x_i + 0.5) W_h / W_i - 0.5", "legacy": "x_h = x_i W_h / W_i", "udp": "x_h = x_i (W_h - 1) / (W_i - 1)"}
+
+
+def conventions_png(path: pathlib.Path) -> pathlib.Path:
+    """The conventions figure (matplotlib, PNG): the image row and each convention's heatmap."""
+    from matplotlib.patches import Rectangle
+
+    from landmark_codecs.bench import _plots
+
+    data = conventions_data()
+    plt = _plots.pyplot()
+    fig, ax = plt.subplots(figsize=(9.0, 4.2), dpi=110, layout="constrained")
+    colours = {"pixel_center": "#1b9e77", "legacy": "#d95f02", "udp": "#7570b3"}
+    y = 3.0
+    for i in range(data["image"]):
+        ax.add_patch(Rectangle((i - 0.5, y), 1.0, 0.5, facecolor="#f2f2f2", edgecolor="black"))
+        ax.plot(i, y + 0.25, "o", color="black", markersize=3)
+        ax.text(i, y - 0.2, str(i), ha="center", va="center", fontsize=8)
+    ax.text(-3.9, y + 0.25, "image", va="center", fontsize=9)
+    for row, (name, placed) in enumerate(data["conventions"].items()):
+        yy, colour = 2.0 - row * 1.0, colours[name]
+        edges, centres = placed["edges"], placed["centres"]
+        for j, centre in enumerate(centres):
+            ax.add_patch(Rectangle((edges[j], yy), edges[j + 1] - edges[j], 0.45, facecolor=colour, alpha=0.25, edgecolor=colour))
+            ax.plot(centre, yy + 0.225, "o", color=colour, markersize=5)
+            ax.text(centre, yy - 0.15, f"hm {j} at x_i = {centre:g}", ha="center", fontsize=7, color=colour)
+        ax.text(-3.9, yy + 0.6, f'"{name}": {_FORMULAS[name]}; the map covers x_i in [{edges[0]:g}, {edges[-1]:g}]', fontsize=8, color=colour)
+        for edge in (-0.5, data["image"] - 0.5):
+            ax.plot([edge, edge], [yy - 0.05, yy + 0.5], ":", color="black", linewidth=0.8)
+    ax.set_xlim(-4.0, data["image"] + 3.0)
+    ax.set_ylim(-0.4, 3.7)
+    ax.axis("off")
+    ax.set_title("One row of an 8-px image and its 2-px heatmap (stride 4), placed by heatmap_to_image", fontsize=9)
+    return _plots.save(fig, path, source=data)
 
 
 def broken_references() -> list[str]:
@@ -182,11 +193,17 @@ def _anchors(page: pathlib.Path) -> set[str]:
     return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
 
 
-GENERATED = {"api.md": api_markdown, "conventions.svg": conventions_svg}
+GENERATED = {"api.md": api_markdown}
+FIGURES = {"conventions.png": (conventions_png, conventions_data)}
 
 
 def check() -> list[str]:
+    from landmark_codecs.bench import _plots
+
     problems = [f"docs/{name} is stale: run python docs/build.py" for name, make in GENERATED.items() if (DOCS / name).read_text() != make()]
+    for name, (_, data) in FIGURES.items():  # a figure is checked by the data it draws, not by its pixels
+        if not (DOCS / name).exists() or _plots.figure_source(DOCS / name) != _plots.data_digest(data()):
+            problems.append(f"docs/{name} is stale: run python docs/build.py")
     return problems + broken_references() + broken_links()
 
 
@@ -197,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.check:
         for name, make in GENERATED.items():
             (DOCS / name).write_text(make())
+        for name, (draw, _) in FIGURES.items():
+            draw(DOCS / name)
     problems = check()
     for p in problems:
         print(p, file=sys.stderr)

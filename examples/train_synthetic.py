@@ -300,34 +300,33 @@ def _bar(label: str):
     return show
 
 
-def svg_plot(results: list[dict], sizes: list[int]) -> str:
-    """NME against heatmap size, log-scaled x, one polyline per codec (trained solid, quantization-only dashed)."""
-    w, h, pad = 640, 400, 60
-    top = max(r["nme"] for r in results) * 1.1
-    xs = {s: pad + (w - 2 * pad) * (math.log2(s) - math.log2(min(sizes))) / max(1e-9, math.log2(max(sizes)) - math.log2(min(sizes))) for s in sizes}
+def nme_plot(results: list[dict], sizes: list[int], path: pathlib.Path) -> pathlib.Path | None:
+    """NME against heatmap size (log-scaled x), one colour, line style and marker per codec: trained
+    solid, quantization-only dashed. Written with matplotlib (PNG); None without matplotlib."""
+    try:
+        import matplotlib
 
-    def y(v: float) -> float:
-        return h - pad - (h - 2 * pad) * v / top
-
-    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">']
-    parts.append(f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>')
-    for s in sizes:
-        parts.append(f'<text x="{xs[s]:.0f}" y="{h - pad + 18}" text-anchor="middle">{s}x{s}</text>')
-    for i in range(5):
-        v = top * i / 4
-        parts.append(f'<text x="{pad - 6}" y="{y(v) + 4:.0f}" text-anchor="end">{v:.1f}</text>')
-    parts.append(f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle">heatmap size (input 64x64; log scale)</text>')
-    parts.append(f'<text x="15" y="{h / 2}" transform="rotate(-90 15 {h / 2})" text-anchor="middle">NME (%)</text>')
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    markers = "osv^Dx*P"
+    fig, ax = plt.subplots(figsize=(7.0, 4.4), dpi=120, layout="constrained")
     for i, codec in enumerate(dict.fromkeys(r["codec"] for r in results)):
         rows = sorted((r for r in results if r["codec"] == codec), key=lambda r: r["size"])
-        c = colours[i % len(colours)]
-        for key, dash in (("nme", ""), ("quantization_nme", ' stroke-dasharray="4 3"')):
-            points = " ".join(f"{xs[r['size']]:.1f},{y(r[key]):.1f}" for r in rows)
-            parts.append(f'<polyline points="{points}" fill="none" stroke="{c}" stroke-width="2"{dash}/>')
-        parts.append(f'<text x="{w - pad + 5}" y="{pad + 16 * i}" fill="{c}">{codec}</text>')
-    parts.append(f'<text x="{pad + 5}" y="{pad - 10}">solid: trained; dashed: quantization only</text></svg>')
-    return "\n".join(parts)
+        x = [r["size"] for r in rows]
+        (trained,) = ax.plot(x, [r["nme"] for r in rows], marker=markers[i % len(markers)], label=f"{codec}, trained")
+        ax.plot(x, [r["quantization_nme"] for r in rows], marker=markers[i % len(markers)], linestyle="--", color=trained.get_color(), alpha=0.6, label=f"{codec}, quantization only")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [f"{s}x{s}" for s in sizes])
+    ax.set_xlabel("heatmap size (input 64x64)")
+    ax.set_ylabel("NME (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
+    ax.set_title("NME on held-out synthetic faces: trained (solid) and the codec alone (dashed)", fontsize=9)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", type=int, default=None, help="test faces (default 512; 2048 with --long)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--out", type=pathlib.Path, default=None, help="write results.json and nme.svg here")
+    ap.add_argument("--out", type=pathlib.Path, default=None, help="write results.json and (with matplotlib) nme.png here")
     ap.add_argument(
         "--save-predictions", type=pathlib.Path, default=None,
         help="write each heatmap codec's test-set outputs here as CODEC_SIZE.npz, for landmark-codecs bench --predictions",
@@ -381,8 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         meta = {"steps": steps, "batch": args.batch, "test": n_test, "seed": args.seed, "device": str(device), "command": " ".join(sys.argv)}
         (args.out / "results.json").write_text(json.dumps({"config": meta, "results": results}, indent=2))
-        (args.out / "nme.svg").write_text(svg_plot(results, args.sizes))
-        print(f"wrote {args.out / 'results.json'} and {args.out / 'nme.svg'}")
+        plot = nme_plot(results, args.sizes, args.out / "nme.png")
+        print(f"wrote {args.out / 'results.json'}" + (f" and {plot}" if plot else " (no plot: matplotlib is not installed)"))
     return 0
 
 

@@ -256,10 +256,26 @@ def test_cli_torch_device_that_is_not_there_is_one_line(capsys):
 
 def test_progress_bar_on_request_and_not_by_default_off_a_terminal(capsys):
     assert main(["bench", "--sizes", "4,8", "--samples", "2", "--codecs", "argmax", "--model", "noise-free", "--progress"]) == 0
+    pytest.importorskip("tqdm")
     err = capsys.readouterr().err
-    assert "] 1/2 noise-free argmax 4x4" in err and err.endswith("\n") and f"[{'#' * 30}] 2/2" in err
+    assert "noise-free argmax 8x8" in err and "2/2" in err and err.endswith("\n")  # the last state, drawn by tqdm
     assert main(["bench", "--sizes", "4", "--samples", "2", "--codecs", "argmax"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_without_tqdm_says_so_when_asked(capsys, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_tqdm(name, *args, **kwargs):
+        if name == "tqdm":
+            raise ImportError("no tqdm")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    assert main(["bench", "--sizes", "4", "--samples", "2", "--codecs", "argmax", "--model", "noise-free", "--progress"]) == 0
+    assert "no progress bar: tqdm is not installed" in capsys.readouterr().err
 
 
 def test_module_entry_point_runs():
@@ -278,11 +294,42 @@ def test_cli_out_writes_the_rows_and_a_plot_per_model(tmp_path, capsys):
     want = [r for m in bench.MODELS for r in bench.run(landmarks, codecs=["argmax", "dark"], sizes=(4, 16), model=m)]
     assert data["rows"] == [r.__dict__ for r in want]
     assert data["config"]["sizes"] == [4, 16] and data["config"]["noise"] == 0.05 and data["config"]["keypoints"] is None
+    from landmark_codecs.bench import _plots
+
     for model in bench.MODELS:
-        svg = (tmp_path / "res" / f"error-{model}.svg").read_text()
-        assert svg.startswith("<svg") and svg.count("<polyline") == 1 + 2  # the axes, then one line per codec
-        assert model in svg
+        png = tmp_path / "res" / f"error-{model}.png"
+        assert png.read_bytes().startswith(b"\x89PNG")
+        # the figure draws exactly these rows (its Source digest), not pixels compared across machines
+        assert _plots.figure_source(png) == _plots.data_digest([r for r in data["rows"] if r["model"] == model])
     assert "wrote" in capsys.readouterr().out
+
+
+def test_error_plot_draws_every_codec_with_its_own_style_and_zero_on_the_floor():
+    rows = bench.run(bench.synthetic_landmarks(samples=4), codecs=["argmax", "quarter", "dark", "udp"], sizes=(4, 8, 16))
+    from landmark_codecs.bench import _plots
+
+    fig = _plots.error_plot(rows, title="a title long enough to need wrapping " * 5)
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["argmax", "quarter", "dark", "udp"]
+    assert len({(line.get_linestyle(), line.get_marker()) for line in lines}) == 4  # coinciding lines stay visible
+    for line in lines:
+        mine = [r for r in rows if r.codec == line.get_label()]
+        assert list(line.get_xdata()) == [4, 8, 16]
+        assert list(line.get_ydata()) == [max(r.mean_error_image_px, 1e-6) for r in mine]
+    assert "\n" in fig.get_suptitle()  # wrapped to fit
+    _plots.pyplot().close(fig)
+
+
+def test_cli_out_without_matplotlib_writes_the_json_and_says_so(tmp_path, capsys, monkeypatch):
+    from landmark_codecs.bench import _plots
+
+    def missing():
+        raise ImportError("no matplotlib")
+
+    monkeypatch.setattr(_plots, "pyplot", missing)
+    assert main(["bench", "--sizes", "4", "--samples", "2", "--codecs", "argmax", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+    assert "no plots: matplotlib is not installed" in capsys.readouterr().out
 
 
 def test_cli_out_that_cannot_be_written_is_one_line(tmp_path, capsys):

@@ -44,7 +44,7 @@ def test_exact_targets_decode_exactly_with_their_own_decoder(tmp_path):
     for maps, logits in ((expected, False), (np.log(np.maximum(expected, 1e-300)), True)):
         rows, loaded, _ = predictions.decode_predictions(_save(tmp_path / "h.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]), logits=logits))
         by = {r.decoder: r for r in rows}
-        assert loaded.logits is logits and by["h3r-topk"].mean_error_image_px < 1e-9
+        assert loaded.logits is logits and by["h3r"].mean_error_image_px < 1e-9
         assert by["dark"].mean_error_image_px is None and "sigma" in by["dark"].note
 
 

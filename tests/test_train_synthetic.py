@@ -67,7 +67,7 @@ def test_script_writes_table_json_and_plot(example, tmp_path, capsys):
     assert "| h3r |" in out and "| dark |" in out and "8x8 quantization only" in out
     data = json.loads((tmp_path / "results.json").read_text())
     assert {(r["codec"], r["size"]) for r in data["results"]} == {("h3r", 4), ("h3r", 8), ("dark", 4), ("dark", 8)}
-    assert (tmp_path / "nme.svg").read_text().startswith("<svg")
+    assert (tmp_path / "nme.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_script_rejects_a_bad_size(example):

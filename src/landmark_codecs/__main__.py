@@ -69,16 +69,36 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 class _ProgressBar:
-    """``[#####-----] 12/54 realistic dark 32x32`` on one line of ``stream``, redrawn in place."""
+    """A tqdm bar on ``stream`` driven by ``progress(done, total, label)`` callbacks (a new bar
+    whenever a new run starts counting from 1)."""
 
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
-        self.stream, self.width = stream, width
+    def __init__(self, stream: TextIO) -> None:
+        from tqdm import tqdm  # the optional dependency: see _progress_bar
+
+        self.stream, self.tqdm, self.bar = stream, tqdm, None
 
     def __call__(self, done: int, total: int, label: str) -> None:
-        filled = self.width * done // total
-        end = "\n" if done == total else ""
-        self.stream.write(f"\r[{'#' * filled}{'-' * (self.width - filled)}] {done}/{total} {label:<32}{end}")
-        self.stream.flush()
+        if self.bar is None or done == 1 or self.bar.total != total:
+            if self.bar is not None:
+                self.bar.close()
+            self.bar = self.tqdm(total=total, file=self.stream, dynamic_ncols=True, leave=True)
+        self.bar.set_description_str(label, refresh=False)
+        self.bar.update(done - self.bar.n)
+        if done == total:
+            self.bar.close()
+            self.bar = None
+
+
+def _progress_bar(wanted: bool | None, stream: TextIO) -> _ProgressBar | None:
+    """A bar when asked (``--progress``) or by default on a terminal; tqdm draws it."""
+    if not (stream.isatty() if wanted is None else wanted):
+        return None
+    try:
+        return _ProgressBar(stream)
+    except ImportError:
+        if wanted:
+            stream.write('no progress bar: tqdm is not installed (pip install "landmark-codecs[bench]")\n')
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,13 +132,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     b.add_argument("--sigma", type=_positive, default=None, help="with --predictions: the Gaussian target's sigma in heatmap px, for DARK")
     b.add_argument("--speed", action="store_true", help="time encoders and decoders against a one-pass floor and installed peers instead")
-    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when it is a terminal)")
-    b.add_argument("--out", type=pathlib.Path, default=None, help="also write results.json and an SVG plot per model to this folder")
+    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr, drawn by tqdm (default: when it is a terminal)")
+    b.add_argument("--out", type=pathlib.Path, default=None, help="also write results.json and a PNG plot per model (needs matplotlib: the plot extra) to this folder")
     args = parser.parse_args(argv)
     codecs = [c for c in args.codecs.split(",") if c]
     if not codecs:
         parser.exit(2, f"landmark-codecs bench: error: argument --codecs: expected comma-separated codecs from {', '.join(codec_names())}, got {args.codecs!r}\n")
-    progress = _ProgressBar(sys.stderr) if (sys.stderr.isatty() if args.progress is None else args.progress) else None
+    progress = _progress_bar(args.progress, sys.stderr)
     if args.predictions is not None:
         return _predictions(args)
     if args.sigma is not None:
@@ -152,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"landmark-codecs bench: error: cannot write to {args.out}: {err.strerror}", file=sys.stderr)
             return 2
         print("wrote " + ", ".join(str(p) for p in written))
+        if len(written) == 1:
+            print('no plots: matplotlib is not installed (pip install "landmark-codecs[plot]")')
     return 0
 
 

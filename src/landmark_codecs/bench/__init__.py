@@ -13,11 +13,8 @@ outputs, scored with :mod:`landmark_codecs.metrics`).
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import html
 import json
-import math
 import pathlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -26,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from .. import metrics, pipnet_neighbors
-from ..codecs import Codec, codec_names, codec_options, get_codec
+from ..codecs import Codec, codec_options, get_codec
 from .._xp import namespace, to_host
 from ._predictions import DECODERS, Decoded, PredictionRow, ced_plot, decode_predictions, format_predictions, load_predictions
+from ._specs import parse_codec
 from ._landmarks import DEFAULT_EYE_CORNERS, MEAN_SHAPES, Landmarks, check_eye_corners, load_keypoints, mean_shape, synthetic_landmarks
 
 __all__ = [
@@ -56,7 +54,6 @@ __all__ = [
     "load_keypoints",
     "mean_shape",
     "run",
-    "svg_plot",
     "synthetic_landmarks",
     "table_title",
     "write_results",
@@ -85,27 +82,6 @@ DEFAULT_CODECS: tuple[str, ...] = (
 
 def _sigma(size: int, image_size: int, sigma_image: float) -> float:
     return max(0.5, sigma_image * size / image_size)
-
-
-def parse_codec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"name:key=value:..."`` -> ``(name, options)``; a value is a Python literal or a bare word.
-
-    >>> parse_codec("h3r:expected=True:activation=window")
-    ('h3r', {'expected': True, 'activation': 'window'})
-    """
-    name, *items = spec.split(":")
-    if name not in codec_names():
-        raise ValueError(f"unknown codec {name!r} in {spec!r}; choose from {', '.join(codec_names())} (options after colons: name:key=value)")
-    options: dict[str, Any] = {}
-    for item in items:
-        key, eq, text = item.partition("=")
-        if not eq or not key.isidentifier():
-            raise ValueError(f"codec {spec!r}: expected options as key=value after the name, got {item!r}")
-        try:
-            options[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            options[key] = text
-    return name, options
 
 
 def bench_codec(spec: str, *, image_size: int, size: int, sigma: float, neighbors: Any = None) -> Codec:
@@ -366,53 +342,22 @@ def format_table(rows: Sequence[Row], *, landmarks: str, image_size: int = 256, 
     return "\n\n".join(blocks)
 
 
-def svg_plot(rows: Sequence[Row], *, title: str) -> str:
-    """Mean error (image px) against heatmap size, both axes log-scaled, one line per codec.
-
-    Rows with zero error (the exact codecs, noise-free) are drawn at the plot's floor, 1e-6 px.
-    """
-    w, h, pad, floor = 720, 440, 70, 1e-6
-    sizes = sorted({r.size for r in rows})
-    values = [max(r.mean_error_image_px, floor) for r in rows]
-    lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
-    hi = max(hi, lo + 1)
-    span = max(math.log2(sizes[-1]) - math.log2(sizes[0]), 1e-9)
-
-    def x(size: int) -> float:
-        return pad + (w - 2 * pad - 110) * (math.log2(size) - math.log2(sizes[0])) / span
-
-    def y(v: float) -> float:
-        return h - pad - (h - 2 * pad) * (math.log10(max(v, floor)) - lo) / (hi - lo)
-
-    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4", "#b2df8a"]
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">']
-    out.append(f'<text x="{pad}" y="25" font-size="13">{html.escape(title)}</text>')
-    out.append(f'<polyline points="{pad},{pad} {pad},{h - pad} {w - pad - 110},{h - pad}" fill="none" stroke="black"/>')
-    for size in sizes:
-        out.append(f'<text x="{x(size):.1f}" y="{h - pad + 18}" text-anchor="middle">{size}</text>')
-    for e in range(lo, hi + 1):
-        out.append(f'<text x="{pad - 6}" y="{y(10.0**e) + 4:.1f}" text-anchor="end">1e{e}</text>')
-    out.append(f'<text x="{(w - 110) / 2}" y="{h - 25}" text-anchor="middle">heatmap size (px per side, log scale)</text>')
-    out.append(f'<text x="18" y="{h / 2}" transform="rotate(-90 18 {h / 2})" text-anchor="middle">mean error (image px, log scale)</text>')
-    for i, codec in enumerate(dict.fromkeys(r.codec for r in rows)):
-        mine = sorted((r for r in rows if r.codec == codec), key=lambda r: r.size)
-        colour = colours[i % len(colours)]
-        points = " ".join(f"{x(r.size):.1f},{y(r.mean_error_image_px):.1f}" for r in mine)
-        out.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        out.append(f'<text x="{w - pad - 100}" y="{pad + 16 * i}" fill="{colour}">{codec}</text>')
-    out.append("</svg>")
-    return "\n".join(out)
-
-
 def write_results(rows: Sequence[Row], out: pathlib.Path, *, config: dict[str, Any], titles: dict[str, str]) -> list[pathlib.Path]:
-    """``results.json`` (the configuration and every row) and ``error-<model>.svg`` per prediction
-    model (:func:`svg_plot`, titled by ``titles[model]``) in ``out``."""
+    """``results.json`` (the configuration and every row) and, with matplotlib installed,
+    ``error-<model>.png`` per prediction model (:func:`landmark_codecs.bench._plots.error_plot`,
+    titled by ``titles[model]``) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     data = out / "results.json"
     data.write_text(json.dumps({"config": config, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
     written = [data]
+    try:
+        from . import _plots
+
+        _plots.pyplot()
+    except ImportError:
+        return written
     for model in dict.fromkeys(r.model for r in rows):
-        plot = out / f"error-{model}.svg"
-        plot.write_text(svg_plot([r for r in rows if r.model == model], title=titles[model]) + "\n")
-        written.append(plot)
+        mine = [r for r in rows if r.model == model]
+        fig = _plots.error_plot(mine, title=titles[model])
+        written.append(_plots.save(fig, out / f"error-{model}.png", source=[asdict(r) for r in mine]))
     return written

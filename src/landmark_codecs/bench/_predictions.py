@@ -23,11 +23,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import decode_argmax, decode_dark, decode_randomized_rounding, decode_soft_argmax, heatmap_to_image, metrics
+from .. import metrics
+from ..codecs import get_codec
+from ._specs import parse_codec
 
 __all__ = ["PredictionRow", "Predictions", "Decoded", "decode_predictions", "format_predictions", "load_predictions", "ced_plot", "DECODERS"]
 
-DECODERS = ("argmax", "quarter", "dark", "soft-argmax", "h3r-topk", "h3r-window")
+# Codec names of landmark_codecs.get_codec (options after colons), whose decoders are applied.
+DECODERS = ("argmax", "quarter", "dark", "soft_argmax", "h3r", "h3r:activation=window")
 _CONVENTIONS = ("pixel_center", "legacy", "udp")
 
 
@@ -106,10 +109,11 @@ def decode_predictions(
 ) -> Decoded:
     """Decode the file's maps with every decoder and score them against its landmarks.
 
-    Decoders: ``argmax``, ``quarter`` (the +-0.25 shift), ``dark`` (needs ``sigma``, from the file
-    or the argument; on logits it decodes ``exp(logits - max)``, the softmax up to a factor),
-    ``soft-argmax``, ``h3r-topk`` (top-9) and ``h3r-window`` (3x3), the last three on logits or
-    probabilities as the file says. NME, FR and AUC at ``threshold`` (fractions, reported in
+    Decoders: the codecs of :data:`DECODERS`, built with :func:`landmark_codecs.get_codec` for the
+    file's image and map sizes and convention: ``argmax``, ``quarter`` (the +-0.25 shift),
+    ``dark`` (needs ``sigma``, from the file or the argument; on logits it decodes
+    ``exp(logits - max)``, the softmax up to a factor), ``soft_argmax``, ``h3r`` (top-9) and
+    ``h3r:activation=window`` (3x3), the last three on logits or probabilities as the file says. NME, FR and AUC at ``threshold`` (fractions, reported in
     percent for NME) are given when eye indices exist: ``eyes`` or the layout's default outer
     eye corners (68, 98 and 29 points).
     """
@@ -120,23 +124,29 @@ def decode_predictions(
     pair = eyes if eyes is not None else metrics.EYE_CORNERS.get(k)
     if pair is not None and not (0 <= pair[0] < k and 0 <= pair[1] < k and pair[0] != pair[1]):
         raise ValueError(f"eye indices must be two different landmarks in [0, {k}), got {pair}")
+    sizes = {"image_size": pred.image_size, "heatmap_size": (w, h), "convention": pred.convention, "on_outside": "ignore"}
+
+    def decoder(spec: str, **options: Any) -> Any:
+        name, given = parse_codec(spec)
+        return get_codec(name, **sizes, **given, **options)
+
+    softmax = {"logits": pred.logits}
     runs: dict[str, Any] = {
-        "argmax": lambda: decode_argmax(maps),
-        "quarter": lambda: decode_argmax(maps, refine="quarter"),
-        "soft-argmax": lambda: decode_soft_argmax(maps, logits=pred.logits),
-        "h3r-topk": lambda: decode_randomized_rounding(maps, top_k=min(9, h * w), logits=pred.logits),
-        "h3r-window": lambda: decode_randomized_rounding(maps, activation="window", window_size=3, logits=pred.logits),
+        "argmax": lambda: decoder("argmax").decode(maps),
+        "quarter": lambda: decoder("quarter").decode(maps),
+        "soft_argmax": lambda: decoder("soft_argmax", **softmax).decode(maps),
+        "h3r": lambda: decoder("h3r", top_k=min(9, h * w), **softmax).decode(maps),
+        "h3r:activation=window": lambda: decoder("h3r:activation=window", window_size=3, **softmax).decode(maps),
     }
     if pred.sigma is not None:
         dark_maps = np.exp(maps - maps.max(axis=(-2, -1), keepdims=True)) if pred.logits else maps
-        runs["dark"] = lambda: decode_dark(dark_maps, sigma=pred.sigma)
+        runs["dark"] = lambda: decoder("dark", sigma=pred.sigma).decode(dark_maps)
     rows, per_faces = [], {}
     for name in DECODERS:
         if name not in runs:
             rows.append(PredictionRow(name, None, None, None, None, "needs the target's sigma (--sigma or the file's sigma)"))
             continue
-        coords, _ = runs[name]()
-        xy = heatmap_to_image(np.asarray(coords, dtype=np.float64), image_size=pred.image_size, heatmap_size=(w, h), convention=pred.convention)
+        xy = np.asarray(runs[name]().coords, dtype=np.float64)  # image pixels
         err = np.linalg.norm(xy - pred.landmarks, axis=-1)[pred.weights]
         nme = fr = area = None
         if pair is not None:
@@ -152,37 +162,34 @@ def decode_predictions(
 def format_predictions(rows: list[PredictionRow], *, description: str, threshold: float = 0.1) -> str:
     """The rows as a text table (NME in percent, FR and AUC as fractions)."""
     t = f"{threshold:g}"
-    head = f"{'decoder':<12} {'mean err (img px)':>18} {'NME %':>8} {'FR@' + t:>8} {'AUC@' + t:>8}"
+    width = max([12, *(len(r.decoder) for r in rows)])
+    head = f"{'decoder':<{width}} {'mean err (img px)':>18} {'NME %':>8} {'FR@' + t:>8} {'AUC@' + t:>8}"
     lines = [f"Decoders on saved network outputs: {description}", head]
 
     def cell(v: float | None, fmt: str, width: int) -> str:
         return f"{'-':>{width}}" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:>{width}{fmt}}"
 
     for r in rows:
-        line = f"{r.decoder:<12} {cell(r.mean_error_image_px, '.4f', 18)} {cell(r.nme_percent, '.4f', 8)} {cell(r.failure_rate, '.4f', 8)} {cell(r.auc, '.4f', 8)}"
+        line = f"{r.decoder:<{width}} {cell(r.mean_error_image_px, '.4f', 18)} {cell(r.nme_percent, '.4f', 8)} {cell(r.failure_rate, '.4f', 8)} {cell(r.auc, '.4f', 8)}"
         lines.append(line + (f"  ({r.note})" if r.note else ""))
     return "\n".join(lines)
-
-
-# Line styles and markers that keep coinciding curves visible (several decoders often agree).
-_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "v"), ("-", "D"), ("--", "x"))
 
 
 def ced_plot(per_face_nme: dict[str, np.ndarray], path: str | pathlib.Path, *, title: str, threshold: float = 0.1) -> Any:
     """The cumulative error distribution of each decoder, from 0 to ``threshold`` NME, written to
     ``path`` (PNG by default; SVG or PDF by its extension). Needs matplotlib (``pip install
     "landmark-codecs[plot]"``); returns the matplotlib Figure (closed)."""
-    import matplotlib
+    from . import _plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _plots.pyplot()
     levels = np.linspace(0.0, threshold, 201)
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    source = {}
     for i, (name, nme) in enumerate(per_face_nme.items()):
-        line, marker = _STYLES[i % len(_STYLES)]
         area = float(metrics.auc(nme, threshold=threshold))
-        ax.plot(100 * levels, metrics.ced(nme, levels), line, marker=marker, markevery=(i * 5, 40), label=f"{name} (AUC {area:.3f})")
+        curve = metrics.ced(nme, levels)
+        source[name] = [float(v) for v in curve]
+        ax.plot(100 * levels, curve, markevery=(i * 5, 40), label=f"{name} (AUC {area:.3f})", **_plots.style(i))
     ax.set_xlabel("NME (%)")
     ax.set_ylabel("fraction of faces")
     ax.set_xlim(0, 100 * threshold)
@@ -191,8 +198,7 @@ def ced_plot(per_face_nme: dict[str, np.ndarray], path: str | pathlib.Path, *, t
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title, fontsize=9, wrap=True)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _plots.save(fig, path, source=source)
     return fig
 
 
