@@ -1,70 +1,24 @@
-"""Build the generated parts of docs/ and check the whole of it, strictly.
+"""Draw the generated figure of docs/ and check that it is current.
 
-    python docs/build.py            # write docs/api.md and docs/conventions.png from the code
-    python docs/build.py --check    # fail (exit 1, one line per problem) when either is stale,
-                                    # a docstring cross-reference does not resolve, or a link
-                                    # in README.md or docs/*.md points at nothing
+    python docs/build.py            # draw docs/conventions.png from the code
+    python docs/build.py --check    # exit 1 when the committed figure is stale
 
-The API reference is every public name of ``landmark_codecs``, ``landmark_codecs.torch``,
-``landmark_codecs.testing`` and ``landmark_codecs.bench``, with its signature and its docstring
-verbatim, in the order of each ``__all__``. The conventions figure is drawn from
-``heatmap_to_image`` itself, so it cannot drift from the code. ``tests/test_docs.py`` runs the
-check, so CI fails on a stale page, a broken reference or a broken link.
+The conventions figure is drawn from ``heatmap_to_image`` itself, so it cannot drift from the
+code: the PNG records the SHA-256 of the numbers it draws, and ``--check`` compares that with
+the numbers the code gives today (never pixels, which differ between matplotlib versions). The
+rest of the documentation is a site built by mkdocs with mkdocstrings (``mkdocs.yml``):
+``mkdocs build --strict`` renders the API reference from the docstrings and fails on a broken
+link, anchor or docstring cross-reference; ``tests/test_docs.py`` runs both.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import pathlib
-import pkgutil
-import re
 import sys
 
 DOCS = pathlib.Path(__file__).resolve().parent
 ROOT = DOCS.parent
-MODULES = ("landmark_codecs", "landmark_codecs.codecs", "landmark_codecs.metrics", "landmark_codecs.torch", "landmark_codecs.testing", "landmark_codecs.bench")
-_REF = re.compile(r":(?:func|class|mod|meth|attr|data):`~?([^`]+)`")
-_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-
-
-def _public(module_name: str) -> list[tuple[str, object]]:
-    module = importlib.import_module(module_name)
-    return [(name, getattr(module, name)) for name in module.__all__ if not name.startswith("__")]
-
-
-def _anchor(qualified: str) -> str:
-    return qualified.lower().replace(".", "")
-
-
-def api_markdown() -> str:
-    """docs/api.md: every public name, its signature and docstring, grouped by module."""
-    out = [
-        "# API reference",
-        "",
-        "Generated from the docstrings by `python docs/build.py` (a test fails when this page is",
-        "stale). Arrays are positional, options keyword-only; shapes, units and conventions are in",
-        "each entry. See [conventions](conventions.md) for the coordinate system.",
-        "",
-    ]
-    for module_name in MODULES:
-        out.append(f"- [`{module_name}`](#{_anchor(module_name)})")
-    for module_name in MODULES:
-        module = importlib.import_module(module_name)
-        out += ["", f"## {module_name}", "", (inspect.getdoc(module) or "").split("\n\n")[0].replace("\n", " "), ""]
-        for name, obj in _public(module_name):
-            out += [f"### {module_name}.{name}", ""]
-            try:
-                signature = f"{name}{inspect.signature(obj)}"  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                signature = name
-            kind = "class " if inspect.isclass(obj) else ("" if callable(obj) else f"{name}: {type(obj).__name__} = ")
-            out += ["```python", (kind + signature) if callable(obj) else f"{kind}...", "```", ""]
-            doc = inspect.getdoc(obj) if (callable(obj) or inspect.isclass(obj)) else None
-            if doc:
-                out += ["```text", doc, "```", ""]
-    return "\n".join(out).rstrip() + "\n"
 
 
 def conventions_data() -> dict:
@@ -121,90 +75,17 @@ def conventions_png(path: pathlib.Path) -> pathlib.Path:
     return _plots.save(fig, path, source=data)
 
 
-def broken_references() -> list[str]:
-    """Every :func:/:class:/:mod: reference in the package's docstrings that resolves to nothing."""
-    import landmark_codecs
-
-    problems = []
-    names = [m.name for m in pkgutil.walk_packages(landmark_codecs.__path__, "landmark_codecs.")] + ["landmark_codecs"]
-    for module_name in names:
-        module = importlib.import_module(module_name)
-        docs = [(module_name, inspect.getdoc(module) or "")]
-        for attr, obj in vars(module).items():
-            if (inspect.isfunction(obj) or inspect.isclass(obj)) and getattr(obj, "__module__", None) == module_name:
-                docs.append((f"{module_name}.{attr}", inspect.getdoc(obj) or ""))
-                if inspect.isclass(obj):
-                    # __doc__, not getdoc: a method's inherited docstring (nn.Module.forward's) is not ours
-                    docs += [(f"{module_name}.{attr}.{m}", f.__doc__ or "") for m, f in vars(obj).items() if inspect.isfunction(f)]
-        for where, doc in docs:
-            for ref in _REF.findall(doc):
-                if not _resolves(ref, module):
-                    problems.append(f"{where}: reference {ref!r} resolves to nothing")
-    return problems
-
-
-def _resolves(ref: str, module: object) -> bool:
-    import landmark_codecs
-
-    if ref.startswith("."):
-        ref = module.__name__.rsplit(".", 1)[0] + ref if not hasattr(module, "__path__") else module.__name__ + ref  # type: ignore[attr-defined]
-    head, *rest = ref.split(".")
-    for start in (getattr(module, head, None), getattr(landmark_codecs, head, None)):
-        if start is not None and _walk(start, rest):
-            return True
-    parts = ref.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        return _walk(obj, parts[cut:])
-    return False
-
-
-def _walk(obj: object, rest: list[str]) -> bool:
-    for part in rest:
-        if not hasattr(obj, part):
-            return False
-        obj = getattr(obj, part)
-    return True
-
-
-def broken_links(pages: list[pathlib.Path] | None = None) -> list[str]:
-    """Relative links in ``pages`` (README.md and docs/*.md) whose file or #anchor heading does not exist."""
-    problems = []
-    for page in pages if pages is not None else [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
-        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
-        for target in _LINK.findall(text):
-            if re.match(r"[a-z]+:", target):
-                continue  # http(s), mailto: outside this check
-            path, _, anchor = target.partition("#")
-            file = (page.parent / path).resolve() if path else page
-            if not file.exists():
-                problems.append(f"{page.name}: link {target!r}: no such file")
-            elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
-                problems.append(f"{page.name}: link {target!r}: no heading with that anchor")
-    return problems
-
-
-def _anchors(page: pathlib.Path) -> set[str]:
-    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
-    heads = re.findall(r"^#+ (.+)$", text, re.M)
-    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
-
-
-GENERATED = {"api.md": api_markdown}
 FIGURES = {"conventions.png": (conventions_png, conventions_data)}
 
 
 def check() -> list[str]:
     from landmark_codecs.bench import _plots
 
-    problems = [f"docs/{name} is stale: run python docs/build.py" for name, make in GENERATED.items() if (DOCS / name).read_text() != make()]
+    problems = []
     for name, (_, data) in FIGURES.items():  # a figure is checked by the data it draws, not by its pixels
         if not (DOCS / name).exists() or _plots.figure_source(DOCS / name) != _plots.data_digest(data()):
             problems.append(f"docs/{name} is stale: run python docs/build.py")
-    return problems + broken_references() + broken_links()
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,8 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="check only; exit 1 on any problem")
     args = parser.parse_args(argv)
     if not args.check:
-        for name, make in GENERATED.items():
-            (DOCS / name).write_text(make())
         for name, (draw, _) in FIGURES.items():
             draw(DOCS / name)
     problems = check()

@@ -453,7 +453,7 @@ class CoordConv2d(nn.Conv2d):
     ``with_boundary=True`` and refused without. Other arguments are ``nn.Conv2d``'s.
 
     Convention:
-        Channel order x, y[, r][, x_b, y_b], x along W; the AdaptiveWingLoss repository's
+        Channel order ``x, y[, r][, x_b, y_b]``, x along W; the AdaptiveWingLoss repository's
         ``CoordConvTh`` appends its two grid channels the other way round (see
         :func:`landmark_codecs.coordinate_channels`).
 

@@ -31,6 +31,7 @@ __all__ = ["PredictionRow", "Predictions", "Decoded", "decode_predictions", "for
 
 # Codec names of landmark_codecs.get_codec (options after colons), whose decoders are applied.
 DECODERS = ("argmax", "quarter", "dark", "soft_argmax", "h3r", "h3r:activation=window")
+"""The decoders ``--predictions`` applies: codec names of :func:`landmark_codecs.get_codec`."""
 _CONVENTIONS = ("pixel_center", "legacy", "udp")
 
 

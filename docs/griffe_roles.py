@@ -1,0 +1,116 @@
+"""A griffe extension for the docs site: doctests become ``pycon`` code blocks, and the
+docstrings' Sphinx roles (``:func:`name```, also
+``:class:``, ``:mod:``, ``:meth:``, ``:attr:``, ``:data:``) become mkdocstrings cross-references.
+
+A role is resolved the way Python would (the name in the docstring's module, then the package's
+flat API, then an absolute import path) and links to where the site documents that object: its
+flat name (``landmark_codecs.encode_gaussian``) when the package exports it, else its place in a
+documented module (``landmark_codecs.metrics.nme``). An object the site does not document (a
+private helper) is shown as code without a link; a role that resolves to nothing is a warning,
+which ``mkdocs build --strict`` turns into a failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from typing import Any
+
+import griffe
+
+_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj):`(~?)([^`]+)`")
+_log = logging.getLogger("mkdocs.plugins.griffe_roles")
+# The modules the API page documents, in the order a name is looked up (the flat API first).
+DOCUMENTED = ("landmark_codecs", "landmark_codecs.codecs", "landmark_codecs.metrics", "landmark_codecs.torch", "landmark_codecs.testing", "landmark_codecs.bench")
+
+
+def _documented() -> dict[int, str]:
+    paths: dict[int, str] = {}
+    for module_name in DOCUMENTED:
+        module = importlib.import_module(module_name)
+        paths.setdefault(id(module), module_name)
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            paths.setdefault(id(obj), f"{module_name}.{name}")
+            if isinstance(obj, type):
+                for member, value in vars(obj).items():
+                    if not member.startswith("_"):
+                        paths.setdefault(id(value), f"{module_name}.{name}.{member}")
+    return paths
+
+
+def _resolve(ref: str, module_name: str) -> Any:
+    module = importlib.import_module(module_name)
+    if ref.startswith("."):
+        ref = module_name.rsplit(".", 1)[0] + ref
+    head, *rest = ref.split(".")
+    import landmark_codecs
+
+    for start in (getattr(module, head, None), getattr(landmark_codecs, head, None)):
+        obj = start
+        for part in rest:
+            obj = getattr(obj, part, None) if obj is not None else None
+        if obj is not None:
+            return obj
+    parts = ref.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:]:
+            obj = getattr(obj, part, None)
+        return obj
+    return None
+
+
+def _fence_doctests(text: str) -> str:
+    """Each doctest (a ``>>>`` line, its ``...`` continuations and its output, up to a blank
+    line) in a ``pycon`` code fence, so the site shows code, not Markdown."""
+    out, block = [], None
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if block is None and stripped.startswith(">>>"):
+            indent = line[: len(line) - len(stripped)]
+            block = indent
+            out.append(f"{indent}```pycon")
+        elif block is not None and not stripped:
+            out.append(f"{block}```")
+            block = None
+        out.append(line)
+    if block is not None:
+        out.append(f"{block}```")
+    return "\n".join(out)
+
+
+class SphinxRoles(griffe.Extension):
+    """Rewrite the roles of every docstring once the package is loaded."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        paths = _documented()
+
+        def visit(obj: griffe.Object) -> None:
+            if obj.docstring is not None:
+                module_name = obj.module.path
+                text = _ROLE.sub(lambda m: self._link(m, module_name, obj.path, paths), obj.docstring.value)
+                obj.docstring.value = _fence_doctests(text)
+            for member in obj.members.values():
+                if not member.is_alias:
+                    visit(member)
+
+        visit(pkg)
+
+    @staticmethod
+    def _link(match: re.Match[str], module_name: str, where: str, paths: dict[int, str]) -> str:
+        short, ref = match.group(1) == "~", match.group(2)
+        title = ref.rsplit(".", 1)[-1] if short else ref
+        try:
+            target = _resolve(ref, module_name)
+        except Exception:  # noqa: BLE001 - an import error is an unresolved reference too
+            target = None
+        if target is None:
+            _log.warning(f"{where}: reference {ref!r} resolves to nothing")
+            return f"`{title}`"
+        path = paths.get(id(target))
+        return f"[`{title}`][{path}]" if path else f"`{title}`"
