@@ -286,16 +286,19 @@ def save_predictions(net: nn.Module, codec: Recipe, faces: torch.Tensor, images:
 
 
 def _bar(label: str):
-    start = time.perf_counter()
+    """A tqdm progress bar of one training run (none without tqdm: ``pip install tqdm``)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    bar = tqdm(total=None, desc=f"{label:<18}", file=sys.stderr, dynamic_ncols=True)
 
     def show(done: int, total: int, loss: float) -> None:
-        if done % 10 and done != total:
-            return
-        filled = int(30 * done / total)
-        sys.stderr.write(f"\r  {label:<18} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} loss {loss:.4g} {time.perf_counter() - start:5.0f}s")
+        bar.total = total
+        bar.set_postfix_str(f"loss {loss:.4g}", refresh=False)
+        bar.update(done - bar.n)
         if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            bar.close()
 
     return show
 
