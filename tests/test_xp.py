@@ -8,6 +8,7 @@ from array_api_compat import array_namespace
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
+import landmark_codecs as lc
 from landmark_codecs import _xp
 
 from conftest import convert, numpy_of
@@ -174,3 +175,30 @@ def test_torch_fast_path_resolves_what_array_api_compat_resolves():
     assert not _xp.is_numpy(_xp.namespace(a=t)) and _xp.is_numpy(_xp.namespace(a=np.zeros(2)))
     with pytest.raises(TypeError, match=r"one array library, got a: torch.Tensor, b: numpy.ndarray"):
         _xp.namespace(a=t, b=np.zeros(2))
+
+
+@pytest.mark.parametrize(
+    "decode",
+    [
+        lambda m: lc.decode_soft_argmax(m, logits=True),
+        lambda m: lc.decode_soft_argmax(m, logits=False, beta=2.0),
+        lambda m: lc.decode_randomized_rounding(m, logits=True, top_k=4),
+        lambda m: lc.decode_randomized_rounding(m, logits=False),
+    ],
+)
+def test_map_blocks_gives_the_one_call_result_bit_for_bit(decode, monkeypatch):
+    """NumPy decodes large batches block by block (in cache): the same bits as one call, also
+    with NaN, +inf and -inf maps and any leading shape, and the blocks never mix maps."""
+    rng = np.random.default_rng(3)
+    maps = rng.normal(size=(3, 7, 6, 9))
+    maps[0, 1] = np.nan
+    maps[1, 2, 3, 4] = np.inf
+    maps[2, 3] = -np.inf
+    monkeypatch.setattr(_xp, "BLOCK_BYTES", 1 << 40)
+    whole = decode(maps)
+    monkeypatch.setattr(_xp, "BLOCK_BYTES", 2 * 6 * 9 * 8)  # two maps per block: 11 blocks
+    blocked = decode(maps)
+    for a, b in zip(whole, blocked):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(blocked.coords[0, 1]).all() and not np.isnan(blocked.coords[0, 0]).any()

@@ -204,18 +204,29 @@ def decode_randomized_rounding(
     """
     check.choice(activation, "activation", ("topk", "window"))
     logits = check.boolean(logits, "logits")
-    # The anchor is the first maximum in row-major order, as decode_argmax's, whatever order
-    # or tie-breaking the backend's top-k has.
-    xp, flat, anchor, scores = _common.locate_maximum(heatmaps)
+    xp = _xp.namespace(heatmaps=heatmaps)
+    check.heatmaps(xp, heatmaps)
     h, w = heatmaps.shape[-2:]
     if activation == "topk":
         check.positive_int(top_k, "top_k")
         if top_k > h * w:
             raise ValueError(f"top_k must be at most H*W = {h * w} for heatmaps of shape {tuple(heatmaps.shape)}, got top_k={top_k}")
-        index = _xp.topk_indices(xp, flat, top_k)
-        in_set = None
     else:
         check.odd_size(window_size, "window_size", "the window is centred on the maximum")
+    if activation == "window":  # reads a few pixels per map: blocks would only add overhead
+        return _activation_set_mean(heatmaps, top_k, activation, window_size, logits)
+    return _xp.map_blocks(xp, lambda maps: _activation_set_mean(maps, top_k, activation, window_size, logits), heatmaps)
+
+
+def _activation_set_mean(heatmaps: Array, top_k: int, activation: str, window_size: int, logits: bool) -> tuple[Array, Array]:
+    """:func:`decode_randomized_rounding` on checked maps and options (any leading shape)."""
+    # The anchor is the first maximum in row-major order, as decode_argmax's, whatever order
+    # or tie-breaking the backend's top-k has.
+    xp, flat, anchor, scores = _common.locate_maximum(heatmaps)
+    h, w = heatmaps.shape[-2:]
+    if activation == "topk":
+        index = _xp.topk_indices(xp, flat, top_k)
+        in_set = None
     if activation == "window":
         # A window wider than the map covers it from any anchor: the same set at a bounded cost.
         span = 2 * max(w, h) - 1

@@ -154,6 +154,13 @@ def decode_soft_argmax(
     """
     beta = check.positive(beta, "beta")
     logits = check.boolean(logits, "logits")
+    xp = _xp.namespace(heatmaps=heatmaps)
+    check.heatmaps(xp, heatmaps)
+    return _xp.map_blocks(xp, lambda maps: _soft_argmax(maps, beta, logits), heatmaps)
+
+
+def _soft_argmax(heatmaps: Array, beta: float, logits: bool) -> tuple[Array, Array]:
+    """:func:`decode_soft_argmax` on checked maps (of any leading shape)."""
     xp, _, anchor, scores = _common.locate_maximum(heatmaps)
     h, w = heatmaps.shape[-2:]
     if logits:
