@@ -166,3 +166,23 @@ def test_simcc_codec_matches_simcc_label_where_mmpose_keeps_the_sub_bin_position
     decoded = ours.decode(theirs["keypoint_x_labels"][0], theirs["keypoint_y_labels"][0])[0]
     assert 0.05 < np.abs(decoded - keypoints).max() <= 0.25 + 1e-4  # their rounding, read back exactly
     assert np.abs(ours.decode(*(o[0] for o in ours.encode(keypoints, visible).values() if o.ndim == 3))[0] - keypoints).max() < 1e-4
+
+
+def test_the_configs_on_the_mmpose_page_build_and_round_trip():
+    """docs/mmpose.md's codec lines (the active one and the commented alternative) are configs
+    that build, and each decodes its own target back."""
+    import pathlib
+    import re
+
+    page = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "mmpose.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", page, re.S)[0]
+    configs = [m for m in re.findall(r"^#? ?codec = (dict\(.*?\))$", block.replace("\n#              ", " "), re.M) if "LandmarkCodec" in m]
+    assert len(configs) == 2
+    keypoints, visible = face()
+    for text in configs:
+        codec = KEYPOINT_CODECS.build(eval(text))  # noqa: S307 - the page's own literal
+        encoded = codec.encode(keypoints, visible)
+        maps = encoded["heatmaps"]
+        if codec.codec.name == "h3r":  # the config decodes logits: give it the target's log
+            maps = np.log(np.clip(maps, 1e-30, None))
+        assert np.abs(codec.decode(maps)[0] - keypoints).max() < 1e-3
