@@ -49,7 +49,7 @@ def encode_gaussian(
 
     Returns:
         ``(heatmaps, weights)``: ``(..., K, H, W)`` maps and ``(..., K)`` weights, in the dtype and
-        on the device of ``coords``. A landmark that is invisible, NaN or outside
+        on the device of ``coords``. A landmark of weight 0, NaN or outside
         ``[-0.5, W - 0.5) x [-0.5, H - 0.5)`` gets weight 0 and an all-zero map.
 
     Convention:

@@ -171,7 +171,7 @@ def encode_pipnet(
         neighbor_offsets[k, m, :, c] = (x, y)[index[k, m]] - c          (0 elsewhere)
         offset_weights[k, c] = weights[k]       neighbor_weights[k, m] = weights[k] if index[k, m] is kept
 
-    A landmark is *kept* when it is finite, inside the grid's valid range and visible; the others
+    A landmark is *kept* when it is finite, inside the grid's valid range and of non-zero weight; the others
     get weight 0 and all-zero maps and offset weights, and the neighbour terms that point at them get
     weight 0 (and a zero target), so a missing landmark never corrupts another's targets. The
     neighbour terms' weights are kept per term, ``(..., K, N)``, not as ``N`` more maps: they

@@ -82,7 +82,7 @@ def encode_randomized_rounding(
 
     Returns:
         ``(heatmaps, weights)``: ``(..., K, H, W)`` and ``(..., K)`` in the dtype and on the device
-        of ``coords``. Invisible, NaN and out-of-map landmarks get weight 0 and an all-zero map.
+        of ``coords``. Landmarks of weight 0, NaN or outside the map get weight 0 and an all-zero map.
 
     Convention:
         Heatmap pixels, integers at pixel centres, ``(x, y)`` order; sizes are ``(W, H)``.

@@ -24,7 +24,7 @@ class SimCCTargets(NamedTuple):
     y_labels: Array
     """``(..., K, H * split_ratio)`` labels over the y bins."""
     weights: Array
-    """``(..., K)`` landmark weights (0: invisible, NaN or outside the image)."""
+    """``(..., K)`` landmark weights (0: weight 0 given, NaN or outside the image)."""
 
 
 def simcc_bins(image_size: Sequence[int], split_ratio: float) -> tuple[int, int]:
@@ -84,7 +84,7 @@ def encode_simcc(
 
     Returns:
         :class:`SimCCTargets` ``(x_labels, y_labels, weights)`` in the dtype and on the device of
-        ``coords``. A landmark that is invisible, NaN or outside the bins' valid range
+        ``coords``. A landmark of weight 0, NaN or outside the bins' valid range
         ``[-0.5, W_b - 0.5) x [-0.5, H_b - 0.5)`` gets weight 0 and all-zero labels.
 
     Convention:

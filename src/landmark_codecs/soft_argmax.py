@@ -51,7 +51,7 @@ def encode_soft_argmax(
 
     Returns:
         ``(heatmaps, weights)``: ``(..., K, H, W)`` probability maps and ``(..., K)`` weights in the
-        dtype and on the device of ``coords``. Invisible, NaN and out-of-map landmarks get weight
+        dtype and on the device of ``coords``. Landmarks of weight 0, NaN or outside the map get weight
         0 and an all-zero map (which is not a distribution: mask them out of the loss).
 
     Convention:
