@@ -244,13 +244,13 @@ class Codec:
         if weights is not None:
             check.same_shape(weights, keypoints.shape[:-1], "weights", "keypoints.shape[:-1], one value per landmark")
             counted = counted & (weights if xp.isdtype(weights.dtype, "bool") else weights != 0)
-        outside = counted & ((x < -0.5) | (x >= w - 0.5) | (y < -0.5) | (y >= h - 0.5))
+        outside = counted & ~coords.in_heatmap(keypoints, heatmap_size=self.image_size)  # the image's valid range
         n_counted = int(_xp.to_host(xp.sum(xp.astype(counted, xp.int64))))
         n_outside = int(_xp.to_host(xp.sum(xp.astype(outside, xp.int64))))
         if 2 * n_outside <= n_counted:
             return
-        ox = _xp.to_host(xp.where(counted, x, xp.zeros((), dtype=x.dtype, device=_xp.device(x))))[_xp.to_host(counted)]
-        oy = _xp.to_host(xp.where(counted, y, xp.zeros((), dtype=y.dtype, device=_xp.device(y))))[_xp.to_host(counted)]
+        shown = _xp.to_host(counted)  # the message reads the counted keypoints' range on the host
+        ox, oy = _xp.to_host(x)[shown], _xp.to_host(y)[shown]
         message = (
             f"{n_outside} of {n_counted} keypoints (finite, non-zero weight) lie outside the {w}x{h} image "
             f"(x from {ox.min():.4g} to {ox.max():.4g}, y from {oy.min():.4g} to {oy.max():.4g}; the valid range is "
