@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import landmark_codecs as lc
@@ -27,6 +27,70 @@ def test_topk_native_equals_fallback(backend, x, data):
     fallback = numpy_of(_xp._topk_indices_fallback(xp, a, k))
     np.testing.assert_array_equal(np.sort(native, -1), np.sort(fallback, -1))
     np.testing.assert_array_equal(np.sort(np.take_along_axis(x, native, -1), -1), np.sort(x, -1)[:, -k:])
+
+
+def _specials(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """NaN, +inf and -inf at random entries of a copy of ``x`` (about 2% each)."""
+    x = x.copy()
+    for value in (np.nan, np.inf, -np.inf):
+        x[rng.random(x.shape) < 0.02] = value
+    return x
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    chunks=st.integers(1, 300),
+    levels=st.sampled_from([1, 2, 5, 10**6]),
+    special=st.booleans(),
+    data=st.data(),
+)
+@example(seed=0, chunks=1024, levels=10**6, special=False, data=None).via("a 64x64 map, top-9: three rounds")
+@example(seed=1, chunks=1024, levels=2, special=True, data=None).via("a flat background with NaN and infinities")
+def test_topk_tournament_gives_the_top_k_values(seed, chunks, levels, special, data):
+    """Rows of ``TOURNAMENT_CHUNK * chunks`` entries with few distinct values (ties within and
+    across chunks and at the k-th value), NaN and infinities: k distinct indices per row whose
+    values are the row's k largest (NaN counting as the largest, as in np.sort)."""
+    size = _xp.TOURNAMENT_CHUNK * chunks
+    k = 9 if data is None else data.draw(st.one_of(st.integers(1, min(size, 40)), st.integers(1, size)), label="k")
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, levels, size=(3, size)).astype(np.float32)
+    if special:
+        x = _specials(x, rng)
+    before = x.copy()
+    index = _xp._topk_tournament(x, k)
+    np.testing.assert_array_equal(x, before)
+    assert index.shape == (3, k) and index.dtype == np.intp
+    assert all(len(set(row.tolist())) == k for row in index)
+    np.testing.assert_array_equal(np.sort(np.take_along_axis(x, index, -1), -1), np.sort(x, -1)[:, size - k :])
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    h=st.integers(1, 48),
+    w=st.integers(1, 48),
+    values=st.sampled_from([(-0.0, 0.0), (-1.0, -0.0, 0.0), (0.0, 1.0, 2.0), (-np.inf,), None]),
+    special=st.booleans(),
+    data=st.data(),
+)
+def test_topk_and_first_maximum_is_argmax_and_topk(backend, seed, h, w, values, special, data):
+    """The top-k set and the first maximum read off it (NumPy) are argmax's index and value, to
+    the sign of a zero, on plateaus as wide as the set or wider, NaN, infinities and all--inf
+    maps; the set holds the k largest values."""
+    k = data.draw(st.integers(1, min(h * w, 12)), label="k")
+    rng = np.random.default_rng(seed)
+    maps = rng.normal(size=(2, 3, h, w)) if values is None else rng.choice(np.array(values), size=(2, 3, h, w))
+    if special:
+        maps = _specials(maps, rng)
+    a = convert(maps, backend)
+    index, got, anchor, scores = (numpy_of(v) for v in _xp.topk_and_first_maximum(array_namespace(a), a, k))
+    flat = maps.reshape(2, 3, h * w)
+    want = flat.argmax(-1)[..., None]
+    np.testing.assert_array_equal(anchor, want)
+    want_scores = np.take_along_axis(flat, want, -1)[..., 0]
+    np.testing.assert_array_equal(scores, want_scores)
+    np.testing.assert_array_equal(np.signbit(scores), np.signbit(want_scores))
+    np.testing.assert_array_equal(got, np.take_along_axis(flat, index, -1))
+    np.testing.assert_array_equal(np.sort(got, -1), np.sort(flat, -1)[..., h * w - k :])
 
 
 @given(x=rows, seed=st.integers(0, 2**32 - 1))

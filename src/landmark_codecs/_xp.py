@@ -233,7 +233,8 @@ def topk_indices(xp: Namespace, x: Array, k: int) -> Array:
     """Indices of the ``k`` largest entries along the last axis, in no particular order.
 
     Ties at the k-th value may be broken differently by each backend; the values gathered at the
-    returned indices are the same multiset on every backend.
+    returned indices are the same multiset on every backend (NaN counting as the largest, as in
+    NumPy's sort).
     """
     if is_torch(xp):
         return x.topk(k, dim=-1, sorted=False).indices
@@ -241,12 +242,95 @@ def topk_indices(xp: Namespace, x: Array, k: int) -> Array:
         n = x.shape[-1]
         if k == n:
             return xp.broadcast_to(xp.arange(n), x.shape)
-        return np.argpartition(x, n - k, axis=-1)[..., n - k :]
+        rows = np.reshape(x, (-1, n))
+        return _topk_tournament(rows, k).reshape(*x.shape[:-1], k)
     return _topk_indices_fallback(xp, x, k)
 
 
 def _topk_indices_fallback(xp: Namespace, x: Array, k: int) -> Array:
     return xp.argsort(x, axis=-1, descending=True, stable=True)[..., :k]
+
+
+def topk_and_first_maximum(xp: Namespace, maps: Array, k: int) -> tuple[Array, Array, Array, Array]:
+    """``(index, values, anchor, scores)`` of ``(..., H, W)`` maps: :func:`topk_indices` of the
+    flattened maps and the values there (``(..., k)`` each), and :func:`argmax_2d`'s ``(anchor,
+    scores)``.
+
+    NumPy reads the first maximum off the top-k set instead of a second pass over the maps, and
+    works in blocks of whole maps (:func:`map_blocks`).
+    """
+    if not is_numpy(xp):
+        h, w = maps.shape[-2:]
+        flat = xp.reshape(maps, (*maps.shape[:-2], h * w))
+        anchor, scores = argmax_2d(xp, maps)
+        index = topk_indices(xp, flat, k)
+        return index, take_along_last(xp, flat, index), anchor, scores
+    return map_blocks(xp, lambda block: _topk_and_first_maximum_numpy(block, k), maps)
+
+
+def _topk_and_first_maximum_numpy(maps: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+    """When the top-k set's smallest value is below its largest, every pixel holding the maximum
+    is in the set, and the first in row-major order is the smallest such index. Maps where that
+    fails (the maximum fills the set, NaN) take argmax, so the result is argmax's on any map."""
+    lead, (h, w) = maps.shape[:-2], maps.shape[-2:]
+    flat = maps.reshape(-1, h * w)
+    index = topk_indices(np, flat, k)
+    values = take_along_last(np, flat, index)
+    top = values.max(axis=-1, keepdims=True)
+    anchor = np.where(values == top, index, h * w).min(axis=-1, keepdims=True)
+    redo = ~(values.min(axis=-1, keepdims=True) < top)  # also NaN, whose comparisons are False
+    if redo.any():
+        anchor[redo] = np.argmax(flat[redo[:, 0]], axis=-1)
+    # From the map at the anchor, not the set's max: argmax's value, down to the sign of a zero.
+    scores = take_along_last(np, flat, anchor)[:, 0]
+    return index.reshape(*lead, k), values.reshape(*lead, k), anchor.reshape(*lead, 1), scores.reshape(lead)
+
+
+# Entries per chunk of the top-k tournament: its first round reads each entry once (as an argmax
+# does) and leaves 1/4 as many chunk maxima; measured on 64x64 maps, top-9, against 2, 8, 16, 32
+# and mixed rounds (8 then 4, ...): 5-25% faster than each.
+TOURNAMENT_CHUNK = 4
+
+
+def _topk_tournament(rows: np.ndarray, k: int) -> np.ndarray:
+    """``np.argpartition``'s top ``k`` of each row of ``(n, N)`` ``rows``, found by a tournament.
+
+    Chunk ``j`` holds the entries ``j, j + m, ..., j + (c-1) m`` (``c`` = TOURNAMENT_CHUNK, ``m =
+    N / c``). The ``k`` largest entries lie in the ``k`` chunks of largest maximum: an entry in any
+    other chunk has ``k`` chunk maxima, ``k`` distinct entries, at least as large. So the row's top
+    ``k`` is the top ``k`` of those ``c k`` candidates, and the chunks' top ``k`` is the same
+    problem on ``m`` maxima (recursively). Ties change which entries are picked, never their
+    values (a NaN propagates through the maxima and counts as the largest, as in argpartition).
+
+    Why: introselect (argpartition) costs 10 argmax passes over noise and 50 over a map with a
+    flat background, where it degenerates on ties; the tournament's first round is one strided
+    ``maximum`` pass and the rest touches ``N / c + c k`` entries. Rows whose length has no
+    factor ``c``, or too short for the candidates to be fewer than a quarter of them, take
+    argpartition directly.
+    """
+    rows = np.ascontiguousarray(rows)
+    n, size = rows.shape
+    return _tournament_flat(rows, k) - np.arange(0, n * size, size)[:, None]
+
+
+def _tournament_flat(rows: np.ndarray, k: int) -> np.ndarray:
+    """:func:`_topk_tournament` as indices into ``rows.reshape(-1)`` (C-contiguous ``rows``):
+    flat indices save an offset array per round."""
+    n, size = rows.shape
+    c = TOURNAMENT_CHUNK
+    if size % c or 4 * c * k > size:
+        return np.argpartition(rows, size - k, axis=-1)[:, size - k :] + np.arange(0, n * size, size)[:, None]
+    m = size // c
+    # A new array from the first pair, then in place: measured faster than copy-then-maximum and
+    # than reshape(n, c, m).max(1).
+    chunk_max = np.maximum(rows[:, :m], rows[:, m : 2 * m])
+    for i in range(2, c):
+        np.maximum(chunk_max, rows[:, i * m : (i + 1) * m], out=chunk_max)
+    # chunk_max's flat r*m + j is chunk j of row r, whose entries are rows' r*size + j + i*m.
+    first = _tournament_flat(chunk_max, k) + np.arange(0, n * (size - m), size - m)[:, None]
+    candidates = (first[:, None, :] + m * np.arange(c)[:, None]).reshape(n, c * k)
+    best = np.argpartition(rows.reshape(-1).take(candidates), c * k - k, axis=-1)[:, c * k - k :]
+    return candidates.reshape(-1).take(best + np.arange(0, n * c * k, c * k)[:, None])
 
 
 # Maps per NumPy block in map_blocks: about 2 MB, so a block's temporaries stay in cache.

@@ -213,25 +213,24 @@ def decode_randomized_rounding(
             raise ValueError(f"top_k must be at most H*W = {h * w} for heatmaps of shape {tuple(heatmaps.shape)}, got top_k={top_k}")
     else:
         check.odd_size(window_size, "window_size", "the window is centred on the maximum")
-    if activation == "window":  # reads a few pixels per map: blocks would only add overhead
-        return _activation_set_mean(heatmaps, top_k, activation, window_size, logits)
-    return _xp.map_blocks(xp, lambda maps: _activation_set_mean(maps, top_k, activation, window_size, logits), heatmaps)
+    return _activation_set_mean(heatmaps, top_k, activation, window_size, logits)
 
 
 def _activation_set_mean(heatmaps: Array, top_k: int, activation: str, window_size: int, logits: bool) -> tuple[Array, Array]:
     """:func:`decode_randomized_rounding` on checked maps and options (any leading shape)."""
     # The anchor is the first maximum in row-major order, as decode_argmax's, whatever order
     # or tie-breaking the backend's top-k has.
-    xp, flat, anchor, scores = _common.locate_maximum(heatmaps)
     h, w = heatmaps.shape[-2:]
     if activation == "topk":
-        index = _xp.topk_indices(xp, flat, top_k)
+        xp = _xp.namespace(heatmaps=heatmaps)
+        index, values, anchor, scores = _xp.topk_and_first_maximum(xp, heatmaps, top_k)
         in_set = None
-    if activation == "window":
+    else:
+        xp, flat, anchor, scores = _common.locate_maximum(heatmaps)
         # A window wider than the map covers it from any anchor: the same set at a bounded cost.
         span = 2 * max(w, h) - 1
         index, in_set = _window_indices(xp, anchor, w, h, min(window_size, span))
-    values = _xp.take_along_last(xp, flat, index)
+        values = _xp.take_along_last(xp, flat, index)
     ax, ay = _common.unravel(xp, anchor, w, heatmaps.dtype)
     px, py = _common.unravel(xp, index, w, heatmaps.dtype)
     zero = xp.zeros((), dtype=heatmaps.dtype, device=_xp.device(heatmaps))
