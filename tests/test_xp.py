@@ -37,29 +37,33 @@ def _specials(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
+@pytest.mark.parametrize("library", ["numpy", "torch"])
 @given(
     seed=st.integers(0, 2**32 - 1),
-    chunks=st.integers(1, 300),
+    chunks=st.integers(1, 150),
     levels=st.sampled_from([1, 2, 5, 10**6]),
     special=st.booleans(),
     data=st.data(),
 )
-@example(seed=0, chunks=1024, levels=10**6, special=False, data=None).via("a 64x64 map, top-9: three rounds")
-@example(seed=1, chunks=1024, levels=2, special=True, data=None).via("a flat background with NaN and infinities")
-def test_topk_tournament_gives_the_top_k_values(seed, chunks, levels, special, data):
-    """Rows of ``TOURNAMENT_CHUNK * chunks`` entries with few distinct values (ties within and
-    across chunks and at the k-th value), NaN and infinities: k distinct indices per row whose
-    values are the row's k largest (NaN counting as the largest, as in np.sort)."""
-    size = _xp.TOURNAMENT_CHUNK * chunks
+@example(seed=0, chunks=512, levels=10**6, special=False, data=None).via("a 64x64 map, top-9: rounds on both")
+@example(seed=1, chunks=512, levels=2, special=True, data=None).via("a flat background with NaN and infinities")
+def test_topk_tournament_gives_the_top_k_values(library, seed, chunks, levels, special, data):
+    """The CPU tournaments (NumPy's and torch's) on rows of ``8 * chunks`` entries, a multiple of
+    both chunk sizes, with few distinct values (ties within and across chunks and at the k-th
+    value), NaN and infinities: k distinct indices per row whose values are the row's k largest
+    (NaN counting as the largest, as in np.sort)."""
+    assert 8 % _xp.TOURNAMENT_CHUNK == 0 and 8 % _xp.TORCH_TOURNAMENT_CHUNK == 0
+    size = 8 * chunks
     k = 9 if data is None else data.draw(st.one_of(st.integers(1, min(size, 40)), st.integers(1, size)), label="k")
     rng = np.random.default_rng(seed)
     x = rng.integers(0, levels, size=(3, size)).astype(np.float32)
     if special:
         x = _specials(x, rng)
-    before = x.copy()
-    index = _xp._topk_tournament(x, k)
-    np.testing.assert_array_equal(x, before)
-    assert index.shape == (3, k) and index.dtype == np.intp
+    a = convert(x, library)
+    before = numpy_of(a).copy()
+    index = numpy_of(_xp.topk_indices(array_namespace(a), a, k))
+    np.testing.assert_array_equal(numpy_of(a), before)
+    assert index.shape == (3, k)
     assert all(len(set(row.tolist())) == k for row in index)
     np.testing.assert_array_equal(np.sort(np.take_along_axis(x, index, -1), -1), np.sort(x, -1)[:, size - k :])
 
@@ -250,19 +254,37 @@ def test_torch_fast_path_resolves_what_array_api_compat_resolves():
         lambda m: lc.decode_randomized_rounding(m, logits=False),
     ],
 )
-def test_map_blocks_gives_the_one_call_result_bit_for_bit(decode, monkeypatch):
-    """NumPy decodes large batches block by block (in cache): the same bits as one call, also
-    with NaN, +inf and -inf maps and any leading shape, and the blocks never mix maps."""
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_map_blocks_gives_the_one_call_result_bit_for_bit(decode, library, monkeypatch):
+    """NumPy and torch's CPU decode large batches block by block: the same bits as one call,
+    also with NaN, +inf and -inf maps and any leading shape, and the blocks never mix maps."""
     rng = np.random.default_rng(3)
     maps = rng.normal(size=(3, 7, 6, 9))
     maps[0, 1] = np.nan
     maps[1, 2, 3, 4] = np.inf
     maps[2, 3] = -np.inf
-    monkeypatch.setattr(_xp, "BLOCK_BYTES", 1 << 40)
+    if library == "torch":
+        maps = pytest.importorskip("torch").from_numpy(maps)
+    budget = "BLOCK_BYTES" if library == "numpy" else "TORCH_BLOCK_BYTES"
+    monkeypatch.setattr(_xp, budget, 1 << 40)
     whole = decode(maps)
-    monkeypatch.setattr(_xp, "BLOCK_BYTES", 2 * 6 * 9 * 8)  # two maps per block: 11 blocks
+    monkeypatch.setattr(_xp, budget, 2 * 6 * 9 * 8)  # two maps per block: 11 blocks
     blocked = decode(maps)
     for a, b in zip(whole, blocked):
         assert a.shape == b.shape
-        np.testing.assert_array_equal(a, b)
-    assert np.isnan(blocked.coords[0, 1]).all() and not np.isnan(blocked.coords[0, 0]).any()
+        np.testing.assert_array_equal(numpy_of(a), numpy_of(b))
+    coords = numpy_of(blocked.coords)
+    assert np.isnan(coords[0, 1]).all() and not np.isnan(coords[0, 0]).any()
+
+
+def test_torch_blocks_carry_the_gradient_of_the_one_call(monkeypatch):
+    """torch's CPU blocks are joined by a differentiable concatenation: the same gradient."""
+    torch = pytest.importorskip("torch")
+    maps = torch.randn(4, 5, 6, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    grads = []
+    for budget in (1 << 40, 2 * 6 * 9 * 8):
+        monkeypatch.setattr(_xp, "TORCH_BLOCK_BYTES", budget)
+        x = maps.clone().requires_grad_(True)
+        (lc.decode_soft_argmax(x, logits=True).coords ** 2).sum().backward()
+        grads.append(x.grad)
+    assert torch.equal(grads[0], grads[1]) and grads[0].abs().sum() > 0
