@@ -121,6 +121,25 @@ def test_take_along_last_broadcasts_index_over_leading_axes(backend, layout, ind
     np.testing.assert_array_equal(numpy_of(_xp._take_along_last_fallback(xp, a, i)), want)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_flushed_native_equals_fallback(backend, dtype):
+    """The same bits as the fallback's where: 0 below the floor, for NaN and -inf, exp above
+    (+inf included); no subnormal comes out."""
+    floor = float(np.log(np.finfo(dtype).smallest_normal) + 1.0)
+    edges = [floor, np.nextafter(floor, 0), np.nextafter(floor, -np.inf), floor - 1, 0.0, -0.0, 1.0, np.nan, np.inf, -np.inf]
+    x = np.concatenate([np.array(edges), np.random.default_rng(0).uniform(2 * floor, 5, size=200)]).astype(dtype).reshape(15, 14)
+    a = convert(x, backend)
+    xp = array_namespace(a)
+    native, fallback = numpy_of(_xp.exp_flushed(xp, a, floor)), numpy_of(_xp._exp_flushed_fallback(xp, a, floor))
+    np.testing.assert_array_equal(native, fallback)
+    with np.errstate(invalid="ignore"):
+        want = np.where(x >= floor, np.exp(x), 0)
+    # Each library's exp is within an ulp or two of NumPy's; the zeros are the same entries.
+    np.testing.assert_allclose(native, want, rtol=4 * np.finfo(dtype).eps, atol=0)
+    np.testing.assert_array_equal(native == 0, want == 0)
+    assert native.dtype == dtype and not np.any((native != 0) & (np.abs(native) < np.finfo(dtype).smallest_normal))
+
+
 @pytest.mark.parametrize("scale", [1.0, 2.5])
 def test_exp_shifted_native_equals_fallback(backend, scale):
     x = np.random.default_rng(0).normal(size=(3, 4, 5))

@@ -95,9 +95,7 @@ def exp_flushed(xp: Any, a: Array) -> Array:
     and changes values by less than 1e-37 (float32) or 1e-307 (float64); float16, whose smallest
     normal is 6e-5, flushes below 1.7e-4, under its resolution at a peak of 1 (1e-3).
     """
-    floor = math.log(xp.finfo(a.dtype).smallest_normal) + 1.0
-    zero = xp.zeros((), dtype=a.dtype, device=_xp.device(a))
-    return xp.where(a >= floor, xp.exp(xp.clip(a, floor, None)), zero)
+    return _xp.exp_flushed(xp, a, math.log(xp.finfo(a.dtype).smallest_normal) + 1.0)
 
 
 def outer(profile_y: Array, profile_x: Array, keep: Array) -> Array:

@@ -392,6 +392,26 @@ def map_blocks(xp: Namespace, fn: Callable[[Array], tuple[Array, ...]], maps: Ar
     return tuple(xp.reshape(xp.concat(column, axis=0), (*lead, *column[0].shape[1:])) for column in zip(*parts))
 
 
+def exp_flushed(xp: Namespace, a: Array, floor: float) -> Array:
+    """``exp(a)`` where ``a >= floor``, else exactly 0 (NaN included); ``floor`` keeps ``exp``'s
+    results normal (subnormals slow every later pass by 10x or more, on NumPy as on torch).
+
+    NumPy: ``fmax`` (NaN to the floor), ``exp``, then a product with the mask, the same bits as
+    the fallback's ``where`` in a third of the time (measured on 3136 x 64 float32 profiles:
+    ``clip`` and ``where`` cost 4x an ``exp``).
+    """
+    if is_numpy(xp):
+        out = np.fmax(a, floor)
+        np.exp(out, out=out)
+        return np.multiply(out, a >= floor, out=out)
+    return _exp_flushed_fallback(xp, a, floor)
+
+
+def _exp_flushed_fallback(xp: Namespace, a: Array, floor: float) -> Array:
+    zero = xp.zeros((), dtype=a.dtype, device=device(a))
+    return xp.where(a >= floor, xp.exp(xp.clip(a, floor, None)), zero)
+
+
 def exp_shifted(xp: Namespace, x: Array, shift: Array, scale: float) -> Array:
     """``exp(scale * (x - shift))`` as a new array; ``shift`` broadcasts against ``x``.
 
