@@ -93,28 +93,51 @@ def _tilted_gaussian(xp: Any, c: Array, n: int, sigma: float, steps: int | None 
     lam = xp.zeros_like(c)
     lo = xp.full_like(c, -bound)
     hi = xp.full_like(c, bound)
+    # The mass and the sums of e*j and e*(n-1-j) (each summed directly, so exact when tiny) as
+    # one matrix product: one pass, where a product and a sum over the short axis cost several.
+    one = xp.ones(n, dtype=c.dtype, device=_xp.device(c))
+    mass_columns = xp.stack([one, j, (n - 1) - j], axis=-1)
     for _ in range(_newton_steps(sigma) if steps is None else steps):
-        p = _normalized_exp(xp, base + lam[..., None] * d)
-        below = xp.clip(xp.sum(p * j, axis=-1), tiny, None)  # m, summed directly: exact when tiny
-        above = xp.clip(xp.sum(p * ((n - 1) - j), axis=-1), tiny, None)  # n - 1 - m
+        e = _tilted_exp(xp, base, d, lam, c, n, sigma)
+        mass = _rows_times(xp, e, mass_columns)
+        total = mass[..., 0]
+        below = xp.clip(mass[..., 1] / total, tiny, None)  # m
+        above = xp.clip(mass[..., 2] / total, tiny, None)  # n - 1 - m
         err = xp.log(below) - xp.log(above) - goal
-        mean_d = xp.sum(p * d, axis=-1)
-        slope = (xp.sum(p * d * d, axis=-1) - mean_d * mean_d) * (1.0 / below + 1.0 / above)
+        ed = e * d
+        mean_d = _xp.sum_last(xp, ed) / total
+        # sum e*d*d directly: from sum e*d*j - c * sum e*d, a narrow profile's variance (all but
+        # cancelling against mean_d^2) drowns in rounding of size eps * c and Newton stalls.
+        slope = (_xp.sum_last(xp, ed * d) / total - mean_d * mean_d) * (1.0 / below + 1.0 / above)
         lo = xp.where(err < 0, lam, lo)
         hi = xp.where(err > 0, lam, hi)
         usable = slope > 0
         newton = lam - err / xp.where(usable, slope, xp.ones_like(slope))
         lam = xp.where(usable & (newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
-    p = _normalized_exp(xp, base + lam[..., None] * d)
+    e = _tilted_exp(xp, base, d, lam, c, n, sigma)
+    p = e / _xp.sum_last(xp, e)[..., None]
     # The exact ends are reached only as lam -> -inf or +inf: put the mass on the border pixel.
     first = xp.astype(j == 0, c.dtype)
     last = xp.astype(j == n - 1, c.dtype)
     return xp.where((c <= 0)[..., None], first, xp.where((c >= n - 1)[..., None], last, p))
 
 
-def _normalized_exp(xp: Any, logits: Array) -> Array:
-    e = _common.exp_flushed(xp, logits - xp.max(logits, axis=-1, keepdims=True))
-    return e / xp.sum(e, axis=-1, keepdims=True)
+def _tilted_exp(xp: Any, base: Array, d: Array, lam: Array, c: Array, n: int, sigma: float) -> Array:
+    """``exp(base + lam d - max)``, ``(..., K, n)``, whose largest entry is 1.
+
+    The exponent is a concave parabola in ``j``, so its maximum over the grid is at the grid
+    point nearest the vertex ``c + lam sigma^2`` (clipped to the map): computed per landmark,
+    with the same operations as the entry itself, instead of a max over the short axis.
+    """
+    peak = xp.clip(xp.round(c + lam * (sigma * sigma)), 0, n - 1) - c
+    top = peak * peak * (-0.5 / (sigma * sigma)) + lam * peak
+    return _common.exp_flushed(xp, base + lam[..., None] * d - top[..., None])
+
+
+def _rows_times(xp: Any, rows: Array, columns: Array) -> Array:
+    """``(..., n) @ (n, m)`` as one 2-D product (a stacked product runs one per leading index)."""
+    n, m = columns.shape
+    return xp.reshape(xp.reshape(rows, (-1, n)) @ columns, (*rows.shape[:-1], m))
 
 
 @_common.returns(_common.DecodedLandmarks)
