@@ -10,7 +10,7 @@ from hypothesis import example, given, strategies as st
 import landmark_codecs as lc
 from landmark_codecs.testing import assert_lossless, heatmap_sizes, landmarks
 
-from conftest import convert
+from conftest import convert, numpy_of
 
 
 @st.composite
@@ -154,3 +154,17 @@ def test_the_tilt_converges_within_its_fixed_newton_steps(dtype, n, sigma, where
     tol = 1e-12 * max(1, n) if dtype == np.float64 else 64 * np.finfo(np.float32).eps * max(1, n - 1)
     assert abs(float((p * np.arange(n)).sum()) - c) <= tol
     assert abs(float(p.sum()) - 1.0) <= (1e-12 if dtype == np.float64 else 64 * np.finfo(np.float32).eps)
+
+
+@pytest.mark.parametrize("sigma", [0.2, 2.0])
+def test_a_landmark_target_is_the_same_bits_alone_or_in_any_batch(backend, sigma):
+    """NumPy iterates only the landmarks still converging (_xp.iterate_rows), so a batch's
+    composition changes which rows go through each step, and BLAS products over rows change a
+    row's last bits with their count: each target must still be exactly the one the landmark
+    gets alone, on every backend."""
+    rng = np.random.default_rng(1)
+    c = np.concatenate([rng.uniform(0, 31, size=(40, 2)), rng.uniform(0, 0.5, size=(10, 2))]).astype(np.float32)
+    batch = numpy_of(lc.encode_soft_argmax(convert(c, backend), heatmap_size=(32, 24), sigma=sigma).heatmaps)
+    for i in rng.choice(len(c), 12, replace=False):
+        alone = lc.encode_soft_argmax(convert(c[i : i + 1], backend), heatmap_size=(32, 24), sigma=sigma).heatmaps
+        np.testing.assert_array_equal(numpy_of(alone)[0], batch[i])

@@ -121,6 +121,59 @@ def test_take_along_last_broadcasts_index_over_leading_axes(backend, layout, ind
     np.testing.assert_array_equal(numpy_of(_xp._take_along_last_fallback(xp, a, i)), want)
 
 
+@pytest.mark.parametrize("vector", [True, False])
+def test_dot_last_native_equals_fallback_and_ignores_the_other_rows(backend, vector):
+    """Each row's dot product, equal to the sum of products; on NumPy a row's bits do not depend
+    on which rows come with it (BLAS gemv's do)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 64)) ** 8
+    v = np.arange(64.0) if vector else rng.normal(size=(300, 64))
+    a, b = convert(x, backend), convert(v, backend)
+    xp = array_namespace(a)
+    got = numpy_of(_xp.dot_last(xp, a, b))
+    np.testing.assert_allclose(got, (x * v).sum(-1), rtol=1e-13)
+    if backend == "numpy":
+        for m in range(1, 40):
+            rows = np.sort(rng.choice(300, m, replace=False))
+            part = _xp.dot_last(np, x[rows], v if vector else v[rows])
+            np.testing.assert_array_equal(part, got[rows])
+
+
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 30), steps=st.integers(0, 12))
+def test_iterate_rows_native_equals_the_fixed_count(backend, seed, rows, steps):
+    """NumPy's frozen rows give the fixed count's state: rows that converge at different steps
+    (Newton for a square root, exact at a fixed point), rows that never settle (a sign flip),
+    NaN rows, and a second state entry that keeps moving after the iterate stops."""
+    rng = np.random.default_rng(seed)
+    target = rng.choice([0.25, 2.0, 1e6, np.nan], size=rows)
+    kind = rng.random(rows) < 0.7  # True: Newton, False: flip forever
+
+    def step(target, kind, x, count):
+        newton = 0.5 * (x + target / x)
+        return np.where(kind, newton, -x), count + 1.0
+
+    start = (np.ones(rows), np.zeros(rows))
+    want = start
+    for _ in range(steps):
+        want = step(target, kind, *want)
+    got = _xp.iterate_rows(np, step, (target, kind), start, steps)
+    np.testing.assert_array_equal(got[0], want[0])
+    # The count of a frozen row stops with it: only the iterate is promised.
+    assert np.all(got[1] <= want[1])
+    assert start[0].tolist() == [1.0] * rows  # inputs untouched
+    if backend != "numpy":  # the other backends run the fixed count
+        a = convert(target, backend)
+        xp = array_namespace(a)
+        k = convert(kind, backend)
+
+        def step_xp(target, kind, x, count):
+            return xp.where(kind, 0.5 * (x + target / x), -x), count + 1.0
+
+        other = _xp.iterate_rows(xp, step_xp, (a, k), (convert(start[0], backend), convert(start[1], backend)), steps)
+        np.testing.assert_array_equal(numpy_of(other[0]), want[0])
+        np.testing.assert_array_equal(numpy_of(other[1]), want[1])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_exp_flushed_native_equals_fallback(backend, dtype):
     """The same bits as the fallback's where: 0 below the floor, for NaN and -inf, exp above

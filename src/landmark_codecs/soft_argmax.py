@@ -79,9 +79,10 @@ def encode_soft_argmax(
 
 def _tilted_gaussian(xp: Any, c: Array, n: int, sigma: float, steps: int | None = None) -> Array:
     """``(..., K)`` centres in ``[0, n-1]`` -> ``(..., K, n)`` distributions with mean exactly ``c``."""
-    j = _common.grid(xp, n, c)
     if n == 1:
         return xp.ones((*c.shape, 1), dtype=c.dtype, device=_xp.device(c))
+    lead, c = c.shape, xp.reshape(c, (-1,))  # one row per landmark
+    j = _common.grid(xp, n, c)
     d = j - c[..., None]
     base = d * d * (-0.5 / (sigma * sigma))
     tiny = xp.finfo(c.dtype).smallest_normal
@@ -90,36 +91,40 @@ def _tilted_gaussian(xp: Any, c: Array, n: int, sigma: float, steps: int | None 
     inner = xp.clip(c, tiny, (n - 1) - (n - 1) * xp.finfo(c.dtype).eps)
     goal = xp.log(inner) - xp.log((n - 1) - inner)
     bound = 0.5 / (sigma * sigma) + 750.0  # beyond it the border pixel holds all but exp(-700)
-    lam = xp.zeros_like(c)
-    lo = xp.full_like(c, -bound)
-    hi = xp.full_like(c, bound)
-    # The mass and the sums of e*j and e*(n-1-j) (each summed directly, so exact when tiny) as
-    # one matrix product: one pass, where a product and a sum over the short axis cost several.
+    # Sums over the profile as dot products with fixed vectors (one pass each, where a product
+    # and a sum over the short axis cost several); e*j and e*(n-1-j) summed directly, so exact
+    # when tiny.
     one = xp.ones(n, dtype=c.dtype, device=_xp.device(c))
-    mass_columns = xp.stack([one, j, (n - 1) - j], axis=-1)
-    for _ in range(_newton_steps(sigma) if steps is None else steps):
+    rest = (n - 1) - j
+
+    def newton_step(base: Array, d: Array, c: Array, goal: Array, lam: Array, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
         e = _tilted_exp(xp, base, d, lam, c, n, sigma)
-        mass = _rows_times(xp, e, mass_columns)
-        total = mass[..., 0]
-        below = xp.clip(mass[..., 1] / total, tiny, None)  # m
-        above = xp.clip(mass[..., 2] / total, tiny, None)  # n - 1 - m
+        total = _xp.dot_last(xp, e, one)
+        below = xp.clip(_xp.dot_last(xp, e, j) / total, tiny, None)  # m
+        above = xp.clip(_xp.dot_last(xp, e, rest) / total, tiny, None)  # n - 1 - m
         err = xp.log(below) - xp.log(above) - goal
         ed = e * d
-        mean_d = _xp.sum_last(xp, ed) / total
+        mean_d = _xp.dot_last(xp, ed, one) / total
         # sum e*d*d directly: from sum e*d*j - c * sum e*d, a narrow profile's variance (all but
         # cancelling against mean_d^2) drowns in rounding of size eps * c and Newton stalls.
-        slope = (_xp.sum_last(xp, ed * d) / total - mean_d * mean_d) * (1.0 / below + 1.0 / above)
+        slope = (_xp.dot_last(xp, ed, d) / total - mean_d * mean_d) * (1.0 / below + 1.0 / above)
         lo = xp.where(err < 0, lam, lo)
         hi = xp.where(err > 0, lam, hi)
         usable = slope > 0
         newton = lam - err / xp.where(usable, slope, xp.ones_like(slope))
-        lam = xp.where(usable & (newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
+        # A lam that does not move stays (same err, same Newton step, inside the bracket it
+        # bounds): the fixed point iterate_rows freezes.
+        return xp.where(usable & (newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi)), lo, hi
+
+    start = (xp.zeros_like(c), xp.full_like(c, -bound), xp.full_like(c, bound))
+    lam = _xp.iterate_rows(xp, newton_step, (base, d, c, goal), start, _newton_steps(sigma) if steps is None else steps)[0]
     e = _tilted_exp(xp, base, d, lam, c, n, sigma)
-    p = e / _xp.sum_last(xp, e)[..., None]
+    p = e / _xp.dot_last(xp, e, one)[..., None]
     # The exact ends are reached only as lam -> -inf or +inf: put the mass on the border pixel.
     first = xp.astype(j == 0, c.dtype)
     last = xp.astype(j == n - 1, c.dtype)
-    return xp.where((c <= 0)[..., None], first, xp.where((c >= n - 1)[..., None], last, p))
+    p = xp.where((c <= 0)[..., None], first, xp.where((c >= n - 1)[..., None], last, p))
+    return xp.reshape(p, (*lead, n))
 
 
 def _tilted_exp(xp: Any, base: Array, d: Array, lam: Array, c: Array, n: int, sigma: float) -> Array:
@@ -132,12 +137,6 @@ def _tilted_exp(xp: Any, base: Array, d: Array, lam: Array, c: Array, n: int, si
     peak = xp.clip(xp.round(c + lam * (sigma * sigma)), 0, n - 1) - c
     top = peak * peak * (-0.5 / (sigma * sigma)) + lam * peak
     return _common.exp_flushed(xp, base + lam[..., None] * d - top[..., None])
-
-
-def _rows_times(xp: Any, rows: Array, columns: Array) -> Array:
-    """``(..., n) @ (n, m)`` as one 2-D product (a stacked product runs one per leading index)."""
-    n, m = columns.shape
-    return xp.reshape(xp.reshape(rows, (-1, n)) @ columns, (*rows.shape[:-1], m))
 
 
 @_common.returns(_common.DecodedLandmarks)
