@@ -168,3 +168,25 @@ def test_a_landmark_target_is_the_same_bits_alone_or_in_any_batch(backend, sigma
     for i in rng.choice(len(c), 12, replace=False):
         alone = lc.encode_soft_argmax(convert(c[i : i + 1], backend), heatmap_size=(32, 24), sigma=sigma).heatmaps
         np.testing.assert_array_equal(numpy_of(alone)[0], batch[i])
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.5, 2.0])
+def test_numpy_stopping_converged_landmarks_gives_the_full_step_count_bits(sigma, monkeypatch):
+    """NumPy stops a landmark's Newton steps once its tilt no longer moves (a fixed point of the
+    step): the targets are the same bits as running the full count on every landmark."""
+    from landmark_codecs import _xp
+
+    rng = np.random.default_rng(2)
+    c = np.concatenate([rng.uniform(0, 47, size=(60, 2)), rng.uniform(0, 1e-3, size=(10, 2)), 47 - rng.uniform(0, 1e-3, size=(10, 2))])
+    for dtype in (np.float32, np.float64):
+        fast = lc.encode_soft_argmax(c.astype(dtype), heatmap_size=(48, 40), sigma=sigma).heatmaps
+
+        def full_count(xp, step, rows, state, steps):
+            for _ in range(steps):
+                state = step(*rows, *state)
+            return state
+
+        with monkeypatch.context() as m:
+            m.setattr(_xp, "iterate_rows", full_count)
+            slow = lc.encode_soft_argmax(c.astype(dtype), heatmap_size=(48, 40), sigma=sigma).heatmaps
+        np.testing.assert_array_equal(fast, slow)
