@@ -128,11 +128,13 @@ def _tilted_gaussian(xp: Any, c: Array, n: int, sigma: float, steps: int | None 
 
 
 def _tilted_exp(xp: Any, base: Array, d: Array, lam: Array, c: Array, n: int, sigma: float) -> Array:
-    """``exp(base + lam d - max)``, ``(..., K, n)``, whose largest entry is 1.
+    """``exp(base + lam d - max)``, ``(N, n)``: the largest entry is 1, or within rounding of it.
 
     The exponent is a concave parabola in ``j``, so its maximum over the grid is at the grid
     point nearest the vertex ``c + lam sigma^2`` (clipped to the map): computed per landmark,
-    with the same operations as the entry itself, instead of a max over the short axis.
+    with the same operations as the entry itself, instead of a max over the short axis. (A
+    vertex within rounding of a half-integer may pick the other neighbour, whose value differs
+    from the maximum by as little: no overflow either way.)
     """
     peak = xp.clip(xp.round(c + lam * (sigma * sigma)), 0, n - 1) - c
     top = peak * peak * (-0.5 / (sigma * sigma)) + lam * peak
