@@ -276,8 +276,30 @@ def test_coordconv2d_is_a_conv_of_the_input_with_the_channels_appended():
     assert plain(x).shape == (2, 4, 10, 12)
 
 
-def test_a_segment_too_long_to_measure_is_not_drawn_and_zeroes_the_weight():
+def test_a_segment_of_any_finite_length_is_drawn_exactly():
+    # Before: a length above ~1e154 overflowed its square and the segment was not drawn, though
+    # it crosses the map (here along the diagonal).
     coords = np.array([[0.0, 0.0], [1e200, 1e200], [0.0, 0.0], [5.0, 5.0]])
-    split = lc.encode_boundaries(coords, heatmap_size=(8, 8), boundaries=[(0, 1, 2), (2, 3)], merge=False)
+    split = lc.encode_boundaries(coords, heatmap_size=(8, 8), boundaries=[(0, 1), (2, 3)], merge=False)
+    assert split.weights.tolist() == [1.0, 1.0]
+    np.testing.assert_allclose(split.heatmaps[0], brute_force(coords, [(0, 1)], (8, 8)), rtol=0, atol=1e-12)
+    assert split.heatmaps[0].diagonal().min() == 1.0
+    np.testing.assert_allclose(split.heatmaps[1], brute_force(coords, [(2, 3)], (8, 8)), rtol=0, atol=1e-12)
+
+
+def test_a_segment_whose_length_overflows_is_not_drawn_and_zeroes_the_weight():
+    coords = np.array([[-1e308, 2.0], [1e308, 2.0], [0.0, 0.0], [5.0, 5.0]])
+    split = lc.encode_boundaries(coords, heatmap_size=(8, 8), boundaries=[(0, 1), (2, 3)], merge=False)
     assert split.weights.tolist() == [0.0, 1.0] and split.heatmaps[0].max() == 0.0
     np.testing.assert_allclose(split.heatmaps[1], brute_force(coords, [(2, 3)], (8, 8)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, gap", [(np.float64, 1e-160), (np.float64, 1e-300), (np.float32, 1e-20), (np.float32, 1e-40)])
+def test_a_segment_shorter_than_the_root_of_the_smallest_float_is_a_point(dtype, gap):
+    # Before: a squared length that is subnormal made 1 / |b - a|^2 infinite, the distances NaN,
+    # and the map all zero with weight 1 (merged: every chain erased).
+    coords = np.array([[0.0, 0.0], [gap, gap], [6.0, 4.25]], dtype=dtype)  # near 0, where such gaps exist
+    merged = lc.encode_boundaries(coords, heatmap_size=(8, 6), boundaries=[(0, 1, 2)])
+    assert merged.weights.tolist() == [1.0] and not np.isnan(merged.heatmaps).any()
+    want = brute_force(coords.astype(np.float64), [(0, 1, 2)], (8, 6))
+    np.testing.assert_allclose(merged.heatmaps[0], want, rtol=0, atol=8 * np.finfo(dtype).eps)

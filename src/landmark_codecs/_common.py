@@ -148,9 +148,31 @@ def settle_non_finite(xp: Any, coords: Array, scores: Array, anchor: Array, widt
     return xp.where(empty[..., None], nan, coords), xp.where(empty, zero, scores)
 
 
-def unit_scale(xp: Any, scores: Array) -> Array:
-    """``1 / max`` where the maximum is positive and finite, else 1: scaling non-negative weights
-    by it keeps their sums below the map's pixel count (no overflow near the float maximum)."""
-    ok = (scores > 0) & (scores < math.inf)
-    one = xp.ones((), dtype=scores.dtype, device=_xp.device(scores))
-    return one / xp.where(ok, scores, one)
+def scaled_to_maximum(xp: Any, values: Array, maxima: Array) -> Array:
+    """``max(values / maxima, 0)`` for non-negative weights, the maxima broadcast against ``values``.
+
+    Scaled by the maximum, the weights of a map sum to at most its pixel count (no overflow near
+    the float maximum). A subnormal maximum is first brought into the normal range by an exact
+    power of two (``1 / eps``), since its reciprocal overflows. Where the maximum is not positive
+    and finite the values are only clipped at 0 (the caller settles such maps).
+    """
+    one = xp.ones((), dtype=maxima.dtype, device=_xp.device(maxima))
+    ok = (maxima > 0) & (maxima < math.inf)
+    finfo = xp.finfo(maxima.dtype)
+    pre = xp.where(ok & (maxima < finfo.smallest_normal), one / finfo.eps, one)
+    post = one / xp.where(ok, maxima * pre, one)
+    return _xp.scaled_nonnegative(xp, values, pre, post)
+
+
+def at_most_one(xp: Any, maps: Array) -> Array:
+    """``(..., H, W)`` maps divided by their maximum where it exceeds 1, else as given.
+
+    For the consumers whose result does not depend on a map's scale above 1 (normalized moments,
+    STAR): their sums of a map near the float maximum would overflow. A NaN or infinite maximum
+    leaves the map as it is (the caller's rule for non-finite maps applies).
+    """
+    peak = xp.max(maps, axis=(-2, -1))
+    one = xp.ones((), dtype=maps.dtype, device=_xp.device(maps))
+    big = (peak > 1) & (peak < math.inf)
+    # 1 / where(...), not where(..., 1 / peak, 1): no 1/0 whose gradient would leak through where
+    return maps * (one / xp.where(big, peak, one))[..., None, None]

@@ -42,6 +42,7 @@ def namespace(**arrays: Array | None) -> Namespace:
             raise TypeError(f"{name} must be an array (NumPy, PyTorch or any array API library), got None")
     given = {name: a for name, a in arrays.items() if a is not None}
     if given and all(_is_torch_tensor(a) for a in given.values()):
+        _same_device(given)
         # torch's namespace without array-api-compat's lru_cached type checks, which
         # torch.compile traces through with a warning per function.
         from array_api_compat import torch as torch_namespace
@@ -54,10 +55,23 @@ def namespace(**arrays: Array | None) -> Namespace:
                 f"got {type(a).__module__}.{type(a).__qualname__}"
             )
     try:
-        return array_api_compat.array_namespace(*given.values())
+        xp = array_api_compat.array_namespace(*given.values())
     except TypeError as err:
         kinds = ", ".join(f"{n}: {type(a).__module__}.{type(a).__qualname__}" for n, a in given.items())
         raise TypeError(f"all arrays must come from one array library, got {kinds}") from err
+    _same_device(given)
+    return xp
+
+
+def _same_device(arrays: dict[str, Array]) -> None:
+    """A ValueError naming each array's device when they are not all on one (instead of the
+    library's own error from inside an operation, which names no argument)."""
+    if len(arrays) < 2:
+        return
+    devices = {name: device(a) for name, a in arrays.items()}
+    if len({str(d) for d in devices.values()}) > 1:
+        where = ", ".join(f"{name} on {d}" for name, d in devices.items())
+        raise ValueError(f"all arrays must be on one device, got {where}")
 
 
 def device(x: Array) -> Any:
@@ -66,20 +80,28 @@ def device(x: Array) -> Any:
     return array_api_compat.device(x)
 
 
-def to_host(x: Any) -> np.ndarray:
+def to_host(x: Any, name: str = "x") -> np.ndarray:
     """``x`` as a NumPy array (NumPy, torch on any device, DLPack arrays, nested sequences).
 
     May share memory with ``x``: copy before writing. For checks and small host-side tables
-    built once (e.g. from a mean shape), never in a hot path.
+    built once (e.g. from a mean shape), never in a hot path. Raises a TypeError naming ``name``
+    for what is not an array (an object without ``__dlpack__``, a ragged or mixed sequence).
     """
-    if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)):
+    if isinstance(x, (np.ndarray, np.generic, int, float, complex, bool)):
         return np.asarray(x)
-    if type(x).__module__.startswith("torch"):
+    if isinstance(x, (list, tuple)):
+        try:
+            return np.asarray(x)
+        except (ValueError, TypeError):
+            raise TypeError(f"{name} must be an array or a nested sequence of numbers of one shape, got a ragged or mixed {type(x).__name__}") from None
+    if _is_torch_tensor(x):
         if x.device.type == "meta":
-            raise ValueError("a tensor on the meta device holds no values to read: pass one on a real device")
+            raise ValueError(f"{name} is a tensor on the meta device, which holds no values to read: pass one on a real device")
         x = x.detach().cpu()
         # NumPy has no bfloat16: float32 holds every bfloat16 value exactly.
         return (x.float() if str(x.dtype) == "torch.bfloat16" else x).numpy()
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"{name} must be an array (NumPy, PyTorch or any array API library), got {type(x).__module__}.{type(x).__qualname__}")
     return np.from_dlpack(x)
 
 
@@ -493,6 +515,22 @@ def exp_shifted(xp: Namespace, x: Array, shift: Array, scale: float) -> Array:
 def _exp_shifted_fallback(xp: Namespace, x: Array, shift: Array, scale: float) -> Array:
     z = x - shift
     return xp.exp(z * scale if scale != 1.0 else z)
+
+
+def scaled_nonnegative(xp: Namespace, x: Array, pre: Array, post: Array) -> Array:
+    """``max(x * pre * post, 0)`` as a new array (``pre`` and ``post`` broadcast against ``x``).
+
+    NumPy works in place on the one new array (three passes, one allocation).
+    """
+    if is_numpy(xp):
+        out = np.multiply(x, pre)
+        np.multiply(out, post, out=out)
+        return np.maximum(out, 0, out=out)
+    return _scaled_nonnegative_fallback(xp, x, pre, post)
+
+
+def _scaled_nonnegative_fallback(xp: Namespace, x: Array, pre: Array, post: Array) -> Array:
+    return xp.maximum(x * pre * post, xp.zeros((), dtype=x.dtype, device=device(x)))
 
 
 def uniform(xp: Namespace, shape: tuple[int, ...], *, dtype: Any, device: Any, rng: Any) -> Array:

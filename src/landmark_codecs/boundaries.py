@@ -186,8 +186,9 @@ def encode_boundaries(
 
     Missing landmarks break their chain: a segment is drawn only when both its end points are
     visible and finite, so a chain with an occluded landmark keeps its other segments, and the
-    channel's weight is 0 (its target is incomplete). A segment longer than ~1e154 (its squared
-    length overflows) is not drawn either and also zeroes the weight. Landmarks outside the map
+    channel's weight is 0 (its target is incomplete). A segment whose length overflows (end
+    points near the float maximum, ~1e308 apart) is not drawn either and also zeroes the weight;
+    a segment of any finite length, however short, is measured exactly. Landmarks outside the map
     are drawn (a cheek contour may leave the crop); the map shows the part of the polyline near
     it.
 
@@ -265,23 +266,31 @@ def encode_boundaries(
 
 def _segment_distance2(xp: Any, a: Array, b: Array, w: int, h: int) -> tuple[Array, Array]:
     """Squared distance ``(..., S, H, W)`` from every pixel centre to each segment ``a -> b``,
-    and ``(..., S)`` whether the segment's squared length is finite (a segment longer than
-    ~1e154 overflows it, and its distances would be NaN: it is not drawn)."""
+    and ``(..., S)`` whether the segment's length is finite (a segment between points near the
+    float maximum overflows it, and its distances would be NaN: it is not drawn).
+
+    Measured along the unit direction ``u = (b - a) / |b - a|``: the projection ``(q - a) . u``
+    clipped to ``[0, |b - a|]``. No squared length enters, so a segment shorter than the square
+    root of the smallest float (whose square would be subnormal or 0) is measured as exactly as
+    any other; a point segment (``a == b``) is the distance to the point.
+    """
     gx = _common.grid(xp, w, a)  # (W,)
     gy = _common.grid(xp, h, a)  # (H,)
     dx, dy = b[..., 0] - a[..., 0], b[..., 1] - a[..., 1]  # (..., S)
-    length2 = dx * dx + dy * dy
+    length = xp.hypot(dx, dy)
     one = xp.ones((), dtype=a.dtype, device=_xp.device(a))
-    inv = one / xp.where(length2 > 0, length2, one)  # a point segment: t = 0, the distance to the point
+    # divided, not multiplied by 1 / length: a subnormal length's reciprocal overflows
+    positive = xp.where(length > 0, length, one)
+    ux, uy = dx / positive, dy / positive  # 0 for a point segment
     rx = gx - a[..., 0][..., None]  # (..., S, W)
     ry = gy - a[..., 1][..., None]  # (..., S, H)
-    # t = ((q - a) . (b - a)) / |b - a|^2, separable before the clip
-    tx = (rx * (dx * inv)[..., None])[..., None, :]  # (..., S, 1, W)
-    ty = (ry * (dy * inv)[..., None])[..., :, None]  # (..., S, H, 1)
-    t = xp.clip(tx + ty, 0.0, 1.0)
-    ex = rx[..., None, :] - t * dx[..., None, None]
-    ey = ry[..., :, None] - t * dy[..., None, None]
-    return ex * ex + ey * ey, xp.isfinite(length2)
+    # the projection (q - a) . u, separable before the clip
+    px = (rx * ux[..., None])[..., None, :]  # (..., S, 1, W)
+    py = (ry * uy[..., None])[..., :, None]  # (..., S, H, 1)
+    t = xp.clip(px + py, xp.zeros((), dtype=a.dtype, device=_xp.device(a)), length[..., None, None])
+    ex = rx[..., None, :] - t * ux[..., None, None]
+    ey = ry[..., :, None] - t * uy[..., None, None]
+    return ex * ex + ey * ey, xp.isfinite(length)
 
 
 def coordinate_channels(

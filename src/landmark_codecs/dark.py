@@ -130,8 +130,7 @@ def decode_dark(
     patch = _xp.take_patch(xp, flat, clipped[..., 1, :], clipped[..., 0, :], w)
     if patch.dtype != work:
         patch = xp.astype(patch, work)
-    # Clamp before the log: negative values count as 0, +inf as the largest float (NaN stays NaN).
-    patch = xp.clip(patch, 0.0, float(xp.finfo(work).max))
+    patch = _unit_patch(xp, patch, scores, work)
 
     j, u = xp.astype(pos, work), xp.astype(m, work)
     size = xp.astype(size[..., 0], work)
@@ -214,7 +213,7 @@ def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, r
     inside = (pos >= 0) & (pos < n_bins)
     patch = _xp.take_along_last(xp, labels, xp.clip(pos, 0, n_bins - 1))
     patch = patch if patch.dtype == work else xp.astype(patch, work)
-    patch = xp.clip(patch, 0.0, float(xp.finfo(work).max))
+    patch = _unit_patch(xp, patch, _xp.take_along_last(xp, labels, m)[..., 0], work)
     centre = xp.clip(m, 1, max(n_bins - 2, 1))
     three = _xp.take_along_last(
         xp,
@@ -252,6 +251,18 @@ def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, r
         good = good & xp.isfinite(step)
         u = xp.where(good, xp.clip(u + xp.where(good, step, xp.zeros_like(step)), lo, hi), u)
     return u
+
+
+def _unit_patch(xp: Any, patch: Array, peak: Array, work: Any) -> Array:
+    """The patch around the argmax (whose value is ``peak``) clamped to ``[0, float max]``
+    (negative values count as 0, +inf as the largest float, NaN stays NaN) and divided by its
+    maximum: ``J`` moves by a constant, its steps not at all, and the sums of a patch near the
+    float maximum cannot overflow (nor a subnormal one lose its steps to underflow)."""
+    top = float(xp.finfo(work).max)
+    patch = xp.clip(patch, 0.0, top)
+    peak = peak if peak.dtype == work else xp.astype(peak, work)
+    peak = xp.clip(peak, 0.0, top)[(...,) + (None,) * (patch.ndim - peak.ndim)]
+    return _common.scaled_to_maximum(xp, patch, peak)
 
 
 def blur_radius(sigma: float, kernel_size: int | None) -> int:

@@ -287,6 +287,9 @@ def star_loss(
         # a masked landmark's NaN map or coordinates must not reach the sums or their gradients
         maps = xp.where(keep[..., None, None], maps, xp.zeros((), dtype=out_dtype, device=_xp.device(maps)))
         gt = xp.where(keep[..., None], gt, xp.zeros((), dtype=out_dtype, device=_xp.device(gt)))
+    # Divided by its maximum above 1 (STAR does not depend on the scale there: the sum exceeds the
+    # floor), so that neither the sums nor the squares of a map near the float maximum overflow.
+    maps = _common.at_most_one(xp, maps)
     sx, sy = 2.0 / (w - 1), 2.0 / (h - 1)
     gx = _common.grid(xp, w, maps) * sx - 1.0
     gy = _common.grid(xp, h, maps) * sy - 1.0
@@ -304,8 +307,13 @@ def star_loss(
         along = xp.sum(vectors * err[..., :, None], axis=-2)  # (U^T e)_i
         dist = xp.sum(xp.abs(along) / xp.sqrt(lam + epsilon), axis=-1) / 2
     else:
-        # |z|^2 = e^T (Sigma + epsilon I)^-1 e, the sum of the squared whitened components
-        q = (c * ex * ex - 2 * b * ex * ey + a * ey * ey) / (a * c - b * b)
+        # |z|^2 = e^T (Sigma + epsilon I)^-1 e, the sum of the squared whitened components, with
+        # e in units of its larger component: no square of a huge (or tiny) error over- or underflows
+        # on the way (the result itself may be inf for an error near the float maximum).
+        unit = xp.maximum(xp.abs(ex), xp.abs(ey))
+        unit = xp.where(unit > 0, unit, xp.ones_like(unit))
+        ux, uy = ex / unit, ey / unit
+        q = (c * ux * ux - 2 * b * ux * uy + a * uy * uy) / (a * c - b * b) * unit * unit
         if distance == "l2":
             dist = q / 2
         else:

@@ -82,7 +82,8 @@ def heatmap_moments(heatmaps: Array, /, *, normalize: bool = True) -> HeatmapMom
     check.heatmaps(xp, heatmaps)
     h, w = heatmaps.shape[-2:]
     gx, gy = _common.grid(xp, w, heatmaps), _common.grid(xp, h, heatmaps)
-    _, mean, cov = weighted_moments(xp, heatmaps, gx, gy, normalize=normalize)
+    maps = _common.at_most_one(xp, heatmaps) if normalize else heatmaps
+    _, mean, cov = weighted_moments(xp, maps, gx, gy, normalize=normalize)
     return HeatmapMoments(mean, cov)
 
 
@@ -161,13 +162,19 @@ def eigh_2x2(matrices: Array, /) -> Eigh2x2:
         raise ValueError(f"matrices must have shape (..., 2, 2), got shape {tuple(matrices.shape)}")
     check.floating(xp, matrices, "matrices")
     a, b, c = matrices[..., 0, 0], matrices[..., 1, 0], matrices[..., 1, 1]
-    m = (a + c) / 2
-    d = (a - c) / 2
+    m, d = half_sum(xp, a, c), half_sum(xp, a, -c)
     r, theta = polar_half(xp, d, b)
     values = xp.stack([m - r, m + r], axis=-1)
     cos, sin = xp.cos(theta), xp.sin(theta)
     vectors = xp.stack([xp.stack([-sin, cos], axis=-1), xp.stack([cos, sin], axis=-1)], axis=-2)
     return Eigh2x2(values, vectors)
+
+
+def half_sum(xp: Any, a: Array, c: Array) -> Array:
+    """``(a + c) / 2`` without overflow: halved first where the sum leaves the float range (halving
+    first everywhere would round subnormal entries to 0)."""
+    whole = a + c
+    return xp.where(xp.isinf(whole) & xp.isfinite(a) & xp.isfinite(c), a / 2 + c / 2, whole / 2)
 
 
 def polar_half(xp: Any, d: Array, b: Array) -> tuple[Array, Array]:
@@ -186,6 +193,6 @@ def absolute_eigenvalue_sum(xp: Any, matrices: Array) -> Array:
     ``max(|a + c|, 2 r)`` (the trace when both eigenvalues share a sign, their gap otherwise),
     with a finite gradient also where they coincide."""
     a, b, c = matrices[..., 0, 0], matrices[..., 1, 0], matrices[..., 1, 1]
-    r, _ = polar_half(xp, (a - c) / 2, b)
-    return xp.maximum(xp.abs(a + c), 2 * r)
+    r, _ = polar_half(xp, half_sum(xp, a, -c), b)
+    return 2 * xp.maximum(xp.abs(half_sum(xp, a, c)), r)
 

@@ -235,8 +235,7 @@ def _activation_set_mean(heatmaps: Array, top_k: int, activation: str, window_si
     px, py = _common.unravel(xp, index, w, heatmaps.dtype)
     zero = xp.zeros((), dtype=heatmaps.dtype, device=_xp.device(heatmaps))
     if not logits:
-        # Scaled by the maximum: sums of values near the float maximum would overflow.
-        weight = xp.maximum(values * _common.unit_scale(xp, scores)[..., None], zero)
+        weight = _common.scaled_to_maximum(xp, values, scores[..., None])
     else:
         weight = _xp.exp_shifted(xp, values, scores[..., None], 1.0)
     if in_set is not None:

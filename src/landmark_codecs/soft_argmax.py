@@ -197,8 +197,7 @@ def _soft_argmax(heatmaps: Array, beta: float, logits: bool) -> tuple[Array, Arr
     if logits:
         e = _xp.exp_shifted(xp, heatmaps, scores[..., None, None], beta)
     else:
-        # Scaled by the maximum first: sums of values near the float maximum would overflow.
-        e = xp.maximum(heatmaps * _common.unit_scale(xp, scores)[..., None, None], xp.zeros((), dtype=heatmaps.dtype, device=_xp.device(heatmaps)))
+        e = _common.scaled_to_maximum(xp, heatmaps, scores[..., None, None])
         if beta != 1.0:
             e = e**beta
     ax, ay = _common.unravel(xp, anchor, w, heatmaps.dtype)
