@@ -22,7 +22,9 @@ Convention:
     ``(W, H)``, integers at pixel centres; the image's valid range is ``[-0.5, W - 0.5) x
     [-0.5, H - 0.5)``. The codec converts to its heatmap with ``convention`` (default
     ``"pixel_center"``, see :mod:`landmark_codecs.coords`); UDP always uses its corner-aligned
-    one. A keypoint outside the image, NaN or of weight 0 gets weight 0 and never breaks a batch.
+    one. A keypoint outside the image, NaN or of weight 0 gets weight 0 and never breaks a batch
+    (under ``"legacy"`` also one inside the image beyond the heatmap's far edge, which that
+    convention puts outside the map).
 
 Keypoints outside the image: when more than half of the finite keypoints of non-zero weight in
 one ``encode`` call lie outside the image, the keypoints are almost surely in the wrong unit
@@ -72,7 +74,7 @@ class EncodedTargets(NamedTuple):
     outputs: tuple[Array, ...]
     """The arrays the network predicts, in the order :meth:`Codec.decode` reads them."""
     weights: Array
-    """``(..., K)`` per-landmark weights (0: weight 0 given, NaN, or outside the map)."""
+    """``(..., K)`` per-landmark weights (0: weight 0 given, NaN, outside the image or the map)."""
     targets: Any
     """The family function's own result (``HeatmapTargets``, ``SimCCTargets``, ``PIPNetTargets``)."""
 
@@ -213,8 +215,20 @@ class Codec:
         """
         xp = _xp.namespace(keypoints=keypoints, weights=weights)
         check.coords(xp, keypoints, "keypoints")
+        if weights is not None:
+            check.numeric(xp, weights, "weights")
+            check.same_shape(weights, keypoints.shape[:-1], "weights", "keypoints.shape[:-1], one value per landmark")
+        inside = coords.in_heatmap(keypoints, heatmap_size=self.image_size)  # the image's valid range
         if self.on_outside != "ignore":
-            self._check_inside(xp, keypoints, weights)
+            self._check_inside(xp, keypoints, weights, inside)
+        # Outside the image is weight 0 under every convention (the heatmap's valid range is the
+        # image's only under "pixel_center"): the family encoder sees it as a weight.
+        if weights is None:
+            weights = inside
+        elif xp.isdtype(weights.dtype, "bool"):
+            weights = weights & inside
+        else:
+            weights = xp.where(inside, weights, xp.zeros((), dtype=weights.dtype, device=_xp.device(weights)))
         targets = self._encode(keypoints, weights, rng)
         return EncodedTargets(tuple(targets[: len(self.output_names)]), targets.weights, targets)
 
@@ -229,7 +243,25 @@ class Codec:
             raise TypeError(
                 f"codec {self.name!r} decodes {len(self.output_names)} output(s) ({', '.join(self.output_names)}), got {len(outputs)}"
             )
+        for name, output, (layout, tail) in zip(self.output_names, outputs, self._output_layouts()):
+            if not hasattr(output, "shape"):
+                continue  # not an array: the family function names it
+            shape = tuple(output.shape)
+            if len(shape) < len(tail) or any(t is not None and a != t for a, t in zip(shape[len(shape) - len(tail) :], tail)):
+                sizes = ", ".join(layout.split(", ")[i] if t is None else str(t) for i, t in enumerate(tail))
+                raise ValueError(
+                    f"{name} must have shape (..., {layout}) = (..., {sizes}) for codec {self.name!r} with "
+                    f"{self._sizes_text()}, got shape {shape}"
+                )
         return DecodedLandmarks(*self._decode(*outputs))
+
+    def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
+        """Per output, its trailing axes' names and sizes (None: any), which :meth:`Codec.decode` checks."""
+        w, h = self.heatmap_size
+        return (("K, H, W", (None, h, w)),)
+
+    def _sizes_text(self) -> str:
+        return f"heatmap_size={self.heatmap_size} (W, H)"
 
     def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
         raise NotImplementedError
@@ -237,14 +269,13 @@ class Codec:
     def _decode(self, *outputs: Array) -> tuple[Array, Array]:
         raise NotImplementedError
 
-    def _check_inside(self, xp: Any, keypoints: Array, weights: Array | None) -> None:
+    def _check_inside(self, xp: Any, keypoints: Array, weights: Array | None, inside: Array) -> None:
         w, h = self.image_size
         x, y = keypoints[..., 0], keypoints[..., 1]
         counted = xp.isfinite(x) & xp.isfinite(y)
         if weights is not None:
-            check.same_shape(weights, keypoints.shape[:-1], "weights", "keypoints.shape[:-1], one value per landmark")
             counted = counted & (weights if xp.isdtype(weights.dtype, "bool") else weights != 0)
-        outside = counted & ~coords.in_heatmap(keypoints, heatmap_size=self.image_size)  # the image's valid range
+        outside = counted & ~inside
         n_counted = int(_xp.to_host(xp.sum(xp.astype(counted, xp.int64))))
         n_outside = int(_xp.to_host(xp.sum(xp.astype(outside, xp.int64))))
         if 2 * n_outside <= n_counted:
@@ -385,6 +416,13 @@ class SimCCCodec(Codec):
     def _check_options(self) -> None:
         check.choice(self.convention, "convention", coords.CONVENTIONS)
 
+    def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
+        w, h = self.heatmap_size
+        return (("K, W * split_ratio", (None, w)), ("K, H * split_ratio", (None, h)))
+
+    def _sizes_text(self) -> str:
+        return f"image_size={self.image_size} and split_ratio={self.split_ratio!r}"
+
     def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
         return simcc.encode_simcc(
             keypoints,
@@ -504,7 +542,7 @@ class PIPNetCodec(_HeatmapCodec):
                     raise ValueError(f"mean_shape must be a (K, 2) array or one of {', '.join(MEAN_SHAPES)}, got {shape!r}")
                 shape = _mean_shape(shape)
             else:
-                shape = np.asarray(_xp.to_host(shape), dtype=np.float64)
+                shape = check.real_host(_xp.to_host(shape, "mean_shape"), "mean_shape").astype(np.float64)
             if shape.ndim != 2 or shape.shape[-1] != 2 or shape.shape[0] < 2:
                 raise ValueError(f"mean_shape must have shape (K, 2) with K >= 2, got {tuple(shape.shape)}")
             table = pipnet.pipnet_neighbors(shape, num_neighbors=self.num_neighbors)
@@ -527,6 +565,14 @@ class PIPNetCodec(_HeatmapCodec):
 
     def _num_landmarks(self) -> int:
         return int(self._table.index.shape[0])
+
+    def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
+        w, h = self.heatmap_size
+        k, n = (int(v) for v in self._table.index.shape)
+        return (("K, Hg, Wg", (k, h, w)), ("K, 2, Hg, Wg", (k, 2, h, w)), ("K, N, 2, Hg, Wg", (k, n, 2, h, w)))
+
+    def _sizes_text(self) -> str:
+        return f"heatmap_size={self.heatmap_size} (Wg, Hg) and {self._num_landmarks()} landmarks"
 
     def _option_repr(self, key: str, value: Any) -> str:
         if key == "mean_shape" and not isinstance(value, (str, type(None))):

@@ -70,10 +70,15 @@ def normalizing_distance(
         inf = xp.asarray(math.inf, dtype=target.dtype, device=_xp.device(target))
         low = xp.min(xp.where(keep[..., None], target, inf), axis=-2)
         high = xp.max(xp.where(keep[..., None], target, -inf), axis=-2)
-        w, h = high[..., 0] - low[..., 0], high[..., 1] - low[..., 1]
-        size = xp.sqrt(w * h) if normalize == "bbox" else xp.sqrt(w * w + h * h)
+        seen = xp.any(keep, axis=-1)
+        zero = xp.zeros_like(low[..., 0])
+        # a box of no point (inf - -inf) is given size 0 before the roots, NaN after
+        w = xp.where(seen, high[..., 0] - low[..., 0], zero)
+        h = xp.where(seen, high[..., 1] - low[..., 1], zero)
+        # sqrt(w) sqrt(h) and hypot: no square under- or overflows for boxes of any finite size
+        size = xp.sqrt(w) * xp.sqrt(h) if normalize == "bbox" else xp.hypot(w, h)
         nan = xp.asarray(math.nan, dtype=target.dtype, device=_xp.device(target))
-        return xp.where(xp.any(keep, axis=-1), size, nan)
+        return xp.where(seen, size, nan)
     if normalize == "inter_ocular":
         pair = _eye_pair(eyes, k) if eyes is not None else EYE_CORNERS.get(k)
         if pair is None:
@@ -86,7 +91,7 @@ def normalizing_distance(
         left = xp.mean(xp.stack([target[..., i, :] for i in groups[0]], axis=-2), axis=-2)
         right = xp.mean(xp.stack([target[..., i, :] for i in groups[1]], axis=-2), axis=-2)
     d = left - right
-    return xp.sqrt(xp.sum(d * d, axis=-1))
+    return xp.hypot(d[..., 0], d[..., 1])
 
 
 def _no_eyes(k: int, normalize: str) -> str:
@@ -146,7 +151,13 @@ def _point_errors(pred: Array, target: Array, weights: Array | None, normalize: 
         check.broadcasts_to(distance, tuple(target.shape[:-2]), "normalize", "one distance per face, target.shape[:-2]")
     keep = _kept(xp, target, weights)
     d = pred - target
-    errors = xp.sqrt(xp.sum(d * d, axis=-1))
+    errors = xp.hypot(d[..., 0], d[..., 1])  # no square under- or overflows
+    if distance.dtype != errors.dtype:
+        distance = xp.astype(distance, errors.dtype)
+    # A distance that is not positive and finite (coinciding or NaN eye corners, a negative or
+    # infinite one given) normalizes nothing: that face's NME and PCK are NaN.
+    usable = (distance > 0) & (distance < math.inf)
+    distance = xp.where(usable, distance, xp.asarray(math.nan, dtype=errors.dtype, device=_xp.device(errors)))
     return xp, errors, keep, distance
 
 
@@ -168,7 +179,9 @@ def nme(
     (``normalize`` names it) or given as an array of per-face distances. Landmarks with weight 0 and
     those whose ground truth is not finite are left out of the mean (COFW's occluded points are
     usually kept: pass no ``weights`` then). A face with no landmark left gives NaN; a NaN
-    prediction of a counted landmark makes its face NaN (and :func:`failure_rate` counts it).
+    prediction of a counted landmark makes its face NaN (and :func:`failure_rate` counts it);
+    so does a normalizing distance that is not positive and finite (eye corners that coincide or
+    are NaN, a negative or infinite distance given): it normalizes nothing.
 
     Args:
         pred, target: ``(..., K, 2)`` ``(x, y)`` in one unit.
@@ -197,7 +210,8 @@ def nme(
 @_xp.half_in_float32
 def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
     """The fraction of faces whose NME exceeds ``threshold`` (FR@0.1 by default; 300W papers
-    also report 0.08 and 0.05). A NaN NME (an unusable prediction) counts as a failure.
+    also report 0.08 and 0.05). A NaN NME (an unusable prediction) counts as a failure, and so
+    does a negative one (an error is a distance: a negative one comes from a broken computation).
 
     Args:
         nme: ``(N,)`` (or any shape: all entries are faces) NME fractions, e.g. :func:`nme`'s.
@@ -210,11 +224,8 @@ def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
     >>> failure_rate(np.array([0.02, 0.05, 0.12, 0.3])).item()
     0.5
     """
-    threshold = check.positive(threshold, "threshold")
-    xp = _xp.namespace(nme=nme)
-    check.floating(xp, nme, "nme")
-    ok = nme <= threshold  # False for NaN
-    return 1.0 - xp.mean(xp.astype(ok, nme.dtype)) if _size(nme) else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
+    xp, threshold = _errors_and_threshold(nme, threshold)
+    return 1.0 - xp.mean(xp.astype(_at_most(nme, threshold), nme.dtype)) if _size(nme) else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
 
 
 @_xp.half_in_float32
@@ -224,11 +235,11 @@ def auc(nme: Array, /, *, threshold: float = 0.1) -> Array:
 
     The CED is ``F(e) = #{faces with NME <= e} / N``, a step function, so::
 
-        AUC = (1 / threshold) * integral_0^threshold F(e) de = mean(max(threshold - nme, 0)) / threshold
+        AUC = (1 / threshold) * integral_0^threshold F(e) de = mean(max(1 - nme / threshold, 0))
 
     with no sampling of ``e`` (repositories sample ``F`` every 1e-4 and integrate with Simpson's
     rule, which is off by up to ``(4/3) step / threshold``; and STAR's ``np.arange`` grid for
-    0.05 ends at 0.0501: tests/test_metrics.py measures both). A NaN NME contributes 0, as a
+    0.05 ends at 0.0501: tests/test_metrics.py measures both). A NaN or negative NME contributes 0, as a
     failure does.
 
     Args:
@@ -242,18 +253,17 @@ def auc(nme: Array, /, *, threshold: float = 0.1) -> Array:
     >>> round(auc(np.array([0.0, 0.05, 0.2])).item(), 12)   # (0.1 + 0.05 + 0) / 3 / 0.1
     0.5
     """
-    threshold = check.positive(threshold, "threshold")
-    xp = _xp.namespace(nme=nme)
-    check.floating(xp, nme, "nme")
+    xp, threshold = _errors_and_threshold(nme, threshold)
     zero = xp.zeros((), dtype=nme.dtype, device=_xp.device(nme))
-    area = xp.where(nme <= threshold, threshold - nme, zero)  # NaN compares False: 0
-    return xp.mean(area) / threshold if _size(nme) else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
+    area = xp.where(_at_most(nme, threshold), 1.0 - nme / threshold, zero)  # NaN and negative: 0
+    return xp.mean(area) if _size(nme) else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
 
 
 @_xp.half_in_float32
 def ced(nme: Array, thresholds: Array, /) -> Array:
     """The cumulative error distribution: for each threshold, the fraction of faces with
-    NME <= it. A NaN NME counts as +inf (above every finite threshold).
+    NME <= it. A NaN or negative NME counts as +inf (above every finite threshold), as in
+    :func:`failure_rate`; a NaN threshold gets a NaN fraction.
 
     Args:
         nme: NME fractions of the faces, any shape.
@@ -274,11 +284,14 @@ def ced(nme: Array, thresholds: Array, /) -> Array:
     if n == 0:
         return xp.full(tuple(thresholds.shape), math.nan, dtype=nme.dtype, device=_xp.device(nme))
     inf = xp.asarray(math.inf, dtype=flat.dtype, device=_xp.device(flat))
-    ordered = xp.sort(xp.where(xp.isnan(flat), inf, flat))
+    ordered = xp.sort(xp.where(flat >= 0, flat, inf))  # NaN and negative errors: above every level
     t = xp.reshape(thresholds, (-1,))
     t = t if t.dtype == flat.dtype else xp.astype(t, flat.dtype)
     count = xp.searchsorted(ordered, t, side="right")  # how many are <= t
-    return xp.reshape(xp.astype(count, flat.dtype) / n, tuple(thresholds.shape))
+    share = xp.astype(count, flat.dtype) / n
+    # A NaN level has no share (searchsorted puts it after everything)
+    share = xp.where(xp.isnan(t), xp.asarray(math.nan, dtype=flat.dtype, device=_xp.device(flat)), share)
+    return xp.reshape(share, tuple(thresholds.shape))
 
 
 @_xp.half_in_float32
@@ -308,7 +321,8 @@ def pck(
         normalize, weights, eyes: as :func:`nme`.
 
     Returns:
-        ``(...)`` fractions in [0, 1]; NaN for a face with no kept landmark.
+        ``(...)`` fractions in [0, 1]; NaN for a face with no kept landmark or whose normalizing
+        distance is not positive and finite (as :func:`nme`).
 
     >>> import numpy as np
     >>> target = np.array([[[0.0, 0.0], [10.0, 10.0], [0.0, 10.0]]])       # box 10 x 10
@@ -319,7 +333,23 @@ def pck(
     threshold = check.positive(threshold, "threshold")
     xp, errors, keep, distance = _point_errors(pred, target, weights, normalize, eyes)
     hit = keep & (errors <= threshold * distance[..., None])
-    return xp.sum(xp.astype(hit, errors.dtype), axis=-1) / xp.sum(xp.astype(keep, errors.dtype), axis=-1)
+    share = xp.sum(xp.astype(hit, errors.dtype), axis=-1) / xp.sum(xp.astype(keep, errors.dtype), axis=-1)
+    return xp.where(xp.isnan(distance), distance, share)
+
+
+def _errors_and_threshold(nme: Array, threshold: float) -> tuple[Any, float]:
+    """``(xp, threshold)`` for the CED statistics: ``nme`` checked, ``threshold`` positive and at
+    most ``nme``'s dtype's maximum (a larger one means the same there, and does not overflow)."""
+    threshold = check.positive(threshold, "threshold")
+    xp = _xp.namespace(nme=nme)
+    check.floating(xp, nme, "nme")
+    return xp, min(threshold, float(xp.finfo(nme.dtype).max))
+
+
+def _at_most(nme: Array, threshold: float) -> Array:
+    """The faces whose error counts as at most ``threshold``: NaN and negative errors never do
+    (an error is a distance: a negative one is a broken computation, counted as a failure)."""
+    return (nme >= 0) & (nme <= threshold)
 
 
 def _size(x: Array) -> int:

@@ -119,10 +119,7 @@ def pipnet_neighbors(mean_shape: Array, /, *, num_neighbors: int = 10) -> PIPNet
     else:
         xp = _xp.namespace(mean_shape=mean_shape)
         dev = _xp.device(mean_shape)
-    try:
-        points = _xp.to_host(mean_shape)
-    except ValueError as err:
-        raise ValueError(f"mean_shape: {err}") from None
+    points = _xp.to_host(mean_shape, "mean_shape")
     if points.ndim != 2 or points.shape[-1] != 2:
         raise ValueError(f"mean_shape must have shape (K, 2) with (x, y) in the last axis, got shape {points.shape}")
     if points.dtype.kind not in "iuf":
@@ -137,6 +134,11 @@ def pipnet_neighbors(mean_shape: Array, /, *, num_neighbors: int = 10) -> PIPNet
     bad = ~np.isfinite(points).all(axis=-1)
     if bad.any():
         raise ValueError(f"mean_shape must be finite, got NaN or inf at landmarks {np.flatnonzero(bad).tolist()}")
+    # In units of an exact power of two near the largest magnitude: squared distances neither
+    # underflow (a subnormal shape) nor overflow (a huge one), and the order is the shape's own.
+    top = np.abs(points).max()
+    if 0 < top < np.inf:
+        points = np.ldexp(points, -np.frexp(top)[1])
     d2 = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=-1)
     np.fill_diagonal(d2, np.inf)
     index = np.argsort(d2, axis=1, kind="stable")[:, :num_neighbors]
@@ -298,10 +300,13 @@ def decode_pipnet(
 
     Returns:
         ``(coords, scores)``: ``(..., K, 2)`` ``(x, y)`` in grid cells in the promoted dtype of the
-        offsets, and the ``(..., K)`` maximum score, on the arrays' device. A NaN in a landmark's
-        score map makes its score and coordinates NaN, and its predictions of its neighbours are
-        left out of their merge (each then averages the predictions that remain), so it moves
-        no other landmark; a NaN offset reaches only the landmarks it predicts.
+        offsets, and the ``(..., K)`` maximum score, on the arrays' device. A landmark has no
+        cell when its score map holds a NaN (its score is then NaN) or, on a grid of more than
+        one cell, is constant (no cell stands out: the all-zero target :func:`encode_pipnet`
+        gives a missing landmark, a dead output). Such a landmark gets NaN coordinates, and its
+        predictions of its neighbours are left out of their merge (each then averages the
+        predictions that remain), so it moves no other landmark; a NaN offset reaches only the
+        landmarks it predicts.
 
     Convention:
         Grid cells, integers at cell centres, ``(x, y)`` order; see the module docstring.
@@ -328,7 +333,7 @@ def decode_pipnet(
     check.floating(xp, offsets, "offsets")
     check.floating(xp, neighbor_offsets, "neighbor_offsets")
     index, outside = _index(xp, neighbors.index, scores, scores.shape[-3], "scores")
-    reverse, count = (_xp.on_device_of(xp, a, scores, "neighbors") for a in neighbors[1:])
+    reverse, count = _reverse(xp, neighbors, index.shape, scores)
     reverse_outside = None
     if outside is not None:  # a device table (see _index): the same for its reverse lists
         predictions = index.shape[0] * index.shape[1]
@@ -341,12 +346,17 @@ def decode_pipnet(
         neighbor_offsets, (*lead, k, n, 2, h, w), "neighbor_offsets", f"(..., K, N, 2, Hg, Wg) with N = {n} neighbours in the table"
     )
     dtype = xp.result_type(offsets.dtype, neighbor_offsets.dtype)
-    _, _, anchor, best = _common.locate_maximum(scores)
+    _, flat, anchor, best = _common.locate_maximum(scores)
+    # No cell: a NaN in the map, or (on a grid of more than one cell) a constant map, where no cell
+    # stands out (the all-zero target of a missing landmark, a dead output channel).
+    no_cell = xp.isnan(best)
+    if h * w > 1:
+        no_cell = no_cell | (xp.min(flat, axis=-1) == best)
     cx, cy = _common.unravel(xp, anchor, w, dtype)
     cell = xp.concat([cx, cy], axis=-1)  # (..., K, 2)
     own = _at_cell(xp, offsets, anchor[..., None, :], dtype)  # (..., K, 2)
     if merge == "none":
-        return nan_where_no_cell(xp, cell + own, best), best
+        return nan_where_no_cell(xp, cell + own, no_cell), best
     predicted = _at_cell(xp, neighbor_offsets, anchor[..., None, None, :], dtype)  # (..., K, N, 2)
     flat_index = xp.reshape(index, (k * n,))
     # Each prediction relative to the cell of the landmark it predicts: an exact integer
@@ -359,9 +369,9 @@ def decode_pipnet(
         bad = xp.reshape(xp.broadcast_to(outside[..., None], (k, n, 2)), (k * n * 2,))
         relative = xp.where(bad, xp.asarray(math.nan, dtype=dtype, device=_xp.device(scores)), relative)
     relative = xp.concat([relative, xp.zeros((*lead, 1), dtype=dtype, device=_xp.device(scores))], axis=-1)
-    # A landmark whose score map holds a NaN has no cell: its predictions of others are left out
-    # of their merge (which then averages the rest), so it cannot move them.
-    trusted = xp.broadcast_to(~xp.isnan(best)[..., None, None], (*lead, k, n, 2))
+    # A landmark without a cell: its predictions of others are left out of their merge (which
+    # then averages the rest), so it cannot move them.
+    trusted = xp.broadcast_to(~no_cell[..., None, None], (*lead, k, n, 2))
     trusted = xp.concat([xp.reshape(trusted, (*lead, k * n * 2)), xp.zeros((*lead, 1), dtype=xp.bool, device=_xp.device(scores))], axis=-1)
     gather = _merge_plan(xp, reverse, count, k * n, merge)
     r = reverse.shape[1]
@@ -375,7 +385,7 @@ def decode_pipnet(
     scale = 1.0 / (1.0 + xp.sum(xp.astype(used, dtype), axis=-1))  # 1 / (1 + predictions merged)
     swap = (*range(len(lead)), len(lead) + 1, len(lead))  # (..., K, 2) <-> (..., 2, K)
     merged = xp.permute_dims((xp.permute_dims(own, swap) + others) * scale, swap)
-    return nan_where_no_cell(xp, cell + merged, best), best
+    return nan_where_no_cell(xp, cell + merged, no_cell), best
 
 
 def pipnet_loss(
@@ -432,6 +442,16 @@ def pipnet_loss(
     ):
         check.floating(xp, pred, name)
         check.same_shape(pred, tuple(want.shape), name, f"targets.{name}'s shape")
+    # The weights, as encode_pipnet shapes them for these predictions.
+    lead_k, n = tuple(scores.shape[:-2]), neighbor_offsets.shape[-4] if neighbor_offsets.ndim >= 4 else 0
+    for field, want in (
+        ("offset_weights", tuple(scores.shape)),
+        ("neighbor_weights", (*lead_k, n)),
+        ("weights", lead_k),
+    ):
+        value = getattr(targets, field)
+        check.numeric(xp, value, f"targets.{field}")
+        check.same_shape(value, want, f"targets.{field}", "as encode_pipnet gives it for these predictions")
     out_dtype = xp.result_type(scores.dtype, offsets.dtype, neighbor_offsets.dtype, targets.offsets.dtype)
     work = xp.float32 if xp.finfo(out_dtype).bits < 32 else out_dtype
     h, w = scores.shape[-2:]
@@ -491,10 +511,10 @@ def _merge_plan(xp: Any, reverse: Array, count: Array, predictions: int, merge: 
     return xp.where(used[None, ...], 2 * reverse[None, ...] + axis, zero_slot)
 
 
-def nan_where_no_cell(xp: Any, coords: Array, best: Array) -> Array:
-    """NaN coordinates for landmarks whose score map holds a NaN (the argmax found it)."""
+def nan_where_no_cell(xp: Any, coords: Array, no_cell: Array) -> Array:
+    """NaN coordinates for the landmarks without a cell (``no_cell``, ``(..., K)``)."""
     nan = xp.asarray(float("nan"), dtype=coords.dtype, device=_xp.device(coords))
-    return xp.where(xp.isnan(best)[..., None], nan, coords)
+    return xp.where(no_cell[..., None], nan, coords)
 
 
 def _host_index(index: Array, k: int, name: str, shape: tuple[int, ...]) -> None:
@@ -512,6 +532,28 @@ def _index_shape(index: Array, k: int, name: str, shape: tuple[int, ...]) -> Non
             f"neighbors must have shape (K, N) with K = {k} (from {name} of shape {shape}) and 1 <= N < K, "
             f"got shape {tuple(index.shape)}"
         )
+
+
+def _reverse(xp: Any, neighbors: PIPNetNeighbors, shape: tuple[int, ...], like: Array) -> tuple[Array, Array]:
+    """The table's ``reverse_index`` and ``reverse_count``, their shapes checked against the
+    ``(K, N)`` index (and, for NumPy tables, their values), in ``like``'s library and device."""
+    k, n = shape
+    reverse, count = neighbors.reverse_index, neighbors.reverse_count
+    for name, part in (("reverse_index", reverse), ("reverse_count", count)):
+        if not _xp.is_array(part):
+            raise TypeError(f"neighbors.{name} must be an integer array from pipnet_neighbors, got {type(part).__qualname__}")
+        if not check.is_dtype(_xp.namespace(neighbors=part), part, ("integral",)):
+            raise TypeError(f"neighbors.{name} must hold integer indices, got dtype {part.dtype}")
+    if reverse.ndim != 2 or reverse.shape[0] != k or reverse.shape[1] < 1 or tuple(count.shape) != (k,):
+        raise ValueError(
+            f"neighbors.reverse_index must have shape (K, R) with K = {k} and R >= 1, and neighbors.reverse_count shape (K,), "
+            f"got shapes {tuple(reverse.shape)} and {tuple(count.shape)}: pass the table pipnet_neighbors built"
+        )
+    if isinstance(reverse, np.ndarray) and reverse.size and (reverse.min() < 0 or reverse.max() >= k * n):
+        raise ValueError(f"neighbors.reverse_index values must lie in [0, K * N = {k * n}), got values from {reverse.min()} to {reverse.max()}")
+    if isinstance(count, np.ndarray) and count.size and (count.min() < 0 or count.max() > reverse.shape[1]):
+        raise ValueError(f"neighbors.reverse_count values must lie in [0, R = {reverse.shape[1]}], got values from {count.min()} to {count.max()}")
+    return _xp.on_device_of(xp, reverse, like, "neighbors"), _xp.on_device_of(xp, count, like, "neighbors")
 
 
 def _index(xp: Any, index: Array, like: Array, k: int, name: str) -> tuple[Array, Array | None]:
