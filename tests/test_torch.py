@@ -65,7 +65,7 @@ def test_pipnet_neighbors_is_the_documented_host_side_exception():
     """Built once from a mean shape on the host (it needs the values: a meta mean shape has none);
     the table then lives on the mean shape's library and device."""
     assert HOST_SIDE == {"pipnet_neighbors"}
-    with pytest.raises(ValueError, match="mean_shape: a tensor on the meta device holds no values"):
+    with pytest.raises(ValueError, match="mean_shape is a tensor on the meta device, which holds no values"):
         lc.pipnet_neighbors(torch.empty(6, 2, device="meta"), num_neighbors=3)
     table = lc.pipnet_neighbors(torch.asarray(INPUTS["mean_shape"]), num_neighbors=3)
     assert all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in table)

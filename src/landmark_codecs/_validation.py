@@ -134,6 +134,17 @@ def boolean(value: bool, name: str) -> bool:
     return bool(value)
 
 
+def seed(value: int | None, name: str = "seed") -> int | None:
+    """None or a non-negative int (what ``numpy.random.default_rng`` takes as a seed)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be None or a non-negative int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be None or a non-negative int, got {value!r}")
+    return int(value)
+
+
 def choice(value: str, name: str, options: Sequence[str]) -> str:
     if not isinstance(value, str):
         expected = ", ".join(repr(o) for o in options)
@@ -160,6 +171,17 @@ def broadcasts_to(x: Array, shape: tuple[int, ...], name: str, what: str) -> Non
 def numeric(xp: Any, x: Array, name: str) -> None:
     if not is_dtype(xp, x, ("bool", "integral", "real floating")):
         raise TypeError(f"{name} must be a boolean, integer or real floating array, got {x.dtype}")
+
+
+def real_host(x: np.ndarray, name: str, *, booleans: bool = False) -> np.ndarray:
+    """A host array of real numbers (integers or floats; booleans only where ``booleans``):
+    casting a complex, string or object array to float would drop its imaginary part or fail
+    inside NumPy, and a boolean one would become 0/1 coordinates."""
+    kinds = "iuf" + ("b" if booleans else "")
+    if x.dtype.kind not in kinds:
+        expected = "booleans or real numbers" if booleans else "real numbers (integer or floating)"
+        raise TypeError(f"{name} must hold {expected}, got dtype {x.dtype}")
+    return x
 
 
 def is_dtype(xp: Any, x: Array, kinds: tuple[str, ...]) -> bool:

@@ -44,6 +44,7 @@ import numpy as np
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 
+from . import _validation as check
 from . import _xp
 from .codecs import Codec, H3RCodec, PIPNetCodec, SimCCCodec, get_codec
 
@@ -73,7 +74,7 @@ class LandmarkCodec(BaseKeypointCodec):
         super().__init__()
         self.codec: Codec = get_codec(name, image_size=input_size, heatmap_size=heatmap_size, **options)
         self.input_size, self.heatmap_size = self.codec.image_size, self.codec.heatmap_size
-        self.seed = seed
+        self.seed = check.seed(seed)
         self._samples = isinstance(self.codec, H3RCodec) and not self.codec.expected
         self._rng: tuple[Any, np.random.Generator] | None = None
         keys = _OUTPUT_KEYS.get(type(self.codec))
@@ -85,12 +86,15 @@ class LandmarkCodec(BaseKeypointCodec):
 
     def encode(self, keypoints: np.ndarray, keypoints_visible: np.ndarray | None = None) -> dict:
         """Targets for ``(N, K, 2)`` keypoints in input-image pixels (see the module docstring)."""
-        keypoints = np.asarray(keypoints, dtype=np.float32)
+        keypoints = check.real_host(_xp.to_host(keypoints, "keypoints"), "keypoints").astype(np.float32)
         if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
             raise ValueError(f"keypoints must have shape (N, K, 2), got shape {keypoints.shape}")
         if self._single_instance and keypoints.shape[0] != 1:
             raise ValueError(f"LandmarkCodec({self.codec.name!r}) encodes one instance, as mmpose's heatmap codecs: got N = {keypoints.shape[0]}")
-        weights = None if keypoints_visible is None else np.asarray(keypoints_visible, dtype=np.float32)
+        weights = None
+        if keypoints_visible is not None:
+            visible = check.real_host(_xp.to_host(keypoints_visible, "keypoints_visible"), "keypoints_visible", booleans=True)
+            weights = visible.astype(np.float32)
         encoded = self.codec.encode(keypoints, weights=weights, rng=self._generator() if self._samples else None)
         outputs = encoded.outputs
         if self._single_instance:
@@ -100,7 +104,7 @@ class LandmarkCodec(BaseKeypointCodec):
     def decode(self, *encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One instance's outputs (``(K, H, W)``, or SimCC's ``(K, W*r)`` and ``(K, H*r)``) ->
         ``(keypoints (1, K, 2), scores (1, K))`` in input-image pixels."""
-        decoded = self.codec.decode(*(np.asarray(_xp.to_host(e))[None] for e in encoded))
+        decoded = self.codec.decode(*(np.asarray(_xp.to_host(e, "encoded"))[None] for e in encoded))
         return decoded.coords, decoded.scores
 
     def batch_decode(self, *batch: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -19,8 +19,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-import torch
-from torch import nn
+
+try:
+    import torch
+    from torch import nn
+except ImportError as err:  # pragma: no cover - exercised in the CI leg without torch
+    raise ImportError(
+        'landmark_codecs.torch needs PyTorch, which is not installed: pip install "landmark-codecs[torch]" '
+        "(or your own torch build first; the rest of landmark_codecs works without it)"
+    ) from err
 
 from . import _xp, argmax, boundaries, codecs, coords, dark, losses, pipnet, rounding, simcc, soft_argmax, udp
 from . import _validation as check
@@ -78,7 +85,7 @@ def _host_checked_table(table: Any, device: torch.device | None) -> Any:
         given = [table]
     else:
         raise TypeError(f"neighbors must be the PIPNetNeighbors from pipnet_neighbors or its (K, N) index, got {type(table).__qualname__}")
-    parts = [_xp.to_host(t) for t in given]
+    parts = [_xp.to_host(t, f"neighbors.{name}") for name, t in zip(pipnet.PIPNetNeighbors._fields, given)]
     for name, part, original in zip(pipnet.PIPNetNeighbors._fields, parts, given):
         if part.dtype.kind not in "iu":
             raise TypeError(f"neighbors.{name} must hold integer indices, got dtype {getattr(original, 'dtype', part.dtype)}")
@@ -479,10 +486,20 @@ class CoordConv2d(nn.Conv2d):
         check.positive_int(in_channels, "in_channels")
         extra = 2 + int(self.with_r) + 2 * int(self.with_boundary)
         super().__init__(in_channels + extra, out_channels, kernel_size, *args, **kwargs)
+        self._extra_channels = extra
 
     def forward(self, input: torch.Tensor, boundary: torch.Tensor | None = None) -> torch.Tensor:  # noqa: A002 (nn.Conv2d's name)
-        if input.ndim != 4:
-            raise ValueError(f"input must have shape (N, C, H, W), got shape {tuple(input.shape)}")
+        if not isinstance(input, torch.Tensor):
+            raise TypeError(f"input must be a torch.Tensor (N, C, H, W), got {type(input).__module__}.{type(input).__qualname__}")
+        channels = self.in_channels - self._extra_channels
+        if input.ndim != 4 or input.shape[1] != channels:
+            raise ValueError(f"input must have shape (N, C, H, W) with C = in_channels = {channels}, got shape {tuple(input.shape)}")
+        if input.shape[-1] < 2 or input.shape[-2] < 2:
+            raise ValueError(f"input must be at least 2x2 pixels (the coordinate grid puts -1 and 1 on the first and last pixel centres), got shape {tuple(input.shape)}")
+        if boundary is not None and not isinstance(boundary, torch.Tensor):
+            raise TypeError(f"boundary must be a torch.Tensor (N, H, W) or (N, 1, H, W), got {type(boundary).__module__}.{type(boundary).__qualname__}")
+        if boundary is not None and boundary.device != input.device:
+            raise ValueError(f"boundary must be on input's device, got boundary on {boundary.device}, input on {input.device}")
         if self.with_boundary and boundary is None:
             raise ValueError("boundary is required: this CoordConv2d was built with with_boundary=True")
         if not self.with_boundary and boundary is not None:
@@ -611,19 +628,52 @@ class TargetEncoder:
 
         if not samples or not all(isinstance(s, Mapping) and "landmarks" in s for s in samples):
             raise ValueError("collate expects a non-empty sequence of mappings, each with a 'landmarks' entry of shape (K, 2)")
-        batch = default_collate(list(samples))
+        rest = [{k: v for k, v in s.items() if k not in ("landmarks", "weights")} for s in samples]
+        batch = default_collate(rest) if rest[0] else {}
+        # The landmarks and weights are checked before they are stacked (default_collate would
+        # turn booleans into 0/1 coordinates and name no sample in its errors).
+        for key, keep_bool in (("landmarks", False), ("weights", True)):
+            given = [key in s for s in samples]
+            if not any(given):
+                continue
+            if not all(given):
+                raise ValueError(f"samples must all have a {key!r} entry or none, got it in {sum(given)} of {len(samples)}")
+            parts = [self._checked(s[key], f"samples[{i}][{key!r}]", keep_bool) for i, s in enumerate(samples)]
+            shapes = {tuple(t.shape) for t in parts}
+            if len(shapes) > 1:
+                raise ValueError(f"samples' {key!r} entries must have one shape to stack, got shapes {sorted(shapes)}")
+            devices = {str(t.device) for t in parts}
+            if len(devices) > 1:
+                raise ValueError(f"samples' {key!r} entries must be on one device to stack, got devices {sorted(devices)}")
+            batch[key] = torch.stack(parts)
         batch["targets"] = self(batch["landmarks"], batch.get("weights"))
         return batch
 
     def _tensor(self, value: Any, name: str, keep_bool: bool = False) -> torch.Tensor:
-        if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (int, float)):
-            value = torch.stack([torch.as_tensor(_xp.to_host(v) if not isinstance(v, torch.Tensor) else v) for v in value])
-        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(_xp.to_host(value))
+        """``value`` (a tensor, an array or a sequence of them) as a tensor on ``device``, checked
+        before it is converted: real numbers only (booleans only for ``keep_bool``)."""
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) for v in value):
+            shapes = {tuple(v.shape) for v in value}
+            if len(shapes) > 1:
+                raise ValueError(f"{name} must be tensors of one shape to stack, got shapes {sorted(shapes)}")
+            value = torch.stack([self._checked(v, f"{name}[{i}]", keep_bool).to(self.device) for i, v in enumerate(value)])
+        t = self._checked(value, name, keep_bool)
         if keep_bool and t.dtype == torch.bool:
             return t.to(device=self.device)
-        if t.dtype.is_complex:
-            raise TypeError(f"{name} must be real, got {t.dtype}")
         return t.to(device=self.device, dtype=self.dtype)
+
+    @staticmethod
+    def _checked(value: Any, name: str, keep_bool: bool) -> torch.Tensor:
+        """``value`` as a tensor where it is (a tensor as is, an array on the CPU), holding real
+        numbers (booleans only for ``keep_bool``), or a TypeError naming ``name``."""
+        if isinstance(value, torch.Tensor):
+            if value.device.type == "meta":
+                raise ValueError(f"{name} is a tensor on the meta device, which holds no values to encode: pass one on a real device")
+            if value.dtype.is_complex or (value.dtype == torch.bool and not keep_bool):
+                expected = "booleans or real numbers" if keep_bool else "real numbers (integer or floating)"
+                raise TypeError(f"{name} must hold {expected}, got dtype {value.dtype}")
+            return value
+        return torch.as_tensor(check.real_host(_xp.to_host(value, name), name, booleans=keep_bool))
 
     def _generator(self) -> torch.Generator:
         from torch.utils.data import get_worker_info

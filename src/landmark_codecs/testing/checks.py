@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _validation as check
 from .. import _xp
 
 Array = Any
@@ -15,9 +16,37 @@ Array = Any
 __all__ = ["assert_lossless", "assert_unbiased", "to_numpy", "unbiased_bound"]
 
 
-def to_numpy(x: Array) -> np.ndarray:
-    """Any array (NumPy, torch on any device, array API libraries) as a NumPy array, for checks."""
-    return _xp.to_host(x)
+def to_numpy(x: Array, /) -> np.ndarray:
+    """Any array (NumPy, torch on any device, array API libraries) as a NumPy array, for checks.
+
+    Raises a TypeError for what is not an array (an object without ``__dlpack__``, a ragged
+    sequence).
+    """
+    return _xp.to_host(x, "x")
+
+
+def _coordinates(x: Array, name: str) -> np.ndarray:
+    """An argument of real ``(..., K, 2)`` coordinates as float64 (a TypeError for complex, bool,
+    string or object arrays, which a cast would turn into other numbers)."""
+    return check.real_host(_xp.to_host(x, name), name).astype(np.float64)
+
+
+def _returned(x: Array, what: str) -> np.ndarray:
+    """A codec's returned coordinates as float64; complex or non-numeric ones fail the check
+    (an AssertionError: the codec is broken), instead of being cast to something that passes."""
+    try:
+        return check.real_host(_xp.to_host(x, what), what).astype(np.float64)
+    except TypeError as err:
+        raise AssertionError(f"{err}: a codec returns real coordinates") from None
+
+
+def _tolerance(atol: float) -> float:
+    """``atol`` checked: a non-negative finite Python number (True would pass as 1 px)."""
+    if isinstance(atol, bool) or not isinstance(atol, (int, float)):
+        raise TypeError(f"atol must be a non-negative finite number of pixels, got {atol!r}")
+    if not 0.0 <= atol < math.inf:
+        raise ValueError(f"atol must be a non-negative finite number of pixels, got {atol!r}")
+    return float(atol)
 
 
 def _describe(where: np.ndarray, coords: np.ndarray, got: np.ndarray, want: np.ndarray, limit: int = 5) -> str:
@@ -40,13 +69,21 @@ def assert_lossless(
     ``encode`` maps ``(..., K, 2)`` coordinates to whatever ``decode`` takes; ``decode`` returns
     ``(..., K, 2)`` coordinates (or a ``(coords, scores)`` pair). ``expected`` defaults to
     ``coords``; pass e.g. ``representable_coords(coords, ...)`` where the claim is stated so.
+
+    Raises:
+        TypeError, ValueError: ``coords`` or ``expected`` not real arrays, ``atol`` not a
+            non-negative finite number.
+        AssertionError: a landmark off by more than ``atol`` (NaN included), decoded coordinates
+            of another shape or not real (complex ones fail, never cast); the message names the
+            landmarks.
     """
+    atol = _tolerance(atol)
+    c = _coordinates(coords, "coords")
+    want = c if expected is None else _coordinates(expected, "expected")
     decoded = decode(encode(coords))
     if isinstance(decoded, tuple):
         decoded = decoded[0]
-    got = to_numpy(decoded).astype(np.float64)
-    c = to_numpy(coords).astype(np.float64)
-    want = c if expected is None else to_numpy(expected).astype(np.float64)
+    got = _returned(decoded, "decode's coordinates")
     if got.shape != want.shape:
         raise AssertionError(f"decoded shape {got.shape} != expected shape {want.shape}")
     err = np.abs(got - want).max(axis=-1, initial=0.0)
@@ -123,19 +160,20 @@ def assert_unbiased(
 
     Raises:
         ValueError: ``n_samples`` < 2, ``alpha`` not in (0, 1), ``support_width`` not positive
-            and finite, or non-finite ``coords``.
-        AssertionError: a sample is NaN or infinite, has the wrong shape, spreads over more than
+            and finite, a negative ``seed``, or non-finite ``coords``.
+        TypeError: ``coords`` not a real array, ``seed`` not None or an int.
+        AssertionError: a sample is NaN or infinite, not real, has the wrong shape, spreads over more than
             ``support_width``, or the mean of a coordinate is further from the truth than the
             bound; the message names the landmarks.
     """
     _check_options(n_samples, alpha, support_width)
-    rng = np.random.default_rng(seed)
-    c = to_numpy(coords).astype(np.float64)
+    rng = np.random.default_rng(check.seed(seed))
+    c = _coordinates(coords, "coords")
     if not np.all(np.isfinite(c)):
         raise ValueError("coords must be finite: a NaN or infinite truth has no mean to test against")
     draws = np.empty((n_samples, *c.shape))
     for i in range(n_samples):
-        d = to_numpy(sample(coords, rng))
+        d = _returned(sample(coords, rng), "sample's coordinates")
         if d.shape != c.shape:
             raise AssertionError(f"sample returned shape {d.shape}, expected the coordinates' shape {c.shape}")
         draws[i] = d

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .. import _validation as check
+
 try:
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
@@ -17,7 +19,16 @@ __all__ = ["heatmap_sizes", "landmarks"]
 
 
 def heatmap_sizes(*, min_side: int = 1, max_side: int = 256, square: bool | None = None) -> st.SearchStrategy[tuple[int, int]]:
-    """``(W, H)`` pairs with sides in ``[min_side, max_side]``; ``square=True`` forces ``W == H``."""
+    """``(W, H)`` pairs with sides in ``[min_side, max_side]``; ``square=True`` forces ``W == H``.
+
+    ``1 <= min_side <= max_side`` (a map has at least one pixel per side).
+    """
+    check.positive_int(min_side, "min_side")
+    check.positive_int(max_side, "max_side")
+    if max_side < min_side:
+        raise ValueError(f"max_side must be >= min_side, got min_side={min_side}, max_side={max_side}")
+    if square is not None:
+        check.boolean(square, "square")
     side = st.integers(min_side, max_side)
     if square:
         return side.map(lambda s: (s, s))
@@ -62,7 +73,7 @@ def landmarks(
     """
     if region not in ("valid", "representable"):
         raise ValueError(f'region must be "valid" or "representable", got {region!r}')
-    w, h = heatmap_size
+    w, h = check.size(heatmap_size)
     k = draw(num_landmarks) if isinstance(num_landmarks, st.SearchStrategy) else num_landmarks
     batch = tuple(draw(batch_shape) if isinstance(batch_shape, st.SearchStrategy) else batch_shape)
     shape = (*batch, k)
