@@ -51,9 +51,22 @@ NOT_PER_LANDMARK = {
 }
 MUTATIONS = [
     "none", "string", "complex", "object", "bool", "int", "rank0", "rank1", "zero_axis",
-    "readonly", "noncontiguous", "poison_landmark", "poison_batch",
+    "readonly", "noncontiguous", "poison_landmark", "poison_batch", "tiny", "huge", "other_size",
+    "other_device",
 ]
+# "tiny" and "huge" scale a finite input so that its largest magnitude is subnormal or 1e300:
+# no output may become NaN where the clean one is not, and the calls below, whose result does not
+# depend on the scale of that input, give the clean result (where the scaled input keeps its bits).
+SCALES = {"tiny": [3e-310, 5e-323], "huge": [1e300]}
+SCALE_FREE = {
+    "decode_argmax": {"maps"}, "decode_argmax_quarter": {"maps"}, "decode_rr_topk": {"maps"}, "decode_soft_argmax_prob": {"maps"},
+    "decode_dark": {"maps"}, "decode_udp": {"maps"}, "decode_simcc": {"x_labels", "y_labels"}, "decode_simcc_dark": {"x_labels", "y_labels"},
+    "decode_pipnet": {"scores"}, "decode_pipnet_original": {"scores"}, "heatmap_moments": {"maps"}, "codec.dark.decode": {"maps"},
+    "codec.udp.decode": {"maps"}, "codec.simcc.decode": {"x_labels", "y_labels"}, "codec.h3r.decode": {"maps"},
+    "codec.pipnet.decode": {"scores"}, "pipnet_neighbors": {"mean_shape"},
+}
 POISONS = [math.nan, math.inf, -math.inf, 1e308, -1e308]
+META = torch.device("meta")
 
 
 class _Recorder(dict):
@@ -127,6 +140,15 @@ def _mutate(value: np.ndarray, mutation: str, key: str, data) -> object:
         wide = np.zeros((*value.shape[:-1], 2 * value.shape[-1]), dtype=value.dtype)
         wide[..., ::2] = value
         return wide[..., ::2]
+    if mutation in SCALES:
+        target = data.draw(st.sampled_from(SCALES[mutation]), label="largest magnitude")
+        return value * (target / np.abs(value).max())
+    if mutation == "other_size":  # the last two axes swapped, or the last one longer
+        if value.ndim >= 2 and value.shape[-1] != value.shape[-2]:
+            return np.swapaxes(value, -1, -2).copy()
+        return np.concatenate([value, value], axis=-1)
+    if mutation == "other_device":
+        return value  # moved to the meta device by _convert
     out = value.copy()
     poison = data.draw(st.sampled_from(POISONS), label="poison")
     where = (data.draw(st.integers(0, out.shape[0] - 1), label="batch item"),)
@@ -175,9 +197,13 @@ def test_hostile_inputs_give_a_clear_error_or_a_contained_result(name, lib, data
     hostile, where = _mutate(INPUTS[key], mutation, key, data), None
     if mutation.startswith("poison"):
         hostile, where = hostile
+    if mutation == "other_device" and lib != "torch":
+        return  # NumPy has one device
     inputs = {k: _convert(v.copy(), lib) for k, v in INPUTS.items() if k in USED[name]}
     inputs[key] = _convert(hostile, lib)
-    before = {k: (to_numpy(v).copy() if hasattr(v, "shape") and v.dtype != object else v) for k, v in inputs.items()}
+    if mutation == "other_device":
+        inputs[key] = inputs[key].to("meta")
+    before = {k: (to_numpy(v).copy() if hasattr(v, "shape") and v.dtype != object and getattr(v, "device", None) != META else v) for k, v in inputs.items()}
     try:
         result, peak = _run(name, inputs, lib)
     except (TypeError, ValueError) as err:
@@ -188,10 +214,18 @@ def test_hostile_inputs_give_a_clear_error_or_a_contained_result(name, lib, data
             assert CALLS[name][0] in HOST_SIDE, f"{name}: array values are never inspected, yet: {message}"
         result = None
     for k, v in inputs.items():  # inputs are never modified
-        if hasattr(v, "shape") and v.dtype != object:
+        if hasattr(v, "shape") and v.dtype != object and getattr(v, "device", None) != META:
             np.testing.assert_array_equal(to_numpy(v), before[k], err_msg=f"{name} modified {k}")
     if result is None:
+        if mutation in SCALES:
+            pytest.fail(f"{name}: a finite {key} scaled to {np.abs(hostile).max():g} was refused")
         return
+    if mutation == "other_device":
+        # Mixed devices are refused by name; an input on the meta device alone is legal.
+        assert len(inputs) == 1, f"{name}: {key} on the meta device, the other inputs on the CPU, gave a result"
+        return
+    if mutation == "other_size" and name.startswith("codec.") and name.endswith(".decode"):
+        pytest.fail(f"{name}: decoded outputs of another size ({tuple(hostile.shape)}) than the codec's")
     assert mutation not in ("string", "complex", "object"), f"{name}: accepted {mutation} for {key}"
     if mutation == "none":
         assert key in OPTIONAL, f"{name}: accepted None for {key}"
@@ -205,6 +239,16 @@ def test_hostile_inputs_give_a_clear_error_or_a_contained_result(name, lib, data
     if mutation in ("readonly", "noncontiguous"):
         for g, c in zip(got, clean):
             np.testing.assert_allclose(g, c, rtol=1e-12, atol=1e-12, err_msg=name)
+    if mutation in SCALES:
+        for g, c in zip(got, clean):
+            if g.shape == c.shape and g.dtype.kind == "f":
+                assert not (np.isnan(g) & ~np.isnan(c)).any(), f"{name}: {key} scaled to {np.abs(hostile).max():g} gave NaN"
+        # 5e-323 keeps 4 bits of each value (no longer the same map); 3e-310 keeps 45
+        if key in SCALE_FREE.get(name, ()) and np.abs(hostile).max() > 1e-315:
+            # coordinates and tables only: scores scale with the maps
+            first = got[0] if name != "pipnet_neighbors" else np.concatenate([g.ravel() for g in got])
+            want = clean[0] if name != "pipnet_neighbors" else np.concatenate([c.ravel() for c in clean])
+            np.testing.assert_allclose(first, want, rtol=0, atol=1e-6, err_msg=f"{name}: {key} scaled to {np.abs(hostile).max():g}")
     if mutation.startswith("poison") and hostile.ndim >= 3 and key != "mean_shape":
         item = where[:1] if name in NOT_PER_LANDMARK else where
         for g, c in zip(got, clean):
@@ -310,3 +354,174 @@ def test_the_naming_rule_needs_the_argument_as_a_word():
     assert _names("neighbors.index values must lie in [0, 6)", {"neighbors"})
     assert not _names("unsupported operand type(s) for /: 'NoneType' and 'int'", {"coords", "heatmap_size", "input"})
     assert not _names("the coordsystem is wrong", {"coords"})
+
+
+# --- the adapters: conversions from whatever a user holds, validated before they convert ------
+
+
+def _adapter_calls() -> dict:
+    from landmark_codecs import torch as lct
+    from landmark_codecs.testing import assert_lossless, assert_unbiased
+
+    dark = lc.get_codec("dark", image_size=(64, 48), heatmap_size=(16, 12), on_outside="ignore")
+    encoder = lct.TargetEncoder(dark)
+    calls = {
+        "TargetEncoder": (["landmarks", "weights"], lambda a: encoder(a["landmarks"], a["weights"])),
+        "TargetEncoder.collate": (["sample"], lambda a: encoder.collate([{"landmarks": a["sample"]}, {"landmarks": ADAPTER_INPUTS["sample"]}])),
+        "to_numpy": (["landmarks"], lambda a: to_numpy(a["landmarks"])),
+        "assert_lossless": (["landmarks"], lambda a: assert_lossless(lambda c: c, lambda c: c, a["landmarks"], atol=0.0)),
+        "assert_unbiased": (["landmarks"], lambda a: assert_unbiased(lambda c, rng: c, a["landmarks"], n_samples=2)),
+        "pipnet mean_shape": (["mean_shape"], lambda a: lc.get_codec("pipnet", image_size=(64, 48), heatmap_size=(8, 6), mean_shape=a["mean_shape"], num_neighbors=3)),
+    }
+    try:
+        from landmark_codecs.mmpose import LandmarkCodec
+    except ImportError:  # mmpose is optional: its adapter is fuzzed where it is installed
+        return calls
+    codec = LandmarkCodec("dark", input_size=(64, 48), heatmap_size=(16, 12), on_outside="ignore")
+    maps = dark.encode(ADAPTER_INPUTS["landmarks"][:1]).outputs[0][0]
+    calls["LandmarkCodec.encode"] = (["instance", "visible"], lambda a: codec.encode(a["instance"], a["visible"]))
+    calls["LandmarkCodec.decode"] = (["maps"], lambda a: codec.decode(a["maps"]))
+    calls["LandmarkCodec.batch_decode"] = (["batch"], lambda a: codec.batch_decode(a["batch"]))
+    ADAPTER_INPUTS.setdefault("maps", maps)
+    ADAPTER_INPUTS.setdefault("batch", maps[None])
+    return calls
+
+
+ADAPTER_INPUTS = {
+    "landmarks": INPUTS["coords_image"][:, :5],
+    "weights": INPUTS["weights"][:, :5],
+    "mean_shape": INPUTS["mean_shape"],
+    "instance": INPUTS["coords_image"][:1, :5],
+    "visible": INPUTS["weights"][:1, :5],
+    "sample": INPUTS["coords_image"][0, :5],
+}
+ADAPTER_MUTATIONS = ["none", "string", "complex", "object", "bool", "int", "ragged", "nested_list", "rank0", "rank1", "poison", "tensor", "meta"]
+# What a user may pass where: a visibility may be boolean; integers are coordinates in pixels.
+ADAPTER_BOOL_OK = {"weights", "visible"}
+ADAPTER_OPTIONAL = {"weights", "visible"}
+
+
+def _adapter_value(value: np.ndarray, mutation: str, data):
+    if mutation == "none":
+        return None
+    if mutation == "string":
+        return "abc"
+    if mutation in ("complex", "object", "bool", "int"):
+        return value.astype({"complex": complex, "object": object, "bool": bool, "int": np.int64}[mutation])
+    if mutation == "ragged":
+        return [value.reshape(-1).tolist(), [1.0]]
+    if mutation == "nested_list":
+        return value.tolist()
+    if mutation == "rank0":
+        return np.asarray(value.reshape(-1)[0])
+    if mutation == "rank1":
+        return value.reshape(-1)
+    if mutation == "poison":
+        out = value.copy()
+        out.reshape(-1)[data.draw(st.integers(0, out.size - 1), label="where")] = data.draw(st.sampled_from(POISONS), label="poison")
+        return out
+    t = torch.asarray(value.copy())
+    return t.to("meta") if mutation == "meta" else t
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@given(data=st.data())
+def test_adapters_validate_what_they_convert(data):
+    calls = _adapter_calls()
+    name = data.draw(st.sampled_from(sorted(calls)), label="adapter")
+    keys, call = calls[name]
+    key = data.draw(st.sampled_from(keys), label="input")
+    mutation = data.draw(st.sampled_from(ADAPTER_MUTATIONS), label="mutation")
+    inputs = {k: ADAPTER_INPUTS[k].copy() for k in keys}
+    inputs[key] = _adapter_value(inputs[key], mutation, data)
+    before = to_numpy(inputs[key]).copy() if isinstance(inputs[key], np.ndarray) and inputs[key].dtype != object else None
+    try:
+        call(inputs)
+    except (TypeError, ValueError) as err:
+        names = {"x", "landmarks", "keypoints", "keypoints_visible", "coords", "weights", "mean_shape", "heatmaps", "encoded", "samples", "all arrays"}
+        assert _names(str(err), names), f"{name}: {type(err).__name__} names no argument: {err}"
+        assert mutation not in ("nested_list", "tensor", "int") or key not in ("landmarks", "instance", "mean_shape"), f"{name}: refused a legal {mutation} {key}: {err}"
+        return
+    except AssertionError as err:  # the checks' verdict on the identity codec: only for values it cannot pass
+        assert name.startswith("assert_") and mutation in ("poison", "rank0", "rank1"), f"{name}: {err}"
+        return
+    if before is not None:
+        np.testing.assert_array_equal(to_numpy(inputs[key]), before, err_msg=f"{name} modified {key}")
+    assert mutation not in ("string", "ragged"), f"{name}: accepted {mutation} for {key}"
+    if name == "to_numpy":  # a conversion, not a consumer: any dtype is an array
+        return
+    assert mutation not in ("complex", "object"), f"{name}: accepted {mutation} for {key}"
+    assert mutation != "bool" or key in ADAPTER_BOOL_OK, f"{name}: accepted a bool array for {key}"
+    assert mutation != "none" or key in ADAPTER_OPTIONAL, f"{name}: accepted None for {key}"
+
+
+# --- malformed prediction files: a ValueError naming the file, never a traceback ---------------
+
+
+def _prediction_file(tmp, data) -> "pathlib.Path":
+    import io
+    import pathlib
+    import zipfile
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "heatmaps": rng.random((2, 68, 8, 8)), "landmarks": rng.uniform(0, 31, (2, 68, 2)), "image_size": np.array([32, 32]),
+        "weights": np.ones((2, 68), dtype=bool), "logits": np.array(False), "sigma": np.array(1.0), "convention": np.array("legacy"),
+    }
+    key = data.draw(st.sampled_from(sorted(arrays)), label="member")
+    how = data.draw(st.sampled_from(["drop", "string", "object", "complex", "nan", "rank0", "rank1", "float", "negative", "raw", "lie", "truncate", "npy"]), label="how")
+    value = arrays[key]
+    if how == "drop":
+        del arrays[key]
+    elif how == "string":
+        arrays[key] = np.array("abc")
+    elif how == "complex":
+        arrays[key] = value.astype(complex) if value.dtype.kind != "U" else np.array(1j)
+    elif how == "nan":
+        arrays[key] = np.full(value.shape, np.nan)
+    elif how == "rank0":
+        arrays[key] = np.asarray(value.reshape(-1)[0])
+    elif how == "rank1":
+        arrays[key] = value.reshape(-1)
+    elif how == "float":
+        arrays[key] = value.astype(float) if value.dtype.kind != "U" else value
+    elif how == "negative":
+        arrays[key] = -np.abs(value.astype(float)) if value.dtype.kind != "U" else value
+    path = pathlib.Path(tmp) / f"p-{key}-{how}.npz"
+    if how == "npy":
+        np.save(path.with_suffix(".npy"), value)
+        return path.with_suffix(".npy").rename(path)
+    if how == "object":
+        arrays[key] = np.array([{"a": 1}], dtype=object)
+        np.savez(path, **arrays)
+        return path
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    raw = buffer.getvalue()
+    with zipfile.ZipFile(io.BytesIO(raw)) as src, zipfile.ZipFile(path, "w") as dst:
+        for member in src.namelist():
+            blob = src.read(member)
+            if member == f"{key}.npy" and how == "raw":
+                dst.writestr(key, blob[128:])
+                continue
+            if member == f"{key}.npy" and how == "lie":
+                header = io.BytesIO()
+                np.lib.format.write_array_header_2_0(header, {"descr": "<f8", "fortran_order": False, "shape": (2**40, 2**10)})
+                blob = np.lib.format.magic(2, 0) + header.getvalue()[8:] + blob[128:]
+            if member == f"{key}.npy" and how == "truncate":
+                blob = blob[: len(blob) // 2]
+            dst.writestr(member, blob)
+    return path
+
+
+@given(data=st.data())
+def test_malformed_prediction_files_give_a_clear_error(tmp_path_factory, data):
+    from landmark_codecs.bench import _predictions as predictions
+
+    path = _prediction_file(tmp_path_factory.mktemp("p"), data)
+    try:
+        rows = predictions.decode_predictions(path).rows
+    except ValueError as err:
+        assert "predictions file" in str(err) and path.name in str(err), err
+        return
+    assert rows and all(r.decoder for r in rows)
