@@ -66,7 +66,7 @@ def test_visibility_conventions_and_eye_overrides(tmp_path):
     (dict(heatmaps=np.zeros((2, 3, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8])), r"heatmaps must be a float \(N, K, H, W\)"),
     (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 4, 2)), image_size=np.array([8, 8])), r"landmarks must be a real \(N, K, 2\) = \(2, 3, 2\)"),
     (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8.0, 8.0])), "image_size must be two ints"),
-    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8]), weights=np.ones(3)), "weights must have shape"),
+    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8]), weights=np.ones(3)), r"weights must be a boolean or numeric \(N, K\) = \(2, 3\) array"),
     (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8]), convention="corner"), "convention must be one of"),
 ])
 def test_bad_files_name_the_file_and_the_key(tmp_path, arrays, message):
@@ -138,3 +138,90 @@ def test_without_matplotlib_the_cli_says_so_and_writes_the_json(tmp_path, capsys
     assert main(["bench", "--predictions", str(path), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert "no CED plot: matplotlib is not installed" in out and (tmp_path / "out" / "predictions.json").is_file()
+
+
+# --- hostile files (issue 26): a clear error naming the file and member, never a traceback ---
+
+
+def _good(n=3, size=32):
+    truth = _faces(n=n, size=size * 4)
+    maps, _ = lc.encode_gaussian(lc.image_to_heatmap(truth, image_size=(4 * size, 4 * size), heatmap_size=(size, size)), heatmap_size=(size, size), sigma=1.0)
+    return dict(heatmaps=maps, landmarks=truth, image_size=np.array([4 * size, 4 * size]))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (dict(logits="False"), r"logits must be a boolean \(True or False, or 0 or 1\), got <U5 'False'"),  # was: read as True
+    (dict(logits=np.nan), r"logits must be a boolean .* got float64 nan"),
+    (dict(logits=np.array([True, False])), "logits must be a boolean"),
+    (dict(weights=np.array([["a"] * 68] * 3)), r"weights must be a boolean or numeric \(N, K\)"),  # was: accepted
+    (dict(weights=np.full((3, 68), np.nan)), "weights must be finite"),
+    (dict(sigma=np.array([2.0, 3.0])), "sigma must be one number"),  # was: a TypeError traceback
+    (dict(sigma=-1.0), "sigma must be positive"),
+    (dict(convention=np.array(["udp", "legacy"])), "convention must be one of"),
+    (dict(landmarks=np.zeros((3, 68, 2), dtype=complex)), r"landmarks must be a real \(N, K, 2\)"),  # was: cast to real
+    (dict(image_size=np.array([128.0, 128.0])), "image_size must be two ints"),
+    (dict(heatmaps=np.zeros((3, 68, 32, 32), dtype=complex)), r"heatmaps must be a float \(N, K, H, W\)"),
+])
+def test_hostile_members_are_refused_by_name(tmp_path, extra, message):
+    path = _save(tmp_path / "hostile.npz", **{**_good(), **extra})
+    with pytest.raises(ValueError, match=message):
+        predictions.decode_predictions(path)
+    with pytest.raises(ValueError, match="hostile.npz"):
+        predictions.decode_predictions(path)
+
+
+def test_files_that_are_not_npz_archives_of_arrays_are_refused(tmp_path):
+    import zipfile
+
+    npy = tmp_path / "one.npy"
+    np.save(npy, np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"holds one array \(a .npy file\), not an .npz archive"):
+        predictions.load_predictions(npy)
+    raw = tmp_path / "raw.npz"
+    with zipfile.ZipFile(raw, "w") as z:  # a zip whose members are not .npy arrays
+        z.writestr("heatmaps", b"not an array")
+        z.writestr("landmarks", b"")
+        z.writestr("image_size", b"")
+    with pytest.raises(ValueError, match=r"member 'heatmaps' is not a .npy array \(a raw zip member\)"):
+        predictions.load_predictions(raw)
+    text = tmp_path / "text.npz"
+    text.write_text("heatmaps, landmarks")
+    with pytest.raises(ValueError, match="is not a readable .npz archive"):
+        predictions.load_predictions(text)
+    pickled = tmp_path / "objects.npz"
+    np.savez(pickled, **{**_good(), "sigma": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(ValueError, match=r"member 'sigma' holds Python objects"):
+        predictions.load_predictions(pickled)
+
+
+def test_a_header_that_lies_about_its_size_is_refused_before_any_allocation(tmp_path):
+    import io
+    import zipfile
+
+    good = tmp_path / "good.npz"
+    np.savez(good, **_good())
+    lying = tmp_path / "lying.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(lying, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "heatmaps.npy":  # claim 2 PiB of float64 in the header
+                buffer = io.BytesIO()
+                np.lib.format.write_array_header_2_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": (2**18, 2**18, 2**6, 2**2)})
+                data = np.lib.format.magic(2, 0) + buffer.getvalue()[8:] + data[128:]
+            dst.writestr(name, data)
+    with pytest.raises(ValueError, match=r"member 'heatmaps' claims shape \(262144, 262144, 64, 4\) of float64 .* the file is damaged"):
+        predictions.load_predictions(lying)
+
+
+def test_a_nan_prediction_or_ground_truth_is_counted_and_said(tmp_path):
+    arrays = _good()
+    arrays["heatmaps"][0, 5, 3, 3] = np.nan  # one map pixel: that landmark's prediction is NaN
+    arrays["landmarks"][1, 7] = np.nan  # one unlabelled ground-truth point: left out
+    rows = {r.decoder: r for r in predictions.decode_predictions(_save(tmp_path / "nan.npz", **arrays), sigma=1.0).rows}
+    for name in ("dark", "soft_argmax", "h3r"):  # argmax reports the NaN pixel's position, as documented
+        row = rows[name]
+        assert row.mean_error_image_px is not None and np.isfinite(row.mean_error_image_px), name  # was: "-"
+        assert "1 of 203 predictions are not finite" in row.note, (name, row.note)
+    assert rows["dark"].mean_error_image_px < 1e-9  # the rest decode exactly
+    text = predictions.format_predictions(list(rows.values()), description="d")
+    assert "1 of 203 predictions are not finite" in text

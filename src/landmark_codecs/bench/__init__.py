@@ -227,10 +227,11 @@ def run(
             step = max(1, _CHUNK_VALUES // (k * size * size * maps))
             for start in range(0, n, step):
                 c_img = encoded[start : start + step]
-                if model == "realistic":  # a prediction stays on the map
+                if model == "realistic":  # a prediction stays on the map and in the image
                     c = codec.to_heatmap(c_img)
                     c = np.clip(c + rng.normal(0.0, displacement, size=c.shape), -0.5, size - 0.5 - 1e-9 * size)
-                    c_img = codec.to_image(c)
+                    # UDP's map reaches past the image's edges, where a codec's target is empty
+                    c_img = np.clip(codec.to_image(c), -0.5, image_size - 0.5 - 1e-9 * image_size)
                 target = codec.encode(to_backend(c_img), rng=rng).outputs
                 level = noise if model == "realistic" else 0.0
                 target = tuple(perturbed(t, kind, level, rng, to_backend) for t, kind in zip(target, kinds))

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import math
 import pathlib
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import _validation as check
 from .. import metrics
 from ..codecs import get_codec
 from ._specs import parse_codec
@@ -58,42 +61,105 @@ class Predictions:
 
 
 def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) -> Predictions:
-    """Read and check a predictions file (see the module docstring); ``sigma`` overrides the file's."""
+    """Read and check a predictions file (see the module docstring); ``sigma`` overrides the file's.
+
+    Every member is checked before it is read: it must be a ``.npy`` array (not a raw zip
+    member, not pickled objects) whose header's shape fits the bytes it holds, so a damaged or
+    hostile file gives a ValueError naming the file and the member, never a traceback or an
+    allocation the file cannot fill.
+    """
     path = pathlib.Path(path)
     where = f"predictions file {str(path)!r}"
+    if sigma is not None:
+        sigma = check.positive(sigma, "sigma")
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"{where} does not exist") from None
-    except (ValueError, OSError, EOFError) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{where} is not a readable .npz archive: {err or type(err).__name__}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{where} holds one array (a .npy file), not an .npz archive of named arrays: save it with numpy.savez(path, heatmaps=..., landmarks=..., image_size=...)")
     with data:
         missing = [k for k in ("heatmaps", "landmarks", "image_size") if k not in data.files]
         if missing:
             raise ValueError(f"{where} lacks {', '.join(missing)} (it holds {', '.join(data.files) or 'nothing'})")
-        maps, truth, size = data["heatmaps"], data["landmarks"], data["image_size"]
-        if maps.ndim != 4 or not np.issubdtype(maps.dtype, np.floating) or 0 in maps.shape:
-            raise ValueError(f"{where}: heatmaps must be a float (N, K, H, W) array, got {maps.dtype} {maps.shape}")
-        n, k, h, w = maps.shape
-        if truth.shape != (n, k, 2) or not np.issubdtype(truth.dtype, np.number):
-            raise ValueError(f"{where}: landmarks must be a real (N, K, 2) = {(n, k, 2)} array in image pixels, got {truth.dtype} {truth.shape}")
-        if size.shape != (2,) or not np.issubdtype(size.dtype, np.integer) or (size < 2).any():
-            raise ValueError(f"{where}: image_size must be two ints (W, H) >= 2, got {size.tolist()}")
-        weights = np.ones((n, k), dtype=bool)
-        if "weights" in data.files:
-            weights = data["weights"]
-            if weights.shape != (n, k):
-                raise ValueError(f"{where}: weights must have shape (N, K) = {(n, k)}, got {weights.shape}")
-            weights = weights.astype(bool)
-        logits = bool(data["logits"]) if "logits" in data.files else False
-        if sigma is None and "sigma" in data.files:
-            sigma = float(data["sigma"])
-        convention = str(data["convention"]) if "convention" in data.files else "pixel_center"
-    if convention not in _CONVENTIONS:
-        raise ValueError(f"{where}: convention must be one of {', '.join(_CONVENTIONS)}, got {convention!r}")
+        arrays = {k: _member(data, k, where) for k in data.files if k in _KEYS}
+    maps, truth, size = arrays["heatmaps"], arrays["landmarks"], arrays["image_size"]
+    if maps.ndim != 4 or maps.dtype.kind != "f" or 0 in maps.shape:
+        raise ValueError(f"{where}: heatmaps must be a float (N, K, H, W) array, got {maps.dtype} {maps.shape}")
+    n, k, h, w = maps.shape
+    if truth.shape != (n, k, 2) or truth.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: landmarks must be a real (N, K, 2) = {(n, k, 2)} array in image pixels, got {truth.dtype} {truth.shape}")
+    if size.shape != (2,) or size.dtype.kind not in "iu" or (size < 2).any():
+        raise ValueError(f"{where}: image_size must be two ints (W, H) >= 2, got {size.dtype} {size.tolist()}")
+    truth = truth.astype(np.float64)
+    # Ground truth that is not finite is not labelled: left out, as the metrics leave it out.
+    weights = np.all(np.isfinite(truth), axis=-1)
+    if "weights" in arrays:
+        given = arrays["weights"]
+        if given.shape != (n, k) or given.dtype.kind not in "biuf":
+            raise ValueError(f"{where}: weights must be a boolean or numeric (N, K) = {(n, k)} array, got {given.dtype} {given.shape}")
+        if given.dtype.kind == "f" and not np.isfinite(given).all():
+            raise ValueError(f"{where}: weights must be finite (0 leaves a landmark out), got NaN or inf")
+        weights &= given != 0
+    logits = _flag(arrays["logits"], "logits", where) if "logits" in arrays else False
+    if sigma is None and "sigma" in arrays:
+        given = arrays["sigma"]
+        if given.shape != () or given.dtype.kind not in "iuf":
+            raise ValueError(f"{where}: sigma must be one number (the target's sigma in heatmap pixels), got {given.dtype} {given.shape}")
+        try:
+            sigma = check.positive(float(given), "sigma")
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+    convention = "pixel_center"
+    if "convention" in arrays:
+        given = arrays["convention"]
+        if given.shape != () or given.dtype.kind != "U" or str(given) not in _CONVENTIONS:
+            raise ValueError(f"{where}: convention must be one of {', '.join(_CONVENTIONS)}, got {given.tolist()!r}")
+        convention = str(given)
     kind = "logits" if logits else "heatmaps"
     description = f"{n} faces x {k} landmarks, {w}x{h} {kind} from {path.name}, {int(size[0])}x{int(size[1])} images"
-    return Predictions(maps, truth.astype(np.float64), (int(size[0]), int(size[1])), weights, logits, sigma, convention, description)
+    return Predictions(maps, truth, (int(size[0]), int(size[1])), weights, logits, sigma, convention, description)
+
+
+_KEYS = ("heatmaps", "landmarks", "image_size", "weights", "logits", "sigma", "convention")
+
+
+def _member(data: Any, key: str, where: str) -> np.ndarray:
+    """Member ``key`` of an open npz archive, its header checked against its size before it is read."""
+    archive = data.zip
+    name = f"{key}.npy"
+    if name not in archive.namelist():
+        raise ValueError(f"{where}: member {key!r} is not a .npy array (a raw zip member); write the file with numpy.savez")
+    info = archive.getinfo(name)
+    try:
+        with archive.open(name) as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            offset = f.tell()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"{where}: member {key!r} is not a readable .npy array: {err or type(err).__name__}") from None
+    if dtype.hasobject:
+        raise ValueError(f"{where}: member {key!r} holds Python objects ({dtype}), which are not read (no pickles): store numbers or a string")
+    need = math.prod(shape) * dtype.itemsize
+    if need > info.file_size - offset:
+        raise ValueError(
+            f"{where}: member {key!r} claims shape {shape} of {dtype} ({need} bytes) but holds {info.file_size - offset}: the file is damaged"
+        )
+    try:
+        return np.asarray(data[key])
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"{where}: member {key!r} is not a readable .npy array: {err or type(err).__name__}") from None
+
+
+def _flag(value: np.ndarray, key: str, where: str) -> bool:
+    """A stored boolean: ``True``/``False`` or the integers 0 and 1 (a string "False" is truthy, a
+    NaN is neither)."""
+    if value.shape == () and (value.dtype.kind == "b" or (value.dtype.kind in "iu" and int(value) in (0, 1))):
+        return bool(value)
+    raise ValueError(f"{where}: {key} must be a boolean (True or False, or 0 or 1), got {value.dtype} {value.tolist()!r}")
 
 
 class Decoded(NamedTuple):
@@ -149,14 +215,22 @@ def decode_predictions(
             continue
         xy = np.asarray(runs[name]().coords, dtype=np.float64)  # image pixels
         err = np.linalg.norm(xy - pred.landmarks, axis=-1)[pred.weights]
+        finite = np.isfinite(err)
+        note = ""
+        if not finite.all():
+            note = (
+                f"{int((~finite).sum())} of {err.size} predictions are not finite (NaN or inf in their maps): "
+                "left out of the mean error and the NME, counted as failures in FR and AUC"
+            )
+        mean_error = float(err[finite].mean()) if finite.any() else math.nan
         nme = fr = area = None
         if pair is not None:
             per_face = metrics.nme(xy, pred.landmarks, weights=pred.weights, eyes=pair)
             per_faces[name] = per_face
-            nme = float(100 * np.nanmean(per_face))
+            nme = float(100 * np.nanmean(per_face)) if np.isfinite(per_face).any() else math.nan
             fr = float(metrics.failure_rate(per_face, threshold=threshold))
             area = float(metrics.auc(per_face, threshold=threshold))
-        rows.append(PredictionRow(name, float(err.mean()), nme, fr, area))
+        rows.append(PredictionRow(name, mean_error, nme, fr, area, note))
     return Decoded(rows, pred, per_faces)
 
 
