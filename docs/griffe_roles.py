@@ -28,7 +28,10 @@ DOCUMENTED = ("landmark_codecs", "landmark_codecs.codecs", "landmark_codecs.metr
 def _documented() -> dict[int, str]:
     paths: dict[int, str] = {}
     for module_name in DOCUMENTED:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:  # an optional extra (torch) is missing: _static resolves its names
+            continue
         paths.setdefault(id(module), module_name)
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name)
@@ -41,7 +44,12 @@ def _documented() -> dict[int, str]:
 
 
 def _resolve(ref: str, module_name: str) -> Any:
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        # A module whose optional extra is missing (landmark_codecs.mmpose without mmpose): its
+        # names resolve through the package and absolute paths, as they do where it imports.
+        module = importlib.import_module("landmark_codecs")
     if ref.startswith("."):
         ref = module_name.rsplit(".", 1)[0] + ref
     head, *rest = ref.split(".")
@@ -84,6 +92,21 @@ def _fence_doctests(text: str) -> str:
     return "\n".join(out)
 
 
+def _static(ref: str, module_name: str, pkg: griffe.Module) -> str | None:
+    """The documented path of ``ref`` found in griffe's source tree, for modules whose optional
+    extra is not installed (landmark_codecs.torch without torch): None if it is not there."""
+    for full in (f"{module_name}.{ref}", f"{module_name.rsplit('.', 1)[0]}.{ref}", f"{pkg.path}.{ref}", ref):
+        if not full.startswith(pkg.path + "."):
+            continue
+        try:
+            obj = pkg[full[len(pkg.path) + 1 :]]
+        except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+            continue
+        owner = obj.module.path if not obj.is_module else obj.path
+        return obj.path if owner in DOCUMENTED and not obj.name.startswith("_") else ""
+    return None
+
+
 class SphinxRoles(griffe.Extension):
     """Rewrite the roles of every docstring once the package is loaded."""
 
@@ -93,7 +116,7 @@ class SphinxRoles(griffe.Extension):
         def visit(obj: griffe.Object) -> None:
             if obj.docstring is not None:
                 module_name = obj.module.path
-                text = _ROLE.sub(lambda m: self._link(m, module_name, obj.path, paths), obj.docstring.value)
+                text = _ROLE.sub(lambda m: self._link(m, module_name, obj.path, paths, pkg), obj.docstring.value)
                 obj.docstring.value = _fence_doctests(text)
             for member in obj.members.values():
                 if not member.is_alias:
@@ -102,7 +125,7 @@ class SphinxRoles(griffe.Extension):
         visit(pkg)
 
     @staticmethod
-    def _link(match: re.Match[str], module_name: str, where: str, paths: dict[int, str]) -> str:
+    def _link(match: re.Match[str], module_name: str, where: str, paths: dict[int, str], pkg: griffe.Module | None = None) -> str:
         short, ref = match.group(1) == "~", match.group(2)
         title = ref.rsplit(".", 1)[-1] if short else ref
         try:
@@ -110,6 +133,9 @@ class SphinxRoles(griffe.Extension):
         except Exception:  # noqa: BLE001 - an import error is an unresolved reference too
             target = None
         if target is None:
+            path = _static(ref, module_name, pkg) if pkg is not None else None
+            if path is not None:
+                return f"[`{title}`][{path}]" if path else f"`{title}`"
             _log.warning(f"{where}: reference {ref!r} resolves to nothing")
             return f"`{title}`"
         path = paths.get(id(target))

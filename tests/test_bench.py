@@ -83,6 +83,7 @@ def test_pipnet_offset_noise_broadcast_over_cells_decodes_as_per_cell_noise():
 
 
 def test_torch_backend_decodes_the_same_targets():
+    pytest.importorskip("torch")
     landmarks = bench.synthetic_landmarks(samples=20)
     kw = dict(sizes=(8, 32), model="realistic")
     for ours, theirs in zip(bench.run(landmarks, **kw), bench.run(landmarks, backend="torch", **kw)):
@@ -459,6 +460,7 @@ def test_gpu_script_runs_its_cpu_checkable_parts(tmp_path, capsys):
     subprocess `pytest -k cuda`, left out here to keep the suite fast)."""
     import importlib.util
 
+    pytest.importorskip("torch")
     path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
     spec = importlib.util.spec_from_file_location("gpu_benchmark", path)
     gpu = importlib.util.module_from_spec(spec)

@@ -39,8 +39,7 @@ def codec(name: str, shape: str = "wflw98", **options):
 
 def rng_for(backend: str, seed: int = 0):
     if backend == "torch":
-        import torch
-
+        torch = pytest.importorskip("torch")
         return torch.Generator().manual_seed(seed)
     return np.random.default_rng(seed)
 
