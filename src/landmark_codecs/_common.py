@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from . import _validation as check
 from . import _xp
 from .coords import in_heatmap
 
 Array = Any
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class HeatmapTargets(NamedTuple):
@@ -32,19 +30,6 @@ class DecodedLandmarks(NamedTuple):
     """``(..., K, 2)`` ``(x, y)`` coordinates (heatmap pixels unless the decoder says otherwise)."""
     scores: Array
     """``(..., K)`` confidence of each landmark (the decoder says which quantity)."""
-
-
-def returns(cls: type) -> Callable[[F], F]:
-    """Wrap a function's ``(a, b)`` result in the NamedTuple ``cls``."""
-
-    def decorate(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return cls(*fn(*args, **kwargs))
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
 
 
 def prepare_coords(
@@ -127,8 +112,9 @@ def unravel(xp: Any, index: Array, width: int, dtype: Any) -> tuple[Array, Array
     return xp.astype(index % width, dtype), xp.astype(index // width, dtype)
 
 
-
-def settle_non_finite(xp: Any, coords: Array, scores: Array, anchor: Array, width: int, *, logits: bool) -> tuple[Array, Array]:
+def settle_non_finite(
+    xp: Any, coords: Array, scores: Array, anchor: Array, width: int, *, logits: bool
+) -> tuple[Array, Array]:
     """The decoders' rule for maps whose maximum is not finite, per landmark (no host round-trip).
 
     - A map holding ``+inf`` (an overflowed output) decodes to its first ``+inf`` pixel, the

@@ -12,7 +12,6 @@ Array = Any
 __all__ = ["decode_argmax"]
 
 
-@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 def decode_argmax(heatmaps: Array, /, *, refine: Literal["none", "quarter"] = "none") -> _common.DecodedLandmarks:
     """Coordinates of each map's maximum, optionally shifted a quarter pixel toward the higher neighbour.
@@ -51,7 +50,7 @@ def decode_argmax(heatmaps: Array, /, *, refine: Literal["none", "quarter"] = "n
     if refine == "quarter":
         x = x + _quarter_shift(xp, flat, index, x, w, 1)
         y = y + _quarter_shift(xp, flat, index, y, h, w)
-    return xp.stack([x, y], axis=-1), scores
+    return _common.DecodedLandmarks(xp.stack([x, y], axis=-1), scores)
 
 
 def _quarter_shift(xp: Any, flat: Array, index: Array, pos: Array, n: int, step: int) -> Array:

@@ -34,7 +34,6 @@ Array = Any
 __all__ = ["decode_dark"]
 
 
-@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 def decode_dark(
     heatmaps: Array,
@@ -165,7 +164,7 @@ def decode_dark(
         ok = ok[..., None] & xp.isfinite(step)
         u = xp.where(ok, xp.clip(u + xp.where(ok, step, xp.zeros_like(step)), lo, hi), u)
     coords = u if work == dtype else xp.astype(u, dtype)
-    return nan_landmarks(xp, coords, scores)
+    return _common.DecodedLandmarks(*nan_landmarks(xp, coords, scores))
 
 
 def _parabola_start(xp: Any, flat: Array, m: Array, w: int, h: int, work: Any) -> tuple[Array, Array]:

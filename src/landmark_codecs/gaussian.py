@@ -13,7 +13,6 @@ Array = Any
 __all__ = ["encode_gaussian"]
 
 
-@_common.returns(_common.HeatmapTargets)
 @_xp.half_in_float32
 def encode_gaussian(
     coords: Array,
@@ -74,4 +73,4 @@ def encode_gaussian(
         centre = safe
     px = _common.gaussian_profile(xp, centre[..., 0], w, sigma)
     py = _common.gaussian_profile(xp, centre[..., 1], h, sigma)
-    return _common.outer(py, px, keep), weights
+    return _common.HeatmapTargets(_common.outer(py, px, keep), weights)

@@ -53,7 +53,7 @@ from . import _validation as check
 Array = Any
 Merge = Literal["mean", "original", "none"]
 
-__all__ = ["PIPNetNeighbors", "PIPNetTargets", "pipnet_neighbors", "encode_pipnet", "decode_pipnet", "pipnet_loss"]
+__all__ = ["PIPNetNeighbors", "PIPNetTargets", "decode_pipnet", "encode_pipnet", "pipnet_loss", "pipnet_neighbors"]
 
 _MERGES = ("mean", "original", "none")
 
@@ -129,7 +129,9 @@ def pipnet_neighbors(mean_shape: Array, /, *, num_neighbors: int = 10) -> PIPNet
         raise ValueError(f"mean_shape needs at least 2 landmarks to have neighbours, got shape {points.shape}")
     check.positive_int(num_neighbors, "num_neighbors")
     if num_neighbors >= k:
-        raise ValueError(f"num_neighbors must be less than K = {k} (a landmark is not its own neighbour), got {num_neighbors}")
+        raise ValueError(
+            f"num_neighbors must be less than K = {k} (a landmark is not its own neighbour), got {num_neighbors}"
+        )
     points = points.astype(np.float64)
     bad = ~np.isfinite(points).all(axis=-1)
     if bad.any():
@@ -216,7 +218,9 @@ def encode_pipnet(
     if isinstance(index, (list, tuple)):
         index = np.asarray(index)
     if not _xp.is_array(index):
-        raise TypeError(f"neighbors must be the table from pipnet_neighbors or its (K, N) index array, got {type(index).__qualname__}")
+        raise TypeError(
+            f"neighbors must be the table from pipnet_neighbors or its (K, N) index array, got {type(index).__qualname__}"
+        )
     index, outside = _index(xp, index, coords, k, "coords")
     n = index.shape[1]
     lead = tuple(coords.shape[:-2])
@@ -257,7 +261,6 @@ def _maps(xp: Any, values: Array, at: Array, size: tuple[int, int]) -> Array:
     return xp.reshape(out, (*out.shape[:-1], *size))
 
 
-@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 def decode_pipnet(
     scores: Array,
@@ -341,9 +344,14 @@ def decode_pipnet(
         reverse = xp.clip(reverse, 0, predictions - 1)
     lead, (k, h, w) = tuple(scores.shape[:-3]), tuple(scores.shape[-3:])
     n = index.shape[1]
-    check.same_shape(offsets, (*lead, k, 2, h, w), "offsets", "(..., K, 2, Hg, Wg) for scores of shape (..., K, Hg, Wg)")
     check.same_shape(
-        neighbor_offsets, (*lead, k, n, 2, h, w), "neighbor_offsets", f"(..., K, N, 2, Hg, Wg) with N = {n} neighbours in the table"
+        offsets, (*lead, k, 2, h, w), "offsets", "(..., K, 2, Hg, Wg) for scores of shape (..., K, Hg, Wg)"
+    )
+    check.same_shape(
+        neighbor_offsets,
+        (*lead, k, n, 2, h, w),
+        "neighbor_offsets",
+        f"(..., K, N, 2, Hg, Wg) with N = {n} neighbours in the table",
     )
     dtype = xp.result_type(offsets.dtype, neighbor_offsets.dtype)
     _, flat, anchor, best = _common.locate_maximum(scores)
@@ -356,7 +364,7 @@ def decode_pipnet(
     cell = xp.concat([cx, cy], axis=-1)  # (..., K, 2)
     own = _at_cell(xp, offsets, anchor[..., None, :], dtype)  # (..., K, 2)
     if merge == "none":
-        return nan_where_no_cell(xp, cell + own, no_cell), best
+        return _common.DecodedLandmarks(nan_where_no_cell(xp, cell + own, no_cell), best)
     predicted = _at_cell(xp, neighbor_offsets, anchor[..., None, None, :], dtype)  # (..., K, N, 2)
     flat_index = xp.reshape(index, (k * n,))
     # Each prediction relative to the cell of the landmark it predicts: an exact integer
@@ -372,20 +380,25 @@ def decode_pipnet(
     # A landmark without a cell: its predictions of others are left out of their merge (which
     # then averages the rest), so it cannot move them.
     trusted = xp.broadcast_to(~no_cell[..., None, None], (*lead, k, n, 2))
-    trusted = xp.concat([xp.reshape(trusted, (*lead, k * n * 2)), xp.zeros((*lead, 1), dtype=xp.bool, device=_xp.device(scores))], axis=-1)
+    trusted = xp.concat(
+        [xp.reshape(trusted, (*lead, k * n * 2)), xp.zeros((*lead, 1), dtype=xp.bool, device=_xp.device(scores))],
+        axis=-1,
+    )
     gather = _merge_plan(xp, reverse, count, k * n, merge)
     r = reverse.shape[1]
     flat_gather = xp.reshape(gather, (2 * k * r,))
     taken = xp.reshape(xp.take(relative, flat_gather, axis=-1), (*lead, 2, k, r))
     if reverse_outside is not None:
-        taken = xp.where(reverse_outside[None, ...], xp.asarray(math.nan, dtype=dtype, device=_xp.device(scores)), taken)
+        taken = xp.where(
+            reverse_outside[None, ...], xp.asarray(math.nan, dtype=dtype, device=_xp.device(scores)), taken
+        )
     used = xp.reshape(xp.take(trusted, flat_gather, axis=-1), (*lead, 2, k, r))
     zero = xp.zeros((), dtype=dtype, device=_xp.device(scores))
     others = _xp.sum_last(xp, xp.where(used, taken, zero))  # (..., 2, K)
     scale = 1.0 / (1.0 + xp.sum(xp.astype(used, dtype), axis=-1))  # 1 / (1 + predictions merged)
     swap = (*range(len(lead)), len(lead) + 1, len(lead))  # (..., K, 2) <-> (..., 2, K)
     merged = xp.permute_dims((xp.permute_dims(own, swap) + others) * scale, swap)
-    return nan_where_no_cell(xp, cell + merged, no_cell), best
+    return _common.DecodedLandmarks(nan_where_no_cell(xp, cell + merged, no_cell), best)
 
 
 def pipnet_loss(
@@ -460,7 +473,9 @@ def pipnet_loss(
     score_term = _masked_mean(xp, s, ts, weights[..., None, None], float(h * w), squared=True)
     own_term = _masked_mean(xp, o, to, offset_weights[..., None, :, :], 1.0, squared=False)
     at_cell = xp.astype(offset_weights > 0, work)[..., None, :, :]  # (..., K, 1, Hg, Wg)
-    neighbor_term = _masked_mean(xp, no, tno, (neighbor_weights[..., None, None] * at_cell)[..., None, :, :], 1.0, squared=False)
+    neighbor_term = _masked_mean(
+        xp, no, tno, (neighbor_weights[..., None, None] * at_cell)[..., None, :, :], 1.0, squared=False
+    )
     total = score_term * score_weight + (own_term + neighbor_term) * offset_weight
     return total if total.dtype == out_dtype else xp.astype(total, out_dtype)
 
@@ -523,7 +538,9 @@ def _host_index(index: Array, k: int, name: str, shape: tuple[int, ...]) -> None
         raise TypeError(f"neighbors must hold integer landmark indices, got dtype {index.dtype}")
     _index_shape(index, k, name, shape)
     if index.size and (index.min() < 0 or index.max() >= k):
-        raise ValueError(f"neighbors values must be landmark indices in [0, {k}), got values from {index.min()} to {index.max()}")
+        raise ValueError(
+            f"neighbors values must be landmark indices in [0, {k}), got values from {index.min()} to {index.max()}"
+        )
 
 
 def _index_shape(index: Array, k: int, name: str, shape: tuple[int, ...]) -> None:
@@ -541,7 +558,9 @@ def _reverse(xp: Any, neighbors: PIPNetNeighbors, shape: tuple[int, ...], like: 
     reverse, count = neighbors.reverse_index, neighbors.reverse_count
     for name, part in (("reverse_index", reverse), ("reverse_count", count)):
         if not _xp.is_array(part):
-            raise TypeError(f"neighbors.{name} must be an integer array from pipnet_neighbors, got {type(part).__qualname__}")
+            raise TypeError(
+                f"neighbors.{name} must be an integer array from pipnet_neighbors, got {type(part).__qualname__}"
+            )
         if not check.is_dtype(_xp.namespace(neighbors=part), part, ("integral",)):
             raise TypeError(f"neighbors.{name} must hold integer indices, got dtype {part.dtype}")
     if reverse.ndim != 2 or reverse.shape[0] != k or reverse.shape[1] < 1 or tuple(count.shape) != (k,):
@@ -550,9 +569,13 @@ def _reverse(xp: Any, neighbors: PIPNetNeighbors, shape: tuple[int, ...], like: 
             f"got shapes {tuple(reverse.shape)} and {tuple(count.shape)}: pass the table pipnet_neighbors built"
         )
     if isinstance(reverse, np.ndarray) and reverse.size and (reverse.min() < 0 or reverse.max() >= k * n):
-        raise ValueError(f"neighbors.reverse_index values must lie in [0, K * N = {k * n}), got values from {reverse.min()} to {reverse.max()}")
+        raise ValueError(
+            f"neighbors.reverse_index values must lie in [0, K * N = {k * n}), got values from {reverse.min()} to {reverse.max()}"
+        )
     if isinstance(count, np.ndarray) and count.size and (count.min() < 0 or count.max() > reverse.shape[1]):
-        raise ValueError(f"neighbors.reverse_count values must lie in [0, R = {reverse.shape[1]}], got values from {count.min()} to {count.max()}")
+        raise ValueError(
+            f"neighbors.reverse_count values must lie in [0, R = {reverse.shape[1]}], got values from {count.min()} to {count.max()}"
+        )
     return _xp.on_device_of(xp, reverse, like, "neighbors"), _xp.on_device_of(xp, count, like, "neighbors")
 
 

@@ -16,7 +16,7 @@ from . import _validation as check
 
 Array = Any
 
-__all__ = ["encode_randomized_rounding", "decode_randomized_rounding", "representable_coords"]
+__all__ = ["decode_randomized_rounding", "encode_randomized_rounding", "representable_coords"]
 
 
 @_xp.half_in_float32
@@ -40,7 +40,6 @@ def representable_coords(coords: Array, /, *, heatmap_size: Sequence[int]) -> Ar
     return xp.minimum(xp.maximum(coords, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords))), upper)
 
 
-@_common.returns(_common.HeatmapTargets)
 @_xp.half_in_float32
 def encode_randomized_rounding(
     coords: Array,
@@ -106,7 +105,9 @@ def encode_randomized_rounding(
         if noise is not None or rng is not None:
             raise ValueError("expected=True takes neither noise nor rng: the expected target is deterministic")
     elif noise is None and rng is None:
-        raise ValueError("encode_randomized_rounding needs noise (uniform [0, 1), shape (..., K, 2)) or rng, or expected=True")
+        raise ValueError(
+            "encode_randomized_rounding needs noise (uniform [0, 1), shape (..., K, 2)) or rng, or expected=True"
+        )
     elif noise is not None and rng is not None:
         raise ValueError("pass noise or rng, not both")
     c = representable_coords(safe, heatmap_size=(w, h))
@@ -125,7 +126,7 @@ def encode_randomized_rounding(
         pixel = low + xp.astype(noise < frac, coords.dtype)
         px = _sample_profile(xp, pixel[..., 0], w, sigma)
         py = _sample_profile(xp, pixel[..., 1], h, sigma)
-    return _common.outer(py, px, keep), weights
+    return _common.HeatmapTargets(_common.outer(py, px, keep), weights)
 
 
 def _sample_profile(xp: Any, pixel: Array, n: int, sigma: float | None) -> Array:
@@ -140,10 +141,11 @@ def _expected_profile(xp: Any, c: Array, low: Array, frac: Array, n: int, sigma:
         d = _common.grid(xp, n, c) - c[..., None]
         return xp.maximum(1.0 - xp.abs(d), xp.zeros((), dtype=c.dtype, device=_xp.device(c)))
     f = frac[..., None]
-    return (1.0 - f) * _common.gaussian_profile(xp, low, n, sigma) + f * _common.gaussian_profile(xp, low + 1.0, n, sigma)
+    return (1.0 - f) * _common.gaussian_profile(xp, low, n, sigma) + f * _common.gaussian_profile(
+        xp, low + 1.0, n, sigma
+    )
 
 
-@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 @_xp.non_finite_settled
 def decode_randomized_rounding(
@@ -210,13 +212,17 @@ def decode_randomized_rounding(
     if activation == "topk":
         check.positive_int(top_k, "top_k")
         if top_k > h * w:
-            raise ValueError(f"top_k must be at most H*W = {h * w} for heatmaps of shape {tuple(heatmaps.shape)}, got top_k={top_k}")
+            raise ValueError(
+                f"top_k must be at most H*W = {h * w} for heatmaps of shape {tuple(heatmaps.shape)}, got top_k={top_k}"
+            )
     else:
         check.odd_size(window_size, "window_size", "the window is centred on the maximum")
-    return _activation_set_mean(heatmaps, top_k, activation, window_size, logits)
+    return _common.DecodedLandmarks(*_activation_set_mean(heatmaps, top_k, activation, window_size, logits))
 
 
-def _activation_set_mean(heatmaps: Array, top_k: int, activation: str, window_size: int, logits: bool) -> tuple[Array, Array]:
+def _activation_set_mean(
+    heatmaps: Array, top_k: int, activation: str, window_size: int, logits: bool
+) -> tuple[Array, Array]:
     """:func:`decode_randomized_rounding` on checked maps and options (any leading shape)."""
     # The anchor is the first maximum in row-major order, as decode_argmax's, whatever order
     # or tie-breaking the backend's top-k has.

@@ -45,7 +45,9 @@ def simcc_bins(image_size: Sequence[int], split_ratio: float) -> tuple[int, int]
             )
         bins.append(b)
     if bins[0] * bins[1] > check.MAX_PIXELS:  # the bins' grid is what the coordinate conversion takes
-        raise ValueError(f"split_ratio={split_ratio!r} makes {bins[0]} x {bins[1]} bins for image_size={tuple(image_size)}: more than 2**40")
+        raise ValueError(
+            f"split_ratio={split_ratio!r} makes {bins[0]} x {bins[1]} bins for image_size={tuple(image_size)}: more than 2**40"
+        )
     return bins[0], bins[1]
 
 
@@ -120,7 +122,6 @@ def encode_simcc(
     return SimCCTargets(labels[0], labels[1], weights)
 
 
-@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 def decode_simcc(
     x_labels: Array,
@@ -195,16 +196,16 @@ def decode_simcc(
     if refine == "dark":
         if sigma is None:
             raise ValueError('refine="dark" needs sigma, the labels\' standard deviation in bins')
-        sigma = check.sigma(sigma)
+        dark_sigma = check.sigma(sigma)
         check.iterations(iterations)
         # A patch wider than the labels covers them from any argmax: the same result, bounded cost.
-        radius = min(blur_radius(sigma, kernel_size), max(x_labels.shape[-1], y_labels.shape[-1]) - 1)
+        radius = min(blur_radius(dark_sigma, kernel_size), max(x_labels.shape[-1], y_labels.shape[-1]) - 1)
     position, best = [], []
     for labels in (x_labels, y_labels):
         index = xp.argmax(labels, axis=-1, keepdims=True)
         best.append(_xp.take_along_last(xp, labels, index)[..., 0])
         if refine == "dark":
-            p = refine_1d(xp, labels, index, sigma, iterations, radius)
+            p = refine_1d(xp, labels, index, dark_sigma, iterations, radius)
             position.append(p if p.dtype == labels.dtype else xp.astype(p, labels.dtype))
         else:
             position.append(xp.astype(index[..., 0], labels.dtype))
@@ -216,4 +217,4 @@ def decode_simcc(
         xp.asarray(math.nan, dtype=best[0].dtype, device=_xp.device(best[0])),
         xp.minimum(best[0], best[1]),
     )
-    return nan_landmarks(xp, coords, scores)
+    return _common.DecodedLandmarks(*nan_landmarks(xp, coords, scores))

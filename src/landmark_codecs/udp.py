@@ -24,7 +24,6 @@ Array = Any
 __all__ = ["decode_udp", "encode_udp"]
 
 
-@_common.returns(_common.HeatmapTargets)
 @_xp.half_in_float32
 def encode_udp(
     coords: Array,
@@ -68,7 +67,6 @@ def encode_udp(
     return encode_gaussian(in_map, heatmap_size=heatmap_size, sigma=sigma, rounding="none", weights=weights)
 
 
-@_common.returns(_common.DecodedLandmarks)
 @_xp.half_in_float32
 def decode_udp(
     heatmaps: Array,
@@ -107,4 +105,6 @@ def decode_udp(
     """
     coords, scores = decode_dark(heatmaps, sigma=sigma, iterations=iterations, kernel_size=kernel_size)
     h, w = heatmaps.shape[-2:]
-    return heatmap_to_image(coords, image_size=image_size, heatmap_size=(w, h), convention="udp"), scores
+    return _common.DecodedLandmarks(
+        heatmap_to_image(coords, image_size=image_size, heatmap_size=(w, h), convention="udp"), scores
+    )
