@@ -36,9 +36,15 @@ def _calls(coords, maps, noise, x_labels, y_labels, table, pipnet_out, size):
     w, h = size
     return {
         "encode_gaussian": lambda: lc.encode_gaussian(coords, heatmap_size=size, sigma=2.0),
-        "encode_gaussian(nearest)": lambda: lc.encode_gaussian(coords, heatmap_size=size, sigma=2.0, rounding="nearest"),
-        "encode_randomized_rounding(sample)": lambda: lc.encode_randomized_rounding(coords, heatmap_size=size, noise=noise),
-        "encode_randomized_rounding(expected)": lambda: lc.encode_randomized_rounding(coords, heatmap_size=size, expected=True),
+        "encode_gaussian(nearest)": lambda: lc.encode_gaussian(
+            coords, heatmap_size=size, sigma=2.0, rounding="nearest"
+        ),
+        "encode_randomized_rounding(sample)": lambda: lc.encode_randomized_rounding(
+            coords, heatmap_size=size, noise=noise
+        ),
+        "encode_randomized_rounding(expected)": lambda: lc.encode_randomized_rounding(
+            coords, heatmap_size=size, expected=True
+        ),
         "encode_soft_argmax": lambda: lc.encode_soft_argmax(coords, heatmap_size=size, sigma=2.0),
         "encode_udp": lambda: lc.encode_udp(coords * 4, image_size=(4 * w, 4 * h), heatmap_size=size, sigma=2.0),
         "encode_simcc": lambda: lc.encode_simcc(coords * 4, image_size=(4 * w, 4 * h), sigma=6.0),
@@ -46,11 +52,15 @@ def _calls(coords, maps, noise, x_labels, y_labels, table, pipnet_out, size):
         "decode_argmax": lambda: lc.decode_argmax(maps),
         "decode_argmax(quarter)": lambda: lc.decode_argmax(maps, refine="quarter"),
         "decode_randomized_rounding(topk)": lambda: lc.decode_randomized_rounding(maps, logits=False),
-        "decode_randomized_rounding(window)": lambda: lc.decode_randomized_rounding(maps, activation="window", logits=False),
+        "decode_randomized_rounding(window)": lambda: lc.decode_randomized_rounding(
+            maps, activation="window", logits=False
+        ),
         "decode_soft_argmax": lambda: lc.decode_soft_argmax(maps, logits=True),
         "decode_dark": lambda: lc.decode_dark(maps, sigma=2.0),
         "decode_udp": lambda: lc.decode_udp(maps, image_size=(4 * w, 4 * h), sigma=2.0),
-        "decode_simcc(dark)": lambda: lc.decode_simcc(x_labels, y_labels, image_size=(4 * w, 4 * h), refine="dark", sigma=6.0),
+        "decode_simcc(dark)": lambda: lc.decode_simcc(
+            x_labels, y_labels, image_size=(4 * w, 4 * h), refine="dark", sigma=6.0
+        ),
         "decode_pipnet": lambda: lc.decode_pipnet(*pipnet_out, neighbors=table),
     }
 
@@ -82,7 +92,9 @@ def cpu(args) -> None:
     # The floor of every map encoder: a fresh (B, K, H, W) output, written once.
     numpy_calls["(floor) fresh map-sized output"] = lambda: np.empty((b, k, h, w), dtype=np.float32).fill(1.0)
     torch_calls["(floor) fresh map-sized output"] = lambda: torch.empty((b, k, h, w)).fill_(1.0)
-    print(f"torch {torch.__version__} CPU ({torch.get_num_threads()} threads) vs NumPy {np.__version__}: B={b} K={k} {h}x{w} float32")
+    print(
+        f"torch {torch.__version__} CPU ({torch.get_num_threads()} threads) vs NumPy {np.__version__}: B={b} K={k} {h}x{w} float32"
+    )
     thp = os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")
     print(f"medians of {args.repeat} interleaved calls; THP_MEM_ALLOC_ENABLE={thp}; target torch / numpy <= 1.5\n")
     for name in numpy_calls:
@@ -114,7 +126,9 @@ def cuda(args) -> None:
         if not name.startswith("decode"):
             continue
         tm = median_times({name: fn}, repeat=args.repeat, sync=sync)[name]
-        print(f"  {name:<38} {tm * 1e3:8.3f} ms   {nbytes / tm / 1e9:7.0f} GB/s   {f_med / tm * 100:5.1f}% of the one-pass read")
+        print(
+            f"  {name:<38} {tm * 1e3:8.3f} ms   {nbytes / tm / 1e9:7.0f} GB/s   {f_med / tm * 100:5.1f}% of the one-pass read"
+        )
     pred = (maps + 0.05).requires_grad_()
     target = maps.detach()
 
@@ -126,7 +140,9 @@ def cuda(args) -> None:
 
     med = median_times({"mse": mse, "awing": awing}, repeat=args.repeat, sync=sync)
     mm, am = med["mse"], med["awing"]
-    print(f"\n  AWing + weighted loss map fwd+bwd {am * 1e3:.3f} ms, MSE fwd+bwd {mm * 1e3:.3f} ms: {am / mm:.2f}x (target <= 3x)")
+    print(
+        f"\n  AWing + weighted loss map fwd+bwd {am * 1e3:.3f} ms, MSE fwd+bwd {mm * 1e3:.3f} ms: {am / mm:.2f}x (target <= 3x)"
+    )
 
 
 def main() -> None:

@@ -98,7 +98,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", type=int, default=200)
     ap.add_argument("--layout", choices=sorted(LAYOUTS), default="300w68")
-    ap.add_argument("--keypoints", type=Path, default=None, help="a mean-shape .txt (default: the packaged one of --layout)")
+    ap.add_argument(
+        "--keypoints", type=Path, default=None, help="a mean-shape .txt (default: the packaged one of --layout)"
+    )
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     loaded = load_keypoints(args.keypoints or args.layout, image_size=256, samples=args.faces, seed=0)
@@ -123,17 +125,23 @@ def main() -> None:
         rows["repository"] = _stats(repo, exact)
         rows["repository without the floor"] = _stats(repo_unfloored, exact)
     for name, r in rows.items():
-        print(f"| {name} | {r['mean |diff|']:.2e} | {r['max |diff|']:.2e} | {r['centroid shift x']:+.3f} | {r['centroid shift y']:+.3f} |")
+        print(
+            f"| {name} | {r['mean |diff|']:.2e} | {r['max |diff|']:.2e} | {r['centroid shift x']:+.3f} | {r['centroid shift y']:+.3f} |"
+        )
 
     cases = {
         "ours, NumPy float64 (batch)": lambda: lc.encode_boundaries(coords64, heatmap_size=(64, 64), boundaries=chains),
-        "ours, NumPy float32 (batch)": (lambda c32: lambda: lc.encode_boundaries(c32, heatmap_size=(64, 64), boundaries=chains))(coords64.astype(np.float32)),
+        "ours, NumPy float32 (batch)": (
+            lambda c32: lambda: lc.encode_boundaries(c32, heatmap_size=(64, 64), boundaries=chains)
+        )(coords64.astype(np.float32)),
     }
     try:
         import torch
 
         t32 = torch.asarray(coords64, dtype=torch.float32)
-        cases["ours, torch float32 CPU (batch)"] = lambda: lc.encode_boundaries(t32, heatmap_size=(64, 64), boundaries=chains)
+        cases["ours, torch float32 CPU (batch)"] = lambda: lc.encode_boundaries(
+            t32, heatmap_size=(64, 64), boundaries=chains
+        )
     except ImportError:
         pass
     few = faces[: min(len(faces), 20)]

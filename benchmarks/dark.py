@@ -55,7 +55,9 @@ def published_dark(maps: np.ndarray, sigma: float) -> np.ndarray:
 def errors(widths: list[float]) -> None:
     rng = np.random.default_rng(0)
     print("error on noise-free sub-pixel Gaussian targets (heatmap px, Euclidean; mean / max over 4000 landmarks)")
-    print(f"{'map':>6} {'sigma':>5} {'target':>6} | {'argmax':>13} {'quarter':>13} {'DARK published':>15} {'decode_dark':>15}")
+    print(
+        f"{'map':>6} {'sigma':>5} {'target':>6} | {'argmax':>13} {'quarter':>13} {'DARK published':>15} {'decode_dark':>15}"
+    )
     for n in (8, 64):
         for sigma in (1.0, 2.0, 3.0):
             for ratio in [1.0, *widths]:
@@ -98,11 +100,13 @@ def speed(args: argparse.Namespace) -> None:
         codec = MSRAHeatmap(input_size=(256, 256), heatmap_size=(64, 64), sigma=2.0, unbiased=True, blur_kernel_size=11)
         host = maps
         cases["mmpose MSRAHeatmap(unbiased=True), per image"] = lambda: [codec.decode(host[i]) for i in range(32)]
-    except Exception as err:  # noqa: BLE001 - any import failure means "not installed here"
+    except Exception as err:  # any import failure means "not installed here"
         print(f"(mmpose not available: {type(err).__name__}; its row is skipped)")
     times = median_times(cases, repeat=args.repeat, sync=sync, number=args.number)
     base = times["argmax (floor)"]
-    print(f"\nspeed: B=32, K=98, 64x64 float32, {args.backend} on {args.device}; medians of {args.repeat} rounds of {args.number} calls")
+    print(
+        f"\nspeed: B=32, K=98, 64x64 float32, {args.backend} on {args.device}; medians of {args.repeat} rounds of {args.number} calls"
+    )
     for name, t in times.items():
         print(f"{name:>46}: {t * 1e3:8.2f} ms  {t / base:6.2f}x the argmax")
 
@@ -113,7 +117,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=11)
     parser.add_argument("--number", type=int, default=5)
-    parser.add_argument("--widths", type=float, nargs="*", default=[0.5, 0.7, 1.5], help="target sigma / decoding sigma ratios besides 1")
+    parser.add_argument(
+        "--widths",
+        type=float,
+        nargs="*",
+        default=[0.5, 0.7, 1.5],
+        help="target sigma / decoding sigma ratios besides 1",
+    )
     parser.add_argument("--skip-errors", action="store_true")
     args = parser.parse_args()
     if not args.skip_errors:

@@ -33,9 +33,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from backends import _calls, _inputs  # noqa: E402  (the same calls as the torch-vs-NumPy benchmark)
+from backends import _calls, _inputs  # the same calls as the torch-vs-NumPy benchmark
 
-import landmark_codecs as lc  # noqa: E402
+import landmark_codecs as lc
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,10 @@ def run_cuda_tests() -> dict:
     """``pytest -k cuda`` in a subprocess: the counts, and the summary line."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-k", "cuda", "-p", "no:cacheprovider", "tests"], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "pytest", "-q", "-k", "cuda", "-p", "no:cacheprovider", "tests"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     summary = (done.stdout.strip().splitlines() or [""])[-1]
     counts = {key: int(n) for n, key in re.findall(r"(\d+) (passed|failed|skipped|errors?|deselected)", summary)}
@@ -87,7 +90,7 @@ def copy_bandwidth(device: str, median, repeat: int, nbytes: int = 1 << 30) -> f
 
 
 def graph_capturable(fn, device: str) -> str:
-    """"yes" when a CUDA graph captures ``fn`` (no host sync inside), else the error; "n/a" off CUDA."""
+    """ "yes" when a CUDA graph captures ``fn`` (no host sync inside), else the error; "n/a" off CUDA."""
     if not device.startswith("cuda"):
         return "n/a"
     import torch
@@ -104,7 +107,7 @@ def graph_capturable(fn, device: str) -> str:
         graph.replay()
         torch.cuda.synchronize()
         return "yes"
-    except Exception as err:  # noqa: BLE001 - the reason is the result
+    except Exception as err:  # the reason is the result
         return f"no: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
 
 
@@ -125,7 +128,11 @@ def measure(device: str, batch: int, repeat: int, dtype_name: str) -> dict:
     rows = {}
     for name, fn in calls.items():
         seconds = median(fn, repeat)
-        moved = map_bytes if name.startswith(("decode", "encode_gaussian", "encode_randomized", "encode_soft", "encode_udp")) else None
+        moved = (
+            map_bytes
+            if name.startswith(("decode", "encode_gaussian", "encode_randomized", "encode_soft", "encode_udp"))
+            else None
+        )
         if name.startswith("decode_simcc"):
             moved = (on[3].numel() + on[4].numel()) * on[3].element_size()
         if name.startswith("decode_pipnet") or name.startswith("encode_pipnet"):
@@ -143,7 +150,11 @@ def measure(device: str, batch: int, repeat: int, dtype_name: str) -> dict:
         lc.adaptive_wing_loss(pred, target, loss_map=lc.weighted_loss_map(target)).backward()
 
     seconds = median(awing, repeat)
-    rows["adaptive_wing_loss + weighted_loss_map, forward + backward"] = {"ms": seconds * 1e3, "bytes": 3 * map_bytes, "GB/s": 3 * map_bytes / seconds / 1e9}
+    rows["adaptive_wing_loss + weighted_loss_map, forward + backward"] = {
+        "ms": seconds * 1e3,
+        "bytes": 3 * map_bytes,
+        "GB/s": 3 * map_bytes / seconds / 1e9,
+    }
     return rows
 
 
@@ -160,8 +171,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA device here: run with --device cpu for the CPU-checkable parts", file=sys.stderr)
         return 2
-    name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
-    report: dict = {"device": name, "torch": torch.__version__, "batch": args.batch, "K": 98, "map": [64, 64], "repeat": args.repeat}
+    name = (
+        torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
+    )
+    report: dict = {
+        "device": name,
+        "torch": torch.__version__,
+        "batch": args.batch,
+        "K": 98,
+        "map": [64, 64],
+        "repeat": args.repeat,
+    }
     if not args.skip_tests:
         report["cuda_tests"] = run_cuda_tests()
         print(f"CUDA tests: {report['cuda_tests']['summary']}")

@@ -37,7 +37,13 @@ def boolean_index_awing(pred, target, omega=14.0, theta=0.5, epsilon=1.0, alpha=
     y1, d1, w1 = target[small], delta[small], weight[small]
     y2, d2, w2 = target[large], delta[large], weight[large]
     loss1 = omega * torch.log1p((d1 / epsilon) ** (alpha - y1))
-    a = omega * (1 / (1 + (theta / epsilon) ** (alpha - y2))) * (alpha - y2) * ((theta / epsilon) ** (alpha - y2 - 1)) / epsilon
+    a = (
+        omega
+        * (1 / (1 + (theta / epsilon) ** (alpha - y2)))
+        * (alpha - y2)
+        * ((theta / epsilon) ** (alpha - y2 - 1))
+        / epsilon
+    )
     c = theta * a - omega * torch.log1p((theta / epsilon) ** (alpha - y2))
     loss2 = a * d2 - c
     return ((loss1 * w1).sum() + (loss2 * w2).sum()) / (loss1.numel() + loss2.numel())
@@ -51,7 +57,7 @@ def main() -> None:
     args = ap.parse_args()
     gen = torch.Generator().manual_seed(0)
     shape = (args.batch, 98, 64, 64)
-    coords = torch.rand(shape[:2] + (2,), generator=gen) * 63
+    coords = torch.rand((*shape[:2], 2), generator=gen) * 63
     target = lc.encode_gaussian(coords, heatmap_size=(64, 64), sigma=2.0)[0].to(args.device)
     pred0 = (target + 0.1 * torch.randn(shape, generator=gen).to(args.device)).clamp(0, 1)
     sync = device_sync(args.device)
@@ -66,8 +72,12 @@ def main() -> None:
 
     cases = {
         "mse (floor)": step(F.mse_loss),
-        "adaptive_wing_loss + weighted_loss_map": step(lambda p, t: lc.adaptive_wing_loss(p, t, loss_map=lc.weighted_loss_map(t))),
-        "  same, autograd through the formula": step(lambda p, t: lc.adaptive_wing_loss(p, t, loss_map=lc.weighted_loss_map(t)), True),
+        "adaptive_wing_loss + weighted_loss_map": step(
+            lambda p, t: lc.adaptive_wing_loss(p, t, loss_map=lc.weighted_loss_map(t))
+        ),
+        "  same, autograd through the formula": step(
+            lambda p, t: lc.adaptive_wing_loss(p, t, loss_map=lc.weighted_loss_map(t)), True
+        ),
         "boolean-index re-implementation": step(boolean_index_awing),
     }
     with torch.no_grad():
@@ -75,13 +85,17 @@ def main() -> None:
         theirs = boolean_index_awing(pred0, target)
     med = median_times(cases, repeat=args.repeat, sync=sync)
     floor = med["mse (floor)"]
-    print(f"Adaptive Wing forward+backward, {tuple(shape)} float32 on {args.device} ({torch.get_num_threads()} threads), median of {args.repeat}")
+    print(
+        f"Adaptive Wing forward+backward, {tuple(shape)} float32 on {args.device} ({torch.get_num_threads()} threads), median of {args.repeat}"
+    )
     print(f"values agree: ours {float(ours):.6f}, boolean-index {float(theirs):.6f}")
     print(f"{'':42s} {'ms':>8s} {'x MSE':>7s}")
     for name, m in med.items():
         print(f"{name:42s} {m * 1e3:8.1f} {m / floor:7.2f}")
     bi = med["boolean-index re-implementation"]
-    print(f"ours is {bi / med['adaptive_wing_loss + weighted_loss_map']:.2f}x faster than the boolean-index re-implementation")
+    print(
+        f"ours is {bi / med['adaptive_wing_loss + weighted_loss_map']:.2f}x faster than the boolean-index re-implementation"
+    )
 
 
 if __name__ == "__main__":

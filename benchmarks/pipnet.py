@@ -23,9 +23,8 @@ import argparse
 import numpy as np
 
 import landmark_codecs as lc
-from landmark_codecs.bench._timing import device_sync, median_times
 from landmark_codecs.bench import mean_shape
-
+from landmark_codecs.bench._timing import device_sync, median_times
 
 
 def loop_encode(coords, index, grid):
@@ -61,7 +60,7 @@ def reverse_lists(index):
 
 def loop_decode(scores, offsets, nb, index, lists):
     """Reference: one landmark, then one predictor, at a time (mean merge)."""
-    b, k, h, w = scores.shape
+    b, k, _h, w = scores.shape
     out = np.zeros((b, k, 2), np.float32)
     for bi in range(b):
         cells = []
@@ -98,7 +97,6 @@ def repository_decode(xp, scores, offsets, nb, rev1, rev2, max_len):
         my = (py + qy[rev1, rev2].reshape(k, max_len).sum(-1)) / (1 + max_len)
         out.append(xp.stack([mx, my], -1))
     return xp.stack(out)
-
 
 
 def main() -> None:
@@ -144,7 +142,9 @@ def main() -> None:
     want = lc.decode_pipnet(*outputs_np, neighbors=table_np, merge="mean")[0]
     np.testing.assert_allclose(loop_decode(*outputs_np, table_np.index, lists), want, atol=1e-5)
     want = lc.decode_pipnet(*outputs_np, neighbors=table_np, merge="original")[0]
-    np.testing.assert_allclose(repository_decode(np, *outputs_np, np.asarray(rev1), np.asarray(rev2), max_len), want, atol=1e-5)
+    np.testing.assert_allclose(
+        repository_decode(np, *outputs_np, np.asarray(rev1), np.asarray(rev2), max_len), want, atol=1e-5
+    )
 
     rows = {
         "encode_pipnet": (
@@ -160,13 +160,19 @@ def main() -> None:
             {"per-image, repository style": lambda: repository_decode(xp, *outputs, r1, r2, max_len)},
         ),
     }
-    print(f"backend={args.backend} device={args.device} B={b} K={k} N={n} grid {grid[0]}x{grid[1]} float32 ({source}), "
-          f"median of {args.repeat} rounds of {args.number} calls; the loops run on NumPy")
+    print(
+        f"backend={args.backend} device={args.device} B={b} K={k} N={n} grid {grid[0]}x{grid[1]} float32 ({source}), "
+        f"median of {args.repeat} rounds of {args.number} calls; the loops run on NumPy"
+    )
     for name, (fn, peers) in rows.items():
         # back-to-back calls: each function runs on the caches it leaves
-        med = median_times({"ours": fn, "argmax": lambda: flat.argmax(-1), **peers}, repeat=args.repeat, sync=sync, number=args.number)
+        med = median_times(
+            {"ours": fn, "argmax": lambda: flat.argmax(-1), **peers}, repeat=args.repeat, sync=sync, number=args.number
+        )
         peers_text = "   ".join(f"{med[p] / med['ours']:6.1f}x faster than {p} ({med[p] * 1e3:.1f} ms)" for p in peers)
-        print(f"  {name:<24} {med['ours'] * 1e3:7.2f} ms   {med['ours'] / med['argmax']:5.1f}x a bare argmax   {peers_text}")
+        print(
+            f"  {name:<24} {med['ours'] * 1e3:7.2f} ms   {med['ours'] / med['argmax']:5.1f}x a bare argmax   {peers_text}"
+        )
 
 
 if __name__ == "__main__":

@@ -60,21 +60,37 @@ def main() -> None:
         "decode_argmax": (maps, lambda: lc.decode_argmax(maps)),
         "decode_argmax(quarter)": (maps, lambda: lc.decode_argmax(maps, refine="quarter")),
         "decode_randomized_rounding(topk)": (maps, lambda: lc.decode_randomized_rounding(maps, logits=False)),
-        "decode_randomized_rounding(topk, flat logits)": (flat_logits, lambda: lc.decode_randomized_rounding(flat_logits, logits=True)),
-        "decode_randomized_rounding(topk, noise)": (noise_maps, lambda: lc.decode_randomized_rounding(noise_maps, logits=True)),
-        "decode_randomized_rounding(window)": (maps, lambda: lc.decode_randomized_rounding(maps, activation="window", logits=False)),
+        "decode_randomized_rounding(topk, flat logits)": (
+            flat_logits,
+            lambda: lc.decode_randomized_rounding(flat_logits, logits=True),
+        ),
+        "decode_randomized_rounding(topk, noise)": (
+            noise_maps,
+            lambda: lc.decode_randomized_rounding(noise_maps, logits=True),
+        ),
+        "decode_randomized_rounding(window)": (
+            maps,
+            lambda: lc.decode_randomized_rounding(maps, activation="window", logits=False),
+        ),
         "decode_soft_argmax": (maps, lambda: lc.decode_soft_argmax(maps, logits=True)),
         "decode_dark": (maps, lambda: lc.decode_dark(maps, sigma=2.0)),
     }
     encoders = {
         "encode_gaussian": lambda: lc.encode_gaussian(coords, heatmap_size=(w, h), sigma=2.0),
-        "encode_randomized_rounding(sample)": lambda: lc.encode_randomized_rounding(coords, heatmap_size=(w, h), noise=noise),
-        "encode_randomized_rounding(expected)": lambda: lc.encode_randomized_rounding(coords, heatmap_size=(w, h), expected=True),
+        "encode_randomized_rounding(sample)": lambda: lc.encode_randomized_rounding(
+            coords, heatmap_size=(w, h), noise=noise
+        ),
+        "encode_randomized_rounding(expected)": lambda: lc.encode_randomized_rounding(
+            coords, heatmap_size=(w, h), expected=True
+        ),
         "encode_soft_argmax": lambda: lc.encode_soft_argmax(coords, heatmap_size=(w, h), sigma=2.0),
     }
     print(f"backend={args.backend} device={args.device} B={b} K={k} {h}x{w} float32, median of {args.repeat}")
     encoders = {name: (None, fn) for name, fn in encoders.items()}
-    for title, table, floor_name in (("decoders", decoders, "a bare argmax over the same maps"), ("encoders", encoders, "a bare fill of the output")):
+    for title, table, floor_name in (
+        ("decoders", decoders, "a bare argmax over the same maps"),
+        ("encoders", encoders, "a bare fill of the output"),
+    ):
         print(f"\n{title} (ratio to {floor_name})")
         for name, (inputs, fn) in table.items():
             floor = fill_floor if inputs is None else (lambda m=inputs: m.reshape(b, k, h * w).argmax(-1))

@@ -40,7 +40,9 @@ def scenario_coords(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
     raise ValueError(name)
 
 
-def decisions(coords: np.ndarray, *, samples: int, alpha: float, bias: float, dtype: type, rng: np.random.Generator) -> np.ndarray:
+def decisions(
+    coords: np.ndarray, *, samples: int, alpha: float, bias: float, dtype: type, rng: np.random.Generator
+) -> np.ndarray:
     """Whether the checker rejects each of the ``len(coords)`` checks (``(n,)`` bool).
 
     ``bias`` > 0 rounds up with probability ``frac + bias`` (a biased sampler)."""
@@ -85,25 +87,44 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     scenarios = ["near integers", "away from integers", "borders", "half-integers"]
     per = args.checks // len(scenarios)
-    print(f"False alarms on correct samplers: H3R sampled + argmax, 8x8, n_samples={args.samples}, {per} checks per row")
+    print(
+        f"False alarms on correct samplers: H3R sampled + argmax, 8x8, n_samples={args.samples}, {per} checks per row"
+    )
     print(f"{'dtype':<8} {'scenario':<20} {'alpha':>7} {'rejected':>9} {'rate':>8} {'95% upper':>10}")
     for dtype in (np.float64, np.float32):
         for alpha in (1e-6, 0.05):
             rejected, n = 0, 0
             for name in scenarios:
-                r = decisions(scenario_coords(name, per, rng), samples=args.samples, alpha=alpha, bias=0.0, dtype=dtype, rng=rng)
+                r = decisions(
+                    scenario_coords(name, per, rng), samples=args.samples, alpha=alpha, bias=0.0, dtype=dtype, rng=rng
+                )
                 rejected, n = rejected + int(r.sum()), n + len(r)
-                print(f"{np.dtype(dtype).name:<8} {name:<20} {alpha:>7g} {int(r.sum()):>9} {r.mean():>8.4f} {clopper_pearson_upper(int(r.sum()), len(r)):>10.2e}")
-            print(f"{np.dtype(dtype).name:<8} {'all':<20} {alpha:>7g} {rejected:>9} {rejected / n:>8.4f} {clopper_pearson_upper(rejected, n):>10.2e}")
+                print(
+                    f"{np.dtype(dtype).name:<8} {name:<20} {alpha:>7g} {int(r.sum()):>9} {r.mean():>8.4f} {clopper_pearson_upper(int(r.sum()), len(r)):>10.2e}"
+                )
+            print(
+                f"{np.dtype(dtype).name:<8} {'all':<20} {alpha:>7g} {rejected:>9} {rejected / n:>8.4f} {clopper_pearson_upper(rejected, n):>10.2e}"
+            )
     print()
-    print(f"Power: rounding up with probability frac + bias at half-integers (variance 1/4, the hardest case), alpha=1e-6, {per} checks per row")
+    print(
+        f"Power: rounding up with probability frac + bias at half-integers (variance 1/4, the hardest case), alpha=1e-6, {per} checks per row"
+    )
     print(f"{'bias (px)':>9} {'detected':>9} {'bound (px)':>11}")
     worst_bound = float(unbiased_bound(0.25, args.samples, alpha=1e-6, support_width=1.0, n_tests=2))
     for bias in (0.02, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2):
-        r = decisions(scenario_coords("half-integers", per, rng), samples=args.samples, alpha=1e-6, bias=bias, dtype=np.float64, rng=rng)
+        r = decisions(
+            scenario_coords("half-integers", per, rng),
+            samples=args.samples,
+            alpha=1e-6,
+            bias=bias,
+            dtype=np.float64,
+            rng=rng,
+        )
         print(f"{bias:>9.2f} {r.mean():>9.4f} {worst_bound:>11.4f}")
-    print(f"\nThe bound at variance 0 (a sampler that never varies) is {float(unbiased_bound(0.0, args.samples, alpha=1e-6, support_width=1.0, n_tests=2)):.4f} px;"
-          f" 1 / sqrt(n_samples) = {1 / math.sqrt(args.samples):.4f}.")
+    print(
+        f"\nThe bound at variance 0 (a sampler that never varies) is {float(unbiased_bound(0.0, args.samples, alpha=1e-6, support_width=1.0, n_tests=2)):.4f} px;"
+        f" 1 / sqrt(n_samples) = {1 / math.sqrt(args.samples):.4f}."
+    )
 
 
 if __name__ == "__main__":

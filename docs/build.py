@@ -31,15 +31,28 @@ def conventions_data() -> dict:
     image, heat = 8, 2
     out = {}
     for name in ("pixel_center", "legacy", "udp"):
+
         def place(points: list[float], name: str = name) -> list[float]:
             a = np.array([[[v, 0.0]] for v in points], dtype=np.float64)
-            return [float(v) for v in heatmap_to_image(a, image_size=(image, image), heatmap_size=(heat, heat), convention=name)[:, 0, 0]]
+            return [
+                float(v)
+                for v in heatmap_to_image(a, image_size=(image, image), heatmap_size=(heat, heat), convention=name)[
+                    :, 0, 0
+                ]
+            ]
 
-        out[name] = {"edges": place([j - 0.5 for j in range(heat + 1)]), "centres": place([float(j) for j in range(heat)])}
+        out[name] = {
+            "edges": place([j - 0.5 for j in range(heat + 1)]),
+            "centres": place([float(j) for j in range(heat)]),
+        }
     return {"image": image, "heatmap": heat, "conventions": out}
 
 
-_FORMULAS = {"pixel_center": "x_h = (x_i + 0.5) W_h / W_i - 0.5", "legacy": "x_h = x_i W_h / W_i", "udp": "x_h = x_i (W_h - 1) / (W_i - 1)"}
+_FORMULAS = {
+    "pixel_center": "x_h = (x_i + 0.5) W_h / W_i - 0.5",
+    "legacy": "x_h = x_i W_h / W_i",
+    "udp": "x_h = x_i (W_h - 1) / (W_i - 1)",
+}
 
 
 def conventions_png(path: pathlib.Path) -> pathlib.Path:
@@ -62,10 +75,18 @@ def conventions_png(path: pathlib.Path) -> pathlib.Path:
         yy, colour = 2.0 - row * 1.0, colours[name]
         edges, centres = placed["edges"], placed["centres"]
         for j, centre in enumerate(centres):
-            ax.add_patch(Rectangle((edges[j], yy), edges[j + 1] - edges[j], 0.45, facecolor=colour, alpha=0.25, edgecolor=colour))
+            ax.add_patch(
+                Rectangle((edges[j], yy), edges[j + 1] - edges[j], 0.45, facecolor=colour, alpha=0.25, edgecolor=colour)
+            )
             ax.plot(centre, yy + 0.225, "o", color=colour, markersize=5)
             ax.text(centre, yy - 0.15, f"hm {j} at x_i = {centre:g}", ha="center", fontsize=7, color=colour)
-        ax.text(-3.9, yy + 0.6, f'"{name}": {_FORMULAS[name]}; the map covers x_i in [{edges[0]:g}, {edges[-1]:g}]', fontsize=8, color=colour)
+        ax.text(
+            -3.9,
+            yy + 0.6,
+            f'"{name}": {_FORMULAS[name]}; the map covers x_i in [{edges[0]:g}, {edges[-1]:g}]',
+            fontsize=8,
+            color=colour,
+        )
         for edge in (-0.5, data["image"] - 0.5):
             ax.plot([edge, edge], [yy - 0.05, yy + 0.5], ":", color="black", linewidth=0.8)
     ax.set_xlim(-4.0, data["image"] + 3.0)

@@ -22,7 +22,14 @@ import griffe
 _ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj):`(~?)([^`]+)`")
 _log = logging.getLogger("mkdocs.plugins.griffe_roles")
 # The modules the API page documents, in the order a name is looked up (the flat API first).
-DOCUMENTED = ("landmark_codecs", "landmark_codecs.codecs", "landmark_codecs.metrics", "landmark_codecs.torch", "landmark_codecs.testing", "landmark_codecs.bench")
+DOCUMENTED = (
+    "landmark_codecs",
+    "landmark_codecs.codecs",
+    "landmark_codecs.metrics",
+    "landmark_codecs.torch",
+    "landmark_codecs.testing",
+    "landmark_codecs.bench",
+)
 
 
 def _documented() -> dict[int, str]:
@@ -125,12 +132,14 @@ class SphinxRoles(griffe.Extension):
         visit(pkg)
 
     @staticmethod
-    def _link(match: re.Match[str], module_name: str, where: str, paths: dict[int, str], pkg: griffe.Module | None = None) -> str:
+    def _link(
+        match: re.Match[str], module_name: str, where: str, paths: dict[int, str], pkg: griffe.Module | None = None
+    ) -> str:
         short, ref = match.group(1) == "~", match.group(2)
         title = ref.rsplit(".", 1)[-1] if short else ref
         try:
             target = _resolve(ref, module_name)
-        except Exception:  # noqa: BLE001 - an import error is an unresolved reference too
+        except Exception:  # an import error is an unresolved reference too
             target = None
         if target is None:
             path = _static(ref, module_name, pkg) if pkg is not None else None

@@ -94,8 +94,15 @@ def render(landmarks: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """``(n, 3, 64, 64)`` images: a smooth random texture, pixel noise, and a coloured blob per landmark."""
     n, device = landmarks.shape[0], landmarks.device
     colours = torch.asarray(np.random.default_rng(0).uniform(0.3, 1.0, (K, 3)), dtype=torch.float32, device=device)
-    texture = F.interpolate(torch.rand(n, 3, 8, 8, generator=generator, device=device), size=(INPUT, INPUT), mode="bilinear", align_corners=False)
-    blobs, _ = lc.encode_gaussian(landmarks, heatmap_size=(INPUT, INPUT), sigma=1.2)  # crop pixels: one pixel per heatmap pixel
+    texture = F.interpolate(
+        torch.rand(n, 3, 8, 8, generator=generator, device=device),
+        size=(INPUT, INPUT),
+        mode="bilinear",
+        align_corners=False,
+    )
+    blobs, _ = lc.encode_gaussian(
+        landmarks, heatmap_size=(INPUT, INPUT), sigma=1.2
+    )  # crop pixels: one pixel per heatmap pixel
     image = 0.4 * texture + torch.einsum("nkhw,kc->nchw", blobs, colours)
     return image + 0.1 * torch.randn(image.shape, generator=generator, device=device)
 
@@ -114,7 +121,11 @@ class Net(nn.Module):
             layers += [CoordConv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
             channels = width
         for dilation in (1, 2, 4, 1):
-            layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.BatchNorm2d(width), nn.ReLU()]
+            layers += [
+                nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+            ]
             channels = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, outputs, 1)
@@ -166,7 +177,9 @@ class Recipe:
             return AdaptiveWingLoss(weighted_loss_map=True)(out, encoded.outputs[0])
         if self.name == "awing_boundary":
             s = (self.size, self.size)
-            boundary = lc.encode_boundaries(self.codec.to_heatmap(faces), heatmap_size=s, boundaries=CHAINS, sigma=SIGMA).heatmaps
+            boundary = lc.encode_boundaries(
+                self.codec.to_heatmap(faces), heatmap_size=s, boundaries=CHAINS, sigma=SIGMA
+            ).heatmaps
             return AdaptiveWingLoss(weighted_loss_map=True)(out, torch.cat([encoded.outputs[0], boundary], dim=1))
         if self.name == "h3r":
             target, weight = encoded.outputs[0], encoded.weights
@@ -226,7 +239,9 @@ def train(
     """
     device = torch.device(device)
     torch.manual_seed(seed)  # the network's initial weights: the same for every codec and size
-    table = lc.pipnet_neighbors(torch.asarray(mean_shape(), device=device), num_neighbors=4) if name == "pipnet" else None
+    table = (
+        lc.pipnet_neighbors(torch.asarray(mean_shape(), device=device), num_neighbors=4) if name == "pipnet" else None
+    )
     codec = Recipe(name, size, table)
     net = Net(size, codec.outputs, coord_conv=name == "awing_boundary").to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -260,11 +275,20 @@ def evaluate(net: nn.Module, codec: Recipe, faces: torch.Tensor, images: torch.T
 
 
 # What each heatmap codec's network outputs, for `landmark-codecs bench --predictions`.
-SAVED_OUTPUTS = {"argmax": False, "dark": False, "awing_dark": False, "awing_boundary": False, "h3r": True, "soft_argmax": True}
+SAVED_OUTPUTS = {
+    "argmax": False,
+    "dark": False,
+    "awing_dark": False,
+    "awing_boundary": False,
+    "h3r": True,
+    "soft_argmax": True,
+}
 
 
 @torch.no_grad()
-def save_predictions(net: nn.Module, codec: Recipe, faces: torch.Tensor, images: torch.Tensor, folder: pathlib.Path) -> pathlib.Path | None:
+def save_predictions(
+    net: nn.Module, codec: Recipe, faces: torch.Tensor, images: torch.Tensor, folder: pathlib.Path
+) -> pathlib.Path | None:
     """Write the test set's network outputs as ``{codec}_{size}.npz`` in the format of
     ``landmark-codecs bench --predictions``; None for PIPNet (its outputs are not heatmaps)."""
     if codec.name not in SAVED_OUTPUTS:
@@ -319,7 +343,15 @@ def nme_plot(results: list[dict], sizes: list[int], path: pathlib.Path) -> pathl
         rows = sorted((r for r in results if r["codec"] == codec), key=lambda r: r["size"])
         x = [r["size"] for r in rows]
         (trained,) = ax.plot(x, [r["nme"] for r in rows], marker=markers[i % len(markers)], label=f"{codec}, trained")
-        ax.plot(x, [r["quantization_nme"] for r in rows], marker=markers[i % len(markers)], linestyle="--", color=trained.get_color(), alpha=0.6, label=f"{codec}, quantization only")
+        ax.plot(
+            x,
+            [r["quantization_nme"] for r in rows],
+            marker=markers[i % len(markers)],
+            linestyle="--",
+            color=trained.get_color(),
+            alpha=0.6,
+            label=f"{codec}, quantization only",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes, [f"{s}x{s}" for s in sizes])
     ax.set_xlabel("heatmap size (input 64x64)")
@@ -334,7 +366,9 @@ def nme_plot(results: list[dict], sizes: list[int], path: pathlib.Path) -> pathl
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--codecs", nargs="+", default=list(DEFAULT_CODECS), choices=CODECS, help="default: all but awing_boundary")
+    ap.add_argument(
+        "--codecs", nargs="+", default=list(DEFAULT_CODECS), choices=CODECS, help="default: all but awing_boundary"
+    )
     ap.add_argument("--sizes", nargs="+", type=int, default=[8, 32], help="heatmap sizes (powers of 2, 4..64)")
     ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 500; 2000 with --long)")
     ap.add_argument("--long", action="store_true", help="the longer, more faithful run: 4x the steps, 4x the test set")
@@ -342,9 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", type=int, default=None, help="test faces (default 512; 2048 with --long)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--out", type=pathlib.Path, default=None, help="write results.json and (with matplotlib) nme.png here")
     ap.add_argument(
-        "--save-predictions", type=pathlib.Path, default=None,
+        "--out", type=pathlib.Path, default=None, help="write results.json and (with matplotlib) nme.png here"
+    )
+    ap.add_argument(
+        "--save-predictions",
+        type=pathlib.Path,
+        default=None,
         help="write each heatmap codec's test-set outputs here as CODEC_SIZE.npz, for landmark-codecs bench --predictions",
     )
     args = ap.parse_args(argv)
@@ -357,18 +395,35 @@ def main(argv: list[str] | None = None) -> int:
     test_gen = torch.Generator(device=device).manual_seed(10_000 + args.seed)  # never seen in training
     test_faces = random_faces(n_test, test_gen, device)
     test_images = render(test_faces, test_gen)
-    print(f"{len(args.codecs)} codecs x {len(args.sizes)} sizes, {steps} steps of {args.batch} faces, {n_test} test faces, {device}, seed {args.seed}")
+    print(
+        f"{len(args.codecs)} codecs x {len(args.sizes)} sizes, {steps} steps of {args.batch} faces, {n_test} test faces, {device}, seed {args.seed}"
+    )
     results = []
     for size in args.sizes:
         for name in args.codecs:
             start = time.perf_counter()
-            net, codec, losses = train(name, size, steps=steps, batch=args.batch, seed=args.seed, device=device, progress=_bar(f"{name} {size}x{size}"))
+            net, codec, losses = train(
+                name,
+                size,
+                steps=steps,
+                batch=args.batch,
+                seed=args.seed,
+                device=device,
+                progress=_bar(f"{name} {size}x{size}"),
+            )
             trained, quantized = evaluate(net, codec, test_faces, test_images)
             if args.save_predictions is not None:
                 saved = save_predictions(net, codec, test_faces, test_images, args.save_predictions)
                 print(f"  saved {saved}" if saved else f"  {name}: outputs are not heatmaps, not saved")
             results.append(
-                {"codec": name, "size": size, "nme": trained, "quantization_nme": quantized, "final_loss": float(np.mean(losses[-20:])), "seconds": time.perf_counter() - start}
+                {
+                    "codec": name,
+                    "size": size,
+                    "nme": trained,
+                    "quantization_nme": quantized,
+                    "final_loss": float(np.mean(losses[-20:])),
+                    "seconds": time.perf_counter() - start,
+                }
             )
     print("\nNME (% of the outer-eye-corner distance) on held-out synthetic faces, input 64x64")
     print(f"| codec | {' | '.join(f'{s}x{s} trained | {s}x{s} quantization only' for s in args.sizes)} |")
@@ -381,10 +436,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {' | '.join(cells)} |")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        meta = {"steps": steps, "batch": args.batch, "test": n_test, "seed": args.seed, "device": str(device), "command": " ".join(sys.argv)}
+        meta = {
+            "steps": steps,
+            "batch": args.batch,
+            "test": n_test,
+            "seed": args.seed,
+            "device": str(device),
+            "command": " ".join(sys.argv),
+        }
         (args.out / "results.json").write_text(json.dumps({"config": meta, "results": results}, indent=2))
         plot = nme_plot(results, args.sizes, args.out / "nme.png")
-        print(f"wrote {args.out / 'results.json'}" + (f" and {plot}" if plot else " (no plot: matplotlib is not installed)"))
+        print(
+            f"wrote {args.out / 'results.json'}"
+            + (f" and {plot}" if plot else " (no plot: matplotlib is not installed)")
+        )
     return 0
 
 

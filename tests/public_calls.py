@@ -72,17 +72,32 @@ def _pipnet_targets(a):
 
 
 CALLS = {
-    "image_to_heatmap": ("image_to_heatmap", lambda a: lc.image_to_heatmap(a["coords"], image_size=IMAGE, heatmap_size=SIZE)),
+    "image_to_heatmap": (
+        "image_to_heatmap",
+        lambda a: lc.image_to_heatmap(a["coords"], image_size=IMAGE, heatmap_size=SIZE),
+    ),
     "image_to_heatmap_legacy": (
         "image_to_heatmap",
         lambda a: lc.image_to_heatmap(a["coords"], image_size=IMAGE, heatmap_size=SIZE, convention="legacy"),
     ),
-    "heatmap_to_image_udp": ("heatmap_to_image", lambda a: lc.heatmap_to_image(a["coords"], image_size=IMAGE, heatmap_size=SIZE, convention="udp")),
-    "flip_horizontal": ("flip_horizontal", lambda a: lc.flip_horizontal(a["coords"], width=16, flip_index=[5, 4, 3, 2, 1, 0])),
+    "heatmap_to_image_udp": (
+        "heatmap_to_image",
+        lambda a: lc.heatmap_to_image(a["coords"], image_size=IMAGE, heatmap_size=SIZE, convention="udp"),
+    ),
+    "flip_horizontal": (
+        "flip_horizontal",
+        lambda a: lc.flip_horizontal(a["coords"], width=16, flip_index=[5, 4, 3, 2, 1, 0]),
+    ),
     "in_heatmap": ("in_heatmap", lambda a: lc.in_heatmap(a["coords"], heatmap_size=SIZE)),
     "representable_coords": ("representable_coords", lambda a: lc.representable_coords(a["coords"], heatmap_size=SIZE)),
-    "encode_gaussian": ("encode_gaussian", lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, weights=a["weights"])),
-    "encode_gaussian_nearest": ("encode_gaussian", lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, rounding="nearest")),
+    "encode_gaussian": (
+        "encode_gaussian",
+        lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, weights=a["weights"]),
+    ),
+    "encode_gaussian_nearest": (
+        "encode_gaussian",
+        lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, rounding="nearest"),
+    ),
     "encode_rr_sample": (
         "encode_randomized_rounding",
         lambda a: lc.encode_randomized_rounding(a["coords"], heatmap_size=SIZE, noise=a["noise"], weights=a["weights"]),
@@ -95,14 +110,31 @@ CALLS = {
         "encode_randomized_rounding",
         lambda a: lc.encode_randomized_rounding(a["coords"], heatmap_size=SIZE, expected=True, sigma=1.0),
     ),
-    "encode_soft_argmax": ("encode_soft_argmax", lambda a: lc.encode_soft_argmax(a["coords"], heatmap_size=SIZE, sigma=1.0, weights=a["weights"])),
-    "encode_udp": ("encode_udp", lambda a: lc.encode_udp(a["coords_image"], image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, weights=a["weights"])),
-    "encode_simcc": ("encode_simcc", lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=2.0, weights=a["weights"])),
-    "encode_simcc_normalized": ("encode_simcc", lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=2.0, normalize=True)),
+    "encode_soft_argmax": (
+        "encode_soft_argmax",
+        lambda a: lc.encode_soft_argmax(a["coords"], heatmap_size=SIZE, sigma=1.0, weights=a["weights"]),
+    ),
+    "encode_udp": (
+        "encode_udp",
+        lambda a: lc.encode_udp(
+            a["coords_image"], image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, weights=a["weights"]
+        ),
+    ),
+    "encode_simcc": (
+        "encode_simcc",
+        lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=2.0, weights=a["weights"]),
+    ),
+    "encode_simcc_normalized": (
+        "encode_simcc",
+        lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=2.0, normalize=True),
+    ),
     "encode_pipnet": ("encode_pipnet", _pipnet_targets),
     "decode_argmax": ("decode_argmax", lambda a: lc.decode_argmax(a["maps"])),
     "decode_argmax_quarter": ("decode_argmax", lambda a: lc.decode_argmax(a["maps"], refine="quarter")),
-    "decode_rr_topk": ("decode_randomized_rounding", lambda a: lc.decode_randomized_rounding(a["maps"], top_k=9, logits=False)),
+    "decode_rr_topk": (
+        "decode_randomized_rounding",
+        lambda a: lc.decode_randomized_rounding(a["maps"], top_k=9, logits=False),
+    ),
     "decode_rr_window_logits": (
         "decode_randomized_rounding",
         lambda a: lc.decode_randomized_rounding(a["maps"], activation="window", window_size=5, logits=True),
@@ -116,15 +148,24 @@ CALLS = {
         "decode_simcc",
         lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24), refine="dark", sigma=2.0),
     ),
-    "decode_pipnet": ("decode_pipnet", lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbors=TABLE)),
+    "decode_pipnet": (
+        "decode_pipnet",
+        lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbors=TABLE),
+    ),
     "decode_pipnet_original": (
         "decode_pipnet",
         lambda a: lc.decode_pipnet(a["scores"], a["offsets"], a["neighbor_offsets"], neighbors=TABLE, merge="original"),
     ),
-    "pipnet_loss": ("pipnet_loss", lambda a: lc.pipnet_loss(a["scores"], a["offsets"], a["neighbor_offsets"], _pipnet_targets(a))),
+    "pipnet_loss": (
+        "pipnet_loss",
+        lambda a: lc.pipnet_loss(a["scores"], a["offsets"], a["neighbor_offsets"], _pipnet_targets(a)),
+    ),
     "pipnet_neighbors": ("pipnet_neighbors", lambda a: lc.pipnet_neighbors(a["mean_shape"], num_neighbors=3)),
     "wing_loss": ("wing_loss", lambda a: lc.wing_loss(a["errors"], a["target"], weights=a["weights"])),
-    "adaptive_wing_loss": ("adaptive_wing_loss", lambda a: lc.adaptive_wing_loss(a["maps"], a["target"], loss_map=lc.weighted_loss_map(a["target"]))),
+    "adaptive_wing_loss": (
+        "adaptive_wing_loss",
+        lambda a: lc.adaptive_wing_loss(a["maps"], a["target"], loss_map=lc.weighted_loss_map(a["target"])),
+    ),
     "weighted_loss_map": ("weighted_loss_map", lambda a: lc.weighted_loss_map(a["target"])),
     "soft_wing_loss": ("soft_wing_loss", lambda a: lc.soft_wing_loss(a["errors"], a["target"], reduction="none")),
     "star_loss": ("star_loss", lambda a: lc.star_loss(a["maps"], a["coords"], weights=a["weights"])),
@@ -139,12 +180,27 @@ CALLS = {
         "encode_boundaries",
         lambda a: lc.encode_boundaries(a["coords"], heatmap_size=SIZE, boundaries=CHAINS, sigma=1.5, merge=False),
     ),
-    "coordinate_channels": ("coordinate_channels", lambda a: lc.coordinate_channels(SIZE, boundary=a["boundary"], with_r=True)),
+    "coordinate_channels": (
+        "coordinate_channels",
+        lambda a: lc.coordinate_channels(SIZE, boundary=a["boundary"], with_r=True),
+    ),
     # landmark_codecs.metrics: faces of 6 landmarks, normalized by their box or eyes 0 and 5
-    "metrics.nme": ("metrics.nme", lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="bbox", weights=a["weights"])),
-    "metrics.nme_eyes": ("metrics.nme", lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="inter_pupil", eyes=((0, 1), 5))),
-    "metrics.pck": ("metrics.pck", lambda a: metrics.pck(a["coords_image"], a["coords"], threshold=0.5, weights=a["weights"])),
-    "metrics.normalizing_distance": ("metrics.normalizing_distance", lambda a: metrics.normalizing_distance(a["coords"], normalize="diagonal")),
+    "metrics.nme": (
+        "metrics.nme",
+        lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="bbox", weights=a["weights"]),
+    ),
+    "metrics.nme_eyes": (
+        "metrics.nme",
+        lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="inter_pupil", eyes=((0, 1), 5)),
+    ),
+    "metrics.pck": (
+        "metrics.pck",
+        lambda a: metrics.pck(a["coords_image"], a["coords"], threshold=0.5, weights=a["weights"]),
+    ),
+    "metrics.normalizing_distance": (
+        "metrics.normalizing_distance",
+        lambda a: metrics.normalizing_distance(a["coords"], normalize="diagonal"),
+    ),
     "metrics.failure_rate": ("metrics.failure_rate", lambda a: metrics.failure_rate(a["nme"])),
     "metrics.auc": ("metrics.auc", lambda a: metrics.auc(a["nme"], threshold=0.15)),
     "metrics.ced": ("metrics.ced", lambda a: metrics.ced(a["nme"], a["thresholds"])),
@@ -160,14 +216,32 @@ CALLS = {
     "codec.h3r.decode": ("get_codec", lambda a: CODECS["h3r"].decode(a["maps"])),
     "codec.soft_argmax.decode": ("get_codec", lambda a: CODECS["soft_argmax"].decode(a["maps"])),
     "codec.pipnet.encode": ("get_codec", lambda a: CODECS["pipnet"].encode(a["coords_image"], weights=a["weights"])),
-    "codec.pipnet.decode": ("get_codec", lambda a: CODECS["pipnet"].decode(a["scores"], a["offsets"], a["neighbor_offsets"])),
+    "codec.pipnet.decode": (
+        "get_codec",
+        lambda a: CODECS["pipnet"].decode(a["scores"], a["offsets"], a["neighbor_offsets"]),
+    ),
 }
 
 # Helpers that take no arrays, and the result types: nothing to run on a backend.
 NOT_ARRAY_FUNCTIONS = {
-    "__version__", "simcc_bins", "SimCCTargets", "PIPNetNeighbors", "PIPNetTargets", "face_boundaries",
-    "BoundaryTargets", "HeatmapMoments", "Eigh2x2", "codec_names", "codec_options", "Codec", "EncodedTargets", "LandmarksOutsideWarning",
-    "HeatmapTargets", "DecodedLandmarks", "mean_shape", "MEAN_SHAPES",
+    "__version__",
+    "simcc_bins",
+    "SimCCTargets",
+    "PIPNetNeighbors",
+    "PIPNetTargets",
+    "face_boundaries",
+    "BoundaryTargets",
+    "HeatmapMoments",
+    "Eigh2x2",
+    "codec_names",
+    "codec_options",
+    "Codec",
+    "EncodedTargets",
+    "LandmarksOutsideWarning",
+    "HeatmapTargets",
+    "DecodedLandmarks",
+    "mean_shape",
+    "MEAN_SHAPES",
 }
 # Built once from a mean shape on the host (documented), never in a training step.
 HOST_SIDE = {"pipnet_neighbors"}

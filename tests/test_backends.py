@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import convert, numpy_of
+from public_calls import CALLS, INPUTS, NOT_ARRAY_FUNCTIONS, outputs
 
 import landmark_codecs as lc
-
-from conftest import convert, numpy_of
-
-from public_calls import CALLS, INPUTS, NOT_ARRAY_FUNCTIONS, outputs
 
 
 def test_registry_covers_every_public_function():
@@ -48,7 +46,7 @@ def test_same_result_dtype_device_and_untouched_inputs(backend, name, dtype):
 
 def test_torch_soft_argmax_decoding_has_gradients():
     torch = pytest.importorskip("torch")
-    m = torch.tensor(INPUTS['maps'][:1, :2], requires_grad=True)
+    m = torch.tensor(INPUTS["maps"][:1, :2], requires_grad=True)
     coords, _ = lc.decode_soft_argmax(m, logits=True)
     coords.sum().backward()
     assert m.grad is not None and torch.isfinite(m.grad).all() and m.grad.abs().sum() > 0

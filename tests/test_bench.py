@@ -30,7 +30,9 @@ def test_quantization_errors_match_theory():
     assert rows["argmax", 64].mean_error_heatmap_px == pytest.approx(0.3826, abs=0.02)
     # The exact codecs lose only the half-pixel border bands (2 of 64 px per axis are clamped).
     assert rows["h3r:expected=True", 64].mean_error_heatmap_px < 0.02
-    assert rows["soft_argmax", 64].mean_error_heatmap_px == pytest.approx(rows["h3r:expected=True", 64].mean_error_heatmap_px, rel=1e-6)
+    assert rows["soft_argmax", 64].mean_error_heatmap_px == pytest.approx(
+        rows["h3r:expected=True", 64].mean_error_heatmap_px, rel=1e-6
+    )
     assert rows["quarter:rounding=none", 64].mean_error_heatmap_px < rows["argmax", 64].mean_error_heatmap_px
     assert rows["argmax", 16].mean_error_image_px == pytest.approx(4 * rows["argmax", 64].mean_error_image_px, rel=0.1)
     # DARK, UDP, SimCC (1-D DARK) and PIPNet (offsets at the cell) return every landmark, borders included.
@@ -53,7 +55,9 @@ def test_realistic_model_without_noise_is_the_displacement_alone(codec):
     # With no displacement either, the realistic model is the noise-free one.
     still = bench.run(landmarks, codecs=[codec], sizes=(32,), model="realistic", noise=0.0, displacement=0.0)[0]
     exact = bench.run(landmarks, codecs=[codec], sizes=(32,))[0]
-    assert still.mean_error_image_px == exact.mean_error_image_px and still.max_error_image_px == exact.max_error_image_px
+    assert (
+        still.mean_error_image_px == exact.mean_error_image_px and still.max_error_image_px == exact.max_error_image_px
+    )
 
 
 def test_realistic_model_is_seeded_and_noise_makes_errors_worse():
@@ -100,7 +104,9 @@ def test_nme_is_mean_error_over_the_eye_corner_distance():
     landmarks = bench.Landmarks(coords, 256, (1, 4), "test faces")
     for r in bench.run(landmarks, codecs=["argmax", "quarter"], sizes=(8, 32)):
         assert r.nme_percent == pytest.approx(100 * r.mean_error_image_px / iod, rel=1e-12)
-    assert all(r.nme_percent is None for r in bench.run(bench.synthetic_landmarks(samples=4), codecs=["argmax"], sizes=(8,)))
+    assert all(
+        r.nme_percent is None for r in bench.run(bench.synthetic_landmarks(samples=4), codecs=["argmax"], sizes=(8,))
+    )
 
 
 def test_landmarks_outside_the_crop_are_left_out():
@@ -108,7 +114,9 @@ def test_landmarks_outside_the_crop_are_left_out():
     outside = np.concatenate([inside, [[[300.0, 20.0], [np.nan, 5.0]]]], axis=1)
     one = bench.run(bench.Landmarks(inside, 256, None, "in"), codecs=["argmax", "pipnet"], sizes=(16,))
     two = bench.run(bench.Landmarks(outside, 256, None, "in and out"), codecs=["argmax", "pipnet"], sizes=(16,))
-    assert [r.mean_error_image_px for r in two] == pytest.approx([r.mean_error_image_px for r in one], rel=1e-12, abs=1e-12)
+    assert [r.mean_error_image_px for r in two] == pytest.approx(
+        [r.mean_error_image_px for r in one], rel=1e-12, abs=1e-12
+    )
 
 
 def test_npy_keypoints_are_read_in_crop_pixels(tmp_path):
@@ -128,7 +136,9 @@ def test_csv_faces_are_cropped_from_centre_and_scale(tmp_path):
     (tmp_path / "faces.csv").write_text("\n".join(rows) + "\n")
     got = bench.load_keypoints(tmp_path / "faces.csv", image_size=256)
     np.testing.assert_allclose(got.coords[0], [[127.5, 127.5], [255.5, 127.5], [127.5, -0.5]])
-    np.testing.assert_allclose(got.coords[1], [[127.5, 127.5], [127.5 + 25 * 256 / 250, 127.5], [127.5, 127.5 - 25 * 256 / 250]])
+    np.testing.assert_allclose(
+        got.coords[1], [[127.5, 127.5], [127.5 + 25 * 256 / 250, 127.5], [127.5, 127.5 - 25 * 256 / 250]]
+    )
     assert got.eye_corners is None
 
 
@@ -216,7 +226,9 @@ def test_cli_prints_a_table_per_model(capsys):
     assert main(["bench", "--sizes", "8,16", "--samples", "10", "--codecs", "argmax,soft_argmax"]) == 0
     out = capsys.readouterr().out
     blocks = out.split("\n\n")
-    assert len(blocks) == 2 and "noise-free" in blocks[0] and "realistic" in blocks[1] and "displacement 0.25" in blocks[1]
+    assert (
+        len(blocks) == 2 and "noise-free" in blocks[0] and "realistic" in blocks[1] and "displacement 0.25" in blocks[1]
+    )
     assert "soft_argmax" in out and "16x16" in out and "h3r" not in out
 
 
@@ -256,7 +268,10 @@ def test_cli_torch_device_that_is_not_there_is_one_line(capsys):
 
 
 def test_progress_bar_on_request_and_not_by_default_off_a_terminal(capsys):
-    assert main(["bench", "--sizes", "4,8", "--samples", "2", "--codecs", "argmax", "--model", "noise-free", "--progress"]) == 0
+    assert (
+        main(["bench", "--sizes", "4,8", "--samples", "2", "--codecs", "argmax", "--model", "noise-free", "--progress"])
+        == 0
+    )
     pytest.importorskip("tqdm")
     err = capsys.readouterr().err
     assert "noise-free argmax 8x8" in err and "2/2" in err and err.endswith("\n")  # the last state, drawn by tqdm
@@ -275,13 +290,18 @@ def test_progress_bar_without_tqdm_says_so_when_asked(capsys, monkeypatch):
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_tqdm)
-    assert main(["bench", "--sizes", "4", "--samples", "2", "--codecs", "argmax", "--model", "noise-free", "--progress"]) == 0
+    assert (
+        main(["bench", "--sizes", "4", "--samples", "2", "--codecs", "argmax", "--model", "noise-free", "--progress"])
+        == 0
+    )
     assert "no progress bar: tqdm is not installed" in capsys.readouterr().err
 
 
 def test_module_entry_point_runs():
     done = subprocess.run(
-        [sys.executable, "-m", "landmark_codecs", "bench", "--sizes", "4", "--samples", "3", "--model", "noise-free"], capture_output=True, text=True
+        [sys.executable, "-m", "landmark_codecs", "bench", "--sizes", "4", "--samples", "3", "--model", "noise-free"],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0 and "4x4" in done.stdout
     assert np.isfinite(float(done.stdout.splitlines()[2].split()[2]))
@@ -294,7 +314,9 @@ def test_cli_out_writes_the_rows_and_a_plot_per_model(tmp_path, capsys):
     landmarks = bench.synthetic_landmarks(samples=6)
     want = [r for m in bench.MODELS for r in bench.run(landmarks, codecs=["argmax", "dark"], sizes=(4, 16), model=m)]
     assert data["rows"] == [r.__dict__ for r in want]
-    assert data["config"]["sizes"] == [4, 16] and data["config"]["noise"] == 0.05 and data["config"]["keypoints"] is None
+    assert (
+        data["config"]["sizes"] == [4, 16] and data["config"]["noise"] == 0.05 and data["config"]["keypoints"] is None
+    )
     from landmark_codecs.bench import _plots
 
     for model in bench.MODELS:
@@ -306,7 +328,9 @@ def test_cli_out_writes_the_rows_and_a_plot_per_model(tmp_path, capsys):
 
 
 def test_error_plot_draws_every_codec_with_its_own_style_and_zero_on_the_floor():
-    rows = bench.run(bench.synthetic_landmarks(samples=4), codecs=["argmax", "quarter", "dark", "udp"], sizes=(4, 8, 16))
+    rows = bench.run(
+        bench.synthetic_landmarks(samples=4), codecs=["argmax", "quarter", "dark", "udp"], sizes=(4, 8, 16)
+    )
     from landmark_codecs.bench import _plots
 
     fig = _plots.error_plot(rows, title="a title long enough to need wrapping " * 5)
@@ -352,7 +376,7 @@ def test_peer_coordinates_map_to_ours(peer):
         target = tuple(np.asarray(t, dtype=np.float32) for t in codec.encode(coords).outputs)
     try:  # a peer that cannot be imported or set up, for any reason, skips with the reason
         decode = peer.prepare(logits, target[0])
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         pytest.skip(f"{peer.module} cannot be used here: {type(err).__name__}: {err}")
     ours = codec.to_heatmap(codec.decode(*target).coords)  # heatmap px, as to_ours gives
     theirs = peer.to_ours(decode())
@@ -399,12 +423,13 @@ def test_packaged_mean_shapes_are_pipnets_and_load_by_name_or_file(tmp_path):
         bench.load_keypoints(tmp_path / "wflw98.txt")
 
 
-
 def test_softmax_codecs_are_perturbed_as_logits_with_the_stated_mass_and_noise():
     """The realistic model of softmax-decoded codecs: log((1 - m) p + m / (H W)) + N(0, s^2) with
     m = 0.1 noise and s = 10 noise; its softmax puts m (times E[exp(noise)]) off the target."""
     rng = np.random.default_rng(0)
-    target, _ = lc.encode_randomized_rounding(rng.uniform(5, 58, size=(200, 4, 2)), heatmap_size=(64, 64), expected=True)
+    target, _ = lc.encode_randomized_rounding(
+        rng.uniform(5, 58, size=(200, 4, 2)), heatmap_size=(64, 64), expected=True
+    )
     logits = bench.perturbed(target, "logits", 0.05, np.random.default_rng(1), lambda a: a)
     off = target == 0
     background = logits[off] - np.log(0.005 / 4096)
@@ -421,7 +446,12 @@ def test_realistic_error_of_the_softmax_decoders_falls_with_the_map_size():
     """A sane decoder's image-pixel error falls as the map grows (the old model, noise on the
     probabilities, made top-k and soft-argmax grow instead)."""
     landmarks = bench.load_keypoints("300w68", samples=16)
-    rows = _rows(landmarks, codecs=["h3r:expected=True", "h3r:expected=True:activation=window", "soft_argmax"], sizes=(8, 32, 128), model="realistic")
+    rows = _rows(
+        landmarks,
+        codecs=["h3r:expected=True", "h3r:expected=True:activation=window", "soft_argmax"],
+        sizes=(8, 32, 128),
+        model="realistic",
+    )
     for codec in ("h3r:expected=True", "h3r:expected=True:activation=window", "soft_argmax"):
         errors = [rows[codec, s].mean_error_image_px for s in (8, 32, 128)]
         assert errors[0] > errors[1] > errors[2], (codec, errors)
@@ -431,21 +461,30 @@ def test_realistic_error_of_the_softmax_decoders_falls_with_the_map_size():
 def test_faces_get_the_failure_rate_and_exact_auc():
     """With every face under the threshold, AUC@0.1 = mean(0.1 - nme) / 0.1 = 1 - NME% / 10
     exactly; with every face over it, FR is 1 and AUC 0. Synthetic points have neither."""
-    rows = _rows(bench.load_keypoints("300w68", samples=20), codecs=["dark", "argmax"], sizes=(4, 64), model="realistic")
+    rows = _rows(
+        bench.load_keypoints("300w68", samples=20), codecs=["dark", "argmax"], sizes=(4, 64), model="realistic"
+    )
     good, bad = rows["dark", 64], rows["argmax", 4]
     assert good.failure_rate == 0.0 and good.auc == pytest.approx(1 - good.nme_percent / 10, rel=1e-12)
     assert bad.failure_rate == 1.0 and bad.auc == 0.0
     plain = bench.run(bench.synthetic_landmarks(samples=3), codecs=["argmax"], sizes=(8,))[0]
     assert plain.failure_rate is None and plain.auc is None
     table = bench.format_table([good, bad], landmarks="faces")
-    assert "FR@0.1  AUC@0.1" in table.splitlines()[1] and "FR@0.1" not in bench.format_table([plain], landmarks="points")
+    assert "FR@0.1  AUC@0.1" in table.splitlines()[1] and "FR@0.1" not in bench.format_table(
+        [plain], landmarks="points"
+    )
 
 
 def test_the_timing_helper_warms_up_interleaves_and_divides_by_number():
     from landmark_codecs.bench._timing import device_sync, median_times
 
     order, syncs = [], []
-    got = median_times({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeat=3, number=2, sync=lambda: syncs.append(1))
+    got = median_times(
+        {"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+        repeat=3,
+        number=2,
+        sync=lambda: syncs.append(1),
+    )
     assert order == ["a", "b"] + ["a", "a", "b", "b"] * 3  # one warm-up each, then rounds of both in turn
     assert set(got) == {"a", "b"} and all(t >= 0 for t in got.values())
     assert len(syncs) == 1 + 3 * 2 * 2  # after the warm-up, before and after every timed call
@@ -475,4 +514,6 @@ def test_gpu_script_runs_its_cpu_checkable_parts(tmp_path, capsys):
         assert all(r["ms"] > 0 for r in rows.values())
         assert all(r["cuda_graph"] == "n/a" for name, r in rows.items() if name.startswith("decode"))
         assert all(0 < r["fraction_of_copy"] for r in rows.values() if r["GB/s"] is not None)
-    assert gpu.main(["--device", "cuda:0", "--skip-tests", "--out", str(out)]) == (0 if __import__("torch").cuda.is_available() else 2)
+    assert gpu.main(["--device", "cuda:0", "--skip-tests", "--out", str(out)]) == (
+        0 if __import__("torch").cuda.is_available() else 2
+    )

@@ -4,24 +4,64 @@ visibility, the repository's grid, and bad input."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
+from helpers import convert, numpy_of
 from hypothesis import given
 from hypothesis import strategies as st
 
 import landmark_codecs as lc
 from landmark_codecs.bench import mean_shape
 
-from conftest import convert, numpy_of
-
 LAYOUTS = {68: "300w68", 98: "wflw98", 29: "cofw29", 19: "aflw19"}
 # 300W's horizontal flip: each landmark's mirror partner
 FLIP_68 = [
-    *range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31,
-    45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40,
-    54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65,
+    *range(16, -1, -1),
+    *range(26, 16, -1),
+    27,
+    28,
+    29,
+    30,
+    35,
+    34,
+    33,
+    32,
+    31,
+    45,
+    44,
+    43,
+    42,
+    47,
+    46,
+    39,
+    38,
+    37,
+    36,
+    41,
+    40,
+    54,
+    53,
+    52,
+    51,
+    50,
+    49,
+    48,
+    59,
+    58,
+    57,
+    56,
+    55,
+    64,
+    63,
+    62,
+    61,
+    60,
+    67,
+    66,
+    65,
 ]
 
 
@@ -37,7 +77,7 @@ def brute_force(coords: np.ndarray, chains, size, sigma=1.0, truncate=3.0) -> np
     qx, qy = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
     best = np.full((h, w), np.inf)
     for chain in chains:
-        for s, e in zip(chain[:-1], chain[1:]):
+        for s, e in itertools.pairwise(chain):
             (ax, ay), (bx, by) = coords[s], coords[e]
             ends = np.minimum(np.hypot(qx - ax, qy - ay), np.hypot(qx - bx, qy - by))
             length = math.hypot(bx - ax, by - ay)
@@ -55,10 +95,19 @@ def brute_force(coords: np.ndarray, chains, size, sigma=1.0, truncate=3.0) -> np
 
 def test_face_boundaries_68_are_the_repository_chains():
     assert lc.face_boundaries(68) == (
-        tuple(range(0, 17)), tuple(range(17, 22)), tuple(range(22, 27)),
-        (36, 37, 38, 39), (36, 41, 40, 39), (42, 43, 44, 45), (42, 47, 46, 45),
-        (27, 28, 29, 30), (31, 32, 33, 34, 35),
-        tuple(range(48, 55)), (60, 61, 62, 63, 64), (48, 59, 58, 57, 56, 55, 54), (60, 67, 66, 65, 64),
+        tuple(range(0, 17)),
+        tuple(range(17, 22)),
+        tuple(range(22, 27)),
+        (36, 37, 38, 39),
+        (36, 41, 40, 39),
+        (42, 43, 44, 45),
+        (42, 47, 46, 45),
+        (27, 28, 29, 30),
+        (31, 32, 33, 34, 35),
+        tuple(range(48, 55)),
+        (60, 61, 62, 63, 64),
+        (48, 59, 58, 57, 56, 55, 54),
+        (60, 67, 66, 65, 64),
     )
 
 
@@ -73,9 +122,14 @@ def test_face_boundaries_98_29_19_are_the_repository_chains():
         assert all(len(c) >= 2 and all(0 <= i < k for i in c) for c in lc.face_boundaries(k))
 
 
-@pytest.mark.parametrize("bad, error, message", [
-    (21, ValueError, "num_landmarks must be one of 68"), ("68", TypeError, "num_landmarks must be an int"), (True, TypeError, "num_landmarks"),
-])
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (21, ValueError, "num_landmarks must be one of 68"),
+        ("68", TypeError, "num_landmarks must be an int"),
+        (True, TypeError, "num_landmarks"),
+    ],
+)
 def test_face_boundaries_bad_input(bad, error, message):
     with pytest.raises(error, match=message):
         lc.face_boundaries(bad)
@@ -100,21 +154,27 @@ def test_boundaries_are_exact_against_brute_force_on_real_faces(k):
 def test_boundaries_options_against_brute_force_in_float32(sigma, truncate):
     coords = mean_face(68, size=48).astype(np.float32)
     chains = lc.face_boundaries(68)
-    got = lc.encode_boundaries(coords, heatmap_size=(48, 40), boundaries=chains, sigma=sigma, truncate=truncate).heatmaps
+    got = lc.encode_boundaries(
+        coords, heatmap_size=(48, 40), boundaries=chains, sigma=sigma, truncate=truncate
+    ).heatmaps
     want = brute_force(coords.astype(np.float64), chains, (48, 40), sigma, truncate)
     # float32 distances: d^2 to ~1e-6 relative; the cut-off may flip a pixel within that of it
     near_cut = np.abs(np.sqrt(-2 * np.log(np.maximum(want, 1e-300))) * sigma - truncate * sigma) < 1e-3
     np.testing.assert_allclose(np.where(near_cut, 0, got[0]), np.where(near_cut, 0, want), rtol=0, atol=1e-5)
 
 
-@given(shift=st.tuples(st.floats(-0.5, 0.5), st.floats(-0.5, 0.5)), whole=st.tuples(st.integers(-3, 3), st.integers(-3, 3)))
+@given(
+    shift=st.tuples(st.floats(-0.5, 0.5), st.floats(-0.5, 0.5)), whole=st.tuples(st.integers(-3, 3), st.integers(-3, 3))
+)
 def test_a_sub_pixel_translation_moves_the_map_with_the_landmarks(shift, whole):
     """Translating the landmarks by whole + shift pixels gives the map of the shift, translated by
     whole pixels: exact on every pixel (the map is a function of q - landmark only)."""
     coords = mean_face(68, size=40) + 12.0  # in the middle of a 64x64 map, away from its borders
     chains = lc.face_boundaries(68)
     base = lc.encode_boundaries(coords + np.array(shift), heatmap_size=(64, 64), boundaries=chains).heatmaps[0]
-    moved = lc.encode_boundaries(coords + np.array(shift) + np.array(whole, float), heatmap_size=(64, 64), boundaries=chains).heatmaps[0]
+    moved = lc.encode_boundaries(
+        coords + np.array(shift) + np.array(whole, float), heatmap_size=(64, 64), boundaries=chains
+    ).heatmaps[0]
     np.testing.assert_allclose(moved, np.roll(base, (whole[1], whole[0]), axis=(0, 1)), rtol=0, atol=1e-12)
     np.testing.assert_allclose(base, brute_force(coords + np.array(shift), chains, (64, 64)), rtol=0, atol=1e-12)
 
@@ -172,18 +232,21 @@ def test_landmarks_off_the_map_draw_the_part_of_their_polyline_near_it():
     assert (maps[0, 2] == 1.0).all() and maps[0, 4, 0] == pytest.approx(math.exp(-2.0))
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(boundaries=[(0, 7)]), ValueError, r"boundaries\[0\] indices must lie in \[0, 3\)"),
-    (dict(boundaries=[(0,)]), ValueError, r"boundaries\[0\] must hold at least 2"),
-    (dict(boundaries=[(0, 1.5)]), TypeError, r"boundaries\[0\] must hold int"),
-    (dict(boundaries=[(0, True)]), TypeError, r"boundaries\[0\] must hold int"),
-    (dict(boundaries=[]), ValueError, "boundaries must hold at least one chain"),
-    (dict(boundaries="012"), TypeError, "boundaries must be a sequence of chains"),
-    (dict(boundaries=[(0, 1)], truncate=0.0), ValueError, "truncate must be positive"),
-    (dict(boundaries=[(0, 1)], sigma=0.0), ValueError, "sigma"),
-    (dict(boundaries=[(0, 1)], merge="no"), TypeError, "merge must be True or False"),
-    (dict(boundaries=[(0, 1)], weights=np.ones(2)), ValueError, "weights must have shape"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(boundaries=[(0, 7)]), ValueError, r"boundaries\[0\] indices must lie in \[0, 3\)"),
+        (dict(boundaries=[(0,)]), ValueError, r"boundaries\[0\] must hold at least 2"),
+        (dict(boundaries=[(0, 1.5)]), TypeError, r"boundaries\[0\] must hold int"),
+        (dict(boundaries=[(0, True)]), TypeError, r"boundaries\[0\] must hold int"),
+        (dict(boundaries=[]), ValueError, "boundaries must hold at least one chain"),
+        (dict(boundaries="012"), TypeError, "boundaries must be a sequence of chains"),
+        (dict(boundaries=[(0, 1)], truncate=0.0), ValueError, "truncate must be positive"),
+        (dict(boundaries=[(0, 1)], sigma=0.0), ValueError, "sigma"),
+        (dict(boundaries=[(0, 1)], merge="no"), TypeError, "merge must be True or False"),
+        (dict(boundaries=[(0, 1)], weights=np.ones(2)), ValueError, "weights must have shape"),
+    ],
+)
 def test_encode_boundaries_bad_input(kwargs, error, message):
     with pytest.raises(error, match=message):
         lc.encode_boundaries(np.zeros((3, 2)), heatmap_size=(8, 8), **kwargs)
@@ -209,7 +272,10 @@ def add_coords_repository(input_tensor, *, with_r, heatmap=None):
         out.append(rr / torch.max(rr))
     if heatmap is not None:
         boundary = torch.clamp(heatmap[:, -1:], 0.0, 1.0)
-        out += [torch.where(boundary > 0.05, xx, torch.zeros_like(xx)), torch.where(boundary > 0.05, yy, torch.zeros_like(yy))]
+        out += [
+            torch.where(boundary > 0.05, xx, torch.zeros_like(xx)),
+            torch.where(boundary > 0.05, yy, torch.zeros_like(yy)),
+        ]
     return torch.cat(out, dim=1)
 
 
@@ -238,17 +304,25 @@ def test_coordinate_channels_take_like_s_library_dtype_and_device(backend):
     like = convert(np.zeros((1,), dtype=np.float32), backend)
     got = lc.coordinate_channels((5, 3), like=like, with_r=True)
     assert type(got) is type(like) and got.dtype == like.dtype and tuple(got.shape) == (3, 3, 5)
-    np.testing.assert_allclose(numpy_of(got)[2], np.hypot(*np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 3))) / math.sqrt(2), atol=1e-7)
+    np.testing.assert_allclose(
+        numpy_of(got)[2], np.hypot(*np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 3))) / math.sqrt(2), atol=1e-7
+    )
     assert lc.coordinate_channels((5, 3)).dtype == np.float64
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(heatmap_size=(1, 4)), "heatmap_size must be at least"),
-    (dict(heatmap_size=(4, 4), boundary=np.zeros((3, 4))), r"boundary must have shape \(\.\.\., H, W\) = \(\.\.\., 4, 4\)"),
-    (dict(heatmap_size=(4, 4), boundary=np.zeros((4, 4), dtype=int)), "boundary must have a real floating dtype"),
-    (dict(heatmap_size=(4, 4), threshold=math.nan), "threshold must be finite"),
-    (dict(heatmap_size=(4, 4), like="x"), "like must be an array"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(heatmap_size=(1, 4)), "heatmap_size must be at least"),
+        (
+            dict(heatmap_size=(4, 4), boundary=np.zeros((3, 4))),
+            r"boundary must have shape \(\.\.\., H, W\) = \(\.\.\., 4, 4\)",
+        ),
+        (dict(heatmap_size=(4, 4), boundary=np.zeros((4, 4), dtype=int)), "boundary must have a real floating dtype"),
+        (dict(heatmap_size=(4, 4), threshold=math.nan), "threshold must be finite"),
+        (dict(heatmap_size=(4, 4), like="x"), "like must be an array"),
+    ],
+)
 def test_coordinate_channels_bad_input(kwargs, message):
     size = kwargs.pop("heatmap_size")
     with pytest.raises((ValueError, TypeError), match=message):
@@ -294,7 +368,9 @@ def test_a_segment_whose_length_overflows_is_not_drawn_and_zeroes_the_weight():
     np.testing.assert_allclose(split.heatmaps[1], brute_force(coords, [(2, 3)], (8, 8)), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("dtype, gap", [(np.float64, 1e-160), (np.float64, 1e-300), (np.float32, 1e-20), (np.float32, 1e-40)])
+@pytest.mark.parametrize(
+    "dtype, gap", [(np.float64, 1e-160), (np.float64, 1e-300), (np.float32, 1e-20), (np.float32, 1e-40)]
+)
 def test_a_segment_shorter_than_the_root_of_the_smallest_float_is_a_point(dtype, gap):
     # Before: a squared length that is subnormal made 1 / |b - a|^2 infinite, the distances NaN,
     # and the map all zero with weight 1 (merged: every chain erased).

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import convert, numpy_of
+from helpers import convert, numpy_of
 
 import landmark_codecs as lc
 from landmark_codecs.testing import assert_unbiased
@@ -71,7 +71,10 @@ def test_every_codec_round_trips_real_faces_in_image_pixels(backend, name, shape
     decoded = c.decode(*encoded.outputs)
     assert len(encoded.outputs) == len(c.output_names)
     assert tuple(decoded.coords.shape) == keypoints.shape and tuple(decoded.scores.shape) == keypoints.shape[:-1]
-    assert decoded.coords.dtype == given.dtype and numpy_of(encoded.weights).tolist() == np.ones(keypoints.shape[:-1]).tolist()
+    assert (
+        decoded.coords.dtype == given.dtype
+        and numpy_of(encoded.weights).tolist() == np.ones(keypoints.shape[:-1]).tolist()
+    )
     error = np.abs(numpy_of(decoded.coords) - keypoints)
     bound = 0.0 if name in EXACT else BOUNDS[name]
     assert error.max() <= bound + _rounding(dtype), f"{name}: {error.max()} px"
@@ -85,7 +88,9 @@ def test_sampled_h3r_codec_is_unbiased_in_image_pixels():
     samples is the keypoint (distribution-free check, support one heatmap pixel = STRIDE)."""
     c = codec("h3r")
     keypoints = faces("300w68", n=1)[0]
-    assert_unbiased(lambda x, rng: c.decode(*c.encode(x, rng=rng).outputs).coords, keypoints, support_width=STRIDE, n_samples=2000)
+    assert_unbiased(
+        lambda x, rng: c.decode(*c.encode(x, rng=rng).outputs).coords, keypoints, support_width=STRIDE, n_samples=2000
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,11 +118,19 @@ def test_codec_decode_is_the_function_then_to_image():
     c = codec("dark", convention="legacy", iterations=2)
     want, scores = lc.decode_dark(maps, sigma=2.0, iterations=2)
     got = c.decode(maps)
-    np.testing.assert_array_equal(got.coords, lc.heatmap_to_image(want, image_size=IMAGE, heatmap_size=HEATMAP, convention="legacy"))
+    np.testing.assert_array_equal(
+        got.coords, lc.heatmap_to_image(want, image_size=IMAGE, heatmap_size=HEATMAP, convention="legacy")
+    )
     np.testing.assert_array_equal(got.scores, scores)
-    np.testing.assert_array_equal(c.to_image(c.to_heatmap(faces("aflw19"))), lc.heatmap_to_image(
-        lc.image_to_heatmap(faces("aflw19"), image_size=IMAGE, heatmap_size=HEATMAP, convention="legacy"),
-        image_size=IMAGE, heatmap_size=HEATMAP, convention="legacy"))
+    np.testing.assert_array_equal(
+        c.to_image(c.to_heatmap(faces("aflw19"))),
+        lc.heatmap_to_image(
+            lc.image_to_heatmap(faces("aflw19"), image_size=IMAGE, heatmap_size=HEATMAP, convention="legacy"),
+            image_size=IMAGE,
+            heatmap_size=HEATMAP,
+            convention="legacy",
+        ),
+    )
 
 
 @pytest.mark.parametrize("name", lc.codec_names())
@@ -154,7 +167,9 @@ def test_heatmap_pixels_given_as_image_pixels_are_caught():
     uncropped 4x larger frame passed as crop pixels. More than half fall outside: warn."""
     c = codec("dark")
     keypoints = faces("300w68") * 4
-    with pytest.warns(lc.LandmarksOutsideWarning, match=r"outside the 256x192 image .* Codecs take keypoints in image pixels"):
+    with pytest.warns(
+        lc.LandmarksOutsideWarning, match=r"outside the 256x192 image .* Codecs take keypoints in image pixels"
+    ):
         encoded = c.encode(keypoints)
     assert (numpy_of(encoded.weights) == 0).mean() > 0.5
     with pytest.raises(ValueError, match=r"of \d+ keypoints \(finite, non-zero weight\) lie outside the 256x192 image"):
@@ -216,25 +231,85 @@ def test_pipnet_codec_takes_a_name_an_array_or_a_table():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: lc.get_codec("dsnt", image_size=IMAGE, heatmap_size=HEATMAP), ValueError, r"unknown codec 'dsnt'; choose from argmax, quarter, dark"),
+        (
+            lambda: lc.get_codec("dsnt", image_size=IMAGE, heatmap_size=HEATMAP),
+            ValueError,
+            r"unknown codec 'dsnt'; choose from argmax, quarter, dark",
+        ),
         (lambda: lc.get_codec("dark", image_size=IMAGE), ValueError, r"codec 'dark' needs heatmap_size=\(W, H\)"),
-        (lambda: lc.get_codec("dark", image_size=IMAGE, heatmap_size=HEATMAP, sigmaa=2.0), TypeError, r"codec 'dark' has no option\(s\) sigmaa; its options are on_outside, convention, sigma, iterations, kernel_size"),
+        (
+            lambda: lc.get_codec("dark", image_size=IMAGE, heatmap_size=HEATMAP, sigmaa=2.0),
+            TypeError,
+            r"codec 'dark' has no option\(s\) sigmaa; its options are on_outside, convention, sigma, iterations, kernel_size",
+        ),
         (lambda: lc.get_codec("dark", image_size=IMAGE, heatmap_size=HEATMAP, sigma=-1.0), ValueError, "sigma"),
-        (lambda: lc.get_codec("dark", image_size=256, heatmap_size=HEATMAP), TypeError, r"image_size must be a \(width, height\) pair"),
-        (lambda: lc.get_codec("dark", image_size=IMAGE, heatmap_size=HEATMAP, convention="centre"), ValueError, "convention must be one of"),
-        (lambda: lc.get_codec("dark", image_size=IMAGE, heatmap_size=HEATMAP, on_outside="drop"), ValueError, "on_outside must be one of 'warn', 'raise', 'ignore'"),
-        (lambda: lc.get_codec("h3r", image_size=IMAGE, heatmap_size=HEATMAP, top_k=0), ValueError, "top_k must be a positive int"),
-        (lambda: lc.get_codec("h3r", image_size=IMAGE, heatmap_size=HEATMAP, expected="yes"), TypeError, "expected must be True or False"),
-        (lambda: lc.get_codec("soft_argmax", image_size=IMAGE, heatmap_size=HEATMAP, logits="True"), TypeError, "logits must be True or False"),
-        (lambda: lc.get_codec("simcc", image_size=IMAGE, heatmap_size=HEATMAP), ValueError, r"codec 'simcc' has 512x384 bins .* heatmap_size must be left out or equal \(512, 384\)"),
-        (lambda: lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=HEATMAP), ValueError, "needs exactly one of mean_shape= .* and neighbors="),
-        (lambda: lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=HEATMAP, mean_shape="lfw"), ValueError, "mean_shape must be a .* or one of 300w68, wflw98"),
-        (lambda: lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=HEATMAP, mean_shape=np.zeros((5, 3))), ValueError, r"mean_shape must have shape \(K, 2\)"),
+        (
+            lambda: lc.get_codec("dark", image_size=256, heatmap_size=HEATMAP),
+            TypeError,
+            r"image_size must be a \(width, height\) pair",
+        ),
+        (
+            lambda: lc.get_codec("dark", image_size=IMAGE, heatmap_size=HEATMAP, convention="centre"),
+            ValueError,
+            "convention must be one of",
+        ),
+        (
+            lambda: lc.get_codec("dark", image_size=IMAGE, heatmap_size=HEATMAP, on_outside="drop"),
+            ValueError,
+            "on_outside must be one of 'warn', 'raise', 'ignore'",
+        ),
+        (
+            lambda: lc.get_codec("h3r", image_size=IMAGE, heatmap_size=HEATMAP, top_k=0),
+            ValueError,
+            "top_k must be a positive int",
+        ),
+        (
+            lambda: lc.get_codec("h3r", image_size=IMAGE, heatmap_size=HEATMAP, expected="yes"),
+            TypeError,
+            "expected must be True or False",
+        ),
+        (
+            lambda: lc.get_codec("soft_argmax", image_size=IMAGE, heatmap_size=HEATMAP, logits="True"),
+            TypeError,
+            "logits must be True or False",
+        ),
+        (
+            lambda: lc.get_codec("simcc", image_size=IMAGE, heatmap_size=HEATMAP),
+            ValueError,
+            r"codec 'simcc' has 512x384 bins .* heatmap_size must be left out or equal \(512, 384\)",
+        ),
+        (
+            lambda: lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=HEATMAP),
+            ValueError,
+            "needs exactly one of mean_shape= .* and neighbors=",
+        ),
+        (
+            lambda: lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=HEATMAP, mean_shape="lfw"),
+            ValueError,
+            "mean_shape must be a .* or one of 300w68, wflw98",
+        ),
+        (
+            lambda: lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=HEATMAP, mean_shape=np.zeros((5, 3))),
+            ValueError,
+            r"mean_shape must have shape \(K, 2\)",
+        ),
         (lambda: codec("h3r").encode(faces("aflw19")), ValueError, "codec 'h3r' samples its target: pass rng="),
-        (lambda: codec("pipnet", "aflw19").encode(faces("wflw98")), ValueError, r"codec 'pipnet' was built for K = 19 landmarks"),
+        (
+            lambda: codec("pipnet", "aflw19").encode(faces("wflw98")),
+            ValueError,
+            r"codec 'pipnet' was built for K = 19 landmarks",
+        ),
         (lambda: codec("dark").encode(np.zeros((2, 3))), ValueError, r"keypoints must have shape \(\.\.\., K, 2\)"),
-        (lambda: codec("dark").encode(faces("aflw19"), weights=np.ones(5)), ValueError, r"weights must have shape \(8, 19\)"),
-        (lambda: codec("simcc").decode(np.zeros((1, 2, 512))), TypeError, r"codec 'simcc' decodes 2 output\(s\) \(x_labels, y_labels\), got 1"),
+        (
+            lambda: codec("dark").encode(faces("aflw19"), weights=np.ones(5)),
+            ValueError,
+            r"weights must have shape \(8, 19\)",
+        ),
+        (
+            lambda: codec("simcc").decode(np.zeros((1, 2, 512))),
+            TypeError,
+            r"codec 'simcc' decodes 2 output\(s\) \(x_labels, y_labels\), got 1",
+        ),
         (lambda: codec("dark").decode(np.zeros((2, 48))), ValueError, r"heatmaps must have shape \(\.\.\., K, H, W\)"),
     ],
 )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from helpers import convert, numpy_of
+from hypothesis import given
+from hypothesis import strategies as st
 
 import landmark_codecs as lc
 from landmark_codecs.testing import landmarks
-
-from conftest import convert, numpy_of
 
 sizes = st.integers(2, 512)
 
@@ -35,7 +35,9 @@ def test_known_values_at_stride_4():
     kw = dict(image_size=(256, 256), heatmap_size=(64, 64))
     np.testing.assert_allclose(lc.image_to_heatmap(c, **kw), [[-0.375, 63.375], [0.125, 31.625]])
     np.testing.assert_allclose(lc.image_to_heatmap(c, convention="legacy", **kw), [[0, 63.75], [0.5, 32]])
-    np.testing.assert_allclose(lc.image_to_heatmap(c, convention="udp", **kw), [[0, 63], [2 * 63 / 255, 128 * 63 / 255]])
+    np.testing.assert_allclose(
+        lc.image_to_heatmap(c, convention="udp", **kw), [[0, 63], [2 * 63 / 255, 128 * 63 / 255]]
+    )
 
 
 def test_non_square_axes_use_their_own_sizes():
@@ -47,6 +49,7 @@ def test_non_square_axes_use_their_own_sizes():
 def test_flip_is_an_involution_and_mirrors_pixels(c):
     once = lc.flip_horizontal(c, width=9)
     np.testing.assert_allclose(lc.flip_horizontal(once, width=9), c, atol=1e-12)
+
     def pixel(x):  # the j with x in [j - 0.5, j + 0.5)
         return np.floor(x) + (x - np.floor(x) >= 0.5)
 
@@ -66,10 +69,28 @@ def test_flip_index_and_inputs_untouched():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: lc.image_to_heatmap(np.zeros((1, 2)), image_size=(256, 256), heatmap_size=(64, 64), convention="msra"), ValueError, "convention must be one of 'pixel_center', 'legacy', 'udp', got 'msra'"),
-        (lambda: lc.image_to_heatmap(np.zeros((1, 2)), image_size=(1, 256), heatmap_size=(64, 64), convention="udp"), ValueError, "udp.*at least 2"),
-        (lambda: lc.image_to_heatmap(np.zeros((1, 2)), image_size=(256,), heatmap_size=(64, 64)), TypeError, r"image_size must be a \(width, height\) pair"),
-        (lambda: lc.flip_horizontal(np.zeros((2, 2)), width=4, flip_index=[0, 0]), ValueError, r"flip_index must be a permutation of range\(2\)"),
+        (
+            lambda: lc.image_to_heatmap(
+                np.zeros((1, 2)), image_size=(256, 256), heatmap_size=(64, 64), convention="msra"
+            ),
+            ValueError,
+            "convention must be one of 'pixel_center', 'legacy', 'udp', got 'msra'",
+        ),
+        (
+            lambda: lc.image_to_heatmap(np.zeros((1, 2)), image_size=(1, 256), heatmap_size=(64, 64), convention="udp"),
+            ValueError,
+            "udp.*at least 2",
+        ),
+        (
+            lambda: lc.image_to_heatmap(np.zeros((1, 2)), image_size=(256,), heatmap_size=(64, 64)),
+            TypeError,
+            r"image_size must be a \(width, height\) pair",
+        ),
+        (
+            lambda: lc.flip_horizontal(np.zeros((2, 2)), width=4, flip_index=[0, 0]),
+            ValueError,
+            r"flip_index must be a permutation of range\(2\)",
+        ),
         (lambda: lc.flip_horizontal(np.zeros((2, 2)), width=0), ValueError, "width must be a positive int"),
     ],
 )

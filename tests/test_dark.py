@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import convert, numpy_of
+from helpers import convert, numpy_of
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -248,7 +248,7 @@ def test_half_precision_is_refined_in_float32(half):
     torch = pytest.importorskip("torch")
     c = np.array([[[3.3, 4.7], [0.2, 9.6]]])
     maps, _ = lc.encode_gaussian(c, heatmap_size=(12, 12), sigma=2.0)
-    coords, scores = lc.decode_dark(torch.asarray(maps).to(getattr(torch, half)), sigma=2.0)
+    coords, _scores = lc.decode_dark(torch.asarray(maps).to(getattr(torch, half)), sigma=2.0)
     assert coords.dtype == getattr(torch, half)
     # the maps themselves are rounded to 8 (bfloat16) or 11 (float16) bits
     np.testing.assert_allclose(coords.double().numpy(), c, atol=0.05 if half == "bfloat16" else 0.01)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ast
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -48,7 +48,9 @@ def test_readme_commands_are_the_ci_commands():
     main job, then the tests); its full leg ends with the README's test command."""
     lines = subprocess.run(
         [sys.executable, str(README.parent / ".ci" / "readme_setup.py"), str(README)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     assert len(lines) == 2 and lines[0].endswith("landmark-codecs bench") and lines[1] == "python -m pytest"
     ci = (README.parent / ".ci" / "run").read_text()
@@ -103,7 +105,9 @@ def test_pipnet_page_example_runs():
     torch = pytest.importorskip("torch")
     scope = _run_first_example(README.parent / "docs" / "pipnet.md")
     assert scope["decoded_xy"].shape == (4, 19, 2) and scope["confidence"].shape == (4, 19)
-    assert all(bool(torch.isfinite(p.grad).all()) for p in (scope["scores"], scope["offsets"], scope["neighbor_offsets"]))
+    assert all(
+        bool(torch.isfinite(p.grad).all()) for p in (scope["scores"], scope["offsets"], scope["neighbor_offsets"])
+    )
     # Offsets perturbed by ~0.02 cells (0.64 px at stride 32): decoded within a couple of pixels.
     assert float((scope["decoded_xy"] - scope["landmarks_xy"]).abs().max()) < 3.0
 
@@ -145,7 +149,9 @@ def test_training_page_tables_are_the_recorded_results(run):
     for r in data["results"]:
         row = re.search(rf"^\| {r['codec']} \|(.*)$", section, re.M).group(1).split("|")
         col = sorted({x["size"] for x in data["results"]}).index(r["size"])
-        assert float(row[2 * col]) == round(r["nme"], 2) and float(row[2 * col + 1]) == round(r["quantization_nme"], 2), (run, r)
+        assert float(row[2 * col]) == round(r["nme"], 2) and float(row[2 * col + 1]) == round(
+            r["quantization_nme"], 2
+        ), (run, r)
 
 
 def _bench_blocks(page: str) -> list[str]:
@@ -184,7 +190,12 @@ def _assert_text_close(got: str, want: str) -> None:
 def test_text_comparison_tolerates_only_the_last_printed_digit():
     _assert_text_close("x 0.000001 y 12.5", "x 0.000000 y 12.5")
     _assert_text_close("at 12.4 and 70", "at 12.5 and 70")
-    for got, want in [("x 0.000003 y", "x 0.000001 y"), ("dark 1.0", "argmax 1.0"), ("at 71", "at 70"), ("at 12.3", "at 12.5")]:
+    for got, want in [
+        ("x 0.000003 y", "x 0.000001 y"),
+        ("dark 1.0", "argmax 1.0"),
+        ("at 71", "at 70"),
+        ("at 12.3", "at 12.5"),
+    ]:
         with pytest.raises(AssertionError):
             _assert_text_close(got, want)
     with pytest.raises(AssertionError):
@@ -233,7 +244,10 @@ def test_benchmark_page_wflw_tables_are_the_commands_output():
     _assert_text_close(block, bench.format_table(rows, landmarks=landmarks.description))
     for model in bench.MODELS:
         again = bench.run(landmarks, sizes=(8,), model=model)
-        _assert_rows_close([dataclasses.asdict(r) for r in again], [dataclasses.asdict(r) for r in rows if r.model == model and r.size == 8])
+        _assert_rows_close(
+            [dataclasses.asdict(r) for r in again],
+            [dataclasses.asdict(r) for r in rows if r.model == model and r.size == 8],
+        )
 
 
 def _docs_build():
@@ -255,15 +269,22 @@ def test_benchmark_page_prediction_tables_are_the_commands_json():
     assert len(folders) == 8
     for folder in folders:
         data = json.loads((folder / "predictions.json").read_text())
-        text = bench.format_predictions([bench.PredictionRow(**r) for r in data["rows"]], description=data["description"])
+        text = bench.format_predictions(
+            [bench.PredictionRow(**r) for r in data["rows"]], description=data["description"]
+        )
         assert text in blocks, folder.name
 
 
 def _mkdocs(config: pathlib.Path, site: pathlib.Path) -> subprocess.CompletedProcess:
     pytest.importorskip("mkdocs", reason="the docs site needs mkdocs (the test extra installs it)")
-    pytest.importorskip("mkdocstrings_handlers.python", reason="the API reference needs mkdocstrings[python] (the test extra)")
+    pytest.importorskip(
+        "mkdocstrings_handlers.python", reason="the API reference needs mkdocstrings[python] (the test extra)"
+    )
     return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)], capture_output=True, text=True, cwd=config.parent
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
+        capture_output=True,
+        text=True,
+        cwd=config.parent,
     )
 
 
@@ -287,7 +308,9 @@ def test_docs_site_builds_strictly_with_every_public_name(tmp_path):
 def test_docs_strict_build_catches_what_it_checks(tmp_path, caplog):
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "index.md").write_text("# Index\n\n[a](missing.md) [b](other.md#no-such-heading) [c](https://example.org)\n")
+    (docs / "index.md").write_text(
+        "# Index\n\n[a](missing.md) [b](other.md#no-such-heading) [c](https://example.org)\n"
+    )
     (docs / "other.md").write_text("# Other\n")
     (tmp_path / "mkdocs.yml").write_text(
         "site_name: t\nstrict: true\nvalidation:\n  unrecognized_links: warn\n  anchors: warn\n  omitted_files: warn\n"
@@ -298,10 +321,19 @@ def test_docs_strict_build_catches_what_it_checks(tmp_path, caplog):
     roles = _griffe_roles()
     paths = roles._documented()
     link = roles.SphinxRoles._link
-    assert link(re.match(roles._ROLE, ":func:`decode_dark`"), "landmark_codecs.bench", "x", paths) == "[`decode_dark`][landmark_codecs.decode_dark]"
-    assert link(re.match(roles._ROLE, ":func:`~landmark_codecs.metrics.nme`"), "landmark_codecs", "x", paths) == "[`nme`][landmark_codecs.metrics.nme]"
+    assert (
+        link(re.match(roles._ROLE, ":func:`decode_dark`"), "landmark_codecs.bench", "x", paths)
+        == "[`decode_dark`][landmark_codecs.decode_dark]"
+    )
+    assert (
+        link(re.match(roles._ROLE, ":func:`~landmark_codecs.metrics.nme`"), "landmark_codecs", "x", paths)
+        == "[`nme`][landmark_codecs.metrics.nme]"
+    )
     with caplog.at_level("WARNING"):
-        assert link(re.match(roles._ROLE, ":func:`decode_darkk`"), "landmark_codecs.bench", "here", paths) == "`decode_darkk`"
+        assert (
+            link(re.match(roles._ROLE, ":func:`decode_darkk`"), "landmark_codecs.bench", "here", paths)
+            == "`decode_darkk`"
+        )
     assert "here: reference 'decode_darkk' resolves to nothing" in caplog.text
     assert roles._fence_doctests("text\n>>> 1 + 1\n2\n\nmore") == "text\n```pycon\n>>> 1 + 1\n2\n```\n\nmore"
 
@@ -326,7 +358,11 @@ def _public_names(module_name: str) -> list[str]:
     except ImportError:
         path = README.parent / "src" / (module_name.replace(".", "/") + ".py")
         tree = ast.parse(path.read_text())
-        (value,) = (n.value for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets))
+        (value,) = (
+            n.value
+            for n in tree.body
+            if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets)
+        )
         return list(ast.literal_eval(value))
 
 

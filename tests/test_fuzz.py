@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
 import math
+import pathlib
 import re
 import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -46,12 +49,36 @@ OPTIONAL = {"weights", "noise", "boundary", "loss_map"}
 # flips' landmark permutation, and reductions to a scalar.
 # Boundary chains join landmarks, and a boundary channel or a mean loss covers several.
 NOT_PER_LANDMARK = {
-    "flip_horizontal", "encode_pipnet", "decode_pipnet", "decode_pipnet_original", "pipnet_loss", "pipnet_neighbors",
-    "encode_boundaries", "encode_boundaries_split", "star_loss", "coordinate_channels", "codec.pipnet.encode", "codec.pipnet.decode",
+    "flip_horizontal",
+    "encode_pipnet",
+    "decode_pipnet",
+    "decode_pipnet_original",
+    "pipnet_loss",
+    "pipnet_neighbors",
+    "encode_boundaries",
+    "encode_boundaries_split",
+    "star_loss",
+    "coordinate_channels",
+    "codec.pipnet.encode",
+    "codec.pipnet.decode",
 }
 MUTATIONS = [
-    "none", "string", "complex", "object", "bool", "int", "rank0", "rank1", "zero_axis",
-    "readonly", "noncontiguous", "poison_landmark", "poison_batch", "tiny", "huge", "other_size",
+    "none",
+    "string",
+    "complex",
+    "object",
+    "bool",
+    "int",
+    "rank0",
+    "rank1",
+    "zero_axis",
+    "readonly",
+    "noncontiguous",
+    "poison_landmark",
+    "poison_batch",
+    "tiny",
+    "huge",
+    "other_size",
     "other_device",
 ]
 # "tiny" and "huge" scale a finite input so that its largest magnitude is subnormal or 1e300:
@@ -59,11 +86,23 @@ MUTATIONS = [
 # depend on the scale of that input, give the clean result (where the scaled input keeps its bits).
 SCALES = {"tiny": [3e-310, 5e-323], "huge": [1e300]}
 SCALE_FREE = {
-    "decode_argmax": {"maps"}, "decode_argmax_quarter": {"maps"}, "decode_rr_topk": {"maps"}, "decode_soft_argmax_prob": {"maps"},
-    "decode_dark": {"maps"}, "decode_udp": {"maps"}, "decode_simcc": {"x_labels", "y_labels"}, "decode_simcc_dark": {"x_labels", "y_labels"},
-    "decode_pipnet": {"scores"}, "decode_pipnet_original": {"scores"}, "heatmap_moments": {"maps"}, "codec.dark.decode": {"maps"},
-    "codec.udp.decode": {"maps"}, "codec.simcc.decode": {"x_labels", "y_labels"}, "codec.h3r.decode": {"maps"},
-    "codec.pipnet.decode": {"scores"}, "pipnet_neighbors": {"mean_shape"},
+    "decode_argmax": {"maps"},
+    "decode_argmax_quarter": {"maps"},
+    "decode_rr_topk": {"maps"},
+    "decode_soft_argmax_prob": {"maps"},
+    "decode_dark": {"maps"},
+    "decode_udp": {"maps"},
+    "decode_simcc": {"x_labels", "y_labels"},
+    "decode_simcc_dark": {"x_labels", "y_labels"},
+    "decode_pipnet": {"scores"},
+    "decode_pipnet_original": {"scores"},
+    "heatmap_moments": {"maps"},
+    "codec.dark.decode": {"maps"},
+    "codec.udp.decode": {"maps"},
+    "codec.simcc.decode": {"x_labels", "y_labels"},
+    "codec.h3r.decode": {"maps"},
+    "codec.pipnet.decode": {"scores"},
+    "pipnet_neighbors": {"mean_shape"},
 }
 POISONS = [math.nan, math.inf, -math.inf, 1e308, -1e308]
 META = torch.device("meta")
@@ -101,13 +140,16 @@ _FAMILY = {
     "soft_argmax": ["encode_soft_argmax", "decode_soft_argmax"],
     "pipnet": ["encode_pipnet", "decode_pipnet"],
 }
-ALSO_CALLED.update({n: ["Codec.encode", "Codec.decode", *_FAMILY[n.split(".")[1]]] for n in CALLS if n.startswith("codec.")})
+ALSO_CALLED.update(
+    {n: ["Codec.encode", "Codec.decode", *_FAMILY[n.split(".")[1]]] for n in CALLS if n.startswith("codec.")}
+)
 
 
 def _names(message: str, names: set[str]) -> bool:
     """Whether ``message`` names one of ``names`` as a word (a one-letter name only as its first word)."""
     return any(
-        message.startswith(f"{n} ") or (len(n) > 1 and re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", message)) for n in names
+        message.startswith(f"{n} ") or (len(n) > 1 and re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", message))
+        for n in names
     )
 
 
@@ -178,7 +220,7 @@ def _run(name: str, inputs: dict, lib: str):
     return result, peak
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _clean(name: str, lib: str) -> tuple[np.ndarray, ...]:
     return tuple(to_numpy(o) for o in outputs(CALLS[name][1]({k: _convert(v.copy(), lib) for k, v in INPUTS.items()})))
 
@@ -203,7 +245,14 @@ def test_hostile_inputs_give_a_clear_error_or_a_contained_result(name, lib, data
     inputs[key] = _convert(hostile, lib)
     if mutation == "other_device":
         inputs[key] = inputs[key].to("meta")
-    before = {k: (to_numpy(v).copy() if hasattr(v, "shape") and v.dtype != object and getattr(v, "device", None) != META else v) for k, v in inputs.items()}
+    before = {
+        k: (
+            to_numpy(v).copy()
+            if hasattr(v, "shape") and v.dtype != object and getattr(v, "device", None) != META
+            else v
+        )
+        for k, v in inputs.items()
+    }
     try:
         result, peak = _run(name, inputs, lib)
     except (TypeError, ValueError) as err:
@@ -233,7 +282,9 @@ def test_hostile_inputs_give_a_clear_error_or_a_contained_result(name, lib, data
     if mutation in ("bool", "int"):
         assert key in INTEGER_OK, f"{name}: accepted an {mutation} array for {key}"
     got = [to_numpy(o) for o in outputs(result)]
-    size = sum(np.asarray(to_numpy(v)).nbytes for v in inputs.values() if hasattr(v, "shape")) + sum(g.nbytes for g in got)
+    size = sum(np.asarray(to_numpy(v)).nbytes for v in inputs.values() if hasattr(v, "shape")) + sum(
+        g.nbytes for g in got
+    )
     if lib == "numpy":
         assert peak <= 64 * size + 2**22, f"{name}: peak {peak} bytes for {size} bytes of arrays"
     if mutation in ("readonly", "noncontiguous"):
@@ -242,13 +293,17 @@ def test_hostile_inputs_give_a_clear_error_or_a_contained_result(name, lib, data
     if mutation in SCALES:
         for g, c in zip(got, clean):
             if g.shape == c.shape and g.dtype.kind == "f":
-                assert not (np.isnan(g) & ~np.isnan(c)).any(), f"{name}: {key} scaled to {np.abs(hostile).max():g} gave NaN"
+                assert not (np.isnan(g) & ~np.isnan(c)).any(), (
+                    f"{name}: {key} scaled to {np.abs(hostile).max():g} gave NaN"
+                )
         # 5e-323 keeps 4 bits of each value (no longer the same map); 3e-310 keeps 45
         if key in SCALE_FREE.get(name, ()) and np.abs(hostile).max() > 1e-315:
             # coordinates and tables only: scores scale with the maps
             first = got[0] if name != "pipnet_neighbors" else np.concatenate([g.ravel() for g in got])
             want = clean[0] if name != "pipnet_neighbors" else np.concatenate([c.ravel() for c in clean])
-            np.testing.assert_allclose(first, want, rtol=0, atol=1e-6, err_msg=f"{name}: {key} scaled to {np.abs(hostile).max():g}")
+            np.testing.assert_allclose(
+                first, want, rtol=0, atol=1e-6, err_msg=f"{name}: {key} scaled to {np.abs(hostile).max():g}"
+            )
     if mutation.startswith("poison") and hostile.ndim >= 3 and key != "mean_shape":
         item = where[:1] if name in NOT_PER_LANDMARK else where
         for g, c in zip(got, clean):
@@ -256,7 +311,9 @@ def test_hostile_inputs_give_a_clear_error_or_a_contained_result(name, lib, data
                 continue  # reductions and tables have no per-landmark axes
             untouched = np.ones((B, K), dtype=bool)
             untouched[item] = False
-            np.testing.assert_array_equal(g[untouched], c[untouched], err_msg=f"{name}: poisoning {key}{list(item)} moved another landmark")
+            np.testing.assert_array_equal(
+                g[untouched], c[untouched], err_msg=f"{name}: poisoning {key}{list(item)} moved another landmark"
+            )
 
 
 # --- options: every keyword argument of every public function ------------------------------
@@ -272,14 +329,20 @@ OPTION_CALLS = {
     "encode_randomized_rounding": (["coords"], dict(heatmap_size=(16, 12), expected=True, sigma=1.0)),
     "encode_soft_argmax": (["coords"], dict(heatmap_size=(16, 12), sigma=1.0)),
     "encode_udp": (["coords_image"], dict(image_size=(64, 48), heatmap_size=(16, 12), sigma=1.5)),
-    "encode_simcc": (["coords_simcc"], dict(image_size=(32, 24), sigma=2.0, split_ratio=2.0, convention="pixel_center", normalize=False)),
+    "encode_simcc": (
+        ["coords_simcc"],
+        dict(image_size=(32, 24), sigma=2.0, split_ratio=2.0, convention="pixel_center", normalize=False),
+    ),
     "encode_pipnet": (["coords_cells"], dict(grid_size=(8, 6), neighbors=None)),
     "decode_argmax": (["maps"], dict(refine="quarter")),
     "decode_randomized_rounding": (["maps"], dict(top_k=9, activation="window", window_size=3, logits=False)),
     "decode_soft_argmax": (["maps"], dict(beta=1.0, logits=True)),
     "decode_dark": (["maps"], dict(sigma=1.5, iterations=4, kernel_size=None)),
     "decode_udp": (["maps"], dict(image_size=(64, 48), sigma=1.5, iterations=4, kernel_size=None)),
-    "decode_simcc": (["x_labels", "y_labels"], dict(image_size=(32, 24), split_ratio=2.0, refine="dark", sigma=2.0, iterations=4, kernel_size=None)),
+    "decode_simcc": (
+        ["x_labels", "y_labels"],
+        dict(image_size=(32, 24), split_ratio=2.0, refine="dark", sigma=2.0, iterations=4, kernel_size=None),
+    ),
     "decode_pipnet": (["scores", "offsets", "neighbor_offsets"], dict(neighbors=None, merge="mean")),
     "pipnet_neighbors": (["mean_shape"], dict(num_neighbors=3)),
     "wing_loss": (["errors", "target"], dict(omega=10.0, epsilon=2.0, reduction="mean")),
@@ -288,7 +351,10 @@ OPTION_CALLS = {
     "weighted_loss_map": (["target"], dict(threshold=0.2, foreground_weight=10.0, kernel_size=3)),
     "star_loss": (["maps", "coords"], dict(omega=1.0, distance="smooth_l1", epsilon=1e-5, reduction="mean")),
     "heatmap_moments": (["maps"], dict(normalize=True)),
-    "encode_boundaries": (["coords"], dict(heatmap_size=(16, 12), boundaries=((0, 1, 2, 3), (3, 4, 5)), sigma=1.0, truncate=3.0, merge=True)),
+    "encode_boundaries": (
+        ["coords"],
+        dict(heatmap_size=(16, 12), boundaries=((0, 1, 2, 3), (3, 4, 5)), sigma=1.0, truncate=3.0, merge=True),
+    ),
     # a non-string key is a positional argument passed as is
     "coordinate_channels": ([(16, 12)], dict(boundary=None, threshold=0.05, with_r=True, like=None)),
     "metrics.nme": (["coords_image", "coords"], dict(normalize="bbox", eyes=None)),
@@ -298,8 +364,31 @@ OPTION_CALLS = {
     "metrics.auc": (["nme"], dict(threshold=0.1)),
 }
 HOSTILE_OPTIONS = [
-    None, "abc", True, 0, -1, 0.5, 3, 1e-300, 1e300, math.nan, math.inf, -math.inf, 10**12, 10**12 + 1,
-    (1,), (0, 0), (1, 1), (10**30, 1), (2**21, 2**20), (2**16, 2), {4, 5}, (3.5, 2.5), "none", "dark", "logits",
+    None,
+    "abc",
+    True,
+    0,
+    -1,
+    0.5,
+    3,
+    1e-300,
+    1e300,
+    math.nan,
+    math.inf,
+    -math.inf,
+    10**12,
+    10**12 + 1,
+    (1,),
+    (0, 0),
+    (1, 1),
+    (10**30, 1),
+    (2**21, 2**20),
+    (2**16, 2),
+    {4, 5},
+    (3.5, 2.5),
+    "none",
+    "dark",
+    "logits",
 ]
 
 
@@ -308,8 +397,12 @@ def test_option_registry_covers_every_public_function_with_options():
 
     from landmark_codecs import metrics
 
-    names = (set(lc.__all__) - NOT_ARRAY_FUNCTIONS) | {f"metrics.{n}" for n in metrics.__all__ if callable(getattr(metrics, n))}
-    with_options = {n for n in names if any(p.kind is p.KEYWORD_ONLY for p in inspect.signature(resolve(n)).parameters.values())}
+    names = (set(lc.__all__) - NOT_ARRAY_FUNCTIONS) | {
+        f"metrics.{n}" for n in metrics.__all__ if callable(getattr(metrics, n))
+    }
+    with_options = {
+        n for n in names if any(p.kind is p.KEYWORD_ONLY for p in inspect.signature(resolve(n)).parameters.values())
+    }
     # pipnet_loss's two weights: tests/test_pipnet.py; get_codec's options: tests/test_codecs.py
     assert with_options - {"pipnet_loss", "get_codec"} == set(OPTION_CALLS)
 
@@ -323,7 +416,11 @@ def test_hostile_options_give_a_clear_error_or_a_bounded_result(name, data):
     keys, base = OPTION_CALLS[name]
     fn = resolve(name)
     options = {k: (TABLE if k == "neighbors" else v) for k, v in base.items()}
-    names = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY and p.name not in ("weights", "noise", "rng", "loss_map")]
+    names = [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name not in ("weights", "noise", "rng", "loss_map")
+    ]
     option = data.draw(st.sampled_from(names), label="option")
     options[option] = data.draw(st.sampled_from(HOSTILE_OPTIONS), label="value")
     arrays = [_I[k].copy() if isinstance(k, str) else k for k in keys]
@@ -345,7 +442,9 @@ def test_hostile_options_give_a_clear_error_or_a_bounded_result(name, data):
             np.testing.assert_array_equal(a, _I[k], err_msg=f"{name} modified {k}")
     got = [to_numpy(o) for o in outputs(result)]
     size = sum(getattr(a, "nbytes", 0) for a in arrays) + sum(g.nbytes for g in got)
-    assert peak <= 64 * size + 2**22, f"{name}({option}={options[option]!r}): peak {peak} bytes for {size} bytes of arrays"
+    assert peak <= 64 * size + 2**22, (
+        f"{name}({option}={options[option]!r}): peak {peak} bytes for {size} bytes of arrays"
+    )
 
 
 def test_the_naming_rule_needs_the_argument_as_a_word():
@@ -367,11 +466,22 @@ def _adapter_calls() -> dict:
     encoder = lct.TargetEncoder(dark)
     calls = {
         "TargetEncoder": (["landmarks", "weights"], lambda a: encoder(a["landmarks"], a["weights"])),
-        "TargetEncoder.collate": (["sample"], lambda a: encoder.collate([{"landmarks": a["sample"]}, {"landmarks": ADAPTER_INPUTS["sample"]}])),
+        "TargetEncoder.collate": (
+            ["sample"],
+            lambda a: encoder.collate([{"landmarks": a["sample"]}, {"landmarks": ADAPTER_INPUTS["sample"]}]),
+        ),
         "to_numpy": (["landmarks"], lambda a: to_numpy(a["landmarks"])),
-        "assert_lossless": (["landmarks"], lambda a: assert_lossless(lambda c: c, lambda c: c, a["landmarks"], atol=0.0)),
+        "assert_lossless": (
+            ["landmarks"],
+            lambda a: assert_lossless(lambda c: c, lambda c: c, a["landmarks"], atol=0.0),
+        ),
         "assert_unbiased": (["landmarks"], lambda a: assert_unbiased(lambda c, rng: c, a["landmarks"], n_samples=2)),
-        "pipnet mean_shape": (["mean_shape"], lambda a: lc.get_codec("pipnet", image_size=(64, 48), heatmap_size=(8, 6), mean_shape=a["mean_shape"], num_neighbors=3)),
+        "pipnet mean_shape": (
+            ["mean_shape"],
+            lambda a: lc.get_codec(
+                "pipnet", image_size=(64, 48), heatmap_size=(8, 6), mean_shape=a["mean_shape"], num_neighbors=3
+            ),
+        ),
     }
     try:
         from landmark_codecs.mmpose import LandmarkCodec
@@ -395,7 +505,21 @@ ADAPTER_INPUTS = {
     "visible": INPUTS["weights"][:1, :5],
     "sample": INPUTS["coords_image"][0, :5],
 }
-ADAPTER_MUTATIONS = ["none", "string", "complex", "object", "bool", "int", "ragged", "nested_list", "rank0", "rank1", "poison", "tensor", "meta"]
+ADAPTER_MUTATIONS = [
+    "none",
+    "string",
+    "complex",
+    "object",
+    "bool",
+    "int",
+    "ragged",
+    "nested_list",
+    "rank0",
+    "rank1",
+    "poison",
+    "tensor",
+    "meta",
+]
 # What a user may pass where: a visibility may be boolean; integers are coordinates in pixels.
 ADAPTER_BOOL_OK = {"weights", "visible"}
 ADAPTER_OPTIONAL = {"weights", "visible"}
@@ -418,7 +542,9 @@ def _adapter_value(value: np.ndarray, mutation: str, data):
         return value.reshape(-1)
     if mutation == "poison":
         out = value.copy()
-        out.reshape(-1)[data.draw(st.integers(0, out.size - 1), label="where")] = data.draw(st.sampled_from(POISONS), label="poison")
+        out.reshape(-1)[data.draw(st.integers(0, out.size - 1), label="where")] = data.draw(
+            st.sampled_from(POISONS), label="poison"
+        )
         return out
     t = torch.asarray(value.copy())
     return t.to("meta") if mutation == "meta" else t
@@ -434,13 +560,29 @@ def test_adapters_validate_what_they_convert(data):
     mutation = data.draw(st.sampled_from(ADAPTER_MUTATIONS), label="mutation")
     inputs = {k: ADAPTER_INPUTS[k].copy() for k in keys}
     inputs[key] = _adapter_value(inputs[key], mutation, data)
-    before = to_numpy(inputs[key]).copy() if isinstance(inputs[key], np.ndarray) and inputs[key].dtype != object else None
+    before = (
+        to_numpy(inputs[key]).copy() if isinstance(inputs[key], np.ndarray) and inputs[key].dtype != object else None
+    )
     try:
         call(inputs)
     except (TypeError, ValueError) as err:
-        names = {"x", "landmarks", "keypoints", "keypoints_visible", "coords", "weights", "mean_shape", "heatmaps", "encoded", "samples", "all arrays"}
+        names = {
+            "x",
+            "landmarks",
+            "keypoints",
+            "keypoints_visible",
+            "coords",
+            "weights",
+            "mean_shape",
+            "heatmaps",
+            "encoded",
+            "samples",
+            "all arrays",
+        }
         assert _names(str(err), names), f"{name}: {type(err).__name__} names no argument: {err}"
-        assert mutation not in ("nested_list", "tensor", "int") or key not in ("landmarks", "instance", "mean_shape"), f"{name}: refused a legal {mutation} {key}: {err}"
+        assert mutation not in ("nested_list", "tensor", "int") or key not in ("landmarks", "instance", "mean_shape"), (
+            f"{name}: refused a legal {mutation} {key}: {err}"
+        )
         return
     except AssertionError as err:  # the checks' verdict on the identity codec: only for values it cannot pass
         assert name.startswith("assert_") and mutation in ("poison", "rank0", "rank1"), f"{name}: {err}"
@@ -458,18 +600,39 @@ def test_adapters_validate_what_they_convert(data):
 # --- malformed prediction files: a ValueError naming the file, never a traceback ---------------
 
 
-def _prediction_file(tmp, data) -> "pathlib.Path":
-    import io
-    import pathlib
-    import zipfile
+def _prediction_file(tmp, data) -> pathlib.Path:
 
     rng = np.random.default_rng(0)
     arrays = {
-        "heatmaps": rng.random((2, 68, 8, 8)), "landmarks": rng.uniform(0, 31, (2, 68, 2)), "image_size": np.array([32, 32]),
-        "weights": np.ones((2, 68), dtype=bool), "logits": np.array(False), "sigma": np.array(1.0), "convention": np.array("legacy"),
+        "heatmaps": rng.random((2, 68, 8, 8)),
+        "landmarks": rng.uniform(0, 31, (2, 68, 2)),
+        "image_size": np.array([32, 32]),
+        "weights": np.ones((2, 68), dtype=bool),
+        "logits": np.array(False),
+        "sigma": np.array(1.0),
+        "convention": np.array("legacy"),
     }
     key = data.draw(st.sampled_from(sorted(arrays)), label="member")
-    how = data.draw(st.sampled_from(["drop", "string", "object", "complex", "nan", "rank0", "rank1", "float", "negative", "raw", "lie", "truncate", "npy"]), label="how")
+    how = data.draw(
+        st.sampled_from(
+            [
+                "drop",
+                "string",
+                "object",
+                "complex",
+                "nan",
+                "rank0",
+                "rank1",
+                "float",
+                "negative",
+                "raw",
+                "lie",
+                "truncate",
+                "npy",
+            ]
+        ),
+        label="how",
+    )
     value = arrays[key]
     if how == "drop":
         del arrays[key]
@@ -506,7 +669,9 @@ def _prediction_file(tmp, data) -> "pathlib.Path":
                 continue
             if member == f"{key}.npy" and how == "lie":
                 header = io.BytesIO()
-                np.lib.format.write_array_header_2_0(header, {"descr": "<f8", "fortran_order": False, "shape": (2**40, 2**10)})
+                np.lib.format.write_array_header_2_0(
+                    header, {"descr": "<f8", "fortran_order": False, "shape": (2**40, 2**10)}
+                )
                 blob = np.lib.format.magic(2, 0) + header.getvalue()[8:] + blob[128:]
             if member == f"{key}.npy" and how == "truncate":
                 blob = blob[: len(blob) // 2]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from helpers import convert, numpy_of
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 import landmark_codecs as lc
 from landmark_codecs.testing import heatmap_sizes, landmarks
-
-from conftest import convert, numpy_of
 
 
 @st.composite
@@ -88,7 +88,11 @@ def test_decoders_are_equivariant_to_integer_shifts(data, dx, dy):
     assume(k == ranked.shape[-1] or np.all(ranked[:, k - 1] != ranked[:, k]))
     padded = np.pad(maps, [(0, 0), (dy, 0), (dx, 0)])
     shift = np.array([dx, dy])
-    for decode in (lc.decode_argmax, lambda m: lc.decode_randomized_rounding(m, top_k=k, logits=False), lambda m: lc.decode_soft_argmax(m, logits=False)):
+    for decode in (
+        lc.decode_argmax,
+        lambda m: lc.decode_randomized_rounding(m, top_k=k, logits=False),
+        lambda m: lc.decode_soft_argmax(m, logits=False),
+    ):
         a, _ = decode(maps)
         b, _ = decode(padded)
         np.testing.assert_allclose(b, a + shift, rtol=0, atol=1e-9)
@@ -132,7 +136,11 @@ def test_empty_batch_and_zero_landmarks():
     for shape in [(0, 5, 2), (3, 0, 2)]:
         maps, weights = lc.encode_gaussian(np.zeros(shape), heatmap_size=(6, 4), sigma=1.0)
         assert maps.shape == (*shape[:-1], 4, 6) and weights.shape == shape[:-1]
-        for decode in (lc.decode_argmax, lambda m: lc.decode_randomized_rounding(m, logits=False), lambda m: lc.decode_soft_argmax(m, logits=True)):
+        for decode in (
+            lc.decode_argmax,
+            lambda m: lc.decode_randomized_rounding(m, logits=False),
+            lambda m: lc.decode_soft_argmax(m, logits=True),
+        ):
             coords, scores = decode(maps)
             assert coords.shape == shape and scores.shape == shape[:-1]
 
@@ -140,18 +148,54 @@ def test_empty_batch_and_zero_landmarks():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: lc.encode_gaussian(np.zeros((3,)), heatmap_size=(4, 4), sigma=1.0), ValueError, r"coords must have shape \(\.\.\., K, 2\).*got shape \(3,\)"),
-        (lambda: lc.encode_gaussian(np.zeros((2, 3)), heatmap_size=(4, 4), sigma=1.0), ValueError, r"got shape \(2, 3\)"),
-        (lambda: lc.encode_gaussian(np.zeros((2, 2), dtype=int), heatmap_size=(4, 4), sigma=1.0), TypeError, "coords must have a real floating dtype"),
-        (lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 0), sigma=1.0), ValueError, r"heatmap_size must be a \(width, height\) pair of positive ints, got \(4, 0\)"),
-        (lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4.0, 4), sigma=1.0), TypeError, "heatmap_size must be"),
+        (
+            lambda: lc.encode_gaussian(np.zeros((3,)), heatmap_size=(4, 4), sigma=1.0),
+            ValueError,
+            r"coords must have shape \(\.\.\., K, 2\).*got shape \(3,\)",
+        ),
+        (
+            lambda: lc.encode_gaussian(np.zeros((2, 3)), heatmap_size=(4, 4), sigma=1.0),
+            ValueError,
+            r"got shape \(2, 3\)",
+        ),
+        (
+            lambda: lc.encode_gaussian(np.zeros((2, 2), dtype=int), heatmap_size=(4, 4), sigma=1.0),
+            TypeError,
+            "coords must have a real floating dtype",
+        ),
+        (
+            lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 0), sigma=1.0),
+            ValueError,
+            r"heatmap_size must be a \(width, height\) pair of positive ints, got \(4, 0\)",
+        ),
+        (
+            lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4.0, 4), sigma=1.0),
+            TypeError,
+            "heatmap_size must be",
+        ),
         (lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=64, sigma=1.0), TypeError, "heatmap_size must be"),
-        (lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=0), ValueError, "sigma must be positive and finite, got 0"),
-        (lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=float("nan")), ValueError, "sigma must be positive"),
-        (lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=1.0, rounding="floor"), ValueError, "rounding must be one of 'none', 'nearest', got 'floor'"),
+        (
+            lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=0),
+            ValueError,
+            "sigma must be positive and finite, got 0",
+        ),
+        (
+            lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=float("nan")),
+            ValueError,
+            "sigma must be positive",
+        ),
+        (
+            lambda: lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=1.0, rounding="floor"),
+            ValueError,
+            "rounding must be one of 'none', 'nearest', got 'floor'",
+        ),
         (lambda: lc.decode_argmax(np.zeros((4, 4))), ValueError, r"heatmaps must have shape \(\.\.\., K, H, W\)"),
         (lambda: lc.decode_argmax(np.zeros((1, 0, 4))), ValueError, "H >= 1 and W >= 1"),
-        (lambda: lc.decode_argmax(np.zeros((1, 4, 4), dtype=np.uint8)), TypeError, "heatmaps must have a real floating dtype, got uint8"),
+        (
+            lambda: lc.decode_argmax(np.zeros((1, 4, 4), dtype=np.uint8)),
+            TypeError,
+            "heatmaps must have a real floating dtype, got uint8",
+        ),
         (lambda: lc.decode_argmax(np.zeros((1, 4, 4)), refine="dark"), ValueError, "refine must be one of"),
         (lambda: lc.decode_argmax([[[0.0]]]), TypeError, "heatmaps must be an array"),
     ],
@@ -163,7 +207,10 @@ def test_bad_input(call, error, match):
 
 def test_mixed_array_libraries_are_refused():
     torch = pytest.importorskip("torch")
-    with pytest.raises(TypeError, match="all arrays must come from one array library, got coords: numpy.ndarray, weights: torch.Tensor"):
+    with pytest.raises(
+        TypeError,
+        match=r"all arrays must come from one array library, got coords: numpy.ndarray, weights: torch.Tensor",
+    ):
         lc.encode_gaussian(np.zeros((2, 2)), heatmap_size=(4, 4), sigma=1.0, weights=torch.ones(2))
 
 

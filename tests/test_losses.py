@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from helpers import convert, numpy_of
+from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import landmark_codecs as lc
-
-from conftest import convert, numpy_of
 
 torch = pytest.importorskip("torch")
 
@@ -25,7 +25,13 @@ def ref_wing(d, omega=10.0, epsilon=2.0):
 
 
 def ref_awing(d, y, omega=14.0, theta=0.5, epsilon=1.0, alpha=2.1):
-    a = omega * (1 / (1 + (theta / epsilon) ** (alpha - y))) * (alpha - y) * ((theta / epsilon) ** (alpha - y - 1)) * (1 / epsilon)
+    a = (
+        omega
+        * (1 / (1 + (theta / epsilon) ** (alpha - y)))
+        * (alpha - y)
+        * ((theta / epsilon) ** (alpha - y - 1))
+        * (1 / epsilon)
+    )
     c = theta * a - omega * math.log(1 + (theta / epsilon) ** (alpha - y))
     return omega * math.log(1 + (abs(d) / epsilon) ** (alpha - y)) if abs(d) < theta else a * abs(d) - c
 
@@ -56,7 +62,12 @@ def ref_weighted_loss_map(target, threshold=0.2, foreground_weight=10.0, kernel_
 
 positive = st.floats(0.01, 100.0)
 awing_params = st.fixed_dictionaries(
-    {"omega": st.floats(0.5, 50.0), "theta": st.floats(0.01, 2.0), "epsilon": st.floats(0.05, 5.0), "alpha": st.floats(2.0, 4.0)}
+    {
+        "omega": st.floats(0.5, 50.0),
+        "theta": st.floats(0.01, 2.0),
+        "epsilon": st.floats(0.05, 5.0),
+        "alpha": st.floats(2.0, 4.0),
+    }
 ).filter(lambda p: p["theta"] < p["omega"])
 wing_params = st.fixed_dictionaries({"omega": positive, "epsilon": positive})
 soft_params = st.fixed_dictionaries({"omega1": positive, "omega2": positive, "epsilon": positive})
@@ -132,7 +143,9 @@ def test_the_widespread_omega_for_epsilon_slip_is_caught():
 def test_adaptive_wing_value_and_slope_continuous_at_theta(ap, y):
     theta = ap["theta"]
     below = theta * (1 - 1e-12)
-    assert value(lc.adaptive_wing_loss, below, y=y, **ap) == pytest.approx(value(lc.adaptive_wing_loss, theta, y=y, **ap), rel=1e-9)
+    assert value(lc.adaptive_wing_loss, below, y=y, **ap) == pytest.approx(
+        value(lc.adaptive_wing_loss, theta, y=y, **ap), rel=1e-9
+    )
     left, right = slope(lc.adaptive_wing_loss, below, y=y, **ap), slope(lc.adaptive_wing_loss, theta, y=y, **ap)
     assert right > 0
     assert left == pytest.approx(right, rel=1e-8)
@@ -159,7 +172,9 @@ def test_soft_wing_value_continuous_slope_jumps_by_omega2_over_omega1_plus_epsil
 @given(w1=positive, eps=positive)
 def test_soft_wing_slope_continuous_exactly_when_omega2_is_omega1_plus_epsilon(w1, eps):
     kw = {"omega1": w1, "omega2": w1 + eps, "epsilon": eps}
-    assert slope(lc.soft_wing_loss, w1 * (1 - 1e-12), **kw) == pytest.approx(slope(lc.soft_wing_loss, w1, **kw), rel=1e-12)
+    assert slope(lc.soft_wing_loss, w1 * (1 - 1e-12), **kw) == pytest.approx(
+        slope(lc.soft_wing_loss, w1, **kw), rel=1e-12
+    )
 
 
 def test_soft_wing_default_slope_jump_is_eightfold():
@@ -228,7 +243,9 @@ def test_gradcheck_float64(name):
     weight = torch.tensor(rng.uniform(1, 11, y.shape))
     extra = {"loss_map": weight} if name == "adaptive_wing" else {}
     for reduction in ("mean", "sum", "none"):
-        assert torch.autograd.gradcheck(lambda p, t, r=reduction: fn(p, t, weights=mask, reduction=r, **extra), (pred, target))
+        assert torch.autograd.gradcheck(
+            lambda p, t, r=reduction: fn(p, t, weights=mask, reduction=r, **extra), (pred, target)
+        )
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -247,7 +264,12 @@ def test_half_precision_is_finite_and_rounded_once(name, dtype):
     want = float(fn(pred.detach().double(), target.double()))
     assert float(loss.detach()) == pytest.approx(want, rel=2.0 ** -(8 if dtype == "bfloat16" else 11))
     none = fn(pred.detach(), target, reduction="none")
-    np.testing.assert_allclose(none.double().numpy(), fn(pred.detach().double(), target.double(), reduction="none").numpy(), rtol=2.0 ** -(8 if dtype == "bfloat16" else 11), atol=1e-7)
+    np.testing.assert_allclose(
+        none.double().numpy(),
+        fn(pred.detach().double(), target.double(), reduction="none").numpy(),
+        rtol=2.0 ** -(8 if dtype == "bfloat16" else 11),
+        atol=1e-7,
+    )
 
 
 def test_float16_numpy_mean_does_not_overflow():
@@ -274,7 +296,9 @@ def test_mask_per_landmark_broadcasts_over_maps_and_coordinates(name):
         np.testing.assert_allclose(fn(pred, target, weights=full, reduction="none"), each * full, rtol=1e-14)
         assert float(fn(pred, target, weights=mask, reduction="sum")) == pytest.approx((each * full).sum(), rel=1e-13)
         assert float(fn(pred, target, weights=mask)) == pytest.approx((each * full).sum() / full.sum(), rel=1e-13)
-        assert float(fn(pred, target, weights=mask.astype(bool))) == pytest.approx(each[mask.astype(bool)].mean(), rel=1e-13)
+        assert float(fn(pred, target, weights=mask.astype(bool))) == pytest.approx(
+            each[mask.astype(bool)].mean(), rel=1e-13
+        )
         assert float(fn(pred, target, weights=np.ones(shape[:1]))) == pytest.approx(each.mean(), rel=1e-13)
 
 
@@ -320,7 +344,9 @@ def test_weight_multiplies_but_does_not_normalize():
     assert float(lc.adaptive_wing_loss(pred, target, loss_map=w)) == pytest.approx((each * w).mean(), rel=1e-13)
     per_landmark = rng.uniform(0, 2, (2, 3))
     np.testing.assert_allclose(
-        lc.adaptive_wing_loss(pred, target, loss_map=per_landmark, reduction="none"), each * per_landmark[..., None, None], rtol=1e-14
+        lc.adaptive_wing_loss(pred, target, loss_map=per_landmark, reduction="none"),
+        each * per_landmark[..., None, None],
+        rtol=1e-14,
     )
 
 
@@ -340,7 +366,9 @@ def test_adaptive_wing_targets_outside_unit_interval_use_the_clipped_exponent():
 
 
 @given(
-    target=hnp.arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)), elements=st.floats(0, 1)),
+    target=hnp.arrays(
+        np.float64, st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)), elements=st.floats(0, 1)
+    ),
     kernel_size=st.sampled_from([1, 3, 5, 7]),
     threshold=st.floats(-0.5, 1.0),
     weight=st.floats(0, 20),
@@ -374,7 +402,9 @@ CASES = {
     "wing_none": lambda p, t, m, w: lc.wing_loss(p, t, reduction="none"),
     "adaptive_wing": lambda p, t, m, w: lc.adaptive_wing_loss(p, t, loss_map=w, weights=m),
     "adaptive_wing_sum": lambda p, t, m, w: lc.adaptive_wing_loss(p, t, reduction="sum"),
-    "soft_wing": lambda p, t, m, w: lc.soft_wing_loss(p, t, omega1=0.2, omega2=1.0, epsilon=0.1, weights=m, reduction="none"),
+    "soft_wing": lambda p, t, m, w: lc.soft_wing_loss(
+        p, t, omega1=0.2, omega2=1.0, epsilon=0.1, weights=m, reduction="none"
+    ),
     "weighted_loss_map": lambda p, t, m, w: lc.weighted_loss_map(t),
 }
 
@@ -413,11 +443,17 @@ def test_modules_equal_functions():
     kw = {"omega1": 0.1, "omega2": 2.0, "epsilon": 0.2, "reduction": "none"}
     assert torch.equal(lct.SoftWingLoss(**kw)(pred, target, mask), lc.soft_wing_loss(pred, target, weights=mask, **kw))
     kw = {"omega": 12.0, "theta": 0.4, "epsilon": 1.5, "alpha": 2.2, "reduction": "mean"}
-    assert torch.equal(lct.AdaptiveWingLoss(**kw)(pred, target, mask), lc.adaptive_wing_loss(pred, target, weights=mask, **kw))
+    assert torch.equal(
+        lct.AdaptiveWingLoss(**kw)(pred, target, mask), lc.adaptive_wing_loss(pred, target, weights=mask, **kw)
+    )
     w = torch.rand(2, 5, 1, 1, dtype=torch.float64)
-    with_map = lct.AdaptiveWingLoss(weighted_loss_map=True, map_threshold=0.3, map_foreground_weight=5.0, map_kernel_size=5, **kw)
+    with_map = lct.AdaptiveWingLoss(
+        weighted_loss_map=True, map_threshold=0.3, map_foreground_weight=5.0, map_kernel_size=5, **kw
+    )
     loss_map = lc.weighted_loss_map(target, threshold=0.3, foreground_weight=5.0, kernel_size=5)
-    assert torch.equal(with_map(pred, target, mask, w), lc.adaptive_wing_loss(pred, target, weights=mask, loss_map=loss_map * w, **kw))
+    assert torch.equal(
+        with_map(pred, target, mask, w), lc.adaptive_wing_loss(pred, target, weights=mask, loss_map=loss_map * w, **kw)
+    )
     assert torch.equal(with_map(pred, target), lc.adaptive_wing_loss(pred, target, loss_map=loss_map, **kw))
     assert "weighted_loss_map=True" in repr(with_map)
 
@@ -443,14 +479,30 @@ P = np.zeros((2, 3, 4, 4))
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: lc.wing_loss(P, np.zeros((2, 3, 4, 5))), ValueError, r"target must broadcast to shape \(2, 3, 4, 4\).*got shape \(2, 3, 4, 5\)"),
+        (
+            lambda: lc.wing_loss(P, np.zeros((2, 3, 4, 5))),
+            ValueError,
+            r"target must broadcast to shape \(2, 3, 4, 4\).*got shape \(2, 3, 4, 5\)",
+        ),
         (lambda: lc.wing_loss(P[0], P), ValueError, r"target must broadcast to shape \(3, 4, 4\)"),
-        (lambda: lc.wing_loss(P, P, weights=np.ones((3,))), ValueError, r"weights must have pred's shape .* got shape \(3,\)"),
+        (
+            lambda: lc.wing_loss(P, P, weights=np.ones((3,))),
+            ValueError,
+            r"weights must have pred's shape .* got shape \(3,\)",
+        ),
         (lambda: lc.wing_loss(P, P, weights=np.ones((2, 3, 4, 4, 1))), ValueError, r"weights must have pred's shape"),
-        (lambda: lc.adaptive_wing_loss(P, P, loss_map=np.ones((2, 4))), ValueError, r"loss_map must have pred's shape .* got shape \(2, 4\)"),
+        (
+            lambda: lc.adaptive_wing_loss(P, P, loss_map=np.ones((2, 4))),
+            ValueError,
+            r"loss_map must have pred's shape .* got shape \(2, 4\)",
+        ),
         (lambda: lc.wing_loss(P.astype(int), P), TypeError, "pred must have a real floating dtype"),
         (lambda: lc.adaptive_wing_loss(P, P.astype(np.int32)), TypeError, "target must have a real floating dtype"),
-        (lambda: lc.wing_loss(P, P, weights=np.ones((2, 3), dtype=complex)), TypeError, "weights must be a boolean, integer or real floating"),
+        (
+            lambda: lc.wing_loss(P, P, weights=np.ones((2, 3), dtype=complex)),
+            TypeError,
+            "weights must be a boolean, integer or real floating",
+        ),
         (lambda: lc.wing_loss(P, P, omega=0.0), ValueError, "omega must be positive"),
         (lambda: lc.wing_loss(P, P, epsilon=-1.0), ValueError, "epsilon must be positive"),
         (lambda: lc.wing_loss(P, P, omega=float("nan")), ValueError, "omega must be positive and finite"),
@@ -459,7 +511,11 @@ P = np.zeros((2, 3, 4, 4))
         (lambda: lc.adaptive_wing_loss(P, P, theta=14.0), ValueError, "theta must be smaller than omega"),
         (lambda: lc.adaptive_wing_loss(P, P, alpha=1.5), ValueError, r"alpha must be >= 2.0"),
         (lambda: lc.soft_wing_loss(P, P, omega2=0), ValueError, "omega2 must be positive"),
-        (lambda: lc.soft_wing_loss(P, P, reduction="avg"), ValueError, "reduction must be one of 'mean', 'sum', 'none'"),
+        (
+            lambda: lc.soft_wing_loss(P, P, reduction="avg"),
+            ValueError,
+            "reduction must be one of 'mean', 'sum', 'none'",
+        ),
         (lambda: lc.weighted_loss_map(np.zeros(4)), ValueError, r"target must have shape \(..., H, W\)"),
         (lambda: lc.weighted_loss_map(P.astype(int)), TypeError, "target must have a real floating dtype"),
         (lambda: lc.weighted_loss_map(P, kernel_size=2), ValueError, "kernel_size must be odd"),
@@ -493,7 +549,11 @@ def _uses_fused(t) -> bool:
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@given(data=st.data(), y=hnp.arrays(np.float64, 12, elements=st.floats(-0.2, 1.2)), e=hnp.arrays(np.float64, 12, elements=errors))
+@given(
+    data=st.data(),
+    y=hnp.arrays(np.float64, 12, elements=st.floats(-0.2, 1.2)),
+    e=hnp.arrays(np.float64, 12, elements=errors),
+)
 def test_fused_gradient_equals_autograd_through_the_formula(name, dtype, data, y, e):
     """Only pred requiring a gradient selects the fused path; target requiring one selects autograd."""
     fn, params = LOSSES[name]
@@ -506,7 +566,9 @@ def test_fused_gradient_equals_autograd_through_the_formula(name, dtype, data, y
     mask = torch.tensor(np.resize([1.0, 0.0, 0.5], e.shape), dtype=dtype)
     fused_pred = pred.clone().requires_grad_()
     fused = fn(fused_pred, target, weights=mask, reduction="none", **kw)
-    assert torch.equal(target, torch.tensor(y, dtype=dtype)) and torch.equal(fused_pred.detach(), pred)  # in-place work stays internal
+    assert torch.equal(target, torch.tensor(y, dtype=dtype)) and torch.equal(
+        fused_pred.detach(), pred
+    )  # in-place work stays internal
     assert _uses_fused(fused)
     plain_pred, plain_target = pred.clone().requires_grad_(), target.clone().requires_grad_()
     plain = fn(plain_pred, plain_target, weights=mask, reduction="none", **kw)

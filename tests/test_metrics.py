@@ -4,16 +4,16 @@ invariance, monotonicity), on every backend."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
+from helpers import convert, numpy_of
 from hypothesis import given
 from hypothesis import strategies as st
 
 from landmark_codecs import metrics
-
-from conftest import convert, numpy_of
 
 EPS64 = np.finfo(np.float64).eps
 
@@ -29,7 +29,9 @@ def literal_nme(pred, target, norm_of, weights=None) -> list[float]:
     out = []
     for f in range(len(target)):
         d = norm_of(target[f])
-        errors = [math.dist(pred[f, k], target[f, k]) for k in range(target.shape[1]) if weights is None or weights[f, k]]
+        errors = [
+            math.dist(pred[f, k], target[f, k]) for k in range(target.shape[1]) if weights is None or weights[f, k]
+        ]
         out.append(sum(errors) / len(errors) / d)
     return out
 
@@ -74,11 +76,18 @@ def test_nme_equals_the_pipnet_and_star_repositories_formulas():
         pipnet = [np.mean(np.linalg.norm(p - t, axis=1)) / np.linalg.norm(t[i] - t[j]) for p, t in zip(pred, target)]
         np.testing.assert_allclose(metrics.nme(pred, target), pipnet, rtol=64 * EPS64, atol=0)
     pred, target = faces(3, n=5, k=98)
-    star = [np.mean(np.linalg.norm(p - t, axis=1)) / np.linalg.norm(t[[97]].mean(0) - t[[96]].mean(0)) for p, t in zip(pred, target)]
+    star = [
+        np.mean(np.linalg.norm(p - t, axis=1)) / np.linalg.norm(t[[97]].mean(0) - t[[96]].mean(0))
+        for p, t in zip(pred, target)
+    ]
     np.testing.assert_allclose(metrics.nme(pred, target, normalize="inter_pupil"), star, rtol=64 * EPS64, atol=0)
 
 
-@given(scale=st.floats(0.01, 100.0), shift=st.tuples(st.floats(-500, 500), st.floats(-500, 500)), normalize=st.sampled_from(sorted(NORMS)))
+@given(
+    scale=st.floats(0.01, 100.0),
+    shift=st.tuples(st.floats(-500, 500), st.floats(-500, 500)),
+    normalize=st.sampled_from(sorted(NORMS)),
+)
 def test_nme_is_invariant_to_scaling_and_translating_both_faces(scale, shift, normalize):
     pred, target = faces(4, n=4)
     base = metrics.nme(pred, target, normalize=normalize)
@@ -90,26 +99,35 @@ def test_nme_is_invariant_to_scaling_and_translating_both_faces(scale, shift, no
 def test_nme_takes_per_face_distances_and_eye_overrides():
     pred, target = faces(5, n=4)
     d = np.array([10.0, 20.0, 30.0, 40.0])
-    np.testing.assert_allclose(metrics.nme(pred, target, normalize=d), literal_nme(pred, target, lambda t: 1.0) / d, rtol=64 * EPS64)
     np.testing.assert_allclose(
-        metrics.nme(pred, target, eyes=(39, 42)), literal_nme(pred, target, lambda t: math.dist(t[39], t[42])), rtol=64 * EPS64
+        metrics.nme(pred, target, normalize=d), literal_nme(pred, target, lambda t: 1.0) / d, rtol=64 * EPS64
+    )
+    np.testing.assert_allclose(
+        metrics.nme(pred, target, eyes=(39, 42)),
+        literal_nme(pred, target, lambda t: math.dist(t[39], t[42])),
+        rtol=64 * EPS64,
     )
     got = metrics.nme(pred, target, normalize="inter_pupil", eyes=(37, (43, 44)))
-    np.testing.assert_allclose(got, literal_nme(pred, target, lambda t: math.dist(t[37], t[43:45].mean(axis=0))), rtol=64 * EPS64)
+    np.testing.assert_allclose(
+        got, literal_nme(pred, target, lambda t: math.dist(t[37], t[43:45].mean(axis=0))), rtol=64 * EPS64
+    )
 
 
-@pytest.mark.parametrize("call, error, message", [
-    (lambda p, t: metrics.nme(p[:, :19], t[:, :19]), ValueError, r"needs eye indices.*AFLW.*normalize='bbox'"),
-    (lambda p, t: metrics.nme(p, t, normalize="iod"), ValueError, "normalize must be one of"),
-    (lambda p, t: metrics.nme(p, t, normalize=[3.0]), TypeError, "normalize must be one of .* or an array"),
-    (lambda p, t: metrics.nme(p, t, normalize=np.ones(3)), ValueError, "normalize must broadcast"),
-    (lambda p, t: metrics.nme(p, t, eyes=(36, 99)), ValueError, r"eyes must be two landmark indices in \[0, 68\)"),
-    (lambda p, t: metrics.nme(p, t, normalize="inter_pupil", eyes=((), (1,))), ValueError, "eyes must be"),
-    (lambda p, t: metrics.nme(p[:, :3], t), ValueError, "pred must have shape"),
-    (lambda p, t: metrics.nme(p, t, weights=np.ones(68)), ValueError, "weights must have shape"),
-    (lambda p, t: metrics.failure_rate(t[..., 0], threshold=0.0), ValueError, "threshold must be positive"),
-    (lambda p, t: metrics.auc(t.astype(int)[..., 0]), TypeError, "nme must have a real floating dtype"),
-])
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda p, t: metrics.nme(p[:, :19], t[:, :19]), ValueError, r"needs eye indices.*AFLW.*normalize='bbox'"),
+        (lambda p, t: metrics.nme(p, t, normalize="iod"), ValueError, "normalize must be one of"),
+        (lambda p, t: metrics.nme(p, t, normalize=[3.0]), TypeError, "normalize must be one of .* or an array"),
+        (lambda p, t: metrics.nme(p, t, normalize=np.ones(3)), ValueError, "normalize must broadcast"),
+        (lambda p, t: metrics.nme(p, t, eyes=(36, 99)), ValueError, r"eyes must be two landmark indices in \[0, 68\)"),
+        (lambda p, t: metrics.nme(p, t, normalize="inter_pupil", eyes=((), (1,))), ValueError, "eyes must be"),
+        (lambda p, t: metrics.nme(p[:, :3], t), ValueError, "pred must have shape"),
+        (lambda p, t: metrics.nme(p, t, weights=np.ones(68)), ValueError, "weights must have shape"),
+        (lambda p, t: metrics.failure_rate(t[..., 0], threshold=0.0), ValueError, "threshold must be positive"),
+        (lambda p, t: metrics.auc(t.astype(int)[..., 0]), TypeError, "nme must have a real floating dtype"),
+    ],
+)
 def test_metrics_bad_input(call, error, message):
     pred, target = faces(6, n=2)
     with pytest.raises(error, match=message):
@@ -122,7 +140,7 @@ def test_metrics_bad_input(call, error, message):
 def literal_auc(nme: np.ndarray, threshold: float) -> float:
     """The integral of the step function F(e) = #{nme <= e} / N over [0, threshold], piece by piece."""
     edges = np.concatenate([[0.0], np.sort(nme[(nme >= 0) & (nme <= threshold)]), [threshold]])
-    area = sum((hi - lo) * np.count_nonzero(nme <= lo) / len(nme) for lo, hi in zip(edges[:-1], edges[1:]))
+    area = sum((hi - lo) * np.count_nonzero(nme <= lo) / len(nme) for lo, hi in itertools.pairwise(edges))
     return area / threshold
 
 
@@ -130,10 +148,16 @@ def literal_auc(nme: np.ndarray, threshold: float) -> float:
 def test_auc_failure_rate_and_ced_are_their_definitions(backend, n, seed, threshold):
     e = np.random.default_rng(seed).gamma(2.0, 0.03, size=n)
     x = convert(e, backend)
-    assert float(numpy_of(metrics.auc(x, threshold=threshold))) == pytest.approx(literal_auc(e, threshold), rel=0, abs=64 * n * EPS64)
-    assert float(numpy_of(metrics.failure_rate(x, threshold=threshold))) == pytest.approx(np.count_nonzero(e > threshold) / n, abs=4 * EPS64)
+    assert float(numpy_of(metrics.auc(x, threshold=threshold))) == pytest.approx(
+        literal_auc(e, threshold), rel=0, abs=64 * n * EPS64
+    )
+    assert float(numpy_of(metrics.failure_rate(x, threshold=threshold))) == pytest.approx(
+        np.count_nonzero(e > threshold) / n, abs=4 * EPS64
+    )
     t = np.linspace(0, 0.3, 31)
-    np.testing.assert_allclose(numpy_of(metrics.ced(x, convert(t, backend))), [np.count_nonzero(e <= v) / n for v in t], rtol=0, atol=4 * EPS64)
+    np.testing.assert_allclose(
+        numpy_of(metrics.ced(x, convert(t, backend))), [np.count_nonzero(e <= v) / n for v in t], rtol=0, atol=4 * EPS64
+    )
 
 
 def test_star_repository_fr_and_sampled_auc_measured_against_the_exact_ones():
@@ -192,7 +216,9 @@ def test_monotone_in_the_threshold_and_in_the_errors(seed):
 def test_pck_is_the_literal_definition(backend):
     pred, target = faces(7, n=6, k=17, noise=8.0)
     visible = np.random.default_rng(7).random((6, 17)) > 0.2
-    got = numpy_of(metrics.pck(convert(pred, backend), convert(target, backend), threshold=0.05, weights=convert(visible, backend)))
+    got = numpy_of(
+        metrics.pck(convert(pred, backend), convert(target, backend), threshold=0.05, weights=convert(visible, backend))
+    )
     want = []
     for f in range(6):
         box = math.sqrt(np.ptp(target[f][visible[f], 0]) * np.ptp(target[f][visible[f], 1]))

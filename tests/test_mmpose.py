@@ -13,9 +13,12 @@ try:
     from mmpose.codecs import MSRAHeatmap, SimCCLabel, UDPHeatmap
     from mmpose.registry import KEYPOINT_CODECS
 
-    import landmark_codecs.mmpose  # noqa: F401  (registers LandmarkCodec)
+    import landmark_codecs.mmpose  # registers LandmarkCodec
 except Exception as err:  # not installed, or installed but broken: skip with the reason
-    pytest.skip(f"mmpose is not usable here ({type(err).__name__}: {err}); pip install the mmpose extra (README)", allow_module_level=True)
+    pytest.skip(
+        f"mmpose is not usable here ({type(err).__name__}: {err}); pip install the mmpose extra (README)",
+        allow_module_level=True,
+    )
 
 import landmark_codecs as lc
 
@@ -67,7 +70,12 @@ def test_plugin_builds_from_a_config_and_round_trips(config, bound):
     # batch_decode: tensors (B, ...) on their device, in one call; mmpose's per-instance lists
     import torch
 
-    batch = [torch.as_tensor(np.stack([o if o.ndim == outputs[0].ndim and config["name"] not in ("simcc", "pipnet") else o[0]] * 3)) for o in outputs]
+    batch = [
+        torch.as_tensor(
+            np.stack([o if o.ndim == outputs[0].ndim and config["name"] not in ("simcc", "pipnet") else o[0]] * 3)
+        )
+        for o in outputs
+    ]
     many, many_scores = codec.batch_decode(*batch)
     assert len(many) == len(many_scores) == 3 and all(np.allclose(c, coords, atol=1e-4) for c in many)
     assert codec.support_batch_decoding and pickle.loads(pickle.dumps(codec)).codec.name == config["name"]
@@ -102,8 +110,10 @@ def test_argmax_codec_is_msra_heatmap_within_its_gaussian_window():
     theirs = MSRAHeatmap(input_size=INPUT, heatmap_size=HEATMAP, sigma=2.0).encode(keypoints, visible)
     ours = build(name="argmax", heatmap_size=HEATMAP, sigma=2.0, convention="legacy").encode(keypoints, visible)
     inside = theirs["heatmaps"] > 0
-    np.testing.assert_allclose(ours["heatmaps"][inside], theirs["heatmaps"][inside], rtol=0, atol=4 * np.finfo(np.float32).eps)
-    assert ours["heatmaps"][~inside].max() <= np.exp(-(3 * 2.0) ** 2 / (2 * 2.0**2))
+    np.testing.assert_allclose(
+        ours["heatmaps"][inside], theirs["heatmaps"][inside], rtol=0, atol=4 * np.finfo(np.float32).eps
+    )
+    assert ours["heatmaps"][~inside].max() <= np.exp(-((3 * 2.0) ** 2) / (2 * 2.0**2))
     np.testing.assert_array_equal(ours["keypoint_weights"], theirs["keypoint_weights"])
 
 
@@ -113,7 +123,9 @@ def test_quarter_codec_is_msra_decode_but_where_mmpose_skips_a_neighbour():
     decoders agree exactly."""
     maps = np.random.default_rng(0).random((4000, 16, 16)).astype(np.float32)
     theirs = MSRAHeatmap(input_size=(64, 64), heatmap_size=(16, 16), sigma=2.0).decode(maps)[0][0]
-    ours = KEYPOINT_CODECS.build(dict(type="LandmarkCodec", name="quarter", input_size=(64, 64), heatmap_size=(16, 16), convention="legacy")).decode(maps)[0][0]
+    ours = KEYPOINT_CODECS.build(
+        dict(type="LandmarkCodec", name="quarter", input_size=(64, 64), heatmap_size=(16, 16), convention="legacy")
+    ).decode(maps)[0][0]
     peak = lc.decode_argmax(maps)[0]
     differ = np.abs(ours - theirs).max(axis=-1) > 0
     assert differ.any() and np.all((peak[differ] <= 1).any(axis=-1))
@@ -130,7 +142,9 @@ def test_dark_codec_decodes_mmpose_dark_target_exactly_and_mmpose_does_not():
     ours = build(name="dark", heatmap_size=HEATMAP, sigma=2.0, convention="legacy")
     theirs = mm.encode(keypoints, visible)["heatmaps"]
     inside = theirs > 0
-    np.testing.assert_allclose(ours.encode(keypoints, visible)["heatmaps"][inside], theirs[inside], rtol=0, atol=8 * np.finfo(np.float32).eps)
+    np.testing.assert_allclose(
+        ours.encode(keypoints, visible)["heatmaps"][inside], theirs[inside], rtol=0, atol=8 * np.finfo(np.float32).eps
+    )
     ours_error = np.abs(ours.decode(theirs)[0] - keypoints)
     their_error = np.abs(mm.decode(theirs)[0] - keypoints)
     assert ours_error.max() < 1e-4
@@ -145,7 +159,9 @@ def test_udp_codec_matches_mmpose_udp_target_and_round_trips_where_mmpose_scales
     ours = build(name="udp", heatmap_size=HEATMAP, sigma=2.0)
     theirs = mm.encode(keypoints, visible)["heatmaps"]
     inside = theirs > 0
-    np.testing.assert_allclose(ours.encode(keypoints, visible)["heatmaps"][inside], theirs[inside], rtol=0, atol=16 * np.finfo(np.float32).eps)
+    np.testing.assert_allclose(
+        ours.encode(keypoints, visible)["heatmaps"][inside], theirs[inside], rtol=0, atol=16 * np.finfo(np.float32).eps
+    )
     assert np.abs(ours.decode(theirs)[0] - keypoints).max() < 1e-4
     their_error = mm.decode(theirs)[0] - keypoints
     np.testing.assert_allclose(their_error, keypoints / (INPUT[0] - 1), atol=2e-3)
@@ -165,7 +181,12 @@ def test_simcc_codec_matches_simcc_label_where_mmpose_keeps_the_sub_bin_position
     theirs = mm.encode(keypoints, visible)
     decoded = ours.decode(theirs["keypoint_x_labels"][0], theirs["keypoint_y_labels"][0])[0]
     assert 0.05 < np.abs(decoded - keypoints).max() <= 0.25 + 1e-4  # their rounding, read back exactly
-    assert np.abs(ours.decode(*(o[0] for o in ours.encode(keypoints, visible).values() if o.ndim == 3))[0] - keypoints).max() < 1e-4
+    assert (
+        np.abs(
+            ours.decode(*(o[0] for o in ours.encode(keypoints, visible).values() if o.ndim == 3))[0] - keypoints
+        ).max()
+        < 1e-4
+    )
 
 
 def test_the_configs_on_the_mmpose_page_build_and_round_trip():
@@ -176,11 +197,15 @@ def test_the_configs_on_the_mmpose_page_build_and_round_trip():
 
     page = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "mmpose.md").read_text()
     block = re.findall(r"```python\n(.*?)```", page, re.S)[0]
-    configs = [m for m in re.findall(r"^#? ?codec = (dict\(.*?\))$", block.replace("\n#              ", " "), re.M) if "LandmarkCodec" in m]
+    configs = [
+        m
+        for m in re.findall(r"^#? ?codec = (dict\(.*?\))$", block.replace("\n#              ", " "), re.M)
+        if "LandmarkCodec" in m
+    ]
     assert len(configs) == 2
     keypoints, visible = face()
     for text in configs:
-        codec = KEYPOINT_CODECS.build(eval(text))  # noqa: S307 - the page's own literal
+        codec = KEYPOINT_CODECS.build(eval(text))  # the page's own literal
         encoded = codec.encode(keypoints, visible)
         maps = encoded["heatmaps"]
         if codec.codec.name == "h3r":  # the config decodes logits: give it the target's log

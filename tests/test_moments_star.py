@@ -7,13 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from helpers import convert, numpy_of
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import landmark_codecs as lc
-
-from conftest import convert, numpy_of
 
 EPS64 = np.finfo(np.float64).eps
 
@@ -39,9 +38,9 @@ def literal_moments(maps: np.ndarray, normalize: bool) -> tuple[np.ndarray, np.n
 
 
 @given(
-    maps=hnp.arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)), elements=st.floats(0.0, 1.0)).filter(
-        lambda m: (m.sum(axis=(-2, -1)) > 1e-3).all()
-    ),
+    maps=hnp.arrays(
+        np.float64, st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)), elements=st.floats(0.0, 1.0)
+    ).filter(lambda m: (m.sum(axis=(-2, -1)) > 1e-3).all()),
     normalize=st.booleans(),
 )
 def test_heatmap_moments_are_the_definition(backend, maps, normalize):
@@ -126,10 +125,14 @@ def test_eigh_2x2_reads_only_the_lower_triangle_and_gives_the_axes_for_a_multipl
     np.testing.assert_allclose(np.abs(vectors[1]), np.eye(2), rtol=0, atol=EPS64)  # theta = pi / 2, rounded
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((3, 3)), "matrices must have shape"), (np.zeros(2), "matrices must have shape"),
-    (np.zeros((2, 2), dtype=int), "matrices must have a real floating dtype"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((3, 3)), "matrices must have shape"),
+        (np.zeros(2), "matrices must have shape"),
+        (np.zeros((2, 2), dtype=int), "matrices must have a real floating dtype"),
+    ],
+)
 def test_eigh_2x2_bad_input(bad, message):
     with pytest.raises((ValueError, TypeError), match=message):
         lc.eigh_2x2(bad)
@@ -163,11 +166,15 @@ def star_repository(heatmap, gt, *, w=1.0, dist="smoothl1", eps=1e-5, grid_dtype
     bs, n, h, wd = heatmap.shape
     hm = heatmap / torch.clamp(heatmap.sum([2, 3]), min=1e-6).view(bs, n, 1, 1)
     gd = grid_dtype or heatmap.dtype
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=gd) / (h - 1) * 2 - 1, torch.arange(wd, dtype=gd) / (wd - 1) * 2 - 1, indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=gd) / (h - 1) * 2 - 1, torch.arange(wd, dtype=gd) / (wd - 1) * 2 - 1, indexing="ij"
+    )
     yy, xx = yy.to(hm), xx.to(hm)
     mx, my = (xx * hm).sum([2, 3]), (yy * hm).sum([2, 3])
     means = torch.stack([mx, my], -1)
-    vec = torch.stack([(xx - mx[..., None, None]).reshape(bs * n, -1), (yy - my[..., None, None]).reshape(bs * n, -1)], 1)
+    vec = torch.stack(
+        [(xx - mx[..., None, None]).reshape(bs * n, -1), (yy - my[..., None, None]).reshape(bs * n, -1)], 1
+    )
     cov = torch.bmm(hm.reshape(bs * n, 1, -1).expand(-1, 2, -1) * vec, vec.transpose(1, 2)).view(bs, n, 2, 2)
     v1 = hm.sum([2, 3]) + 1e-5
     v2 = hm.pow(2).sum([2, 3]) + 1e-5
@@ -227,7 +234,10 @@ def test_star_in_float32_matches_the_repository_code_path(distance):
 def test_star_penalizes_an_error_across_the_ambiguity_less_than_along_it():
     """The paper's claim: on a map elongated along x (a contour's direction), an error along x
     costs less than the same error along y."""
-    elongated = np.exp(-((np.arange(33) - 16.0) ** 2) / (2 * 5.0**2))[None, None, :] * np.exp(-((np.arange(33) - 16.0) ** 2) / 2)[None, :, None]
+    elongated = (
+        np.exp(-((np.arange(33) - 16.0) ** 2) / (2 * 5.0**2))[None, None, :]
+        * np.exp(-((np.arange(33) - 16.0) ** 2) / 2)[None, :, None]
+    )
     along = lc.star_loss(elongated, np.array([[19.0, 16.0]]), omega=0.0)
     across = lc.star_loss(elongated, np.array([[16.0, 19.0]]), omega=0.0)
     assert along < across / 3
@@ -266,14 +276,17 @@ def test_star_mask_excludes_a_landmark_whatever_it_holds():
     torch.testing.assert_close(lc.star_loss(maps, coords, reduction="sum"), per.sum())
 
 
-@pytest.mark.parametrize("call, error, message", [
-    (lambda m, c: lc.star_loss(m[..., :1, :], c), ValueError, "heatmaps must be at least 2x2"),
-    (lambda m, c: lc.star_loss(m, c[:, :2]), ValueError, "coords must have shape"),
-    (lambda m, c: lc.star_loss(m, c, distance="huber"), ValueError, "distance must be one of"),
-    (lambda m, c: lc.star_loss(m, c, omega=-1.0), ValueError, "omega must be >= 0"),
-    (lambda m, c: lc.star_loss(m, c, epsilon=0.0), ValueError, "epsilon must be positive"),
-    (lambda m, c: lc.star_loss(m, c, weights=np.ones(4)), ValueError, "weights must broadcast"),
-])
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda m, c: lc.star_loss(m[..., :1, :], c), ValueError, "heatmaps must be at least 2x2"),
+        (lambda m, c: lc.star_loss(m, c[:, :2]), ValueError, "coords must have shape"),
+        (lambda m, c: lc.star_loss(m, c, distance="huber"), ValueError, "distance must be one of"),
+        (lambda m, c: lc.star_loss(m, c, omega=-1.0), ValueError, "omega must be >= 0"),
+        (lambda m, c: lc.star_loss(m, c, epsilon=0.0), ValueError, "epsilon must be positive"),
+        (lambda m, c: lc.star_loss(m, c, weights=np.ones(4)), ValueError, "weights must broadcast"),
+    ],
+)
 def test_star_bad_input(call, error, message):
     maps = np.random.default_rng(0).random((2, 3, 5, 6))
     coords = np.ones((2, 3, 2))

@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from helpers import convert, numpy_of
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import landmark_codecs as lc
 from landmark_codecs.testing import assert_lossless, heatmap_sizes, landmarks
-
-from conftest import convert, numpy_of
 
 MERGES = ["mean", "original", "none"]
 TOL = {np.float32: 1e-5, np.float64: 1e-9}
@@ -43,9 +43,9 @@ def _oracle_reverse(index):
 
 def _oracle_decode(scores, offsets, nb_offsets, index, merge):
     """The decode, one landmark and one neighbour at a time (batch axis 0)."""
-    b, k, h, w = scores.shape
+    b, k, _h, w = scores.shape
     n = index.shape[1]
-    padded, lengths, longest = _oracle_reverse(index)
+    padded, lengths, _longest = _oracle_reverse(index)
     out = np.zeros((b, k, 2))
     for bi in range(b):
         own, by = {}, {}
@@ -123,7 +123,11 @@ def test_permuting_landmarks_permutes_the_table(k, data, seed):
     tb = lc.encode_pipnet(coords[:, perm], grid_size=(8, 8), neighbors=b)
     for x, y in zip(ta, tb):
         np.testing.assert_array_equal(y, x[:, perm])
-    outputs = (rng.random(ta.scores.shape), rng.normal(size=ta.offsets.shape), rng.normal(size=ta.neighbor_offsets.shape))
+    outputs = (
+        rng.random(ta.scores.shape),
+        rng.normal(size=ta.offsets.shape),
+        rng.normal(size=ta.neighbor_offsets.shape),
+    )
     counts = a.reverse_count[a.reverse_count > 0]
     even = bool(np.all(a.reverse_index.shape[1] % counts == 0))
     # "original" repeats each landmark's predictors in landmark order up to R: unless every count
@@ -205,7 +209,9 @@ def test_missing_landmarks_get_zero_masks_and_never_corrupt_others(backend, data
     else:
         broken[..., j, :] = [size[0] + 3.0, -7.0]
     full = lc.encode_pipnet(convert(coords, backend), grid_size=size, neighbors=table)
-    part = lc.encode_pipnet(convert(broken, backend), grid_size=size, neighbors=table, weights=convert(visible, backend))
+    part = lc.encode_pipnet(
+        convert(broken, backend), grid_size=size, neighbors=table, weights=convert(visible, backend)
+    )
     full, part = [numpy_of(a) for a in full], [numpy_of(a) for a in part]
     scores, offsets, nb, mask, nb_mask, weights = part
     assert weights[..., j] == 0 and np.all(weights[..., np.arange(k) != j] == 1)
@@ -240,7 +246,7 @@ def test_visible_weights_carry_into_the_masks():
 def test_decode_equals_the_per_landmark_loop(merge, shape, size, seed):
     pts, n = shape
     table = lc.pipnet_neighbors(pts, num_neighbors=n)
-    padded, lengths, longest = _oracle_reverse(table.index)
+    _padded, lengths, longest = _oracle_reverse(table.index)
     assume(all(longest <= 11 * n_t for n_t in lengths if n_t))  # where the repository's padding is defined
     rng = np.random.default_rng(seed)
     w, h = size
@@ -323,7 +329,9 @@ def test_backends_agree_keep_dtype_device_and_inputs(backend, dtype, table_from)
     device = str(getattr(inputs[0], "device", "cpu"))
     for g, w in zip(got, want):
         assert numpy_of(g).dtype == dtype and str(getattr(g, "device", "cpu")) == device
-        np.testing.assert_allclose(numpy_of(g), w, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6 if dtype == np.float32 else 1e-12)
+        np.testing.assert_allclose(
+            numpy_of(g), w, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6 if dtype == np.float32 else 1e-12
+        )
     for i, b in zip(inputs, before):
         np.testing.assert_array_equal(numpy_of(i), b)
 
@@ -345,8 +353,7 @@ def test_torch_meta_device_propagates():
 
 def _oracle_loss(s, o, nb, t, score_weight=10.0, offset_weight=1.0):
     """The repository's: MSE over every map, L1 means of x and y at the target cell, added."""
-    b, k, h, w = s.shape
-    n = nb.shape[2]
+    b, k, _h, _w = s.shape
     cell = t.scores.reshape(b, k, -1).argmax(-1)
     sel = lambda a, c: np.take_along_axis(a.reshape(*a.shape[:-2], -1), c, axis=-1)[..., 0]  # noqa: E731
     own_p, own_t = sel(o, cell[:, :, None, None]), sel(t.offsets, cell[:, :, None, None])
@@ -380,7 +387,7 @@ def test_loss_ignores_masked_predictions_even_when_not_finite():
     clean.backward()
     grads = [p.grad.clone() for p in preds]
     dirty = [p.detach().clone() for p in preds]
-    missing = (t.weights == 0)  # (B, K): landmarks (0, 1) invisible, (0, 5) NaN, (1, 5) outside
+    missing = t.weights == 0  # (B, K): landmarks (0, 1) invisible, (0, 5) NaN, (1, 5) outside
     assert int(missing.sum()) == 3
     for d in dirty:
         d[missing] = float("nan")
@@ -405,8 +412,12 @@ def test_loss_gradcheck_float64():
     torch = pytest.importorskip("torch")
     table = lc.pipnet_neighbors(PTS[:4], num_neighbors=2)
     rng = np.random.default_rng(1)
-    t = lc.encode_pipnet(torch.asarray(rng.uniform(-0.5, 3.4, (2, 4, 2))), grid_size=(4, 3), neighbors=table,
-                         weights=torch.asarray([[1.0, 0.0, 1.0, 2.0], [1.0, 1.0, 1.0, 1.0]]))
+    t = lc.encode_pipnet(
+        torch.asarray(rng.uniform(-0.5, 3.4, (2, 4, 2))),
+        grid_size=(4, 3),
+        neighbors=table,
+        weights=torch.asarray([[1.0, 0.0, 1.0, 2.0], [1.0, 1.0, 1.0, 1.0]]),
+    )
     # Keep predictions away from |d| = 0, where L1 has a kink.
     preds = [(x + torch.asarray(rng.uniform(0.1, 0.9, x.shape))).requires_grad_() for x in t[:3]]
     assert torch.autograd.gradcheck(lambda s, o, nb: lc.pipnet_loss(s, o, nb, t), preds)
@@ -431,6 +442,7 @@ def test_loss_in_half_precision_is_finite_and_close(dtype):
 
 # -- real mean shapes ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["wflw98", "300w68", "cofw29", "aflw19"])
 @pytest.mark.parametrize("merge", MERGES)
 def test_real_mean_shapes_build_and_round_trip(name, merge):
@@ -445,7 +457,9 @@ def test_real_mean_shapes_build_and_round_trip(name, merge):
     rng = np.random.default_rng(0)
     angle = rng.uniform(-0.5, 0.5, 16)
     rot = np.stack([np.stack([np.cos(angle), -np.sin(angle)], -1), np.stack([np.sin(angle), np.cos(angle)], -1)], -2)
-    faces = 128 + (pts - 0.5) @ rot.transpose(0, 2, 1) * rng.uniform(150, 230, (16, 1, 1)) + rng.normal(0, 4, (16, 1, 2))
+    faces = (
+        128 + (pts - 0.5) @ rot.transpose(0, 2, 1) * rng.uniform(150, 230, (16, 1, 1)) + rng.normal(0, 4, (16, 1, 2))
+    )
     grid = lc.image_to_heatmap(np.clip(faces, 0, 255.9).astype(np.float32), image_size=(256, 256), heatmap_size=(8, 8))
     t = lc.encode_pipnet(grid, grid_size=(8, 8), neighbors=table)
     got, _ = lc.decode_pipnet(t.scores, t.offsets, t.neighbor_offsets, neighbors=table, merge=merge)
@@ -461,10 +475,30 @@ def test_real_mean_shapes_build_and_round_trip(name, merge):
         (np.zeros((5, 3)), {}, ValueError, r"mean_shape must have shape \(K, 2\).*\(5, 3\)"),
         (np.zeros(10), {}, ValueError, r"mean_shape must have shape \(K, 2\).*\(10,\)"),
         (np.zeros((1, 2)), {"num_neighbors": 1}, ValueError, "at least 2 landmarks"),
-        (np.random.default_rng(0).random((5, 2)), {"num_neighbors": 5}, ValueError, "num_neighbors must be less than K = 5"),
-        (np.random.default_rng(0).random((5, 2)), {"num_neighbors": 0}, ValueError, "num_neighbors must be a positive int"),
-        (np.random.default_rng(0).random((5, 2)), {"num_neighbors": 2.0}, TypeError, "num_neighbors must be a positive int"),
-        (np.array([[0.0, 0.0], [np.nan, 1.0], [1.0, 1.0]]), {"num_neighbors": 1}, ValueError, r"finite.*landmarks \[1\]"),
+        (
+            np.random.default_rng(0).random((5, 2)),
+            {"num_neighbors": 5},
+            ValueError,
+            "num_neighbors must be less than K = 5",
+        ),
+        (
+            np.random.default_rng(0).random((5, 2)),
+            {"num_neighbors": 0},
+            ValueError,
+            "num_neighbors must be a positive int",
+        ),
+        (
+            np.random.default_rng(0).random((5, 2)),
+            {"num_neighbors": 2.0},
+            TypeError,
+            "num_neighbors must be a positive int",
+        ),
+        (
+            np.array([[0.0, 0.0], [np.nan, 1.0], [1.0, 1.0]]),
+            {"num_neighbors": 1},
+            ValueError,
+            r"finite.*landmarks \[1\]",
+        ),
         (np.array([["a", "b"], ["c", "d"]]), {"num_neighbors": 1}, TypeError, "real numbers"),
     ],
 )
@@ -489,7 +523,9 @@ def test_encode_rejects_mismatched_tables_and_sizes():
         lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=table, weights=np.ones(6))
     # A plain list index (the repository's meanface_indices) is accepted.
     listed = lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=table.index.tolist())
-    np.testing.assert_array_equal(listed.neighbor_offsets, lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=table).neighbor_offsets)
+    np.testing.assert_array_equal(
+        listed.neighbor_offsets, lc.encode_pipnet(COORDS, grid_size=(8, 6), neighbors=table).neighbor_offsets
+    )
 
 
 def test_decode_rejects_maps_that_do_not_match():
@@ -600,7 +636,9 @@ def test_the_repository_convention_is_ours_shifted_by_half_a_cell():
     x = lc.image_to_heatmap(image_xy, image_size=(256, 256), heatmap_size=(8, 8), convention="legacy") - 0.5
     t = lc.encode_pipnet(x, grid_size=(8, 8), neighbors=table)
     np.testing.assert_allclose(np.where(t.offset_weights[:, None] > 0, t.offsets + 0.5, 0.0), own, atol=1e-12)
-    np.testing.assert_allclose(np.where(t.offset_weights[:, None, None] > 0, t.neighbor_offsets + 0.5, 0.0), nb, atol=1e-12)
+    np.testing.assert_allclose(
+        np.where(t.offset_weights[:, None, None] > 0, t.neighbor_offsets + 0.5, 0.0), nb, atol=1e-12
+    )
     # A model trained on the repository's targets: subtract 0.5 from its offsets, then decode.
     coords, _ = lc.decode_pipnet(t.scores, own - 0.5, nb - 0.5, neighbors=table)
     back = lc.heatmap_to_image(coords + 0.5, image_size=(256, 256), heatmap_size=(8, 8), convention="legacy")

@@ -32,9 +32,13 @@ def test_exact_targets_decode_exactly_with_their_own_decoder(tmp_path):
     truth = _faces()
     hm = lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(64, 64))
     gauss, _ = lc.encode_gaussian(hm, heatmap_size=(64, 64), sigma=2.0)
-    rows, _, _ = predictions.decode_predictions(_save(tmp_path / "g.npz", heatmaps=gauss, landmarks=truth, image_size=np.array([256, 256]), sigma=2.0))
+    rows, _, _ = predictions.decode_predictions(
+        _save(tmp_path / "g.npz", heatmaps=gauss, landmarks=truth, image_size=np.array([256, 256]), sigma=2.0)
+    )
     by = {r.decoder: r for r in rows}
-    assert by["dark"].mean_error_image_px < 1e-9 and by["dark"].nme_percent < 1e-9 and by["dark"].auc == pytest.approx(1.0)
+    assert (
+        by["dark"].mean_error_image_px < 1e-9 and by["dark"].nme_percent < 1e-9 and by["dark"].auc == pytest.approx(1.0)
+    )
     assert by["argmax"].mean_error_image_px > 0.5  # quantization: up to half a heatmap pixel (2 image px)
     xy = lc.heatmap_to_image(lc.decode_argmax(gauss)[0], image_size=(256, 256), heatmap_size=(64, 64))
     per_face = metrics.nme(xy, truth)
@@ -42,7 +46,9 @@ def test_exact_targets_decode_exactly_with_their_own_decoder(tmp_path):
     assert by["argmax"].auc == pytest.approx(float(metrics.auc(per_face)), rel=1e-12)
     expected, _ = lc.encode_randomized_rounding(hm, heatmap_size=(64, 64), expected=True)
     for maps, logits in ((expected, False), (np.log(np.maximum(expected, 1e-300)), True)):
-        rows, loaded, _ = predictions.decode_predictions(_save(tmp_path / "h.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]), logits=logits))
+        rows, loaded, _ = predictions.decode_predictions(
+            _save(tmp_path / "h.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]), logits=logits)
+        )
         by = {r.decoder: r for r in rows}
         assert loaded.logits is logits and by["h3r"].mean_error_image_px < 1e-9
         assert by["dark"].mean_error_image_px is None and "sigma" in by["dark"].note
@@ -55,35 +61,75 @@ def test_visibility_conventions_and_eye_overrides(tmp_path):
     visible = np.ones((4, 68), dtype=bool)
     visible[:, :10] = False
     maps[:, :10] = np.random.default_rng(0).random(maps[:, :10].shape)  # garbage where invisible
-    path = _save(tmp_path / "u.npz", heatmaps=maps, landmarks=truth, image_size=np.array([64, 64]), weights=visible, convention="udp")
+    path = _save(
+        tmp_path / "u.npz",
+        heatmaps=maps,
+        landmarks=truth,
+        image_size=np.array([64, 64]),
+        weights=visible,
+        convention="udp",
+    )
     rows = predictions.decode_predictions(path, sigma=1.5, eyes=(39, 42)).rows
     dark = next(r for r in rows if r.decoder == "dark")
     assert dark.mean_error_image_px < 1e-9 and dark.nme_percent < 1e-9
 
 
-@pytest.mark.parametrize("arrays, message", [
-    (dict(landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8])), "lacks heatmaps"),
-    (dict(heatmaps=np.zeros((2, 3, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8])), r"heatmaps must be a float \(N, K, H, W\)"),
-    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 4, 2)), image_size=np.array([8, 8])), r"landmarks must be a real \(N, K, 2\) = \(2, 3, 2\)"),
-    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8.0, 8.0])), "image_size must be two ints"),
-    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8]), weights=np.ones(3)), r"weights must be a boolean or numeric \(N, K\) = \(2, 3\) array"),
-    (dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8]), convention="corner"), "convention must be one of"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (dict(landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8])), "lacks heatmaps"),
+        (
+            dict(heatmaps=np.zeros((2, 3, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8, 8])),
+            r"heatmaps must be a float \(N, K, H, W\)",
+        ),
+        (
+            dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 4, 2)), image_size=np.array([8, 8])),
+            r"landmarks must be a real \(N, K, 2\) = \(2, 3, 2\)",
+        ),
+        (
+            dict(heatmaps=np.zeros((2, 3, 4, 4)), landmarks=np.zeros((2, 3, 2)), image_size=np.array([8.0, 8.0])),
+            "image_size must be two ints",
+        ),
+        (
+            dict(
+                heatmaps=np.zeros((2, 3, 4, 4)),
+                landmarks=np.zeros((2, 3, 2)),
+                image_size=np.array([8, 8]),
+                weights=np.ones(3),
+            ),
+            r"weights must be a boolean or numeric \(N, K\) = \(2, 3\) array",
+        ),
+        (
+            dict(
+                heatmaps=np.zeros((2, 3, 4, 4)),
+                landmarks=np.zeros((2, 3, 2)),
+                image_size=np.array([8, 8]),
+                convention="corner",
+            ),
+            "convention must be one of",
+        ),
+    ],
+)
 def test_bad_files_name_the_file_and_the_key(tmp_path, arrays, message):
     path = _save(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ValueError, match=message):
         predictions.decode_predictions(path)
-    with pytest.raises(ValueError, match="bad.npz"):
+    with pytest.raises(ValueError, match=r"bad.npz"):
         predictions.decode_predictions(path)
 
 
 def test_cli_prints_the_table_writes_json_and_refuses_mixed_modes(tmp_path, capsys):
     truth = _faces(n=3)
-    maps, _ = lc.encode_gaussian(lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(32, 32)), heatmap_size=(32, 32), sigma=1.0)
+    maps, _ = lc.encode_gaussian(
+        lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(32, 32)), heatmap_size=(32, 32), sigma=1.0
+    )
     path = _save(tmp_path / "p.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]))
     assert main(["bench", "--predictions", str(path), "--sigma", "1", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "Decoders on saved network outputs: 3 faces x 68 landmarks, 32x32 heatmaps from p.npz" in out and "AUC@0.1" in out
+    assert (
+        "Decoders on saved network outputs: 3 faces x 68 landmarks, 32x32 heatmaps from p.npz" in out
+        and "AUC@0.1" in out
+    )
     saved = json.loads((tmp_path / "out" / "predictions.json").read_text())
     assert [r["decoder"] for r in saved["rows"]] == list(predictions.DECODERS) and saved["config"]["sigma"] == 1.0
     assert saved["rows"][2]["mean_error_image_px"] < 1e-9  # dark on its own target
@@ -109,7 +155,9 @@ def _exit_code(argv: list[str]) -> int:
 def test_the_ced_plot_draws_each_decoders_curve_from_the_metrics(tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="matplotlib is not installed (the plot extra)")
     truth = _faces(n=6)
-    maps, _ = lc.encode_gaussian(lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(16, 16)), heatmap_size=(16, 16), sigma=1.0)
+    maps, _ = lc.encode_gaussian(
+        lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(16, 16)), heatmap_size=(16, 16), sigma=1.0
+    )
     path = _save(tmp_path / "p.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]), sigma=1.0)
     decoded = predictions.decode_predictions(path)
     assert set(decoded.per_face_nme) == set(predictions.DECODERS)
@@ -118,13 +166,16 @@ def test_the_ced_plot_draws_each_decoders_curve_from_the_metrics(tmp_path, capsy
     lines = fig.axes[0].get_lines()
     assert [line.get_label().split(" (")[0] for line in lines] == list(decoded.per_face_nme)
     levels = lines[0].get_xdata() / 100
-    np.testing.assert_allclose(lines[0].get_ydata(), metrics.ced(decoded.per_face_nme["argmax"], levels), rtol=0, atol=1e-15)
-    assert len({(line.get_linestyle(), line.get_marker()) for line in lines}) == len(lines)  # coinciding curves stay visible
+    np.testing.assert_allclose(
+        lines[0].get_ydata(), metrics.ced(decoded.per_face_nme["argmax"], levels), rtol=0, atol=1e-15
+    )
+    assert len({(line.get_linestyle(), line.get_marker()) for line in lines}) == len(
+        lines
+    )  # coinciding curves stay visible
     predictions.ced_plot(decoded.per_face_nme, tmp_path / "ced.svg", title="t")
     assert (tmp_path / "ced.svg").read_text().lstrip().startswith("<?xml")
     assert main(["bench", "--predictions", str(path), "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "ced.png").is_file() and "ced.png" in capsys.readouterr().out
-
 
 
 def test_without_matplotlib_the_cli_says_so_and_writes_the_json(tmp_path, capsys, monkeypatch):
@@ -133,7 +184,9 @@ def test_without_matplotlib_the_cli_says_so_and_writes_the_json(tmp_path, capsys
 
     monkeypatch.setattr(predictions, "ced_plot", missing)
     truth = _faces(n=2)
-    maps, _ = lc.encode_gaussian(lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(16, 16)), heatmap_size=(16, 16), sigma=1.0)
+    maps, _ = lc.encode_gaussian(
+        lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(16, 16)), heatmap_size=(16, 16), sigma=1.0
+    )
     path = _save(tmp_path / "p.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]))
     assert main(["bench", "--predictions", str(path), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
@@ -145,28 +198,41 @@ def test_without_matplotlib_the_cli_says_so_and_writes_the_json(tmp_path, capsys
 
 def _good(n=3, size=32):
     truth = _faces(n=n, size=size * 4)
-    maps, _ = lc.encode_gaussian(lc.image_to_heatmap(truth, image_size=(4 * size, 4 * size), heatmap_size=(size, size)), heatmap_size=(size, size), sigma=1.0)
+    maps, _ = lc.encode_gaussian(
+        lc.image_to_heatmap(truth, image_size=(4 * size, 4 * size), heatmap_size=(size, size)),
+        heatmap_size=(size, size),
+        sigma=1.0,
+    )
     return dict(heatmaps=maps, landmarks=truth, image_size=np.array([4 * size, 4 * size]))
 
 
-@pytest.mark.parametrize("extra, message", [
-    (dict(logits="False"), r"logits must be a boolean \(True or False, or 0 or 1\), got <U5 'False'"),  # was: read as True
-    (dict(logits=np.nan), r"logits must be a boolean .* got float64 nan"),
-    (dict(logits=np.array([True, False])), "logits must be a boolean"),
-    (dict(weights=np.array([["a"] * 68] * 3)), r"weights must be a boolean or numeric \(N, K\)"),  # was: accepted
-    (dict(weights=np.full((3, 68), np.nan)), "weights must be finite"),
-    (dict(sigma=np.array([2.0, 3.0])), "sigma must be one number"),  # was: a TypeError traceback
-    (dict(sigma=-1.0), "sigma must be positive"),
-    (dict(convention=np.array(["udp", "legacy"])), "convention must be one of"),
-    (dict(landmarks=np.zeros((3, 68, 2), dtype=complex)), r"landmarks must be a real \(N, K, 2\)"),  # was: cast to real
-    (dict(image_size=np.array([128.0, 128.0])), "image_size must be two ints"),
-    (dict(heatmaps=np.zeros((3, 68, 32, 32), dtype=complex)), r"heatmaps must be a float \(N, K, H, W\)"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            dict(logits="False"),
+            r"logits must be a boolean \(True or False, or 0 or 1\), got <U5 'False'",
+        ),  # was: read as True
+        (dict(logits=np.nan), r"logits must be a boolean .* got float64 nan"),
+        (dict(logits=np.array([True, False])), "logits must be a boolean"),
+        (dict(weights=np.array([["a"] * 68] * 3)), r"weights must be a boolean or numeric \(N, K\)"),  # was: accepted
+        (dict(weights=np.full((3, 68), np.nan)), "weights must be finite"),
+        (dict(sigma=np.array([2.0, 3.0])), "sigma must be one number"),  # was: a TypeError traceback
+        (dict(sigma=-1.0), "sigma must be positive"),
+        (dict(convention=np.array(["udp", "legacy"])), "convention must be one of"),
+        (
+            dict(landmarks=np.zeros((3, 68, 2), dtype=complex)),
+            r"landmarks must be a real \(N, K, 2\)",
+        ),  # was: cast to real
+        (dict(image_size=np.array([128.0, 128.0])), "image_size must be two ints"),
+        (dict(heatmaps=np.zeros((3, 68, 32, 32), dtype=complex)), r"heatmaps must be a float \(N, K, H, W\)"),
+    ],
+)
 def test_hostile_members_are_refused_by_name(tmp_path, extra, message):
     path = _save(tmp_path / "hostile.npz", **{**_good(), **extra})
     with pytest.raises(ValueError, match=message):
         predictions.decode_predictions(path)
-    with pytest.raises(ValueError, match="hostile.npz"):
+    with pytest.raises(ValueError, match=r"hostile.npz"):
         predictions.decode_predictions(path)
 
 
@@ -186,7 +252,7 @@ def test_files_that_are_not_npz_archives_of_arrays_are_refused(tmp_path):
         predictions.load_predictions(raw)
     text = tmp_path / "text.npz"
     text.write_text("heatmaps, landmarks")
-    with pytest.raises(ValueError, match="is not a readable .npz archive"):
+    with pytest.raises(ValueError, match=r"is not a readable .npz archive"):
         predictions.load_predictions(text)
     pickled = tmp_path / "objects.npz"
     np.savez(pickled, **{**_good(), "sigma": np.array([{"a": 1}], dtype=object)})
@@ -206,10 +272,14 @@ def test_a_header_that_lies_about_its_size_is_refused_before_any_allocation(tmp_
             data = src.read(name)
             if name == "heatmaps.npy":  # claim 2 PiB of float64 in the header
                 buffer = io.BytesIO()
-                np.lib.format.write_array_header_2_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": (2**18, 2**18, 2**6, 2**2)})
+                np.lib.format.write_array_header_2_0(
+                    buffer, {"descr": "<f8", "fortran_order": False, "shape": (2**18, 2**18, 2**6, 2**2)}
+                )
                 data = np.lib.format.magic(2, 0) + buffer.getvalue()[8:] + data[128:]
             dst.writestr(name, data)
-    with pytest.raises(ValueError, match=r"member 'heatmaps' claims shape \(262144, 262144, 64, 4\) of float64 .* the file is damaged"):
+    with pytest.raises(
+        ValueError, match=r"member 'heatmaps' claims shape \(262144, 262144, 64, 4\) of float64 .* the file is damaged"
+    ):
         predictions.load_predictions(lying)
 
 

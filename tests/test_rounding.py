@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
-from hypothesis import assume, given, strategies as st
+from helpers import convert, numpy_of
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from scipy import stats
 
 import landmark_codecs as lc
 from landmark_codecs.testing import assert_lossless, heatmap_sizes, landmarks
-
-from conftest import convert, numpy_of
 
 TOL = {np.float32: 1e-5, np.float64: 1e-9}
 
@@ -140,7 +140,7 @@ def test_integer_shift_moves_the_expected_map(data, dx, dy):
     size, c = data
     w, h = size
     maps, _ = lc.encode_randomized_rounding(c, heatmap_size=size, expected=True)
-    shifted, _ = lc.encode_randomized_rounding(c + [dx, dy], heatmap_size=(w + dx, h + dy), expected=True)
+    shifted, _ = lc.encode_randomized_rounding(c + np.array([dx, dy]), heatmap_size=(w + dx, h + dy), expected=True)
     np.testing.assert_allclose(shifted[..., dy:, dx:], maps, rtol=0, atol=1e-12)
     assert np.all(shifted[..., :dy, :] == 0) and np.all(shifted[..., :, :dx] == 0)
 

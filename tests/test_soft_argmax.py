@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
-from hypothesis import example, given, strategies as st
+from helpers import convert, numpy_of
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import landmark_codecs as lc
 from landmark_codecs.testing import assert_lossless, heatmap_sizes, landmarks
-
-from conftest import convert, numpy_of
 
 
 @st.composite
@@ -32,13 +32,19 @@ def test_decode_of_log_target_returns_the_coordinate(backend, dtype, data):
         return array_namespace(maps).log(maps)
 
     with np.errstate(divide="ignore"):
-        assert_lossless(encode, lambda m: lc.decode_soft_argmax(m, logits=True), convert(c, backend), atol=1e-4, expected=np.clip(c, 0, [w - 1, h - 1]))
+        assert_lossless(
+            encode,
+            lambda m: lc.decode_soft_argmax(m, logits=True),
+            convert(c, backend),
+            atol=1e-4,
+            expected=np.clip(c, 0, [w - 1, h - 1]),
+        )
 
 
 @given(data=case(max_side=64))
 def test_target_is_a_distribution_with_the_exact_mean(data):
     size, sigma, c = data
-    maps, weights = lc.encode_soft_argmax(c, heatmap_size=size, sigma=sigma)
+    maps, _weights = lc.encode_soft_argmax(c, heatmap_size=size, sigma=sigma)
     w, h = size
     np.testing.assert_allclose(maps.sum(axis=(-2, -1)), 1.0, atol=1e-12)
     assert np.all(maps >= 0)
@@ -112,12 +118,36 @@ def test_nan_map_only_spoils_its_own_landmark():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: lc.encode_soft_argmax(np.zeros((1, 2)), heatmap_size=(4, 4), sigma=-1.0), ValueError, "sigma must be positive"),
-        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4)), beta=0.0, logits=True), ValueError, "beta must be positive"),
-        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4)), logits="True"), TypeError, "logits must be True or False, got 'True'"),
-        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4))), TypeError, "missing 1 required keyword-only argument: 'logits'"),
-        (lambda: lc.decode_soft_argmax(np.zeros((4, 4)), logits=True), ValueError, r"heatmaps must have shape \(\.\.\., K, H, W\), got shape \(4, 4\)"),
-        (lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4), dtype=np.int64), logits=True), TypeError, "heatmaps must have a real floating dtype, got int64"),
+        (
+            lambda: lc.encode_soft_argmax(np.zeros((1, 2)), heatmap_size=(4, 4), sigma=-1.0),
+            ValueError,
+            "sigma must be positive",
+        ),
+        (
+            lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4)), beta=0.0, logits=True),
+            ValueError,
+            "beta must be positive",
+        ),
+        (
+            lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4)), logits="True"),
+            TypeError,
+            "logits must be True or False, got 'True'",
+        ),
+        (
+            lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4))),
+            TypeError,
+            "missing 1 required keyword-only argument: 'logits'",
+        ),
+        (
+            lambda: lc.decode_soft_argmax(np.zeros((4, 4)), logits=True),
+            ValueError,
+            r"heatmaps must have shape \(\.\.\., K, H, W\), got shape \(4, 4\)",
+        ),
+        (
+            lambda: lc.decode_soft_argmax(np.zeros((1, 4, 4), dtype=np.int64), logits=True),
+            TypeError,
+            "heatmaps must have a real floating dtype, got int64",
+        ),
     ],
 )
 def test_bad_input(call, error, match):
@@ -133,7 +163,9 @@ def test_bad_input(call, error, match):
     u=st.floats(0.0, 1.0),
     e=st.floats(1.0, 300.0),
 )
-@example(n=64, sigma=0.2, where="interior", u=52.016205 / 63, e=1.0).via("narrow in the interior: a variance from raw moments stalls Newton in float32")
+@example(n=64, sigma=0.2, where="interior", u=52.016205 / 63, e=1.0).via(
+    "narrow in the interior: a variance from raw moments stalls Newton in float32"
+)
 @example(n=7, sigma=0.06, where="interior", u=4.041083 / 6, e=1.0).via("one-hot-like")
 def test_the_tilt_converges_within_its_fixed_newton_steps(dtype, n, sigma, where, u, e):
     """10 safeguarded Newton steps (20 below sigma 0.35) put the mean on the centre to the
@@ -177,7 +209,9 @@ def test_numpy_stopping_converged_landmarks_gives_the_full_step_count_bits(sigma
     from landmark_codecs import _xp
 
     rng = np.random.default_rng(2)
-    c = np.concatenate([rng.uniform(0, 47, size=(60, 2)), rng.uniform(0, 1e-3, size=(10, 2)), 47 - rng.uniform(0, 1e-3, size=(10, 2))])
+    c = np.concatenate(
+        [rng.uniform(0, 47, size=(60, 2)), rng.uniform(0, 1e-3, size=(10, 2)), 47 - rng.uniform(0, 1e-3, size=(10, 2))]
+    )
     for dtype in (np.float32, np.float64):
         fast = lc.encode_soft_argmax(c.astype(dtype), heatmap_size=(48, 40), sigma=sigma).heatmaps
 

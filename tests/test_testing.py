@@ -58,8 +58,19 @@ def test_assert_unbiased_fails_non_finite_and_widely_spread_samples():
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("alpha", float("nan")), ("alpha", -1.0), ("alpha", 0.0), ("alpha", 1.0), ("alpha", "0.1"), ("n_samples", 0), ("n_samples", 1),
-     ("n_samples", True), ("n_samples", 2.5), ("support_width", 0.0), ("support_width", float("inf"))],
+    [
+        ("alpha", float("nan")),
+        ("alpha", -1.0),
+        ("alpha", 0.0),
+        ("alpha", 1.0),
+        ("alpha", "0.1"),
+        ("n_samples", 0),
+        ("n_samples", 1),
+        ("n_samples", True),
+        ("n_samples", 2.5),
+        ("support_width", 0.0),
+        ("support_width", float("inf")),
+    ],
 )
 def test_assert_unbiased_refuses_bad_options(option, value):
     with pytest.raises(ValueError, match=option):
@@ -119,7 +130,9 @@ def test_assert_lossless_reports_the_worst_landmarks():
     def encode(c):
         return lc.encode_gaussian(c, heatmap_size=(8, 8), sigma=1.0)[0]
 
-    with pytest.raises(AssertionError, match=r"not lossless: 1 of 2 landmarks.*\n  landmark \(1,\): coords \[2.25, 3.0\]"):
+    with pytest.raises(
+        AssertionError, match=r"not lossless: 1 of 2 landmarks.*\n  landmark \(1,\): coords \[2.25, 3.0\]"
+    ):
         assert_lossless(encode, lc.decode_argmax, np.array([[1.0, 2.0], [2.25, 3.0]]), atol=1e-6)
     assert_lossless(encode, lc.decode_argmax, np.array([[1.0, 2.0], [2.0, 3.0]]), atol=0.0)
 

@@ -11,12 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from public_calls import CALLS, HOST_SIDE, INPUTS, TABLE, outputs  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import landmark_codecs as lc  # noqa: E402
 from landmark_codecs import torch as lct  # noqa: E402
-
-from public_calls import CALLS, HOST_SIDE, INPUTS, TABLE, outputs  # noqa: E402
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -98,6 +97,7 @@ def test_cuda_matches_cpu_and_stays_on_the_device(name):
 
 # --------------------------------------------------------------------------- float16 / bfloat16
 
+
 @pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", sorted(set(CALLS) - {n for n, (p, _) in CALLS.items() if p in HOST_SIDE}))
 def test_half_precision_is_the_float32_result_rounded_once(name, half):
@@ -128,14 +128,20 @@ GRADCHECK = {
     # integer coordinates of the piecewise-linear H3R expectation, map borders).
     "encode_gaussian": (("coords",), lambda c: lc.encode_gaussian(c, heatmap_size=(9, 7), sigma=1.5)[0]),
     "encode_soft_argmax": (("coords",), lambda c: lc.encode_soft_argmax(c, heatmap_size=(9, 7), sigma=1.5)[0]),
-    "encode_rr_expected": (("coords",), lambda c: lc.encode_randomized_rounding(c, heatmap_size=(9, 7), expected=True, sigma=1.0)[0]),
+    "encode_rr_expected": (
+        ("coords",),
+        lambda c: lc.encode_randomized_rounding(c, heatmap_size=(9, 7), expected=True, sigma=1.0)[0],
+    ),
     "encode_udp": (("coords",), lambda c: lc.encode_udp(c * 4, image_size=(36, 28), heatmap_size=(9, 7), sigma=1.5)[0]),
     "encode_simcc": (("coords",), lambda c: lc.encode_simcc(c, image_size=(9, 7), sigma=2.0)[:2]),
     "image_to_heatmap": (("coords",), lambda c: lc.image_to_heatmap(c, image_size=(36, 28), heatmap_size=(9, 7))),
     "decode_soft_argmax": (("maps",), lambda m: lc.decode_soft_argmax(m, beta=2.0, logits=True)[0]),
     "decode_soft_argmax_prob": (("maps",), lambda m: lc.decode_soft_argmax(m, logits=False, beta=1.5)[0]),
     "decode_rr_topk": (("maps",), lambda m: lc.decode_randomized_rounding(m, top_k=5, logits=False)[0]),
-    "decode_rr_window_logits": (("maps",), lambda m: lc.decode_randomized_rounding(m, activation="window", logits=True)[0]),
+    "decode_rr_window_logits": (
+        ("maps",),
+        lambda m: lc.decode_randomized_rounding(m, activation="window", logits=True)[0],
+    ),
     "decode_dark": (("maps",), lambda m: lc.decode_dark(m + 1.0, sigma=1.5, iterations=2)[0]),
     "encode_boundaries": (
         ("coords",),
@@ -146,7 +152,9 @@ GRADCHECK = {
 
 
 # encode_soft_argmax's gradcheck differentiates 20 Newton steps numerically: 14 s, so slow.
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "encode_soft_argmax" else n for n in sorted(GRADCHECK)])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "encode_soft_argmax" else n for n in sorted(GRADCHECK)]
+)
 def test_gradcheck_float64(name):
     rng = np.random.default_rng(3)
     coords = torch.tensor(rng.uniform(0.6, 5.4, (2, 3, 2)) + 0.013, requires_grad=True)
@@ -236,14 +244,26 @@ def test_torch_compile_fullgraph_every_function_and_module():
 # --------------------------------------------------------------------------- Modules
 
 DECODER_MODULES = {
-    "ArgmaxDecoder": (lambda: lct.ArgmaxDecoder(refine="quarter"), lambda a: lc.decode_argmax(a["maps"], refine="quarter"), ("maps",)),
+    "ArgmaxDecoder": (
+        lambda: lct.ArgmaxDecoder(refine="quarter"),
+        lambda a: lc.decode_argmax(a["maps"], refine="quarter"),
+        ("maps",),
+    ),
     "RandomizedRoundingDecoder": (
         lambda: lct.RandomizedRoundingDecoder(top_k=4, logits=True),
         lambda a: lc.decode_randomized_rounding(a["maps"], top_k=4, logits=True),
         ("maps",),
     ),
-    "SoftArgmaxDecoder": (lambda: lct.SoftArgmaxDecoder(beta=2.0, logits=True), lambda a: lc.decode_soft_argmax(a["maps"], beta=2.0, logits=True), ("maps",)),
-    "DarkDecoder": (lambda: lct.DarkDecoder(sigma=1.5, iterations=2), lambda a: lc.decode_dark(a["maps"], sigma=1.5, iterations=2), ("maps",)),
+    "SoftArgmaxDecoder": (
+        lambda: lct.SoftArgmaxDecoder(beta=2.0, logits=True),
+        lambda a: lc.decode_soft_argmax(a["maps"], beta=2.0, logits=True),
+        ("maps",),
+    ),
+    "DarkDecoder": (
+        lambda: lct.DarkDecoder(sigma=1.5, iterations=2),
+        lambda a: lc.decode_dark(a["maps"], sigma=1.5, iterations=2),
+        ("maps",),
+    ),
     "UDPDecoder": (
         lambda: lct.UDPDecoder(image_size=(64, 48), sigma=1.5),
         lambda a: lc.decode_udp(a["maps"], image_size=(64, 48), sigma=1.5),
@@ -345,7 +365,7 @@ def test_uniform_noise_feeds_the_sampler_like_an_explicit_rng():
 
 
 def test_uniform_noise_bad_input():
-    with pytest.raises(TypeError, match="rng must be a torch.Generator"):
+    with pytest.raises(TypeError, match=r"rng must be a torch.Generator"):
         lct.uniform_noise(torch.zeros(2, 2), rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"coords must have shape \(\.\.\., K, 2\)"):
         lct.uniform_noise(torch.zeros(2, 3), rng=torch.Generator())
@@ -355,7 +375,7 @@ def test_uniform_noise_bad_input():
 def test_uniform_noise_on_cuda_draws_there_and_refuses_a_cpu_generator():
     c = torch.zeros(2, 5, 2, device="cuda")
     assert lct.uniform_noise(c, rng=torch.Generator(device="cuda")).device.type == "cuda"
-    with pytest.raises(ValueError, match="torch.Generator on cpu"):
+    with pytest.raises(ValueError, match=r"torch.Generator on cpu"):
         lct.uniform_noise(c, rng=torch.Generator())
 
 
@@ -373,7 +393,14 @@ def _codec(name, **options):
 
 @pytest.mark.parametrize(
     "name, options",
-    [("dark", {"sigma": 1.5}), ("h3r", {"expected": True}), ("soft_argmax", {"sigma": 1.0}), ("udp", {"sigma": 2.0}), ("simcc", {"sigma": 3.0}), ("pipnet", {"neighbors": TABLE})],
+    [
+        ("dark", {"sigma": 1.5}),
+        ("h3r", {"expected": True}),
+        ("soft_argmax", {"sigma": 1.0}),
+        ("udp", {"sigma": 2.0}),
+        ("simcc", {"sigma": 3.0}),
+        ("pipnet", {"neighbors": TABLE}),
+    ],
 )
 def test_target_encoder_equals_the_codec(name, options):
     codec = _codec(name, **options)
@@ -389,7 +416,9 @@ def test_target_encoder_equals_the_codec(name, options):
     tensor = torch.asarray(LANDMARKS)
     before = tensor.clone()
     as_tensor = encoder(tensor, torch.asarray(VISIBLE_BATCH))
-    assert all(torch.equal(a, b) and torch.equal(a, c) for a, b, c in zip(got.outputs, listed.outputs, as_tensor.outputs))
+    assert all(
+        torch.equal(a, b) and torch.equal(a, c) for a, b, c in zip(got.outputs, listed.outputs, as_tensor.outputs)
+    )
     assert torch.equal(tensor, before)
 
 
@@ -418,7 +447,11 @@ class _Faces(torch.utils.data.Dataset):
 
 def _loader(encoder, workers, seed):
     return torch.utils.data.DataLoader(
-        _Faces(), batch_size=2, collate_fn=encoder.collate, num_workers=workers, generator=torch.Generator().manual_seed(seed)
+        _Faces(),
+        batch_size=2,
+        collate_fn=encoder.collate,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(seed),
     )
 
 
@@ -444,7 +477,11 @@ def test_collate_in_workers_gives_each_worker_its_own_reproducible_noise():
 
     def samples(seed):
         loader = torch.utils.data.DataLoader(
-            _SameFace(), batch_size=2, collate_fn=encoder.collate, num_workers=2, generator=torch.Generator().manual_seed(seed)
+            _SameFace(),
+            batch_size=2,
+            collate_fn=encoder.collate,
+            num_workers=2,
+            generator=torch.Generator().manual_seed(seed),
         )
         return [b["targets"].outputs[0] for b in loader]
 
@@ -461,8 +498,10 @@ def test_collate_in_workers_gives_each_worker_its_own_reproducible_noise():
         ("dsnt", {}, TypeError, "codec must be a codec object from landmark_codecs.get_codec"),
         (None, {}, TypeError, "codec must be a codec object"),
         ("h3r", {}, ValueError, "codec 'h3r' samples its target: pass rng=torch.Generator"),
-        ("h3r", {"rng": np.random.default_rng(0)}, ValueError, "pass rng=torch.Generator"),
-        ("dark", {"rng": torch.Generator()}, ValueError, "rng is only used by codecs that sample, not by 'dark'"),
+        ("h3r", {"rng": np.random.default_rng(0)}, TypeError, "rng must be a torch.Generator, got numpy"),
+        ("dark", {"rng": 0}, TypeError, "rng must be a torch.Generator, got builtins.int"),
+        ("dark", {"landmarks_key": 1}, TypeError, "landmarks_key must be a str"),
+        ("dark", {"weights_key": "landmarks"}, ValueError, "landmarks_key and weights_key must differ"),
         ("dark", {"dtype": torch.int32}, TypeError, "dtype must be a real floating torch.dtype"),
     ],
 )
@@ -470,6 +509,22 @@ def test_target_encoder_bad_construction(codec, kwargs, error, message):
     given = _codec(codec) if codec in ("h3r", "dark") else codec
     with pytest.raises(error, match=message):
         lct.TargetEncoder(given, **kwargs)
+
+
+def test_target_encoder_takes_rng_and_keys_as_codec_encode_does():
+    """A codec that does not sample ignores rng (Codec.encode's contract, codec.samples False);
+    collate reads the landmarks and weights under the keys it was given."""
+    dark = _codec("dark")
+    assert not dark.samples and _codec("h3r").samples
+    points = torch.tensor([[[30.25, 40.5], [10.0, 70.75]]])
+    with_rng = lct.TargetEncoder(dark, rng=torch.Generator().manual_seed(3))(points)
+    torch.testing.assert_close(with_rng.outputs[0], lct.TargetEncoder(dark)(points).outputs[0], rtol=0, atol=0)
+    enc = lct.TargetEncoder(dark, landmarks_key="keypoints", weights_key="visible")
+    batch = enc.collate([{"keypoints": points[0], "visible": torch.tensor([True, False]), "id": i} for i in range(3)])
+    assert batch["keypoints"].shape == (3, 2, 2) and batch["id"].tolist() == [0, 1, 2]
+    assert batch["targets"].weights.tolist() == [[1.0, 0.0]] * 3
+    with pytest.raises(ValueError, match="each with a 'keypoints' entry"):
+        enc.collate([{"landmarks": points[0]}])
 
 
 def test_target_encoder_bad_calls():

@@ -32,7 +32,9 @@ def example():
 def test_each_codec_trains_and_decodes(example, codec):
     net, c, losses = example.train(codec, 8, steps=30, batch=8, lr=5e-3, fixed_batch=True)
     assert len(losses) == 30 and np.isfinite(losses).all()
-    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), f"{codec}: loss did not fall: {losses[:5]} -> {losses[-5:]}"
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), (
+        f"{codec}: loss did not fall: {losses[:5]} -> {losses[-5:]}"
+    )
     gen = torch.Generator().manual_seed(99)
     faces = example.random_faces(6, gen, torch.device("cpu"))
     images = example.render(faces, gen)
@@ -40,7 +42,9 @@ def test_each_codec_trains_and_decodes(example, codec):
         decoded = c.decode(net.eval()(images))
     assert decoded.shape == (6, example.K, 2) and bool(torch.isfinite(decoded).all())
     trained, quantized = example.evaluate(net, c, faces, images)
-    assert np.isfinite(trained) and np.isfinite(quantized)  # their values: test_quantization_only_error_is_the_codecs_own
+    assert np.isfinite(trained) and np.isfinite(
+        quantized
+    )  # their values: test_quantization_only_error_is_the_codecs_own
 
 
 def test_quantization_only_error_is_the_codecs_own(example):
@@ -62,7 +66,27 @@ def lc_table(example):
 
 
 def test_script_writes_table_json_and_plot(example, tmp_path, capsys):
-    assert example.main(["--codecs", "h3r", "dark", "--sizes", "4", "8", "--steps", "3", "--batch", "4", "--test", "8", "--out", str(tmp_path)]) == 0
+    assert (
+        example.main(
+            [
+                "--codecs",
+                "h3r",
+                "dark",
+                "--sizes",
+                "4",
+                "8",
+                "--steps",
+                "3",
+                "--batch",
+                "4",
+                "--test",
+                "8",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| h3r |" in out and "| dark |" in out and "8x8 quantization only" in out
     data = json.loads((tmp_path / "results.json").read_text())
@@ -79,7 +103,10 @@ def test_every_codec_is_tested_and_the_default_run_leaves_out_only_awing_boundar
     assert set(example.CODECS) - set(example.DEFAULT_CODECS) == {"awing_boundary"}
     # every recipe takes its target and decoder from the library's one registry
     assert set(example.RECIPES) == set(example.CODECS)
-    assert all(example.Recipe(n, 8, lc_table(example) if n == "pipnet" else None).codec.name in example.lc.codec_names() for n in example.CODECS)
+    assert all(
+        example.Recipe(n, 8, lc_table(example) if n == "pipnet" else None).codec.name in example.lc.codec_names()
+        for n in example.CODECS
+    )
 
 
 def test_awing_boundary_trains_the_boundary_channel_through_coordconv(example):
@@ -88,13 +115,29 @@ def test_awing_boundary_trains_the_boundary_channel_through_coordconv(example):
     assert any(isinstance(m, example.CoordConv2d) for m in net.modules())
     # the boundary target is the merged polyline map of the face's chains
     faces = example.random_faces(2, torch.Generator().manual_seed(5), torch.device("cpu"))
-    boundary = example.lc.encode_boundaries(example.to_heatmap(faces, 8), heatmap_size=(8, 8), boundaries=example.CHAINS)
+    boundary = example.lc.encode_boundaries(
+        example.to_heatmap(faces, 8), heatmap_size=(8, 8), boundaries=example.CHAINS
+    )
     assert boundary.heatmaps.shape == (2, 1, 8, 8) and float(boundary.heatmaps.max()) > 0.9
 
 
-
 def test_save_predictions_writes_files_the_bench_decodes(example, tmp_path, capsys):
-    argv = ["--codecs", "h3r", "dark", "pipnet", "--sizes", "4", "--steps", "2", "--batch", "4", "--test", "6", "--save-predictions", str(tmp_path)]
+    argv = [
+        "--codecs",
+        "h3r",
+        "dark",
+        "pipnet",
+        "--sizes",
+        "4",
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--test",
+        "6",
+        "--save-predictions",
+        str(tmp_path),
+    ]
     assert example.main(argv) == 0
     assert "pipnet: outputs are not heatmaps, not saved" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dark_4.npz", "h3r_4.npz"]
@@ -102,6 +145,8 @@ def test_save_predictions_writes_files_the_bench_decodes(example, tmp_path, caps
 
     for name, logits in (("h3r_4.npz", True), ("dark_4.npz", False)):
         rows, loaded, _ = _predictions.decode_predictions(tmp_path / name, eyes=example.EYE_CORNERS)
-        assert loaded.logits is logits and loaded.heatmaps.shape == (6, example.K, 4, 4) and loaded.sigma == example.SIGMA
+        assert (
+            loaded.logits is logits and loaded.heatmaps.shape == (6, example.K, 4, 4) and loaded.sigma == example.SIGMA
+        )
         assert loaded.image_size == (example.INPUT, example.INPUT)
         assert all(r.nme_percent is not None and np.isfinite(r.nme_percent) for r in rows)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from helpers import convert, numpy_of
+from hypothesis import given
+from hypothesis import strategies as st
 
 import landmark_codecs as lc
 from landmark_codecs.coords import CONVENTIONS
 
-from conftest import convert, numpy_of
 
-
-def image_points(rng: np.random.Generator, size: tuple[int, int], n: int, dtype=np.float64, ends: bool = True) -> np.ndarray:
+def image_points(
+    rng: np.random.Generator, size: tuple[int, int], n: int, dtype=np.float64, ends: bool = True
+) -> np.ndarray:
     """Landmarks over the image's valid range; with ``ends``, its ends (the last float below the open one) too."""
     w, h = size
     c = rng.uniform(-0.5, [w - 0.5, h - 0.5], (n, 2)).astype(dtype)
@@ -55,10 +57,17 @@ def test_udp_is_the_gaussian_target_at_the_corner_aligned_point():
 def test_every_convention_round_trips_through_dark(convention):
     """Encode and decode with the same convention: no scale or half-pixel error."""
     c = image_points(np.random.default_rng(0), (256, 192), 200)
-    c = c[lc.in_heatmap(lc.image_to_heatmap(c, image_size=(256, 192), heatmap_size=(64, 48), convention=convention), heatmap_size=(64, 48))]
+    c = c[
+        lc.in_heatmap(
+            lc.image_to_heatmap(c, image_size=(256, 192), heatmap_size=(64, 48), convention=convention),
+            heatmap_size=(64, 48),
+        )
+    ]
     h = lc.image_to_heatmap(c, image_size=(256, 192), heatmap_size=(64, 48), convention=convention)
     maps, _ = lc.encode_gaussian(h, heatmap_size=(64, 48), sigma=2.0)
-    back = lc.heatmap_to_image(lc.decode_dark(maps, sigma=2.0)[0], image_size=(256, 192), heatmap_size=(64, 48), convention=convention)
+    back = lc.heatmap_to_image(
+        lc.decode_dark(maps, sigma=2.0)[0], image_size=(256, 192), heatmap_size=(64, 48), convention=convention
+    )
     np.testing.assert_allclose(back, c, atol=1e-8)
 
 
@@ -78,7 +87,9 @@ def test_flipping_the_image_flips_the_maps(convention):
     """Under pixel-centre and UDP conventions, x -> W_i - 1 - x in the image is x -> W_h - 1 - x on the map."""
     c = image_points(np.random.default_rng(1), (256, 192), 50, ends=False)
     h = lc.image_to_heatmap(c, image_size=(256, 192), heatmap_size=(64, 48), convention=convention)
-    hf = lc.image_to_heatmap(lc.flip_horizontal(c, width=256), image_size=(256, 192), heatmap_size=(64, 48), convention=convention)
+    hf = lc.image_to_heatmap(
+        lc.flip_horizontal(c, width=256), image_size=(256, 192), heatmap_size=(64, 48), convention=convention
+    )
     np.testing.assert_allclose(hf, lc.flip_horizontal(h, width=64), atol=1e-12)
     maps, _ = lc.encode_gaussian(h, heatmap_size=(64, 48), sigma=2.0)
     flipped, _ = lc.encode_gaussian(hf, heatmap_size=(64, 48), sigma=2.0)
@@ -118,7 +129,9 @@ def test_simcc_dark_round_trip_is_exact(backend, convention, dtype, atol, seed, 
     x = convert(c, backend)
     xl, yl, weights = lc.encode_simcc(x, image_size=image, split_ratio=ratio, sigma=sigma, convention=convention)
     keep = numpy_of(weights) > 0
-    coords, scores = lc.decode_simcc(xl, yl, image_size=image, split_ratio=ratio, convention=convention, refine="dark", sigma=sigma)
+    coords, _scores = lc.decode_simcc(
+        xl, yl, image_size=image, split_ratio=ratio, convention=convention, refine="dark", sigma=sigma
+    )
     assert coords.dtype == x.dtype and lc._xp.device(coords) == lc._xp.device(x)
     # the bound is in bins: one bin is 1 / ratio image px ((n - 1) / (n * ratio - 1) under udp)
     bins = lc.simcc_bins(image, ratio)
@@ -143,10 +156,12 @@ def test_simcc_argmax_is_within_half_a_bin(convention):
 def test_simcc_labels_are_the_formula():
     """mmpose's SimCC (x * ratio against bin indices) is the "legacy" convention."""
     c = np.array([[10.3, 20.7], [0.0, 255.0]])
-    xl, yl, w = lc.encode_simcc(c, image_size=(192, 256), split_ratio=2.0, sigma=6.0, convention="legacy")
+    xl, yl, _w = lc.encode_simcc(c, image_size=(192, 256), split_ratio=2.0, sigma=6.0, convention="legacy")
     b = np.arange(384)
     np.testing.assert_allclose(xl, np.exp(-((b - 2 * c[:, :1]) ** 2) / 72.0), atol=1e-15)
-    xl_n, yl_n, _ = lc.encode_simcc(c, image_size=(192, 256), split_ratio=2.0, sigma=6.0, convention="legacy", normalize=True)
+    xl_n, yl_n, _ = lc.encode_simcc(
+        c, image_size=(192, 256), split_ratio=2.0, sigma=6.0, convention="legacy", normalize=True
+    )
     np.testing.assert_allclose(xl_n.sum(-1), 1.0, atol=1e-12)
     np.testing.assert_allclose(yl_n * yl.sum(-1, keepdims=True), yl, atol=1e-15)
     xc, _, _ = lc.encode_simcc(c, image_size=(192, 256), split_ratio=2.0, sigma=6.0)
@@ -171,7 +186,9 @@ def test_simcc_flip(convention):
     fx, fy, _ = lc.encode_simcc(lc.flip_horizontal(c, width=32), image_size=(32, 24), sigma=2.0, convention=convention)
     np.testing.assert_allclose(fx, xl[..., ::-1], atol=1e-12)
     np.testing.assert_allclose(fy, yl, atol=1e-12)
-    coords, _ = lc.decode_simcc(np.ascontiguousarray(xl[..., ::-1]), yl, image_size=(32, 24), convention=convention, refine="dark", sigma=2.0)
+    coords, _ = lc.decode_simcc(
+        np.ascontiguousarray(xl[..., ::-1]), yl, image_size=(32, 24), convention=convention, refine="dark", sigma=2.0
+    )
     keep = w > 0  # udp at ratio 2 maps the image's outermost half bin off the bins
     np.testing.assert_allclose(coords[keep], lc.flip_horizontal(c, width=32)[keep], atol=1e-9)
 
@@ -182,8 +199,18 @@ def test_simcc_nan_label_gives_nan_for_that_landmark_only(backend):
     bad = yl.copy()
     bad[1, 0, 3] = np.nan
     for refine in ("none", "dark"):
-        ref_c, ref_s = (numpy_of(a) for a in lc.decode_simcc(convert(xl, backend), convert(yl, backend), image_size=(8, 8), refine=refine, sigma=1.5))
-        got_c, got_s = (numpy_of(a) for a in lc.decode_simcc(convert(xl, backend), convert(bad, backend), image_size=(8, 8), refine=refine, sigma=1.5))
+        ref_c, ref_s = (
+            numpy_of(a)
+            for a in lc.decode_simcc(
+                convert(xl, backend), convert(yl, backend), image_size=(8, 8), refine=refine, sigma=1.5
+            )
+        )
+        got_c, got_s = (
+            numpy_of(a)
+            for a in lc.decode_simcc(
+                convert(xl, backend), convert(bad, backend), image_size=(8, 8), refine=refine, sigma=1.5
+            )
+        )
         assert np.all(np.isnan(got_c[1, 0])) and got_s[1, 0] == 0
         keep = np.ones((2, 2), bool)
         keep[1, 0] = False
@@ -247,4 +274,8 @@ def test_simcc_flat_labels_keep_the_argmax_bin():
     """No peak, nothing to refine: a flat label decodes to its first bin, as in 2-D."""
     flat, peak = np.ones((1, 16)), lc.encode_simcc(np.array([[3.3, 2.0]]), image_size=(8, 8), sigma=1.5).y_labels
     coords, _ = lc.decode_simcc(flat, peak, image_size=(8, 8), refine="dark", sigma=1.5)
-    np.testing.assert_allclose(coords[0], [lc.heatmap_to_image(np.zeros((1, 2)), image_size=(8, 8), heatmap_size=(16, 16))[0, 0], 2.0], atol=1e-9)
+    np.testing.assert_allclose(
+        coords[0],
+        [lc.heatmap_to_image(np.zeros((1, 2)), image_size=(8, 8), heatmap_size=(16, 16))[0, 0], 2.0],
+        atol=1e-9,
+    )

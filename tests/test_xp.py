@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
-from hypothesis import example, given, settings, strategies as st
+from helpers import convert, numpy_of
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import landmark_codecs as lc
 from landmark_codecs import _xp
-
-from conftest import convert, numpy_of
 
 rows = st.tuples(st.integers(1, 4), st.integers(1, 40)).flatmap(
     lambda s: hnp.arrays(np.float64, s, elements=st.floats(-1e6, 1e6), unique=True)
@@ -133,7 +133,9 @@ def test_dot_last_native_equals_fallback_and_ignores_the_other_rows(backend, vec
     got = numpy_of(_xp.dot_last(xp, a, b))
     # Summation order is the library's: each of the 64 products may carry its rounding into the
     # sum, so the error is bounded by 64 eps times the sum of magnitudes (v's signs mix).
-    np.testing.assert_allclose(got, (x * v).sum(-1), rtol=0, atol=64 * np.finfo(np.float64).eps * np.abs(x * v).sum(-1).max())
+    np.testing.assert_allclose(
+        got, (x * v).sum(-1), rtol=0, atol=64 * np.finfo(np.float64).eps * np.abs(x * v).sum(-1).max()
+    )
     if backend == "numpy":
         for m in range(1, 40):
             rows = np.sort(rng.choice(300, m, replace=False))
@@ -181,8 +183,23 @@ def test_exp_flushed_native_equals_fallback(backend, dtype):
     """The same bits as the fallback's where: 0 below the floor, for NaN and -inf, exp above
     (+inf included); no subnormal comes out."""
     floor = float(np.log(np.finfo(dtype).smallest_normal) + 1.0)
-    edges = [floor, np.nextafter(floor, 0), np.nextafter(floor, -np.inf), floor - 1, 0.0, -0.0, 1.0, np.nan, np.inf, -np.inf]
-    x = np.concatenate([np.array(edges), np.random.default_rng(0).uniform(2 * floor, 5, size=200)]).astype(dtype).reshape(15, 14)
+    edges = [
+        floor,
+        np.nextafter(floor, 0),
+        np.nextafter(floor, -np.inf),
+        floor - 1,
+        0.0,
+        -0.0,
+        1.0,
+        np.nan,
+        np.inf,
+        -np.inf,
+    ]
+    x = (
+        np.concatenate([np.array(edges), np.random.default_rng(0).uniform(2 * floor, 5, size=200)])
+        .astype(dtype)
+        .reshape(15, 14)
+    )
     a = convert(x, backend)
     xp = array_namespace(a)
     native, fallback = numpy_of(_xp.exp_flushed(xp, a, floor)), numpy_of(_xp._exp_flushed_fallback(xp, a, floor))
@@ -246,7 +263,9 @@ def test_place_last_native_equals_fallback(backend, shapes):
     rng = np.random.default_rng(2)
     values, index = rng.normal(size=values_shape), rng.integers(0, 7, size=index_shape)
     shape = np.broadcast_shapes(values_shape, index_shape)
-    want = np.where(np.arange(7) == np.broadcast_to(index, shape)[..., None], np.broadcast_to(values, shape)[..., None], 0.0)
+    want = np.where(
+        np.arange(7) == np.broadcast_to(index, shape)[..., None], np.broadcast_to(values, shape)[..., None], 0.0
+    )
     v, i = convert(values, backend), convert(index, backend)
     xp = array_namespace(v)
     np.testing.assert_array_equal(numpy_of(_xp.place_last(xp, v, i, 7)), want)
@@ -285,11 +304,22 @@ def test_take_patch_native_equals_fallback(backend, seed, lead, n):
     index = (rows * w)[..., :, None] + cols[..., None, :]
     want = np.take_along_axis(flat, index.reshape(*lead, -1), axis=-1).reshape(*lead, n, n + 1)
     np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(got, flat.reshape(*lead, h, w)[(*np.indices(lead + (n, n + 1))[: len(lead)], rows[..., :, None], cols[..., None, :])])
+    np.testing.assert_array_equal(
+        got,
+        flat.reshape(*lead, h, w)[
+            (*np.indices((*lead, n, n + 1))[: len(lead)], rows[..., :, None], cols[..., None, :])
+        ],
+    )
 
 
 @settings(max_examples=60)
-@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 6), w=st.integers(1, 6), levels=st.integers(1, 3), nan=st.booleans())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    h=st.integers(1, 6),
+    w=st.integers(1, 6),
+    levels=st.integers(1, 3),
+    nan=st.booleans(),
+)
 def test_argmax_2d_is_the_first_flat_maximum(backend, seed, h, w, levels, nan):
     """Ties (few levels) and NaN (counts as the maximum) included: the two-stage torch path
     returns NumPy's flat argmax and its value."""
@@ -301,7 +331,9 @@ def test_argmax_2d_is_the_first_flat_maximum(backend, seed, h, w, levels, nan):
     index, value = _xp.argmax_2d(array_namespace(a), a)
     want = maps.reshape(3, 2, h * w).argmax(-1)
     np.testing.assert_array_equal(numpy_of(index)[..., 0], want)
-    np.testing.assert_array_equal(numpy_of(value), np.take_along_axis(maps.reshape(3, 2, -1), want[..., None], -1)[..., 0])
+    np.testing.assert_array_equal(
+        numpy_of(value), np.take_along_axis(maps.reshape(3, 2, -1), want[..., None], -1)[..., 0]
+    )
     fallback_index, _ = _xp._argmax_2d_fallback(array_namespace(a), a)
     np.testing.assert_array_equal(numpy_of(fallback_index), numpy_of(index))
 

@@ -17,68 +17,68 @@ codecs); see :mod:`landmark_codecs.coords` for the conventions.
 from ._common import DecodedLandmarks, HeatmapTargets
 from .argmax import decode_argmax
 from .boundaries import BoundaryTargets, coordinate_channels, encode_boundaries, face_boundaries
-from .coords import flip_horizontal, heatmap_to_image, image_to_heatmap, in_heatmap
 from .codecs import Codec, EncodedTargets, LandmarksOutsideWarning, codec_names, codec_options, get_codec
+from .coords import flip_horizontal, heatmap_to_image, image_to_heatmap, in_heatmap
 from .dark import decode_dark
 from .gaussian import encode_gaussian
 from .losses import adaptive_wing_loss, soft_wing_loss, star_loss, weighted_loss_map, wing_loss
 from .moments import Eigh2x2, HeatmapMoments, eigh_2x2, heatmap_moments
 from .pipnet import PIPNetNeighbors, PIPNetTargets, decode_pipnet, encode_pipnet, pipnet_loss, pipnet_neighbors
 from .rounding import decode_randomized_rounding, encode_randomized_rounding, representable_coords
+from .shapes import MEAN_SHAPES, mean_shape
 from .simcc import SimCCTargets, decode_simcc, encode_simcc, simcc_bins
 from .soft_argmax import decode_soft_argmax, encode_soft_argmax
-from .shapes import MEAN_SHAPES, mean_shape
 from .udp import decode_udp, encode_udp
 
 __version__ = "0.2.0"
 
 __all__ = [
-    "__version__",
-    "get_codec",
-    "codec_names",
-    "codec_options",
-    "Codec",
-    "EncodedTargets",
-    "LandmarksOutsideWarning",
-    "HeatmapTargets",
-    "DecodedLandmarks",
-    "mean_shape",
     "MEAN_SHAPES",
-    "image_to_heatmap",
-    "heatmap_to_image",
-    "flip_horizontal",
-    "in_heatmap",
-    "representable_coords",
-    "encode_gaussian",
-    "encode_randomized_rounding",
-    "encode_soft_argmax",
-    "decode_argmax",
-    "decode_randomized_rounding",
-    "decode_soft_argmax",
-    "decode_dark",
-    "encode_udp",
-    "decode_udp",
-    "encode_simcc",
-    "decode_simcc",
-    "simcc_bins",
-    "SimCCTargets",
-    "wing_loss",
-    "adaptive_wing_loss",
-    "weighted_loss_map",
-    "soft_wing_loss",
-    "star_loss",
-    "heatmap_moments",
-    "eigh_2x2",
-    "HeatmapMoments",
-    "Eigh2x2",
-    "face_boundaries",
-    "encode_boundaries",
-    "coordinate_channels",
     "BoundaryTargets",
-    "pipnet_neighbors",
-    "encode_pipnet",
-    "decode_pipnet",
-    "pipnet_loss",
+    "Codec",
+    "DecodedLandmarks",
+    "Eigh2x2",
+    "EncodedTargets",
+    "HeatmapMoments",
+    "HeatmapTargets",
+    "LandmarksOutsideWarning",
     "PIPNetNeighbors",
     "PIPNetTargets",
+    "SimCCTargets",
+    "__version__",
+    "adaptive_wing_loss",
+    "codec_names",
+    "codec_options",
+    "coordinate_channels",
+    "decode_argmax",
+    "decode_dark",
+    "decode_pipnet",
+    "decode_randomized_rounding",
+    "decode_simcc",
+    "decode_soft_argmax",
+    "decode_udp",
+    "eigh_2x2",
+    "encode_boundaries",
+    "encode_gaussian",
+    "encode_pipnet",
+    "encode_randomized_rounding",
+    "encode_simcc",
+    "encode_soft_argmax",
+    "encode_udp",
+    "face_boundaries",
+    "flip_horizontal",
+    "get_codec",
+    "heatmap_moments",
+    "heatmap_to_image",
+    "image_to_heatmap",
+    "in_heatmap",
+    "mean_shape",
+    "pipnet_loss",
+    "pipnet_neighbors",
+    "representable_coords",
+    "simcc_bins",
+    "soft_wing_loss",
+    "star_loss",
+    "weighted_loss_map",
+    "wing_loss",
 ]

@@ -7,7 +7,7 @@ import math
 import pathlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Any, NoReturn, TextIO
 
 from .codecs import codec_names
 
@@ -64,7 +64,7 @@ def _pair(text: str) -> tuple[int, int]:
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and exit 2, without the usage block
+    def error(self, message: str) -> NoReturn:  # one line and exit 2, without the usage block
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -75,7 +75,8 @@ class _ProgressBar:
     def __init__(self, stream: TextIO) -> None:
         from tqdm import tqdm  # the optional dependency: see _progress_bar
 
-        self.stream, self.tqdm, self.bar = stream, tqdm, None
+        self.stream, self.tqdm = stream, tqdm
+        self.bar: Any = None
 
     def __call__(self, done: int, total: int, label: str) -> None:
         if self.bar is None or done == 1 or self.bar.total != total:
@@ -114,35 +115,78 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     b.add_argument("--sizes", type=_sizes, default=list(bench.DEFAULT_SIZES), help="comma-separated heatmap sizes")
     b.add_argument("--model", choices=["both", *bench.MODELS], default="both", help="prediction model(s) to run")
-    b.add_argument("--noise", type=_amount, default=0.05, help="realistic model: pixel noise as a fraction of the peak (heatmaps); for softmax codecs 0.1x of it is background mass and 10x logit noise")
-    b.add_argument("--displacement", type=_amount, default=0.25, help="realistic model: landmark displacement, std in heatmap px")
     b.add_argument(
-        "--keypoints", type=pathlib.Path, default=None,
+        "--noise",
+        type=_amount,
+        default=0.05,
+        help="realistic model: pixel noise as a fraction of the peak (heatmaps); for softmax codecs 0.1x of it is background mass and 10x logit noise",
+    )
+    b.add_argument(
+        "--displacement", type=_amount, default=0.25, help="realistic model: landmark displacement, std in heatmap px"
+    )
+    b.add_argument(
+        "--keypoints",
+        type=pathlib.Path,
+        default=None,
         help=f"landmarks from .npy (N, K, 2), a 300W/WFLW .csv, a meanface .txt, or a packaged mean shape: {', '.join(bench.MEAN_SHAPES)}",
     )
-    b.add_argument("--landmarks", type=_pair, default=None, help="eye-corner indices I,J for NME (default: 36,45 for 68 points, 60,72 for 98, 8,9 for 29)")
-    b.add_argument("--samples", type=_count(1), default=256, help="synthetic shapes (16 points each) or mean-shape copies")
+    b.add_argument(
+        "--landmarks",
+        type=_pair,
+        default=None,
+        help="eye-corner indices I,J for NME (default: 36,45 for 68 points, 60,72 for 98, 8,9 for 29)",
+    )
+    b.add_argument(
+        "--samples", type=_count(1), default=256, help="synthetic shapes (16 points each) or mean-shape copies"
+    )
     b.add_argument("--image-size", type=_count(2), default=256, help="crop size in image pixels")
     b.add_argument("--seed", type=_count(0), default=0, help="seed of every random draw (>= 0)")
     b.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
     b.add_argument("--device", default=None, help="torch device, e.g. cuda (with --backend torch)")
     b.add_argument(
-        "--predictions", type=pathlib.Path, default=None,
+        "--predictions",
+        type=pathlib.Path,
+        default=None,
         help="decode a network's saved outputs (.npz: heatmaps, landmarks, image_size[, weights, logits, sigma, convention]) with every decoder; report NME, FR@0.1, AUC@0.1",
     )
-    b.add_argument("--sigma", type=_positive, default=None, help="with --predictions: the Gaussian target's sigma in heatmap px, for DARK")
-    b.add_argument("--speed", action="store_true", help="time encoders and decoders against a one-pass floor and installed peers instead")
-    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr, drawn by tqdm (default: when it is a terminal)")
-    b.add_argument("--out", type=pathlib.Path, default=None, help="also write results.json and a PNG plot per model (needs matplotlib: the plot extra) to this folder")
+    b.add_argument(
+        "--sigma",
+        type=_positive,
+        default=None,
+        help="with --predictions: the Gaussian target's sigma in heatmap px, for DARK",
+    )
+    b.add_argument(
+        "--speed",
+        action="store_true",
+        help="time encoders and decoders against a one-pass floor and installed peers instead",
+    )
+    b.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr, drawn by tqdm (default: when it is a terminal)",
+    )
+    b.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=None,
+        help="also write results.json and a PNG plot per model (needs matplotlib: the plot extra) to this folder",
+    )
     args = parser.parse_args(argv)
     codecs = [c for c in args.codecs.split(",") if c]
     if not codecs:
-        parser.exit(2, f"landmark-codecs bench: error: argument --codecs: expected comma-separated codecs from {', '.join(codec_names())}, got {args.codecs!r}\n")
+        parser.exit(
+            2,
+            f"landmark-codecs bench: error: argument --codecs: expected comma-separated codecs from {', '.join(codec_names())}, got {args.codecs!r}\n",
+        )
     progress = _progress_bar(args.progress, sys.stderr)
     if args.predictions is not None:
         return _predictions(args)
     if args.sigma is not None:
-        parser.exit(2, "landmark-codecs bench: error: --sigma is for --predictions (the synthetic runs derive sigma from --sizes)\n")
+        parser.exit(
+            2,
+            "landmark-codecs bench: error: --sigma is for --predictions (the synthetic runs derive sigma from --sizes)\n",
+        )
     try:
         if args.speed:
             from .bench._speed import run_speed
@@ -154,18 +198,51 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ValueError("--landmarks needs --keypoints (the synthetic points have no eyes)")
             landmarks = bench.synthetic_landmarks(samples=args.samples, image_size=args.image_size, seed=args.seed)
         else:
-            landmarks = bench.load_keypoints(args.keypoints, image_size=args.image_size, samples=args.samples, seed=args.seed, eye_corners=args.landmarks)
+            landmarks = bench.load_keypoints(
+                args.keypoints,
+                image_size=args.image_size,
+                samples=args.samples,
+                seed=args.seed,
+                eye_corners=args.landmarks,
+            )
         models = list(bench.MODELS) if args.model == "both" else [args.model]
-        options = dict(codecs=codecs, sizes=args.sizes, noise=args.noise, displacement=args.displacement, seed=args.seed)
-        rows = [r for m in models for r in bench.run(landmarks, model=m, backend=args.backend, device=args.device, progress=progress, **options)]
+        options = dict(
+            codecs=codecs, sizes=args.sizes, noise=args.noise, displacement=args.displacement, seed=args.seed
+        )
+        rows = [
+            r
+            for m in models
+            for r in bench.run(
+                landmarks, model=m, backend=args.backend, device=args.device, progress=progress, **options
+            )
+        ]
     except (ValueError, OSError) as err:
         print(f"landmark-codecs bench: error: {err}", file=sys.stderr)
         return 2
-    table = bench.format_table(rows, landmarks=landmarks.description, image_size=args.image_size, noise=args.noise, displacement=args.displacement)
+    table = bench.format_table(
+        rows,
+        landmarks=landmarks.description,
+        image_size=args.image_size,
+        noise=args.noise,
+        displacement=args.displacement,
+    )
     print(table)
     if args.out is not None:
-        config = {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in vars(args).items() if k not in ("command", "out", "progress", "speed", "predictions", "sigma")}
-        titles = {m: bench.table_title(m, landmarks=landmarks.description, image_size=args.image_size, noise=args.noise, displacement=args.displacement) for m in models}
+        config = {
+            k: (str(v) if isinstance(v, pathlib.Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("command", "out", "progress", "speed", "predictions", "sigma")
+        }
+        titles = {
+            m: bench.table_title(
+                m,
+                landmarks=landmarks.description,
+                image_size=args.image_size,
+                noise=args.noise,
+                displacement=args.displacement,
+            )
+            for m in models
+        }
         try:
             written = bench.write_results(rows, args.out, config=config, titles=titles)
         except OSError as err:
@@ -183,7 +260,10 @@ def _predictions(args: argparse.Namespace) -> int:
     from .bench import _predictions as predictions
 
     if args.speed or args.keypoints is not None:
-        print("landmark-codecs bench: error: --predictions decodes a saved file; it does not combine with --speed or --keypoints", file=sys.stderr)
+        print(
+            "landmark-codecs bench: error: --predictions decodes a saved file; it does not combine with --speed or --keypoints",
+            file=sys.stderr,
+        )
         return 2
     try:
         rows, loaded, per_face = predictions.decode_predictions(args.predictions, sigma=args.sigma, eyes=args.landmarks)
@@ -194,9 +274,20 @@ def _predictions(args: argparse.Namespace) -> int:
     if args.out is not None:
         try:
             args.out.mkdir(parents=True, exist_ok=True)
-            config = {"predictions": str(args.predictions), "sigma": loaded.sigma, "logits": loaded.logits, "convention": loaded.convention, "landmarks": args.landmarks}
+            config = {
+                "predictions": str(args.predictions),
+                "sigma": loaded.sigma,
+                "logits": loaded.logits,
+                "convention": loaded.convention,
+                "landmarks": args.landmarks,
+            }
             target = args.out / "predictions.json"
-            target.write_text(json.dumps({"config": config, "description": loaded.description, "rows": predictions.rows_json(rows)}, indent=2) + "\n")
+            target.write_text(
+                json.dumps(
+                    {"config": config, "description": loaded.description, "rows": predictions.rows_json(rows)}, indent=2
+                )
+                + "\n"
+            )
         except OSError as err:
             print(f"landmark-codecs bench: error: cannot write to {args.out}: {err.strerror}", file=sys.stderr)
             return 2
@@ -206,7 +297,7 @@ def _predictions(args: argparse.Namespace) -> int:
                 predictions.ced_plot(per_face, args.out / "ced.png", title=loaded.description)
                 written.append(args.out / "ced.png")
             except ImportError:
-                print("no CED plot: matplotlib is not installed (pip install \"landmark-codecs[plot]\")")
+                print('no CED plot: matplotlib is not installed (pip install "landmark-codecs[plot]")')
         print("wrote " + ", ".join(str(p) for p in written))
     return 0
 

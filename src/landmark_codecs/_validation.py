@@ -115,7 +115,9 @@ MAX_ITERATIONS = 100  # Newton steps converge in a handful; a cap keeps the cost
 def iterations(value: int, name: str = "iterations") -> int:
     positive_int(value, name)
     if value > MAX_ITERATIONS:
-        raise ValueError(f"{name} must be at most {MAX_ITERATIONS} (Newton steps converge in a few; the cost grows with each), got {value}")
+        raise ValueError(
+            f"{name} must be at most {MAX_ITERATIONS} (Newton steps converge in a few; the cost grows with each), got {value}"
+        )
     return value
 
 

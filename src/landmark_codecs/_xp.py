@@ -93,15 +93,21 @@ def to_host(x: Any, name: str = "x") -> np.ndarray:
         try:
             return np.asarray(x)
         except (ValueError, TypeError):
-            raise TypeError(f"{name} must be an array or a nested sequence of numbers of one shape, got a ragged or mixed {type(x).__name__}") from None
+            raise TypeError(
+                f"{name} must be an array or a nested sequence of numbers of one shape, got a ragged or mixed {type(x).__name__}"
+            ) from None
     if _is_torch_tensor(x):
         if x.device.type == "meta":
-            raise ValueError(f"{name} is a tensor on the meta device, which holds no values to read: pass one on a real device")
+            raise ValueError(
+                f"{name} is a tensor on the meta device, which holds no values to read: pass one on a real device"
+            )
         x = x.detach().cpu()
         # NumPy has no bfloat16: float32 holds every bfloat16 value exactly.
         return (x.float() if str(x.dtype) == "torch.bfloat16" else x).numpy()
     if not hasattr(x, "__dlpack__"):
-        raise TypeError(f"{name} must be an array (NumPy, PyTorch or any array API library), got {type(x).__module__}.{type(x).__qualname__}")
+        raise TypeError(
+            f"{name} must be an array (NumPy, PyTorch or any array API library), got {type(x).__module__}.{type(x).__qualname__}"
+        )
     return np.from_dlpack(x)
 
 
@@ -547,7 +553,9 @@ def uniform(xp: Namespace, shape: tuple[int, ...], *, dtype: Any, device: Any, r
         return xp.asarray(host, dtype=dtype, device=device)
     if type(rng).__module__.startswith("torch") and type(rng).__name__ == "Generator":
         if not is_torch(xp):
-            raise TypeError("rng is a torch.Generator but the coordinates are not torch tensors; pass a numpy.random.Generator")
+            raise TypeError(
+                "rng is a torch.Generator but the coordinates are not torch tensors; pass a numpy.random.Generator"
+            )
         out = xp.empty(shape, dtype=dtype, device=device)
         if out.device.type not in (rng.device.type, "meta"):
             raise ValueError(
@@ -555,7 +563,9 @@ def uniform(xp: Namespace, shape: tuple[int, ...], *, dtype: Any, device: Any, r
                 f"use torch.Generator(device={out.device.type!r})"
             )
         return out.uniform_(0.0, 1.0, generator=rng)
-    raise TypeError(f"rng must be a numpy.random.Generator or a torch.Generator, got {type(rng).__module__}.{type(rng).__qualname__}")
+    raise TypeError(
+        f"rng must be a numpy.random.Generator or a torch.Generator, got {type(rng).__module__}.{type(rng).__qualname__}"
+    )
 
 
 def dilate_2d(xp: Namespace, x: Array, size: int) -> Array:
@@ -601,8 +611,12 @@ def _dilate_1d_fallback(xp: Namespace, x: Array, size: int, axis: int) -> Array:
     n = x.shape[axis]
     out = x
     for s in _shifts(size, n):
-        out = xp.concat([xp.logical_or(_slice(out, axis, 0, n - s), _slice(x, axis, s, n)), _slice(out, axis, n - s, n)], axis=axis)
-        out = xp.concat([_slice(out, axis, 0, s), xp.logical_or(_slice(out, axis, s, n), _slice(x, axis, 0, n - s))], axis=axis)
+        out = xp.concat(
+            [xp.logical_or(_slice(out, axis, 0, n - s), _slice(x, axis, s, n)), _slice(out, axis, n - s, n)], axis=axis
+        )
+        out = xp.concat(
+            [_slice(out, axis, 0, s), xp.logical_or(_slice(out, axis, s, n), _slice(x, axis, 0, n - s))], axis=axis
+        )
     return out
 
 

@@ -24,7 +24,7 @@ from . import _validation as check
 Array = Any
 Chains = Sequence[Sequence[int]]
 
-__all__ = ["face_boundaries", "encode_boundaries", "coordinate_channels", "BoundaryTargets"]
+__all__ = ["BoundaryTargets", "coordinate_channels", "encode_boundaries", "face_boundaries"]
 
 
 # The facial-part chains of the AdaptiveWingLoss repository's data loader, in its order.
@@ -133,7 +133,9 @@ class BoundaryTargets(NamedTuple):
 def _chains(boundaries: Chains, num_landmarks: int) -> tuple[tuple[int, ...], ...]:
     """``boundaries`` as a tuple of int tuples, checked against the number of landmarks."""
     if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, Sequence):
-        raise TypeError(f"boundaries must be a sequence of chains (sequences of landmark indices), e.g. face_boundaries(68), got {boundaries!r}")
+        raise TypeError(
+            f"boundaries must be a sequence of chains (sequences of landmark indices), e.g. face_boundaries(68), got {boundaries!r}"
+        )
     if len(boundaries) == 0:
         raise ValueError("boundaries must hold at least one chain, got none")
     out = []
@@ -150,7 +152,9 @@ def _chains(boundaries: Chains, num_landmarks: int) -> tuple[tuple[int, ...], ..
             raise ValueError(f"boundaries[{c}] must hold at least 2 landmark indices (a polyline), got {chain!r}")
         bad = [i for i in idx if not 0 <= i < num_landmarks]
         if bad:
-            raise ValueError(f"boundaries[{c}] indices must lie in [0, {num_landmarks}) for coords with K={num_landmarks} landmarks, got {bad[0]}")
+            raise ValueError(
+                f"boundaries[{c}] indices must lie in [0, {num_landmarks}) for coords with K={num_landmarks} landmarks, got {bad[0]}"
+            )
         out.append(idx)
     return tuple(out)
 
@@ -240,7 +244,9 @@ def encode_boundaries(
     ends = np.array([c[s + 1] for c in chains for s in range(len(c) - 1)], dtype=np.int64)
     a = xp.take(safe, xp.asarray(starts, device=dev), axis=-2)  # (..., S, 2)
     b = xp.take(safe, xp.asarray(ends, device=dev), axis=-2)
-    drawn = xp.take(valid, xp.asarray(starts, device=dev), axis=-1) & xp.take(valid, xp.asarray(ends, device=dev), axis=-1)
+    drawn = xp.take(valid, xp.asarray(starts, device=dev), axis=-1) & xp.take(
+        valid, xp.asarray(ends, device=dev), axis=-1
+    )
     d2, measurable = _segment_distance2(xp, a, b, w, h)  # (..., S, H, W)
     far = xp.asarray(math.inf, dtype=dtype, device=dev)
     d2 = xp.where((drawn & measurable)[..., None, None], d2, far)
@@ -255,10 +261,13 @@ def encode_boundaries(
     nearest = xp.stack([xp.min(d2[..., s:e, :, :], axis=-3) for s, e in groups], axis=-3)
     radius = truncate * sigma
     cut = radius * radius if radius < 1e150 else math.inf  # no cut beyond any map
-    maps = xp.where(nearest < cut, _common.exp_flushed(xp, xp.clip(nearest, None, cut) * (-0.5 / (sigma * sigma))), zero)
+    maps = xp.where(
+        nearest < cut, _common.exp_flushed(xp, xp.clip(nearest, None, cut) * (-0.5 / (sigma * sigma))), zero
+    )
     # complete: every landmark of the channel visible and finite, every segment measurable
     complete = [
-        xp.all(xp.take(valid, xp.asarray(np.array(m, dtype=np.int64), device=dev), axis=-1), axis=-1) & xp.all(measurable[..., s:e], axis=-1)
+        xp.all(xp.take(valid, xp.asarray(np.array(m, dtype=np.int64), device=dev), axis=-1), axis=-1)
+        & xp.all(measurable[..., s:e], axis=-1)
         for m, (s, e) in zip(members, groups)
     ]
     return BoundaryTargets(maps, xp.astype(xp.stack(complete, axis=-1), dtype))
@@ -342,13 +351,17 @@ def coordinate_channels(
     """
     w, h = check.size(heatmap_size)
     if w < 2 or h < 2:
-        raise ValueError(f"heatmap_size must be at least (2, 2) (the grid maps the first and last pixel centres to -1 and 1), got {heatmap_size!r}")
+        raise ValueError(
+            f"heatmap_size must be at least (2, 2) (the grid maps the first and last pixel centres to -1 and 1), got {heatmap_size!r}"
+        )
     threshold = check.finite(threshold, "threshold")
     with_r = check.boolean(with_r, "with_r")
     if boundary is not None:
         xp = _xp.namespace(boundary=boundary)
         if boundary.ndim < 2 or tuple(boundary.shape[-2:]) != (h, w):
-            raise ValueError(f"boundary must have shape (..., H, W) = (..., {h}, {w}) for heatmap_size={heatmap_size!r}, got shape {tuple(boundary.shape)}")
+            raise ValueError(
+                f"boundary must have shape (..., H, W) = (..., {h}, {w}) for heatmap_size={heatmap_size!r}, got shape {tuple(boundary.shape)}"
+            )
         check.floating(xp, boundary, "boundary")
         dtype, dev = boundary.dtype, _xp.device(boundary)
     elif like is not None:

@@ -38,33 +38,34 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple, cast
 
 import numpy as np
 
-from . import _xp, argmax, coords, dark, gaussian, pipnet, rounding, simcc, soft_argmax, udp
 from . import _validation as check
+from . import _xp, argmax, coords, dark, gaussian, pipnet, rounding, simcc, soft_argmax, udp
 from ._common import DecodedLandmarks
-from .shapes import MEAN_SHAPES, mean_shape as _mean_shape
+from .shapes import MEAN_SHAPES
+from .shapes import mean_shape as _mean_shape
 
 Array = Any
 OnOutside = Literal["warn", "raise", "ignore"]
 
 __all__ = [
-    "get_codec",
+    "ArgmaxCodec",
+    "Codec",
+    "DarkCodec",
+    "EncodedTargets",
+    "H3RCodec",
+    "LandmarksOutsideWarning",
+    "PIPNetCodec",
+    "QuarterCodec",
+    "SimCCCodec",
+    "SoftArgmaxCodec",
+    "UDPCodec",
     "codec_names",
     "codec_options",
-    "Codec",
-    "EncodedTargets",
-    "LandmarksOutsideWarning",
-    "ArgmaxCodec",
-    "QuarterCodec",
-    "DarkCodec",
-    "UDPCodec",
-    "SimCCCodec",
-    "H3RCodec",
-    "SoftArgmaxCodec",
-    "PIPNetCodec",
+    "get_codec",
 ]
 
 
@@ -108,10 +109,14 @@ def codec_options(name: str, /) -> tuple[str, ...]:
     """
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"unknown codec {name!r}; choose from {', '.join(_REGISTRY)}")
-    return tuple(f.name for f in dataclasses.fields(_REGISTRY[name]) if f.init and f.name not in ("image_size", "heatmap_size"))
+    return tuple(
+        f.name for f in dataclasses.fields(_REGISTRY[name]) if f.init and f.name not in ("image_size", "heatmap_size")
+    )
 
 
-def get_codec(name: str, /, *, image_size: Sequence[int], heatmap_size: Sequence[int] | None = None, **options: Any) -> Codec:
+def get_codec(
+    name: str, /, *, image_size: Sequence[int], heatmap_size: Sequence[int] | None = None, **options: Any
+) -> Codec:
     """The codec ``name`` for ``image_size`` ``(W, H)`` images and ``heatmap_size`` ``(W, H)`` maps.
 
     ``heatmap_size`` is the score grid for ``"pipnet"``; ``"simcc"`` takes none (its bins are
@@ -129,7 +134,8 @@ def get_codec(name: str, /, *, image_size: Sequence[int], heatmap_size: Sequence
     unknown = sorted(set(options) - set(fields))
     if unknown:
         raise TypeError(f"codec {name!r} has no option(s) {', '.join(unknown)}; its options are {', '.join(fields)}")
-    return cls(image_size=image_size, heatmap_size=heatmap_size, **options)
+    # the sizes are checked (and made tuples) by the codec's __post_init__, with the argument's name
+    return cls(image_size=cast(Any, image_size), heatmap_size=cast(Any, heatmap_size), **options)
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -154,11 +160,18 @@ class Codec:
         check.choice(self.on_outside, "on_outside", ("warn", "raise", "ignore"))
         self._check_options()
         # Build once on a tiny probe so bad options fail here, with the function's message.
-        probe = self._probe_like(np.full((1, self._num_landmarks(), 2), [(w - 1) / 2 for w in self.image_size], dtype=np.float32))
+        probe = self._probe_like(
+            np.full((1, self._num_landmarks(), 2), [(w - 1) / 2 for w in self.image_size], dtype=np.float32)
+        )
         self.decode(*self.encode(probe, rng=np.random.default_rng(0)).outputs)
 
     def _set(self, field: str, value: Any) -> None:
         object.__setattr__(self, field, value)
+
+    @property
+    def _size(self) -> tuple[int, int]:
+        """``heatmap_size``, which ``__post_init__`` always sets (SimCC's to its bin counts)."""
+        return cast("tuple[int, int]", self.heatmap_size)
 
     def _check_options(self) -> None:
         """Normalize and check the subclass's fields (beyond what the probe checks)."""
@@ -170,9 +183,19 @@ class Codec:
         return probe
 
     @property
+    def samples(self) -> bool:
+        """Whether :meth:`Codec.encode` draws its target from ``rng`` (``"h3r"`` unless
+        ``expected=True``); the other codecs ignore ``rng``."""
+        return False
+
+    @property
     def options(self) -> dict[str, Any]:
         """The codec's fields beyond the sizes, as :func:`get_codec` takes them."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("image_size", "heatmap_size")}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("image_size", "heatmap_size")
+        }
 
     def __repr__(self) -> str:
         items = [repr(self.name), f"image_size={self.image_size}"]
@@ -187,11 +210,15 @@ class Codec:
 
     def to_heatmap(self, keypoints: Array, /) -> Array:
         """``(..., K, 2)`` image pixels -> the codec's heatmap pixels."""
-        return coords.image_to_heatmap(keypoints, image_size=self.image_size, heatmap_size=self.heatmap_size, convention=self._convention())
+        return coords.image_to_heatmap(
+            keypoints, image_size=self.image_size, heatmap_size=self._size, convention=self._convention()
+        )
 
     def to_image(self, points: Array, /) -> Array:
         """``(..., K, 2)`` heatmap pixels -> image pixels (the inverse of :meth:`Codec.to_heatmap`)."""
-        return coords.heatmap_to_image(points, image_size=self.image_size, heatmap_size=self.heatmap_size, convention=self._convention())
+        return coords.heatmap_to_image(
+            points, image_size=self.image_size, heatmap_size=self._size, convention=self._convention()
+        )
 
     def _convention(self) -> coords.Convention:
         return getattr(self, "convention", "pixel_center")
@@ -247,7 +274,9 @@ class Codec:
             if not hasattr(output, "shape"):
                 continue  # not an array: the family function names it
             shape = tuple(output.shape)
-            if len(shape) < len(tail) or any(t is not None and a != t for a, t in zip(shape[len(shape) - len(tail) :], tail)):
+            if len(shape) < len(tail) or any(
+                t is not None and a != t for a, t in zip(shape[len(shape) - len(tail) :], tail)
+            ):
                 sizes = ", ".join(layout.split(", ")[i] if t is None else str(t) for i, t in enumerate(tail))
                 raise ValueError(
                     f"{name} must have shape (..., {layout}) = (..., {sizes}) for codec {self.name!r} with "
@@ -257,7 +286,7 @@ class Codec:
 
     def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
         """Per output, its trailing axes' names and sizes (None: any), which :meth:`Codec.decode` checks."""
-        w, h = self.heatmap_size
+        w, h = self._size
         return (("K, H, W", (None, h, w)),)
 
     def _sizes_text(self) -> str:
@@ -318,7 +347,9 @@ class ArgmaxCodec(_HeatmapCodec):
 
     def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
         h = self.to_heatmap(keypoints)
-        return gaussian.encode_gaussian(h, heatmap_size=self.heatmap_size, sigma=self.sigma, rounding=self.rounding, weights=weights)
+        return gaussian.encode_gaussian(
+            h, heatmap_size=self._size, sigma=self.sigma, rounding=self.rounding, weights=weights
+        )
 
     def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
         c, s = argmax.decode_argmax(heatmaps, refine=self._refine)
@@ -352,7 +383,7 @@ class DarkCodec(_HeatmapCodec):
 
     def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
         h = self.to_heatmap(keypoints)
-        return gaussian.encode_gaussian(h, heatmap_size=self.heatmap_size, sigma=self.sigma, weights=weights)
+        return gaussian.encode_gaussian(h, heatmap_size=self._size, sigma=self.sigma, weights=weights)
 
     def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
         c, s = dark.decode_dark(heatmaps, sigma=self.sigma, iterations=self.iterations, kernel_size=self.kernel_size)
@@ -376,10 +407,18 @@ class UDPCodec(Codec):
         return "udp"
 
     def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
-        return udp.encode_udp(keypoints, image_size=self.image_size, heatmap_size=self.heatmap_size, sigma=self.sigma, weights=weights)
+        return udp.encode_udp(
+            keypoints, image_size=self.image_size, heatmap_size=self._size, sigma=self.sigma, weights=weights
+        )
 
     def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
-        return udp.decode_udp(heatmaps, image_size=self.image_size, sigma=self.sigma, iterations=self.iterations, kernel_size=self.kernel_size)
+        return udp.decode_udp(
+            heatmaps,
+            image_size=self.image_size,
+            sigma=self.sigma,
+            iterations=self.iterations,
+            kernel_size=self.kernel_size,
+        )
 
 
 @_register
@@ -417,7 +456,7 @@ class SimCCCodec(Codec):
         check.choice(self.convention, "convention", coords.CONVENTIONS)
 
     def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
-        w, h = self.heatmap_size
+        w, h = self._size
         return (("K, W * split_ratio", (None, w)), ("K, H * split_ratio", (None, h)))
 
     def _sizes_text(self) -> str:
@@ -473,12 +512,23 @@ class H3RCodec(_HeatmapCodec):
         super()._check_options()
         check.boolean(self.expected, "expected")
 
+    @property
+    def samples(self) -> bool:
+        return not self.expected
+
     def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
         h = self.to_heatmap(keypoints)
-        if not self.expected and rng is None:
-            raise ValueError("codec 'h3r' samples its target: pass rng= (a NumPy or torch Generator), or build it with expected=True")
+        if self.samples and rng is None:
+            raise ValueError(
+                "codec 'h3r' samples its target: pass rng= (a NumPy or torch Generator), or build it with expected=True"
+            )
         return rounding.encode_randomized_rounding(
-            h, heatmap_size=self.heatmap_size, rng=None if self.expected else rng, expected=self.expected, sigma=self.sigma, weights=weights
+            h,
+            heatmap_size=self._size,
+            rng=None if self.expected else rng,
+            expected=self.expected,
+            sigma=self.sigma,
+            weights=weights,
         )
 
     def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
@@ -505,7 +555,7 @@ class SoftArgmaxCodec(_HeatmapCodec):
 
     def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
         h = self.to_heatmap(keypoints)
-        return soft_argmax.encode_soft_argmax(h, heatmap_size=self.heatmap_size, sigma=self.sigma, weights=weights)
+        return soft_argmax.encode_soft_argmax(h, heatmap_size=self._size, sigma=self.sigma, weights=weights)
 
     def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
         c, s = soft_argmax.decode_soft_argmax(heatmaps, beta=self.beta, logits=self.logits)
@@ -534,12 +584,16 @@ class PIPNetCodec(_HeatmapCodec):
     def _check_options(self) -> None:
         super()._check_options()
         if (self.mean_shape is None) == (self.neighbors is None):
-            raise ValueError("codec 'pipnet' needs exactly one of mean_shape= (a (K, 2) array or a packaged name) and neighbors= (a pipnet_neighbors table)")
+            raise ValueError(
+                "codec 'pipnet' needs exactly one of mean_shape= (a (K, 2) array or a packaged name) and neighbors= (a pipnet_neighbors table)"
+            )
         if self.neighbors is None:
             shape = self.mean_shape
             if isinstance(shape, str):
                 if shape not in MEAN_SHAPES:
-                    raise ValueError(f"mean_shape must be a (K, 2) array or one of {', '.join(MEAN_SHAPES)}, got {shape!r}")
+                    raise ValueError(
+                        f"mean_shape must be a (K, 2) array or one of {', '.join(MEAN_SHAPES)}, got {shape!r}"
+                    )
                 shape = _mean_shape(shape)
             else:
                 shape = check.real_host(_xp.to_host(shape, "mean_shape"), "mean_shape").astype(np.float64)
@@ -548,12 +602,19 @@ class PIPNetCodec(_HeatmapCodec):
             table = pipnet.pipnet_neighbors(shape, num_neighbors=self.num_neighbors)
         else:
             if not isinstance(self.neighbors, pipnet.PIPNetNeighbors):
-                raise TypeError(f"neighbors must be the PIPNetNeighbors table from pipnet_neighbors, got {type(self.neighbors).__qualname__}")
+                raise TypeError(
+                    f"neighbors must be the PIPNetNeighbors table from pipnet_neighbors, got {type(self.neighbors).__qualname__}"
+                )
             table = self.neighbors  # as given: tensors on a device stay there (and trace under torch.compile)
-            if not isinstance(table.index, np.ndarray):  # the functions check only NumPy tables' values: check a host copy once
+            if not isinstance(
+                table.index, np.ndarray
+            ):  # the functions check only NumPy tables' values: check a host copy once
                 host = pipnet.PIPNetNeighbors(*(np.asarray(_xp.to_host(a)) for a in table))
                 probe = np.zeros((1, host.index.shape[0], 2))
-                pipnet.decode_pipnet(*pipnet.encode_pipnet(probe, grid_size=self.heatmap_size, neighbors=host)[:3], neighbors=host)
+                pipnet.decode_pipnet(
+                    *pipnet.encode_pipnet(probe, grid_size=self._size, neighbors=host)[:3], neighbors=host
+                )
+        self._table: pipnet.PIPNetNeighbors  # not a field: built here, once (frozen, so set through _set)
         self._set("_table", table)
 
     def _probe_like(self, probe: np.ndarray) -> Array:
@@ -567,7 +628,7 @@ class PIPNetCodec(_HeatmapCodec):
         return int(self._table.index.shape[0])
 
     def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
-        w, h = self.heatmap_size
+        w, h = self._size
         k, n = (int(v) for v in self._table.index.shape)
         return (("K, Hg, Wg", (k, h, w)), ("K, 2, Hg, Wg", (k, 2, h, w)), ("K, N, 2, Hg, Wg", (k, n, 2, h, w)))
 
@@ -584,10 +645,13 @@ class PIPNetCodec(_HeatmapCodec):
     def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
         k = self._num_landmarks()
         if keypoints.shape[-2] != k:
-            raise ValueError(f"codec 'pipnet' was built for K = {k} landmarks, got keypoints of shape {tuple(keypoints.shape)}")
-        return pipnet.encode_pipnet(self.to_heatmap(keypoints), grid_size=self.heatmap_size, neighbors=self._table, weights=weights)
+            raise ValueError(
+                f"codec 'pipnet' was built for K = {k} landmarks, got keypoints of shape {tuple(keypoints.shape)}"
+            )
+        return pipnet.encode_pipnet(
+            self.to_heatmap(keypoints), grid_size=self._size, neighbors=self._table, weights=weights
+        )
 
     def _decode(self, scores: Array, offsets: Array, neighbor_offsets: Array) -> tuple[Array, Array]:
         c, s = pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbors=self._table, merge=self.merge)
         return self.to_image(c), s
-

@@ -37,10 +37,12 @@ Array = Any
 Convention = Literal["pixel_center", "legacy", "udp"]
 CONVENTIONS: tuple[str, ...] = ("pixel_center", "legacy", "udp")
 
-__all__ = ["CONVENTIONS", "Convention", "image_to_heatmap", "heatmap_to_image", "flip_horizontal", "in_heatmap"]
+__all__ = ["CONVENTIONS", "Convention", "flip_horizontal", "heatmap_to_image", "image_to_heatmap", "in_heatmap"]
 
 
-def _affine(image_size: Sequence[int], heatmap_size: Sequence[int], convention: str) -> tuple[tuple[float, float], tuple[float, float]]:
+def _affine(
+    image_size: Sequence[int], heatmap_size: Sequence[int], convention: str
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Per-axis (scale, offset) of the image -> heatmap map ``x_h = scale * x_i + offset``."""
     check.choice(convention, "convention", CONVENTIONS)
     wi, hi = check.size(image_size, "image_size")
@@ -66,12 +68,18 @@ def _affine(image_size: Sequence[int], heatmap_size: Sequence[int], convention: 
     return (scales[0], scales[1]), (offsets[0], offsets[1])
 
 
-def _affine_arrays(coords: Array, image_size: Sequence[int], heatmap_size: Sequence[int], convention: str) -> tuple[Any, Array, Array]:
+def _affine_arrays(
+    coords: Array, image_size: Sequence[int], heatmap_size: Sequence[int], convention: str
+) -> tuple[Any, Array, Array]:
     xp = _xp.namespace(coords=coords)
     check.coords(xp, coords)
     (ax, ay), (bx, by) = _affine(image_size, heatmap_size, convention)
     dev = _xp.device(coords)
-    return xp, xp.asarray([ax, ay], dtype=coords.dtype, device=dev), xp.asarray([bx, by], dtype=coords.dtype, device=dev)
+    return (
+        xp,
+        xp.asarray([ax, ay], dtype=coords.dtype, device=dev),
+        xp.asarray([bx, by], dtype=coords.dtype, device=dev),
+    )
 
 
 @_xp.half_in_float32
@@ -167,7 +175,7 @@ def flip_horizontal(coords: Array, /, *, width: int, flip_index: Sequence[int] |
             if any(isinstance(i, bool) for i in values):
                 raise TypeError
             order = [operator.index(i) for i in values]
-        except Exception:  # noqa: BLE001 - whatever it is, it is not a table of ints
+        except Exception:  # whatever it is, it is not a table of ints
             raise TypeError(f"flip_index must be a sequence of int landmark indices, got {flip_index!r}") from None
         if sorted(order) != list(range(k)):
             raise ValueError(f"flip_index must be a permutation of range({k}) (K = coords.shape[-2]), got {order!r}")

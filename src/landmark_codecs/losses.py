@@ -47,7 +47,7 @@ from . import _validation as check
 Array = Any
 Reduction = Literal["mean", "sum", "none"]
 
-__all__ = ["wing_loss", "adaptive_wing_loss", "soft_wing_loss", "weighted_loss_map", "star_loss"]
+__all__ = ["adaptive_wing_loss", "soft_wing_loss", "star_loss", "weighted_loss_map", "wing_loss"]
 StarDistance = Literal["smooth_l1", "l1", "l2", "wing"]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -140,7 +140,9 @@ def adaptive_wing_loss(
     epsilon = check.positive(epsilon, "epsilon")
     alpha = check.at_least(alpha, 2.0, "alpha", "alpha - target must be >= 1 for every target in [0, 1]")
     if theta >= omega:
-        raise ValueError(f"theta must be smaller than omega (theta is the small-error breakpoint), got theta={theta!r}, omega={omega!r}")
+        raise ValueError(
+            f"theta must be smaller than omega (theta is the small-error breakpoint), got theta={theta!r}, omega={omega!r}"
+        )
     xp, e, y, finish = _prepare(pred, target, weights, loss_map, reduction)
     params = {"omega": omega, "theta": theta, "epsilon": epsilon, "alpha": alpha}
     return finish(_elementwise(xp, e, y, _adaptive_wing, _adaptive_wing_fused, **params))
@@ -273,7 +275,9 @@ def star_loss(
     check.same_shape(coords, (*heatmaps.shape[:-2], 2), "coords", "heatmaps.shape[:-2] + (2,), one (x, y) per map")
     h, w = heatmaps.shape[-2:]
     if h < 2 or w < 2:
-        raise ValueError(f"heatmaps must be at least 2x2 (STAR's grid 2 x / (W - 1) - 1 needs two pixel centres per axis), got shape {tuple(heatmaps.shape)}")
+        raise ValueError(
+            f"heatmaps must be at least 2x2 (STAR's grid 2 x / (W - 1) - 1 needs two pixel centres per axis), got shape {tuple(heatmaps.shape)}"
+        )
     out_dtype = xp.result_type(heatmaps.dtype, coords.dtype)
     maps = heatmaps if heatmaps.dtype == out_dtype else xp.astype(heatmaps, out_dtype)
     gt = coords if coords.dtype == out_dtype else xp.astype(coords, out_dtype)
@@ -415,14 +419,18 @@ def _soft_wing_of_abs(xp: Any, d: Array, omega1: float, omega2: float, epsilon: 
     return xp.where(d < omega1, d, omega1) + above
 
 
-def _soft_wing_fused(xp: Any, e: Array, y: Array, *, omega1: float, omega2: float, epsilon: float) -> tuple[Array, Array]:
+def _soft_wing_fused(
+    xp: Any, e: Array, y: Array, *, omega1: float, omega2: float, epsilon: float
+) -> tuple[Array, Array]:
     d = xp.abs(e)
     slope = xp.where(d < omega1, 1.0, omega2 / (epsilon + d))
     slope *= xp.sign(e)
     return _soft_wing_of_abs(xp, d, omega1, omega2, epsilon), slope
 
 
-def weighted_loss_map(target: Array, /, *, threshold: float = 0.2, foreground_weight: float = 10.0, kernel_size: int = 3) -> Array:
+def weighted_loss_map(
+    target: Array, /, *, threshold: float = 0.2, foreground_weight: float = 10.0, kernel_size: int = 3
+) -> Array:
     """The Weighted Loss Map of Adaptive Wing (Wang et al., ICCV 2019): ``foreground_weight * M + 1``.
 
     ``M = 1`` where the grey dilation of the target (the max over a ``kernel_size x kernel_size``

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from . import _xp
 from . import _validation as check
+from . import _xp
 
 Array = Any
 Normalize = Literal["inter_ocular", "inter_pupil", "bbox", "diagonal"]
 
-__all__ = ["nme", "failure_rate", "auc", "ced", "pck", "normalizing_distance", "EYE_CORNERS", "EYE_CONTOURS"]
+__all__ = ["EYE_CONTOURS", "EYE_CORNERS", "auc", "ced", "failure_rate", "nme", "normalizing_distance", "pck"]
 
 # Outer eye corners (the inter-ocular normalization of 300W, WFLW and COFW papers).
 EYE_CORNERS: dict[int, tuple[int, int]] = {68: (36, 45), 98: (60, 72), 29: (8, 9)}
@@ -38,7 +38,12 @@ _NORMALIZERS = ("inter_ocular", "inter_pupil", "bbox", "diagonal")
 
 
 def normalizing_distance(
-    target: Array, /, *, normalize: Normalize = "inter_ocular", weights: Array | None = None, eyes: Sequence[Any] | None = None
+    target: Array,
+    /,
+    *,
+    normalize: Normalize = "inter_ocular",
+    weights: Array | None = None,
+    eyes: Sequence[Any] | None = None,
 ) -> Array:
     """The per-face distance an NME divides by, from the ground truth ``(..., K, 2)``.
 
@@ -96,7 +101,11 @@ def normalizing_distance(
 
 def _no_eyes(k: int, normalize: str) -> str:
     known = "68 (300W), 98 (WFLW) and 29 (COFW)"
-    extra = " AFLW's 19-point results are normalized by the face box: normalize='bbox' (or pass the boxes' sizes as an array)." if k == 19 else ""
+    extra = (
+        " AFLW's 19-point results are normalized by the face box: normalize='bbox' (or pass the boxes' sizes as an array)."
+        if k == 19
+        else ""
+    )
     return f"normalize={normalize!r} needs eye indices: the defaults cover {known} landmarks, got K={k}; pass eyes=.{extra}"
 
 
@@ -104,7 +113,9 @@ def _eye_pair(eyes: Any, k: int) -> tuple[int, int]:
     try:
         i, j = (_index(e, k) for e in eyes)
     except (TypeError, ValueError) as err:
-        raise type(err)(f"eyes must be two landmark indices in [0, {k}) for normalize='inter_ocular', got {eyes!r}") from None
+        raise type(err)(
+            f"eyes must be two landmark indices in [0, {k}) for normalize='inter_ocular', got {eyes!r}"
+        ) from None
     return i, j
 
 
@@ -115,7 +126,9 @@ def _eye_groups(eyes: Any, k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         if not all(groups):
             raise ValueError
     except (TypeError, ValueError):
-        raise ValueError(f"eyes must be (left, right), each an index or a non-empty sequence of indices in [0, {k}), for normalize='inter_pupil', got {eyes!r}") from None
+        raise ValueError(
+            f"eyes must be (left, right), each an index or a non-empty sequence of indices in [0, {k}), for normalize='inter_pupil', got {eyes!r}"
+        ) from None
     return groups  # type: ignore[return-value]
 
 
@@ -134,18 +147,22 @@ def _kept(xp: Any, target: Array, weights: Array | None) -> Array:
     return keep
 
 
-def _point_errors(pred: Array, target: Array, weights: Array | None, normalize: Any, eyes: Any) -> tuple[Any, Array, Array, Array]:
+def _point_errors(
+    pred: Array, target: Array, weights: Array | None, normalize: Any, eyes: Any
+) -> tuple[Any, Array, Array, Array]:
     """``(xp, errors (..., K), keep (..., K), distance (...))`` for nme and pck."""
     xp = _xp.namespace(pred=pred, target=target, weights=weights)
     check.coords(xp, pred, "pred")
     check.coords(xp, target, "target")
     check.same_shape(pred, tuple(target.shape), "pred", "target's shape")
     if isinstance(normalize, str):
-        distance = normalizing_distance(target, normalize=normalize, weights=weights, eyes=eyes)
+        distance = normalizing_distance(target, normalize=cast(Normalize, normalize), weights=weights, eyes=eyes)
     else:
         distance = normalize
         if not _xp.is_array(distance):
-            raise TypeError(f"normalize must be one of {', '.join(map(repr, _NORMALIZERS))} or an array of per-face distances, got {normalize!r}")
+            raise TypeError(
+                f"normalize must be one of {', '.join(map(repr, _NORMALIZERS))} or an array of per-face distances, got {normalize!r}"
+            )
         _xp.namespace(pred=pred, normalize=distance)
         check.floating(xp, distance, "normalize")
         check.broadcasts_to(distance, tuple(target.shape[:-2]), "normalize", "one distance per face, target.shape[:-2]")
@@ -225,7 +242,11 @@ def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
     0.5
     """
     xp, threshold = _errors_and_threshold(nme, threshold)
-    return 1.0 - xp.mean(xp.astype(_at_most(nme, threshold), nme.dtype)) if _size(nme) else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
+    return (
+        1.0 - xp.mean(xp.astype(_at_most(nme, threshold), nme.dtype))
+        if _size(nme)
+        else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
+    )
 
 
 @_xp.half_in_float32

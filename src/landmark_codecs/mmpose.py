@@ -46,7 +46,7 @@ from mmpose.registry import KEYPOINT_CODECS
 
 from . import _validation as check
 from . import _xp
-from .codecs import Codec, H3RCodec, PIPNetCodec, SimCCCodec, get_codec
+from .codecs import Codec, PIPNetCodec, SimCCCodec, get_codec
 
 __all__ = ["LandmarkCodec"]
 
@@ -69,20 +69,28 @@ class LandmarkCodec(BaseKeypointCodec):
     """
 
     def __init__(
-        self, name: str, input_size: Sequence[int], heatmap_size: Sequence[int] | None = None, seed: int | None = None, **options: Any
+        self,
+        name: str,
+        input_size: Sequence[int],
+        heatmap_size: Sequence[int] | None = None,
+        seed: int | None = None,
+        **options: Any,
     ) -> None:
         super().__init__()
         self.codec: Codec = get_codec(name, image_size=input_size, heatmap_size=heatmap_size, **options)
         self.input_size, self.heatmap_size = self.codec.image_size, self.codec.heatmap_size
         self.seed = check.seed(seed)
-        self._samples = isinstance(self.codec, H3RCodec) and not self.codec.expected
+        self._samples = self.codec.samples
         self._rng: tuple[Any, np.random.Generator] | None = None
         keys = _OUTPUT_KEYS.get(type(self.codec))
         self._single_instance = keys is None
         self.output_keys = ("heatmaps",) if keys is None else keys
         # What mmpose's PackPoseInputs moves where: maps are fields, labels and weights per instance.
         self.field_mapping_table = {"heatmaps": "heatmaps"} if keys is None else {}
-        self.label_mapping_table = {"keypoint_weights": "keypoint_weights", **({} if keys is None else {k: k for k in keys})}
+        self.label_mapping_table = {
+            "keypoint_weights": "keypoint_weights",
+            **({} if keys is None else {k: k for k in keys}),
+        }
 
     def encode(self, keypoints: np.ndarray, keypoints_visible: np.ndarray | None = None) -> dict:
         """Targets for ``(N, K, 2)`` keypoints in input-image pixels (see the module docstring)."""
@@ -90,10 +98,14 @@ class LandmarkCodec(BaseKeypointCodec):
         if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
             raise ValueError(f"keypoints must have shape (N, K, 2), got shape {keypoints.shape}")
         if self._single_instance and keypoints.shape[0] != 1:
-            raise ValueError(f"LandmarkCodec({self.codec.name!r}) encodes one instance, as mmpose's heatmap codecs: got N = {keypoints.shape[0]}")
+            raise ValueError(
+                f"LandmarkCodec({self.codec.name!r}) encodes one instance, as mmpose's heatmap codecs: got N = {keypoints.shape[0]}"
+            )
         weights = None
         if keypoints_visible is not None:
-            visible = check.real_host(_xp.to_host(keypoints_visible, "keypoints_visible"), "keypoints_visible", booleans=True)
+            visible = check.real_host(
+                _xp.to_host(keypoints_visible, "keypoints_visible"), "keypoints_visible", booleans=True
+            )
             weights = visible.astype(np.float32)
         encoded = self.codec.encode(keypoints, weights=weights, rng=self._generator() if self._samples else None)
         outputs = encoded.outputs
@@ -125,7 +137,9 @@ class LandmarkCodec(BaseKeypointCodec):
         key = None if info is None else (info.id, info.seed)
         if self._rng is None or self._rng[0] != key:
             entropy = [] if info is None else [info.seed]
-            seed = None if self.seed is None and info is None else [*([] if self.seed is None else [self.seed]), *entropy]
+            seed = (
+                None if self.seed is None and info is None else [*([] if self.seed is None else [self.seed]), *entropy]
+            )
             self._rng = (key, np.random.default_rng(seed))
         return self._rng[1]
 

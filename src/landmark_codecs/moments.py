@@ -15,7 +15,7 @@ from . import _validation as check
 
 Array = Any
 
-__all__ = ["heatmap_moments", "eigh_2x2", "HeatmapMoments", "Eigh2x2"]
+__all__ = ["Eigh2x2", "HeatmapMoments", "eigh_2x2", "heatmap_moments"]
 
 
 class HeatmapMoments(NamedTuple):
@@ -100,7 +100,9 @@ def weighted_moments(
     col = xp.sum(maps, axis=-2)  # (..., K, W): the x marginal
     row = xp.sum(maps, axis=-1)  # (..., K, H): the y marginal
     total = xp.sum(row, axis=-1)
-    scale = (total if floor == 0 else xp.maximum(total, xp.asarray(floor, dtype=total.dtype, device=_xp.device(total))))[..., None]
+    scale = (
+        total if floor == 0 else xp.maximum(total, xp.asarray(floor, dtype=total.dtype, device=_xp.device(total)))
+    )[..., None]
     if normalize:
         col, row = col / scale, row / scale
     mx = xp.sum(col * gx, axis=-1)
@@ -195,4 +197,3 @@ def absolute_eigenvalue_sum(xp: Any, matrices: Array) -> Array:
     a, b, c = matrices[..., 0, 0], matrices[..., 1, 0], matrices[..., 1, 1]
     r, _ = polar_half(xp, half_sum(xp, a, -c), b)
     return 2 * xp.maximum(xp.abs(half_sum(xp, a, c)), r)
-

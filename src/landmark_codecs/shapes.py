@@ -47,5 +47,7 @@ def read_mean_shape(path: str | pathlib.Path, /) -> np.ndarray:
     except ValueError:
         raise ValueError(f"keypoints file {str(path)!r}: expected a mean shape of numbers, x y x y ...") from None
     if values.size < 2 or values.size % 2:
-        raise ValueError(f"keypoints file {str(path)!r}: expected an even number (2K) of values, x y pairs, got {values.size}")
+        raise ValueError(
+            f"keypoints file {str(path)!r}: expected an even number (2K) of values, x y pairs, got {values.size}"
+        )
     return values.reshape(-1, 2)

@@ -29,25 +29,25 @@ except ImportError as err:  # pragma: no cover - exercised in the CI leg without
         "(or your own torch build first; the rest of landmark_codecs works without it)"
     ) from err
 
-from . import _xp, argmax, boundaries, codecs, coords, dark, losses, pipnet, rounding, simcc, soft_argmax, udp
 from . import _validation as check
+from . import _xp, argmax, boundaries, codecs, coords, dark, losses, pipnet, rounding, simcc, soft_argmax, udp
 
 __all__ = [
-    "WingLoss",
     "AdaptiveWingLoss",
-    "SoftWingLoss",
-    "STARLoss",
-    "PIPNetLoss",
-    "CoordConv2d",
     "ArgmaxDecoder",
-    "RandomizedRoundingDecoder",
-    "SoftArgmaxDecoder",
+    "CoordConv2d",
     "DarkDecoder",
-    "UDPDecoder",
-    "SimCCDecoder",
     "PIPNetDecoder",
-    "uniform_noise",
+    "PIPNetLoss",
+    "RandomizedRoundingDecoder",
+    "STARLoss",
+    "SimCCDecoder",
+    "SoftArgmaxDecoder",
+    "SoftWingLoss",
     "TargetEncoder",
+    "UDPDecoder",
+    "WingLoss",
+    "uniform_noise",
 ]
 
 Reduction = Literal["mean", "sum", "none"]
@@ -84,11 +84,15 @@ def _host_checked_table(table: Any, device: torch.device | None) -> Any:
     elif _xp.is_array(table) or isinstance(table, (list, tuple)):
         given = [table]
     else:
-        raise TypeError(f"neighbors must be the PIPNetNeighbors from pipnet_neighbors or its (K, N) index, got {type(table).__qualname__}")
+        raise TypeError(
+            f"neighbors must be the PIPNetNeighbors from pipnet_neighbors or its (K, N) index, got {type(table).__qualname__}"
+        )
     parts = [_xp.to_host(t, f"neighbors.{name}") for name, t in zip(pipnet.PIPNetNeighbors._fields, given)]
     for name, part, original in zip(pipnet.PIPNetNeighbors._fields, parts, given):
         if part.dtype.kind not in "iu":
-            raise TypeError(f"neighbors.{name} must hold integer indices, got dtype {getattr(original, 'dtype', part.dtype)}")
+            raise TypeError(
+                f"neighbors.{name} must hold integer indices, got dtype {getattr(original, 'dtype', part.dtype)}"
+            )
     index = parts[0]
     if index.ndim != 2 or index.shape[1] < 1 or index.shape[1] >= max(index.shape[0], 2):
         raise ValueError(f"neighbors.index must have shape (K, N) with 1 <= N < K, got shape {index.shape}")
@@ -96,22 +100,30 @@ def _host_checked_table(table: Any, device: torch.device | None) -> Any:
     limits = (k, k * n, n * k + 1)  # index, reverse_index (into the K*N predictions), reverse_count
     for name, part, limit in zip(pipnet.PIPNetNeighbors._fields, parts, limits):
         if part.size and (part.min() < 0 or part.max() >= limit):
-            raise ValueError(f"neighbors.{name} values must lie in [0, {limit}), got values from {part.min()} to {part.max()}")
+            raise ValueError(
+                f"neighbors.{name} values must lie in [0, {limit}), got values from {part.min()} to {part.max()}"
+            )
     tensors = [torch.as_tensor(p.astype(np.int64), device=device) for p in parts]
     return pipnet.PIPNetNeighbors(*tensors) if isinstance(table, pipnet.PIPNetNeighbors) else tensors[0]
 
 
-class _Decoder(nn.Module):
-    """A decoder Module: ``forward`` calls ``function(*inputs, **self._kwargs)``."""
+class _FunctionModule(nn.Module):
+    """The one Module pattern of this adapter: a library function's keyword options, stored once
+    in ``options`` and shown by ``repr``; the subclass checks them at construction by calling the
+    function on a tiny probe (a bad option fails there, with the function's own message), and its
+    ``forward``, whose signature is the function's, passes them on."""
 
-    def _validate(self, *probe: torch.Tensor) -> None:
-        self._function(*probe, **self._kwargs)
+    options: dict[str, Any]
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        self.options = options
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
+        return ", ".join(f"{k}={v!r}" for k, v in self.options.items())
 
 
-class ArgmaxDecoder(_Decoder):
+class ArgmaxDecoder(_FunctionModule):
     """:func:`landmark_codecs.decode_argmax` as a Module.
 
     ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` -> ``(..., K, 2)``, ``(..., K)``.
@@ -121,18 +133,15 @@ class ArgmaxDecoder(_Decoder):
     [[2.25, 1.0]]
     """
 
-    _function = staticmethod(argmax.decode_argmax)
-
     def __init__(self, *, refine: Literal["none", "quarter"] = "none") -> None:
-        super().__init__()
-        self._kwargs = {"refine": refine}
-        self._validate(torch.zeros(1, 1, 1))
+        super().__init__(refine=refine)
+        argmax.decode_argmax(torch.zeros(1, 1, 1), **self.options)
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return argmax.decode_argmax(heatmaps, **self._kwargs)
+        return argmax.decode_argmax(heatmaps, **self.options)
 
 
-class RandomizedRoundingDecoder(_Decoder):
+class RandomizedRoundingDecoder(_FunctionModule):
     """:func:`landmark_codecs.decode_randomized_rounding` (H3R's activation-set decoding) as a Module.
 
     ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` -> ``(..., K, 2)``, ``(..., K)``.
@@ -142,8 +151,6 @@ class RandomizedRoundingDecoder(_Decoder):
     [[1.25, 1.0]]
     """
 
-    _function = staticmethod(rounding.decode_randomized_rounding)
-
     def __init__(
         self,
         *,
@@ -152,15 +159,15 @@ class RandomizedRoundingDecoder(_Decoder):
         activation: Literal["topk", "window"] = "topk",
         window_size: int = 3,
     ) -> None:
-        super().__init__()
-        self._kwargs = {"top_k": top_k, "activation": activation, "window_size": window_size, "logits": logits}
-        self._validate(torch.zeros(1, 1, top_k if activation == "topk" and isinstance(top_k, int) and top_k > 0 else 1))
+        super().__init__(top_k=top_k, activation=activation, window_size=window_size, logits=logits)
+        probe = torch.zeros(1, 1, top_k if activation == "topk" and isinstance(top_k, int) and top_k > 0 else 1)
+        rounding.decode_randomized_rounding(probe, **self.options)
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return rounding.decode_randomized_rounding(heatmaps, **self._kwargs)
+        return rounding.decode_randomized_rounding(heatmaps, **self.options)
 
 
-class SoftArgmaxDecoder(_Decoder):
+class SoftArgmaxDecoder(_FunctionModule):
     """:func:`landmark_codecs.decode_soft_argmax` (integral regression) as a Module: a network head.
 
     ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` logits (or probabilities) ->
@@ -172,18 +179,15 @@ class SoftArgmaxDecoder(_Decoder):
     ([3.5, 3.5], True)
     """
 
-    _function = staticmethod(soft_argmax.decode_soft_argmax)
-
     def __init__(self, *, logits: bool, beta: float = 1.0) -> None:
-        super().__init__()
-        self._kwargs = {"beta": beta, "logits": logits}
-        self._validate(torch.zeros(1, 1, 1))
+        super().__init__(beta=beta, logits=logits)
+        soft_argmax.decode_soft_argmax(torch.zeros(1, 1, 1), **self.options)
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return soft_argmax.decode_soft_argmax(heatmaps, **self._kwargs)
+        return soft_argmax.decode_soft_argmax(heatmaps, **self.options)
 
 
-class DarkDecoder(_Decoder):
+class DarkDecoder(_FunctionModule):
     """:func:`landmark_codecs.decode_dark` as a Module.
 
     ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` -> ``(..., K, 2)``, ``(..., K)``.
@@ -194,18 +198,15 @@ class DarkDecoder(_Decoder):
     [3.3, 1.8]
     """
 
-    _function = staticmethod(dark.decode_dark)
-
     def __init__(self, *, sigma: float, iterations: int = 4, kernel_size: int | None = None) -> None:
-        super().__init__()
-        self._kwargs = {"sigma": sigma, "iterations": iterations, "kernel_size": kernel_size}
-        self._validate(torch.zeros(1, 1, 1))
+        super().__init__(sigma=sigma, iterations=iterations, kernel_size=kernel_size)
+        dark.decode_dark(torch.zeros(1, 1, 1), **self.options)
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return dark.decode_dark(heatmaps, **self._kwargs)
+        return dark.decode_dark(heatmaps, **self.options)
 
 
-class UDPDecoder(_Decoder):
+class UDPDecoder(_FunctionModule):
     """:func:`landmark_codecs.decode_udp` as a Module: heatmaps to image pixels, UDP's way.
 
     ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` -> ``(..., K, 2)`` in image
@@ -217,18 +218,19 @@ class UDPDecoder(_Decoder):
     [100.0, 37.5]
     """
 
-    _function = staticmethod(udp.decode_udp)
-
-    def __init__(self, *, image_size: Sequence[int], sigma: float, iterations: int = 4, kernel_size: int | None = None) -> None:
-        super().__init__()
-        self._kwargs = {"image_size": check.size(image_size, "image_size"), "sigma": sigma, "iterations": iterations, "kernel_size": kernel_size}
-        self._validate(torch.zeros(1, 2, 2))
+    def __init__(
+        self, *, image_size: Sequence[int], sigma: float, iterations: int = 4, kernel_size: int | None = None
+    ) -> None:
+        super().__init__(
+            image_size=check.size(image_size, "image_size"), sigma=sigma, iterations=iterations, kernel_size=kernel_size
+        )
+        udp.decode_udp(torch.zeros(1, 2, 2), **self.options)
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return udp.decode_udp(heatmaps, **self._kwargs)
+        return udp.decode_udp(heatmaps, **self.options)
 
 
-class SimCCDecoder(_Decoder):
+class SimCCDecoder(_FunctionModule):
     """:func:`landmark_codecs.decode_simcc` as a Module.
 
     ``forward(x_labels, y_labels) -> (coords, scores)``: ``(..., K, W * split_ratio)`` and
@@ -239,8 +241,6 @@ class SimCCDecoder(_Decoder):
     >>> [round(v, 6) for v in SimCCDecoder(image_size=(16, 8), refine="dark", sigma=2.0)(t.x_labels, t.y_labels)[0][0].tolist()]
     [10.25, 3.0]
     """
-
-    _function = staticmethod(simcc.decode_simcc)
 
     def __init__(
         self,
@@ -253,24 +253,24 @@ class SimCCDecoder(_Decoder):
         iterations: int = 4,
         kernel_size: int | None = None,
     ) -> None:
-        super().__init__()
-        self._kwargs = {
-            "image_size": check.size(image_size, "image_size"),
-            "split_ratio": split_ratio,
-            "convention": convention,
-            "refine": refine,
-            "sigma": sigma,
-            "iterations": iterations,
-            "kernel_size": kernel_size,
-        }
-        bins = simcc.simcc_bins(self._kwargs["image_size"], split_ratio)
-        self._validate(torch.zeros(1, bins[0]), torch.zeros(1, bins[1]))
+        size = check.size(image_size, "image_size")
+        super().__init__(
+            image_size=size,
+            split_ratio=split_ratio,
+            convention=convention,
+            refine=refine,
+            sigma=sigma,
+            iterations=iterations,
+            kernel_size=kernel_size,
+        )
+        bins = simcc.simcc_bins(size, split_ratio)
+        simcc.decode_simcc(torch.zeros(1, bins[0]), torch.zeros(1, bins[1]), **self.options)
 
     def forward(self, x_labels: torch.Tensor, y_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return simcc.decode_simcc(x_labels, y_labels, **self._kwargs)
+        return simcc.decode_simcc(x_labels, y_labels, **self.options)
 
 
-class PIPNetDecoder(_Decoder):
+class PIPNetDecoder(_FunctionModule):
     """:func:`landmark_codecs.decode_pipnet` as a Module, with the neighbour table as buffers.
 
     ``forward(scores, offsets, neighbor_offsets) -> (coords, scores)`` in grid cells. The table
@@ -284,34 +284,39 @@ class PIPNetDecoder(_Decoder):
     [[0.75, 0.0], [1.25, 0.5]]
     """
 
-    _function = staticmethod(pipnet.decode_pipnet)
+    index: torch.Tensor  # the table's three fields, registered as buffers in __init__
+    reverse_index: torch.Tensor
+    reverse_count: torch.Tensor
 
     def __init__(self, neighbors: pipnet.PIPNetNeighbors, /, *, merge: pipnet.Merge = "mean") -> None:
-        super().__init__()
+        super().__init__(merge=merge)
         if not isinstance(neighbors, pipnet.PIPNetNeighbors):
-            raise TypeError(f"neighbors must be the PIPNetNeighbors from pipnet_neighbors, got {type(neighbors).__qualname__}")
+            raise TypeError(
+                f"neighbors must be the PIPNetNeighbors from pipnet_neighbors, got {type(neighbors).__qualname__}"
+            )
         checked = _host_checked_table(neighbors, None)
         for name, table in zip(neighbors._fields, checked):
             # On the given table's device (a tensor's) or the CPU; .to() moves the buffers.
-            self.register_buffer(name, table.to(neighbors[0].device) if isinstance(neighbors[0], torch.Tensor) else table, persistent=False)
-        self._kwargs = {"merge": merge}
+            self.register_buffer(
+                name,
+                table.to(neighbors[0].device) if isinstance(neighbors[0], torch.Tensor) else table,
+                persistent=False,
+            )
         k, n = self.index.shape
-        self._validate(torch.zeros(k, 1, 1), torch.zeros(k, 2, 1, 1), torch.zeros(k, n, 2, 1, 1))
+        probe = (torch.zeros(k, 1, 1), torch.zeros(k, 2, 1, 1), torch.zeros(k, n, 2, 1, 1))
+        pipnet.decode_pipnet(*probe, neighbors=self.neighbors, **self.options)
 
     @property
     def neighbors(self) -> pipnet.PIPNetNeighbors:
         return pipnet.PIPNetNeighbors(self.index, self.reverse_index, self.reverse_count)
 
-    def _validate(self, *probe: torch.Tensor) -> None:
-        pipnet.decode_pipnet(*probe, neighbors=self.neighbors, **self._kwargs)
-
     def forward(
         self, scores: torch.Tensor, offsets: torch.Tensor, neighbor_offsets: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbors=self.neighbors, **self._kwargs)
+        return pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbors=self.neighbors, **self.options)
 
 
-class WingLoss(nn.Module):
+class WingLoss(_FunctionModule):
     """:func:`landmark_codecs.wing_loss` as a Module.
 
     ``forward(pred, target, weights=None)``; shapes and conventions as the function.
@@ -322,21 +327,14 @@ class WingLoss(nn.Module):
     """
 
     def __init__(self, *, omega: float = 10.0, epsilon: float = 2.0, reduction: Reduction = "mean") -> None:
-        super().__init__()
-        self.omega, self.epsilon, self.reduction = omega, epsilon, reduction
-        losses.wing_loss(torch.empty(0), torch.empty(0), **self._kwargs())
-
-    def _kwargs(self) -> dict:
-        return {"omega": self.omega, "epsilon": self.epsilon, "reduction": self.reduction}
+        super().__init__(omega=omega, epsilon=epsilon, reduction=reduction)
+        losses.wing_loss(torch.empty(0), torch.empty(0), **self.options)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        return losses.wing_loss(pred, target, weights=weights, **self._kwargs())
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self._kwargs().items())
+        return losses.wing_loss(pred, target, weights=weights, **self.options)
 
 
-class AdaptiveWingLoss(nn.Module):
+class AdaptiveWingLoss(_FunctionModule):
     """:func:`landmark_codecs.adaptive_wing_loss` as a Module, optionally with its weighted loss map.
 
     With ``weighted_loss_map=True`` each call builds :func:`landmark_codecs.weighted_loss_map`
@@ -364,38 +362,38 @@ class AdaptiveWingLoss(nn.Module):
         map_foreground_weight: float = 10.0,
         map_kernel_size: int = 3,
     ) -> None:
-        super().__init__()
-        self.omega, self.theta, self.epsilon, self.alpha, self.reduction = omega, theta, epsilon, alpha, reduction
-        if not isinstance(weighted_loss_map, bool):
-            raise TypeError(f"weighted_loss_map must be a bool, got {weighted_loss_map!r}")
-        self.weighted_loss_map = weighted_loss_map
-        self.map_threshold, self.map_foreground_weight, self.map_kernel_size = map_threshold, map_foreground_weight, map_kernel_size
-        losses.adaptive_wing_loss(torch.empty(0), torch.empty(0), **self._kwargs())
+        super().__init__(omega=omega, theta=theta, epsilon=epsilon, alpha=alpha, reduction=reduction)
+        # the loss map's options, apart: forward passes them to weighted_loss_map
+        self.map_options: dict[str, Any] = {
+            "threshold": map_threshold,
+            "foreground_weight": map_foreground_weight,
+            "kernel_size": map_kernel_size,
+        }
+        self.weighted_loss_map = check.boolean(weighted_loss_map, "weighted_loss_map")
+        losses.adaptive_wing_loss(torch.empty(0), torch.empty(0), **self.options)
         if weighted_loss_map:
-            losses.weighted_loss_map(torch.empty(0, 0), **self._map_kwargs())
-
-    def _kwargs(self) -> dict:
-        return {"omega": self.omega, "theta": self.theta, "epsilon": self.epsilon, "alpha": self.alpha, "reduction": self.reduction}
-
-    def _map_kwargs(self) -> dict:
-        return {"threshold": self.map_threshold, "foreground_weight": self.map_foreground_weight, "kernel_size": self.map_kernel_size}
+            losses.weighted_loss_map(torch.empty(0, 0), **self.map_options)
 
     def forward(
-        self, pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None, loss_map: torch.Tensor | None = None
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        weights: torch.Tensor | None = None,
+        loss_map: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if self.weighted_loss_map:
-            computed = losses.weighted_loss_map(target, **self._map_kwargs())
+            computed = losses.weighted_loss_map(target, **self.map_options)
             loss_map = computed if loss_map is None else computed * loss_map
-        return losses.adaptive_wing_loss(pred, target, loss_map=loss_map, weights=weights, **self._kwargs())
+        return losses.adaptive_wing_loss(pred, target, loss_map=loss_map, weights=weights, **self.options)
 
     def extra_repr(self) -> str:
-        items = dict(self._kwargs(), weighted_loss_map=self.weighted_loss_map)
+        items = dict(self.options, weighted_loss_map=self.weighted_loss_map)
         if self.weighted_loss_map:
-            items.update({f"map_{k}": v for k, v in self._map_kwargs().items()})
+            items.update({f"map_{k}": v for k, v in self.map_options.items()})
         return ", ".join(f"{k}={v!r}" for k, v in items.items())
 
 
-class SoftWingLoss(nn.Module):
+class SoftWingLoss(_FunctionModule):
     """:func:`landmark_codecs.soft_wing_loss` as a Module.
 
     ``forward(pred, target, weights=None)``; shapes and conventions as the function.
@@ -405,22 +403,17 @@ class SoftWingLoss(nn.Module):
     2.5
     """
 
-    def __init__(self, *, omega1: float = 2.0, omega2: float = 20.0, epsilon: float = 0.5, reduction: Reduction = "mean") -> None:
-        super().__init__()
-        self.omega1, self.omega2, self.epsilon, self.reduction = omega1, omega2, epsilon, reduction
-        losses.soft_wing_loss(torch.empty(0), torch.empty(0), **self._kwargs())
-
-    def _kwargs(self) -> dict:
-        return {"omega1": self.omega1, "omega2": self.omega2, "epsilon": self.epsilon, "reduction": self.reduction}
+    def __init__(
+        self, *, omega1: float = 2.0, omega2: float = 20.0, epsilon: float = 0.5, reduction: Reduction = "mean"
+    ) -> None:
+        super().__init__(omega1=omega1, omega2=omega2, epsilon=epsilon, reduction=reduction)
+        losses.soft_wing_loss(torch.empty(0), torch.empty(0), **self.options)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        return losses.soft_wing_loss(pred, target, weights=weights, **self._kwargs())
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self._kwargs().items())
+        return losses.soft_wing_loss(pred, target, weights=weights, **self.options)
 
 
-class STARLoss(nn.Module):
+class STARLoss(_FunctionModule):
     """:func:`landmark_codecs.star_loss` as a Module.
 
     ``forward(heatmaps, coords, weights=None)``: ``(..., K, H, W)`` maps and ``(..., K, 2)`` ground
@@ -433,20 +426,20 @@ class STARLoss(nn.Module):
     """
 
     def __init__(
-        self, *, omega: float = 1.0, distance: losses.StarDistance = "smooth_l1", epsilon: float = 1e-5, reduction: Reduction = "mean"
+        self,
+        *,
+        omega: float = 1.0,
+        distance: losses.StarDistance = "smooth_l1",
+        epsilon: float = 1e-5,
+        reduction: Reduction = "mean",
     ) -> None:
-        super().__init__()
-        self.omega, self.distance, self.epsilon, self.reduction = omega, distance, epsilon, reduction
-        losses.star_loss(torch.ones(1, 2, 2), torch.zeros(1, 2), **self._kwargs())
+        super().__init__(omega=omega, distance=distance, epsilon=epsilon, reduction=reduction)
+        losses.star_loss(torch.ones(1, 2, 2), torch.zeros(1, 2), **self.options)
 
-    def _kwargs(self) -> dict:
-        return {"omega": self.omega, "distance": self.distance, "epsilon": self.epsilon, "reduction": self.reduction}
-
-    def forward(self, heatmaps: torch.Tensor, coords: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        return losses.star_loss(heatmaps, coords, weights=weights, **self._kwargs())
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self._kwargs().items())
+    def forward(
+        self, heatmaps: torch.Tensor, coords: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return losses.star_loss(heatmaps, coords, weights=weights, **self.options)
 
 
 class CoordConv2d(nn.Conv2d):
@@ -488,38 +481,59 @@ class CoordConv2d(nn.Conv2d):
         super().__init__(in_channels + extra, out_channels, kernel_size, *args, **kwargs)
         self._extra_channels = extra
 
-    def forward(self, input: torch.Tensor, boundary: torch.Tensor | None = None) -> torch.Tensor:  # noqa: A002 (nn.Conv2d's name)
+    def forward(self, input: torch.Tensor, boundary: torch.Tensor | None = None) -> torch.Tensor:  # nn.Conv2d's name
         if not isinstance(input, torch.Tensor):
-            raise TypeError(f"input must be a torch.Tensor (N, C, H, W), got {type(input).__module__}.{type(input).__qualname__}")
+            raise TypeError(
+                f"input must be a torch.Tensor (N, C, H, W), got {type(input).__module__}.{type(input).__qualname__}"
+            )
         channels = self.in_channels - self._extra_channels
         if input.ndim != 4 or input.shape[1] != channels:
-            raise ValueError(f"input must have shape (N, C, H, W) with C = in_channels = {channels}, got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"input must have shape (N, C, H, W) with C = in_channels = {channels}, got shape {tuple(input.shape)}"
+            )
         if input.shape[-1] < 2 or input.shape[-2] < 2:
-            raise ValueError(f"input must be at least 2x2 pixels (the coordinate grid puts -1 and 1 on the first and last pixel centres), got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"input must be at least 2x2 pixels (the coordinate grid puts -1 and 1 on the first and last pixel centres), got shape {tuple(input.shape)}"
+            )
         if boundary is not None and not isinstance(boundary, torch.Tensor):
-            raise TypeError(f"boundary must be a torch.Tensor (N, H, W) or (N, 1, H, W), got {type(boundary).__module__}.{type(boundary).__qualname__}")
+            raise TypeError(
+                f"boundary must be a torch.Tensor (N, H, W) or (N, 1, H, W), got {type(boundary).__module__}.{type(boundary).__qualname__}"
+            )
         if boundary is not None and boundary.device != input.device:
-            raise ValueError(f"boundary must be on input's device, got boundary on {boundary.device}, input on {input.device}")
+            raise ValueError(
+                f"boundary must be on input's device, got boundary on {boundary.device}, input on {input.device}"
+            )
         if self.with_boundary and boundary is None:
             raise ValueError("boundary is required: this CoordConv2d was built with with_boundary=True")
         if not self.with_boundary and boundary is not None:
-            raise ValueError("boundary was given, but this CoordConv2d was built with with_boundary=False (its weights expect no boundary channels)")
+            raise ValueError(
+                "boundary was given, but this CoordConv2d was built with with_boundary=False (its weights expect no boundary channels)"
+            )
         h, w = input.shape[-2:]
         if boundary is not None:
             if boundary.ndim == 4 and boundary.shape[1] == 1:
                 boundary = boundary[:, 0]
             if tuple(boundary.shape) != (input.shape[0], h, w):
-                raise ValueError(f"boundary must have shape (N, H, W) = {(input.shape[0], h, w)} or (N, 1, H, W), got shape {tuple(boundary.shape)}")
-            grid = boundaries.coordinate_channels((w, h), boundary=boundary.to(input.dtype), threshold=self.threshold, with_r=self.with_r)
+                raise ValueError(
+                    f"boundary must have shape (N, H, W) = {(input.shape[0], h, w)} or (N, 1, H, W), got shape {tuple(boundary.shape)}"
+                )
+            grid = boundaries.coordinate_channels(
+                (w, h), boundary=boundary.to(input.dtype), threshold=self.threshold, with_r=self.with_r
+            )
         else:
-            grid = boundaries.coordinate_channels((w, h), like=input, with_r=self.with_r).expand(input.shape[0], -1, -1, -1)
+            grid = boundaries.coordinate_channels((w, h), like=input, with_r=self.with_r).expand(
+                input.shape[0], -1, -1, -1
+            )
         return super().forward(torch.cat([input, grid], dim=1))
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", with_r={self.with_r}, with_boundary={self.with_boundary}, threshold={self.threshold!r}"
+        return (
+            super().extra_repr()
+            + f", with_r={self.with_r}, with_boundary={self.with_boundary}, threshold={self.threshold!r}"
+        )
 
 
-class PIPNetLoss(nn.Module):
+class PIPNetLoss(_FunctionModule):
     """:func:`landmark_codecs.pipnet_loss` as a Module.
 
     ``forward(scores, offsets, neighbor_offsets, targets)``: the network's three outputs and the
@@ -534,18 +548,13 @@ class PIPNetLoss(nn.Module):
     """
 
     def __init__(self, *, score_weight: float = 10.0, offset_weight: float = 1.0) -> None:
-        super().__init__()
-        self.score_weight, self.offset_weight = pipnet.loss_weights(score_weight, offset_weight)
+        score_weight, offset_weight = pipnet.loss_weights(score_weight, offset_weight)
+        super().__init__(score_weight=score_weight, offset_weight=offset_weight)
 
     def forward(
         self, scores: torch.Tensor, offsets: torch.Tensor, neighbor_offsets: torch.Tensor, targets: pipnet.PIPNetTargets
     ) -> torch.Tensor:
-        return pipnet.pipnet_loss(
-            scores, offsets, neighbor_offsets, targets, score_weight=self.score_weight, offset_weight=self.offset_weight
-        )
-
-    def extra_repr(self) -> str:
-        return f"score_weight={self.score_weight!r}, offset_weight={self.offset_weight!r}"
+        return pipnet.pipnet_loss(scores, offsets, neighbor_offsets, targets, **self.options)
 
 
 class TargetEncoder:
@@ -567,7 +576,10 @@ class TargetEncoder:
         codec: a codec object from :func:`landmark_codecs.get_codec`.
         device: where the targets are made (default CPU).
         dtype: real floating dtype of the targets (default float32).
-        rng: a ``torch.Generator``, for the codecs that sample (and only for them).
+        rng: a ``torch.Generator`` on ``device``'s type, required by a codec that samples
+            (``codec.samples``); the others ignore it, as :meth:`~landmark_codecs.codecs.Codec.encode` does.
+        landmarks_key: the samples' entry :meth:`TargetEncoder.collate` encodes (``(K, 2)`` image pixels).
+        weights_key: the samples' optional entry of per-landmark weights (``(K,)``).
 
     >>> import numpy as np, landmark_codecs as lc
     >>> codec = lc.get_codec("dark", image_size=(256, 256), heatmap_size=(64, 64), sigma=2.0)
@@ -588,22 +600,35 @@ class TargetEncoder:
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
         rng: torch.Generator | None = None,
+        landmarks_key: str = "landmarks",
+        weights_key: str = "weights",
     ) -> None:
         if not isinstance(codec, codecs.Codec):
-            raise TypeError(f"codec must be a codec object from landmark_codecs.get_codec(name, ...), got {type(codec).__qualname__}: {codec!r}")
+            raise TypeError(
+                f"codec must be a codec object from landmark_codecs.get_codec(name, ...), got {type(codec).__qualname__}: {codec!r}"
+            )
         self.codec = codec
         if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise TypeError(f"dtype must be a real floating torch.dtype, got {dtype!r}")
         self.device, self.dtype = torch.device("cpu" if device is None else device), dtype
-        self.rng = rng
-        self._samples = isinstance(codec, codecs.H3RCodec) and not codec.expected
-        if self._samples:
+        if codec.samples and rng is None:
+            raise ValueError(
+                f"codec {codec.name!r} samples its target: pass rng=torch.Generator(...), or build the codec with expected=True"
+            )
+        if rng is not None:  # checked for every codec, used only by one that samples (as Codec.encode)
             if not isinstance(rng, torch.Generator):
-                raise ValueError(f"codec {codec.name!r} samples its target: pass rng=torch.Generator(...), or build the codec with expected=True")
+                raise TypeError(f"rng must be a torch.Generator, got {type(rng).__module__}.{type(rng).__qualname__}")
             if rng.device.type != self.device.type:
-                raise ValueError(f"rng lives on {rng.device}, the targets on {self.device}: use a generator on the same device type")
-        elif rng is not None:
-            raise ValueError(f"rng is only used by codecs that sample, not by {codec.name!r}")
+                raise ValueError(
+                    f"rng lives on {rng.device}, the targets on {self.device}: use a generator on the same device type"
+                )
+        self.rng = rng if codec.samples else None
+        for name, key in (("landmarks_key", landmarks_key), ("weights_key", weights_key)):
+            if not isinstance(key, str):
+                raise TypeError(f"{name} must be a str (a key of each sample), got {key!r}")
+        if landmarks_key == weights_key:
+            raise ValueError(f"landmarks_key and weights_key must differ, got {landmarks_key!r} for both")
+        self.landmarks_key, self.weights_key = landmarks_key, weights_key
         self._worker: tuple[int, int] | None = None
 
     def __call__(self, landmarks: Any, /, weights: Any = None) -> codecs.EncodedTargets:
@@ -615,38 +640,46 @@ class TargetEncoder:
         """
         c = self._tensor(landmarks, "landmarks")
         w = None if weights is None else self._tensor(weights, "weights", keep_bool=True)
-        return self.codec.encode(c, weights=w, rng=self._generator() if self._samples else None)
+        return self.codec.encode(c, weights=w, rng=self._generator())
 
     def collate(self, samples: Sequence[Mapping[str, Any]], /) -> dict[str, Any]:
         """A DataLoader ``collate_fn``: ``default_collate(samples)`` plus ``"targets"``.
 
-        Each sample is a mapping with ``"landmarks"`` ``(K, 2)`` in image pixels and optionally
-        ``"weights"`` ``(K,)``; everything is collated by torch's ``default_collate`` and
-        ``"targets"`` holds this encoder's output for the stacked landmarks.
+        Each sample is a mapping with ``landmarks_key`` (``"landmarks"`` by default) ``(K, 2)``
+        in image pixels and optionally ``weights_key`` ``(K,)``; the rest is collated by torch's
+        ``default_collate``, the two are stacked under their keys, and ``"targets"`` holds this
+        encoder's output for the stacked landmarks.
         """
         from torch.utils.data import default_collate
 
-        if not samples or not all(isinstance(s, Mapping) and "landmarks" in s for s in samples):
-            raise ValueError("collate expects a non-empty sequence of mappings, each with a 'landmarks' entry of shape (K, 2)")
-        rest = [{k: v for k, v in s.items() if k not in ("landmarks", "weights")} for s in samples]
+        lkey, wkey = self.landmarks_key, self.weights_key
+        if not samples or not all(isinstance(s, Mapping) and lkey in s for s in samples):
+            raise ValueError(
+                f"collate expects a non-empty sequence of mappings, each with a {lkey!r} entry of shape (K, 2)"
+            )
+        rest = [{k: v for k, v in s.items() if k not in (lkey, wkey)} for s in samples]
         batch = default_collate(rest) if rest[0] else {}
         # The landmarks and weights are checked before they are stacked (default_collate would
         # turn booleans into 0/1 coordinates and name no sample in its errors).
-        for key, keep_bool in (("landmarks", False), ("weights", True)):
+        for key, keep_bool in ((lkey, False), (wkey, True)):
             given = [key in s for s in samples]
             if not any(given):
                 continue
             if not all(given):
-                raise ValueError(f"samples must all have a {key!r} entry or none, got it in {sum(given)} of {len(samples)}")
+                raise ValueError(
+                    f"samples must all have a {key!r} entry or none, got it in {sum(given)} of {len(samples)}"
+                )
             parts = [self._checked(s[key], f"samples[{i}][{key!r}]", keep_bool) for i, s in enumerate(samples)]
             shapes = {tuple(t.shape) for t in parts}
             if len(shapes) > 1:
                 raise ValueError(f"samples' {key!r} entries must have one shape to stack, got shapes {sorted(shapes)}")
             devices = {str(t.device) for t in parts}
             if len(devices) > 1:
-                raise ValueError(f"samples' {key!r} entries must be on one device to stack, got devices {sorted(devices)}")
+                raise ValueError(
+                    f"samples' {key!r} entries must be on one device to stack, got devices {sorted(devices)}"
+                )
             batch[key] = torch.stack(parts)
-        batch["targets"] = self(batch["landmarks"], batch.get("weights"))
+        batch["targets"] = self(batch[lkey], batch.get(wkey))
         return batch
 
     def _tensor(self, value: Any, name: str, keep_bool: bool = False) -> torch.Tensor:
@@ -656,7 +689,9 @@ class TargetEncoder:
             shapes = {tuple(v.shape) for v in value}
             if len(shapes) > 1:
                 raise ValueError(f"{name} must be tensors of one shape to stack, got shapes {sorted(shapes)}")
-            value = torch.stack([self._checked(v, f"{name}[{i}]", keep_bool).to(self.device) for i, v in enumerate(value)])
+            value = torch.stack(
+                [self._checked(v, f"{name}[{i}]", keep_bool).to(self.device) for i, v in enumerate(value)]
+            )
         t = self._checked(value, name, keep_bool)
         if keep_bool and t.dtype == torch.bool:
             return t.to(device=self.device)
@@ -668,18 +703,21 @@ class TargetEncoder:
         numbers (booleans only for ``keep_bool``), or a TypeError naming ``name``."""
         if isinstance(value, torch.Tensor):
             if value.device.type == "meta":
-                raise ValueError(f"{name} is a tensor on the meta device, which holds no values to encode: pass one on a real device")
+                raise ValueError(
+                    f"{name} is a tensor on the meta device, which holds no values to encode: pass one on a real device"
+                )
             if value.dtype.is_complex or (value.dtype == torch.bool and not keep_bool):
                 expected = "booleans or real numbers" if keep_bool else "real numbers (integer or floating)"
                 raise TypeError(f"{name} must hold {expected}, got dtype {value.dtype}")
             return value
         return torch.as_tensor(check.real_host(_xp.to_host(value, name), name, booleans=keep_bool))
 
-    def _generator(self) -> torch.Generator:
+    def _generator(self) -> torch.Generator | None:
+        """``rng``, or in a DataLoader worker its own generator seeded from the worker's seed."""
         from torch.utils.data import get_worker_info
 
         info = get_worker_info()
-        if info is None:
+        if info is None or self.rng is None:
             return self.rng
         if self._worker != (info.id, info.seed):
             self._worker = (info.id, info.seed)

@@ -23,36 +23,52 @@ from typing import Any
 import numpy as np
 
 from .. import metrics, pipnet_neighbors
-from ..codecs import Codec, codec_options, get_codec
 from .._xp import namespace, to_host
-from ._predictions import DECODERS, Decoded, PredictionRow, ced_plot, decode_predictions, format_predictions, load_predictions
+from ..codecs import Codec, H3RCodec, codec_options, get_codec
+from ._landmarks import (
+    DEFAULT_EYE_CORNERS,
+    MEAN_SHAPES,
+    Landmarks,
+    check_eye_corners,
+    load_keypoints,
+    mean_shape,
+    synthetic_landmarks,
+)
+from ._predictions import (
+    DECODERS,
+    Decoded,
+    PredictionRow,
+    ced_plot,
+    decode_predictions,
+    format_predictions,
+    load_predictions,
+)
 from ._specs import parse_codec
-from ._landmarks import DEFAULT_EYE_CORNERS, MEAN_SHAPES, Landmarks, check_eye_corners, load_keypoints, mean_shape, synthetic_landmarks
 
 __all__ = [
-    "DEFAULT_CODECS",
-    "array_backend",
-    "perturbed",
-    "bench_codec",
-    "output_kinds",
-    "parse_codec",
     "DECODERS",
+    "DEFAULT_CODECS",
+    "DEFAULT_EYE_CORNERS",
+    "DEFAULT_SIZES",
+    "MEAN_SHAPES",
+    "MODELS",
     "Decoded",
+    "Landmarks",
     "PredictionRow",
+    "Row",
+    "array_backend",
+    "bench_codec",
     "ced_plot",
+    "check_eye_corners",
     "decode_predictions",
     "format_predictions",
-    "load_predictions",
-    "DEFAULT_SIZES",
-    "DEFAULT_EYE_CORNERS",
-    "MODELS",
-    "MEAN_SHAPES",
-    "Landmarks",
-    "Row",
-    "check_eye_corners",
     "format_table",
     "load_keypoints",
+    "load_predictions",
     "mean_shape",
+    "output_kinds",
+    "parse_codec",
+    "perturbed",
     "run",
     "synthetic_landmarks",
     "table_title",
@@ -101,7 +117,12 @@ def bench_codec(spec: str, *, image_size: int, size: int, sigma: float, neighbor
     if name == "pipnet":
         defaults["neighbors"] = neighbors
     try:
-        return get_codec(name, image_size=(image_size,) * 2, heatmap_size=None if name == "simcc" else (size, size), **{**defaults, **options})
+        return get_codec(
+            name,
+            image_size=(image_size,) * 2,
+            heatmap_size=None if name == "simcc" else (size, size),
+            **{**defaults, **options},
+        )
     except TypeError as err:
         raise ValueError(f"codec {spec!r}: {err}") from None
 
@@ -202,7 +223,9 @@ def run(
     inside = np.all((truth >= -0.5) & (truth < image_size - 0.5), axis=-1)
     if not inside.any():
         raise ValueError(f"no landmark lies inside the {image_size}x{image_size} crop")
-    encoded = np.where(inside[..., None], truth, np.clip(np.nan_to_num(truth, nan=image_size / 2), -0.5, image_size - 0.5 - 1e-6))
+    encoded = np.where(
+        inside[..., None], truth, np.clip(np.nan_to_num(truth, nan=image_size / 2), -0.5, image_size - 0.5 - 1e-6)
+    )
     iod = None
     if landmarks.eye_corners is not None:
         check_eye_corners(landmarks.eye_corners, k)
@@ -211,19 +234,27 @@ def run(
     table = None
     if "pipnet" in names:
         count = inside.sum(axis=0)[:, None]  # a landmark never inside the crop sits at the centre
-        mean_shape = np.where(count > 0, np.where(inside[..., None], truth, 0).sum(axis=0) / np.maximum(count, 1), image_size / 2)
+        mean_shape = np.where(
+            count > 0, np.where(inside[..., None], truth, 0).sum(axis=0) / np.maximum(count, 1), image_size / 2
+        )
         table = pipnet_neighbors(mean_shape, num_neighbors=min(10, k - 1))
     rows = []
     total, done = len(codecs) * len(sizes), 0
     for spec in codecs:
         for size in sizes:
-            rng = np.random.default_rng([seed, size, sorted(DEFAULT_CODECS).index(spec) if spec in DEFAULT_CODECS else len(DEFAULT_CODECS)])
-            codec = bench_codec(spec, image_size=image_size, size=size, sigma=_sigma(size, image_size, sigma_image), neighbors=table)
-            if model == "realistic" and getattr(codec, "expected", True) is False:
+            rng = np.random.default_rng(
+                [seed, size, sorted(DEFAULT_CODECS).index(spec) if spec in DEFAULT_CODECS else len(DEFAULT_CODECS)]
+            )
+            codec = bench_codec(
+                spec, image_size=image_size, size=size, sigma=_sigma(size, image_size, sigma_image), neighbors=table
+            )
+            if model == "realistic" and isinstance(codec, H3RCodec) and codec.samples:
                 codec = dataclasses.replace(codec, expected=True)  # what a network trained on samples learns
             kinds = output_kinds(codec)
             decoded = np.empty_like(truth)
-            maps = 1 + 2 + 2 * table.index.shape[-1] if codec.name == "pipnet" else 1  # score, offsets, neighbour offsets
+            maps = (
+                1 + 2 + 2 * table.index.shape[-1] if table is not None and codec.name == "pipnet" else 1
+            )  # score, offsets, neighbour offsets
             step = max(1, _CHUNK_VALUES // (k * size * size * maps))
             for start in range(0, n, step):
                 c_img = encoded[start : start + step]
@@ -245,7 +276,19 @@ def run(
                     per_face = metrics.nme(decoded[faces], truth[faces], weights=inside[faces], normalize=iod[faces])
                     nme = float(100 * per_face.mean())
                     fr, area = float(metrics.failure_rate(per_face)), float(metrics.auc(per_face))
-            rows.append(Row(model, spec, size, float(kept.mean() * size / image_size), float(kept.mean()), float(kept.max()), nme, fr, area))
+            rows.append(
+                Row(
+                    model,
+                    spec,
+                    size,
+                    float(kept.mean() * size / image_size),
+                    float(kept.mean()),
+                    float(kept.max()),
+                    nme,
+                    fr,
+                    area,
+                )
+            )
             done += 1
             if progress is not None:
                 progress(done, total, f"{model} {spec} {size}x{size}")
@@ -256,7 +299,9 @@ def run(
 _CHUNK_VALUES = 1 << 22
 
 
-def perturbed(target: Any, kind: str, noise: float, rng: np.random.Generator, to_backend: Callable[[np.ndarray], Any]) -> Any:
+def perturbed(
+    target: Any, kind: str, noise: float, rng: np.random.Generator, to_backend: Callable[[np.ndarray], Any]
+) -> Any:
     """The realistic model's perturbation of one output of ``kind`` (:func:`output_kinds`) at
     level ``noise`` (see :func:`run`), drawn from ``rng`` on the host and moved by ``to_backend``."""
     xp = namespace(target=target)
@@ -274,7 +319,7 @@ def perturbed(target: Any, kind: str, noise: float, rng: np.random.Generator, to
     if noise == 0:
         return target
     if kind == "cells":
-        return target + to_backend(rng.normal(0.0, noise, size=shape[:-2] + (1, 1)))
+        return target + to_backend(rng.normal(0.0, noise, size=(*shape[:-2], 1, 1)))
     peak = xp.max(target, axis=(-2, -1) if kind == "map" else -1, keepdims=True)
     return target + to_backend(rng.normal(0.0, noise, size=shape)) * peak
 
@@ -308,7 +353,9 @@ def array_backend(backend: str, device: str | None) -> Callable[[np.ndarray], An
     return lambda a: torch.asarray(a, device=dev)
 
 
-def table_title(model: str, *, landmarks: str, image_size: int = 256, noise: float = 0.05, displacement: float = 0.25) -> str:
+def table_title(
+    model: str, *, landmarks: str, image_size: int = 256, noise: float = 0.05, displacement: float = 0.25
+) -> str:
     """The first line of ``model``'s table: what was measured, on which landmarks."""
     how = MODELS[model]
     if model == "realistic":
@@ -316,7 +363,9 @@ def table_title(model: str, *, landmarks: str, image_size: int = 256, noise: flo
     return f"Decode error, {how}; {landmarks}, {image_size}x{image_size} crop"
 
 
-def format_table(rows: Sequence[Row], *, landmarks: str, image_size: int = 256, noise: float = 0.05, displacement: float = 0.25) -> str:
+def format_table(
+    rows: Sequence[Row], *, landmarks: str, image_size: int = 256, noise: float = 0.05, displacement: float = 0.25
+) -> str:
     """One table per prediction model in ``rows``, each headed by :func:`table_title`; with FR@0.1
     and AUC@0.1 columns when the landmarks are faces (rows with an NME)."""
     faces = any(r.nme_percent is not None for r in rows)
@@ -343,7 +392,9 @@ def format_table(rows: Sequence[Row], *, landmarks: str, image_size: int = 256, 
     return "\n\n".join(blocks)
 
 
-def write_results(rows: Sequence[Row], out: pathlib.Path, *, config: dict[str, Any], titles: dict[str, str]) -> list[pathlib.Path]:
+def write_results(
+    rows: Sequence[Row], out: pathlib.Path, *, config: dict[str, Any], titles: dict[str, str]
+) -> list[pathlib.Path]:
     """``results.json`` (the configuration and every row) and, with matplotlib installed,
     ``error-<model>.png`` per prediction model (:func:`landmark_codecs.bench._plots.error_plot`,
     titled by ``titles[model]``) in ``out``."""

@@ -19,7 +19,7 @@ from ..shapes import MEAN_SHAPES, mean_shape
 from ..shapes import packaged_path as _packaged
 from ..shapes import read_mean_shape as _read_mean_shape
 
-__all__ = ["Landmarks", "synthetic_landmarks", "load_keypoints", "mean_shape", "MEAN_SHAPES", "DEFAULT_EYE_CORNERS"]
+__all__ = ["DEFAULT_EYE_CORNERS", "MEAN_SHAPES", "Landmarks", "load_keypoints", "mean_shape", "synthetic_landmarks"]
 
 # Outer eye corners (0-based) of the common face layouts, for NME's inter-ocular distance: the
 # metrics module's table (300W 68, WFLW 98, COFW 29).
@@ -80,16 +80,23 @@ def load_keypoints(
     if not path.is_file() and str(path) in MEAN_SHAPES:
         path = _packaged(str(path))
     if not path.is_file():
-        raise FileNotFoundError(f"keypoints file {str(path)!r} does not exist (nor is it a packaged mean shape: {', '.join(MEAN_SHAPES)})")
+        raise FileNotFoundError(
+            f"keypoints file {str(path)!r} does not exist (nor is it a packaged mean shape: {', '.join(MEAN_SHAPES)})"
+        )
     suffix = path.suffix.lower()
     if suffix == ".npy":
         coords, what = _read_npy(path), "array"
     elif suffix == ".csv":
         coords, what = _read_csv(path, image_size), "faces cropped from the CSV's centre and scale"
     elif suffix == ".txt":
-        coords, what = _jittered(_read_mean_shape(path), image_size, samples, seed), f"jittered copies (seed {seed}) of the mean shape"
+        coords, what = (
+            _jittered(_read_mean_shape(path), image_size, samples, seed),
+            f"jittered copies (seed {seed}) of the mean shape",
+        )
     else:
-        raise ValueError(f"keypoints file {str(path)!r}: expected a .npy, .csv or .txt file, got {suffix or 'no extension'!r}")
+        raise ValueError(
+            f"keypoints file {str(path)!r}: expected a .npy, .csv or .txt file, got {suffix or 'no extension'!r}"
+        )
     n, k = coords.shape[:2]
     if eye_corners is None:
         eye_corners = DEFAULT_EYE_CORNERS.get(k)
@@ -108,10 +115,14 @@ def _read_npy(path: pathlib.Path) -> np.ndarray:
     try:
         coords = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        raise ValueError(f"keypoints file {str(path)!r} is not a readable .npy array: {err or type(err).__name__}") from None
+        raise ValueError(
+            f"keypoints file {str(path)!r} is not a readable .npy array: {err or type(err).__name__}"
+        ) from None
     real = np.issubdtype(coords.dtype, np.floating) or np.issubdtype(coords.dtype, np.integer)
     if coords.ndim != 3 or coords.shape[-1] != 2 or 0 in coords.shape or not real:
-        raise ValueError(f"keypoints file {str(path)!r}: expected a real (N, K, 2) array, got {coords.dtype} {coords.shape}")
+        raise ValueError(
+            f"keypoints file {str(path)!r}: expected a real (N, K, 2) array, got {coords.dtype} {coords.shape}"
+        )
     return coords.astype(np.float64)
 
 
@@ -120,7 +131,7 @@ def _read_csv(path: pathlib.Path, image_size: int) -> np.ndarray:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"keypoints file {str(path)!r} is not UTF-8 text: {err.reason} at byte {err.start}") from None
-    rows = []
+    rows: list[list[float]] = []
     for line, row in enumerate(csv.reader(text.splitlines()), start=1):
         if not row:
             continue
@@ -132,7 +143,9 @@ def _read_csv(path: pathlib.Path, image_size: int) -> np.ndarray:
                 f"then x y pairs (an even number of columns, at least 6), got {len(row)} columns"
             )
         if rows and len(row) != len(rows[0]) + 1:
-            raise ValueError(f"keypoints file {str(path)!r} line {line}: {len(row)} columns, the first data row has {len(rows[0]) + 1}")
+            raise ValueError(
+                f"keypoints file {str(path)!r} line {line}: {len(row)} columns, the first data row has {len(rows[0]) + 1}"
+            )
         try:
             rows.append([float(v) for v in row[1:]])
         except ValueError:

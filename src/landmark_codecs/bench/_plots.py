@@ -18,7 +18,18 @@ from typing import Any
 __all__ = ["STYLES", "data_digest", "error_plot", "figure_source", "pyplot", "save", "style"]
 
 # Line styles and markers that keep coinciding curves visible (several codecs often agree).
-STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "v"), ("-", "D"), ("--", "x"), (":", "P"), ("-.", "*"), ("-", "<"), ("--", ">"))
+STYLES = (
+    ("-", "o"),
+    ("--", "s"),
+    (":", "^"),
+    ("-.", "v"),
+    ("-", "D"),
+    ("--", "x"),
+    (":", "P"),
+    ("-.", "*"),
+    ("-", "<"),
+    ("--", ">"),
+)
 
 
 def style(i: int) -> dict[str, Any]:
@@ -70,11 +81,27 @@ def error_plot(rows: Sequence[Any], *, title: str, floor: float = 1e-6) -> Any:
     fig, ax = plt.subplots(figsize=(7.6, 4.8), dpi=120, layout="constrained")
     for i, codec in enumerate(dict.fromkeys(r.codec for r in rows)):
         mine = sorted((r for r in rows if r.codec == codec), key=lambda r: r.size)
-        ax.plot([r.size for r in mine], [max(r.mean_error_image_px, floor) for r in mine], label=codec, markersize=5, **style(i))
+        ax.plot(
+            [r.size for r in mine],
+            [max(r.mean_error_image_px, floor) for r in mine],
+            label=codec,
+            markersize=5,
+            **style(i),
+        )
     # Lines that coincide on the floor hide each other's markers: name them there.
-    exact = [c for c in dict.fromkeys(r.codec for r in rows) if all(r.mean_error_image_px <= floor for r in rows if r.codec == c)]
+    exact = [
+        c
+        for c in dict.fromkeys(r.codec for r in rows)
+        if all(r.mean_error_image_px <= floor for r in rows if r.codec == c)
+    ]
     if exact:
-        ax.annotate("exact at every size: " + ", ".join(exact), (min(r.size for r in rows), floor), xytext=(0, 8), textcoords="offset points", fontsize=8)
+        ax.annotate(
+            "exact at every size: " + ", ".join(exact),
+            (min(r.size for r in rows), floor),
+            xytext=(0, 8),
+            textcoords="offset points",
+            fontsize=8,
+        )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     sizes = sorted({r.size for r in rows})

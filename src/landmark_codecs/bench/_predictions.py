@@ -30,7 +30,16 @@ from .. import metrics
 from ..codecs import get_codec
 from ._specs import parse_codec
 
-__all__ = ["PredictionRow", "Predictions", "Decoded", "decode_predictions", "format_predictions", "load_predictions", "ced_plot", "DECODERS"]
+__all__ = [
+    "DECODERS",
+    "Decoded",
+    "PredictionRow",
+    "Predictions",
+    "ced_plot",
+    "decode_predictions",
+    "format_predictions",
+    "load_predictions",
+]
 
 # Codec names of landmark_codecs.get_codec (options after colons), whose decoders are applied.
 DECODERS = ("argmax", "quarter", "dark", "soft_argmax", "h3r", "h3r:activation=window")
@@ -79,7 +88,9 @@ def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) ->
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{where} is not a readable .npz archive: {err or type(err).__name__}") from None
     if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{where} holds one array (a .npy file), not an .npz archive of named arrays: save it with numpy.savez(path, heatmaps=..., landmarks=..., image_size=...)")
+        raise ValueError(
+            f"{where} holds one array (a .npy file), not an .npz archive of named arrays: save it with numpy.savez(path, heatmaps=..., landmarks=..., image_size=...)"
+        )
     with data:
         missing = [k for k in ("heatmaps", "landmarks", "image_size") if k not in data.files]
         if missing:
@@ -90,7 +101,9 @@ def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) ->
         raise ValueError(f"{where}: heatmaps must be a float (N, K, H, W) array, got {maps.dtype} {maps.shape}")
     n, k, h, w = maps.shape
     if truth.shape != (n, k, 2) or truth.dtype.kind not in "iuf":
-        raise ValueError(f"{where}: landmarks must be a real (N, K, 2) = {(n, k, 2)} array in image pixels, got {truth.dtype} {truth.shape}")
+        raise ValueError(
+            f"{where}: landmarks must be a real (N, K, 2) = {(n, k, 2)} array in image pixels, got {truth.dtype} {truth.shape}"
+        )
     if size.shape != (2,) or size.dtype.kind not in "iu" or (size < 2).any():
         raise ValueError(f"{where}: image_size must be two ints (W, H) >= 2, got {size.dtype} {size.tolist()}")
     truth = truth.astype(np.float64)
@@ -99,7 +112,9 @@ def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) ->
     if "weights" in arrays:
         given = arrays["weights"]
         if given.shape != (n, k) or given.dtype.kind not in "biuf":
-            raise ValueError(f"{where}: weights must be a boolean or numeric (N, K) = {(n, k)} array, got {given.dtype} {given.shape}")
+            raise ValueError(
+                f"{where}: weights must be a boolean or numeric (N, K) = {(n, k)} array, got {given.dtype} {given.shape}"
+            )
         if given.dtype.kind == "f" and not np.isfinite(given).all():
             raise ValueError(f"{where}: weights must be finite (0 leaves a landmark out), got NaN or inf")
         weights &= given != 0
@@ -107,7 +122,9 @@ def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) ->
     if sigma is None and "sigma" in arrays:
         given = arrays["sigma"]
         if given.shape != () or given.dtype.kind not in "iuf":
-            raise ValueError(f"{where}: sigma must be one number (the target's sigma in heatmap pixels), got {given.dtype} {given.shape}")
+            raise ValueError(
+                f"{where}: sigma must be one number (the target's sigma in heatmap pixels), got {given.dtype} {given.shape}"
+            )
         try:
             sigma = check.positive(float(given), "sigma")
         except ValueError as err:
@@ -131,18 +148,24 @@ def _member(data: Any, key: str, where: str) -> np.ndarray:
     archive = data.zip
     name = f"{key}.npy"
     if name not in archive.namelist():
-        raise ValueError(f"{where}: member {key!r} is not a .npy array (a raw zip member); write the file with numpy.savez")
+        raise ValueError(
+            f"{where}: member {key!r} is not a .npy array (a raw zip member); write the file with numpy.savez"
+        )
     info = archive.getinfo(name)
     try:
         with archive.open(name) as f:
             version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
             shape, _, dtype = read_header(f)
             offset = f.tell()
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise ValueError(f"{where}: member {key!r} is not a readable .npy array: {err or type(err).__name__}") from None
     if dtype.hasobject:
-        raise ValueError(f"{where}: member {key!r} holds Python objects ({dtype}), which are not read (no pickles): store numbers or a string")
+        raise ValueError(
+            f"{where}: member {key!r} holds Python objects ({dtype}), which are not read (no pickles): store numbers or a string"
+        )
     need = math.prod(shape) * dtype.itemsize
     if need > info.file_size - offset:
         raise ValueError(
@@ -159,7 +182,9 @@ def _flag(value: np.ndarray, key: str, where: str) -> bool:
     NaN is neither)."""
     if value.shape == () and (value.dtype.kind == "b" or (value.dtype.kind in "iu" and int(value) in (0, 1))):
         return bool(value)
-    raise ValueError(f"{where}: {key} must be a boolean (True or False, or 0 or 1), got {value.dtype} {value.tolist()!r}")
+    raise ValueError(
+        f"{where}: {key} must be a boolean (True or False, or 0 or 1), got {value.dtype} {value.tolist()!r}"
+    )
 
 
 class Decoded(NamedTuple):
@@ -191,7 +216,12 @@ def decode_predictions(
     pair = eyes if eyes is not None else metrics.EYE_CORNERS.get(k)
     if pair is not None and not (0 <= pair[0] < k and 0 <= pair[1] < k and pair[0] != pair[1]):
         raise ValueError(f"eye indices must be two different landmarks in [0, {k}), got {pair}")
-    sizes = {"image_size": pred.image_size, "heatmap_size": (w, h), "convention": pred.convention, "on_outside": "ignore"}
+    sizes = {
+        "image_size": pred.image_size,
+        "heatmap_size": (w, h),
+        "convention": pred.convention,
+        "on_outside": "ignore",
+    }
 
     def decoder(spec: str, **options: Any) -> Any:
         name, given = parse_codec(spec)
@@ -211,7 +241,9 @@ def decode_predictions(
     rows, per_faces = [], {}
     for name in DECODERS:
         if name not in runs:
-            rows.append(PredictionRow(name, None, None, None, None, "needs the target's sigma (--sigma or the file's sigma)"))
+            rows.append(
+                PredictionRow(name, None, None, None, None, "needs the target's sigma (--sigma or the file's sigma)")
+            )
             continue
         xy = np.asarray(runs[name]().coords, dtype=np.float64)  # image pixels
         err = np.linalg.norm(xy - pred.landmarks, axis=-1)[pred.weights]
@@ -250,7 +282,9 @@ def format_predictions(rows: list[PredictionRow], *, description: str, threshold
     return "\n".join(lines)
 
 
-def ced_plot(per_face_nme: dict[str, np.ndarray], path: str | pathlib.Path, *, title: str, threshold: float = 0.1) -> Any:
+def ced_plot(
+    per_face_nme: dict[str, np.ndarray], path: str | pathlib.Path, *, title: str, threshold: float = 0.1
+) -> Any:
     """The cumulative error distribution of each decoder, from 0 to ``threshold`` NME, written to
     ``path`` (PNG by default; SVG or PDF by its extension). Needs matplotlib (``pip install
     "landmark-codecs[plot]"``); returns the matplotlib Figure (closed)."""

@@ -18,7 +18,9 @@ def parse_codec(spec: str) -> tuple[str, dict[str, Any]]:
     """
     name, *items = spec.split(":")
     if name not in codec_names():
-        raise ValueError(f"unknown codec {name!r} in {spec!r}; choose from {', '.join(codec_names())} (options after colons: name:key=value)")
+        raise ValueError(
+            f"unknown codec {name!r} in {spec!r}; choose from {', '.join(codec_names())} (options after colons: name:key=value)"
+        )
     options: dict[str, Any] = {}
     for item in items:
         key, eq, text = item.partition("=")

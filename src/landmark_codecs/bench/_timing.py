@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["median_times", "device_sync"]
+__all__ = ["device_sync", "median_times"]
 
 
 def median_times(

@@ -51,7 +51,10 @@ def _tolerance(atol: float) -> float:
 
 def _describe(where: np.ndarray, coords: np.ndarray, got: np.ndarray, want: np.ndarray, limit: int = 5) -> str:
     idx = np.argwhere(where)[:limit]
-    lines = [f"  landmark {tuple(int(v) for v in i)}: coords {coords[tuple(i)].tolist()} -> {got[tuple(i)].tolist()}, expected {want[tuple(i)].tolist()}" for i in idx]
+    lines = [
+        f"  landmark {tuple(int(v) for v in i)}: coords {coords[tuple(i)].tolist()} -> {got[tuple(i)].tolist()}, expected {want[tuple(i)].tolist()}"
+        for i in idx
+    ]
     return "\n".join(lines)
 
 
@@ -100,11 +103,19 @@ def _check_options(n_samples: int, alpha: float, support_width: float) -> None:
         raise ValueError(f"n_samples must be an int >= 2 (a variance needs two samples), got {n_samples!r}")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (0.0 < alpha < 1.0):
         raise ValueError(f"alpha must be a false-alarm rate in (0, 1), got {alpha!r}")
-    if isinstance(support_width, bool) or not isinstance(support_width, (int, float)) or not (0.0 < support_width < math.inf):
-        raise ValueError(f"support_width must be positive and finite (the width of the interval the samples lie in), got {support_width!r}")
+    if (
+        isinstance(support_width, bool)
+        or not isinstance(support_width, (int, float))
+        or not (0.0 < support_width < math.inf)
+    ):
+        raise ValueError(
+            f"support_width must be positive and finite (the width of the interval the samples lie in), got {support_width!r}"
+        )
 
 
-def unbiased_bound(variance: Any, n_samples: int, /, *, alpha: float, support_width: float, n_tests: int = 1) -> np.ndarray:
+def unbiased_bound(
+    variance: Any, n_samples: int, /, *, alpha: float, support_width: float, n_tests: int = 1
+) -> np.ndarray:
     """The largest ``|mean - truth|`` :func:`assert_unbiased` accepts: a deviation bound that holds
     with probability ``>= 1 - alpha / n_tests`` for any sampler with that support width.
 
@@ -182,7 +193,9 @@ def assert_unbiased(
         bad = np.any(~finite.all(axis=0), axis=-1)
         count = int((~finite).any(axis=-1).sum())
         first = draws[int(np.argmax(~finite.reshape(n_samples, -1).all(axis=1)))]  # the first draw with one
-        raise AssertionError(f"not unbiased: {count} sampled landmarks are NaN or infinite (first such draw shown)\n{_describe(bad, c, first, c)}")
+        raise AssertionError(
+            f"not unbiased: {count} sampled landmarks are NaN or infinite (first such draw shown)\n{_describe(bad, c, first, c)}"
+        )
     spread = draws.max(axis=0) - draws.min(axis=0)
     if np.any(spread > support_width):
         bad = np.any(spread > support_width, axis=-1)
@@ -191,7 +204,9 @@ def assert_unbiased(
             f"the interval the samples lie in\n{_describe(bad, c, draws.mean(axis=0), c)}"
         )
     mean = draws.mean(axis=0)
-    bound = unbiased_bound(draws.var(axis=0, ddof=1), n_samples, alpha=alpha, support_width=support_width, n_tests=max(1, c.size))
+    bound = unbiased_bound(
+        draws.var(axis=0, ddof=1), n_samples, alpha=alpha, support_width=support_width, n_tests=max(1, c.size)
+    )
     off = np.abs(mean - c) > bound
     if off.any():
         bad = np.any(off, axis=-1)

@@ -18,7 +18,9 @@ except ImportError as err:  # pragma: no cover - exercised only without the test
 __all__ = ["heatmap_sizes", "landmarks"]
 
 
-def heatmap_sizes(*, min_side: int = 1, max_side: int = 256, square: bool | None = None) -> st.SearchStrategy[tuple[int, int]]:
+def heatmap_sizes(
+    *, min_side: int = 1, max_side: int = 256, square: bool | None = None
+) -> st.SearchStrategy[tuple[int, int]]:
     """``(W, H)`` pairs with sides in ``[min_side, max_side]``; ``square=True`` forces ``W == H``.
 
     ``1 <= min_side <= max_side`` (a map has at least one pixel per side).
@@ -54,12 +56,15 @@ def _axis_values(n: int, region: str, dtype: Any) -> st.SearchStrategy[float]:
     return st.one_of(st.sampled_from(special), st.integers(0, n - 1).map(float), interval)
 
 
+_ONE_TO_SIX = st.integers(1, 6)  # landmarks' default count: built once, not per call
+
+
 @st.composite
 def landmarks(
     draw: Any,
     heatmap_size: Sequence[int],
     *,
-    num_landmarks: int | st.SearchStrategy[int] = st.integers(1, 6),
+    num_landmarks: int | st.SearchStrategy[int] = _ONE_TO_SIX,
     batch_shape: Sequence[int] | st.SearchStrategy[tuple[int, ...]] = (),
     region: Literal["valid", "representable"] = "valid",
     dtype: Any = np.float64,
