@@ -94,6 +94,10 @@ CALLS = {
         "encode_gaussian",
         lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, weights=a["weights"]),
     ),
+    "encode_gaussian_draw": (
+        "encode_gaussian",
+        lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, weights=a["weights"], outside="draw"),
+    ),
     "encode_gaussian_nearest": (
         "encode_gaussian",
         lambda a: lc.encode_gaussian(a["coords"], heatmap_size=SIZE, sigma=1.5, rounding="nearest"),

@@ -229,3 +229,34 @@ def test_gaussian_tail_is_exp_above_the_smallest_normal_and_zero_below(backend, 
     assert above.any() and (~above).any()
     np.testing.assert_allclose(got[above], np.exp(exponent[above]), rtol=4 * np.finfo(dtype).eps, atol=0)
     assert np.all(got[~above] == 0)
+
+
+@pytest.mark.parametrize("rounding", ["none", "nearest"])
+def test_drawing_outside_is_the_gaussian_formula_for_any_finite_landmark(backend, rounding):
+    """outside="draw": every finite landmark gets exp(-d^2 / 2 sigma^2) on the map's pixels and
+    keeps its weight, near the map, far from it and at the float limit (the clamp at 40 sigma
+    changes no value); inside the map it is outside="empty"'s target; NaN still gets nothing."""
+    coords = np.array([[3.2, 4.7], [-1.3, 2.0], [-6.6, -0.9], [12.4, 9.9], [1e6, 2.0], [-1e300, 3.0], [np.nan, 1.0]])
+    weights = np.array([1.0, 0.5, 1.0, 2.0, 1.0, 1.0, 1.0])
+    sigma, (w, h) = 1.5, (10, 8)
+    maps, got_weights = lc.encode_gaussian(
+        convert(coords, backend),
+        heatmap_size=(w, h),
+        sigma=sigma,
+        rounding=rounding,
+        weights=convert(weights, backend),
+        outside="draw",
+    )
+    centre = np.floor(coords + 0.5) if rounding == "nearest" else coords
+    with np.errstate(invalid="ignore", over="ignore"):
+        dx = (np.arange(w) - centre[:, :1]) ** 2
+        dy = (np.arange(h) - centre[:, 1:]) ** 2
+    want = np.exp(-(dy[:, :, None] + dx[:, None, :]) / (2 * sigma**2))
+    want[6] = 0
+    np.testing.assert_allclose(numpy_of(maps), want, rtol=1e-12, atol=1e-300)
+    np.testing.assert_array_equal(numpy_of(got_weights), np.where(np.isfinite(coords).all(-1), weights, 0))
+    assert numpy_of(maps)[1].max() > 0.1 and numpy_of(maps)[4].max() == 0
+    inside, _ = lc.encode_gaussian(convert(coords[:1], backend), heatmap_size=(w, h), sigma=sigma, rounding=rounding)
+    np.testing.assert_array_equal(numpy_of(maps)[:1], numpy_of(inside))
+    with pytest.raises(ValueError, match="outside must be one of"):
+        lc.encode_gaussian(coords, heatmap_size=(w, h), sigma=sigma, outside="clip")

@@ -33,11 +33,12 @@ class DecodedLandmarks(NamedTuple):
 
 
 def prepare_coords(
-    coords: Array, weights: Array | None, heatmap_size: Sequence[int]
+    coords: Array, weights: Array | None, heatmap_size: Sequence[int], outside: str = "empty"
 ) -> tuple[Any, tuple[int, int], Array, Array, Array]:
     """Validate encoder inputs; return ``(xp, (W, H), safe_coords, weights, keep)``.
 
-    ``keep`` (bool, ``(..., K)``) marks landmarks that are finite, inside the map and of non-zero weight.
+    ``keep`` (bool, ``(..., K)``) marks landmarks that are finite, inside the map (any finite
+    position with ``outside="draw"``) and of non-zero weight.
     The returned ``weights`` are the given ones (as the coordinates' dtype; 1 when absent) where ``keep``, else 0.
     ``safe_coords`` replaces the other landmarks by 0 so no NaN or inf reaches the rendering
     (nor its gradient).
@@ -45,7 +46,11 @@ def prepare_coords(
     xp = _xp.namespace(coords=coords, weights=weights)
     check.coords(xp, coords)
     w, h = check.size(heatmap_size)
-    keep = in_heatmap(coords, heatmap_size=(w, h))
+    check.choice(outside, "outside", ("empty", "draw"))
+    if outside == "draw":
+        keep = xp.isfinite(coords[..., 0]) & xp.isfinite(coords[..., 1])
+    else:
+        keep = in_heatmap(coords, heatmap_size=(w, h))
     if weights is None:
         weights = xp.astype(keep, coords.dtype)
     else:

@@ -22,6 +22,7 @@ def encode_gaussian(
     sigma: float,
     rounding: Literal["none", "nearest"] = "none",
     weights: Array | None = None,
+    outside: Literal["empty", "draw"] = "empty",
 ) -> _common.HeatmapTargets:
     """Unnormalized Gaussian heatmaps (peak 1) centred on each landmark.
 
@@ -45,11 +46,14 @@ def encode_gaussian(
         rounding: ``"none"`` or ``"nearest"``.
         weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
             0 leaves the landmark out.
+        outside: what a finite landmark outside the map gets: ``"empty"`` (an all-zero map and
+            weight 0) or ``"draw"`` (the part of its Gaussian that falls on the map, and its
+            weight: mmpose's MSRA and DARK targets for keypoints just outside the crop).
 
     Returns:
         ``(heatmaps, weights)``: ``(..., K, H, W)`` maps and ``(..., K)`` weights, in the dtype and
-        on the device of ``coords``. A landmark of weight 0, NaN or outside
-        ``[-0.5, W - 0.5) x [-0.5, H - 0.5)`` gets weight 0 and an all-zero map.
+        on the device of ``coords``. A landmark of weight 0 or NaN, or (``outside="empty"``)
+        outside ``[-0.5, W - 0.5) x [-0.5, H - 0.5)``, gets weight 0 and an all-zero map.
 
     Convention:
         Heatmap pixels, integers at pixel centres, ``(x, y)`` order; sizes are ``(W, H)``.
@@ -63,7 +67,14 @@ def encode_gaussian(
     """
     check.choice(rounding, "rounding", ("none", "nearest"))
     sigma = check.sigma(sigma)
-    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, weights, heatmap_size)
+    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, weights, heatmap_size, outside)
+    if outside == "draw":
+        # Past 40 sigma from every pixel a profile is exp(-800): 0 after flushing, so clamping
+        # there changes no value and keeps the squared distances finite for any finite landmark.
+        reach = 40.0 * sigma
+        safe = xp.stack(
+            [xp.clip(safe[..., 0], -reach, w - 1 + reach), xp.clip(safe[..., 1], -reach, h - 1 + reach)], axis=-1
+        )
     if rounding == "nearest":
         # floor(x + 0.5) would round the largest float below n + 0.5 up (x + 0.5 rounds to n + 1),
         # pushing W - 0.5 - ulp off the map; x - floor(x) is exact.
