@@ -325,7 +325,7 @@ OPTION_CALLS = {
     "flip_horizontal": (["coords"], dict(width=16, flip_index=[5, 4, 3, 2, 1, 0])),
     "in_heatmap": (["coords"], dict(heatmap_size=(16, 12))),
     "representable_coords": (["coords"], dict(heatmap_size=(16, 12))),
-    "encode_gaussian": (["coords"], dict(heatmap_size=(16, 12), sigma=1.5, rounding="none")),
+    "encode_gaussian": (["coords"], dict(heatmap_size=(16, 12), sigma=1.5, rounding="none", outside="draw")),
     "encode_randomized_rounding": (["coords"], dict(heatmap_size=(16, 12), expected=True, sigma=1.0)),
     "encode_soft_argmax": (["coords"], dict(heatmap_size=(16, 12), sigma=1.0)),
     "encode_udp": (["coords_image"], dict(image_size=(64, 48), heatmap_size=(16, 12), sigma=1.5)),
@@ -484,9 +484,15 @@ def _adapter_calls() -> dict:
         ),
     }
     try:
-        from landmark_codecs.mmpose import LandmarkCodec
+        from landmark_codecs.mmpose import LandmarkCodec, MSRAHeatmap
     except ImportError:  # mmpose is optional: its adapter is fuzzed where it is installed
         return calls
+    for unbiased in (False, True):
+        msra = MSRAHeatmap(input_size=(64, 48), heatmap_size=(16, 12), sigma=2.0, unbiased=unbiased)
+        name = f"MSRAHeatmap(unbiased={unbiased})"
+        calls[f"{name}.encode"] = (["instance", "visible"], lambda a, m=msra: m.encode(a["instance"], a["visible"]))
+        calls[f"{name}.decode"] = (["maps"], lambda a, m=msra: m.decode(a["maps"]))
+        calls[f"{name}.batch_decode"] = (["batch"], lambda a, m=msra: m.batch_decode(a["batch"]))
     codec = LandmarkCodec("dark", input_size=(64, 48), heatmap_size=(16, 12), on_outside="ignore")
     maps = dark.encode(ADAPTER_INPUTS["landmarks"][:1]).outputs[0][0]
     calls["LandmarkCodec.encode"] = (["instance", "visible"], lambda a: codec.encode(a["instance"], a["visible"]))

@@ -190,24 +190,184 @@ def test_simcc_codec_matches_simcc_label_where_mmpose_keeps_the_sub_bin_position
 
 
 def test_the_configs_on_the_mmpose_page_build_and_round_trip():
-    """docs/mmpose.md's codec lines (the active one and the commented alternative) are configs
-    that build, and each decodes its own target back."""
+    """docs/mmpose.md's codec lines (the drop-in, LandmarkCodec's active one and its commented
+    alternative) are configs that build, and each decodes its own target back."""
     import pathlib
     import re
 
     page = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "mmpose.md").read_text()
-    block = re.findall(r"```python\n(.*?)```", page, re.S)[0]
-    configs = [
-        m
-        for m in re.findall(r"^#? ?codec = (dict\(.*?\))$", block.replace("\n#              ", " "), re.M)
-        if "LandmarkCodec" in m
-    ]
-    assert len(configs) == 2
+    blocks = "\n".join(re.findall(r"```python\n(.*?)```", page, re.S))
+    configs = re.findall(r"^#? ?codec = (dict\(.*?\))$", blocks.replace("\n#              ", " "), re.M)
+    assert sum("LandmarkCodec" in c for c in configs) == 2
+    assert sum("landmark_codecs.MSRAHeatmap" in c for c in configs) == 1
     keypoints, visible = face()
     for text in configs:
+        if "LandmarkCodec" not in text and "landmark_codecs." not in text:
+            continue  # mmpose's own, the "before" line
         codec = KEYPOINT_CODECS.build(eval(text))  # the page's own literal
-        encoded = codec.encode(keypoints, visible)
-        maps = encoded["heatmaps"]
-        if codec.codec.name == "h3r":  # the config decodes logits: give it the target's log
+        points = keypoints * 0.7 if "MSRAHeatmap" in text else keypoints  # a 192x256 crop
+        maps = codec.encode(points, visible)["heatmaps"]
+        if getattr(codec, "codec", None) is not None and codec.codec.name == "h3r":  # it decodes logits
             maps = np.log(np.clip(maps, 1e-30, None))
-        assert np.abs(codec.decode(maps)[0] - keypoints).max() < 1e-3
+        assert np.abs(codec.decode(maps)[0] - points).max() < 1e-3, text
+
+
+# --- the drop-ins: type="landmark_codecs.<mmpose's name>" ------------------------------------------
+
+DROP_IN = dict(input_size=(192, 256), heatmap_size=(48, 64), sigma=2.0)
+
+
+def drop_in(name: str, **options):
+    return KEYPOINT_CODECS.build(dict(type=f"landmark_codecs.{name}", **{**DROP_IN, **options}))
+
+
+def hostile_people(seed: int = 0, n: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints over and well beyond the crop, with mmpose's visibility values and others."""
+    rng = np.random.default_rng(seed)
+    keypoints = rng.uniform(-40, 300, (1, n, 2)).astype(np.float32)
+    visible = rng.choice([0.0, 0.3, 0.5, 0.6, 1.0, 2.0], (1, n)).astype(np.float32)
+    return keypoints, visible
+
+
+def test_msra_drop_in_builds_by_scope_beside_mmpose_own():
+    ours, theirs = drop_in("MSRAHeatmap"), KEYPOINT_CODECS.build(dict(type="MSRAHeatmap", **DROP_IN))
+    assert type(ours) is landmark_codecs.mmpose.MSRAHeatmap and type(theirs) is MSRAHeatmap
+    for attribute in ("input_size", "heatmap_size", "sigma", "unbiased", "blur_kernel_size"):
+        assert getattr(ours, attribute) == getattr(theirs, attribute), attribute
+    np.testing.assert_array_equal(ours.scale_factor, theirs.scale_factor)
+    assert ours.scale_factor.dtype == theirs.scale_factor.dtype
+    assert ours.label_mapping_table == theirs.label_mapping_table
+    assert ours.field_mapping_table == theirs.field_mapping_table
+
+
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_msra_drop_in_weights_are_mmpose_and_maps_agree_in_its_window(unbiased):
+    """Weights bit-equal to mmpose's (visibility kept, 0 when the 3-sigma window misses the map,
+    no Gaussian below 0.5); maps equal to float32 rounding inside mmpose's window, where the
+    centre is not left of or above the map (there mmpose's int() truncates toward 0: one pixel
+    nearer the map, unbiased=False only); below exp(-4.5) of the peak outside its window."""
+    keypoints, visible = hostile_people()
+    ours = drop_in("MSRAHeatmap", unbiased=unbiased).encode(keypoints, visible)
+    theirs = KEYPOINT_CODECS.build(dict(type="MSRAHeatmap", unbiased=unbiased, **DROP_IN)).encode(keypoints, visible)
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert ours[key].shape == theirs[key].shape and ours[key].dtype == theirs[key].dtype, key
+    np.testing.assert_array_equal(ours["keypoint_weights"], theirs["keypoint_weights"])
+    window = theirs["heatmaps"] > 0
+    centre = keypoints[0] / 4
+    rounded_alike = unbiased | (centre >= -0.5).all(axis=-1)
+    assert unbiased or (~rounded_alike).sum() > 100  # the case is exercised
+    a, b = ours["heatmaps"][rounded_alike], theirs["heatmaps"][rounded_alike]
+    np.testing.assert_allclose(
+        a[window[rounded_alike]], b[window[rounded_alike]], rtol=0, atol=8 * np.finfo(np.float32).eps
+    )
+    assert a[~window[rounded_alike]].max() <= np.exp(-4.5) * (1 + 1e-6)
+    drawn = (visible[0] >= 0.5) & (theirs["keypoint_weights"][0] > 0)
+    assert (ours["heatmaps"].max(axis=(1, 2)) > 0).tolist() == drawn.tolist()
+
+
+def test_msra_drop_in_decodes_mmpose_dark_target_to_the_keypoint():
+    """mmpose's DARK target, decoded by ours: the keypoint to float32 rounding, also in the first
+    pixels of the map, where mmpose's own decoder is off by up to half the stride."""
+    rng = np.random.default_rng(1)
+    keypoints = rng.uniform(0, 190, (1, 17, 2)).astype(np.float32)
+    keypoints[0, :6, 0] = np.linspace(0.3, 5.0, 6)
+    theirs = KEYPOINT_CODECS.build(dict(type="MSRAHeatmap", unbiased=True, **DROP_IN))
+    maps = theirs.encode(keypoints)["heatmaps"]
+    ours_error = np.abs(drop_in("MSRAHeatmap", unbiased=True).decode(maps)[0] - keypoints)
+    their_error = np.abs(theirs.decode(maps)[0] - keypoints)
+    assert ours_error.max() < 1e-3 and their_error[0, :6].max() > 1.0
+
+
+def test_msra_drop_in_decode_is_mmpose_but_where_mmpose_skips_a_neighbour():
+    maps = np.random.default_rng(0).random((3000, 16, 12)).astype(np.float32)
+    maps[:5] = -1.0  # no positive maximum: mmpose's marker, pixel (-1, -1) times the stride
+    config = dict(input_size=(48, 64), heatmap_size=(12, 16), sigma=2.0)
+    ours, ours_scores = drop_in("MSRAHeatmap", **config).decode(maps)
+    theirs, their_scores = MSRAHeatmap(**config).decode(maps)
+    assert ours.shape == theirs.shape == (1, 3000, 2) and ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours_scores, their_scores)
+    np.testing.assert_array_equal(ours[0, :5], theirs[0, :5])
+    peak = lc.decode_argmax(maps)[0]
+    differ = np.abs(ours - theirs)[0].max(axis=-1) > 0
+    assert differ.any() and np.all((peak[differ] <= 1).any(axis=-1) | (peak[differ] >= [10, 14]).any(axis=-1))
+    np.testing.assert_array_equal(ours[0, ~differ], theirs[0, ~differ])
+
+
+def test_msra_drop_in_batch_decode_on_tensors_equals_decode():
+    torch = pytest.importorskip("torch")
+    codec = drop_in("MSRAHeatmap", unbiased=True)
+    maps = np.random.default_rng(2).random((3, 17, 64, 48)).astype(np.float32)
+    keypoints, scores = codec.batch_decode(torch.from_numpy(maps))
+    assert codec.support_batch_decoding and len(keypoints) == len(scores) == 3
+    for i in range(3):
+        one, one_scores = codec.decode(maps[i])
+        np.testing.assert_allclose(keypoints[i], one, rtol=0, atol=1e-4)
+        np.testing.assert_array_equal(scores[i], one_scores)
+
+
+def test_msra_drop_in_errors_name_the_argument_and_keep_mmpose_types():
+    codec = drop_in("MSRAHeatmap")
+    with pytest.raises(AssertionError, match="only support single-instance"):
+        codec.encode(np.random.rand(2, 17, 2), np.random.rand(2, 17))
+    with pytest.raises(ValueError, match="only support single-instance"):  # also a ValueError
+        codec.encode(np.random.rand(2, 17, 2))
+    with pytest.raises(ValueError, match=r"keypoints_visible must have shape \(N, K\) = \(1, 17\)"):
+        codec.encode(np.random.rand(1, 17, 2), np.ones(17))
+    with pytest.raises(TypeError, match="keypoints must hold real numbers"):
+        codec.encode(np.ones((1, 17, 2), dtype=complex))
+    with pytest.raises(ValueError, match=r"encoded must be one instance's heatmaps \(K, H, W\)"):
+        codec.decode(np.zeros((1, 17, 64, 48)))
+    with pytest.raises(ValueError, match=r"heatmaps must have shape \(\.\.\., K, H, W\) = \(\.\.\., K, 64, 48\)"):
+        codec.decode(np.zeros((17, 48, 64)))
+    with pytest.raises(TypeError, match="unbiased must be True or False"):
+        drop_in("MSRAHeatmap", unbiased="False")
+
+
+def test_msra_drop_in_nan_keypoint_changes_no_other_and_inputs_stay():
+    keypoints, visible = face()
+    keypoints = keypoints[:, :, :] * 0.75
+    damaged = keypoints.copy()
+    damaged[0, 3] = np.nan
+    kept = damaged.copy()
+    codec = drop_in("MSRAHeatmap", unbiased=True)
+    clean, got = codec.encode(keypoints, visible), codec.encode(damaged, visible)
+    np.testing.assert_array_equal(damaged, kept)
+    assert got["keypoint_weights"][0, 3] == 0 and got["heatmaps"][3].max() == 0
+    others = np.arange(keypoints.shape[1]) != 3
+    np.testing.assert_array_equal(got["heatmaps"][others], clean["heatmaps"][others])
+    np.testing.assert_array_equal(got["keypoint_weights"][0, others], clean["keypoint_weights"][0, others])
+
+
+def test_udp_drop_in_is_mmpose_udp_heatmap_where_mmpose_is_exact():
+    """UDPHeatmap: attributes, weights (bit-equal) and maps (inside mmpose's window, to float32
+    rounding) as mmpose's; decoding mmpose's own target returns the keypoint, where mmpose's
+    decode is off (its scale error x / (w - 1), and its refinement near the border); the
+    no-maximum marker is mmpose's."""
+    ours, theirs = drop_in("UDPHeatmap"), KEYPOINT_CODECS.build(dict(type="UDPHeatmap", **DROP_IN))
+    assert type(ours) is landmark_codecs.mmpose.UDPHeatmap and type(theirs) is UDPHeatmap
+    for attribute in ("input_size", "heatmap_size", "sigma", "heatmap_type", "radius_factor", "blur_kernel_size"):
+        assert getattr(ours, attribute) == getattr(theirs, attribute), attribute
+    np.testing.assert_array_equal(ours.scale_factor, theirs.scale_factor)
+    keypoints, visible = hostile_people(3)
+    a, b = ours.encode(keypoints, visible), theirs.encode(keypoints, visible)
+    np.testing.assert_array_equal(a["keypoint_weights"], b["keypoint_weights"])
+    window = b["heatmaps"] > 0
+    np.testing.assert_allclose(a["heatmaps"][window], b["heatmaps"][window], rtol=0, atol=16 * np.finfo(np.float32).eps)
+    assert a["heatmaps"][~window].max() <= np.exp(-4.5) * (1 + 1e-6)
+    inside = np.random.default_rng(4).uniform(0, [191, 255], (1, 17, 2)).astype(np.float32)
+    maps = theirs.encode(inside)["heatmaps"]
+    assert np.abs(ours.decode(maps)[0] - inside).max() < 1e-3
+    their_error = np.abs(theirs.decode(maps)[0] - inside)
+    assert their_error.mean() > 0.3 and their_error.max() > 1.0  # docs/mmpose.md: 0.85 mean, 5 px at the border
+    empty = -np.ones((2, 64, 48), dtype=np.float32)
+    np.testing.assert_allclose(ours.decode(empty)[0], theirs.decode(empty)[0], rtol=1e-6)
+
+
+def test_udp_drop_in_refuses_what_it_does_not_build_with_mmpose_message():
+    with pytest.raises(ValueError, match="invalid `heatmap_type`"):
+        drop_in("UDPHeatmap", heatmap_type="invalid")
+    with pytest.raises(ValueError, match='has no heatmap_type="combined" yet'):
+        drop_in("UDPHeatmap", heatmap_type="combined")
+    with pytest.raises(AssertionError, match="only support single-instance"):
+        drop_in("UDPHeatmap").encode(np.random.rand(2, 17, 2))
