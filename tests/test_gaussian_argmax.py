@@ -216,7 +216,7 @@ def test_mixed_array_libraries_are_refused():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gaussian_tail_is_exp_above_the_smallest_normal_and_zero_below(backend, dtype):
-    """Documented in _common.exp_flushed: values below e * smallest_normal are exactly 0 (torch's
+    """Documented in _xp.exp_flushed: values below e * smallest_normal are exactly 0 (torch's
     CPU exp is ~20x slower on subnormal results), every other value is exp's."""
     coords = np.array([[0.0, 0.0]], dtype=dtype)
     sigma = 0.8

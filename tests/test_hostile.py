@@ -316,7 +316,9 @@ def test_torch_adapter_errors_name_the_argument():
             heatmap_size=(8, 8),
             neighbors=lc.PIPNetNeighbors(*(torch.as_tensor(t) - 1 for t in table)),
         )
-    with pytest.raises(ValueError, match=r"neighbors.index values must lie in \[0, 6\)"):
+    with pytest.raises(
+        ValueError, match=r"neighbors values must be landmark indices in \[0, 6\)"
+    ):  # one check, both adapters
         lct.PIPNetDecoder(lc.PIPNetNeighbors(*(torch.as_tensor(t) - 1 for t in table)))
     with pytest.raises(TypeError, match="neighbors must be the PIPNetNeighbors"):
         lc.get_codec("pipnet", image_size=(64, 64), heatmap_size=(8, 8), neighbors="abc")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-Array = Any
+from ._xp import Array
 
 
 def floating(xp: Any, x: Array, name: str) -> None:

@@ -20,8 +20,8 @@ import numpy as np
 
 from . import _common, _xp
 from . import _validation as check
+from ._xp import Array
 
-Array = Any
 Chains = Sequence[Sequence[int]]
 
 __all__ = ["BoundaryTargets", "coordinate_channels", "encode_boundaries", "face_boundaries"]
@@ -261,9 +261,7 @@ def encode_boundaries(
     nearest = xp.stack([xp.min(d2[..., s:e, :, :], axis=-3) for s, e in groups], axis=-3)
     radius = truncate * sigma
     cut = radius * radius if radius < 1e150 else math.inf  # no cut beyond any map
-    maps = xp.where(
-        nearest < cut, _common.exp_flushed(xp, xp.clip(nearest, None, cut) * (-0.5 / (sigma * sigma))), zero
-    )
+    maps = xp.where(nearest < cut, _xp.exp_flushed(xp, xp.clip(nearest, None, cut) * (-0.5 / (sigma * sigma))), zero)
     # complete: every landmark of the channel visible and finite, every segment measurable
     complete = [
         xp.all(xp.take(valid, xp.asarray(np.array(m, dtype=np.int64), device=dev), axis=-1), axis=-1)

@@ -45,10 +45,10 @@ import numpy as np
 from . import _validation as check
 from . import _xp, argmax, coords, dark, gaussian, pipnet, rounding, simcc, soft_argmax, udp
 from ._common import DecodedLandmarks
+from ._xp import Array
 from .shapes import MEAN_SHAPES
 from .shapes import mean_shape as _mean_shape
 
-Array = Any
 OnOutside = Literal["warn", "raise", "ignore"]
 
 __all__ = [
@@ -606,20 +606,13 @@ class PIPNetCodec(_HeatmapCodec):
                     f"neighbors must be the PIPNetNeighbors table from pipnet_neighbors, got {type(self.neighbors).__qualname__}"
                 )
             table = self.neighbors  # as given: tensors on a device stay there (and trace under torch.compile)
-            if not isinstance(
-                table.index, np.ndarray
-            ):  # the functions check only NumPy tables' values: check a host copy once
-                host = pipnet.PIPNetNeighbors(*(np.asarray(_xp.to_host(a)) for a in table))
-                probe = np.zeros((1, host.index.shape[0], 2))
-                pipnet.decode_pipnet(
-                    *pipnet.encode_pipnet(probe, grid_size=self._size, neighbors=host)[:3], neighbors=host
-                )
+            pipnet.host_checked_table(table)  # the functions check only host tables' values: check a copy once
         self._table: pipnet.PIPNetNeighbors  # not a field: built here, once (frozen, so set through _set)
         self._set("_table", table)
 
     def _probe_like(self, probe: np.ndarray) -> Array:
         index = self._table.index
-        if isinstance(index, np.ndarray):
+        if _xp.on_host(index):
             return probe
         xp = _xp.namespace(neighbors=index)
         return xp.asarray(probe, device=_xp.device(index))

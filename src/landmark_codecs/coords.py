@@ -32,8 +32,8 @@ from typing import Any, Literal
 
 from . import _validation as check
 from . import _xp
+from ._xp import Array
 
-Array = Any
 Convention = Literal["pixel_center", "legacy", "udp"]
 CONVENTIONS: tuple[str, ...] = ("pixel_center", "legacy", "udp")
 

@@ -28,8 +28,7 @@ from typing import Any
 
 from . import _common, _xp
 from . import _validation as check
-
-Array = Any
+from ._xp import Array
 
 __all__ = ["decode_dark"]
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from . import _common, _xp
 from . import _validation as check
-
-Array = Any
+from ._xp import Array
 
 __all__ = ["encode_gaussian"]
 

@@ -43,8 +43,8 @@ from typing import Any, Literal
 
 from . import _common, _xp, moments
 from . import _validation as check
+from ._xp import Array
 
-Array = Any
 Reduction = Literal["mean", "sum", "none"]
 
 __all__ = ["adaptive_wing_loss", "soft_wing_loss", "star_loss", "weighted_loss_map", "wing_loss"]

@@ -19,8 +19,8 @@ from typing import Any, Literal, cast
 
 from . import _validation as check
 from . import _xp
+from ._xp import Array
 
-Array = Any
 Normalize = Literal["inter_ocular", "inter_pupil", "bbox", "diagonal"]
 
 __all__ = ["EYE_CONTOURS", "EYE_CORNERS", "auc", "ced", "failure_rate", "nme", "normalizing_distance", "pck"]

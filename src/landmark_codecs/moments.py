@@ -12,8 +12,7 @@ from typing import Any, NamedTuple
 
 from . import _common, _xp
 from . import _validation as check
-
-Array = Any
+from ._xp import Array
 
 __all__ = ["Eigh2x2", "HeatmapMoments", "eigh_2x2", "heatmap_moments"]
 

@@ -49,8 +49,8 @@ import numpy as np
 
 from . import _common, _xp
 from . import _validation as check
+from ._xp import Array
 
-Array = Any
 Merge = Literal["mean", "original", "none"]
 
 __all__ = ["PIPNetNeighbors", "PIPNetTargets", "decode_pipnet", "encode_pipnet", "pipnet_loss", "pipnet_neighbors"]
@@ -93,9 +93,10 @@ class PIPNetTargets(NamedTuple):
 def pipnet_neighbors(mean_shape: Array, /, *, num_neighbors: int = 10) -> PIPNetNeighbors:
     """Each landmark's ``num_neighbors`` nearest other landmarks on the mean shape, and the reverse table.
 
-    Distances are Euclidean (squared, in float64); a landmark is never its own neighbour; ties
-    are broken by the lower landmark index (a stable sort), so the table is deterministic, and
-    duplicate points are each other's nearest neighbours. Without ties this is the original
+    Distances are Euclidean, in float64 (``hypot``: no underflow, no overflow); two whose exact
+    values differ by less than float64 rounding, relative ``2**-51``, may tie or swap; a landmark is never its own neighbour;
+    ties are broken by the lower landmark index (a stable sort), so the table is deterministic,
+    and duplicate points are each other's nearest neighbours. Without ties this is the original
     repository's table (its ``argsort(...)[1:1 + N]`` skips the first entry, assuming it is the
     landmark itself, which a duplicate point can break). The table is built on the host, once;
     its arrays come back in ``mean_shape``'s library and on its device, ready for
@@ -136,14 +137,13 @@ def pipnet_neighbors(mean_shape: Array, /, *, num_neighbors: int = 10) -> PIPNet
     bad = ~np.isfinite(points).all(axis=-1)
     if bad.any():
         raise ValueError(f"mean_shape must be finite, got NaN or inf at landmarks {np.flatnonzero(bad).tolist()}")
-    # In units of an exact power of two near the largest magnitude: squared distances neither
-    # underflow (a subnormal shape) nor overflow (a huge one), and the order is the shape's own.
-    top = np.abs(points).max()
-    if 0 < top < np.inf:
-        points = np.ldexp(points, -np.frexp(top)[1])
-    d2 = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=-1)
-    np.fill_diagonal(d2, np.inf)
-    index = np.argsort(d2, axis=1, kind="stable")[:, :num_neighbors]
+    # hypot neither underflows (a subnormal shape, or tiny distances in a large one: squares would)
+    # nor overflows; halving (exact for normal numbers) keeps the differences finite.
+    if np.abs(points).max() >= 2.0**1022:
+        points = points * 0.5
+    dist = np.hypot(points[:, None, 0] - points[None, :, 0], points[:, None, 1] - points[None, :, 1])
+    np.fill_diagonal(dist, np.inf)
+    index = np.argsort(dist, axis=1, kind="stable")[:, :num_neighbors]
     # Group the K*N predictions by the landmark they predict, in ascending flat order.
     flat = index.reshape(-1)
     order = np.argsort(flat, kind="stable")
@@ -532,6 +532,38 @@ def nan_where_no_cell(xp: Any, coords: Array, no_cell: Array) -> Array:
     return xp.where(no_cell[..., None], nan, coords)
 
 
+def host_checked_table(table: PIPNetNeighbors) -> PIPNetNeighbors:
+    """``table`` as NumPy int64 arrays, every check of :func:`decode_pipnet` done once on the host.
+
+    For adapters that keep a table on a device (the codec, the torch Module): a decode in a
+    training step never reads a device table back, so its values are checked here, once.
+    """
+    parts = [_xp.to_host(t, f"neighbors.{name}") for name, t in zip(PIPNetNeighbors._fields, table)]
+    for name, part, original in zip(PIPNetNeighbors._fields, parts, table):
+        if part.dtype.kind not in "iu":
+            raise TypeError(
+                f"neighbors.{name} must hold integer indices, got dtype {getattr(original, 'dtype', part.dtype)}"
+            )
+    index, reverse, count = (np.asarray(a, dtype=np.int64) for a in parts)
+    if index.ndim != 2 or index.shape[1] < 1 or index.shape[1] >= max(index.shape[0], 2):
+        raise ValueError(f"neighbors.index must have shape (K, N) with 1 <= N < K, got shape {index.shape}")
+    k, n = index.shape
+    _host_index(index, k, "neighbors.index", index.shape)
+    _reverse(np, PIPNetNeighbors(index, reverse, count), (k, n), index)
+    return PIPNetNeighbors(index, reverse, count)
+
+
+def _host_reverse_values(reverse: np.ndarray, count: np.ndarray, predictions: int) -> None:
+    if reverse.size and (reverse.min() < 0 or reverse.max() >= predictions):
+        raise ValueError(
+            f"neighbors.reverse_index values must lie in [0, K * N = {predictions}), got values from {reverse.min()} to {reverse.max()}"
+        )
+    if count.size and (count.min() < 0 or count.max() > reverse.shape[1]):
+        raise ValueError(
+            f"neighbors.reverse_count values must lie in [0, R = {reverse.shape[1]}], got values from {count.min()} to {count.max()}"
+        )
+
+
 def _host_index(index: Array, k: int, name: str, shape: tuple[int, ...]) -> None:
     """Checks of a host (NumPy) index: its values can be read without a device round trip."""
     if index.dtype.kind not in "iu":
@@ -568,14 +600,8 @@ def _reverse(xp: Any, neighbors: PIPNetNeighbors, shape: tuple[int, ...], like: 
             f"neighbors.reverse_index must have shape (K, R) with K = {k} and R >= 1, and neighbors.reverse_count shape (K,), "
             f"got shapes {tuple(reverse.shape)} and {tuple(count.shape)}: pass the table pipnet_neighbors built"
         )
-    if isinstance(reverse, np.ndarray) and reverse.size and (reverse.min() < 0 or reverse.max() >= k * n):
-        raise ValueError(
-            f"neighbors.reverse_index values must lie in [0, K * N = {k * n}), got values from {reverse.min()} to {reverse.max()}"
-        )
-    if isinstance(count, np.ndarray) and count.size and (count.min() < 0 or count.max() > reverse.shape[1]):
-        raise ValueError(
-            f"neighbors.reverse_count values must lie in [0, R = {reverse.shape[1]}], got values from {count.min()} to {count.max()}"
-        )
+    if _xp.on_host(reverse) and _xp.on_host(count):
+        _host_reverse_values(reverse, count, k * n)
     return _xp.on_device_of(xp, reverse, like, "neighbors"), _xp.on_device_of(xp, count, like, "neighbors")
 
 
@@ -589,12 +615,12 @@ def _index(xp: Any, index: Array, like: Array, k: int, name: str) -> tuple[Array
     wrap-around to another landmark.
     """
     shape = tuple(like.shape)
-    if isinstance(index, np.ndarray):
+    if _xp.on_host(index):
         _host_index(index, k, name, shape)
     out = _xp.on_device_of(xp, index, like, "neighbors")
     if not check.is_dtype(xp, out, ("integral",)):
         raise TypeError(f"neighbors must hold integer landmark indices, got dtype {out.dtype}")
     _index_shape(out, k, name, shape)
-    if isinstance(index, np.ndarray):
+    if _xp.on_host(index):
         return out, None
     return xp.clip(out, 0, k - 1), (out < 0) | (out >= k)

@@ -13,8 +13,7 @@ from typing import Any, Literal
 
 from . import _common, _xp
 from . import _validation as check
-
-Array = Any
+from ._xp import Array
 
 __all__ = ["decode_randomized_rounding", "encode_randomized_rounding", "representable_coords"]
 

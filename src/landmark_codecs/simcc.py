@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from . import _common, _xp
 from . import _validation as check
+from ._xp import Array
 from .coords import CONVENTIONS, Convention, heatmap_to_image, image_to_heatmap
 from .dark import blur_radius, nan_landmarks, refine_1d
-
-Array = Any
 
 __all__ = ["SimCCTargets", "decode_simcc", "encode_simcc", "simcc_bins"]
 

@@ -7,9 +7,8 @@ from typing import Any
 
 from . import _common, _xp
 from . import _validation as check
+from ._xp import Array
 from .rounding import representable_coords
-
-Array = Any
 
 __all__ = ["decode_soft_argmax", "encode_soft_argmax"]
 
@@ -141,7 +140,7 @@ def _tilted_exp(xp: Any, base: Array, d: Array, lam: Array, c: Array, n: int, si
     """
     peak = xp.clip(xp.round(c + lam * (sigma * sigma)), 0, n - 1) - c
     top = peak * peak * (-0.5 / (sigma * sigma)) + lam * peak
-    return _common.exp_flushed(xp, base + lam[..., None] * d - top[..., None])
+    return _xp.exp_flushed(xp, base + lam[..., None] * d - top[..., None])
 
 
 @_xp.half_in_float32

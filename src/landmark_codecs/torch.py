@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import numpy as np
-
 try:
     import torch
     from torch import nn
@@ -73,38 +71,6 @@ def uniform_noise(coords: torch.Tensor, /, *, rng: torch.Generator) -> torch.Ten
     if not isinstance(rng, torch.Generator):
         raise TypeError(f"rng must be a torch.Generator, got {type(rng).__module__}.{type(rng).__qualname__}")
     return _xp.uniform(xp, tuple(coords.shape), dtype=coords.dtype, device=coords.device, rng=rng)
-
-
-def _host_checked_table(table: Any, device: torch.device | None) -> Any:
-    """A PIPNet table (``PIPNetNeighbors``, or a ``(K, N)`` index as array, tensor or nested list)
-    as int64 tensors on ``device`` (the CPU if None), its values checked once on the host here,
-    at construction, where a decode in a training step cannot afford the round-trip."""
-    if isinstance(table, pipnet.PIPNetNeighbors):
-        given = list(table)
-    elif _xp.is_array(table) or isinstance(table, (list, tuple)):
-        given = [table]
-    else:
-        raise TypeError(
-            f"neighbors must be the PIPNetNeighbors from pipnet_neighbors or its (K, N) index, got {type(table).__qualname__}"
-        )
-    parts = [_xp.to_host(t, f"neighbors.{name}") for name, t in zip(pipnet.PIPNetNeighbors._fields, given)]
-    for name, part, original in zip(pipnet.PIPNetNeighbors._fields, parts, given):
-        if part.dtype.kind not in "iu":
-            raise TypeError(
-                f"neighbors.{name} must hold integer indices, got dtype {getattr(original, 'dtype', part.dtype)}"
-            )
-    index = parts[0]
-    if index.ndim != 2 or index.shape[1] < 1 or index.shape[1] >= max(index.shape[0], 2):
-        raise ValueError(f"neighbors.index must have shape (K, N) with 1 <= N < K, got shape {index.shape}")
-    k, n = index.shape
-    limits = (k, k * n, n * k + 1)  # index, reverse_index (into the K*N predictions), reverse_count
-    for name, part, limit in zip(pipnet.PIPNetNeighbors._fields, parts, limits):
-        if part.size and (part.min() < 0 or part.max() >= limit):
-            raise ValueError(
-                f"neighbors.{name} values must lie in [0, {limit}), got values from {part.min()} to {part.max()}"
-            )
-    tensors = [torch.as_tensor(p.astype(np.int64), device=device) for p in parts]
-    return pipnet.PIPNetNeighbors(*tensors) if isinstance(table, pipnet.PIPNetNeighbors) else tensors[0]
 
 
 class _FunctionModule(nn.Module):
@@ -294,7 +260,8 @@ class PIPNetDecoder(_FunctionModule):
             raise TypeError(
                 f"neighbors must be the PIPNetNeighbors from pipnet_neighbors, got {type(neighbors).__qualname__}"
             )
-        checked = _host_checked_table(neighbors, None)
+        # checked once on the host, here: a decode in a training step cannot afford the round-trip
+        checked = [torch.as_tensor(t) for t in pipnet.host_checked_table(neighbors)]
         for name, table in zip(neighbors._fields, checked):
             # On the given table's device (a tensor's) or the CPU; .to() moves the buffers.
             self.register_buffer(

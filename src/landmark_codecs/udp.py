@@ -12,14 +12,12 @@ the inverse transform, so a round trip is exact up to the decoder's error, times
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from . import _common, _xp
+from ._xp import Array
 from .coords import heatmap_to_image, image_to_heatmap
 from .dark import decode_dark
 from .gaussian import encode_gaussian
-
-Array = Any
 
 __all__ = ["decode_udp", "encode_udp"]
 
