@@ -61,7 +61,7 @@ CODECS = {
     "dark": lc.get_codec("dark", image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, **_QUIET),
     "udp": lc.get_codec("udp", image_size=IMAGE, heatmap_size=SIZE, sigma=1.5, **_QUIET),
     "simcc": lc.get_codec("simcc", image_size=(32, 24), sigma=2.0, **_QUIET),
-    "h3r": lc.get_codec("h3r", image_size=IMAGE, heatmap_size=SIZE, expected=True, **_QUIET),
+    "h3r": lc.get_codec("h3r", image_size=IMAGE, heatmap_size=SIZE, expected=True, logits=False, **_QUIET),
     "soft_argmax": lc.get_codec("soft_argmax", image_size=IMAGE, heatmap_size=SIZE, logits=True, **_QUIET),
     "pipnet": lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=GRID, neighbors=_table, **_QUIET),
 }
@@ -132,6 +132,16 @@ CALLS = {
         "encode_simcc",
         lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=2.0, normalize=True),
     ),
+    "encode_simcc_standard": (
+        "encode_simcc",
+        lambda a: lc.encode_simcc(
+            a["coords_simcc"], image_size=(32, 24), sigma=2.0, smoothing="standard", label_smooth_weight=0.1
+        ),
+    ),
+    "encode_simcc_axis_sigmas": (
+        "encode_simcc",
+        lambda a: lc.encode_simcc(a["coords_simcc"], image_size=(32, 24), sigma=(2.0, 3.0), weights=a["weights"]),
+    ),
     "encode_pipnet": ("encode_pipnet", _pipnet_targets),
     "decode_argmax": ("decode_argmax", lambda a: lc.decode_argmax(a["maps"])),
     "decode_argmax_quarter": ("decode_argmax", lambda a: lc.decode_argmax(a["maps"], refine="quarter")),
@@ -147,7 +157,10 @@ CALLS = {
     "decode_soft_argmax_prob": ("decode_soft_argmax", lambda a: lc.decode_soft_argmax(a["maps"], logits=False)),
     "decode_dark": ("decode_dark", lambda a: lc.decode_dark(a["maps"], sigma=1.5)),
     "decode_udp": ("decode_udp", lambda a: lc.decode_udp(a["maps"], image_size=IMAGE, sigma=1.5)),
-    "decode_simcc": ("decode_simcc", lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24))),
+    "decode_simcc": (
+        "decode_simcc",
+        lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24), refine="none"),
+    ),
     "decode_simcc_dark": (
         "decode_simcc",
         lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24), refine="dark", sigma=2.0),
@@ -182,7 +195,7 @@ CALLS = {
     ),
     "encode_boundaries_split": (
         "encode_boundaries",
-        lambda a: lc.encode_boundaries(a["coords"], heatmap_size=SIZE, boundaries=CHAINS, sigma=1.5, merge=False),
+        lambda a: lc.encode_boundaries(a["coords"], heatmap_size=SIZE, boundaries=CHAINS, sigma=1.5, per_chain=True),
     ),
     "coordinate_channels": (
         "coordinate_channels",
@@ -191,11 +204,11 @@ CALLS = {
     # landmark_codecs.metrics: faces of 6 landmarks, normalized by their box or eyes 0 and 5
     "metrics.nme": (
         "metrics.nme",
-        lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="bbox", weights=a["weights"]),
+        lambda a: metrics.nme(a["coords_image"], a["coords"], normalizer="bbox", weights=a["weights"]),
     ),
     "metrics.nme_eyes": (
         "metrics.nme",
-        lambda a: metrics.nme(a["coords_image"], a["coords"], normalize="inter_pupil", eyes=((0, 1), 5)),
+        lambda a: metrics.nme(a["coords_image"], a["coords"], normalizer="inter_pupil", eyes=((0, 1), 5)),
     ),
     "metrics.pck": (
         "metrics.pck",
@@ -203,7 +216,7 @@ CALLS = {
     ),
     "metrics.normalizing_distance": (
         "metrics.normalizing_distance",
-        lambda a: metrics.normalizing_distance(a["coords"], normalize="diagonal"),
+        lambda a: metrics.normalizing_distance(a["coords"], normalizer="diagonal"),
     ),
     "metrics.failure_rate": ("metrics.failure_rate", lambda a: metrics.failure_rate(a["nme"])),
     "metrics.auc": ("metrics.auc", lambda a: metrics.auc(a["nme"], threshold=0.15)),

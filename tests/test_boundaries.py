@@ -142,7 +142,7 @@ def test_face_boundaries_bad_input(bad, error, message):
 def test_boundaries_are_exact_against_brute_force_on_real_faces(k):
     coords = mean_face(k)
     chains = lc.face_boundaries(k)
-    got = lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains, merge=False).heatmaps
+    got = lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains, per_chain=True).heatmaps
     for c, chain in enumerate(chains):
         np.testing.assert_allclose(got[c], brute_force(coords, [chain], (64, 64)), rtol=0, atol=1e-12)
     merged = lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains).heatmaps
@@ -187,8 +187,8 @@ def test_flipping_the_face_flips_the_map_with_the_chains_mapped():
     merged_flipped = lc.encode_boundaries(flipped, heatmap_size=(64, 64), boundaries=chains).heatmaps
     np.testing.assert_allclose(merged_flipped, merged[..., ::-1], rtol=0, atol=1e-12)  # the chain set maps onto itself
     mapped = [tuple(FLIP_68[i] for i in c) for c in chains]
-    split = lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains, merge=False).heatmaps
-    split_flipped = lc.encode_boundaries(flipped, heatmap_size=(64, 64), boundaries=mapped, merge=False).heatmaps
+    split = lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains, per_chain=True).heatmaps
+    split_flipped = lc.encode_boundaries(flipped, heatmap_size=(64, 64), boundaries=mapped, per_chain=True).heatmaps
     np.testing.assert_allclose(split_flipped, split[..., ::-1], rtol=0, atol=1e-12)
 
 
@@ -210,7 +210,7 @@ def test_a_missing_landmark_breaks_its_chain_and_zeroes_its_weight():
     ):
         np.testing.assert_array_equal(got.heatmaps, want)
         assert got.weights.tolist() == [0.0]
-    split = lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains, merge=False, weights=visible)
+    split = lc.encode_boundaries(coords, heatmap_size=(64, 64), boundaries=chains, per_chain=True, weights=visible)
     assert split.weights.tolist() == [0.0] + [1.0] * 12
 
 
@@ -218,11 +218,11 @@ def test_a_batch_is_each_face_on_its_own_on_every_backend(backend):
     rng = np.random.default_rng(5)
     faces = mean_face(68, size=32)[None, None] + rng.normal(0, 1.0, size=(2, 3, 68, 2))
     chains = lc.face_boundaries(68)
-    got = lc.encode_boundaries(convert(faces, backend), heatmap_size=(32, 32), boundaries=chains, merge=False)
+    got = lc.encode_boundaries(convert(faces, backend), heatmap_size=(32, 32), boundaries=chains, per_chain=True)
     assert tuple(got.heatmaps.shape) == (2, 3, 13, 32, 32) and tuple(got.weights.shape) == (2, 3, 13)
     for b in range(2):
         for f in range(3):
-            one = lc.encode_boundaries(faces[b, f], heatmap_size=(32, 32), boundaries=chains, merge=False).heatmaps
+            one = lc.encode_boundaries(faces[b, f], heatmap_size=(32, 32), boundaries=chains, per_chain=True).heatmaps
             np.testing.assert_allclose(numpy_of(got.heatmaps)[b, f], one, rtol=0, atol=1e-12)
 
 
@@ -243,7 +243,7 @@ def test_landmarks_off_the_map_draw_the_part_of_their_polyline_near_it():
         (dict(boundaries="012"), TypeError, "boundaries must be a sequence of chains"),
         (dict(boundaries=[(0, 1)], truncate=0.0), ValueError, "truncate must be positive"),
         (dict(boundaries=[(0, 1)], sigma=0.0), ValueError, "sigma"),
-        (dict(boundaries=[(0, 1)], merge="no"), TypeError, "merge must be True or False"),
+        (dict(boundaries=[(0, 1)], per_chain="no"), TypeError, "per_chain must be True or False"),
         (dict(boundaries=[(0, 1)], weights=np.ones(2)), ValueError, "weights must have shape"),
     ],
 )
@@ -354,7 +354,7 @@ def test_a_segment_of_any_finite_length_is_drawn_exactly():
     # Before: a length above ~1e154 overflowed its square and the segment was not drawn, though
     # it crosses the map (here along the diagonal).
     coords = np.array([[0.0, 0.0], [1e200, 1e200], [0.0, 0.0], [5.0, 5.0]])
-    split = lc.encode_boundaries(coords, heatmap_size=(8, 8), boundaries=[(0, 1), (2, 3)], merge=False)
+    split = lc.encode_boundaries(coords, heatmap_size=(8, 8), boundaries=[(0, 1), (2, 3)], per_chain=True)
     assert split.weights.tolist() == [1.0, 1.0]
     np.testing.assert_allclose(split.heatmaps[0], brute_force(coords, [(0, 1)], (8, 8)), rtol=0, atol=1e-12)
     assert split.heatmaps[0].diagonal().min() == 1.0
@@ -363,7 +363,7 @@ def test_a_segment_of_any_finite_length_is_drawn_exactly():
 
 def test_a_segment_whose_length_overflows_is_not_drawn_and_zeroes_the_weight():
     coords = np.array([[-1e308, 2.0], [1e308, 2.0], [0.0, 0.0], [5.0, 5.0]])
-    split = lc.encode_boundaries(coords, heatmap_size=(8, 8), boundaries=[(0, 1), (2, 3)], merge=False)
+    split = lc.encode_boundaries(coords, heatmap_size=(8, 8), boundaries=[(0, 1), (2, 3)], per_chain=True)
     assert split.weights.tolist() == [0.0, 1.0] and split.heatmaps[0].max() == 0.0
     np.testing.assert_allclose(split.heatmaps[1], brute_force(coords, [(2, 3)], (8, 8)), rtol=0, atol=1e-12)
 

@@ -34,6 +34,8 @@ def faces(shape: str, n: int = 8, seed: int = 0) -> np.ndarray:
 def codec(name: str, shape: str = "wflw98", **options):
     if name == "pipnet":
         options.setdefault("mean_shape", shape)
+    if "logits" in lc.codec_options(name):  # these tests decode the codecs' own targets
+        options.setdefault("logits", False)
     return lc.get_codec(name, image_size=IMAGE, heatmap_size=None if name == "simcc" else HEATMAP, **options)
 
 
@@ -259,12 +261,12 @@ def test_pipnet_codec_takes_a_name_an_array_or_a_table():
             "on_outside must be one of 'warn', 'raise', 'ignore'",
         ),
         (
-            lambda: lc.get_codec("h3r", image_size=IMAGE, heatmap_size=HEATMAP, top_k=0),
+            lambda: lc.get_codec("h3r", image_size=IMAGE, heatmap_size=HEATMAP, top_k=0, logits=False),
             ValueError,
             "top_k must be a positive int",
         ),
         (
-            lambda: lc.get_codec("h3r", image_size=IMAGE, heatmap_size=HEATMAP, expected="yes"),
+            lambda: lc.get_codec("h3r", image_size=IMAGE, heatmap_size=HEATMAP, expected="yes", logits=False),
             TypeError,
             "expected must be True or False",
         ),
@@ -272,6 +274,21 @@ def test_pipnet_codec_takes_a_name_an_array_or_a_table():
             lambda: lc.get_codec("soft_argmax", image_size=IMAGE, heatmap_size=HEATMAP, logits="True"),
             TypeError,
             "logits must be True or False",
+        ),
+        (
+            lambda: lc.get_codec("simcc", image_size=IMAGE, smoothing="standard"),
+            ValueError,
+            r'smoothing="standard" \(one-hot labels\) decodes with refine="none"',
+        ),
+        (
+            lambda: lc.get_codec("soft_argmax", image_size=IMAGE, heatmap_size=HEATMAP),
+            TypeError,
+            r"codec 'soft_argmax' needs logits=True .* or logits=False",
+        ),
+        (
+            lambda: lc.get_codec("h3r", image_size=IMAGE, heatmap_size=HEATMAP, expected=True),
+            TypeError,
+            r"codec 'h3r' needs logits=True .* or logits=False",
         ),
         (
             lambda: lc.get_codec("simcc", image_size=IMAGE, heatmap_size=HEATMAP),

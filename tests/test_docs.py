@@ -132,7 +132,7 @@ def test_torch_page_example_runs():
     torch = pytest.importorskip("torch")
     scope = _run_first_example(README.parent / "docs" / "torch.md")
     assert scope["targets"].shape == (8, 98, 32, 32) and scope["weights"].shape == (8, 98)
-    assert scope["landmarks"].shape == (8, 98, 2) and scope["coords"].requires_grad
+    assert scope["keypoints"].shape == (8, 98, 2) and scope["coords"].requires_grad
     assert scope["net"].weight.grad is not None and bool(torch.isfinite(scope["net"].weight.grad).all())
     # Each sampled H3R target is a Gaussian (sigma=1) of peak 1 at the rounded pixel.
     assert bool((scope["targets"].amax(dim=(-2, -1)) == 1).all())

@@ -353,13 +353,13 @@ OPTION_CALLS = {
     "heatmap_moments": (["maps"], dict(normalize=True)),
     "encode_boundaries": (
         ["coords"],
-        dict(heatmap_size=(16, 12), boundaries=((0, 1, 2, 3), (3, 4, 5)), sigma=1.0, truncate=3.0, merge=True),
+        dict(heatmap_size=(16, 12), boundaries=((0, 1, 2, 3), (3, 4, 5)), sigma=1.0, truncate=3.0, per_chain=False),
     ),
     # a non-string key is a positional argument passed as is
     "coordinate_channels": ([(16, 12)], dict(boundary=None, threshold=0.05, with_r=True, like=None)),
-    "metrics.nme": (["coords_image", "coords"], dict(normalize="bbox", eyes=None)),
-    "metrics.pck": (["coords_image", "coords"], dict(threshold=0.5, normalize="bbox", eyes=None)),
-    "metrics.normalizing_distance": (["coords"], dict(normalize="inter_pupil", eyes=((0, 1), 5))),
+    "metrics.nme": (["coords_image", "coords"], dict(normalizer="bbox", eyes=None)),
+    "metrics.pck": (["coords_image", "coords"], dict(threshold=0.5, normalizer="bbox", eyes=None)),
+    "metrics.normalizing_distance": (["coords"], dict(normalizer="inter_pupil", eyes=((0, 1), 5))),
     "metrics.failure_rate": (["nme"], dict(threshold=0.1)),
     "metrics.auc": (["nme"], dict(threshold=0.1)),
 }
@@ -468,7 +468,7 @@ def _adapter_calls() -> dict:
         "TargetEncoder": (["landmarks", "weights"], lambda a: encoder(a["landmarks"], a["weights"])),
         "TargetEncoder.collate": (
             ["sample"],
-            lambda a: encoder.collate([{"landmarks": a["sample"]}, {"landmarks": ADAPTER_INPUTS["sample"]}]),
+            lambda a: encoder.collate([{"keypoints": a["sample"]}, {"keypoints": ADAPTER_INPUTS["sample"]}]),
         ),
         "to_numpy": (["landmarks"], lambda a: to_numpy(a["landmarks"])),
         "assert_lossless": (

@@ -248,7 +248,7 @@ NONE_CALLS = {
     "target": lambda: lc.wing_loss(np.ones(3), None),
     "pred": lambda: lc.adaptive_wing_loss(None, np.ones(3)),
     "scores": lambda: lc.decode_pipnet(None, None, None, neighbors=lc.pipnet_neighbors(np.eye(3, 2), num_neighbors=1)),
-    "x_labels": lambda: lc.decode_simcc(None, np.ones((1, 4)), image_size=(2, 2)),
+    "x_labels": lambda: lc.decode_simcc(None, np.ones((1, 4)), image_size=(2, 2), sigma=1.0),
 }
 
 
@@ -432,7 +432,8 @@ HEATMAP_CODECS = ("argmax", "quarter", "dark", "udp", "h3r", "soft_argmax")
 @pytest.mark.parametrize("name", HEATMAP_CODECS)
 def test_a_codec_refuses_maps_of_another_size(name):
     # Before: a codec for 16x12 maps decoded 32x24 maps of (20, 30) as (40.5, 60.5), and W/H-swapped ones as (30, 20).
-    codec = lc.get_codec(name, image_size=(64, 48), heatmap_size=(16, 12))
+    logits = {"logits": False} if "logits" in lc.codec_options(name) else {}
+    codec = lc.get_codec(name, image_size=(64, 48), heatmap_size=(16, 12), **logits)
     for shape in ((1, 2, 24, 32), (1, 2, 16, 12), (1, 2, 12, 15)):
         with pytest.raises(
             ValueError,
@@ -468,7 +469,7 @@ def test_pipnet_and_simcc_codecs_refuse_outputs_of_another_size():
         ("udp", {}),
         ("simcc", {"convention": "legacy"}),
         ("simcc", {"convention": "udp"}),
-        ("h3r", {"expected": True, "convention": "udp"}),
+        ("h3r", {"expected": True, "convention": "udp", "logits": False}),
         ("pipnet", {"convention": "legacy", "mean_shape": "aflw19"}),
     ],
 )
@@ -534,10 +535,10 @@ def test_metrics_give_nan_where_they_cannot_normalize_or_count():
     for t, eyes in ((nan_eye, None), (target, (36, 36))):
         kw = {} if eyes is None else {"eyes": eyes}
         assert np.isnan(metrics.nme(pred, t, **kw)[0]) and np.isnan(
-            metrics.pck(pred, t, threshold=0.1, normalize="inter_ocular", **kw)[0]
+            metrics.pck(pred, t, threshold=0.1, normalizer="inter_ocular", **kw)[0]
         )
     # a negative or infinite distance normalizes nothing (was a negative NME)
-    got = metrics.nme(pred, target, normalize=np.array([-3.0, np.inf]))
+    got = metrics.nme(pred, target, normalizer=np.array([-3.0, np.inf]))
     assert np.isnan(got).all()
     # auc stays in [0, 1]: a negative error counts as a failure, a threshold beyond the dtype is its maximum
     assert float(metrics.auc(np.array([-0.5, 0.05]))) == 0.25
@@ -608,17 +609,17 @@ def test_torch_adapters_refuse_bool_complex_and_non_arrays_naming_them():
     from landmark_codecs import torch as lct
 
     encoder = lct.TargetEncoder(lc.get_codec("dark", image_size=(64, 64), heatmap_size=(16, 16)))
-    with pytest.raises(TypeError, match=r"landmarks must hold real numbers .* got dtype bool"):
+    with pytest.raises(TypeError, match=r"keypoints must hold real numbers .* got dtype bool"):
         encoder(np.ones((2, 3, 2), dtype=bool))  # was: 0/1 coordinates
-    with pytest.raises(TypeError, match=r"landmarks must hold real numbers .* got dtype torch.bool"):
+    with pytest.raises(TypeError, match=r"keypoints must hold real numbers .* got dtype torch.bool"):
         encoder(torch.ones(2, 3, 2, dtype=torch.bool))
-    with pytest.raises(TypeError, match=r"landmarks must hold real numbers .* complex"):
+    with pytest.raises(TypeError, match=r"keypoints must hold real numbers .* complex"):
         encoder(np.ones((2, 3, 2), dtype=complex))
-    with pytest.raises(TypeError, match="landmarks must be an array"):
+    with pytest.raises(TypeError, match="keypoints must be an array"):
         encoder(object())  # was: AttributeError '__dlpack__'
-    with pytest.raises(TypeError, match="landmarks must be an array or a nested sequence"):
+    with pytest.raises(TypeError, match="keypoints must be an array or a nested sequence"):
         encoder([[1.0, 2.0], [3.0]])  # was: NumPy's ragged-array error
-    with pytest.raises(ValueError, match="landmarks must be tensors of one shape"):
+    with pytest.raises(ValueError, match="keypoints must be tensors of one shape"):
         encoder([torch.ones(3, 2), torch.ones(4, 2)])
     with pytest.raises(TypeError, match="weights must hold booleans or real numbers"):
         encoder(np.ones((2, 3, 2)), np.array([["a"] * 3] * 2))
@@ -674,7 +675,7 @@ def test_seeds_are_checked_where_they_are_given():
 
     for seed, error in ((-1, ValueError), (1.5, TypeError), (True, TypeError)):
         with pytest.raises(error, match="seed must be None or a non-negative int"):
-            LandmarkCodec("h3r", input_size=(64, 64), heatmap_size=(16, 16), seed=seed)
+            LandmarkCodec("h3r", input_size=(64, 64), heatmap_size=(16, 16), seed=seed, logits=False)
 
 
 def test_the_mmpose_plugin_refuses_complex_and_bool_keypoints():

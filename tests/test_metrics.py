@@ -44,11 +44,11 @@ NORMS = {
 }
 
 
-@pytest.mark.parametrize("normalize", sorted(NORMS))
-def test_nme_is_the_literal_definition(backend, normalize):
+@pytest.mark.parametrize("normalizer", sorted(NORMS))
+def test_nme_is_the_literal_definition(backend, normalizer):
     pred, target = faces(0)
-    got = numpy_of(metrics.nme(convert(pred, backend), convert(target, backend), normalize=normalize))
-    np.testing.assert_allclose(got, literal_nme(pred, target, NORMS[normalize]), rtol=64 * EPS64, atol=0)
+    got = numpy_of(metrics.nme(convert(pred, backend), convert(target, backend), normalizer=normalizer))
+    np.testing.assert_allclose(got, literal_nme(pred, target, NORMS[normalizer]), rtol=64 * EPS64, atol=0)
 
 
 def test_nme_with_visibility_leaves_the_invisible_out_and_an_empty_face_is_nan():
@@ -80,18 +80,18 @@ def test_nme_equals_the_pipnet_and_star_repositories_formulas():
         np.mean(np.linalg.norm(p - t, axis=1)) / np.linalg.norm(t[[97]].mean(0) - t[[96]].mean(0))
         for p, t in zip(pred, target)
     ]
-    np.testing.assert_allclose(metrics.nme(pred, target, normalize="inter_pupil"), star, rtol=64 * EPS64, atol=0)
+    np.testing.assert_allclose(metrics.nme(pred, target, normalizer="inter_pupil"), star, rtol=64 * EPS64, atol=0)
 
 
 @given(
     scale=st.floats(0.01, 100.0),
     shift=st.tuples(st.floats(-500, 500), st.floats(-500, 500)),
-    normalize=st.sampled_from(sorted(NORMS)),
+    normalizer=st.sampled_from(sorted(NORMS)),
 )
-def test_nme_is_invariant_to_scaling_and_translating_both_faces(scale, shift, normalize):
+def test_nme_is_invariant_to_scaling_and_translating_both_faces(scale, shift, normalizer):
     pred, target = faces(4, n=4)
-    base = metrics.nme(pred, target, normalize=normalize)
-    moved = metrics.nme(scale * pred + np.array(shift), scale * target + np.array(shift), normalize=normalize)
+    base = metrics.nme(pred, target, normalizer=normalizer)
+    moved = metrics.nme(scale * pred + np.array(shift), scale * target + np.array(shift), normalizer=normalizer)
     # each coordinate moves by a rounding of its own size (up to ~750 after the shift)
     np.testing.assert_allclose(moved, base, rtol=1e-10, atol=0)
 
@@ -100,14 +100,14 @@ def test_nme_takes_per_face_distances_and_eye_overrides():
     pred, target = faces(5, n=4)
     d = np.array([10.0, 20.0, 30.0, 40.0])
     np.testing.assert_allclose(
-        metrics.nme(pred, target, normalize=d), literal_nme(pred, target, lambda t: 1.0) / d, rtol=64 * EPS64
+        metrics.nme(pred, target, normalizer=d), literal_nme(pred, target, lambda t: 1.0) / d, rtol=64 * EPS64
     )
     np.testing.assert_allclose(
         metrics.nme(pred, target, eyes=(39, 42)),
         literal_nme(pred, target, lambda t: math.dist(t[39], t[42])),
         rtol=64 * EPS64,
     )
-    got = metrics.nme(pred, target, normalize="inter_pupil", eyes=(37, (43, 44)))
+    got = metrics.nme(pred, target, normalizer="inter_pupil", eyes=(37, (43, 44)))
     np.testing.assert_allclose(
         got, literal_nme(pred, target, lambda t: math.dist(t[37], t[43:45].mean(axis=0))), rtol=64 * EPS64
     )
@@ -116,12 +116,12 @@ def test_nme_takes_per_face_distances_and_eye_overrides():
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda p, t: metrics.nme(p[:, :19], t[:, :19]), ValueError, r"needs eye indices.*AFLW.*normalize='bbox'"),
-        (lambda p, t: metrics.nme(p, t, normalize="iod"), ValueError, "normalize must be one of"),
-        (lambda p, t: metrics.nme(p, t, normalize=[3.0]), TypeError, "normalize must be one of .* or an array"),
-        (lambda p, t: metrics.nme(p, t, normalize=np.ones(3)), ValueError, "normalize must broadcast"),
+        (lambda p, t: metrics.nme(p[:, :19], t[:, :19]), ValueError, r"needs eye indices.*AFLW.*normalizer='bbox'"),
+        (lambda p, t: metrics.nme(p, t, normalizer="iod"), ValueError, "normalizer must be one of"),
+        (lambda p, t: metrics.nme(p, t, normalizer=[3.0]), TypeError, "normalizer must be one of .* or an array"),
+        (lambda p, t: metrics.nme(p, t, normalizer=np.ones(3)), ValueError, "normalizer must broadcast"),
         (lambda p, t: metrics.nme(p, t, eyes=(36, 99)), ValueError, r"eyes must be two landmark indices in \[0, 68\)"),
-        (lambda p, t: metrics.nme(p, t, normalize="inter_pupil", eyes=((), (1,))), ValueError, "eyes must be"),
+        (lambda p, t: metrics.nme(p, t, normalizer="inter_pupil", eyes=((), (1,))), ValueError, "eyes must be"),
         (lambda p, t: metrics.nme(p[:, :3], t), ValueError, "pred must have shape"),
         (lambda p, t: metrics.nme(p, t, weights=np.ones(68)), ValueError, "weights must have shape"),
         (lambda p, t: metrics.failure_rate(t[..., 0], threshold=0.0), ValueError, "threshold must be positive"),
@@ -239,8 +239,8 @@ def test_metrics_run_on_torch_with_the_device_and_dtype_kept():
 def test_a_box_without_a_visible_point_has_no_size():
     target = np.random.default_rng(9).uniform(0, 100, size=(2, 5, 2))
     visible = np.array([[True] * 5, [False] * 5])
-    for normalize in ("bbox", "diagonal"):
-        d = metrics.normalizing_distance(target, normalize=normalize, weights=visible)
+    for normalizer in ("bbox", "diagonal"):
+        d = metrics.normalizing_distance(target, normalizer=normalizer, weights=visible)
         assert np.isfinite(d[0]) and np.isnan(d[1])
-        empty = metrics.normalizing_distance(np.zeros((3, 0, 2)), normalize=normalize)  # K = 0
+        empty = metrics.normalizing_distance(np.zeros((3, 0, 2)), normalizer=normalizer)  # K = 0
         assert empty.shape == (3,) and np.isnan(empty).all()

@@ -43,9 +43,9 @@ def face(seed: int = 0, shape: str = "wflw98") -> tuple[np.ndarray, np.ndarray]:
         (dict(name="quarter", heatmap_size=HEATMAP, sigma=2.0), 2.0),
         (dict(name="dark", heatmap_size=HEATMAP, sigma=2.0), 1e-4),
         (dict(name="udp", heatmap_size=HEATMAP, sigma=2.0), 1e-4),
-        (dict(name="h3r", heatmap_size=HEATMAP, expected=True), 1e-4),
-        (dict(name="h3r", heatmap_size=HEATMAP, seed=3), 4.0),  # one heatmap pixel
-        (dict(name="soft_argmax", heatmap_size=HEATMAP), 1e-4),
+        (dict(name="h3r", heatmap_size=HEATMAP, expected=True, logits=False), 1e-4),
+        (dict(name="h3r", heatmap_size=HEATMAP, seed=3, logits=False), 4.0),  # one heatmap pixel
+        (dict(name="soft_argmax", heatmap_size=HEATMAP, logits=False), 1e-4),
         (dict(name="simcc", sigma=6.0), 1e-4),
         (dict(name="pipnet", heatmap_size=(8, 8), mean_shape="wflw98"), 1e-4),
     ],
@@ -95,7 +95,7 @@ def test_plugin_refuses_what_mmpose_heatmap_codecs_refuse_and_names_the_codec():
 
 def test_sampling_plugin_is_reproducible_by_seed_and_fresh_per_call():
     keypoints, visible = face()
-    a, b = build(name="h3r", heatmap_size=HEATMAP, seed=7), build(name="h3r", heatmap_size=HEATMAP, seed=7)
+    a, b = (build(name="h3r", heatmap_size=HEATMAP, seed=7, logits=False) for _ in range(2))
     first, second = a.encode(keypoints, visible)["heatmaps"], a.encode(keypoints, visible)["heatmaps"]
     assert np.array_equal(first, b.encode(keypoints, visible)["heatmaps"]) and not np.array_equal(first, second)
 
@@ -371,3 +371,223 @@ def test_udp_drop_in_refuses_what_it_does_not_build_with_mmpose_message():
         drop_in("UDPHeatmap", heatmap_type="combined")
     with pytest.raises(AssertionError, match="only support single-instance"):
         drop_in("UDPHeatmap").encode(np.random.rand(2, 17, 2))
+
+
+SIMCC = dict(input_size=(192, 256))
+SIMCC_CONFIGS = [
+    dict(sigma=6.0),
+    dict(sigma=(4.9, 5.66), simcc_split_ratio=2.0, normalize=False),
+    dict(smoothing_type="standard", simcc_split_ratio=3.0, label_smooth_weight=0.1),
+    dict(smoothing_type="standard", simcc_split_ratio=3.0),
+]
+
+
+def simcc_pair(**options):
+    ours = KEYPOINT_CODECS.build(dict(type="landmark_codecs.SimCCLabel", **SIMCC, **options))
+    theirs = KEYPOINT_CODECS.build(dict(type="SimCCLabel", **SIMCC, **options))
+    return ours, theirs
+
+
+def test_simcc_drop_in_builds_by_scope_with_mmpose_attributes():
+    for options in SIMCC_CONFIGS:
+        ours, theirs = simcc_pair(**options)
+        assert type(ours) is landmark_codecs.mmpose.SimCCLabel and type(theirs) is SimCCLabel
+        for attribute in (
+            "input_size",
+            "smoothing_type",
+            "simcc_split_ratio",
+            "label_smooth_weight",
+            "normalize",
+            "use_dark",
+            "decode_visibility",
+            "decode_beta",
+        ):
+            assert getattr(ours, attribute) == getattr(theirs, attribute), attribute
+        np.testing.assert_array_equal(ours.sigma, theirs.sigma)  # SimCCHead(output_heatmaps=True) reads it
+        assert ours.label_mapping_table == theirs.label_mapping_table
+        assert ours.support_batch_decoding == theirs.support_batch_decoding
+
+
+@pytest.mark.parametrize("options", SIMCC_CONFIGS)
+def test_simcc_drop_in_weights_are_mmpose_and_labels_agree_on_whole_bins(options):
+    """Weights bit-equal to mmpose's on keypoints over and beyond the crop with mmpose's
+    visibility values; labels equal to float32 rounding where the keypoint lies on a whole bin
+    (mmpose's rounding to a bin is then exact), keys, shapes and dtypes alike."""
+    keypoints, visible = hostile_people(n=2000)
+    ratio = options.get("simcc_split_ratio", 2.0)
+    ours, theirs = simcc_pair(**options)
+    got, want = ours.encode(keypoints, visible), theirs.encode(keypoints, visible)
+    assert got.keys() == want.keys()
+    for key in got:
+        assert got[key].shape == want[key].shape and got[key].dtype == want[key].dtype, key
+    np.testing.assert_array_equal(got["keypoint_weights"], want["keypoint_weights"])
+    whole = np.round(keypoints * ratio) / ratio  # on whole bins, far and near the crop alike
+    got, want = ours.encode(whole, visible), theirs.encode(whole, visible)
+    np.testing.assert_array_equal(got["keypoint_weights"], want["keypoint_weights"])
+    for key in ("keypoint_x_labels", "keypoint_y_labels"):
+        peak = max(float(want[key].max()), 1e-30)
+        np.testing.assert_allclose(got[key], want[key], rtol=0, atol=4 * np.finfo(np.float32).eps * peak)
+    assert (want["keypoint_x_labels"].max(axis=-1) > 0).sum() > 500  # drawn labels are compared
+
+
+def test_simcc_drop_in_gaussian_label_is_centred_on_the_exact_bin():
+    """Off whole bins mmpose's label is centred on the rounded bin (up to half a bin off); ours
+    on the exact one: its 1-D DARK decode returns the keypoint, and so does ours on mmpose's
+    label the bin mmpose centred it on (mmpose's answer minus its bias)."""
+    rng = np.random.default_rng(3)
+    keypoints = rng.uniform(5, 185, (1, 17, 2)).astype(np.float32)
+    ours, theirs = simcc_pair(sigma=6.0, use_dark=True)
+    encoded = ours.encode(keypoints)
+    decoded, _ = ours.decode(encoded["keypoint_x_labels"], encoded["keypoint_y_labels"])
+    np.testing.assert_allclose(decoded, keypoints, rtol=0, atol=2e-3)  # float32 labels
+    mm = theirs.encode(keypoints)
+    before = {k: v.copy() for k, v in mm.items()}
+    centred = np.around(keypoints * 2.0) / 2.0
+    ours_on_theirs, _ = ours.decode(mm["keypoint_x_labels"], mm["keypoint_y_labels"])
+    for key in mm:  # ours leaves its input alone (mmpose's use_dark decode overwrites it)
+        np.testing.assert_array_equal(mm[key], before[key])
+    theirs_on_theirs, _ = theirs.decode(mm["keypoint_x_labels"].copy(), mm["keypoint_y_labels"].copy())
+    np.testing.assert_allclose(ours_on_theirs, centred, rtol=0, atol=2e-3)
+    assert np.abs(theirs_on_theirs - centred).max() > 0.01  # mmpose's refinement is off its own label
+
+
+@pytest.mark.parametrize("visibility", [False, True])
+def test_simcc_drop_in_decode_without_dark_is_mmpose_decode(visibility):
+    """The argmax decode, mmpose's marker for a non-positive score, the (N, K, 2) shape for 2-D
+    and 3-D labels and the visibility: equal to mmpose's (the visibility in the scores' shape)."""
+    rng = np.random.default_rng(4)
+    x, y = rng.random((3, 17, 384)), rng.random((3, 17, 512))
+    x[0, :3] = -1.0  # no positive score
+    ours, theirs = simcc_pair(sigma=(4.9, 5.66), decode_visibility=visibility)
+    for labels in ((x, y), (x[1], y[1])):
+        got, want = ours.decode(*labels), theirs.decode(*labels)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[0].shape == want[0].shape == ((3, 17, 2) if labels[0].ndim == 3 else (1, 17, 2))
+        if visibility:  # mmpose's is (K,) for 2-D labels, which InstanceData refuses beside (1, K, 2)
+            np.testing.assert_array_equal(got[1][0], want[1][0])
+            assert got[1][1].shape == got[1][0].shape
+            np.testing.assert_allclose(got[1][1], want[1][1].reshape(got[1][0].shape), rtol=1e-12, atol=0)
+        else:
+            np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_simcc_drop_in_errors_keep_mmpose_types_and_name_the_argument():
+    for options, match in (
+        (dict(smoothing_type="uniform"), "got invalid `smoothing_type`"),
+        (dict(smoothing_type="standard", label_smooth_weight=1.1), "`label_smooth_weight` should be"),
+        (dict(label_smooth_weight=0.1), "is only used for `standard` mode."),
+        (dict(sigma=(1.0, 2.0, 3.0)), r"sigma must be one number or an \(x, y\) pair"),
+        (dict(simcc_split_ratio=1.3), "split_ratio"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            simcc_pair(**options)[0]
+    ours = simcc_pair()[0]
+    with pytest.raises(TypeError, match="use_dark must be True or False"):
+        simcc_pair(use_dark="yes")
+    with pytest.raises(ValueError, match=r"keypoints must have shape \(N, K, 2\)"):
+        ours.encode(np.zeros((17, 2)))
+    with pytest.raises(ValueError, match=r"simcc_x and simcc_y must both be \(K, bins\) or \(N, K, bins\)"):
+        ours.decode(np.zeros(384), np.zeros(512))
+    with pytest.raises(
+        ValueError, match=r"x_labels must have shape \(\.\.\., K, W \* split_ratio\) = \(\.\.\., K, 384\)"
+    ):
+        ours.decode(np.zeros((17, 383)), np.zeros((17, 512)))
+
+
+def test_simcc_drop_in_nan_keypoint_changes_no_other_and_inputs_stay():
+    keypoints, visible = face()
+    keypoints = keypoints * 0.7
+    damaged = keypoints.copy()
+    damaged[0, 5] = np.nan
+    kept = damaged.copy()
+    ours = simcc_pair()[0]
+    clean, got = ours.encode(keypoints, visible), ours.encode(damaged, visible)
+    np.testing.assert_array_equal(damaged, kept)
+    assert got["keypoint_weights"][0, 5] == 0 and got["keypoint_x_labels"][0, 5].max() == 0
+    others = np.arange(keypoints.shape[1]) != 5
+    for key in clean:
+        np.testing.assert_array_equal(got[key][0, others], clean[key][0, others])
+
+
+def test_plugin_simcc_decode_takes_mmpose_shapes():
+    """(K, bins) labels -> (1, K, 2); (N, K, bins) -> (N, K, 2), each instance as decoded alone."""
+    codec = build(name="simcc", sigma=6.0, refine="dark")
+    keypoints = np.random.default_rng(5).uniform(20, 230, (3, 17, 2)).astype(np.float32)
+    encoded = codec.encode(keypoints)
+    x, y = encoded["keypoint_x_labels"], encoded["keypoint_y_labels"]
+    coords, scores = codec.decode(x, y)
+    assert coords.shape == (3, 17, 2) and scores.shape == (3, 17)
+    np.testing.assert_allclose(coords, keypoints, rtol=0, atol=1e-3)
+    for i in range(3):
+        one, one_scores = codec.decode(x[i], y[i])
+        assert one.shape == (1, 17, 2) and one_scores.shape == (1, 17)
+        np.testing.assert_array_equal(one[0], coords[i])
+
+
+def test_plugin_warns_once_per_codec_object_for_keypoints_outside_the_input():
+    """A pose pipeline truncates instances all the time: of 200 samples, 1 in 10 with most
+    keypoints outside the crop, one warning per codec object (naming how to silence it), weight 0
+    for each such keypoint, and none with on_outside="ignore"."""
+    import warnings
+
+    rng = np.random.default_rng(6)
+    samples = rng.uniform(10, 240, (200, 1, 17, 2)).astype(np.float32)
+    samples[::10, 0, :9] = [-20.0, 100.0]  # truncated: most of the body off the crop (the codec's warning case)
+    for options, expected in ((dict(), 1), (dict(on_outside="ignore"), 0)):
+        for _ in range(2):  # each codec object warns once
+            codec = build(name="dark", heatmap_size=HEATMAP, sigma=2.0, **options)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                weights = [codec.encode(s)["keypoint_weights"] for s in samples]
+            outside = [w for w in caught if issubclass(w.category, lc.LandmarksOutsideWarning)]
+            assert len(outside) == expected and len(caught) == expected
+            if expected:
+                assert "once per codec object" in str(outside[0].message) and "on_outside='ignore'" in str(
+                    outside[0].message
+                )
+            assert all((w[0, :9] == 0).all() and (w[0, 9:] == 1).all() for w in weights[::10])
+            assert all((w == 1).all() for i, w in enumerate(weights) if i % 10)
+
+
+def test_regression_drop_ins_are_mmpose_labels_weights_and_decode():
+    """RegressionLabel and IntegralRegressionLabel: labels and weights bit-equal to mmpose's on
+    keypoints over and beyond the crop (NaN aside: weight 0 in both), decode equal for (N, K, 2)
+    labels and RLE's (N, K, 4); the integral maps are the MSRAHeatmap drop-in's, summing to 1."""
+    from mmpose.codecs import IntegralRegressionLabel, RegressionLabel
+
+    keypoints, visible = hostile_people(n=2000)
+    ours = KEYPOINT_CODECS.build(dict(type="landmark_codecs.RegressionLabel", input_size=(192, 256)))
+    theirs = RegressionLabel(input_size=(192, 256))
+    got, want = ours.encode(keypoints, visible), theirs.encode(keypoints, visible)
+    assert got.keys() == want.keys() and ours.label_mapping_table == theirs.label_mapping_table
+    for key in got:
+        assert got[key].dtype == want[key].dtype
+        np.testing.assert_array_equal(got[key], want[key])
+    rng = np.random.default_rng(7)
+    for labels in (rng.random((2, 17, 2)), rng.random((2, 17, 4))):
+        for a, b in zip(ours.decode(labels), theirs.decode(labels)):
+            np.testing.assert_array_equal(a, b)
+    back, _ = ours.decode(got["keypoint_labels"])
+    np.testing.assert_allclose(back, keypoints, rtol=2 * np.finfo(np.float32).eps, atol=1e-4)
+    with pytest.raises(ValueError, match="Keypoint dimension should be 2 or 4"):
+        ours.decode(np.zeros((1, 17, 3)))
+    damaged = keypoints[:, :50].copy()
+    damaged[0, 7] = np.nan
+    assert ours.encode(damaged)["keypoint_weights"][0, 7] == 0
+
+    config = dict(input_size=(192, 256), heatmap_size=(48, 64), sigma=2.0, unbiased=True)
+    ours = KEYPOINT_CODECS.build(dict(type="landmark_codecs.IntegralRegressionLabel", **config))
+    theirs = IntegralRegressionLabel(**config)
+    face_points, face_visible = face()
+    face_points = face_points * 0.7
+    got, want = ours.encode(face_points, face_visible), theirs.encode(face_points, face_visible)
+    assert got.keys() == want.keys()
+    for key in ("keypoint_labels", "keypoint_weights"):
+        np.testing.assert_array_equal(got[key], want[key])
+    assert got["heatmaps"].shape == want["heatmaps"].shape and got["heatmaps"].dtype == want["heatmaps"].dtype
+    np.testing.assert_allclose(got["heatmaps"].sum(axis=(1, 2)), 1.0, rtol=1e-5)
+    maps = drop_in("MSRAHeatmap", unbiased=True).encode(face_points, face_visible)["heatmaps"]
+    np.testing.assert_allclose(got["heatmaps"], maps / maps.sum(axis=(1, 2), keepdims=True), rtol=1e-6, atol=0)
+    # inside mmpose's 3-sigma window the normalized maps agree to the share of the cut tail (1.1 %)
+    window = want["heatmaps"] > 0
+    np.testing.assert_allclose(got["heatmaps"][window], want["heatmaps"][window], rtol=0.02)

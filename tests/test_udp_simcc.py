@@ -142,11 +142,71 @@ def test_simcc_dark_round_trip_is_exact(backend, convention, dtype, atol, seed, 
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
+@given(seed=st.integers(0, 2**32 - 1), sx=st.floats(1.0, 8.0), sy=st.floats(1.0, 8.0))
+def test_simcc_per_axis_sigmas_are_each_axis_own_label_and_decode_exactly(backend, convention, seed, sx, sy):
+    """An (x, y) sigma pair: each axis's labels are those of its own scalar sigma, and the 1-D
+    DARK decode with the same pair returns the landmark to float64 rounding."""
+    image = (32, 24)
+    c = image_points(np.random.default_rng(seed), image, 6, np.float64)
+    x = convert(c, backend)
+    pair = lc.encode_simcc(x, image_size=image, sigma=(sx, sy), convention=convention)
+    np.testing.assert_array_equal(
+        numpy_of(pair.x_labels),
+        numpy_of(lc.encode_simcc(x, image_size=image, sigma=sx, convention=convention).x_labels),
+    )
+    np.testing.assert_array_equal(
+        numpy_of(pair.y_labels),
+        numpy_of(lc.encode_simcc(x, image_size=image, sigma=sy, convention=convention).y_labels),
+    )
+    coords, _ = lc.decode_simcc(pair.x_labels, pair.y_labels, image_size=image, sigma=(sx, sy), convention=convention)
+    keep = numpy_of(pair.weights) > 0
+    np.testing.assert_allclose(numpy_of(coords)[keep], c[keep], atol=1e-9)
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@given(seed=st.integers(0, 2**32 - 1), smooth=st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+def test_simcc_standard_labels_are_one_hot_at_the_nearest_bin_with_smoothing(backend, convention, seed, smooth):
+    """smoothing="standard": 1 - e at round(c) (ties to even), e / (n - 1) elsewhere, a
+    distribution; decoded by the argmax to that bin (within half a bin of the landmark)."""
+    image, ratio = (24, 16), 3.0
+    c = image_points(np.random.default_rng(seed), image, 7, np.float64)
+    c[0] = [(10 + 0.5) / ratio, 4.0]  # a tie on x under legacy: bin 10.5 -> 10
+    t = lc.encode_simcc(
+        convert(c, backend),
+        image_size=image,
+        sigma=1.0,
+        split_ratio=ratio,
+        convention=convention,
+        smoothing="standard",
+        label_smooth_weight=smooth,
+    )
+    keep = numpy_of(t.weights) > 0
+    in_bins = lc.image_to_heatmap(c, image_size=image, heatmap_size=lc.simcc_bins(image, ratio), convention=convention)
+    for axis, labels in enumerate((numpy_of(t.x_labels), numpy_of(t.y_labels))):
+        n = labels.shape[-1]
+        hot = np.around(in_bins[..., axis])
+        want = np.where(np.arange(n) == hot[..., None], 1.0 - smooth, smooth / (n - 1))
+        np.testing.assert_allclose(labels[keep], want[keep], rtol=0, atol=1e-15)
+        np.testing.assert_allclose(labels[keep].sum(axis=-1), 1.0, rtol=1e-12)
+        assert (labels[~keep] == 0).all()
+    if smooth < 0.5:
+        coords, _ = lc.decode_simcc(
+            t.x_labels, t.y_labels, image_size=image, split_ratio=ratio, convention=convention, refine="none"
+        )
+        scale = max(
+            (n - 1) / (b - 1) if convention == "udp" else 1 / ratio for n, b in zip(image, lc.simcc_bins(image, ratio))
+        )
+        assert np.abs(numpy_of(coords)[keep] - c[keep]).max() <= 0.5 * scale + 1e-9
+    if convention == "legacy" and smooth < 0.5:
+        assert np.argmax(numpy_of(t.x_labels)[0]) == 10
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
 def test_simcc_argmax_is_within_half_a_bin(convention):
     ratio, image = 2.0, (64, 48)
     c = image_points(np.random.default_rng(5), image, 500)
     xl, yl, w = lc.encode_simcc(c, image_size=image, split_ratio=ratio, sigma=4.0, convention=convention)
-    coords, _ = lc.decode_simcc(xl, yl, image_size=image, split_ratio=ratio, convention=convention)
+    coords, _ = lc.decode_simcc(xl, yl, image_size=image, split_ratio=ratio, convention=convention, refine="none")
     keep = w > 0
     scale = {"pixel_center": 1 / ratio, "legacy": 1 / ratio, "udp": (image[0] - 1) / (image[0] * ratio - 1)}[convention]
     err = np.abs(coords - c)[keep]
@@ -175,7 +235,7 @@ def test_simcc_scores_are_the_smaller_axis_maximum_and_invisible_landmarks_are_z
     assert np.all(xl[1:] == 0) and np.all(yl[1:] == 0)
     xl = xl.copy()
     xl[0] *= 0.5
-    _, scores = lc.decode_simcc(xl, yl, image_size=(8, 8))
+    _, scores = lc.decode_simcc(xl, yl, image_size=(8, 8), refine="none")
     assert scores[0] == min(xl[0].max(), yl[0].max()) == xl[0].max()
 
 
@@ -242,6 +302,17 @@ def test_simcc_leaves_inputs_alone_and_backends_agree(backend):
         ({"split_ratio": 1.3}, ValueError, "split_ratio \\* image size must be a whole number of bins"),
         ({"sigma": 0.0}, ValueError, "sigma must be positive"),
         ({"convention": "corner"}, ValueError, "convention must be one of"),
+        ({"sigma": (1.0, 2.0, 3.0)}, ValueError, r"sigma must be one number or an \(x, y\) pair, got 3 values"),
+        ({"sigma": (1.0, 0.0)}, ValueError, r"sigma\[1\] must be positive"),
+        ({"sigma": (1.0, "2")}, TypeError, r"sigma\[1\]"),
+        ({"smoothing": "uniform"}, ValueError, "smoothing must be one of"),
+        ({"smoothing": "standard", "label_smooth_weight": 1.5}, ValueError, r"label_smooth_weight must be in \[0, 1\]"),
+        ({"label_smooth_weight": 0.1}, ValueError, 'label_smooth_weight is only used with smoothing="standard"'),
+        (
+            {"smoothing": "standard", "label_smooth_weight": float("nan")},
+            ValueError,
+            "label_smooth_weight must be finite",
+        ),
     ],
 )
 def test_simcc_encode_bad_input(kwargs, error, match):
@@ -253,21 +324,21 @@ def test_simcc_encode_bad_input(kwargs, error, match):
 def test_simcc_decode_bad_input():
     xl, yl = np.zeros((2, 16)), np.zeros((2, 12))
     with pytest.raises(ValueError, match=r"x_labels must have shape \(\.\.\., K, 16\)"):
-        lc.decode_simcc(np.zeros((2, 15)), yl, image_size=(8, 6))
+        lc.decode_simcc(np.zeros((2, 15)), yl, image_size=(8, 6), sigma=1.0)
     with pytest.raises(ValueError, match=r"y_labels must have shape \(\.\.\., K, 12\)"):
-        lc.decode_simcc(xl, np.zeros((2, 16)), image_size=(8, 6))
+        lc.decode_simcc(xl, np.zeros((2, 16)), image_size=(8, 6), sigma=1.0)
     with pytest.raises(ValueError, match="share their leading shape"):
-        lc.decode_simcc(xl, np.zeros((3, 12)), image_size=(8, 6))
-    with pytest.raises(ValueError, match='refine="dark" needs sigma'):
-        lc.decode_simcc(xl, yl, image_size=(8, 6), refine="dark")
+        lc.decode_simcc(xl, np.zeros((3, 12)), image_size=(8, 6), sigma=1.0)
+    with pytest.raises(ValueError, match=r'refine="dark" \(the default\) needs sigma.*refine="none"'):
+        lc.decode_simcc(xl, yl, image_size=(8, 6))
     with pytest.raises(ValueError, match="refine must be one of"):
-        lc.decode_simcc(xl, yl, image_size=(8, 6), refine="quarter")
+        lc.decode_simcc(xl, yl, image_size=(8, 6), refine="quarter", sigma=1.0)
     with pytest.raises(ValueError, match="sigma must be positive"):
         lc.decode_simcc(xl, yl, image_size=(8, 6), refine="dark", sigma=-1.0)
     with pytest.raises(ValueError, match="split_ratio must be positive"):
-        lc.decode_simcc(xl, yl, image_size=(8, 6), split_ratio=0.0)
+        lc.decode_simcc(xl, yl, image_size=(8, 6), split_ratio=0.0, sigma=1.0)
     with pytest.raises(TypeError, match="x_labels must have a real floating dtype"):
-        lc.decode_simcc(np.zeros((2, 16), dtype=np.int32), yl, image_size=(8, 6))
+        lc.decode_simcc(np.zeros((2, 16), dtype=np.int32), yl, image_size=(8, 6), sigma=1.0)
 
 
 def test_simcc_flat_labels_keep_the_argmax_bin():

@@ -86,6 +86,20 @@ def sigma(value: float, name: str = "sigma") -> float:
     return value
 
 
+def axis_sigmas(value: Any, name: str = "sigma") -> tuple[float, float]:
+    """One sigma for both axes, or an ``(x, y)`` pair: each checked as :func:`sigma`."""
+    if isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be one number or an (x, y) pair, got {len(value)} values: {value!r}")
+        return sigma(_number(value[0]), f"{name}[0]"), sigma(_number(value[1]), f"{name}[1]")
+    s = sigma(_number(value), name)
+    return s, s
+
+
+def _number(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def finite(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a finite Python number, got {value!r}")

@@ -124,7 +124,7 @@ class BoundaryTargets(NamedTuple):
     """What :func:`encode_boundaries` returns."""
 
     heatmaps: Array
-    """``(..., C, H, W)``: ``C = 1`` with ``merge=True``, one channel per chain otherwise."""
+    """``(..., C, H, W)``: ``C = 1`` by default, one channel per chain with ``per_chain=True``."""
     weights: Array
     """``(..., C)``: 1 where every landmark of the channel's chains is visible and finite (and no
     segment too long to measure), else 0."""
@@ -169,12 +169,12 @@ def encode_boundaries(
     boundaries: Chains,
     sigma: float = 1.0,
     truncate: float = 3.0,
-    merge: bool = True,
+    per_chain: bool = False,
     weights: Array | None = None,
 ) -> BoundaryTargets:
     """Boundary heatmaps: a Gaussian of the exact distance from each pixel centre to the
     polylines through the landmark chains (Adaptive Wing's boundary target; LAB's with
-    ``merge=False``).
+    ``per_chain=True``).
 
     For a chain with points ``P_0 .. P_n`` the distance of pixel centre ``q = (j, i)`` is the
     minimum over its segments of the closed-form point-to-segment distance::
@@ -183,8 +183,8 @@ def encode_boundaries(
         d_s(q) = |q - P_s - t (P_{s+1} - P_s)|
 
     and the map is ``exp(-d^2 / (2 sigma^2))`` where ``d < truncate * sigma``, else 0.
-    ``merge=True`` gives one channel, the maximum over chains (the single boundary channel
-    Adaptive Wing's network predicts and its loss map weights); ``merge=False`` one channel per
+    By default one channel, the maximum over chains (the single boundary channel
+    Adaptive Wing's network predicts and its loss map weights); ``per_chain=True`` one channel per
     chain. Landmarks are used at their sub-pixel positions (the repository floors them to the
     grid first, up to a pixel of shift).
 
@@ -198,7 +198,7 @@ def encode_boundaries(
 
     Cost: one ``(..., S, H, W)`` pass for the ``S`` segments of all chains (about 60 for the
     13 chains of 300W), vectorized over pixels, segments and batch; the loop over chains of
-    ``merge=False`` runs over the layout's chains, never over landmarks or batch items.
+    ``per_chain=True`` runs over the layout's chains, never over landmarks or batch items.
 
     Args:
         coords: ``(..., K, 2)`` landmark ``(x, y)`` in heatmap pixels, real floating.
@@ -207,7 +207,7 @@ def encode_boundaries(
             sequences of at least two landmark indices in ``[0, K)``.
         sigma: the Gaussian's standard deviation in heatmap pixels (the paper's 1).
         truncate: the cut-off in units of sigma, > 0 (the paper's 3).
-        merge: one channel for all chains (True) or one per chain.
+        per_chain: one channel per chain (True) or one for all chains (False, the default).
         weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
             0 leaves the landmark out.
 
@@ -229,7 +229,7 @@ def encode_boundaries(
     w, h = check.size(heatmap_size)
     sigma = check.sigma(sigma)
     truncate = check.positive(truncate, "truncate")
-    merge = check.boolean(merge, "merge")
+    per_chain = check.boolean(per_chain, "per_chain")
     chains = _chains(boundaries, coords.shape[-2])
     dev, dtype = _xp.device(coords), coords.dtype
     valid = xp.all(xp.isfinite(coords), axis=-1)
@@ -251,7 +251,7 @@ def encode_boundaries(
     far = xp.asarray(math.inf, dtype=dtype, device=dev)
     d2 = xp.where((drawn & measurable)[..., None, None], d2, far)
 
-    if merge:
+    if not per_chain:
         groups = [(0, d2.shape[-3])]
         members = [sorted({i for c in chains for i in c})]
     else:

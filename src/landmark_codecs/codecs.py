@@ -426,20 +426,23 @@ class UDPCodec(Codec):
 class SimCCCodec(Codec):
     """``"simcc"``: SimCC's 1-D labels, ``split_ratio`` bins per image pixel
     (:func:`~landmark_codecs.encode_simcc`, :func:`~landmark_codecs.decode_simcc`; Li et al.,
-    ECCV 2022). ``sigma`` is in bins; ``refine="dark"`` (the default here) refines the argmax with
+    ECCV 2022). ``sigma`` is in bins (one, or an ``(x, y)`` pair); ``refine="dark"`` (the default here) refines the argmax with
     1-D DARK, which makes the round trip exact to float rounding; ``refine="none"`` is the
-    paper's argmax (within half a bin). ``heatmap_size`` may be left out, or given as the bin
+    paper's argmax (within half a bin). ``smoothing="standard"`` (one-hot labels with
+    ``label_smooth_weight``) decodes with ``refine="none"``. ``heatmap_size`` may be left out, or given as the bin
     counts ``simcc_bins(image_size, split_ratio)``."""
 
     name: ClassVar[str] = "simcc"
     output_names: ClassVar[tuple[str, ...]] = ("x_labels", "y_labels")
-    sigma: float = 6.0
+    sigma: float | tuple[float, float] = 6.0
     split_ratio: float = 2.0
     convention: coords.Convention = "pixel_center"
     normalize: bool = False
     refine: Literal["none", "dark"] = "dark"
     iterations: int = 4
     kernel_size: int | None = None
+    smoothing: Literal["gaussian", "standard"] = "gaussian"
+    label_smooth_weight: float = 0.0
 
     def __post_init__(self) -> None:
         size = check.size(self.image_size, "image_size")
@@ -454,6 +457,13 @@ class SimCCCodec(Codec):
 
     def _check_options(self) -> None:
         check.choice(self.convention, "convention", coords.CONVENTIONS)
+        if not isinstance(self.sigma, (int, float)):  # a pair: kept as a tuple of two floats
+            self._set("sigma", check.axis_sigmas(self.sigma))
+        if self.smoothing == "standard" and self.refine == "dark":
+            raise ValueError(
+                'codec \'simcc\' with smoothing="standard" (one-hot labels) decodes with refine="none": '
+                'refine="dark" fits Gaussian labels'
+            )
 
     def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
         w, h = self._size
@@ -470,6 +480,8 @@ class SimCCCodec(Codec):
             split_ratio=self.split_ratio,
             convention=self.convention,
             normalize=self.normalize,
+            smoothing=self.smoothing,
+            label_smooth_weight=self.label_smooth_weight,
             weights=weights,
         )
 
@@ -487,6 +499,18 @@ class SimCCCodec(Codec):
         )
 
 
+def _require_logits(codec: Codec) -> None:
+    logits = getattr(codec, "logits", None)
+    if logits is None:
+        raise TypeError(
+            f"codec {codec.name!r} needs logits=True (the network outputs logits, trained through a softmax) or "
+            "logits=False (probabilities or scores, e.g. the codec's own targets): decoding one as the other is "
+            "silently wrong, and no default suits every network (as decode_soft_argmax and "
+            "decode_randomized_rounding)"
+        )
+    check.boolean(logits, "logits")
+
+
 @_register
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class H3RCodec(_HeatmapCodec):
@@ -497,8 +521,8 @@ class H3RCodec(_HeatmapCodec):
     unbiased, within one heatmap pixel per axis), or with ``expected=True`` its expectation, the
     bilinear weights (lossless). The decoder (:func:`~landmark_codecs.decode_randomized_rounding`)
     takes the ``top_k`` highest pixels (``activation="topk"``) or a ``window_size`` window
-    (``"window"``); ``logits=True`` when the network outputs logits (trained through a softmax),
-    ``False`` (the default here, which decodes the target itself) for probabilities."""
+    (``"window"``). ``logits`` is required, as by the decoder: ``True`` when the network outputs
+    logits (trained through a softmax), ``False`` for probabilities (the codec's own targets)."""
 
     name: ClassVar[str] = "h3r"
     expected: bool = False
@@ -506,11 +530,12 @@ class H3RCodec(_HeatmapCodec):
     top_k: int = 9
     activation: Literal["topk", "window"] = "topk"
     window_size: int = 3
-    logits: bool = False
+    logits: bool | None = None
 
     def _check_options(self) -> None:
         super()._check_options()
         check.boolean(self.expected, "expected")
+        _require_logits(self)
 
     @property
     def samples(self) -> bool:
@@ -533,7 +558,11 @@ class H3RCodec(_HeatmapCodec):
 
     def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
         c, s = rounding.decode_randomized_rounding(
-            heatmaps, top_k=self.top_k, activation=self.activation, window_size=self.window_size, logits=self.logits
+            heatmaps,
+            top_k=self.top_k,
+            activation=self.activation,
+            window_size=self.window_size,
+            logits=bool(self.logits),
         )
         return self.to_image(c), s
 
@@ -545,20 +574,24 @@ class SoftArgmaxCodec(_HeatmapCodec):
     :func:`~landmark_codecs.encode_soft_argmax` (a Gaussian of ``sigma`` heatmap pixels whose
     expectation is exactly the keypoint, also at the border); the decoder is
     :func:`~landmark_codecs.decode_soft_argmax` with inverse temperature ``beta``, reading
-    ``logits`` (``True`` for a network head) or probabilities (``False``, the default here, which
-    decodes the target itself). Round trip: exact to float rounding."""
+    ``logits`` (``True`` for a network head) or probabilities (``False``: the codec's own
+    targets); required, as by the decoder. Round trip: exact to float rounding."""
 
     name: ClassVar[str] = "soft_argmax"
     sigma: float = 1.0
     beta: float = 1.0
-    logits: bool = False
+    logits: bool | None = None
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        _require_logits(self)
 
     def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
         h = self.to_heatmap(keypoints)
         return soft_argmax.encode_soft_argmax(h, heatmap_size=self._size, sigma=self.sigma, weights=weights)
 
     def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
-        c, s = soft_argmax.decode_soft_argmax(heatmaps, beta=self.beta, logits=self.logits)
+        c, s = soft_argmax.decode_soft_argmax(heatmaps, beta=self.beta, logits=bool(self.logits))
         return self.to_image(c), s
 
 

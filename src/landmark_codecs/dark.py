@@ -55,25 +55,10 @@ def decode_dark(
     never NaN), and ``u`` stays within one pixel of ``m`` and inside the map's closed range
     ``[-0.5, W - 0.5] x [-0.5, H - 0.5]``.
 
-    Claims (tests/test_dark.py):
-
-    - On a sub-pixel Gaussian target of the same sigma (:func:`encode_gaussian` with
-      ``rounding="none"``), it returns the landmark to 1e-9 px in float64 and 1e-4 px in float32
-      anywhere in the valid range, borders and corners included, for ``sigma >= 1`` and every
-      map from 3x3 up (2x2: from the argmax, 5 steps). The argmax alone is off by up to 0.5 px
-      per axis; the published DARK (one step, finite differences on a zero-padded blur) is off by
-      up to 2 px at the border (docs/dark_udp_simcc.md).
-    - On noisy maps the result is a maximum of ``J``: 4 steps reach it to 1e-3 px at
-      ``sigma = 1`` and 1e-6 px at ``sigma = 2`` and 3 from the start above. For ``sigma < 1`` the
-      blurred map is too bumpy for Newton steps and the result may stop short of it.
-    - The normalization is exact for a Gaussian of width ``sigma``. A peak of another width is
-      pulled near a border, as the published method's is (docs/dark_udp_simcc.md has the table):
-      less than by the published method for widths above ~0.7 sigma, more for sharper peaks (a
-      one-pixel spike 2 px from an edge moves 0.14 px at sigma 2, 0.76 px at sigma 3). Decode
-      with the sigma the maps have.
-    - Flipping the map flips the result (``x -> W - 1 - x``) where the argmax is unique.
-    - A map one pixel wide (tall) gives ``x = 0`` (``y = 0``) and refines the other axis alone;
-      the result does not change when the map is scaled by a positive factor.
+    On a Gaussian target of the same ``sigma >= 1`` it returns the landmark to 1e-9 px
+    (float64), borders included; the claims, where they hold and what it does elsewhere
+    (measured) are on the docs page, docs/dark_udp_simcc.md, each with its test. Decode with the
+    sigma the maps have.
 
     Clamp before the log: negative map values count as 0 and ``+inf`` as the largest float
     (logits are not densities: pass probabilities or scores). Only the patch is blurred, never

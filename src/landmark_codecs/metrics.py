@@ -21,7 +21,7 @@ from . import _validation as check
 from . import _xp
 from ._xp import Array
 
-Normalize = Literal["inter_ocular", "inter_pupil", "bbox", "diagonal"]
+Normalizer = Literal["inter_ocular", "inter_pupil", "bbox", "diagonal"]
 
 __all__ = ["EYE_CONTOURS", "EYE_CORNERS", "auc", "ced", "failure_rate", "nme", "normalizing_distance", "pck"]
 
@@ -41,7 +41,7 @@ def normalizing_distance(
     target: Array,
     /,
     *,
-    normalize: Normalize = "inter_ocular",
+    normalizer: Normalizer = "inter_ocular",
     weights: Array | None = None,
     eyes: Sequence[Any] | None = None,
 ) -> Array:
@@ -64,11 +64,11 @@ def normalizing_distance(
     Returns:
         ``(...)`` distances in ``target``'s unit, dtype and device.
     """
-    check.choice(normalize, "normalize", _NORMALIZERS)
+    check.choice(normalizer, "normalizer", _NORMALIZERS)
     xp = _xp.namespace(target=target, weights=weights)
     check.coords(xp, target, "target")
     k = target.shape[-2]
-    if normalize in ("bbox", "diagonal"):
+    if normalizer in ("bbox", "diagonal"):
         keep = _kept(xp, target, weights)
         if k == 0:  # no landmark, no box
             return xp.full(tuple(target.shape[:-2]), math.nan, dtype=target.dtype, device=_xp.device(target))
@@ -81,32 +81,32 @@ def normalizing_distance(
         w = xp.where(seen, high[..., 0] - low[..., 0], zero)
         h = xp.where(seen, high[..., 1] - low[..., 1], zero)
         # sqrt(w) sqrt(h) and hypot: no square under- or overflows for boxes of any finite size
-        size = xp.sqrt(w) * xp.sqrt(h) if normalize == "bbox" else xp.hypot(w, h)
+        size = xp.sqrt(w) * xp.sqrt(h) if normalizer == "bbox" else xp.hypot(w, h)
         nan = xp.asarray(math.nan, dtype=target.dtype, device=_xp.device(target))
         return xp.where(seen, size, nan)
-    if normalize == "inter_ocular":
+    if normalizer == "inter_ocular":
         pair = _eye_pair(eyes, k) if eyes is not None else EYE_CORNERS.get(k)
         if pair is None:
-            raise ValueError(_no_eyes(k, normalize))
+            raise ValueError(_no_eyes(k, normalizer))
         left, right = target[..., pair[0], :], target[..., pair[1], :]
     else:
         groups = _eye_groups(eyes, k) if eyes is not None else EYE_CONTOURS.get(k)
         if groups is None:
-            raise ValueError(_no_eyes(k, normalize))
+            raise ValueError(_no_eyes(k, normalizer))
         left = xp.mean(xp.stack([target[..., i, :] for i in groups[0]], axis=-2), axis=-2)
         right = xp.mean(xp.stack([target[..., i, :] for i in groups[1]], axis=-2), axis=-2)
     d = left - right
     return xp.hypot(d[..., 0], d[..., 1])
 
 
-def _no_eyes(k: int, normalize: str) -> str:
+def _no_eyes(k: int, normalizer: str) -> str:
     known = "68 (300W), 98 (WFLW) and 29 (COFW)"
     extra = (
-        " AFLW's 19-point results are normalized by the face box: normalize='bbox' (or pass the boxes' sizes as an array)."
+        " AFLW's 19-point results are normalized by the face box: normalizer='bbox' (or pass the boxes' sizes as an array)."
         if k == 19
         else ""
     )
-    return f"normalize={normalize!r} needs eye indices: the defaults cover {known} landmarks, got K={k}; pass eyes=.{extra}"
+    return f"normalizer={normalizer!r} needs eye indices: the defaults cover {known} landmarks, got K={k}; pass eyes=.{extra}"
 
 
 def _eye_pair(eyes: Any, k: int) -> tuple[int, int]:
@@ -114,7 +114,7 @@ def _eye_pair(eyes: Any, k: int) -> tuple[int, int]:
         i, j = (_index(e, k) for e in eyes)
     except (TypeError, ValueError) as err:
         raise type(err)(
-            f"eyes must be two landmark indices in [0, {k}) for normalize='inter_ocular', got {eyes!r}"
+            f"eyes must be two landmark indices in [0, {k}) for normalizer='inter_ocular', got {eyes!r}"
         ) from None
     return i, j
 
@@ -127,7 +127,7 @@ def _eye_groups(eyes: Any, k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
             raise ValueError
     except (TypeError, ValueError):
         raise ValueError(
-            f"eyes must be (left, right), each an index or a non-empty sequence of indices in [0, {k}), for normalize='inter_pupil', got {eyes!r}"
+            f"eyes must be (left, right), each an index or a non-empty sequence of indices in [0, {k}), for normalizer='inter_pupil', got {eyes!r}"
         ) from None
     return groups  # type: ignore[return-value]
 
@@ -148,24 +148,26 @@ def _kept(xp: Any, target: Array, weights: Array | None) -> Array:
 
 
 def _point_errors(
-    pred: Array, target: Array, weights: Array | None, normalize: Any, eyes: Any
+    pred: Array, target: Array, weights: Array | None, normalizer: Any, eyes: Any
 ) -> tuple[Any, Array, Array, Array]:
     """``(xp, errors (..., K), keep (..., K), distance (...))`` for nme and pck."""
     xp = _xp.namespace(pred=pred, target=target, weights=weights)
     check.coords(xp, pred, "pred")
     check.coords(xp, target, "target")
     check.same_shape(pred, tuple(target.shape), "pred", "target's shape")
-    if isinstance(normalize, str):
-        distance = normalizing_distance(target, normalize=cast(Normalize, normalize), weights=weights, eyes=eyes)
+    if isinstance(normalizer, str):
+        distance = normalizing_distance(target, normalizer=cast(Normalizer, normalizer), weights=weights, eyes=eyes)
     else:
-        distance = normalize
+        distance = normalizer
         if not _xp.is_array(distance):
             raise TypeError(
-                f"normalize must be one of {', '.join(map(repr, _NORMALIZERS))} or an array of per-face distances, got {normalize!r}"
+                f"normalizer must be one of {', '.join(map(repr, _NORMALIZERS))} or an array of per-face distances, got {normalizer!r}"
             )
-        _xp.namespace(pred=pred, normalize=distance)
-        check.floating(xp, distance, "normalize")
-        check.broadcasts_to(distance, tuple(target.shape[:-2]), "normalize", "one distance per face, target.shape[:-2]")
+        _xp.namespace(pred=pred, normalizer=distance)
+        check.floating(xp, distance, "normalizer")
+        check.broadcasts_to(
+            distance, tuple(target.shape[:-2]), "normalizer", "one distance per face, target.shape[:-2]"
+        )
     keep = _kept(xp, target, weights)
     d = pred - target
     errors = xp.hypot(d[..., 0], d[..., 1])  # no square under- or overflows
@@ -185,7 +187,7 @@ def nme(
     target: Array,
     /,
     *,
-    normalize: Normalize | Array = "inter_ocular",
+    normalizer: Normalizer | Array = "inter_ocular",
     weights: Array | None = None,
     eyes: Sequence[Any] | None = None,
 ) -> Array:
@@ -193,7 +195,7 @@ def nme(
     divided by the face's normalizing distance, as a fraction.
 
     ``nme = mean_{k kept} |pred_k - target_k| / d`` with ``d`` from :func:`normalizing_distance`
-    (``normalize`` names it) or given as an array of per-face distances. Landmarks with weight 0 and
+    (``normalizer`` names it) or given as an array of per-face distances. Landmarks with weight 0 and
     those whose ground truth is not finite are left out of the mean (COFW's occluded points are
     usually kept: pass no ``weights`` then). A face with no landmark left gives NaN; a NaN
     prediction of a counted landmark makes its face NaN (and :func:`failure_rate` counts it);
@@ -202,7 +204,7 @@ def nme(
 
     Args:
         pred, target: ``(..., K, 2)`` ``(x, y)`` in one unit.
-        normalize: ``"inter_ocular"``, ``"inter_pupil"``, ``"bbox"``, ``"diagonal"`` or a
+        normalizer: ``"inter_ocular"``, ``"inter_pupil"``, ``"bbox"``, ``"diagonal"`` or a
             ``(...)`` array of distances in the coordinates' unit.
         weights: optional ``(..., K)`` landmark weights, as the encoders return them (bool or
             numeric): a landmark with weight 0 is left out; the others count equally.
@@ -217,7 +219,7 @@ def nme(
     >>> nme(pred, target).tolist()
     [0.05]
     """
-    xp, errors, keep, distance = _point_errors(pred, target, weights, normalize, eyes)
+    xp, errors, keep, distance = _point_errors(pred, target, weights, normalizer, eyes)
     zero = xp.zeros((), dtype=errors.dtype, device=_xp.device(errors))
     total = xp.sum(xp.where(keep, errors, zero), axis=-1)
     count = xp.sum(xp.astype(keep, errors.dtype), axis=-1)
@@ -323,7 +325,7 @@ def pck(
     /,
     *,
     threshold: float,
-    normalize: Normalize | Array = "bbox",
+    normalizer: Normalizer | Array = "bbox",
     weights: Array | None = None,
     eyes: Sequence[Any] | None = None,
 ) -> Array:
@@ -339,7 +341,7 @@ def pck(
     Args:
         pred, target: ``(..., K, 2)``.
         threshold: > 0, e.g. 0.2 for PCK@0.2.
-        normalize, weights, eyes: as :func:`nme`.
+        normalizer, weights, eyes: as :func:`nme`.
 
     Returns:
         ``(...)`` fractions in [0, 1]; NaN for a face with no kept landmark or whose normalizing
@@ -352,7 +354,7 @@ def pck(
     [0.6666666666666666]
     """
     threshold = check.positive(threshold, "threshold")
-    xp, errors, keep, distance = _point_errors(pred, target, weights, normalize, eyes)
+    xp, errors, keep, distance = _point_errors(pred, target, weights, normalizer, eyes)
     hit = keep & (errors <= threshold * distance[..., None])
     share = xp.sum(xp.astype(hit, errors.dtype), axis=-1) / xp.sum(xp.astype(keep, errors.dtype), axis=-1)
     return xp.where(xp.isnan(distance), distance, share)

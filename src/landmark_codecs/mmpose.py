@@ -1,7 +1,7 @@
 """The mmpose plugin: ``import landmark_codecs.mmpose`` registers ``LandmarkCodec`` in mmpose's
 ``KEYPOINT_CODECS`` registry, so a config builds any of our codecs by name::
 
-    codec = dict(type="LandmarkCodec", name="h3r", input_size=(256, 256), heatmap_size=(64, 64), expected=True)
+    codec = dict(type="LandmarkCodec", name="h3r", input_size=(256, 256), heatmap_size=(64, 64), expected=True, logits=True)
 
 (add ``custom_imports = dict(imports=["landmark_codecs.mmpose"], allow_failed_imports=False)``
 to the config). Every :func:`landmark_codecs.get_codec` option is accepted; ``input_size`` is
@@ -16,7 +16,8 @@ The interface is mmpose's (``BaseKeypointCodec``):
   ``"simcc"``, and ``pipnet_scores``, ``pipnet_offsets``, ``pipnet_neighbor_offsets`` for
   ``"pipnet"`` (no mmpose head reads these: a custom head does);
 - ``decode(*outputs)`` on one instance's NumPy outputs (``(K, H, W)``; SimCC's two label sets)
-  returns ``(keypoints (1, K, 2), scores (1, K))`` in input-image pixels;
+  returns ``(keypoints (1, K, 2), scores (1, K))`` in input-image pixels (SimCC labels with a
+  leading ``N``, ``(N, K, W*r)``, give ``(N, K, 2)`` and ``(N, K)``, as mmpose's ``SimCCLabel``);
 - ``batch_decode(*outputs)`` on a batch of tensors ``(B, K, H, W)`` decodes them in one call on
   their device and returns per-instance lists, as mmpose's heads expect.
 
@@ -25,6 +26,10 @@ Convention:
     ours; the codec maps them to its heatmap with its ``convention`` (``"pixel_center"`` by
     default, where mmpose's MSRA and DARK codecs divide by the stride: ``convention="legacy"``
     reproduces that).
+
+Keypoints outside the input (truncated instances, normal in a pose pipeline) get weight 0; the
+codec's ``LandmarksOutsideWarning`` comes at most once per ``LandmarkCodec`` object, saying how
+to silence it (``on_outside="ignore"``) or make it an error (``"raise"``).
 
 Randomness: mmpose's ``encode`` takes no generator, so a sampling codec (``"h3r"`` unless
 ``expected=True``) draws from a NumPy generator the plugin owns: seeded by ``seed`` (or from
@@ -37,6 +42,7 @@ the package imports it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -45,13 +51,23 @@ from mmengine.registry import Registry
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 
+from . import _common, _xp
 from . import _validation as check
-from . import _xp
-from .codecs import Codec, PIPNetCodec, SimCCCodec, get_codec
+from .codecs import Codec, LandmarksOutsideWarning, PIPNetCodec, SimCCCodec, get_codec
 from .coords import Convention, image_to_heatmap
 from .gaussian import encode_gaussian
+from .simcc import _standard_label
 
-__all__ = ["CODECS", "LandmarkCodec", "MSRAHeatmap", "SingleInstanceError", "UDPHeatmap"]
+__all__ = [
+    "CODECS",
+    "IntegralRegressionLabel",
+    "LandmarkCodec",
+    "MSRAHeatmap",
+    "RegressionLabel",
+    "SimCCLabel",
+    "SingleInstanceError",
+    "UDPHeatmap",
+]
 
 #: The drop-ins' registry: a child of mmpose's ``KEYPOINT_CODECS`` under the scope
 #: ``landmark_codecs``, so a config's ``type="landmark_codecs.MSRAHeatmap"`` builds ours where
@@ -98,6 +114,7 @@ class LandmarkCodec(BaseKeypointCodec):
         self.seed = check.seed(seed)
         self._samples = self.codec.samples
         self._rng: tuple[Any, np.random.Generator] | None = None
+        self._warned_outside = False
         keys = _OUTPUT_KEYS.get(type(self.codec))
         self._single_instance = keys is None
         self.output_keys = ("heatmaps",) if keys is None else keys
@@ -123,7 +140,20 @@ class LandmarkCodec(BaseKeypointCodec):
                 _xp.to_host(keypoints_visible, "keypoints_visible"), "keypoints_visible", booleans=True
             )
             weights = visible.astype(np.float32)
-        encoded = self.codec.encode(keypoints, weights=weights, rng=self._generator() if self._samples else None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LandmarksOutsideWarning)
+            encoded = self.codec.encode(keypoints, weights=weights, rng=self._generator() if self._samples else None)
+        for w in caught:  # truncated instances are normal in pose: once per codec object, not per sample
+            if not issubclass(w.category, LandmarksOutsideWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            elif not self._warned_outside:
+                self._warned_outside = True
+                warnings.warn(
+                    f"{w.message} (LandmarkCodec warns once per codec object: later samples with keypoints outside the "
+                    "input get weight 0 silently; on_outside='ignore' silences this, on_outside='raise' makes it an error)",
+                    LandmarksOutsideWarning,
+                    stacklevel=2,
+                )
         outputs = encoded.outputs
         if self._single_instance:
             outputs = tuple(o[0] for o in outputs)  # mmpose's heatmap heads take (K, H, W) per sample
@@ -131,8 +161,13 @@ class LandmarkCodec(BaseKeypointCodec):
 
     def decode(self, *encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One instance's outputs (``(K, H, W)``, or SimCC's ``(K, W*r)`` and ``(K, H*r)``) ->
-        ``(keypoints (1, K, 2), scores (1, K))`` in input-image pixels."""
-        decoded = self.codec.decode(*(np.asarray(_xp.to_host(e, "encoded"))[None] for e in encoded))
+        ``(keypoints (1, K, 2), scores (1, K))`` in input-image pixels. SimCC labels may also
+        come with a leading ``N`` (``(N, K, W*r)``, as mmpose's ``SimCCLabel`` takes them):
+        ``(keypoints (N, K, 2), scores (N, K))``."""
+        arrays = [np.asarray(_xp.to_host(e, "encoded")) for e in encoded]
+        if not (type(self.codec) is SimCCCodec and arrays and arrays[0].ndim == 3):
+            arrays = [a[None] for a in arrays]  # one instance
+        decoded = self.codec.decode(*arrays)
         return decoded.coords, decoded.scores
 
     def batch_decode(self, *batch: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -408,4 +443,303 @@ class UDPHeatmap(_GaussianDropIn):
         return (
             f"landmark_codecs.UDPHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
             f"heatmap_type={self.heatmap_type!r}, sigma={self.sigma}, blur_kernel_size={self.blur_kernel_size})"
+        )
+
+
+@CODECS.register_module()
+class SimCCLabel(BaseKeypointCodec):
+    """mmpose 1.3.2's ``SimCCLabel``, same constructor, outputs and attributes, computed with
+    this library's exact functions: ``type="landmark_codecs.SimCCLabel"`` in a config.
+
+    ``smoothing_type="gaussian"``: per axis, the sub-bin Gaussian of ``sigma`` bins centred on
+    the exact bin coordinate ``x * simcc_split_ratio`` (mmpose centres it on that coordinate
+    rounded to a bin, up to half a bin off: 0.25 px at ratio 2), scaled by
+    ``1 / (sigma sqrt(2 pi))`` with ``normalize=True`` as mmpose's. ``use_dark=True`` decodes
+    with :func:`~landmark_codecs.decode_simcc`'s 1-D DARK, which returns the keypoint from this
+    label to float rounding (mmpose's refinement of its own labels is off by up to 0.24 px,
+    docs/mmpose.md). ``smoothing_type="standard"``: one-hot at the nearest bin with
+    ``label_smooth_weight`` spread over the others, mmpose's label, decoded by the argmax.
+
+    Where a trained checkpoint depends on it, this is mmpose's behaviour: image -> bins is
+    ``x * simcc_split_ratio`` (``convention="legacy"``); a keypoint whose 3-sigma window around
+    its rounded bin overlaps the bins (``"standard"``: whose bin is on the axis) is drawn, the
+    part on the axis, with its visibility as weight, one whose window misses gets weight 0, one
+    of visibility below 0.5 gets zero labels and keeps its visibility as weight; a decoded
+    keypoint whose score is not positive is mmpose's marker ``-1 / simcc_split_ratio``. A NaN
+    keypoint gets weight 0 and zero labels (mmpose's is undefined).
+
+    Args:
+        input_size: ``(w, h)`` of the network input, image pixels.
+        smoothing_type: ``"gaussian"`` or ``"standard"``.
+        sigma: the Gaussian's standard deviation in bins, one or an ``(x, y)`` pair.
+        simcc_split_ratio: bins per image pixel.
+        label_smooth_weight: for ``"standard"``: the weight spread over the other bins, in [0, 1].
+        normalize: divide the Gaussian labels by ``sigma sqrt(2 pi)`` (mmpose's normalization).
+        use_dark: refine the argmax with 1-D DARK.
+        decode_visibility: ``decode`` also returns a visibility: per axis the maximum of
+            ``softmax(labels * decode_beta * sigma)``, the smaller of the two (mmpose's), in the
+            scores' shape ``(N, K)`` (mmpose's is ``(K,)`` for one instance's 2-D labels, which
+            its heads' ``InstanceData`` refuses beside ``(1, K, 2)`` keypoints).
+        decode_beta: the inverse temperature of that softmax.
+
+    Convention:
+        Keypoints are ``(x, y)`` in input-image pixels, integers at pixel centres; labels
+        ``(N, K, w * r)`` and ``(N, K, h * r)``.
+
+    >>> codec = SimCCLabel(input_size=(192, 256), sigma=6.0, use_dark=True)
+    >>> encoded = codec.encode(np.array([[[50.3, 100.6]]]))
+    >>> encoded["keypoint_x_labels"].shape, encoded["keypoint_weights"].tolist()
+    ((1, 1, 384), [[1.0]])
+    >>> [round(v, 3) for v in codec.decode(encoded["keypoint_x_labels"], encoded["keypoint_y_labels"])[0][0, 0].tolist()]
+    [50.3, 100.6]
+    """
+
+    label_mapping_table: ClassVar[dict[str, str]] = dict(
+        keypoint_x_labels="keypoint_x_labels",
+        keypoint_y_labels="keypoint_y_labels",
+        keypoint_weights="keypoint_weights",
+    )
+
+    def __init__(
+        self,
+        input_size: tuple[int, int],
+        smoothing_type: str = "gaussian",
+        sigma: float | tuple[float, float] = 6.0,
+        simcc_split_ratio: float = 2.0,
+        label_smooth_weight: float = 0.0,
+        normalize: bool = True,
+        use_dark: bool = False,
+        decode_visibility: bool = False,
+        decode_beta: float = 150.0,
+    ) -> None:
+        super().__init__()
+        self.input_size, self.smoothing_type, self.simcc_split_ratio = input_size, smoothing_type, simcc_split_ratio
+        self.label_smooth_weight, self.normalize = label_smooth_weight, check.boolean(normalize, "normalize")
+        self.use_dark = check.boolean(use_dark, "use_dark")
+        self.decode_visibility = check.boolean(decode_visibility, "decode_visibility")
+        self.decode_beta = check.positive(decode_beta, "decode_beta")
+        if smoothing_type not in ("gaussian", "standard"):  # mmpose's errors, its tests match them
+            raise ValueError(
+                f"{type(self).__name__} got invalid `smoothing_type` value {smoothing_type!r}. Should be one of "
+                '{"gaussian", "standard"}'
+            )
+        if smoothing_type == "gaussian" and label_smooth_weight > 0:
+            raise ValueError("Attribute `label_smooth_weight` is only used for `standard` mode.")
+        if not 0.0 <= check.finite(label_smooth_weight, "label_smooth_weight") <= 1.0:
+            raise ValueError(f"`label_smooth_weight` should be in range [0, 1], got {label_smooth_weight!r}")
+        sigmas = check.axis_sigmas(sigma)
+        self.sigma = np.array(sigmas)  # mmpose's attribute, read by SimCCHead(output_heatmaps=True)
+        self._codec = get_codec(
+            "simcc",
+            image_size=input_size,
+            sigma=sigmas,
+            split_ratio=simcc_split_ratio,
+            convention="legacy",
+            smoothing=smoothing_type,
+            label_smooth_weight=label_smooth_weight,
+            refine="dark" if use_dark else "none",
+            on_outside="ignore",
+        )
+
+    def encode(self, keypoints: np.ndarray, keypoints_visible: np.ndarray | None = None) -> dict:
+        """``keypoints (N, K, 2)`` and optional ``keypoints_visible (N, K)`` ->
+        ``keypoint_x_labels (N, K, w * r)``, ``keypoint_y_labels (N, K, h * r)`` float32 and
+        ``keypoint_weights (N, K)`` (see the class docstring)."""
+        points = _keypoints(keypoints)
+        visible = _visibility(points, keypoints_visible)
+        bins = self._codec._size
+        centre = points * self.simcc_split_ratio  # the legacy convention: bin = x * r
+        finite = np.asarray(np.isfinite(centre).all(axis=-1))
+        with np.errstate(invalid="ignore"):
+            mu = np.around(np.where(finite[..., None], centre, 0))  # mmpose's rounded bin, for its rules
+            if self.smoothing_type == "gaussian":
+                radius = 3 * self.sigma
+                low, high = mu - radius, mu + radius + 1
+                overlaps = (low[..., 0] < bins[0]) & (low[..., 1] < bins[1]) & (high[..., 0] >= 0) & (high[..., 1] >= 0)
+            else:
+                overlaps = (mu >= 0).all(axis=-1) & (mu[..., 0] < bins[0]) & (mu[..., 1] < bins[1])
+        overlaps &= finite
+        labelled = visible >= 0.5
+        weights = np.where(finite & ~(labelled & ~overlaps), visible, 0).astype(visible.dtype)
+        draw = (labelled & overlaps)[..., None]
+        safe = np.where(draw, centre, 0.0)
+        labels = []
+        for axis in (0, 1):
+            if self.smoothing_type == "gaussian":
+                label = _common.gaussian_profile(np, safe[..., axis], bins[axis], float(self.sigma[axis]))
+                if self.normalize:
+                    label = label / (self.sigma[axis] * np.sqrt(2 * np.pi))
+            else:
+                label = _standard_label(np, safe[..., axis], bins[axis], float(self.label_smooth_weight))
+            labels.append(np.where(draw, label, 0.0).astype(np.float32))
+        return dict(keypoint_x_labels=labels[0], keypoint_y_labels=labels[1], keypoint_weights=weights)
+
+    def decode(self, simcc_x: np.ndarray, simcc_y: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Labels ``(K, w * r)`` and ``(K, h * r)`` (or with a leading ``N``) ->
+        ``keypoints (N, K, 2)`` in input-image pixels and ``scores (N, K)`` (with
+        ``decode_visibility``: ``(scores, visibility)``), ``N = 1`` for 2-D labels, as mmpose's."""
+        x = np.asarray(_xp.to_host(simcc_x, "simcc_x"))
+        y = np.asarray(_xp.to_host(simcc_y, "simcc_y"))
+        if x.ndim not in (2, 3) or x.ndim != y.ndim:
+            raise ValueError(
+                f"simcc_x and simcc_y must both be (K, bins) or (N, K, bins), got shapes {x.shape} and {y.shape}"
+            )
+        if x.ndim == 2:
+            x, y = x[None], y[None]
+        decoded = self._codec.decode(x, y)
+        marker = -1.0 / self.simcc_split_ratio
+        keypoints = np.where(decoded.scores[..., None] > 0, decoded.coords, marker)
+        if not self.decode_visibility:
+            return keypoints, decoded.scores
+        visibility = np.minimum(*(self._softmax_peak(lab, s) for lab, s in zip((x, y), self.sigma)))  # (N, K)
+        return keypoints, (decoded.scores, visibility)
+
+    def _softmax_peak(self, labels: np.ndarray, sigma: float) -> np.ndarray:
+        z = labels * (self.decode_beta * sigma)
+        z = z - z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e.max(axis=-1) / e.sum(axis=-1)
+
+    def __repr__(self) -> str:
+        return (
+            f"landmark_codecs.SimCCLabel(input_size={self.input_size}, smoothing_type={self.smoothing_type!r}, "
+            f"sigma={tuple(self.sigma.tolist())}, simcc_split_ratio={self.simcc_split_ratio}, "
+            f"label_smooth_weight={self.label_smooth_weight}, normalize={self.normalize}, use_dark={self.use_dark}, "
+            f"decode_visibility={self.decode_visibility}, decode_beta={self.decode_beta})"
+        )
+
+
+@CODECS.register_module()
+class RegressionLabel(BaseKeypointCodec):
+    """mmpose 1.3.2's ``RegressionLabel``: ``type="landmark_codecs.RegressionLabel"`` in a config.
+
+    ``encode``: ``keypoint_labels = keypoints / (w, h)`` (float32), weight 1 where the keypoint
+    lies in ``[0, w - 1] x [0, h - 1]`` and its visibility exceeds 0.5, else 0 (mmpose's rules,
+    which a trained checkpoint depends on; NaN keypoints get weight 0). ``decode``:
+    ``(N, K, 2)`` labels times ``(w, h)`` with scores 1, or ``(N, K, 4)`` labels with a predicted
+    sigma (RLE's head) scored ``mean(1 - sigma)`` over the two axes, as mmpose's. The mapping is a
+    scaling: the round trip is exact to float32 rounding. Unlike mmpose's, bad input gets an
+    error naming the argument and ``(K, D)`` labels decode as one instance.
+
+    Args:
+        input_size: ``(w, h)`` of the network input, image pixels.
+
+    Convention:
+        Keypoints ``(x, y)`` in input-image pixels; labels in units of the input's width and
+        height (``x / w``, ``y / h``).
+
+    >>> codec = RegressionLabel(input_size=(192, 256))
+    >>> encoded = codec.encode(np.array([[[48.0, 64.0]]]))
+    >>> encoded["keypoint_labels"].tolist(), codec.decode(encoded["keypoint_labels"])[0].tolist()
+    ([[[0.25, 0.25]]], [[[48.0, 64.0]]])
+    """
+
+    label_mapping_table: ClassVar[dict[str, str]] = dict(
+        keypoint_labels="keypoint_labels", keypoint_weights="keypoint_weights"
+    )
+
+    def __init__(self, input_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self._size = np.array(check.size(input_size, "input_size"), dtype=np.float64)
+
+    def encode(self, keypoints: np.ndarray, keypoints_visible: np.ndarray | None = None) -> dict:
+        """``keypoints (N, K, 2)``, optional ``keypoints_visible (N, K)`` -> ``keypoint_labels``
+        ``(N, K, 2)`` and ``keypoint_weights`` ``(N, K)``, float32."""
+        points = _keypoints(keypoints)
+        visible = _visibility(points, keypoints_visible)
+        with np.errstate(invalid="ignore"):
+            valid = ((points >= 0) & (points <= self._size - 1)).all(axis=-1) & (visible > 0.5)
+        return dict(
+            keypoint_labels=(points / self._size).astype(np.float32),
+            keypoint_weights=np.where(valid, 1.0, 0.0).astype(np.float32),
+        )
+
+    def decode(self, encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, K, 2)`` labels, or ``(N, K, 4)`` with RLE's sigma (``(K, D)``: one instance) ->
+        ``keypoints (N, K, 2)`` in input-image pixels and ``scores (N, K)``."""
+        labels = check.real_host(_xp.to_host(encoded, "encoded"), "encoded")
+        if labels.ndim == 2:
+            labels = labels[None]
+        if labels.ndim != 3 or labels.shape[-1] not in (2, 4):
+            raise ValueError(
+                "encoded must have shape (N, K, 2), or (N, K, 4) with the predicted sigma (RLE): "
+                f"Keypoint dimension should be 2 or 4 (with sigma), got shape {labels.shape}"
+            )
+        if labels.shape[-1] == 2:
+            scores = np.ones(labels.shape[:2], dtype=np.float32)
+        else:
+            scores = (1 - labels[..., 2:4]).mean(axis=-1)
+        return labels[..., :2] * self._size, scores
+
+    def __repr__(self) -> str:
+        return f"landmark_codecs.RegressionLabel(input_size={self.input_size})"
+
+
+@CODECS.register_module()
+class IntegralRegressionLabel(BaseKeypointCodec):
+    """mmpose 1.3.2's ``IntegralRegressionLabel`` (integral regression, DSNT heads):
+    ``type="landmark_codecs.IntegralRegressionLabel"`` in a config.
+
+    ``encode`` returns :class:`MSRAHeatmap`'s ``heatmaps`` (this library's, with its rules and
+    differences) divided by their sum with ``normalize=True`` (mmpose adds 1e-24 to the sum, so
+    an empty map stays 0; so does this), and :class:`RegressionLabel`'s ``keypoint_labels`` and
+    ``keypoint_weights``; ``decode`` is :class:`RegressionLabel`'s. The normalized map's mean is
+    the keypoint away from the border, as mmpose's; near the border it is pulled inward (the
+    map is cut by the edge): for a target whose mean is the keypoint everywhere, use
+    ``LandmarkCodec(name="soft_argmax")`` (:func:`~landmark_codecs.encode_soft_argmax`).
+
+    Args:
+        input_size: ``(w, h)`` of the network input, image pixels.
+        heatmap_size: ``(W, H)`` of the heatmaps.
+        sigma: the Gaussian's standard deviation, heatmap pixels.
+        unbiased: DARK's sub-pixel Gaussian instead of the one on the nearest pixel.
+        blur_kernel_size: as :class:`MSRAHeatmap`'s.
+        normalize: divide each map by its sum.
+
+    >>> codec = IntegralRegressionLabel(input_size=(192, 256), heatmap_size=(48, 64), sigma=2.0)
+    >>> encoded = codec.encode(np.array([[[50.0, 100.0]]]))
+    >>> round(float(encoded["heatmaps"].sum()), 6), encoded["keypoint_labels"].shape
+    (1.0, (1, 1, 2))
+    """
+
+    label_mapping_table: ClassVar[dict[str, str]] = dict(
+        keypoint_labels="keypoint_labels", keypoint_weights="keypoint_weights"
+    )
+    field_mapping_table: ClassVar[dict[str, str]] = dict(heatmaps="heatmaps")
+
+    def __init__(
+        self,
+        input_size: tuple[int, int],
+        heatmap_size: tuple[int, int],
+        sigma: float,
+        unbiased: bool = False,
+        blur_kernel_size: int = 11,
+        normalize: bool = True,
+    ) -> None:
+        super().__init__()
+        self.heatmap_codec = MSRAHeatmap(input_size, heatmap_size, sigma, unbiased, blur_kernel_size)
+        self.keypoint_codec = RegressionLabel(input_size)
+        self.normalize = check.boolean(normalize, "normalize")
+
+    def encode(self, keypoints: np.ndarray, keypoints_visible: np.ndarray | None = None) -> dict:
+        """``keypoints (1, K, 2)`` -> ``heatmaps (K, H, W)``, ``keypoint_labels (1, K, 2)``,
+        ``keypoint_weights (1, K)``."""
+        heatmaps = self.heatmap_codec.encode(keypoints, keypoints_visible)["heatmaps"]
+        labels = self.keypoint_codec.encode(keypoints, keypoints_visible)
+        if self.normalize:
+            heatmaps = heatmaps / (heatmaps.sum(axis=(-1, -2), keepdims=True) + np.float32(1e-24))
+        return dict(
+            keypoint_labels=labels["keypoint_labels"], heatmaps=heatmaps, keypoint_weights=labels["keypoint_weights"]
+        )
+
+    def decode(self, encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`RegressionLabel.decode`."""
+        return self.keypoint_codec.decode(encoded)
+
+    def __repr__(self) -> str:
+        h = self.heatmap_codec
+        return (
+            f"landmark_codecs.IntegralRegressionLabel(input_size={h.input_size}, heatmap_size={h.heatmap_size}, "
+            f"sigma={h.sigma}, unbiased={h.unbiased}, blur_kernel_size={h.blur_kernel_size}, normalize={self.normalize})"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from . import _common, _xp
 from . import _validation as check
@@ -56,10 +56,12 @@ def encode_simcc(
     /,
     *,
     image_size: Sequence[int],
-    sigma: float,
+    sigma: float | tuple[float, float],
     split_ratio: float = 2.0,
     convention: Convention = "pixel_center",
     normalize: bool = False,
+    smoothing: Literal["gaussian", "standard"] = "gaussian",
+    label_smooth_weight: float = 0.0,
     weights: Array | None = None,
 ) -> SimCCTargets:
     """SimCC labels: a sub-bin Gaussian over the x bins and one over the y bins per landmark.
@@ -69,10 +71,16 @@ def encode_simcc(
     given ``convention``), and each axis gets ``exp(-(b - c)^2 / (2 sigma^2))`` over the bins
     ``b = 0, 1, ...``, centred on the exact, unrounded bin coordinate ``c``.
 
+    ``smoothing="standard"`` is the paper's other label: one-hot at the nearest bin
+    (``round(c)``, ties to even as NumPy's ``around``), with ``label_smooth_weight`` ``e``
+    spread evenly, ``1 - e`` at that bin and ``e / (n - 1)`` at every other (a distribution).
+    Its argmax is the nearest bin: within half a bin of the landmark, never closer.
+
     Args:
         coords: ``(..., K, 2)`` landmark ``(x, y)`` in image pixels, real floating.
         image_size: ``(W, H)`` of the network input.
-        sigma: the Gaussian's standard deviation in bins, 0.06 to 1e4 (mmpose's default is 6 at ratio 2).
+        sigma: the Gaussian's standard deviation in bins, 0.06 to 1e4 (mmpose's default is 6 at ratio 2),
+            or an ``(x, y)`` pair, one per axis.
         split_ratio: bins per image pixel, > 0 (the paper's k; 2 by default); ``W * split_ratio``
             and ``H * split_ratio`` must be whole numbers.
         convention: how image pixels map onto bins (see :mod:`landmark_codecs.coords`):
@@ -80,6 +88,8 @@ def encode_simcc(
             ``"udp"``. Decode with the same one.
         normalize: divide each label by its sum (a distribution over the bins). mmpose divides by
             ``sigma * sqrt(2 pi)`` instead, which is the sum only away from the ends.
+        smoothing: ``"gaussian"`` (the default) or ``"standard"`` (one-hot, label smoothing).
+        label_smooth_weight: ``e`` in ``[0, 1]``, for ``smoothing="standard"`` only.
         weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
             0 leaves the landmark out.
 
@@ -101,24 +111,39 @@ def encode_simcc(
     ((1, 8), (1, 4), [[0.011, 0.135, 0.607, 1.0, 0.607, 0.135, 0.011, 0.0]])
     """
     check.choice(convention, "convention", CONVENTIONS)
-    sigma = check.sigma(sigma)
+    sigmas = check.axis_sigmas(sigma)
     normalize = check.boolean(normalize, "normalize")
+    check.choice(smoothing, "smoothing", ("gaussian", "standard"))
+    smooth = check.finite(label_smooth_weight, "label_smooth_weight")
+    if not 0.0 <= smooth <= 1.0:
+        raise ValueError(f"label_smooth_weight must be in [0, 1], got {label_smooth_weight!r}")
+    if smooth > 0 and smoothing != "standard":
+        raise ValueError(f'label_smooth_weight is only used with smoothing="standard", got {label_smooth_weight!r}')
     bins = simcc_bins(image_size, split_ratio)
     in_bins = image_to_heatmap(coords, image_size=image_size, heatmap_size=bins, convention=convention)
     xp, _, safe, weights, keep = _common.prepare_coords(in_bins, weights, bins)
     zero = xp.zeros((), dtype=coords.dtype, device=_xp.device(coords))
     labels = []
     for axis in (0, 1):
-        profile = xp.where(
-            keep[..., None],
-            _common.gaussian_profile(xp, safe[..., axis], bins[axis], sigma),
-            zero,
-        )
+        if smoothing == "standard":
+            profile = _standard_label(xp, safe[..., axis], bins[axis], smooth)
+        else:
+            profile = _common.gaussian_profile(xp, safe[..., axis], bins[axis], sigmas[axis])
+        profile = xp.where(keep[..., None], profile, zero)
         if normalize:
             total = xp.sum(profile, axis=-1, keepdims=True)
             profile = profile / xp.where(total > 0, total, xp.ones_like(total))
         labels.append(profile)
     return SimCCTargets(labels[0], labels[1], weights)
+
+
+def _standard_label(xp: Any, centre: Array, n: int, smooth: float) -> Array:
+    """One-hot at ``round(centre)`` (clipped into the bins), ``smooth`` spread over the rest."""
+    hot = xp.clip(xp.round(centre), 0, n - 1)
+    grid = _common.grid(xp, n, centre)
+    one = xp.asarray(1.0 - smooth, dtype=centre.dtype, device=_xp.device(centre))
+    rest = xp.asarray(smooth / (n - 1) if n > 1 else 0.0, dtype=centre.dtype, device=_xp.device(centre))
+    return xp.where(grid == hot[..., None], one, rest)
 
 
 @_xp.half_in_float32
@@ -130,22 +155,22 @@ def decode_simcc(
     image_size: Sequence[int],
     split_ratio: float = 2.0,
     convention: Convention = "pixel_center",
-    refine: Literal["none", "dark"] = "none",
-    sigma: float | None = None,
+    refine: Literal["none", "dark"] = "dark",
+    sigma: float | tuple[float, float] | None = None,
     iterations: int = 4,
     kernel_size: int | None = None,
 ) -> _common.DecodedLandmarks:
     """SimCC decoding: the argmax bin per axis, optionally refined in 1-D as DARK does, in image pixels.
 
-    - ``refine="none"``: the first maximal bin on each axis (error up to half a bin,
-      ``0.5 / split_ratio`` image pixels per axis, on exact labels).
-    - ``refine="dark"``: from there, :func:`decode_dark`'s refinement in 1-D: Newton steps on the
+    - ``refine="dark"`` (the default, as the codec's): from the first maximal bin, :func:`decode_dark`'s refinement in 1-D: Newton steps on the
       log of the labels correlated with a Gaussian of ``sigma`` bins, normalized by that
       Gaussian's energy over the bins that exist (exact at both ends of the axis). On labels from
       :func:`encode_simcc` with the same ``sigma >= 1``, convention and ratio it returns the
       landmark to 1e-9 bins in float64 and 2e-4 bins in float32 (a bin is ``1 / split_ratio``
       image px). Negative label values (logits)
       count as 0: apply a softmax or pass scores.
+    - ``refine="none"``: the first maximal bin on each axis (error up to half a bin,
+      ``0.5 / split_ratio`` image pixels per axis, on exact labels; mmpose's default).
 
     Args:
         x_labels: ``(..., K, W * split_ratio)`` real floating scores over the x bins.
@@ -153,10 +178,12 @@ def decode_simcc(
         image_size: ``(W, H)`` of the network input.
         split_ratio: bins per image pixel, as encoded.
         convention: as encoded (see :func:`encode_simcc`).
-        refine: ``"none"`` or ``"dark"``.
-        sigma: the labels' sigma in bins, 0.06 to 1e4; needed for ``refine="dark"``.
+        refine: ``"dark"`` or ``"none"``.
+        sigma: the labels' sigma in bins, 0.06 to 1e4, or an ``(x, y)`` pair; required by
+            ``refine="dark"``.
         iterations: Newton steps for ``refine="dark"``, 1 to 100.
-        kernel_size: odd blur kernel side in bins for ``refine="dark"``, default ``2 * ceil(2.5 sigma) + 1``.
+        kernel_size: odd blur kernel side in bins for ``refine="dark"``, default ``2 * ceil(2.5 sigma) + 1``
+            (per axis).
 
     Returns:
         ``(coords, scores)``: ``(..., K, 2)`` ``(x, y)`` in image pixels and ``(..., K)`` scores, the
@@ -168,7 +195,7 @@ def decode_simcc(
 
     >>> import numpy as np
     >>> targets = encode_simcc(np.array([[1.3, 0.5]]), image_size=(4, 2), sigma=1.0)
-    >>> coords, scores = decode_simcc(targets.x_labels, targets.y_labels, image_size=(4, 2), refine="dark", sigma=1.0)
+    >>> coords, scores = decode_simcc(targets.x_labels, targets.y_labels, image_size=(4, 2), sigma=1.0)
     >>> np.round(coords, 9).tolist()
     [[1.3, 0.5]]
     """
@@ -194,17 +221,20 @@ def decode_simcc(
         raise TypeError(f"x_labels and y_labels must have one dtype, got {x_labels.dtype} and {y_labels.dtype}")
     if refine == "dark":
         if sigma is None:
-            raise ValueError('refine="dark" needs sigma, the labels\' standard deviation in bins')
-        dark_sigma = check.sigma(sigma)
+            raise ValueError(
+                'refine="dark" (the default) needs sigma, the labels\' standard deviation in bins; '
+                'refine="none" decodes the plain argmax bin'
+            )
+        dark_sigmas = check.axis_sigmas(sigma)
         check.iterations(iterations)
         # A patch wider than the labels covers them from any argmax: the same result, bounded cost.
-        radius = min(blur_radius(dark_sigma, kernel_size), max(x_labels.shape[-1], y_labels.shape[-1]) - 1)
+        radii = [min(blur_radius(s, kernel_size), n - 1) for s, n in zip(dark_sigmas, bins)]
     position, best = [], []
-    for labels in (x_labels, y_labels):
+    for axis, labels in enumerate((x_labels, y_labels)):
         index = xp.argmax(labels, axis=-1, keepdims=True)
         best.append(_xp.take_along_last(xp, labels, index)[..., 0])
         if refine == "dark":
-            p = refine_1d(xp, labels, index, dark_sigma, iterations, radius)
+            p = refine_1d(xp, labels, index, dark_sigmas[axis], iterations, radii[axis])
             position.append(p if p.dtype == labels.dtype else xp.astype(p, labels.dtype))
         else:
             position.append(xp.astype(index[..., 0], labels.dtype))

@@ -204,7 +204,7 @@ class SimCCDecoder(_FunctionModule):
 
     >>> import landmark_codecs as lc
     >>> t = lc.encode_simcc(torch.tensor([[10.25, 3.0]], dtype=torch.float64), image_size=(16, 8), sigma=2.0)
-    >>> [round(v, 6) for v in SimCCDecoder(image_size=(16, 8), refine="dark", sigma=2.0)(t.x_labels, t.y_labels)[0][0].tolist()]
+    >>> [round(v, 6) for v in SimCCDecoder(image_size=(16, 8), sigma=2.0)(t.x_labels, t.y_labels)[0][0].tolist()]
     [10.25, 3.0]
     """
 
@@ -214,8 +214,8 @@ class SimCCDecoder(_FunctionModule):
         image_size: Sequence[int],
         split_ratio: float = 2.0,
         convention: coords.Convention = "pixel_center",
-        refine: Literal["none", "dark"] = "none",
-        sigma: float | None = None,
+        refine: Literal["none", "dark"] = "dark",
+        sigma: float | tuple[float, float] | None = None,
         iterations: int = 4,
         kernel_size: int | None = None,
     ) -> None:
@@ -545,7 +545,7 @@ class TargetEncoder:
         dtype: real floating dtype of the targets (default float32).
         rng: a ``torch.Generator`` on ``device``'s type, required by a codec that samples
             (``codec.samples``); the others ignore it, as :meth:`~landmark_codecs.codecs.Codec.encode` does.
-        landmarks_key: the samples' entry :meth:`TargetEncoder.collate` encodes (``(K, 2)`` image pixels).
+        keypoints_key: the samples' entry :meth:`TargetEncoder.collate` encodes (``(K, 2)`` image pixels).
         weights_key: the samples' optional entry of per-landmark weights (``(K,)``).
 
     >>> import numpy as np, landmark_codecs as lc
@@ -554,7 +554,7 @@ class TargetEncoder:
     >>> (maps,), weights, _ = enc(np.random.default_rng(0).uniform(0, 255, (8, 98, 2)))
     >>> maps.shape, weights.shape, maps.dtype
     (torch.Size([8, 98, 64, 64]), torch.Size([8, 98]), torch.float32)
-    >>> batch = enc.collate([{"landmarks": np.full((98, 2), 100.0), "image": torch.zeros(3, 256, 256)}] * 4)
+    >>> batch = enc.collate([{"keypoints": np.full((98, 2), 100.0), "image": torch.zeros(3, 256, 256)}] * 4)
     >>> batch["image"].shape, batch["targets"].outputs[0].shape
     (torch.Size([4, 3, 256, 256]), torch.Size([4, 98, 64, 64]))
     """
@@ -567,7 +567,7 @@ class TargetEncoder:
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
         rng: torch.Generator | None = None,
-        landmarks_key: str = "landmarks",
+        keypoints_key: str = "keypoints",
         weights_key: str = "weights",
     ) -> None:
         if not isinstance(codec, codecs.Codec):
@@ -590,43 +590,43 @@ class TargetEncoder:
                     f"rng lives on {rng.device}, the targets on {self.device}: use a generator on the same device type"
                 )
         self.rng = rng if codec.samples else None
-        for name, key in (("landmarks_key", landmarks_key), ("weights_key", weights_key)):
+        for name, key in (("keypoints_key", keypoints_key), ("weights_key", weights_key)):
             if not isinstance(key, str):
                 raise TypeError(f"{name} must be a str (a key of each sample), got {key!r}")
-        if landmarks_key == weights_key:
-            raise ValueError(f"landmarks_key and weights_key must differ, got {landmarks_key!r} for both")
-        self.landmarks_key, self.weights_key = landmarks_key, weights_key
+        if keypoints_key == weights_key:
+            raise ValueError(f"keypoints_key and weights_key must differ, got {keypoints_key!r} for both")
+        self.keypoints_key, self.weights_key = keypoints_key, weights_key
         self._worker: tuple[int, int] | None = None
 
-    def __call__(self, landmarks: Any, /, weights: Any = None) -> codecs.EncodedTargets:
-        """Targets for ``(..., K, 2)`` landmarks in image pixels (tensor, array or a sequence of them).
+    def __call__(self, keypoints: Any, /, weights: Any = None) -> codecs.EncodedTargets:
+        """Targets for ``(..., K, 2)`` keypoints in image pixels (tensor, array or a sequence of them).
 
         ``weights``: optional ``(..., K)`` per-landmark weights or visibility. Inputs are moved
         to ``device`` and ``dtype`` (a host -> device copy when they come from NumPy); a tensor
         already there is used as is and never modified.
         """
-        c = self._tensor(landmarks, "landmarks")
+        c = self._tensor(keypoints, "keypoints")
         w = None if weights is None else self._tensor(weights, "weights", keep_bool=True)
         return self.codec.encode(c, weights=w, rng=self._generator())
 
     def collate(self, samples: Sequence[Mapping[str, Any]], /) -> dict[str, Any]:
         """A DataLoader ``collate_fn``: ``default_collate(samples)`` plus ``"targets"``.
 
-        Each sample is a mapping with ``landmarks_key`` (``"landmarks"`` by default) ``(K, 2)``
+        Each sample is a mapping with ``keypoints_key`` (``"keypoints"`` by default) ``(K, 2)``
         in image pixels and optionally ``weights_key`` ``(K,)``; the rest is collated by torch's
         ``default_collate``, the two are stacked under their keys, and ``"targets"`` holds this
-        encoder's output for the stacked landmarks.
+        encoder's output for the stacked keypoints.
         """
         from torch.utils.data import default_collate
 
-        lkey, wkey = self.landmarks_key, self.weights_key
+        lkey, wkey = self.keypoints_key, self.weights_key
         if not samples or not all(isinstance(s, Mapping) and lkey in s for s in samples):
             raise ValueError(
                 f"collate expects a non-empty sequence of mappings, each with a {lkey!r} entry of shape (K, 2)"
             )
         rest = [{k: v for k, v in s.items() if k not in (lkey, wkey)} for s in samples]
         batch = default_collate(rest) if rest[0] else {}
-        # The landmarks and weights are checked before they are stacked (default_collate would
+        # The keypoints and weights are checked before they are stacked (default_collate would
         # turn booleans into 0/1 coordinates and name no sample in its errors).
         for key, keep_bool in ((lkey, False), (wkey, True)):
             given = [key in s for s in samples]

@@ -273,7 +273,7 @@ def run(
             if iod is not None:
                 faces = inside.any(axis=1) & (iod > 0)
                 if faces.any():
-                    per_face = metrics.nme(decoded[faces], truth[faces], weights=inside[faces], normalize=iod[faces])
+                    per_face = metrics.nme(decoded[faces], truth[faces], weights=inside[faces], normalizer=iod[faces])
                     nme = float(100 * per_face.mean())
                     fr, area = float(metrics.failure_rate(per_face)), float(metrics.auc(per_face))
             rows.append(
