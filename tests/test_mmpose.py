@@ -591,3 +591,58 @@ def test_regression_drop_ins_are_mmpose_labels_weights_and_decode():
     # inside mmpose's 3-sigma window the normalized maps agree to the share of the cut tail (1.1 %)
     window = want["heatmaps"] > 0
     np.testing.assert_allclose(got["heatmaps"][window], want["heatmaps"][window], rtol=0.02)
+
+
+def test_megvii_drop_in_is_mmpose_target_and_decodes_the_cell_centre():
+    """MegviiHeatmap: attributes, weights bit-equal (over and beyond the crop, mmpose's
+    visibility values), maps equal to mmpose's where its kernel does not reach the border (to
+    float32 rounding at peak 255); on its own target the drop-in decodes the centre of the
+    keypoint's stride cell everywhere, and on mmpose's where OpenCV's reflection does not reach,
+    as mmpose's own decode does (which in the first and last two rows and columns is half a
+    stride off or more); scores as mmpose's."""
+    from mmpose.codecs import MegviiHeatmap
+
+    config = dict(input_size=(192, 256), heatmap_size=(48, 64), kernel_size=11)
+    ours = KEYPOINT_CODECS.build(dict(type="landmark_codecs.MegviiHeatmap", **config))
+    theirs = MegviiHeatmap(**config)
+    for attribute in ("input_size", "heatmap_size", "kernel_size"):
+        assert getattr(ours, attribute) == getattr(theirs, attribute)
+    np.testing.assert_array_equal(ours.scale_factor, theirs.scale_factor)
+    assert ours.field_mapping_table == theirs.field_mapping_table
+    keypoints, visible = hostile_people(n=2000)
+    got, want = ours.encode(keypoints, visible), theirs.encode(keypoints, visible)
+    assert got.keys() == want.keys() and got["heatmaps"].dtype == want["heatmaps"].dtype
+    np.testing.assert_array_equal(got["keypoint_weights"], want["keypoint_weights"])
+    cell = np.trunc(keypoints[0] / 4)
+    # OpenCV reflects the one-hot about the edge pixel (BORDER_REFLECT_101): within 5 pixels of it
+    # the reflection's kernel reaches the map
+    clear = ((cell >= 6) & (cell < np.array([48, 64]) - 6)).all(axis=-1) & (visible[0] >= 0.5)
+    window = want["heatmaps"] > 0
+    assert clear.sum() > 200
+    np.testing.assert_allclose(
+        got["heatmaps"][clear][window[clear]], want["heatmaps"][clear][window[clear]], rtol=0, atol=255 * 8e-7
+    )
+    rng = np.random.default_rng(8)
+    points = rng.uniform(0, 1, (1, 17, 2)).astype(np.float32) * [191, 255]
+    points[0, :4, 0] = [0.5, 3.0, 5.0, 190.0]  # first and last heatmap columns
+    ones = np.ones((1, 17), dtype=np.float32)  # mmpose's encode needs the visibility
+    centre = (np.trunc(points / 4) + 0.5) * 4
+    own_xy, own_scores = ours.decode(ours.encode(points, ones)["heatmaps"])
+    np.testing.assert_allclose(own_xy, centre, rtol=0, atol=1e-3)  # everywhere, borders included
+    np.testing.assert_allclose(own_scores, 1.5, rtol=1e-6)
+    maps = theirs.encode(points, ones)["heatmaps"]
+    ours_xy, ours_scores = ours.decode(maps)
+    theirs_xy, their_scores = theirs.decode(maps)
+    np.testing.assert_allclose(ours_scores, their_scores, rtol=1e-6)
+    cells = np.trunc(points[0] / 4)
+    reflected = ((cells < 6) | (cells >= np.array([48, 64]) - 6)).any(axis=-1)
+    border = ((cells <= 1) | (cells >= np.array([48, 64]) - 1)).any(axis=-1)
+    np.testing.assert_allclose(ours_xy[0, ~reflected], centre[0, ~reflected], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(theirs_xy[0, ~reflected], centre[0, ~reflected], rtol=0, atol=1e-3)
+    assert border.any() and np.abs(theirs_xy[0, border] - centre[0, border]).max() >= 2.0  # half a stride
+    with pytest.raises(AssertionError, match="only support single-instance"):
+        ours.encode(np.random.rand(2, 17, 2), np.random.rand(2, 17))
+    with pytest.raises(ValueError, match=r"kernel_size must be odd"):
+        KEYPOINT_CODECS.build(dict(type="landmark_codecs.MegviiHeatmap", **{**config, "kernel_size": 10}))
+    with pytest.raises(ValueError, match=r"encoded must be one instance's heatmaps \(K, H, W\) = \(K, 64, 48\)"):
+        ours.decode(np.zeros((17, 48, 64)))

@@ -55,6 +55,7 @@ from . import _common, _xp
 from . import _validation as check
 from .codecs import Codec, LandmarksOutsideWarning, PIPNetCodec, SimCCCodec, get_codec
 from .coords import Convention, image_to_heatmap
+from .dark import decode_dark
 from .gaussian import encode_gaussian
 from .simcc import _standard_label
 
@@ -63,6 +64,7 @@ __all__ = [
     "IntegralRegressionLabel",
     "LandmarkCodec",
     "MSRAHeatmap",
+    "MegviiHeatmap",
     "RegressionLabel",
     "SimCCLabel",
     "SingleInstanceError",
@@ -742,4 +744,82 @@ class IntegralRegressionLabel(BaseKeypointCodec):
         return (
             f"landmark_codecs.IntegralRegressionLabel(input_size={h.input_size}, heatmap_size={h.heatmap_size}, "
             f"sigma={h.sigma}, unbiased={h.unbiased}, blur_kernel_size={h.blur_kernel_size}, normalize={self.normalize})"
+        )
+
+
+@CODECS.register_module()
+class MegviiHeatmap(BaseKeypointCodec):
+    """mmpose 1.3.2's ``MegviiHeatmap`` (MSPN, RSN): ``type="landmark_codecs.MegviiHeatmap"``.
+
+    The target is mmpose's: the heatmap pixel ``trunc(x / stride)`` holding the keypoint (a
+    keypoint anywhere in that pixel's ``stride``-wide cell gets the same map), blurred by a
+    Gaussian of ``kernel_size`` (its sigma ``0.3 ((kernel_size - 1) / 2 - 1) + 0.8``, OpenCV's),
+    peak 255: this library's Gaussian on that pixel (mmpose's is cut at the kernel and, within
+    half a kernel of the border, adds OpenCV's reflection of itself). The decode is
+    :func:`~landmark_codecs.decode_dark` with that sigma and kernel, then the cell's centre
+    (``+ 0.5`` heatmap px) times the stride: on its own target, the centre of the keypoint's cell
+    (within half a stride of the keypoint, the target's quantization, unbiased for a keypoint
+    uniform in its cell); mmpose's quarter shift adds the half pixel only away from the border (in
+    the first and last two rows and columns it is half a stride off) and reads OpenCV's
+    reflection as a slope (docs/mmpose.md). Scores are mmpose's,
+    ``max / 255 + 0.5``; a map whose maximum is not positive gives mmpose's marker ``-stride``.
+    Weights follow mmpose's rules: a visibility below 0.5 draws nothing and is kept as the
+    weight, a pixel outside the map gets weight 0, a NaN keypoint too.
+
+    Args:
+        input_size: ``(w, h)`` of the network input, image pixels.
+        heatmap_size: ``(W, H)`` of the heatmaps.
+        kernel_size: odd side of the Gaussian kernel, heatmap pixels.
+
+    >>> codec = MegviiHeatmap(input_size=(192, 256), heatmap_size=(48, 64), kernel_size=11)
+    >>> encoded = codec.encode(np.array([[[50.3, 100.6]]]))
+    >>> codec.decode(encoded["heatmaps"])[0].tolist()  # the centre of the 4-px cell holding it
+    [[[50.0, 102.0]]]
+    """
+
+    label_mapping_table: ClassVar[dict[str, str]] = dict(keypoint_weights="keypoint_weights")
+    field_mapping_table: ClassVar[dict[str, str]] = dict(heatmaps="heatmaps")
+
+    def __init__(self, input_size: tuple[int, int], heatmap_size: tuple[int, int], kernel_size: int) -> None:
+        super().__init__()
+        self.input_size, self.heatmap_size, self.kernel_size = input_size, heatmap_size, kernel_size
+        self._image, self._size = check.size(input_size, "input_size"), check.size(heatmap_size, "heatmap_size")
+        check.odd_size(kernel_size, "kernel_size", "the kernel is centred on a pixel")
+        self.scale_factor = (np.array(input_size) / heatmap_size).astype(np.float32)
+        self._sigma = 0.3 * ((kernel_size - 1) * 0.5 - 1) + 0.8  # OpenCV's sigma for a kernel size
+
+    def encode(self, keypoints: np.ndarray, keypoints_visible: np.ndarray | None = None) -> dict:
+        """``keypoints (1, K, 2)`` -> ``heatmaps (K, H, W)`` float32 (peak 255) and
+        ``keypoint_weights (1, K)``."""
+        points = _keypoints(keypoints)
+        if points.shape[0] != 1:
+            raise SingleInstanceError(
+                f"{type(self).__name__} only support single-instance keypoint encoding (mmpose's rule), got N = {points.shape[0]}"
+            )
+        visible = _visibility(points, keypoints_visible)
+        w, h = self._size
+        finite = np.asarray(np.isfinite(points).all(axis=-1))
+        cell = np.trunc(np.where(finite[..., None], points, 0) / self.scale_factor)  # mmpose's int64 cast
+        inside = finite & (cell[..., 0] >= 0) & (cell[..., 0] < w) & (cell[..., 1] >= 0) & (cell[..., 1] < h)
+        labelled = visible >= 0.5
+        weights = np.where(finite & ~(labelled & ~inside), visible, 0).astype(visible.dtype)
+        maps, _ = encode_gaussian(cell, heatmap_size=self._size, sigma=self._sigma, weights=labelled & inside)
+        return dict(heatmaps=(maps[0] * 255).astype(np.float32), keypoint_weights=weights)
+
+    def decode(self, encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One instance's ``(K, H, W)`` heatmaps -> ``keypoints (1, K, 2)`` in input-image pixels
+        and ``scores (1, K)``."""
+        maps = np.asarray(_xp.to_host(encoded, "encoded"))
+        if maps.ndim != 3 or tuple(maps.shape[1:]) != (self._size[1], self._size[0]):
+            raise ValueError(
+                f"encoded must be one instance's heatmaps (K, H, W) = (K, {self._size[1]}, {self._size[0]}), got shape {maps.shape}"
+            )
+        coords, peak = decode_dark(maps[None], sigma=self._sigma, kernel_size=self.kernel_size)
+        keypoints = np.where(peak[..., None] > 0, (coords + 0.5) * self.scale_factor, -self.scale_factor)
+        return keypoints, peak / 255.0 + 0.5
+
+    def __repr__(self) -> str:
+        return (
+            f"landmark_codecs.MegviiHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
+            f"kernel_size={self.kernel_size})"
         )
