@@ -364,13 +364,57 @@ def test_udp_drop_in_is_mmpose_udp_heatmap_where_mmpose_is_exact():
     np.testing.assert_allclose(ours.decode(empty)[0], theirs.decode(empty)[0], rtol=1e-6)
 
 
-def test_udp_drop_in_refuses_what_it_does_not_build_with_mmpose_message():
+def test_udp_drop_in_refuses_what_mmpose_refuses_with_its_message():
     with pytest.raises(ValueError, match="invalid `heatmap_type`"):
         drop_in("UDPHeatmap", heatmap_type="invalid")
-    with pytest.raises(ValueError, match='has no heatmap_type="combined" yet'):
-        drop_in("UDPHeatmap", heatmap_type="combined")
-    with pytest.raises(AssertionError, match="only support single-instance"):
-        drop_in("UDPHeatmap").encode(np.random.rand(2, 17, 2))
+    for kind in ("gaussian", "combined"):
+        with pytest.raises(AssertionError, match="only support single-instance"):
+            drop_in("UDPHeatmap", heatmap_type=kind).encode(np.random.rand(2, 17, 2))
+    with pytest.raises(ValueError, match="radius_factor must be positive"):
+        drop_in("UDPHeatmap", heatmap_type="combined", radius_factor=0.0)
+    with pytest.raises(ValueError, match=r"combined heatmaps \(3 K, H, W\) = \(3 K, 64, 48\)"):
+        drop_in("UDPHeatmap", heatmap_type="combined").decode(np.zeros((17, 64, 48)))
+
+
+def test_udp_combined_drop_in_is_mmpose_target_and_decodes_the_keypoint():
+    """heatmap_type="combined": maps (disk and offsets) equal to mmpose's to float32 rounding of
+    the offsets, weights bit-equal (mmpose's visibility values), the same anchor and scores in
+    the decode, which returns the keypoint from mmpose's own target where mmpose's scale is off
+    by x / (w - 1); batch_decode equals decode; inputs untouched; a NaN keypoint changes no other."""
+    config = dict(DROP_IN, heatmap_type="combined")
+    del config["sigma"]
+    ours = KEYPOINT_CODECS.build(dict(type="landmark_codecs.UDPHeatmap", **config))
+    theirs = UDPHeatmap(**config)
+    rng = np.random.default_rng(9)
+    keypoints = (rng.uniform(0, 1, (1, 500, 2)) * [191, 255]).astype(np.float32)
+    visible = rng.choice([0.0, 0.3, 0.5, 1.0, 2.0], (1, 500)).astype(np.float32)
+    got, want = ours.encode(keypoints, visible), theirs.encode(keypoints, visible)
+    assert got.keys() == want.keys()
+    for key in got:
+        assert got[key].shape == want[key].shape and got[key].dtype == want[key].dtype, key
+    np.testing.assert_array_equal(got["keypoint_weights"], want["keypoint_weights"])
+    np.testing.assert_array_equal(got["heatmaps"][::3], want["heatmaps"][::3])  # the disks
+    np.testing.assert_allclose(got["heatmaps"], want["heatmaps"], rtol=0, atol=16 * np.finfo(np.float32).eps)
+    maps = theirs.encode(keypoints)["heatmaps"]
+    before = maps.copy()
+    xy, scores = ours.decode(maps)
+    np.testing.assert_array_equal(maps, before)
+    their_xy, their_scores = theirs.decode(maps)
+    np.testing.assert_array_equal(scores, their_scores)
+    np.testing.assert_allclose(xy, keypoints, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(their_xy / [192 / 191, 256 / 255], keypoints, rtol=0, atol=1e-3)  # mmpose's scale
+    assert np.abs(their_xy - keypoints).max() > 0.9
+    torch = pytest.importorskip("torch")
+    batch_xy, batch_scores = ours.batch_decode(torch.from_numpy(np.stack([maps, maps])))
+    assert ours.support_batch_decoding and len(batch_xy) == 2
+    np.testing.assert_array_equal(batch_xy[1], xy)
+    np.testing.assert_array_equal(batch_scores[0], scores)
+    damaged = keypoints[:, :20].copy()
+    damaged[0, 4] = np.nan
+    clean, hurt = ours.encode(keypoints[:, :20]), ours.encode(damaged)
+    assert hurt["keypoint_weights"][0, 4] == 0 and not hurt["heatmaps"][12:15].any()
+    others = np.repeat(np.arange(20) != 4, 3)
+    np.testing.assert_array_equal(hurt["heatmaps"][others], clean["heatmaps"][others])
 
 
 SIMCC = dict(input_size=(192, 256))

@@ -53,8 +53,9 @@ from mmpose.registry import KEYPOINT_CODECS
 
 from . import _common, _xp
 from . import _validation as check
+from .argmax import decode_argmax
 from .codecs import Codec, LandmarksOutsideWarning, PIPNetCodec, SimCCCodec, get_codec
-from .coords import Convention, image_to_heatmap
+from .coords import Convention, heatmap_to_image, image_to_heatmap
 from .dark import decode_dark
 from .gaussian import encode_gaussian
 from .simcc import _standard_label
@@ -370,8 +371,8 @@ class MSRAHeatmap(_GaussianDropIn):
 
 @CODECS.register_module()
 class UDPHeatmap(_GaussianDropIn):
-    """mmpose 1.3.2's ``UDPHeatmap`` (``heatmap_type="gaussian"``), same constructor, outputs
-    and attributes, computed with the library's exact functions:
+    """mmpose 1.3.2's ``UDPHeatmap`` (both heatmap types), same constructor, outputs and
+    attributes, computed with the library's exact functions:
     ``type="landmark_codecs.UDPHeatmap"`` in a config.
 
     The target is UDP's sub-pixel Gaussian in the corner-aligned convention (image -> heatmap
@@ -384,15 +385,22 @@ class UDPHeatmap(_GaussianDropIn):
     (the 3-sigma window around ``int(x + 0.5)``, visibility below 0.5), as for
     :class:`MSRAHeatmap`; the Gaussian is not cut at 3 sigma.
 
-    ``heatmap_type="combined"`` (the offset maps) has no drop-in yet: a ValueError says so.
+    ``heatmap_type="combined"`` (UDP's offset target, ``(3 K, H, W)``): per keypoint a disk of
+    radius ``radius_factor * max(W, H)`` heatmap px around it and the maps
+    ``(x - j) / radius``, ``(y - i) / radius``, as mmpose's; decoded as mmpose's (the argmax of
+    the disk blurred with OpenCV's ``2 * blur_kernel_size + 1`` kernel, plus the offsets there)
+    but mapped back with UDP's own scale: the keypoint to float32 rounding, where mmpose's
+    ``w / (W - 1)`` is off by ``x / (w - 1)`` (docs/mmpose.md). A keypoint of visibility below
+    0.5 gets zero maps and keeps its visibility as weight; other weights are the visibility,
+    whatever the position (mmpose's rules); a NaN keypoint gets weight 0 and zero maps.
 
     Args:
         input_size: ``(w, h)`` of the network input, image pixels.
         heatmap_size: ``(W, H)`` of the heatmaps.
-        heatmap_type: ``"gaussian"``.
+        heatmap_type: ``"gaussian"`` or ``"combined"``.
         sigma: the Gaussian's standard deviation, heatmap pixels.
-        radius_factor: mmpose's offset radius for ``"combined"`` (kept as an attribute).
-        blur_kernel_size: odd side of the decoder's blur kernel.
+        radius_factor: the disk's radius over ``max(W, H)``, for ``"combined"``.
+        blur_kernel_size: odd side of the decoder's blur kernel (``"combined"``: its half side).
 
     Convention:
         Keypoints are ``(x, y)`` in input-image pixels, integers at pixel centres; heatmaps
@@ -422,9 +430,8 @@ class UDPHeatmap(_GaussianDropIn):
                 '{"gaussian", "combined"}'
             )
         if heatmap_type == "combined":
-            raise ValueError(
-                'landmark_codecs.UDPHeatmap has no heatmap_type="combined" yet (the offset maps): use mmpose\'s '
-                'UDPHeatmap for it, or heatmap_type="gaussian"'
+            self._radius = check.positive(radius_factor, "radius_factor") * max(
+                check.size(heatmap_size, "heatmap_size")
             )
         self._convention, self._integer_window, self._rounding = "udp", True, "none"
         self._codec = get_codec(
@@ -436,6 +443,62 @@ class UDPHeatmap(_GaussianDropIn):
             kernel_size=blur_kernel_size,
         )
         self.scale_factor = ((np.array(input_size) - 1) / (np.array(heatmap_size) - 1)).astype(np.float32)
+
+    def encode(self, keypoints: np.ndarray, keypoints_visible: np.ndarray | None = None) -> dict:
+        """``keypoints (1, K, 2)`` -> ``heatmaps`` (``(K, H, W)``, or ``(3 K, H, W)`` for
+        ``"combined"``) and ``keypoint_weights (1, K)``."""
+        if self.heatmap_type == "gaussian":
+            return super().encode(keypoints, keypoints_visible)
+        points = _keypoints(keypoints)
+        if points.shape[0] != 1:
+            raise SingleInstanceError(
+                f"{type(self).__name__} only support single-instance keypoint encoding (mmpose's rule), got N = {points.shape[0]}"
+            )
+        visible = _visibility(points, keypoints_visible)
+        w, h = self._codec._size
+        centre = image_to_heatmap(points, image_size=self._codec.image_size, heatmap_size=(w, h), convention="udp")[0]
+        finite = np.isfinite(centre).all(axis=-1)
+        draw = finite & (visible[0] >= 0.5)
+        safe = np.where(draw[:, None], centre, 0.0)
+        dx = (safe[:, 0, None, None] - np.arange(w)[None, None, :]) / self._radius  # (K, 1, W)
+        dy = (safe[:, 1, None, None] - np.arange(h)[None, :, None]) / self._radius  # (K, H, 1)
+        disk = (dx * dx + dy * dy <= 1).astype(np.float64)
+        maps = np.stack([disk, np.broadcast_to(dx, disk.shape), np.broadcast_to(dy, disk.shape)], axis=1)
+        maps = np.where(draw[:, None, None, None], maps, 0.0).reshape(-1, h, w).astype(np.float32)
+        weights = np.where(finite, visible[0], 0)[None].astype(visible.dtype)
+        return dict(heatmaps=maps, keypoint_weights=weights)
+
+    def decode(self, encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One instance's heatmaps (``(K, H, W)``; ``(3 K, H, W)`` for ``"combined"``) ->
+        ``keypoints (1, K, 2)`` in input-image pixels and ``scores (1, K)``."""
+        if self.heatmap_type == "gaussian":
+            return super().decode(encoded)
+        import cv2  # mmpose's own dependency: its blur picks the same anchor pixel as mmpose's
+
+        maps = np.asarray(_xp.to_host(encoded, "encoded"))
+        w, h = self._codec._size
+        if maps.ndim != 3 or maps.shape[0] % 3 or tuple(maps.shape[1:]) != (h, w):
+            raise ValueError(
+                f"encoded must be one instance's combined heatmaps (3 K, H, W) = (3 K, {h}, {w}), got shape {maps.shape}"
+            )
+        ks = 2 * self.blur_kernel_size + 1
+        blurred = np.stack([cv2.GaussianBlur(np.array(m, dtype=np.float32), (ks, ks), 0) for m in maps[::3]])
+        anchor, scores = decode_argmax(blurred[None])
+        col, row = anchor[0, :, 0].astype(np.int64), anchor[0, :, 1].astype(np.int64)
+        k = np.arange(maps.shape[0] // 3)
+        offset = np.stack([maps[1::3][k, row, col], maps[2::3][k, row, col]], axis=-1) * self._radius
+        centre = anchor[0] + offset
+        keypoints = heatmap_to_image(centre, image_size=self._codec.image_size, heatmap_size=(w, h), convention="udp")
+        keypoints = np.where(scores[0, :, None] > 0, keypoints, self._marker())
+        return keypoints[None], scores
+
+    def batch_decode(self, batch_heatmaps: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """As ``decode``, per instance of a batch (``"combined"``: on the host)."""
+        if self.heatmap_type == "gaussian":
+            return super().batch_decode(batch_heatmaps)
+        maps = _xp.to_host(batch_heatmaps.detach() if hasattr(batch_heatmaps, "detach") else batch_heatmaps)
+        decoded = [self.decode(m) for m in maps]
+        return [d[0] for d in decoded], [d[1] for d in decoded]
 
     def _marker(self) -> np.ndarray:
         w, h = self._codec._size
