@@ -690,3 +690,163 @@ def test_megvii_drop_in_is_mmpose_target_and_decodes_the_cell_centre():
         KEYPOINT_CODECS.build(dict(type="landmark_codecs.MegviiHeatmap", **{**config, "kernel_size": 10}))
     with pytest.raises(ValueError, match=r"encoded must be one instance's heatmaps \(K, H, W\) = \(K, 64, 48\)"):
         ours.decode(np.zeros((17, 48, 64)))
+
+
+class _CompiledOpStandIn:
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("a stand-in for an mmcv compiled op (tests/test_mmpose.py::_mmpose_heads)")
+
+
+def _mmpose_heads():
+    """mmpose's HeatmapHead and SimCCHead. Importing mmpose.models imports, for other heads
+    only, two things this machine cannot install, each given a stand-in where it is missing:
+    mmdet.utils (RTMO's head reads ConfigType and reduce_mean at module level; mmdet refuses
+    mmcv 2.2), and mmcv.ops's MultiScaleDeformableAttention (EDPose's transformer names it at
+    module level; it is compiled, which mmcv-lite is not). Neither is called by the heads under
+    test: the stand-in op raises if anything builds it. Anything else missing skips."""
+    import sys
+    import types
+
+    try:
+        import mmdet.utils  # noqa: F401
+    except Exception:
+        stub, utils = types.ModuleType("mmdet"), types.ModuleType("mmdet.utils")
+        utils.ConfigType, utils.reduce_mean = dict, lambda tensor: tensor
+        stub.utils = utils
+        sys.modules.setdefault("mmdet", stub)
+        sys.modules.setdefault("mmdet.utils", utils)
+    try:
+        import mmcv.ops  # noqa: F401
+    except Exception:
+        ops = types.ModuleType("mmcv.ops")
+        ops.MultiScaleDeformableAttention = _CompiledOpStandIn
+        sys.modules["mmcv.ops"] = ops
+    try:
+        from mmpose.models.heads import HeatmapHead, SimCCHead
+        from mmpose.structures import PoseDataSample
+    except Exception as err:
+        pytest.skip(f"mmpose's heads are not importable here ({type(err).__name__}: {err})")
+    return HeatmapHead, SimCCHead, PoseDataSample
+
+
+FLIP = [1, 0, 3, 2, 4]  # two symmetric pairs and a keypoint on the axis
+
+
+def _flip_test_error(head, encode, keypoints, width, test_cfg, PoseDataSample):
+    """Mean signed x error (image px) of head.predict on an ideal network: its output is the
+    codec's target, of the image and of the flipped image (x -> w - 1 - x, pairs swapped)."""
+    torch = pytest.importorskip("torch")
+    flipped = keypoints[:, FLIP].copy()
+    flipped[..., 0] = width - 1 - flipped[..., 0]
+    outputs = [tuple(torch.from_numpy(o)[None] for o in encode(k)) for k in (keypoints, flipped)]
+    head.forward = lambda feats: feats if len(feats) > 1 else feats[0]  # the ideal network
+    sample = PoseDataSample(metainfo=dict(flip_indices=FLIP))
+    feats = outputs if test_cfg.get("flip_test") else outputs[0]
+    preds = head.predict(feats, [sample], test_cfg=test_cfg)
+    error = preds[0].keypoints - keypoints
+    return float(error[..., 0].mean()), float(np.abs(error[..., 1]).max())
+
+
+@pytest.mark.parametrize(
+    "decoder, shift, want",
+    [
+        # pixel_center and udp flip onto themselves: exact without the one-pixel shift
+        (dict(type="LandmarkCodec", name="dark", heatmap_size=(48, 64), sigma=2.0), False, 0.0),
+        (dict(type="LandmarkCodec", name="dark", heatmap_size=(48, 64), sigma=2.0), True, 2.0),  # half a stride
+        (dict(type="landmark_codecs.UDPHeatmap", heatmap_size=(48, 64)), False, 0.0),
+        # legacy (x / stride): no integer shift is exact; the shift leaves (1 / s) / 2 heatmap px
+        (dict(type="landmark_codecs.MSRAHeatmap", heatmap_size=(48, 64), sigma=2.0, unbiased=True), True, 0.5),
+        (dict(type="landmark_codecs.MSRAHeatmap", heatmap_size=(48, 64), sigma=2.0, unbiased=True), False, -1.5),
+        (dict(type="MSRAHeatmap", heatmap_size=(48, 64), sigma=2.0, unbiased=True), True, 0.5),  # mmpose's own
+    ],
+)
+def test_flip_test_through_heatmap_head_on_an_ideal_network(decoder, shift, want):
+    """HeatmapHead.predict with flip_test: the x bias each codec and shift_heatmap give, derived
+    (docs/mmpose.md): pixel_center and udp are exact without the shift, legacy's best is the
+    shift with half of 1 / stride heatmap px left (+0.5 px at stride 4), as mmpose's own."""
+    HeatmapHead, _, PoseDataSample = _mmpose_heads()
+    decoder = dict(input_size=(192, 256), **decoder)
+    head = HeatmapHead(in_channels=5, out_channels=5, decoder=decoder)
+    codec = KEYPOINT_CODECS.build(decoder)
+    keypoints = np.array([[[70.3, 90.1], [120.6, 91.4], [80.2, 150.7], [110.9, 149.3], [96.4, 120.2]]], np.float32)
+    bias, y_error = _flip_test_error(
+        head,
+        lambda k: (codec.encode(k)["heatmaps"],),
+        keypoints,
+        192,
+        dict(flip_test=True, flip_mode="heatmap", shift_heatmap=shift),
+        PoseDataSample,
+    )
+    assert bias == pytest.approx(want, abs=2e-3) and y_error < 2e-3
+    no_flip, _ = _flip_test_error(
+        head, lambda k: (codec.encode(k)["heatmaps"],), keypoints, 192, dict(flip_test=False), PoseDataSample
+    )
+    assert no_flip == pytest.approx(0.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("convention, want", [("pixel_center", 0.0), ("legacy", 0.25)])
+def test_flip_test_through_simcc_head_on_an_ideal_network(convention, want):
+    """SimCCHead.predict with flip_test reverses the x labels without a shift: exact under
+    pixel_center (the simcc codec's default), a quarter pixel at ratio 2 under legacy (mmpose's
+    SimCCLabel and the drop-in: half of (r - 1) / r image px)."""
+    _, SimCCHead, PoseDataSample = _mmpose_heads()
+    if convention == "legacy":
+        decoder = dict(type="landmark_codecs.SimCCLabel", input_size=(192, 256), sigma=6.0, use_dark=True)
+    else:
+        decoder = dict(type="LandmarkCodec", name="simcc", input_size=(192, 256), sigma=6.0)
+    head = SimCCHead(in_channels=5, out_channels=5, input_size=(192, 256), in_featuremap_size=(6, 8), decoder=decoder)
+    codec = KEYPOINT_CODECS.build(decoder)
+    keypoints = np.array([[[70.3, 90.1], [120.6, 91.4], [80.2, 150.7], [110.9, 149.3], [96.4, 120.2]]], np.float32)
+
+    def encode(k):
+        e = codec.encode(k)
+        return e["keypoint_x_labels"][0], e["keypoint_y_labels"][0]
+
+    bias, y_error = _flip_test_error(head, encode, keypoints, 192, dict(flip_test=True), PoseDataSample)
+    assert bias == pytest.approx(want, abs=2e-3) and y_error < 2e-3
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (dict(type="landmark_codecs.MSRAHeatmap", heatmap_size=(48, 64), sigma=2.0), "MSRAHeatmap"),
+        (dict(type="landmark_codecs.MegviiHeatmap", heatmap_size=(48, 64), kernel_size=11), "MegviiHeatmap"),
+        (dict(type="landmark_codecs.UDPHeatmap", heatmap_size=(48, 64), heatmap_type="combined"), "UDPHeatmap"),
+        (dict(type="landmark_codecs.SimCCLabel", sigma=(4.9, 5.66)), "SimCCLabel"),
+        (dict(type="landmark_codecs.RegressionLabel"), "RegressionLabel"),
+        (
+            dict(type="landmark_codecs.IntegralRegressionLabel", heatmap_size=(48, 64), sigma=2.0),
+            "IntegralRegressionLabel",
+        ),
+        (dict(type="LandmarkCodec", name="simcc", sigma=6.0), "SimCCLabel"),
+    ],
+)
+def test_generate_target_and_pack_pose_inputs_carry_each_drop_in_as_mmpose_own(ours, theirs):
+    """The train pipeline's GenerateTarget -> PackPoseInputs: the packed data sample holds the
+    same fields and labels, shapes and dtypes, with our codec as with its mmpose twin."""
+    try:
+        from mmpose.datasets.transforms import GenerateTarget, PackPoseInputs
+    except Exception as err:
+        pytest.skip(f"mmpose's transforms are not importable here ({type(err).__name__}: {err})")
+    twin = {k: v for k, v in ours.items() if k not in ("type", "name")}
+    if theirs == "SimCCLabel" and "name" in ours:
+        twin = dict(sigma=6.0)
+    rng = np.random.default_rng(10)
+
+    def packed(encoder):
+        results = dict(
+            img=np.zeros((256, 192, 3), np.uint8),
+            img_shape=(256, 192),
+            keypoints=(rng.uniform(20, 170, (1, 17, 2))).astype(np.float32),
+            keypoints_visible=np.ones((1, 17), np.float32),
+            id=0,
+            img_id=0,
+        )
+        sample = PackPoseInputs()(GenerateTarget(encoder=dict(input_size=(192, 256), **encoder))(results))[
+            "data_samples"
+        ]
+        fields = {k: (tuple(v.shape), v.dtype) for k, v in getattr(sample, "_gt_fields", {}).items()}
+        labels = {k: (tuple(v.shape), v.dtype) for k, v in sample.gt_instance_labels.items()}
+        return fields, labels
+
+    assert packed(ours) == packed(dict(type=theirs, **twin))
