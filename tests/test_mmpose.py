@@ -850,3 +850,112 @@ def test_generate_target_and_pack_pose_inputs_carry_each_drop_in_as_mmpose_own(o
         return fields, labels
 
     assert packed(ours) == packed(dict(type=theirs, **twin))
+
+
+def test_simcc_head_output_heatmaps_reads_the_decoders_sigma():
+    """SimCCHead(test_cfg=dict(output_heatmaps=True)) reads decoder.sigma (an (x, y) pair):
+    LandmarkCodec(name="simcc") and the SimCCLabel drop-in carry it, as mmpose's SimCCLabel."""
+    torch = pytest.importorskip("torch")
+    _, SimCCHead, PoseDataSample = _mmpose_heads()
+    for decoder in (
+        dict(type="LandmarkCodec", name="simcc", input_size=(192, 256), sigma=(4.9, 5.66)),
+        dict(type="landmark_codecs.SimCCLabel", input_size=(192, 256), sigma=(4.9, 5.66)),
+    ):
+        head = SimCCHead(
+            in_channels=5, out_channels=5, input_size=(192, 256), in_featuremap_size=(6, 8), decoder=decoder
+        )
+        np.testing.assert_array_equal(head.decoder.sigma, [4.9, 5.66])
+        assert head.decoder.simcc_split_ratio == 2.0
+        encoded = KEYPOINT_CODECS.build(decoder).encode(np.full((1, 5, 2), 100.0, np.float32))
+        labels = tuple(torch.from_numpy(encoded[k]) for k in ("keypoint_x_labels", "keypoint_y_labels"))
+        head.forward = lambda feats, labels=labels: labels  # the ideal network
+        preds, heatmaps = head.predict(labels, [PoseDataSample(metainfo={})], test_cfg=dict(output_heatmaps=True))
+        np.testing.assert_allclose(preds[0].keypoints, 100.0, atol=1e-3)
+        assert tuple(heatmaps[0].heatmaps.shape) == (5, 512, 384)
+
+
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_topdown_pose_estimator_trains_and_tests_with_a_drop_in(flip_test):
+    """One train_step and test_step of mmpose's TopdownPoseEstimator (a one-layer backbone, a
+    HeatmapHead decoding with the MSRAHeatmap drop-in): finite losses whose gradient moves the
+    backbone, and predictions with the keys and shapes mmpose's own codec gives."""
+    torch = pytest.importorskip("torch")
+    _mmpose_heads()  # the stand-ins mmpose.models needs here
+    try:
+        import mmpose.models  # noqa: F401  registers the estimator, its preprocessor and losses
+        from mmengine.dataset import pseudo_collate
+        from mmengine.model import BaseModule
+        from mmengine.optim import OptimWrapper
+        from mmengine.registry import DefaultScope
+        from mmpose.datasets.transforms import GenerateTarget, PackPoseInputs
+        from mmpose.registry import MODELS
+    except Exception as err:
+        pytest.skip(f"mmpose's models are not usable here ({type(err).__name__}: {err})")
+
+    @MODELS.register_module(name="LandmarkCodecsTestBackbone", force=True)
+    class Backbone(BaseModule):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 4, stride=4)
+
+        def forward(self, x):
+            return (self.conv(x),)
+
+    rng = np.random.default_rng(11)
+    meta = ("id", "img_id", "input_size", "input_center", "input_scale", "flip_indices", "ori_shape", "img_shape")
+
+    def run(codec):
+        torch.manual_seed(0)
+        model = MODELS.build(
+            dict(
+                type="TopdownPoseEstimator",
+                data_preprocessor=dict(type="PoseDataPreprocessor", mean=[128] * 3, std=[64] * 3),
+                backbone=dict(type="LandmarkCodecsTestBackbone"),
+                head=dict(
+                    type="HeatmapHead",
+                    in_channels=8,
+                    out_channels=17,
+                    deconv_out_channels=None,
+                    loss=dict(type="KeypointMSELoss", use_target_weight=True),
+                    decoder=codec,
+                ),
+                test_cfg=dict(flip_test=flip_test, flip_mode="heatmap", shift_heatmap=True),
+            )
+        )
+        samples = []
+        for i in range(2):
+            results = dict(
+                img=rng.integers(0, 255, (256, 192, 3)).astype(np.uint8),
+                img_shape=(256, 192),
+                keypoints=rng.uniform(20, 170, (1, 17, 2)).astype(np.float32),
+                keypoints_visible=np.ones((1, 17), np.float32),
+                id=i,
+                img_id=i,
+                input_size=(192, 256),
+                input_center=np.array([[96.0, 128.0]]),
+                input_scale=np.array([[192.0, 256.0]]),
+                flip_indices=list(range(17)),
+                ori_shape=(256, 192),
+                bbox=np.array([[0.0, 0.0, 192.0, 256.0]], np.float32),
+                bbox_score=np.ones(1, np.float32),
+            )
+            samples.append(PackPoseInputs(meta_keys=meta)(GenerateTarget(encoder=codec)(results)))
+        batch = pseudo_collate(samples)
+        before = model.backbone.conv.weight.detach().clone()
+        losses = model.train_step(batch, OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4)))
+        moved = float((model.backbone.conv.weight - before).abs().max())
+        preds = model.test_step(batch)
+        return losses, moved, preds
+
+    config = dict(input_size=(192, 256), heatmap_size=(48, 64), sigma=2.0, unbiased=True)
+    with DefaultScope.overwrite_default_scope("mmpose"):
+        losses, moved, preds = run(dict(type="landmark_codecs.MSRAHeatmap", **config))
+        their_losses, _, their_preds = run(dict(type="MSRAHeatmap", **config))
+    assert losses.keys() == their_losses.keys() and all(np.isfinite(float(v)) for v in losses.values())
+    assert moved > 0
+    assert len(preds) == len(their_preds) == 2
+    for ours, theirs in zip(preds, their_preds):
+        assert ours.pred_instances.keys() == theirs.pred_instances.keys()
+        for key in ours.pred_instances.keys():
+            a, b = ours.pred_instances[key], theirs.pred_instances[key]
+            assert np.shape(a) == np.shape(b) and np.isfinite(np.asarray(a, dtype=float)).all(), key

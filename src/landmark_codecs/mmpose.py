@@ -118,6 +118,9 @@ class LandmarkCodec(BaseKeypointCodec):
         self._samples = self.codec.samples
         self._rng: tuple[Any, np.random.Generator] | None = None
         self._warned_outside = False
+        if isinstance(self.codec, SimCCCodec):  # what mmpose's SimCCHead reads from its decoder
+            self.sigma = np.array(check.axis_sigmas(self.codec.sigma))
+            self.simcc_split_ratio = self.codec.split_ratio
         keys = _OUTPUT_KEYS.get(type(self.codec))
         self._single_instance = keys is None
         self.output_keys = ("heatmaps",) if keys is None else keys
