@@ -216,6 +216,13 @@ def _visibility(keypoints: np.ndarray, keypoints_visible: Any) -> np.ndarray:
     return visible.astype(np.float32) if visible.dtype.kind in "biu" else visible.copy()
 
 
+def _single_instance(codec: Any, points: np.ndarray) -> None:
+    if points.shape[0] != 1:
+        raise SingleInstanceError(
+            f"{type(codec).__name__} only support single-instance keypoint encoding (mmpose's rule), got N = {points.shape[0]}"
+        )
+
+
 def _keypoints(keypoints: Any) -> np.ndarray:
     points = check.real_host(_xp.to_host(keypoints, "keypoints"), "keypoints")
     if points.ndim != 3 or points.shape[-1] != 2:
@@ -239,10 +246,7 @@ class _GaussianDropIn(BaseKeypointCodec):
         """``keypoints (1, K, 2)`` and optional ``keypoints_visible (1, K)`` -> ``heatmaps``
         ``(K, H, W)`` float32 and ``keypoint_weights`` ``(1, K)`` (see the class docstring)."""
         points = _keypoints(keypoints)
-        if points.shape[0] != 1:
-            raise SingleInstanceError(
-                f"{type(self).__name__} only support single-instance keypoint encoding (mmpose's rule), got N = {points.shape[0]}"
-            )
+        _single_instance(self, points)
         visible = _visibility(points, keypoints_visible)
         size = self._codec._size
         w, h = size
@@ -453,10 +457,7 @@ class UDPHeatmap(_GaussianDropIn):
         if self.heatmap_type == "gaussian":
             return super().encode(keypoints, keypoints_visible)
         points = _keypoints(keypoints)
-        if points.shape[0] != 1:
-            raise SingleInstanceError(
-                f"{type(self).__name__} only support single-instance keypoint encoding (mmpose's rule), got N = {points.shape[0]}"
-            )
+        _single_instance(self, points)
         visible = _visibility(points, keypoints_visible)
         w, h = self._codec._size
         centre = image_to_heatmap(points, image_size=self._codec.image_size, heatmap_size=(w, h), convention="udp")[0]
@@ -858,10 +859,7 @@ class MegviiHeatmap(BaseKeypointCodec):
         """``keypoints (1, K, 2)`` -> ``heatmaps (K, H, W)`` float32 (peak 255) and
         ``keypoint_weights (1, K)``."""
         points = _keypoints(keypoints)
-        if points.shape[0] != 1:
-            raise SingleInstanceError(
-                f"{type(self).__name__} only support single-instance keypoint encoding (mmpose's rule), got N = {points.shape[0]}"
-            )
+        _single_instance(self, points)
         visible = _visibility(points, keypoints_visible)
         w, h = self._size
         finite = np.asarray(np.isfinite(points).all(axis=-1))
