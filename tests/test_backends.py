@@ -58,3 +58,20 @@ def test_boolean_visibility_on_every_backend(backend):
     maps, weights = lc.encode_gaussian(c, heatmap_size=(4, 4), sigma=1.0, weights=visible)
     np.testing.assert_array_equal(numpy_of(weights), [1.0, 0.0, 1.0])
     assert np.all(numpy_of(maps)[1] == 0) and numpy_of(maps)[2].max() == 1.0
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_native_numpy_namespace_equals_array_api_compat_numpy(name, monkeypatch):
+    """NumPy >= 2.1 arrays run on numpy itself (no wrapper's cost per call); older NumPy runs on
+    array-api-compat's wrapper. The two give the same results, to float64 rounding."""
+    import landmark_codecs._xp as xp_module
+
+    _, call = CALLS[name]
+    native = [numpy_of(o) for o in outputs(call({k: v.copy() for k, v in INPUTS.items()}))]
+    monkeypatch.setattr(xp_module, "_NATIVE_NUMPY", False)
+    assert xp_module.namespace(coords=INPUTS["coords"]) is not np  # the wrapper, as on NumPy < 2.1
+    wrapped = [numpy_of(o) for o in outputs(call({k: v.copy() for k, v in INPUTS.items()}))]
+    assert len(native) == len(wrapped)
+    for a, b in zip(native, wrapped):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
