@@ -684,6 +684,8 @@ def non_finite_settled(fn: F) -> F:
 
 
 def _is_half(x: Any) -> bool:
+    if type(x) is np.ndarray:  # the common case, without str(dtype)'s cost (~5 us)
+        return x.dtype == np.float16
     return hasattr(x, "shape") and str(getattr(x, "dtype", "")) in _HALF
 
 
