@@ -47,6 +47,7 @@ INPUTS: dict[str, np.ndarray] = {
 # (tests/test_fuzz.py replaces an input by something hostile: no arithmetic may come first).
 INPUTS["coords_cells"] = _coords / 2  # PIPNet grid cells
 INPUTS["coords_image"] = _coords * 4  # image pixels of a 4x larger image
+INPUTS["areas"] = np.array([2000.0, 3000.0])  # instance areas for OKS, px^2
 INPUTS["coords_simcc"] = _coords * 2  # image pixels for SimCC's (32, 24) image
 INPUTS["errors"] = INPUTS["maps"] * 8  # coordinate-scale errors for Wing and Soft Wing
 CHAINS = ((0, 1, 2, 3), (3, 4, 5))  # two boundary chains sharing landmark 3
@@ -213,6 +214,12 @@ CALLS = {
     "metrics.pck": (
         "metrics.pck",
         lambda a: metrics.pck(a["coords_image"], a["coords"], threshold=0.5, weights=a["weights"]),
+    ),
+    "metrics.oks": (
+        "metrics.oks",
+        lambda a: metrics.oks(
+            a["coords_image"], a["coords"], areas=a["areas"], sigmas=metrics.COCO_SIGMAS[:6], weights=a["weights"]
+        ),
     ),
     "metrics.normalizing_distance": (
         "metrics.normalizing_distance",

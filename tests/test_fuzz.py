@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from public_calls import CALLS, HOST_SIDE, INPUTS, outputs, resolve
 
 import landmark_codecs as lc
+from landmark_codecs.metrics import COCO_SIGMAS
 from landmark_codecs.testing import to_numpy
 
 torch = pytest.importorskip("torch")
@@ -360,6 +361,11 @@ OPTION_CALLS = {
     "metrics.nme": (["coords_image", "coords"], dict(normalizer="bbox", eyes=None)),
     "metrics.pck": (["coords_image", "coords"], dict(threshold=0.5, normalizer="bbox", eyes=None)),
     "metrics.normalizing_distance": (["coords"], dict(normalizer="inter_pupil", eyes=((0, 1), 5))),
+    "metrics.oks": (["coords_image", "coords"], dict(areas=INPUTS["areas"], sigmas=COCO_SIGMAS[:6])),
+    "metrics.coco_ap": (
+        ["coords_image", "coords"],
+        dict(areas=INPUTS["areas"], scores=np.array([0.3, 0.7]), sigmas=COCO_SIGMAS[:6]),
+    ),
     "metrics.failure_rate": (["nme"], dict(threshold=0.1)),
     "metrics.auc": (["nme"], dict(threshold=0.1)),
 }

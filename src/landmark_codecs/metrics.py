@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
+
+import numpy as np
 
 from . import _validation as check
 from . import _xp
@@ -23,7 +25,27 @@ from ._xp import Array
 
 Normalizer = Literal["inter_ocular", "inter_pupil", "bbox", "diagonal"]
 
-__all__ = ["EYE_CONTOURS", "EYE_CORNERS", "auc", "ced", "failure_rate", "nme", "normalizing_distance", "pck"]
+__all__ = [
+    "COCO_SIGMAS",
+    "EYE_CONTOURS",
+    "EYE_CORNERS",
+    "CocoAP",
+    "auc",
+    "ced",
+    "coco_ap",
+    "failure_rate",
+    "nme",
+    "normalizing_distance",
+    "oks",
+    "pck",
+]
+
+#: COCO's per-keypoint OKS constants, in COCO's 17-keypoint order (nose, left/right eye, ear,
+#: shoulder, elbow, wrist, hip, knee, ankle), as pycocotools' ``COCOeval`` sets them.
+COCO_SIGMAS: tuple[float, ...] = tuple(
+    v / 10.0
+    for v in (0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89)
+)
 
 # Outer eye corners (the inter-ocular normalization of 300W, WFLW and COFW papers).
 EYE_CORNERS: dict[int, tuple[int, int]] = {68: (36, 45), 98: (60, 72), 29: (8, 9)}
@@ -377,3 +399,143 @@ def _at_most(nme: Array, threshold: float) -> Array:
 
 def _size(x: Array) -> int:
     return math.prod(x.shape)
+
+
+@_xp.half_in_float32
+@_xp.non_finite_settled
+def oks(
+    pred: Array,
+    target: Array,
+    /,
+    *,
+    areas: Array,
+    sigmas: Sequence[float] = COCO_SIGMAS,
+    weights: Array | None = None,
+) -> Array:
+    """Object keypoint similarity per instance, as COCO's keypoint evaluation computes it.
+
+    ``oks = mean over labelled k of exp(-d_k^2 / (2 (area + eps) (2 sigma_k)^2))`` with ``d_k``
+    the Euclidean error, ``area`` the instance's area (COCO's segment area, image px^2) and
+    ``eps = 2**-52`` (pycocotools' ``np.spacing(1)``).
+
+    Args:
+        pred, target: ``(..., K, 2)`` ``(x, y)`` in image pixels.
+        areas: ``(...)`` real floating instance areas, image px^2, >= 0.
+        sigmas: ``K`` per-keypoint constants (:data:`COCO_SIGMAS` for COCO's 17).
+        weights: optional ``(..., K)``: non-zero marks a labelled keypoint (COCO's ``v > 0``);
+            a NaN target keypoint is unlabelled too.
+
+    Returns:
+        ``(...)`` OKS in [0, 1]; NaN for an instance with no labelled keypoint (COCO ignores
+        it) and where a labelled keypoint's prediction is NaN.
+
+    >>> import numpy as np
+    >>> t = np.zeros((1, 17, 2)); p = t.copy(); p[0, 0, 0] = 1.0
+    >>> round(float(oks(p, t, areas=np.array([100.0]))[0]), 6)  # (16 + exp(-1 / (2 * 100 * 0.052**2))) / 17
+    0.950434
+    """
+    xp = _xp.namespace(pred=pred, target=target, areas=areas, weights=weights)
+    check.floating(xp, pred, "pred")
+    check.floating(xp, target, "target")
+    check.floating(xp, areas, "areas")
+    if pred.shape != target.shape or pred.ndim < 2 or pred.shape[-1] != 2:
+        raise ValueError(
+            f"pred and target must have one shape (..., K, 2), got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    k = pred.shape[-2]
+    if isinstance(sigmas, (str, bytes)) or not isinstance(sigmas, Sequence):
+        raise TypeError(f"sigmas must be a sequence of K = {k} positive numbers, got {sigmas!r}")
+    if len(sigmas) != k:
+        raise ValueError(f"sigmas must have one value per keypoint, K = {k}, got {len(sigmas)}")
+    s = [check.positive(v, "sigmas") for v in sigmas]
+    if tuple(areas.shape) != tuple(pred.shape[:-2]):
+        raise ValueError(f"areas must have shape {tuple(pred.shape[:-2])} (one per instance), got {tuple(areas.shape)}")
+    dtype, dev = pred.dtype, _xp.device(pred)
+    a = areas if areas.dtype == dtype else xp.astype(areas, dtype)
+    var = (2.0 * xp.asarray(s, dtype=dtype, device=dev)) ** 2
+    d = pred - target
+    e = (d[..., 0] ** 2 + d[..., 1] ** 2) / var / (a[..., None] + 2.0**-52) / 2  # pycocotools: np.spacing(1)
+    keep = _kept(xp, target, weights)
+    terms = xp.where(keep, xp.exp(-e), xp.zeros((), dtype=dtype, device=dev))
+    return xp.sum(terms, axis=-1) / xp.sum(xp.astype(keep, dtype), axis=-1)
+
+
+class CocoAP(NamedTuple):
+    """What :func:`coco_ap` returns: COCO's keypoint AP and its values at OKS 0.50 and 0.75."""
+
+    ap: float
+    ap50: float
+    ap75: float
+
+
+def coco_ap(
+    pred: Array,
+    target: Array,
+    /,
+    *,
+    areas: Array,
+    scores: Array,
+    weights: Array | None = None,
+    sigmas: Sequence[float] = COCO_SIGMAS,
+) -> CocoAP:
+    """COCO keypoint AP, AP50 and AP75 of top-down predictions: one prediction per ground truth.
+
+    As pycocotools' ``COCOeval`` (``iouType="keypoints"``, area "all"), with each instance its own
+    image: predictions ranked by ``scores`` (ties in instance order), a prediction a true positive
+    at threshold ``t`` where its :func:`oks` is at least ``t``; per threshold (0.50, 0.55, ...,
+    0.95) the precision made monotone and read at the 101 recall levels 0, 0.01, ..., 1 (0 beyond
+    the largest recall), averaged; AP is the mean over the thresholds. Instances with no labelled
+    keypoint are left out (COCO ignores them as ground truths; their predictions, which COCOeval
+    compares with the box, are matched to them whenever they lie in the box's neighbourhood, as
+    top-down predictions in their crop do). A NaN OKS never matches. Computed on the host.
+
+    Args:
+        pred, target: ``(..., K, 2)`` image pixels; ``...`` is the instances.
+        areas: ``(...)`` instance areas, px^2.
+        scores: ``(...)`` the predictions' confidences.
+        weights, sigmas: as :func:`oks`.
+
+    Returns:
+        :class:`CocoAP` ``(ap, ap50, ap75)`` as Python floats in [0, 1]; NaN where no instance
+        has a labelled keypoint (COCOeval prints -1).
+
+    Reference:
+        T.-Y. Lin et al., "Microsoft COCO: Common Objects in Context", ECCV 2014; the keypoint
+        evaluation of cocodataset.org.
+
+    >>> import numpy as np
+    >>> t = np.zeros((2, 17, 2)); p = t.copy(); p[1] += 30.0
+    >>> round(coco_ap(p, t, areas=np.full(2, 400.0), scores=np.array([0.9, 0.8])).ap50, 6)  # 51 of 101 levels
+    0.50495
+    """
+    similarity = oks(pred, target, areas=areas, sigmas=sigmas, weights=weights)
+    o = np.asarray(_xp.to_host(similarity), dtype=np.float64).reshape(-1)
+    _xp.namespace(pred=pred, scores=scores)
+    check.floating(_xp.namespace(scores=scores), scores, "scores")
+    sc = np.asarray(_xp.to_host(scores, "scores"), dtype=np.float64)
+    if sc.shape != tuple(similarity.shape):
+        raise ValueError(f"scores must have shape {tuple(similarity.shape)} (one per instance), got {sc.shape}")
+    sc = sc.reshape(-1)
+    xp = _xp.namespace(target=target)
+    kept = _kept(xp, target, weights)
+    labelled = np.asarray(_xp.to_host(xp.any(kept, axis=-1))).reshape(-1)
+    o, sc = o[labelled], sc[labelled]
+    n = o.shape[0]
+    if n == 0:
+        return CocoAP(math.nan, math.nan, math.nan)
+    order = np.argsort(-sc, kind="mergesort")  # pycocotools' ranking: stable, in instance order on ties
+    o = o[order]
+    thresholds = np.linspace(0.5, 0.95, round((0.95 - 0.5) / 0.05) + 1, endpoint=True)
+    recall_levels = np.linspace(0.0, 1.00, round((1.00 - 0.0) / 0.01) + 1, endpoint=True)
+    per_threshold = []
+    for t in thresholds:
+        hit = o >= min(t, 1 - 1e-10)  # NaN: False, a miss
+        tp = np.cumsum(hit).astype(float)
+        fp = np.cumsum(~hit).astype(float)
+        recall = tp / n
+        precision = tp / (fp + tp + np.spacing(1))
+        precision = np.maximum.accumulate(precision[::-1])[::-1]  # monotone, from the right
+        at = np.searchsorted(recall, recall_levels, side="left")
+        q = np.where(at < n, precision[np.minimum(at, n - 1)], 0.0)
+        per_threshold.append(float(q.mean()))
+    return CocoAP(float(np.mean(per_threshold)), per_threshold[0], per_threshold[5])

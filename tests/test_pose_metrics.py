@@ -1,0 +1,117 @@
+"""COCO's keypoint metrics: OKS by its formula, AP equal to pycocotools' COCOeval."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+from helpers import convert, numpy_of
+
+from landmark_codecs import metrics
+
+
+def _people(seed: int, n: int = 60):
+    rng = np.random.default_rng(seed)
+    target = rng.uniform(50, 450, (n, 17, 2))
+    areas = rng.uniform(500, 40000, n)
+    scale = np.sqrt(areas)[:, None, None] * rng.choice([0.0, 0.02, 0.05, 0.1, 0.3], (n, 1, 1))
+    pred = target + rng.normal(0, 1, target.shape) * scale
+    weights = (rng.random((n, 17)) > 0.2).astype(float)
+    weights[:3] = 0  # instances with no labelled keypoint: ignored
+    scores = rng.choice([0.2, 0.5, 0.5, 0.9], n) + rng.choice([0.0, 1e-3], n)  # ties too
+    return pred, target, areas, weights, scores
+
+
+def test_oks_is_its_formula(backend):
+    pred, target, areas, weights, _ = _people(0)
+    var = (2 * np.array(metrics.COCO_SIGMAS)) ** 2
+    e = ((pred - target) ** 2).sum(-1) / var / (areas[:, None] + np.spacing(1)) / 2
+    with np.errstate(invalid="ignore"):
+        want = (np.exp(-e) * (weights > 0)).sum(-1) / (weights > 0).sum(-1)
+    got = numpy_of(
+        metrics.oks(
+            convert(pred, backend),
+            convert(target, backend),
+            areas=convert(areas, backend),
+            weights=convert(weights, backend),
+        )
+    )
+    np.testing.assert_allclose(got[3:], want[3:], rtol=1e-12)
+    assert np.isnan(got[:3]).all()  # no labelled keypoint
+    assert (
+        numpy_of(metrics.oks(convert(target, backend), convert(target, backend), areas=convert(areas, backend))).min()
+        == 1.0
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_coco_ap_equals_pycocotools(seed):
+    """One instance per image (top-down evaluation with ground-truth boxes); the predictions of
+    unlabelled instances lie in their box, which COCOeval then matches to them (ignored)."""
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except Exception as err:
+        pytest.skip(f"pycocotools is not usable here ({type(err).__name__}: {err}); pip install the peers extra")
+    pred, target, areas, weights, scores = _people(seed)
+    n = len(pred)
+    gts, dts = [], []
+    for i in range(n):
+        v = np.where(weights[i] > 0, 2, 0)
+        box = [float(target[i, :, 0].min()), float(target[i, :, 1].min()), 200.0, 200.0]
+        gts.append(
+            dict(
+                id=i + 1,
+                image_id=i + 1,
+                category_id=1,
+                iscrowd=0,
+                area=float(areas[i]),
+                bbox=box,
+                num_keypoints=int((v > 0).sum()),
+                keypoints=np.concatenate([target[i], v[:, None]], axis=1).reshape(-1).tolist(),
+            )
+        )
+        dts.append(
+            dict(
+                image_id=i + 1,
+                category_id=1,
+                score=float(scores[i]),
+                keypoints=np.concatenate([pred[i], np.ones((17, 1))], axis=1).reshape(-1).tolist(),
+            )
+        )
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = dict(
+            images=[dict(id=i + 1) for i in range(n)], annotations=gts, categories=[dict(id=1, name="person")]
+        )
+        coco.createIndex()
+        evaluation = COCOeval(coco, coco.loadRes(dts), "keypoints")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    ours = metrics.coco_ap(pred, target, areas=areas, scores=scores, weights=weights)
+    np.testing.assert_allclose([ours.ap, ours.ap50, ours.ap75], evaluation.stats[:3], rtol=0, atol=1e-12)
+    assert 0.05 < ours.ap < 0.95  # the data is neither all hits nor all misses
+
+
+def test_coco_ap_edge_cases_and_errors():
+    pred, target, areas, _, scores = _people(3, n=10)
+    assert np.isnan(metrics.coco_ap(pred, target, areas=areas, scores=scores, weights=np.zeros((10, 17))).ap)
+    assert metrics.coco_ap(target, target, areas=areas, scores=scores).ap == pytest.approx(1.0, abs=1e-12)
+    damaged = pred.copy()
+    damaged[4, 0] = np.nan  # a NaN prediction of a labelled keypoint: a miss, never a match
+    hurt = metrics.coco_ap(damaged, target, areas=areas, scores=scores, weights=np.ones((10, 17)))
+    clean = metrics.coco_ap(pred, target, areas=areas, scores=scores, weights=np.ones((10, 17)))
+    assert hurt.ap <= clean.ap
+    with pytest.raises(ValueError, match=r"scores must have shape \(10,\)"):
+        metrics.coco_ap(pred, target, areas=areas, scores=scores[:5])
+    with pytest.raises(ValueError, match=r"areas must have shape \(10,\)"):
+        metrics.oks(pred, target, areas=areas[:5])
+    with pytest.raises(ValueError, match="sigmas must have one value per keypoint, K = 17, got 3"):
+        metrics.oks(pred, target, areas=areas, sigmas=(0.1, 0.1, 0.1))
+    with pytest.raises(ValueError, match="sigmas must be positive"):
+        metrics.oks(pred, target, areas=areas, sigmas=(0.0,) * 17)
+    with pytest.raises(TypeError, match="sigmas must be a sequence"):
+        metrics.oks(pred, target, areas=areas, sigmas="coco")
