@@ -486,7 +486,15 @@ class UDPHeatmap(_GaussianDropIn):
                 f"encoded must be one instance's combined heatmaps (3 K, H, W) = (3 K, {h}, {w}), got shape {maps.shape}"
             )
         ks = 2 * self.blur_kernel_size + 1
-        blurred = np.stack([cv2.GaussianBlur(np.array(m, dtype=np.float32), (ks, ks), 0) for m in maps[::3]])
+        disks = np.ascontiguousarray(maps[::3].transpose(1, 2, 0), dtype=np.float32)  # (H, W, K): channels
+        # one call per 128 channels (OpenCV's Python limit), each blurred alone, as mmpose blurs each map
+        blurred = np.concatenate(
+            [
+                cv2.GaussianBlur(np.ascontiguousarray(disks[..., i : i + 128]), (ks, ks), 0).reshape(h, w, -1)
+                for i in range(0, disks.shape[-1], 128)
+            ],
+            axis=-1,
+        ).transpose(2, 0, 1)
         anchor, scores = decode_argmax(blurred[None])
         col, row = anchor[0, :, 0].astype(np.int64), anchor[0, :, 1].astype(np.int64)
         k = np.arange(maps.shape[0] // 3)
