@@ -156,6 +156,10 @@ CALLS = {
     ),
     "decode_soft_argmax": ("decode_soft_argmax", lambda a: lc.decode_soft_argmax(a["maps"], beta=3.0, logits=True)),
     "decode_soft_argmax_prob": ("decode_soft_argmax", lambda a: lc.decode_soft_argmax(a["maps"], logits=False)),
+    "decode_soft_argmax_debias": (
+        "decode_soft_argmax",
+        lambda a: lc.decode_soft_argmax(a["maps"], beta=2.0, logits=True, debias=True),
+    ),
     "decode_dark": ("decode_dark", lambda a: lc.decode_dark(a["maps"], sigma=1.5)),
     "decode_udp": ("decode_udp", lambda a: lc.decode_udp(a["maps"], image_size=IMAGE, sigma=1.5)),
     "decode_simcc": (

@@ -337,7 +337,7 @@ OPTION_CALLS = {
     "encode_pipnet": (["coords_cells"], dict(grid_size=(8, 6), neighbors=None)),
     "decode_argmax": (["maps"], dict(refine="quarter")),
     "decode_randomized_rounding": (["maps"], dict(top_k=9, activation="window", window_size=3, logits=False)),
-    "decode_soft_argmax": (["maps"], dict(beta=1.0, logits=True)),
+    "decode_soft_argmax": (["maps"], dict(beta=1.0, logits=True, debias=True)),
     "decode_dark": (["maps"], dict(sigma=1.5, iterations=4, kernel_size=None)),
     "decode_udp": (["maps"], dict(image_size=(64, 48), sigma=1.5, iterations=4, kernel_size=None)),
     "decode_simcc": (

@@ -137,6 +137,12 @@ GRADCHECK = {
     "image_to_heatmap": (("coords",), lambda c: lc.image_to_heatmap(c, image_size=(36, 28), heatmap_size=(9, 7))),
     "decode_soft_argmax": (("maps",), lambda m: lc.decode_soft_argmax(m, beta=2.0, logits=True)[0]),
     "decode_soft_argmax_prob": (("maps",), lambda m: lc.decode_soft_argmax(m, logits=False, beta=1.5)[0]),
+    # both branches of the excess: beta * max below 30 (expm1) and above it (exp difference)
+    "decode_soft_argmax_debias": (("maps",), lambda m: lc.decode_soft_argmax(m, beta=2.0, logits=True, debias=True)[0]),
+    "decode_soft_argmax_debias_large": (
+        ("maps",),
+        lambda m: lc.decode_soft_argmax(m * 20 + 5.0, beta=2.0, logits=True, debias=True)[0],
+    ),
     "decode_rr_topk": (("maps",), lambda m: lc.decode_randomized_rounding(m, top_k=5, logits=False)[0]),
     "decode_rr_window_logits": (
         ("maps",),
@@ -255,8 +261,8 @@ DECODER_MODULES = {
         ("maps",),
     ),
     "SoftArgmaxDecoder": (
-        lambda: lct.SoftArgmaxDecoder(beta=2.0, logits=True),
-        lambda a: lc.decode_soft_argmax(a["maps"], beta=2.0, logits=True),
+        lambda: lct.SoftArgmaxDecoder(beta=2.0, logits=True, debias=True),
+        lambda a: lc.decode_soft_argmax(a["maps"], beta=2.0, logits=True, debias=True),
         ("maps",),
     ),
     "DarkDecoder": (

@@ -575,23 +575,32 @@ class SoftArgmaxCodec(_HeatmapCodec):
     expectation is exactly the keypoint, also at the border); the decoder is
     :func:`~landmark_codecs.decode_soft_argmax` with inverse temperature ``beta``, reading
     ``logits`` (``True`` for a network head) or probabilities (``False``: the codec's own
-    targets); required, as by the decoder. Round trip: exact to float rounding."""
+    targets); required, as by the decoder. Round trip: exact to float rounding. ``debias=True``
+    (with ``logits=True``) is integral regression with Gu et al.'s compensation (ICCV 2021) of the
+    zero-logit background (``decode_soft_argmax(debias=True)``): exact on logits
+    ``log(1 + s * target)`` for any scale ``s > 0``, where the plain decoder is pulled towards the
+    map's centre."""
 
     name: ClassVar[str] = "soft_argmax"
     sigma: float = 1.0
     beta: float = 1.0
     logits: bool | None = None
+    debias: bool = False
 
     def _check_options(self) -> None:
         super()._check_options()
         _require_logits(self)
+        if check.boolean(self.debias, "debias") and not self.logits:
+            raise ValueError(
+                "codec 'soft_argmax' with debias=True needs logits=True: the compensation is for the softmax of logits"
+            )
 
     def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
         h = self.to_heatmap(keypoints)
         return soft_argmax.encode_soft_argmax(h, heatmap_size=self._size, sigma=self.sigma, weights=weights)
 
     def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
-        c, s = soft_argmax.decode_soft_argmax(heatmaps, beta=self.beta, logits=bool(self.logits))
+        c, s = soft_argmax.decode_soft_argmax(heatmaps, beta=self.beta, logits=bool(self.logits), debias=self.debias)
         return self.to_image(c), s
 
 

@@ -151,6 +151,7 @@ def decode_soft_argmax(
     *,
     beta: float = 1.0,
     logits: bool,
+    debias: bool = False,
 ) -> _common.DecodedLandmarks:
     """The expectation of each map's softmax: integral regression / soft-argmax.
 
@@ -164,16 +165,34 @@ def decode_soft_argmax(
     a ``+inf`` pixel decodes to the first one (score ``+inf``); a NaN, or logits that are all
     ``-inf``, carry no information: NaN coordinates and score 0. Other landmarks are unaffected.
 
+    ``debias=True`` (logits only) removes the bias of integral regression (Gu et al., ICCV
+    2021): a logit of 0 still weighs ``exp(0) = 1``, so the softmax of a peak on a zero
+    background has its mean pulled towards the map's centre. With ``C = sum exp(beta h)`` over
+    the ``N = H W`` pixels and ``J`` the plain expectation, the compensated one is
+    ``(C J - N m) / (C - N)`` (``m`` the grid's centre, ``((W - 1) / 2, (H - 1) / 2)``): the mean of
+    the excess ``exp(beta h) - 1``, exactly, on a discrete grid (Gu et al. state it for
+    continuous coordinates, ``C / (C - 1) (J - 1 / (2 C))``, with ``C`` per unit area). So it returns
+    the landmark exactly for logits ``h = log(1 + a) / beta`` whose excess ``a >= 0`` has its mean
+    at the landmark (borders included, e.g. ``a`` = :func:`encode_soft_argmax`'s target times any
+    positive scale), where the plain expectation is off by ``N (m - c) / C``. Logits below 0 give a
+    negative excess (counted as such: the formula's meaning); where the excess sums to no more
+    than 0 (no logit above the background) the compensation is undefined and the plain
+    expectation is returned.
+
     Args:
         heatmaps: ``(..., K, H, W)`` real floating maps.
         beta: inverse temperature, > 0 (larger is closer to the hard argmax).
         logits: whether the maps hold logits (``True``) or non-negative probabilities or scores
             (``False``). Required: decoding one as the other is silently wrong, and no default
             suits every network.
+        debias: compensate the softmax's zero-logit background (``logits=True`` only).
 
     Returns:
         ``(coords, scores)``: ``(..., K, 2)`` ``(x, y)`` in heatmap pixels and the ``(..., K)``
         maximum of each map (in the input's units), in the maps' dtype and device.
+
+    Reference:
+        K. Gu, L. Yang and A. Yao, "Removing the Bias of Integral Pose Regression", ICCV 2021.
 
     Convention:
         Heatmap pixels, integers at pixel centres, ``(x, y)`` order.
@@ -183,15 +202,43 @@ def decode_soft_argmax(
     >>> coords, _ = decode_soft_argmax(np.log(maps), logits=True)
     >>> np.round(coords, 9).tolist()
     [[0.25, 3.5]]
+    >>> biased = np.log1p(4 * maps)  # a peak on a background of zero logits
+    >>> np.round(decode_soft_argmax(biased, logits=True).coords, 3).tolist()
+    [[1.292, 2.25]]
+    >>> np.round(decode_soft_argmax(biased, logits=True, debias=True).coords, 9).tolist()
+    [[0.25, 3.5]]
     """
     beta = check.positive(beta, "beta")
     logits = check.boolean(logits, "logits")
+    debias = check.boolean(debias, "debias")
+    if debias and not logits:
+        raise ValueError(
+            "decode_soft_argmax(debias=True) compensates the softmax of logits (its zero-logit background weighs "
+            "exp(0) = 1); with logits=False there is no softmax and no such bias"
+        )
     xp = _xp.namespace(heatmaps=heatmaps)
     check.heatmaps(xp, heatmaps)
-    return _common.DecodedLandmarks(*_xp.map_blocks(xp, lambda maps: _soft_argmax(maps, beta, logits), heatmaps))
+    return _common.DecodedLandmarks(
+        *_xp.map_blocks(xp, lambda maps: _soft_argmax(maps, beta, logits, debias), heatmaps)
+    )
 
 
-def _soft_argmax(heatmaps: Array, beta: float, logits: bool) -> tuple[Array, Array]:
+# Below this shifted maximum beta * max(h) the excess exp(beta h) - 1 is taken with expm1 (exact
+# near h = 0, where e - exp(-beta max) cancels); above it exp(-beta max) < 1e-13 and the plain
+# difference is as exact. Clipping expm1's argument keeps the unused branch finite (and its
+# gradient NaN-free).
+_EXPM1_BELOW = 30.0
+
+
+def _excess(xp: Any, heatmaps: Array, e: Array, top: Array, beta: float) -> Array:
+    """``(exp(beta h) - 1) exp(-top)`` for ``top = beta max(h)``, given ``e = exp(beta h - top)``."""
+    floor = xp.exp(-top)
+    small = top <= _EXPM1_BELOW
+    clipped = xp.clip(heatmaps * beta, None, _EXPM1_BELOW)
+    return xp.where(small, xp.expm1(clipped) * floor, e - floor)
+
+
+def _soft_argmax(heatmaps: Array, beta: float, logits: bool, debias: bool = False) -> tuple[Array, Array]:
     """:func:`decode_soft_argmax` on checked maps (of any leading shape)."""
     xp, _, anchor, scores = _common.locate_maximum(heatmaps)
     h, w = heatmaps.shape[-2:]
@@ -202,13 +249,24 @@ def _soft_argmax(heatmaps: Array, beta: float, logits: bool) -> tuple[Array, Arr
         if beta != 1.0:
             e = e**beta
     ax, ay = _common.unravel(xp, anchor, w, heatmaps.dtype)
+    x, y = _moments_about(xp, e, ax, ay, w, h)
+    if debias:
+        # A finite maximum only: an infinite or NaN one is settled below, whatever this gives.
+        top = xp.where(xp.isfinite(scores), scores * beta, xp.zeros_like(scores))[..., None, None]
+        xd, yd, excess = _moments_about(xp, _excess(xp, heatmaps, e, top, beta), ax, ay, w, h, with_total=True)
+        x, y = xp.where(excess > 0, xd, x), xp.where(excess > 0, yd, y)
+    return _common.settle_non_finite(xp, xp.stack([x, y], axis=-1), scores, anchor, w, logits=logits)
+
+
+def _moments_about(xp: Any, e: Array, ax: Array, ay: Array, w: int, h: int, with_total: bool = False) -> Any:
+    """The weighted mean ``(x, y)`` of ``(..., K, H, W)`` weights, summed about the anchor."""
     # Two reductions over the map (per row, per column), then moments about the anchor.
     row_sum = _xp.sum_last(xp, e)  # (..., K, H)
     col_sum = _xp.sum_second_last(xp, e)  # (..., K, W)
     total = xp.sum(row_sum, axis=-1)
     norm = xp.where(total > 0, total, xp.ones_like(total))
-    dx = _common.grid(xp, w, heatmaps) - ax  # (..., K, W)
-    dy = _common.grid(xp, h, heatmaps) - ay
+    dx = _common.grid(xp, w, e) - ax  # (..., K, W)
+    dy = _common.grid(xp, h, e) - ay
     x = ax[..., 0] + xp.sum(col_sum * dx, axis=-1) / norm
     y = ay[..., 0] + xp.sum(row_sum * dy, axis=-1) / norm
-    return _common.settle_non_finite(xp, xp.stack([x, y], axis=-1), scores, anchor, w, logits=logits)
+    return (x, y, total) if with_total else (x, y)

@@ -137,7 +137,8 @@ class SoftArgmaxDecoder(_FunctionModule):
     """:func:`landmark_codecs.decode_soft_argmax` (integral regression) as a Module: a network head.
 
     ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` logits (or probabilities) ->
-    ``(..., K, 2)``, ``(..., K)``; differentiable in ``heatmaps``.
+    ``(..., K, 2)``, ``(..., K)``; differentiable in ``heatmaps``. ``debias=True``: Gu et al.'s
+    compensation of the zero-logit background (see the function).
 
     >>> head = SoftArgmaxDecoder(logits=True, beta=1.0)
     >>> coords, _ = head(torch.zeros(2, 5, 8, 8, requires_grad=True))
@@ -145,8 +146,8 @@ class SoftArgmaxDecoder(_FunctionModule):
     ([3.5, 3.5], True)
     """
 
-    def __init__(self, *, logits: bool, beta: float = 1.0) -> None:
-        super().__init__(beta=beta, logits=logits)
+    def __init__(self, *, logits: bool, beta: float = 1.0, debias: bool = False) -> None:
+        super().__init__(beta=beta, logits=logits, debias=debias)
         soft_argmax.decode_soft_argmax(torch.zeros(1, 1, 1), **self.options)
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
