@@ -49,6 +49,9 @@ INPUTS["coords_cells"] = _coords / 2  # PIPNet grid cells
 INPUTS["coords_image"] = _coords * 4  # image pixels of a 4x larger image
 INPUTS["areas"] = np.array([2000.0, 3000.0])  # instance areas for OKS, px^2
 INPUTS["coords_simcc"] = _coords * 2  # image pixels for SimCC's (32, 24) image
+INPUTS["udp_offsets"] = _rng.normal(size=(2, 6, 2, 12, 16))  # UDP combined x/y offset maps
+INPUTS["labels"] = _rng.random((2, 6, 2))  # regression labels (x / W, y / H)
+INPUTS["labels_rle"] = _rng.random((2, 6, 4))  # with RLE's (sigma_x, sigma_y)
 INPUTS["errors"] = INPUTS["maps"] * 8  # coordinate-scale errors for Wing and Soft Wing
 CHAINS = ((0, 1, 2, 3), (3, 4, 5))  # two boundary chains sharing landmark 3
 TABLE = _table  # NumPy; the calls that need it on a device build it from a["mean_shape"] or pass it as is
@@ -65,6 +68,11 @@ CODECS = {
     "h3r": lc.get_codec("h3r", image_size=IMAGE, heatmap_size=SIZE, expected=True, logits=False, **_QUIET),
     "soft_argmax": lc.get_codec("soft_argmax", image_size=IMAGE, heatmap_size=SIZE, logits=True, **_QUIET),
     "pipnet": lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=GRID, neighbors=_table, **_QUIET),
+    "udp_combined": lc.get_codec(
+        "udp_combined", image_size=IMAGE, heatmap_size=SIZE, radius=2.0, kernel_size=11, **_QUIET
+    ),
+    "megvii": lc.get_codec("megvii", image_size=IMAGE, heatmap_size=SIZE, kernel_size=5, **_QUIET),
+    "regression": lc.get_codec("regression", image_size=IMAGE, **_QUIET),
 }
 
 
@@ -162,6 +170,34 @@ CALLS = {
     ),
     "decode_dark": ("decode_dark", lambda a: lc.decode_dark(a["maps"], sigma=1.5)),
     "decode_udp": ("decode_udp", lambda a: lc.decode_udp(a["maps"], image_size=IMAGE, sigma=1.5)),
+    "simcc_visibility": (
+        "simcc_visibility",
+        lambda a: lc.simcc_visibility(a["x_labels"], a["y_labels"], sigma=2.0),
+    ),
+    "simcc_visibility_pair": (
+        "simcc_visibility",
+        lambda a: lc.simcc_visibility(a["x_labels"], a["y_labels"], sigma=(1.5, 2.5), beta=10.0),
+    ),
+    "encode_udp_combined": (
+        "encode_udp_combined",
+        lambda a: lc.encode_udp_combined(
+            a["coords_image"], image_size=IMAGE, heatmap_size=SIZE, radius=2.0, weights=a["weights"]
+        ),
+    ),
+    "decode_udp_combined": (
+        "decode_udp_combined",
+        lambda a: lc.decode_udp_combined(a["maps"], a["udp_offsets"], image_size=IMAGE, radius=2.0, kernel_size=11),
+    ),
+    "decode_udp_combined_unblurred": (
+        "decode_udp_combined",
+        lambda a: lc.decode_udp_combined(a["maps"], a["udp_offsets"], image_size=IMAGE, radius=2.0, kernel_size=None),
+    ),
+    "encode_regression": (
+        "encode_regression",
+        lambda a: lc.encode_regression(a["coords_image"], image_size=IMAGE, weights=a["weights"]),
+    ),
+    "decode_regression": ("decode_regression", lambda a: lc.decode_regression(a["labels"], image_size=IMAGE)),
+    "decode_regression_rle": ("decode_regression", lambda a: lc.decode_regression(a["labels_rle"], image_size=IMAGE)),
     "decode_simcc": (
         "decode_simcc",
         lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24), refine="none"),
@@ -243,6 +279,18 @@ CALLS = {
     "codec.h3r.encode": ("get_codec", lambda a: CODECS["h3r"].encode(a["coords_image"], weights=a["weights"])),
     "codec.h3r.decode": ("get_codec", lambda a: CODECS["h3r"].decode(a["maps"])),
     "codec.soft_argmax.decode": ("get_codec", lambda a: CODECS["soft_argmax"].decode(a["maps"])),
+    "codec.udp_combined.encode": (
+        "get_codec",
+        lambda a: CODECS["udp_combined"].encode(a["coords_image"], weights=a["weights"]),
+    ),
+    "codec.udp_combined.decode": ("get_codec", lambda a: CODECS["udp_combined"].decode(a["maps"], a["udp_offsets"])),
+    "codec.megvii.encode": ("get_codec", lambda a: CODECS["megvii"].encode(a["coords_image"], weights=a["weights"])),
+    "codec.megvii.decode": ("get_codec", lambda a: CODECS["megvii"].decode(a["maps"])),
+    "codec.regression.encode": (
+        "get_codec",
+        lambda a: CODECS["regression"].encode(a["coords_image"], weights=a["weights"]),
+    ),
+    "codec.regression.decode": ("get_codec", lambda a: CODECS["regression"].decode(a["labels_rle"])),
     "codec.pipnet.encode": ("get_codec", lambda a: CODECS["pipnet"].encode(a["coords_image"], weights=a["weights"])),
     "codec.pipnet.decode": (
         "get_codec",
@@ -257,6 +305,8 @@ NOT_ARRAY_FUNCTIONS = {
     "SimCCTargets",
     "PIPNetNeighbors",
     "PIPNetTargets",
+    "UDPCombinedTargets",
+    "RegressionTargets",
     "face_boundaries",
     "BoundaryTargets",
     "HeatmapMoments",

@@ -42,6 +42,22 @@ def test_quantization_errors_match_theory():
     assert rows["h3r", 64].max_error_image_px <= math.sqrt(2) * 4 + 1e-9
 
 
+def test_mmpose_families_rows_udp_combined_exact_megvii_quantized_regression_refused():
+    """UDP's combined codec returns every landmark (its offsets are exact at any pixel); Megvii's
+    target is on the nearest pixel, so its error is the rounding's, E|e| = 0.3826 heatmap px; the
+    regression codec has no resolution to sweep and says so."""
+    landmarks = bench.synthetic_landmarks(samples=125)
+    rows = _rows(landmarks, codecs=["udp_combined", "megvii"], sizes=(4, 64))
+    assert rows["udp_combined", 4].max_error_image_px < 1e-9 and rows["udp_combined", 64].max_error_image_px < 1e-9
+    assert rows["megvii", 64].mean_error_heatmap_px == pytest.approx(0.3826, abs=0.02)
+    realistic = bench.run(
+        landmarks, codecs=["udp_combined"], sizes=(32,), model="realistic", noise=0.0, displacement=0.25
+    )[0]
+    assert realistic.mean_error_image_px == pytest.approx(0.25 * math.sqrt(math.pi / 2) * 255 / 31, rel=0.03)
+    with pytest.raises(ValueError, match="codec 'regression' regresses coordinates: it has no heatmap resolution"):
+        bench.run(landmarks, codecs=["regression"], sizes=(4,))
+
+
 @pytest.mark.parametrize("codec", ["dark", "udp", "simcc", "pipnet", "h3r:expected=True:activation=window"])
 def test_realistic_model_without_noise_is_the_displacement_alone(codec):
     """An exact codec decodes the displaced landmark: its error is |d|, d ~ N(0, 0.25^2 I) heatmap px

@@ -36,7 +36,9 @@ def codec(name: str, shape: str = "wflw98", **options):
         options.setdefault("mean_shape", shape)
     if "logits" in lc.codec_options(name):  # these tests decode the codecs' own targets
         options.setdefault("logits", False)
-    return lc.get_codec(name, image_size=IMAGE, heatmap_size=None if name == "simcc" else HEATMAP, **options)
+    return lc.get_codec(
+        name, image_size=IMAGE, heatmap_size=None if name in ("simcc", "regression") else HEATMAP, **options
+    )
 
 
 def rng_for(backend: str, seed: int = 0):
@@ -51,9 +53,10 @@ def rng_for(backend: str, seed: int = 0):
 BOUNDS = {
     "argmax": 0.5 * STRIDE,  # the target sits at the rounded pixel
     "quarter": 0.5 * STRIDE,  # a symmetric target: the two neighbours tie, no shift
+    "megvii": 0.5 * STRIDE,  # the target sits at the pixel holding the keypoint
     "h3r": STRIDE,  # sampled: one of the <= 4 neighbouring pixels
 }
-EXACT = ("dark", "udp", "simcc", "soft_argmax", "pipnet", "h3r_expected")
+EXACT = ("dark", "udp", "udp_combined", "simcc", "soft_argmax", "regression", "pipnet", "h3r_expected")
 
 
 def _rounding(dtype) -> float:
@@ -197,7 +200,19 @@ def test_the_outside_check_counts_only_finite_weighted_keypoints_and_needs_a_maj
 
 
 def test_codec_names_are_the_registry_and_each_builds_with_defaults():
-    assert lc.codec_names() == ("argmax", "quarter", "dark", "udp", "simcc", "h3r", "soft_argmax", "pipnet")
+    assert lc.codec_names() == (
+        "argmax",
+        "quarter",
+        "dark",
+        "udp",
+        "udp_combined",
+        "megvii",
+        "simcc",
+        "h3r",
+        "soft_argmax",
+        "regression",
+        "pipnet",
+    )
     for name in lc.codec_names():
         c = codec(name)
         assert c.name == name and isinstance(c, lc.Codec)

@@ -134,6 +134,22 @@ GRADCHECK = {
     ),
     "encode_udp": (("coords",), lambda c: lc.encode_udp(c * 4, image_size=(36, 28), heatmap_size=(9, 7), sigma=1.5)[0]),
     "encode_simcc": (("coords",), lambda c: lc.encode_simcc(c, image_size=(9, 7), sigma=2.0)[:2]),
+    "encode_udp_combined": (
+        ("coords",),
+        lambda c: lc.encode_udp_combined(c * 4, image_size=(36, 28), heatmap_size=(9, 7), radius=2.0).offsets,
+    ),
+    # the offsets carry the gradient (the argmax picks where they are read)
+    "decode_udp_combined": (
+        ("maps",),
+        lambda m: lc.decode_udp_combined(
+            m.detach(), torch.stack([m, -m], dim=-3), image_size=(36, 28), radius=2.0, kernel_size=11
+        )[0],
+    ),
+    "encode_regression": (("coords",), lambda c: lc.encode_regression(c, image_size=(9, 7))[0]),
+    "decode_regression_rle": (
+        ("coords",),
+        lambda c: lc.decode_regression(torch.cat([c, c * 0.1], dim=-1), image_size=(9, 7)),
+    ),
     "image_to_heatmap": (("coords",), lambda c: lc.image_to_heatmap(c, image_size=(36, 28), heatmap_size=(9, 7))),
     "decode_soft_argmax": (("maps",), lambda m: lc.decode_soft_argmax(m, beta=2.0, logits=True)[0]),
     "decode_soft_argmax_prob": (("maps",), lambda m: lc.decode_soft_argmax(m, logits=False, beta=1.5)[0]),
@@ -275,6 +291,16 @@ DECODER_MODULES = {
         lambda a: lc.decode_udp(a["maps"], image_size=(64, 48), sigma=1.5),
         ("maps",),
     ),
+    "UDPCombinedDecoder": (
+        lambda: lct.UDPCombinedDecoder(image_size=(64, 48), radius=2.0, kernel_size=11),
+        lambda a: lc.decode_udp_combined(a["maps"], a["udp_offsets"], image_size=(64, 48), radius=2.0, kernel_size=11),
+        ("maps", "udp_offsets"),
+    ),
+    "RegressionDecoder": (
+        lambda: lct.RegressionDecoder(image_size=(64, 48)),
+        lambda a: lc.decode_regression(a["labels_rle"], image_size=(64, 48)),
+        ("labels_rle",),
+    ),
     "SimCCDecoder": (
         lambda: lct.SimCCDecoder(image_size=(32, 24), refine="dark", sigma=2.0),
         lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24), refine="dark", sigma=2.0),
@@ -317,6 +343,9 @@ def test_decoder_module_equals_function(name):
         (lambda: lct.DarkDecoder(sigma=2.0, kernel_size=4), "kernel_size"),
         (lambda: lct.UDPDecoder(image_size=(1, 64), sigma=2.0), "image_size"),
         (lambda: lct.SimCCDecoder(image_size=(32, 24)), "sigma"),
+        (lambda: lct.UDPCombinedDecoder(image_size=(64, 48), radius=0.0), "radius"),
+        (lambda: lct.UDPCombinedDecoder(image_size=(64, 48), radius=2.0, kernel_size=8), "kernel_size"),
+        (lambda: lct.RegressionDecoder(image_size=(64, 0)), "image_size"),
         (lambda: lct.SimCCDecoder(image_size=(32, 24), split_ratio=1.3, sigma=2.0), "split_ratio"),
         (lambda: lct.PIPNetDecoder(TABLE, merge="median"), "merge"),
         (lambda: lct.PIPNetDecoder(np.zeros((6, 3), dtype=int)), "PIPNetNeighbors"),

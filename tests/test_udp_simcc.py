@@ -350,3 +350,78 @@ def test_simcc_flat_labels_keep_the_argmax_bin():
         [lc.heatmap_to_image(np.zeros((1, 2)), image_size=(8, 8), heatmap_size=(16, 16))[0, 0], 2.0],
         atol=1e-9,
     )
+
+
+# ---------------------------------------------------------------- SimCC visibility (RTMPose)
+
+
+def _softmax_peak(labels: np.ndarray, scale: float) -> np.ndarray:
+    """The literal definition: softmax(labels * scale) over the bins, its largest value."""
+    z = labels.astype(np.float64) * scale
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e.max(axis=-1) / e.sum(axis=-1)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    sigma=st.sampled_from([2.0, (4.9, 5.66), (1.0, 3.0)]),
+    beta=st.sampled_from([150.0, 1.0, 10.0]),
+)
+def test_simcc_visibility_is_the_smaller_axis_softmax_peak(backend, seed, sigma, beta):
+    """Per axis the peak of ``softmax(labels * beta * sigma_axis)``, the smaller of the two, to
+    float64 rounding: the exponents ``z`` (up to ``beta sigma max|label|``) are rounded
+    differently (``(l - max) s`` here, ``l s - max s`` there), which moves ``exp(z)`` by
+    ``eps |z|`` relative, plus the sum over the bins; in (0, 1]."""
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(0, [31.5, 23.5], (2, 5, 2))
+    t = lc.encode_simcc(c, image_size=(32, 24), sigma=sigma)
+    x = t.x_labels + 0.02 * rng.random(t.x_labels.shape)
+    y = t.y_labels + 0.02 * rng.random(t.y_labels.shape)
+    sx, sy = sigma if isinstance(sigma, tuple) else (sigma, sigma)
+    got = numpy_of(lc.simcc_visibility(convert(x, backend), convert(y, backend), sigma=sigma, beta=beta))
+    want = np.minimum(_softmax_peak(x, beta * sx), _softmax_peak(y, beta * sy))
+    exponent = beta * max(sx, sy) * max(np.abs(x).max(), np.abs(y).max())
+    tol = np.finfo(np.float64).eps * (4 * exponent + 2 * max(x.shape[-1], y.shape[-1]))
+    np.testing.assert_allclose(got, want, rtol=tol, atol=0)
+    assert got.shape == (2, 5) and ((got > 0) & (got <= 1)).all()
+
+
+def test_simcc_visibility_ties_flat_huge_and_non_finite_labels():
+    """m tied maxima give 1 / m, flat labels 1 / bins, labels near the float maximum stay finite
+    (the softmax is taken relative to the maximum), and a NaN or infinite maximum gives NaN for
+    that landmark alone."""
+    x = np.zeros((5, 8))
+    x[0, [2, 5]] = 1.0  # two tied maxima, the rest far below at beta * sigma = 150
+    x[2] = [1e308, -1e308, 0, 0, 0, 0, 0, 0]
+    x[3, 1] = np.nan
+    x[4, 0] = np.inf
+    y = np.zeros((5, 4))
+    y[:, 0] = 1.0
+    got = lc.simcc_visibility(x, y, sigma=1.0)
+    np.testing.assert_allclose(got[:3], [0.5, 1 / 8, 1.0], rtol=1e-15, atol=0)
+    assert np.isnan(got[3:]).all()
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda x, y: lc.simcc_visibility(x, y[:1], sigma=2.0), ValueError, "x_labels and y_labels must share"),
+        (lambda x, y: lc.simcc_visibility(x, y.astype(np.float32), sigma=2.0), TypeError, "one dtype"),
+        (lambda x, y: lc.simcc_visibility(x, y, sigma=2.0, beta=0.0), ValueError, "beta must be positive"),
+        (lambda x, y: lc.simcc_visibility(x, y, sigma=(1.0, 2.0, 3.0)), ValueError, "sigma must be one number"),
+        (
+            lambda x, y: lc.simcc_visibility(x[0], y, sigma=2.0),
+            ValueError,
+            r"x_labels must have shape \(\.\.\., K, bins\)",
+        ),
+        (
+            lambda x, y: lc.simcc_visibility(x.astype(int), y, sigma=2.0),
+            TypeError,
+            "x_labels must have a real floating",
+        ),
+    ],
+)
+def test_simcc_visibility_bad_input(call, error, match):
+    x, y = np.zeros((2, 8)), np.zeros((2, 6))
+    with pytest.raises(error, match=match):
+        call(x, y)

@@ -1,7 +1,8 @@
 """landmark_codecs: exact, fast, tested landmark coding primitives on every array library.
 
-Encoders turn ``(..., K, 2)`` landmark coordinates into ``(..., K, H, W)`` training targets;
-decoders (argmax, H3R, soft-argmax, DARK, UDP, SimCC) turn network outputs back into
+Encoders turn ``(..., K, 2)`` landmark coordinates into ``(..., K, H, W)`` training targets
+(or regression labels); decoders (argmax, H3R, soft-argmax with Gu et al.'s debiasing, DARK,
+UDP and its combined offsets, SimCC, regression with RLE's score) turn network outputs back into
 ``(coords, scores)``; the Wing family of losses and STAR train them. Adaptive Wing's boundary
 targets and CoordConv channels, each map's moments (mean, covariance, closed-form 2x2 eigen), and
 PIPNet's neighbour table, targets, merging decoder and loss sit beside them. Every function takes NumPy arrays, PyTorch tensors
@@ -24,11 +25,12 @@ from .gaussian import encode_gaussian
 from .losses import adaptive_wing_loss, soft_wing_loss, star_loss, weighted_loss_map, wing_loss
 from .moments import Eigh2x2, HeatmapMoments, eigh_2x2, heatmap_moments
 from .pipnet import PIPNetNeighbors, PIPNetTargets, decode_pipnet, encode_pipnet, pipnet_loss, pipnet_neighbors
+from .regression import RegressionTargets, decode_regression, encode_regression
 from .rounding import decode_randomized_rounding, encode_randomized_rounding, representable_coords
 from .shapes import MEAN_SHAPES, mean_shape
-from .simcc import SimCCTargets, decode_simcc, encode_simcc, simcc_bins
+from .simcc import SimCCTargets, decode_simcc, encode_simcc, simcc_bins, simcc_visibility
 from .soft_argmax import decode_soft_argmax, encode_soft_argmax
-from .udp import decode_udp, encode_udp
+from .udp import UDPCombinedTargets, decode_udp, decode_udp_combined, encode_udp, encode_udp_combined
 
 __version__ = "0.2.0"
 
@@ -44,7 +46,9 @@ __all__ = [
     "LandmarksOutsideWarning",
     "PIPNetNeighbors",
     "PIPNetTargets",
+    "RegressionTargets",
     "SimCCTargets",
+    "UDPCombinedTargets",
     "__version__",
     "adaptive_wing_loss",
     "codec_names",
@@ -54,17 +58,21 @@ __all__ = [
     "decode_dark",
     "decode_pipnet",
     "decode_randomized_rounding",
+    "decode_regression",
     "decode_simcc",
     "decode_soft_argmax",
     "decode_udp",
+    "decode_udp_combined",
     "eigh_2x2",
     "encode_boundaries",
     "encode_gaussian",
     "encode_pipnet",
     "encode_randomized_rounding",
+    "encode_regression",
     "encode_simcc",
     "encode_soft_argmax",
     "encode_udp",
+    "encode_udp_combined",
     "face_boundaries",
     "flip_horizontal",
     "get_codec",
@@ -77,6 +85,7 @@ __all__ = [
     "pipnet_neighbors",
     "representable_coords",
     "simcc_bins",
+    "simcc_visibility",
     "soft_wing_loss",
     "star_loss",
     "weighted_loss_map",

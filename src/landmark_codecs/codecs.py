@@ -43,7 +43,7 @@ from typing import Any, ClassVar, Literal, NamedTuple, cast
 import numpy as np
 
 from . import _validation as check
-from . import _xp, argmax, coords, dark, gaussian, pipnet, rounding, simcc, soft_argmax, udp
+from . import _xp, argmax, coords, dark, gaussian, pipnet, regression, rounding, simcc, soft_argmax, udp
 from ._common import DecodedLandmarks
 from ._xp import Array
 from .shapes import MEAN_SHAPES
@@ -58,11 +58,14 @@ __all__ = [
     "EncodedTargets",
     "H3RCodec",
     "LandmarksOutsideWarning",
+    "MegviiCodec",
     "PIPNetCodec",
     "QuarterCodec",
+    "RegressionCodec",
     "SimCCCodec",
     "SoftArgmaxCodec",
     "UDPCodec",
+    "UDPCombinedCodec",
     "codec_names",
     "codec_options",
     "get_codec",
@@ -96,7 +99,7 @@ def codec_names() -> tuple[str, ...]:
     """The names :func:`get_codec` accepts, in registration order.
 
     >>> codec_names()
-    ('argmax', 'quarter', 'dark', 'udp', 'simcc', 'h3r', 'soft_argmax', 'pipnet')
+    ('argmax', 'quarter', 'dark', 'udp', 'udp_combined', 'megvii', 'simcc', 'h3r', 'soft_argmax', 'regression', 'pipnet')
     """
     return tuple(_REGISTRY)
 
@@ -148,15 +151,22 @@ class Codec:
 
     name: ClassVar[str] = ""
     output_names: ClassVar[tuple[str, ...]] = ()
+    has_heatmap: ClassVar[bool] = True
     image_size: tuple[int, int]
     heatmap_size: tuple[int, int] | None = None
     on_outside: OnOutside = "warn"
 
     def __post_init__(self) -> None:
         self._set("image_size", check.size(self.image_size, "image_size"))
-        if self.heatmap_size is None:
+        if not self.has_heatmap:
+            if self.heatmap_size is not None:
+                raise ValueError(
+                    f"codec {self.name!r} predicts coordinates, not maps: leave heatmap_size out, got {self.heatmap_size!r}"
+                )
+        elif self.heatmap_size is None:
             raise ValueError(f"codec {self.name!r} needs heatmap_size=(W, H)")
-        self._set("heatmap_size", check.size(self.heatmap_size, "heatmap_size"))
+        else:
+            self._set("heatmap_size", check.size(self.heatmap_size, "heatmap_size"))
         check.choice(self.on_outside, "on_outside", ("warn", "raise", "ignore"))
         self._check_options()
         # Build once on a tiny probe so bad options fail here, with the function's message.
@@ -423,6 +433,79 @@ class UDPCodec(Codec):
 
 @_register
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class UDPCombinedCodec(Codec):
+    """``"udp_combined"``: UDP's combined target, corner-aligned
+    (:func:`~landmark_codecs.encode_udp_combined`, :func:`~landmark_codecs.decode_udp_combined`;
+    Huang et al., CVPR 2020; mmpose's ``UDPHeatmap(heatmap_type="combined")``). Outputs: the disk
+    maps ``(..., K, H, W)`` of ``radius`` heatmap pixels and the offsets ``(..., K, 2, H, W)``
+    in units of ``radius``; decoded at the disk map's argmax after a ``kernel_size`` Gaussian
+    blur (``None``: none). Round trip: exact to float rounding."""
+
+    name: ClassVar[str] = "udp_combined"
+    output_names: ClassVar[tuple[str, ...]] = ("heatmaps", "offsets")
+    radius: float = 3.5
+    kernel_size: int | None = 23
+
+    def _convention(self) -> coords.Convention:
+        return "udp"
+
+    def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
+        w, h = self._size
+        return (("K, H, W", (None, h, w)), ("K, 2, H, W", (None, 2, h, w)))
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        return udp.encode_udp_combined(
+            keypoints, image_size=self.image_size, heatmap_size=self._size, radius=self.radius, weights=weights
+        )
+
+    def _decode(self, heatmaps: Array, offsets: Array) -> tuple[Array, Array]:
+        return udp.decode_udp_combined(
+            heatmaps, offsets, image_size=self.image_size, radius=self.radius, kernel_size=self.kernel_size
+        )
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class MegviiCodec(_HeatmapCodec):
+    """``"megvii"``: the MSPN / RSN target (Li et al., 2019; mmpose's ``MegviiHeatmap``): a
+    Gaussian on the heatmap pixel holding the keypoint (``rounding="nearest"``) whose sigma is
+    OpenCV's for a ``kernel_size`` blur, ``0.3 ((kernel_size - 1) / 2 - 1) + 0.8``, decoded by
+    DARK with that sigma and kernel (:func:`~landmark_codecs.decode_dark`; mmpose decodes with
+    the quarter shift). On its own target it returns the centre of the pixel holding the keypoint
+    exactly: round trip within half a heatmap pixel per axis (the target's quantization; the
+    error is uniform, so unbiased, for a keypoint uniform in its pixel); on a network's sub-pixel
+    output DARK refines."""
+
+    name: ClassVar[str] = "megvii"
+    kernel_size: int = 11
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        check.odd_size(self.kernel_size, "kernel_size", "the kernel is centred on a pixel")
+        if self.kernel_size < 5:
+            raise ValueError(
+                f"kernel_size must be at least 5 for codec 'megvii': below it OpenCV's sigma rule gives sigma <= 0.8, "
+                f"and DARK is exact on its target for sigma >= 1; got {self.kernel_size}"
+            )
+
+    @property
+    def sigma(self) -> float:
+        """The target's sigma in heatmap pixels: OpenCV's for ``kernel_size``."""
+        return 0.3 * ((self.kernel_size - 1) * 0.5 - 1) + 0.8
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        h = self.to_heatmap(keypoints)
+        return gaussian.encode_gaussian(
+            h, heatmap_size=self._size, sigma=self.sigma, rounding="nearest", weights=weights
+        )
+
+    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
+        c, s = dark.decode_dark(heatmaps, sigma=self.sigma, kernel_size=self.kernel_size)
+        return self.to_image(c), s
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class SimCCCodec(Codec):
     """``"simcc"``: SimCC's 1-D labels, ``split_ratio`` bins per image pixel
     (:func:`~landmark_codecs.encode_simcc`, :func:`~landmark_codecs.decode_simcc`; Li et al.,
@@ -602,6 +685,37 @@ class SoftArgmaxCodec(_HeatmapCodec):
     def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
         c, s = soft_argmax.decode_soft_argmax(heatmaps, beta=self.beta, logits=bool(self.logits), debias=self.debias)
         return self.to_image(c), s
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class RegressionCodec(Codec):
+    """``"regression"``: direct regression (DeepPose; RLE, Li et al., ICCV 2021; mmpose's
+    ``RegressionLabel``): the labels are the keypoints over ``image_size``
+    (:func:`~landmark_codecs.encode_regression`); decoding multiplies back, and reads RLE's
+    ``(sigma_x, sigma_y)`` as a score ``1 - mean(sigma)`` when the output is ``(..., K, 4)``
+    (:func:`~landmark_codecs.decode_regression`). No heatmap: leave ``heatmap_size`` out. Round
+    trip: exact to float rounding."""
+
+    name: ClassVar[str] = "regression"
+    output_names: ClassVar[tuple[str, ...]] = ("labels",)
+    has_heatmap: ClassVar[bool] = False
+
+    @property
+    def _size(self) -> tuple[int, int]:
+        return self.image_size
+
+    def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
+        return (("K, 2 or 4", (None, None)),)
+
+    def _sizes_text(self) -> str:
+        return f"image_size={self.image_size}"
+
+    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+        return regression.encode_regression(keypoints, image_size=self.image_size, weights=weights)
+
+    def _decode(self, labels: Array) -> tuple[Array, Array]:
+        return regression.decode_regression(labels, image_size=self.image_size)
 
 
 @_register

@@ -53,12 +53,12 @@ from mmpose.registry import KEYPOINT_CODECS
 
 from . import _common, _xp
 from . import _validation as check
-from .argmax import decode_argmax
 from .codecs import Codec, LandmarksOutsideWarning, PIPNetCodec, SimCCCodec, get_codec
-from .coords import Convention, heatmap_to_image, image_to_heatmap
+from .coords import Convention, image_to_heatmap
 from .dark import decode_dark
 from .gaussian import encode_gaussian
-from .simcc import _standard_label
+from .simcc import _standard_label, simcc_visibility
+from .udp import decode_udp_combined, encode_udp_combined
 
 __all__ = [
     "CODECS",
@@ -394,9 +394,11 @@ class UDPHeatmap(_GaussianDropIn):
 
     ``heatmap_type="combined"`` (UDP's offset target, ``(3 K, H, W)``): per keypoint a disk of
     radius ``radius_factor * max(W, H)`` heatmap px around it and the maps
-    ``(x - j) / radius``, ``(y - i) / radius``, as mmpose's; decoded as mmpose's (the argmax of
-    the disk blurred with OpenCV's ``2 * blur_kernel_size + 1`` kernel, plus the offsets there)
-    but mapped back with UDP's own scale: the keypoint to float32 rounding, where mmpose's
+    ``(x - j) / radius``, ``(y - i) / radius``, as mmpose's
+    (:func:`~landmark_codecs.encode_udp_combined` with ``outside="draw"``); decoded as mmpose's
+    (the argmax of the disk blurred with OpenCV's ``2 * blur_kernel_size + 1`` Gaussian, plus the
+    offsets there: :func:`~landmark_codecs.decode_udp_combined`, on the batch's device) but
+    mapped back with UDP's own scale: the keypoint to float32 rounding, where mmpose's
     ``w / (W - 1)`` is off by ``x / (w - 1)`` (docs/mmpose.md). A keypoint of visibility below
     0.5 gets zero maps and keeps its visibility as weight; other weights are the visibility,
     whatever the position (mmpose's rules); a NaN keypoint gets weight 0 and zero maps.
@@ -460,57 +462,57 @@ class UDPHeatmap(_GaussianDropIn):
         _single_instance(self, points)
         visible = _visibility(points, keypoints_visible)
         w, h = self._codec._size
-        centre = image_to_heatmap(points, image_size=self._codec.image_size, heatmap_size=(w, h), convention="udp")[0]
-        finite = np.isfinite(centre).all(axis=-1)
-        draw = finite & (visible[0] >= 0.5)
-        safe = np.where(draw[:, None], centre, 0.0)
-        dx = (safe[:, 0, None, None] - np.arange(w)[None, None, :]) / self._radius  # (K, 1, W)
-        dy = (safe[:, 1, None, None] - np.arange(h)[None, :, None]) / self._radius  # (K, H, 1)
-        disk = (dx * dx + dy * dy <= 1).astype(np.float64)
-        maps = np.stack([disk, np.broadcast_to(dx, disk.shape), np.broadcast_to(dy, disk.shape)], axis=1)
-        maps = np.where(draw[:, None, None, None], maps, 0.0).reshape(-1, h, w).astype(np.float32)
+        t = encode_udp_combined(
+            points,
+            image_size=self._codec.image_size,
+            heatmap_size=(w, h),
+            radius=self._radius,
+            weights=visible >= 0.5,  # mmpose draws nothing below 0.5 but keeps the visibility as weight
+            outside="draw",
+        )
+        maps = np.concatenate([t.heatmaps[0, :, None], t.offsets[0]], axis=1)  # (K, 3, H, W): disk, x, y
+        finite = np.isfinite(points[0]).all(axis=-1)
         weights = np.where(finite, visible[0], 0)[None].astype(visible.dtype)
-        return dict(heatmaps=maps, keypoint_weights=weights)
+        return dict(heatmaps=maps.reshape(-1, h, w).astype(np.float32), keypoint_weights=weights)
 
     def decode(self, encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One instance's heatmaps (``(K, H, W)``; ``(3 K, H, W)`` for ``"combined"``) ->
         ``keypoints (1, K, 2)`` in input-image pixels and ``scores (1, K)``."""
         if self.heatmap_type == "gaussian":
             return super().decode(encoded)
-        import cv2  # mmpose's own dependency: its blur picks the same anchor pixel as mmpose's
-
         maps = np.asarray(_xp.to_host(encoded, "encoded"))
         w, h = self._codec._size
         if maps.ndim != 3 or maps.shape[0] % 3 or tuple(maps.shape[1:]) != (h, w):
             raise ValueError(
                 f"encoded must be one instance's combined heatmaps (3 K, H, W) = (3 K, {h}, {w}), got shape {maps.shape}"
             )
-        ks = 2 * self.blur_kernel_size + 1
-        disks = np.ascontiguousarray(maps[::3].transpose(1, 2, 0), dtype=np.float32)  # (H, W, K): channels
-        # one call per 128 channels (OpenCV's Python limit), each blurred alone, as mmpose blurs each map
-        blurred = np.concatenate(
-            [
-                cv2.GaussianBlur(np.ascontiguousarray(disks[..., i : i + 128]), (ks, ks), 0).reshape(h, w, -1)
-                for i in range(0, disks.shape[-1], 128)
-            ],
-            axis=-1,
-        ).transpose(2, 0, 1)
-        anchor, scores = decode_argmax(blurred[None])
-        col, row = anchor[0, :, 0].astype(np.int64), anchor[0, :, 1].astype(np.int64)
-        k = np.arange(maps.shape[0] // 3)
-        offset = np.stack([maps[1::3][k, row, col], maps[2::3][k, row, col]], axis=-1) * self._radius
-        centre = anchor[0] + offset
-        keypoints = heatmap_to_image(centre, image_size=self._codec.image_size, heatmap_size=(w, h), convention="udp")
-        keypoints = np.where(scores[0, :, None] > 0, keypoints, self._marker())
-        return keypoints[None], scores
+        keypoints, scores = self.batch_decode(maps[None])
+        return keypoints[0], scores[0]
 
     def batch_decode(self, batch_heatmaps: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """As ``decode``, per instance of a batch (``"combined"``: on the host)."""
+        """As ``decode``, per instance of a batch ``(B, K, H, W)`` (``(B, 3 K, H, W)`` for
+        ``"combined"``), decoded on its device in one call."""
         if self.heatmap_type == "gaussian":
             return super().batch_decode(batch_heatmaps)
-        maps = _xp.to_host(batch_heatmaps.detach() if hasattr(batch_heatmaps, "detach") else batch_heatmaps)
-        decoded = [self.decode(m) for m in maps]
-        return [d[0] for d in decoded], [d[1] for d in decoded]
+        maps = batch_heatmaps.detach() if hasattr(batch_heatmaps, "detach") else batch_heatmaps
+        xp = _xp.namespace(batch_heatmaps=maps)
+        w, h = self._codec._size
+        if maps.ndim != 4 or maps.shape[1] % 3 or tuple(maps.shape[2:]) != (h, w):
+            raise ValueError(
+                f"batch_heatmaps must be combined heatmaps (B, 3 K, H, W) = (B, 3 K, {h}, {w}), got shape {tuple(maps.shape)}"
+            )
+        maps = xp.reshape(maps, (maps.shape[0], maps.shape[1] // 3, 3, h, w))
+        decoded = decode_udp_combined(
+            maps[:, :, 0, ...],
+            maps[:, :, 1:, ...],
+            image_size=self._codec.image_size,
+            radius=self._radius,
+            kernel_size=2 * self.blur_kernel_size + 1,
+        )
+        marker = xp.asarray(self._marker(), dtype=decoded.coords.dtype, device=_xp.device(decoded.coords))
+        coords = xp.where(decoded.scores[..., None] > 0, decoded.coords, marker)
+        coords, scores = _xp.to_host(coords), _xp.to_host(decoded.scores)
+        return [c[None] for c in coords], [v[None] for v in scores]
 
     def _marker(self) -> np.ndarray:
         w, h = self._codec._size
@@ -668,14 +670,8 @@ class SimCCLabel(BaseKeypointCodec):
         keypoints = np.where(decoded.scores[..., None] > 0, decoded.coords, marker)
         if not self.decode_visibility:
             return keypoints, decoded.scores
-        visibility = np.minimum(*(self._softmax_peak(lab, s) for lab, s in zip((x, y), self.sigma)))  # (N, K)
+        visibility = simcc_visibility(x, y, sigma=tuple(self.sigma.tolist()), beta=self.decode_beta)  # (N, K)
         return keypoints, (decoded.scores, visibility)
-
-    def _softmax_peak(self, labels: np.ndarray, sigma: float) -> np.ndarray:
-        z = labels * (self.decode_beta * sigma)
-        z = z - z.max(axis=-1, keepdims=True)
-        e = np.exp(z)
-        return e.max(axis=-1) / e.sum(axis=-1)
 
     def __repr__(self) -> str:
         return (

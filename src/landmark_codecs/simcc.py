@@ -12,7 +12,7 @@ from ._xp import Array
 from .coords import CONVENTIONS, Convention, heatmap_to_image, image_to_heatmap
 from .dark import blur_radius, nan_landmarks, refine_1d
 
-__all__ = ["SimCCTargets", "decode_simcc", "encode_simcc", "simcc_bins"]
+__all__ = ["SimCCTargets", "decode_simcc", "encode_simcc", "simcc_bins", "simcc_visibility"]
 
 
 class SimCCTargets(NamedTuple):
@@ -247,3 +247,60 @@ def decode_simcc(
         xp.minimum(best[0], best[1]),
     )
     return _common.DecodedLandmarks(*nan_landmarks(xp, coords, scores))
+
+
+@_xp.half_in_float32
+@_xp.non_finite_settled
+def simcc_visibility(
+    x_labels: Array, y_labels: Array, /, *, sigma: float | tuple[float, float], beta: float = 150.0
+) -> Array:
+    """RTMPose's visibility from SimCC labels: per axis the peak probability of
+    ``softmax(labels * beta * sigma)``, the smaller of the two (mmpose's ``decode_visibility``).
+
+    The peak probability is ``1 / sum_j exp((labels_j - max) * beta * sigma)``, taken relative to
+    the maximum so labels of any finite size neither overflow nor divide by zero: in ``(0, 1]``,
+    ``1 / (number of bins)`` for flat labels and ``1 / m`` for ``m`` tied maxima. A landmark whose
+    labels on either axis hold a NaN or an infinite maximum gets NaN; others are unaffected.
+
+    Args:
+        x_labels: ``(..., K, W * split_ratio)`` real floating scores over the x bins.
+        y_labels: ``(..., K, H * split_ratio)`` over the y bins, same leading shape and dtype.
+        sigma: the labels' sigma in bins, or an ``(x, y)`` pair (mmpose scales each axis by its own).
+        beta: the softmax's inverse temperature per unit of sigma, > 0 (mmpose's ``decode_beta``).
+
+    Returns:
+        ``(..., K)`` visibilities in the labels' dtype and device.
+
+    Reference:
+        T. Jiang et al., "RTMPose: Real-Time Multi-Person Pose Estimation based on MMPose", 2023.
+
+    >>> import numpy as np
+    >>> t = encode_simcc(np.array([[10.25, 3.0]]), image_size=(16, 8), sigma=2.0)
+    >>> [round(v, 4) for v in simcc_visibility(t.x_labels, t.y_labels, sigma=2.0, beta=1.0).tolist()]
+    [0.1332]
+    >>> simcc_visibility(t.x_labels, t.y_labels, sigma=2.0).tolist()  # y = 3.0 lies between two bins: a tie
+    [0.5]
+    """
+    sigmas = check.axis_sigmas(sigma)
+    beta = check.positive(beta, "beta")
+    xp = _xp.namespace(x_labels=x_labels, y_labels=y_labels)
+    for name, labels in (("x_labels", x_labels), ("y_labels", y_labels)):
+        check.floating(xp, labels, name)
+        if labels.ndim < 2 or labels.shape[-1] < 1:
+            raise ValueError(f"{name} must have shape (..., K, bins) with bins >= 1, got shape {tuple(labels.shape)}")
+    if x_labels.shape[:-1] != y_labels.shape[:-1]:
+        raise ValueError(
+            f"x_labels and y_labels must share their leading shape (..., K), got {tuple(x_labels.shape)} and {tuple(y_labels.shape)}"
+        )
+    if x_labels.dtype != y_labels.dtype:
+        raise TypeError(f"x_labels and y_labels must have one dtype, got {x_labels.dtype} and {y_labels.dtype}")
+    peaks = []
+    for labels, s in zip((x_labels, y_labels), sigmas):
+        top = xp.max(labels, axis=-1, keepdims=True)
+        finite = xp.isfinite(top)
+        shift = xp.where(finite, top, xp.zeros_like(top))
+        # (labels - max) <= 0, so exp never overflows; a difference of -inf weighs 0
+        total = xp.sum(xp.exp((labels - shift) * (beta * s)), axis=-1)
+        nan = xp.asarray(math.nan, dtype=labels.dtype, device=_xp.device(labels))
+        peaks.append(xp.where(finite[..., 0], 1 / total, nan))
+    return xp.minimum(peaks[0], peaks[1])

@@ -28,7 +28,21 @@ except ImportError as err:  # pragma: no cover - exercised in the CI leg without
     ) from err
 
 from . import _validation as check
-from . import _xp, argmax, boundaries, codecs, coords, dark, losses, pipnet, rounding, simcc, soft_argmax, udp
+from . import (
+    _xp,
+    argmax,
+    boundaries,
+    codecs,
+    coords,
+    dark,
+    losses,
+    pipnet,
+    regression,
+    rounding,
+    simcc,
+    soft_argmax,
+    udp,
+)
 
 __all__ = [
     "AdaptiveWingLoss",
@@ -38,11 +52,13 @@ __all__ = [
     "PIPNetDecoder",
     "PIPNetLoss",
     "RandomizedRoundingDecoder",
+    "RegressionDecoder",
     "STARLoss",
     "SimCCDecoder",
     "SoftArgmaxDecoder",
     "SoftWingLoss",
     "TargetEncoder",
+    "UDPCombinedDecoder",
     "UDPDecoder",
     "WingLoss",
     "uniform_noise",
@@ -195,6 +211,44 @@ class UDPDecoder(_FunctionModule):
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return udp.decode_udp(heatmaps, **self.options)
+
+
+class UDPCombinedDecoder(_FunctionModule):
+    """:func:`landmark_codecs.decode_udp_combined` as a Module: UDP's disk and offset maps to image pixels.
+
+    ``forward(heatmaps, offsets) -> (coords, scores)``: ``(..., K, H, W)`` and
+    ``(..., K, 2, H, W)`` -> ``(..., K, 2)`` in image pixels of ``image_size``, ``(..., K)``.
+
+    >>> import landmark_codecs as lc
+    >>> t = lc.encode_udp_combined(torch.tensor([[100.0, 37.5]], dtype=torch.float64), image_size=(256, 256), heatmap_size=(64, 64), radius=3.5)
+    >>> [round(v, 6) for v in UDPCombinedDecoder(image_size=(256, 256), radius=3.5)(t.heatmaps, t.offsets)[0][0].tolist()]
+    [100.0, 37.5]
+    """
+
+    def __init__(self, *, image_size: Sequence[int], radius: float, kernel_size: int | None = 23) -> None:
+        super().__init__(image_size=check.size(image_size, "image_size"), radius=radius, kernel_size=kernel_size)
+        side = max(2, (kernel_size + 1) // 2) if isinstance(kernel_size, int) and kernel_size > 0 else 2
+        udp.decode_udp_combined(torch.zeros(1, side, side), torch.zeros(1, 2, side, side), **self.options)
+
+    def forward(self, heatmaps: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return udp.decode_udp_combined(heatmaps, offsets, **self.options)
+
+
+class RegressionDecoder(_FunctionModule):
+    """:func:`landmark_codecs.decode_regression` as a Module: a regression head's labels to image pixels.
+
+    ``forward(labels) -> (coords, scores)``: ``(..., K, 2)`` ``(x / W, y / H)``, or ``(..., K, 4)``
+    with RLE's ``(sigma_x, sigma_y)`` -> ``(..., K, 2)`` in image pixels of ``image_size``, ``(..., K)``.
+
+    >>> [v for v in RegressionDecoder(image_size=(192, 256))(torch.tensor([[0.25, 0.5]]))[0][0].tolist()]
+    [48.0, 128.0]
+    """
+
+    def __init__(self, *, image_size: Sequence[int]) -> None:
+        super().__init__(image_size=check.size(image_size, "image_size"))
+
+    def forward(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return regression.decode_regression(labels, **self.options)
 
 
 class SimCCDecoder(_FunctionModule):

@@ -11,15 +11,18 @@ the inverse transform, so a round trip is exact up to the decoder's error, times
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
 
 from . import _common, _xp
+from . import _validation as check
 from ._xp import Array
 from .coords import heatmap_to_image, image_to_heatmap
-from .dark import decode_dark
+from .dark import decode_dark, nan_landmarks
 from .gaussian import encode_gaussian
 
-__all__ = ["decode_udp", "encode_udp"]
+__all__ = ["UDPCombinedTargets", "decode_udp", "decode_udp_combined", "encode_udp", "encode_udp_combined"]
 
 
 @_xp.half_in_float32
@@ -106,3 +109,198 @@ def decode_udp(
     return _common.DecodedLandmarks(
         heatmap_to_image(coords, image_size=image_size, heatmap_size=(w, h), convention="udp"), scores
     )
+
+
+class UDPCombinedTargets(NamedTuple):
+    """What :func:`encode_udp_combined` returns."""
+
+    heatmaps: Array
+    """``(..., K, H, W)`` disks: 1 within ``radius`` heatmap pixels of the landmark, else 0."""
+    offsets: Array
+    """``(..., K, 2, H, W)`` ``((x - j) / radius, (y - i) / radius)`` at every pixel ``(j, i)``."""
+    weights: Array
+    """``(..., K)`` per-landmark weights (0: NaN, outside the map or weight 0 given)."""
+
+
+@_xp.half_in_float32
+def encode_udp_combined(
+    coords: Array,
+    /,
+    *,
+    image_size: Sequence[int],
+    heatmap_size: Sequence[int],
+    radius: float,
+    weights: Array | None = None,
+    outside: Literal["empty", "draw"] = "empty",
+) -> UDPCombinedTargets:
+    """UDP's combined classification and offset target, corner-aligned (mmpose's ``"combined"``).
+
+    Per landmark at heatmap position ``(x, y)`` (``image_to_heatmap(convention="udp")``): a disk
+    map, 1 where ``(x - j)^2 + (y - i)^2 <= radius^2``, and two offset maps
+    ``(x - j) / radius``, ``(y - i) / radius`` over the whole map (a loss weights them by the
+    disk). Any pixel's offsets point exactly at the landmark, so :func:`decode_udp_combined`
+    returns it to float rounding wherever its argmax falls in the disk.
+
+    Args:
+        coords: ``(..., K, 2)`` landmark ``(x, y)`` in image pixels, real floating.
+        image_size: ``(W_i, H_i)`` of the network input, each >= 2.
+        heatmap_size: ``(W_h, H_h)``, each >= 2.
+        radius: the disk's radius in heatmap pixels, > 0 (mmpose: ``radius_factor * max(W_h,
+            H_h)``, 0.0546875 * 64 = 3.5 by default).
+        weights: optional ``(..., K)`` per-landmark weights or visibility (bool or numeric);
+            0 leaves the landmark out.
+        outside: what a finite landmark outside the map gets: ``"empty"`` (all-zero maps and
+            weight 0) or ``"draw"`` (the part of its disk on the map, its offsets and its
+            weight: mmpose's target for keypoints just outside the crop).
+
+    Returns:
+        :class:`UDPCombinedTargets` ``(heatmaps, offsets, weights)`` in ``coords``' dtype and
+        device; landmarks of weight 0 or NaN (or, with ``outside="empty"``, outside
+        ``[-0.5, W_h - 0.5) x [-0.5, H_h - 0.5)`` in heatmap pixels) get weight 0 and all-zero
+        maps.
+
+    Convention:
+        ``(x, y)`` in image pixels, integers at pixel centres; offsets in units of ``radius``,
+        ``x`` first; sizes are ``(W, H)``.
+
+    Reference:
+        J. Huang, Z. Zhu, F. Guo and G. Huang, "The Devil is in the Details: Delving into Unbiased
+        Data Processing for Human Pose Estimation", CVPR 2020.
+
+    >>> import numpy as np
+    >>> t = encode_udp_combined(np.array([[10.3, 200.7]]), image_size=(256, 256), heatmap_size=(64, 64), radius=3.5)
+    >>> t.heatmaps.shape, t.offsets.shape, int(t.heatmaps.sum())
+    ((1, 64, 64), (1, 2, 64, 64), 36)
+    """
+    r = check.positive(radius, "radius")
+    in_map = image_to_heatmap(coords, image_size=image_size, heatmap_size=heatmap_size, convention="udp")
+    xp, (w, h), safe, weights, keep = _common.prepare_coords(in_map, weights, heatmap_size, outside)
+    zero = xp.zeros((), dtype=in_map.dtype, device=_xp.device(in_map))
+    dx = (safe[..., 0:1] - _common.grid(xp, w, in_map)) / r  # (..., K, W)
+    dy = (safe[..., 1:2] - _common.grid(xp, h, in_map)) / r  # (..., K, H)
+    dx = xp.where(keep[..., None], dx, zero)
+    dy = xp.where(keep[..., None], dy, zero)
+    shape = (*in_map.shape[:-1], h, w)
+    ox = xp.broadcast_to(dx[..., None, :], shape)
+    oy = xp.broadcast_to(dy[..., :, None], shape)
+    inside = (ox * ox + oy * oy <= 1) & keep[..., None, None]
+    disk = xp.astype(inside, in_map.dtype)
+    return UDPCombinedTargets(disk, xp.stack([ox, oy], axis=-3), weights)
+
+
+@_xp.half_in_float32
+def decode_udp_combined(
+    heatmaps: Array,
+    offsets: Array,
+    /,
+    *,
+    image_size: Sequence[int],
+    radius: float,
+    kernel_size: int | None = 23,
+) -> _common.DecodedLandmarks:
+    """UDP's combined decoding: the blurred disk map's argmax plus the offsets there.
+
+    Each ``(H, W)`` map is blurred by a Gaussian of side ``kernel_size`` (sigma
+    ``0.3 ((kernel_size - 1) / 2 - 1) + 0.8``, OpenCV's rule, borders reflected as OpenCV's
+    default ``BORDER_REFLECT_101``: OpenCV's ``GaussianBlur`` for sides from 11 up, which mmpose
+    calls with ``2 * blur_kernel_size + 1 = 23``; OpenCV takes fixed kernels up to 9);
+    ``None`` skips the blur. At the blurred map's first maximum ``(j, i)`` the landmark is
+    ``(j, i) + radius * offsets[:, i, j]``, mapped back to image pixels corner-aligned (UDP's
+    scale, the encoder's: mmpose's decoder scales by ``W_i / (W_h - 1)`` and is off by
+    ``x / (W_i - 1)``). On :func:`encode_udp_combined`'s targets it returns the landmark to float
+    rounding. Scores are the blurred maxima. A map holding NaN or an infinite value (which the
+    blur spreads over it) decodes to NaN coordinates with score 0; other landmarks are unaffected.
+
+    Args:
+        heatmaps: ``(..., K, H_h, W_h)`` real floating disk scores, ``W_h, H_h >= 2``.
+        offsets: ``(..., K, 2, H_h, W_h)`` offset maps in units of ``radius``.
+        image_size: ``(W_i, H_i)`` of the network input, each >= 2.
+        radius: the encoder's radius in heatmap pixels.
+        kernel_size: odd side of the blur kernel, at most ``2 max(W_h, H_h) - 1`` (a wider one
+            only wraps around the reflected border), or ``None``.
+
+    Returns:
+        ``(coords, scores)``: ``(..., K, 2)`` ``(x, y)`` in image pixels and ``(..., K)``.
+
+    Convention:
+        As :func:`encode_udp_combined`.
+
+    >>> import numpy as np
+    >>> t = encode_udp_combined(np.array([[10.3, 200.7]]), image_size=(256, 256), heatmap_size=(64, 64), radius=3.5)
+    >>> coords, _ = decode_udp_combined(t.heatmaps, t.offsets, image_size=(256, 256), radius=3.5)
+    >>> np.round(coords, 6).tolist()
+    [[10.3, 200.7]]
+    """
+    r = check.positive(radius, "radius")
+    xp = _xp.namespace(heatmaps=heatmaps, offsets=offsets)
+    check.heatmaps(xp, heatmaps)
+    check.floating(xp, offsets, "offsets")
+    h, w = heatmaps.shape[-2:]
+    want = (*heatmaps.shape[:-2], 2, h, w)
+    if tuple(offsets.shape) != want:
+        raise ValueError(
+            f"offsets must have shape (..., K, 2, H, W) = {want} for heatmaps of shape {tuple(heatmaps.shape)}, "
+            f"got shape {tuple(offsets.shape)}"
+        )
+    if kernel_size is not None:
+        check.odd_size(kernel_size, "kernel_size", "the kernel is centred on a pixel")
+        if kernel_size > 2 * max(w, h) - 1:
+            raise ValueError(
+                f"kernel_size must be at most 2 * max(W, H) - 1 = {2 * max(w, h) - 1} for {h}x{w} maps "
+                f"(a wider kernel only wraps around the reflected border), got {kernel_size}"
+            )
+        # a non-finite value would spread over the whole map (and NumPy warn of inf * 0): such
+        # maps are blurred as zeros and their landmarks set to NaN below
+        finite = xp.all(xp.isfinite(heatmaps), axis=(-2, -1))
+        zero = xp.zeros((), dtype=heatmaps.dtype, device=_xp.device(heatmaps))
+        blurred = _blur(xp, xp.where(finite[..., None, None], heatmaps, zero), kernel_size)
+    else:
+        finite = xp.all(xp.isfinite(heatmaps), axis=(-2, -1))
+        blurred = heatmaps
+    index, scores = _xp.argmax_2d(xp, blurred)  # (..., K, 1), (..., K)
+    scores = xp.where(finite, scores, xp.asarray(math.nan, dtype=scores.dtype, device=_xp.device(scores)))
+    flat = xp.reshape(offsets, (*offsets.shape[:-2], h * w))  # (..., K, 2, H*W)
+    at = _xp.take_along_last(xp, flat, index[..., None, :])[..., 0]  # (..., K, 2)
+    x, y = _common.unravel(xp, index[..., 0], w, heatmaps.dtype)
+    centre = xp.stack([x, y], axis=-1) + at * r
+    coords, scores = nan_landmarks(xp, centre, scores)
+    return _common.DecodedLandmarks(
+        heatmap_to_image(coords, image_size=image_size, heatmap_size=(w, h), convention="udp"), scores
+    )
+
+
+def _blur(xp: Any, maps: Array, kernel_size: int) -> Array:
+    """``B_h @ maps @ B_w^T``: the separable Gaussian with reflected borders, as two matrix products."""
+    h, w = maps.shape[-2:]
+    dtype, device = maps.dtype, _xp.device(maps)
+    bh = _blur_matrix(xp, h, kernel_size, dtype, device)
+    bw = bh if w == h else _blur_matrix(xp, w, kernel_size, dtype, device)
+    return xp.matmul(xp.matmul(bh, maps), xp.matrix_transpose(bw))
+
+
+def _blur_matrix(xp: Any, n: int, kernel_size: int, dtype: Any, device: Any) -> Array:
+    """The ``(n, n)`` matrix of a 1-D Gaussian blur with ``BORDER_REFLECT_101`` (``dcb|abcd|cba``).
+
+    Built in the maps' namespace (traceable, no host table): a source position ``i + t`` reads
+    pixel ``reflect((i + t) mod P)``, ``P = 2 (n - 1)``, so the taps fold onto ``P`` residues, and
+    pixel ``j`` is read from residues ``j`` and ``P - j`` (one residue at the two ends): entry
+    ``(i, j)`` sums the folded taps at ``(j - i) mod P`` and ``(P - j - i) mod P``. Cost
+    ``O(n^2 + kernel_size * P)``, whatever the kernel's width.
+    """
+    if n == 1:
+        return xp.ones((1, 1), dtype=dtype, device=device)
+    half, period = kernel_size // 2, 2 * (n - 1)
+    sigma = 0.3 * ((kernel_size - 1) * 0.5 - 1) + 0.8
+    offsets = xp.arange(-half, half + 1, device=device)
+    taps = xp.astype(offsets, dtype)
+    kernel = xp.exp(taps * taps * (-0.5 / (sigma * sigma)))
+    kernel = kernel / xp.sum(kernel)
+    residues = xp.arange(period, device=device)
+    zero = xp.zeros((), dtype=dtype, device=device)
+    folded = xp.sum(xp.where((offsets % period)[:, None] == residues[None, :], kernel[:, None], zero), axis=0)
+    i, j = xp.arange(n, device=device)[:, None], xp.arange(n, device=device)[None, :]
+    direct = xp.take(folded, xp.reshape((j - i) % period, (-1,)), axis=0)
+    mirrored = xp.take(folded, xp.reshape((period - j - i) % period, (-1,)), axis=0)
+    inner = xp.reshape(xp.broadcast_to((j > 0) & (j < n - 1), (n, n)), (-1,))  # the ends have one residue
+    mirrored = xp.where(inner, mirrored, zero)
+    return xp.reshape(direct + mirrored, (n, n))

@@ -106,10 +106,20 @@ def bench_codec(spec: str, *, image_size: int, size: int, sigma: float, neighbor
     ``sigma`` heatmap px (bins) for the Gaussian codecs, ``logits=True`` for the softmax ones,
     PIPNet's neighbour table, and no outside-the-image check (the bench clamps)."""
     name, options = parse_codec(spec)
+    if name == "regression":
+        raise ValueError(
+            f"codec {spec!r} regresses coordinates: it has no heatmap resolution for the bench to sweep "
+            "(its round trip is exact to float rounding at any size)"
+        )
     fields = codec_options(name)
     defaults: dict[str, Any] = {"on_outside": "ignore"}
     if "sigma" in fields and name != "h3r":  # H3R's target is one-hot unless asked
         defaults["sigma"] = sigma
+    if name == "megvii":  # the odd kernel (>= 5) whose OpenCV sigma, 0.3 (k / 2 - 1.5) + 0.8, is nearest
+        defaults["kernel_size"] = 2 * max(2, round((sigma - 0.8) / 0.3 + 1)) + 1
+    if name == "udp_combined":  # mmpose's disk (radius_factor 0.0546875 of the side) and blur, within the map
+        defaults["radius"] = max(1.0, 0.0546875 * size)
+        defaults["kernel_size"] = min(23, 2 * size - 1)
     if "logits" in fields:
         defaults["logits"] = True
     if name == "simcc":
@@ -136,6 +146,8 @@ def output_kinds(codec: Codec) -> tuple[str, ...]:
         return ("labels", "labels")
     if codec.name == "pipnet":
         return ("map", "cells", "cells")
+    if codec.name == "udp_combined":  # offsets in units of the radius, one draw per map as PIPNet's
+        return ("map", "cells")
     return ("logits",) if getattr(codec, "logits", False) else ("map",)
 
 
@@ -252,9 +264,9 @@ def run(
                 codec = dataclasses.replace(codec, expected=True)  # what a network trained on samples learns
             kinds = output_kinds(codec)
             decoded = np.empty_like(truth)
-            maps = (
-                1 + 2 + 2 * table.index.shape[-1] if table is not None and codec.name == "pipnet" else 1
-            )  # score, offsets, neighbour offsets
+            # maps per landmark: PIPNet's score, offsets, neighbour offsets; UDP's disk and two offsets
+            maps = 1 + 2 + 2 * table.index.shape[-1] if table is not None and codec.name == "pipnet" else 1
+            maps = 3 if codec.name == "udp_combined" else maps
             step = max(1, _CHUNK_VALUES // (k * size * size * maps))
             for start in range(0, n, step):
                 c_img = encoded[start : start + step]
