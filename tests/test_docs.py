@@ -391,3 +391,17 @@ def test_quantization_page_example_shows_each_claim():
     np.testing.assert_allclose(scope["soft"], inside, atol=1e-6)
     # The mean of 200 samples: per axis the rounding's standard deviation is at most 0.5 / sqrt(200).
     assert np.abs(scope["sample_mean"] - inside).max() < 6 * 0.5 / np.sqrt(200)
+
+
+def test_deploy_page_example_exports_runs_in_onnx_runtime_and_matches_eager(tmp_path, monkeypatch):
+    """docs/deploy.md: the head and its decoder as one ONNX graph, run at batch 5 (exported at
+    2), equal to eager within 32 float32 ulps of the 256 px coordinates."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript (the test extra)")
+    pytest.importorskip("onnxruntime", reason="the page runs the graph in ONNX Runtime (the test extra)")
+    monkeypatch.chdir(tmp_path)
+    scope = _run_first_example(README.parent / "docs" / "deploy.md")
+    coords, scores, eager = scope["coords"], scope["scores"], scope["eager"].numpy()
+    assert coords.shape == (5, 98, 2) and scores.shape == (5, 98)
+    np.testing.assert_allclose(coords, eager, rtol=0, atol=32 * np.finfo(np.float32).eps * 256)
+    assert (tmp_path / "landmarker.onnx").exists()

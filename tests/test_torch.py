@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from public_calls import CALLS, HOST_SIDE, INPUTS, TABLE, outputs  # noqa: E402
+from public_calls import CALLS, CODECS, HOST_SIDE, INPUTS, TABLE, outputs  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import landmark_codecs as lc  # noqa: E402
@@ -233,6 +233,9 @@ modules = [
     (lct.DarkDecoder(sigma=1.5), (a["maps"],)),
     (lct.SimCCDecoder(image_size=(32, 24), refine="dark", sigma=2.0), (a["x_labels"], a["y_labels"])),
     (lct.PIPNetDecoder(table, merge="original"), (a["scores"], a["offsets"], a["neighbor_offsets"])),
+    (lct.UDPCombinedDecoder(image_size=(64, 48), radius=2.0, kernel_size=11), (a["maps"], a["udp_offsets"])),
+    (lct.CodecDecoder(lc.get_codec("pipnet", image_size=public_calls.IMAGE, heatmap_size=public_calls.GRID, mean_shape=INPUTS["mean_shape"], num_neighbors=3)), (a["scores"], a["offsets"], a["neighbor_offsets"])),
+    (lct.CodecDecoder(public_calls.CODECS["simcc"]), (a["x_labels"], a["y_labels"])),
     (lct.AdaptiveWingLoss(weighted_loss_map=True), (a["maps"], a["target"])),
     (lct.STARLoss(distance="l1"), (a["maps"], a["coords"])),
     (lct.CoordConv2d(6, 3, 3, padding=1, with_r=True, with_boundary=True), (a["maps"], a["boundary"])),
@@ -305,6 +308,11 @@ DECODER_MODULES = {
         lambda: lct.SimCCDecoder(image_size=(32, 24), refine="dark", sigma=2.0),
         lambda a: lc.decode_simcc(a["x_labels"], a["y_labels"], image_size=(32, 24), refine="dark", sigma=2.0),
         ("x_labels", "y_labels"),
+    ),
+    "CodecDecoder": (
+        lambda: lct.CodecDecoder(CODECS["dark"]),
+        lambda a: CODECS["dark"].decode(a["maps"]),
+        ("maps",),
     ),
     "PIPNetDecoder": (
         lambda: lct.PIPNetDecoder(TABLE, merge="original"),

@@ -276,6 +276,11 @@ class Codec:
         ``coords`` are ``(..., K, 2)`` ``(x, y)`` in image pixels, ``scores`` ``(..., K)`` (what
         the family's decoder reports: the map's maximum, or the score at the chosen cell).
         """
+        self._check_outputs(outputs)
+        return DecodedLandmarks(*self._decode(*outputs))
+
+    def _check_outputs(self, outputs: tuple[Any, ...]) -> None:
+        """The outputs' count and trailing shapes against the codec's sizes (``decode``'s check)."""
         if len(outputs) != len(self.output_names):
             raise TypeError(
                 f"codec {self.name!r} decodes {len(self.output_names)} output(s) ({', '.join(self.output_names)}), got {len(outputs)}"
@@ -292,7 +297,6 @@ class Codec:
                     f"{name} must have shape (..., {layout}) = (..., {sizes}) for codec {self.name!r} with "
                     f"{self._sizes_text()}, got shape {shape}"
                 )
-        return DecodedLandmarks(*self._decode(*outputs))
 
     def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
         """Per output, its trailing axes' names and sizes (None: any), which :meth:`Codec.decode` checks."""
@@ -801,6 +805,10 @@ class PIPNetCodec(_HeatmapCodec):
             self.to_heatmap(keypoints), grid_size=self._size, neighbors=self._table, weights=weights
         )
 
-    def _decode(self, scores: Array, offsets: Array, neighbor_offsets: Array) -> tuple[Array, Array]:
-        c, s = pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbors=self._table, merge=self.merge)
+    def _decode(
+        self, scores: Array, offsets: Array, neighbor_offsets: Array, table: pipnet.PIPNetNeighbors | None = None
+    ) -> tuple[Array, Array]:
+        """``table``: the same table on the outputs' device (``landmark_codecs.torch.CodecDecoder``'s buffers)."""
+        neighbors = self._table if table is None else table
+        c, s = pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbors=neighbors, merge=self.merge)
         return self.to_image(c), s

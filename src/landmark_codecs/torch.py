@@ -47,6 +47,7 @@ from . import (
 __all__ = [
     "AdaptiveWingLoss",
     "ArgmaxDecoder",
+    "CodecDecoder",
     "CoordConv2d",
     "DarkDecoder",
     "PIPNetDecoder",
@@ -336,6 +337,57 @@ class PIPNetDecoder(_FunctionModule):
         self, scores: torch.Tensor, offsets: torch.Tensor, neighbor_offsets: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbors=self.neighbors, **self.options)
+
+
+class CodecDecoder(nn.Module):
+    """A codec's ``decode`` as a Module: network outputs to ``(coords, scores)`` in image pixels.
+
+    ``forward(*outputs) -> (coords, scores)``: the codec's outputs (``codec.output_names``, e.g.
+    ``(..., K, H, W)`` heatmaps, SimCC's two label sets, PIPNet's three maps) -> ``(..., K, 2)``
+    ``(x, y)`` in pixels of ``codec.image_size`` under the codec's convention, and ``(..., K)``
+    scores: :meth:`landmark_codecs.Codec.decode`, with its shape checks. For any codec of
+    :func:`landmark_codecs.codec_names`; it exports with a dynamic batch axis
+    (``torch.export.export``, ``torch.onnx.export(..., dynamo=True)``; docs/deploy.md) and
+    compiles. PIPNet's neighbour table is held as non-persistent buffers, so ``.to(device)``
+    moves it (no copy per call) and ``state_dict`` stays free of it.
+
+    Convention:
+        As the codec's: ``(x, y)`` image pixels, integers at pixel centres.
+
+    >>> import landmark_codecs as lc
+    >>> codec = lc.get_codec("dark", image_size=(256, 256), heatmap_size=(64, 64), sigma=2.0)
+    >>> maps = codec.encode(torch.tensor([[100.0, 37.5]], dtype=torch.float64)).outputs[0]
+    >>> [round(v, 6) for v in CodecDecoder(codec)(maps)[0][0].tolist()]
+    [100.0, 37.5]
+    """
+
+    index: torch.Tensor  # PIPNet only: its table's three fields, registered as buffers in __init__
+    reverse_index: torch.Tensor
+    reverse_count: torch.Tensor
+
+    def __init__(self, codec: codecs.Codec, /) -> None:
+        super().__init__()
+        if not isinstance(codec, codecs.Codec):
+            raise TypeError(
+                f"codec must be a landmark_codecs codec (from get_codec), got {type(codec).__module__}.{type(codec).__qualname__}"
+            )
+        self.codec = codec
+        if isinstance(codec, codecs.PIPNetCodec):
+            for name, values in zip(codec._table._fields, codec._table):  # checked by the codec
+                self.register_buffer(name, torch.as_tensor(values), persistent=False)
+
+    def forward(self, *outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        codec = self.codec
+        if not isinstance(codec, codecs.PIPNetCodec):
+            coords, scores = codec.decode(*outputs)
+            return coords, scores
+        codec._check_outputs(outputs)
+        scores, offsets, neighbor_offsets = outputs
+        table = pipnet.PIPNetNeighbors(self.index, self.reverse_index, self.reverse_count)
+        return codec._decode(scores, offsets, neighbor_offsets, table=table)
+
+    def extra_repr(self) -> str:
+        return repr(self.codec)
 
 
 class WingLoss(_FunctionModule):
