@@ -48,6 +48,7 @@ INPUTS: dict[str, np.ndarray] = {
 INPUTS["coords_cells"] = _coords / 2  # PIPNet grid cells
 INPUTS["coords_image"] = _coords * 4  # image pixels of a 4x larger image
 INPUTS["areas"] = np.array([2000.0, 3000.0])  # instance areas for OKS, px^2
+INPUTS["head_boxes"] = np.array([[[10.0, 5.0], [40.0, 30.0]], [[0.0, 0.0], [8.0, 6.0]]])  # PCKh, image px
 INPUTS["coords_simcc"] = _coords * 2  # image pixels for SimCC's (32, 24) image
 INPUTS["udp_offsets"] = _rng.normal(size=(2, 6, 2, 12, 16))  # UDP combined x/y offset maps
 INPUTS["labels"] = _rng.random((2, 6, 2))  # regression labels (x / W, y / H)
@@ -254,6 +255,12 @@ CALLS = {
     "metrics.pck": (
         "metrics.pck",
         lambda a: metrics.pck(a["coords_image"], a["coords"], threshold=0.5, weights=a["weights"]),
+    ),
+    "metrics.pckh": (
+        "metrics.pckh",
+        lambda a: metrics.pckh(
+            a["coords_image"], a["coords"], head_boxes=a["head_boxes"], weights=a["weights"], excluded=(2, 3)
+        ),
     ),
     "metrics.oks": (
         "metrics.oks",

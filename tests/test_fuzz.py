@@ -374,6 +374,10 @@ OPTION_CALLS = {
     "metrics.pck": (["coords_image", "coords"], dict(threshold=0.5, normalizer="bbox", eyes=None)),
     "metrics.normalizing_distance": (["coords"], dict(normalizer="inter_pupil", eyes=((0, 1), 5))),
     "metrics.oks": (["coords_image", "coords"], dict(areas=INPUTS["areas"], sigmas=COCO_SIGMAS[:6])),
+    "metrics.pckh": (
+        ["coords_image", "coords"],
+        dict(head_boxes=INPUTS["head_boxes"], threshold=0.5, weights=None, excluded=(2, 3)),
+    ),
     "metrics.coco_ap": (
         ["coords_image", "coords"],
         dict(areas=INPUTS["areas"], scores=np.array([0.3, 0.7]), sigmas=COCO_SIGMAS[:6]),

@@ -1,4 +1,4 @@
-"""COCO's keypoint metrics: OKS by its formula, AP equal to pycocotools' COCOeval."""
+"""Human pose metrics: OKS by its formula, AP equal to pycocotools' COCOeval, PCKh as MPII reports it."""
 
 from __future__ import annotations
 
@@ -115,3 +115,82 @@ def test_coco_ap_edge_cases_and_errors():
         metrics.oks(pred, target, areas=areas, sigmas=(0.0,) * 17)
     with pytest.raises(TypeError, match="sigmas must be a sequence"):
         metrics.oks(pred, target, areas=areas, sigmas="coco")
+
+
+# ---------------------------------------------------------------- PCKh (MPII)
+
+
+def _pckh_by_loops(pred, target, boxes, weights, threshold, excluded):
+    """MPII's evaluation written out, instance by instance and joint by joint: head size 0.6 x
+    the head box diagonal, a joint correct when its error over the head size is <= threshold."""
+    n, k = pred.shape[:2]
+    hits, counts = np.zeros(k), np.zeros(k)
+    for i in range(n):
+        head = 0.6 * np.hypot(*(boxes[i, 1] - boxes[i, 0]))
+        for j in range(k):
+            if weights[i, j] == 0 or not np.isfinite(target[i, j]).all():
+                continue
+            counts[j] += 1
+            error = np.hypot(*(pred[i, j] - target[i, j]))
+            if 0 < head < np.inf and error / head <= threshold:
+                hits[j] += 1
+    with np.errstate(invalid="ignore"):
+        per_joint = hits / counts
+    keep = [j for j in range(k) if j not in excluded]
+    return hits[keep].sum() / counts[keep].sum(), per_joint
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.1])
+def test_pckh_is_mpiis_evaluation(backend, threshold):
+    """Per joint and the reported mean (pelvis and thorax left out), equal to the loops; NaN
+    predictions and a degenerate head box count as misses, unlabelled joints not at all."""
+    rng = np.random.default_rng(1)
+    n = 50
+    target = rng.uniform(20, 300, (n, 16, 2))
+    corner = rng.uniform(20, 200, (n, 2))
+    boxes = np.stack([corner, corner + rng.uniform(10, 60, (n, 2))], axis=1)
+    head = 0.6 * np.hypot(*(boxes[:, 1] - boxes[:, 0]).T)
+    pred = target + rng.normal(0, 1, target.shape) * head[:, None, None] * rng.choice([0.1, 0.3, 0.6], (n, 16, 1))
+    weights = (rng.random((n, 16)) > 0.15).astype(float)
+    pred[3, 5] = np.nan
+    target[4, 2] = np.nan  # unlabelled
+    boxes[5, 1] = boxes[5, 0]  # a zero head box: its joints are misses
+    weights[:, 11] = 0  # a joint labelled nowhere
+    a = {k: convert(v, backend) for k, v in dict(pred=pred, target=target, boxes=boxes, weights=weights).items()}
+    got = metrics.pckh(a["pred"], a["target"], head_boxes=a["boxes"], threshold=threshold, weights=a["weights"])
+    mean, per_joint = _pckh_by_loops(pred, target, boxes, weights, threshold, metrics.MPII_UNREPORTED)
+    np.testing.assert_allclose(numpy_of(got.per_joint), per_joint, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(float(numpy_of(got.mean)), mean, rtol=1e-15, atol=0)
+    assert np.isnan(numpy_of(got.per_joint)[11]) and 0 < mean < 1
+    everything = metrics.pckh(pred, target, head_boxes=boxes, threshold=threshold, weights=weights, excluded=())
+    np.testing.assert_allclose(
+        float(everything.mean), _pckh_by_loops(pred, target, boxes, weights, threshold, ())[0], rtol=1e-15
+    )
+
+
+def test_pckh_with_nothing_labelled_is_nan_and_one_instance_needs_no_batch_axis():
+    target = np.zeros((16, 2))
+    boxes = np.array([[0.0, 0.0], [3.0, 4.0]])
+    one = metrics.pckh(target + 1.0, target, head_boxes=boxes)  # error sqrt(2) <= 0.5 * 3
+    assert float(one.mean) == 1.0 and one.per_joint.shape == (16,)
+    none = metrics.pckh(target, target, head_boxes=boxes, weights=np.zeros(16))
+    assert np.isnan(float(none.mean)) and np.isnan(none.per_joint).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(head_boxes=np.zeros((3, 2))), ValueError, r"head_boxes must have shape \(2, 2, 2\)"),
+        (dict(head_boxes=np.zeros((2, 2, 2)), threshold=0.0), ValueError, "threshold must be positive"),
+        (
+            dict(head_boxes=np.zeros((2, 2, 2)), excluded=(16,)),
+            ValueError,
+            r"excluded must hold joint indices in \[0, 16\)",
+        ),
+        (dict(head_boxes=np.zeros((2, 2, 2)), excluded=6), TypeError, "excluded must be a sequence"),
+        (dict(head_boxes=np.zeros((2, 2, 2), dtype=int)), TypeError, "head_boxes must have a real floating"),
+    ],
+)
+def test_pckh_bad_input(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        metrics.pckh(np.zeros((2, 16, 2)), np.zeros((2, 16, 2)), **kwargs)

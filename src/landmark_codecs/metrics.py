@@ -29,7 +29,9 @@ __all__ = [
     "COCO_SIGMAS",
     "EYE_CONTOURS",
     "EYE_CORNERS",
+    "MPII_UNREPORTED",
     "CocoAP",
+    "PCKh",
     "auc",
     "ced",
     "coco_ap",
@@ -38,6 +40,7 @@ __all__ = [
     "normalizing_distance",
     "oks",
     "pck",
+    "pckh",
 ]
 
 #: COCO's per-keypoint OKS constants, in COCO's 17-keypoint order (nose, left/right eye, ear,
@@ -46,6 +49,11 @@ COCO_SIGMAS: tuple[float, ...] = tuple(
     v / 10.0
     for v in (0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89)
 )
+
+#: MPII's pelvis and thorax (joints 6 and 7 of its 16), which its reported mean PCKh leaves out.
+MPII_UNREPORTED: tuple[int, ...] = (6, 7)
+#: MPII's head size: this share of the head box's diagonal (the evaluation's ``SC_BIAS``).
+_MPII_HEAD_SHARE = 0.6
 
 # Outer eye corners (the inter-ocular normalization of 300W, WFLW and COFW papers).
 EYE_CORNERS: dict[int, tuple[int, int]] = {68: (36, 45), 98: (60, 72), 29: (8, 9)}
@@ -458,6 +466,103 @@ def oks(
     keep = _kept(xp, target, weights)
     terms = xp.where(keep, xp.exp(-e), xp.zeros((), dtype=dtype, device=dev))
     return xp.sum(terms, axis=-1) / xp.sum(xp.astype(keep, dtype), axis=-1)
+
+
+class PCKh(NamedTuple):
+    """What :func:`pckh` returns (fractions, not percent)."""
+
+    mean: Array
+    """``()`` the share of labelled joints within the threshold, over every joint but the excluded ones."""
+    per_joint: Array
+    """``(K,)`` the share per joint over the instances (NaN for a joint labelled nowhere)."""
+
+
+@_xp.half_in_float32
+@_xp.non_finite_settled
+def pckh(
+    pred: Array,
+    target: Array,
+    /,
+    *,
+    head_boxes: Array,
+    threshold: float = 0.5,
+    weights: Array | None = None,
+    excluded: Sequence[int] = MPII_UNREPORTED,
+) -> PCKh:
+    """PCKh as MPII reports it: a joint is correct when its error is at most ``threshold`` times
+    the instance's head size, 0.6 times its head box's diagonal.
+
+    ``hit[n, k] = |pred - target| / (0.6 |box_n[1] - box_n[0]|) <= threshold`` for labelled joints;
+    ``per_joint[k] = sum_n hit / sum_n labelled``; ``mean`` pools every labelled joint except
+    ``excluded`` (MPII's pelvis and thorax, :data:`MPII_UNREPORTED`, which its tables leave out):
+    the per-joint shares weighted by their counts, as MPII's evaluation and mmpose's
+    ``MpiiPCKAccuracy`` average them. A NaN prediction, and every joint of an instance whose head
+    size is not positive and finite, counts as a miss (MPII's comparison is false there); a NaN
+    target or a weight of 0 marks a joint unlabelled.
+
+    Args:
+        pred, target: ``(..., K, 2)`` ``(x, y)`` in image pixels (MPII's 16 joints in its order:
+            right ankle, knee, hip, left hip, knee, ankle, pelvis, thorax, upper neck, head top,
+            right wrist, elbow, shoulder, left shoulder, elbow, wrist).
+        head_boxes: ``(..., 2, 2)`` each instance's head box corners ``((x1, y1), (x2, y2))``,
+            image pixels.
+        threshold: > 0; 0.5 for PCKh@0.5, MPII's headline figure.
+        weights: optional ``(..., K)``: non-zero marks a labelled joint (MPII's visibility).
+        excluded: joint indices left out of ``mean`` (``()`` for none).
+
+    Returns:
+        :class:`PCKh` ``(mean, per_joint)``, fractions in ``pred``'s dtype and device; NaN where
+        nothing is labelled.
+
+    Reference:
+        M. Andriluka, L. Pishchulin, P. Gehler and B. Schiele, "2D Human Pose Estimation: New
+        Benchmark and State of the Art Analysis", CVPR 2014.
+
+    >>> import numpy as np
+    >>> target = np.zeros((1, 16, 2)); pred = target.copy(); pred[0, 0, 0] = 4.0
+    >>> boxes = np.array([[[0.0, 0.0], [6.0, 8.0]]])   # diagonal 10: head size 6, hit within 3 px
+    >>> r = pckh(pred, target, head_boxes=boxes)
+    >>> r.per_joint[:2].tolist(), round(float(r.mean), 6)   # 13 of the 14 reported joints
+    ([0.0, 1.0], 0.928571)
+    """
+    threshold = check.positive(threshold, "threshold")
+    xp = _xp.namespace(pred=pred, target=target, head_boxes=head_boxes, weights=weights)
+    check.floating(xp, pred, "pred")
+    check.floating(xp, target, "target")
+    check.floating(xp, head_boxes, "head_boxes")
+    if pred.shape != target.shape or pred.ndim < 2 or pred.shape[-1] != 2:
+        raise ValueError(
+            f"pred and target must have one shape (..., K, 2), got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    lead, k = tuple(pred.shape[:-2]), pred.shape[-2]
+    if tuple(head_boxes.shape) != (*lead, 2, 2):
+        raise ValueError(
+            f"head_boxes must have shape {(*lead, 2, 2)} (one ((x1, y1), (x2, y2)) per instance), got {tuple(head_boxes.shape)}"
+        )
+    if isinstance(excluded, (str, bytes)) or not isinstance(excluded, Sequence):
+        raise TypeError(f"excluded must be a sequence of joint indices, got {excluded!r}")
+    for j in excluded:
+        if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < k:
+            raise ValueError(f"excluded must hold joint indices in [0, {k}), got {excluded!r}")
+    dtype, dev = pred.dtype, _xp.device(pred)
+    boxes = head_boxes if head_boxes.dtype == dtype else xp.astype(head_boxes, dtype)
+    side = boxes[..., 1, :] - boxes[..., 0, :]
+    head = _MPII_HEAD_SHARE * xp.sqrt(side[..., 0] ** 2 + side[..., 1] ** 2)  # (...)
+    good_head = (head > 0) & (head < math.inf)
+    d = pred - target
+    scaled = xp.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2) / xp.where(good_head, head, xp.ones_like(head))[..., None]
+    labelled = _kept(xp, target, weights)
+    hit = labelled & good_head[..., None] & (scaled <= threshold)  # NaN compares false: a miss
+    axes = tuple(range(len(lead)))
+    hits = xp.sum(xp.astype(hit, dtype), axis=axes) if axes else xp.astype(hit, dtype)
+    counts = xp.sum(xp.astype(labelled, dtype), axis=axes) if axes else xp.astype(labelled, dtype)
+    nan = xp.asarray(math.nan, dtype=dtype, device=dev)
+    per_joint = xp.where(counts > 0, hits / xp.where(counts > 0, counts, xp.ones_like(counts)), nan)
+    reported = xp.asarray([j not in set(excluded) for j in range(k)], device=dev)
+    zero = xp.zeros((), dtype=dtype, device=dev)
+    total = xp.sum(xp.where(reported, counts, zero))
+    mean = xp.where(total > 0, xp.sum(xp.where(reported, hits, zero)) / xp.where(total > 0, total, 1.0), nan)
+    return PCKh(mean, per_joint)
 
 
 class CocoAP(NamedTuple):
