@@ -32,7 +32,7 @@ def test_exact_targets_decode_exactly_with_their_own_decoder(tmp_path):
     truth = _faces()
     hm = lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(64, 64))
     gauss, _ = lc.encode_gaussian(hm, heatmap_size=(64, 64), sigma=2.0)
-    rows, _, _ = predictions.decode_predictions(
+    rows, _, _, _ = predictions.decode_predictions(
         _save(tmp_path / "g.npz", heatmaps=gauss, landmarks=truth, image_size=np.array([256, 256]), sigma=2.0)
     )
     by = {r.decoder: r for r in rows}
@@ -46,7 +46,7 @@ def test_exact_targets_decode_exactly_with_their_own_decoder(tmp_path):
     assert by["argmax"].auc == pytest.approx(float(metrics.auc(per_face)), rel=1e-12)
     expected, _ = lc.encode_randomized_rounding(hm, heatmap_size=(64, 64), expected=True)
     for maps, logits in ((expected, False), (np.log(np.maximum(expected, 1e-300)), True)):
-        rows, loaded, _ = predictions.decode_predictions(
+        rows, loaded, _, _ = predictions.decode_predictions(
             _save(tmp_path / "h.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]), logits=logits)
         )
         by = {r.decoder: r for r in rows}
@@ -295,3 +295,93 @@ def test_a_nan_prediction_or_ground_truth_is_counted_and_said(tmp_path):
     assert rows["dark"].mean_error_image_px < 1e-9  # the rest decode exactly
     text = predictions.format_predictions(list(rows.values()), description="d")
     assert "1 of 203 predictions are not finite" in text
+
+
+# ---------------------------------------------------------------- the three mistakes, caught
+
+
+def _gaussian_file(tmp_path, name="g.npz", truth=None, scale=1.0, **extra):
+    """Exact sigma-2 Gaussian targets of 300W faces (256 px images, 64x64 maps); the saved
+    landmarks are ``truth * scale`` (a unit mistake when scale is not 1)."""
+    truth = _faces() if truth is None else truth
+    hm = lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(64, 64))
+    maps, _ = lc.encode_gaussian(hm, heatmap_size=(64, 64), sigma=2.0)
+    return _save(
+        tmp_path / name, heatmaps=maps, landmarks=truth * scale, image_size=np.array([256, 256]), **extra
+    ), maps
+
+
+@pytest.mark.parametrize(
+    "scale, message",
+    [
+        (64 / 256, r"the landmarks look like heatmap pixels: .* save them in pixels of the 256x256 input \(x 4 here\)"),
+        (
+            1 / 256,
+            r"every labelled landmark lies in \[0, 1\] .* they look normalized by the image size; save them in image pixels \(multiplied by image_size = \(256, 256\)\)",
+        ),
+        (3.0, r"of 816 labelled landmarks lie outside the 256x256 image .* not in pixels of the original photo"),
+    ],
+)
+def test_landmarks_in_another_unit_are_refused_with_the_fix(tmp_path, scale, message):
+    """Heatmap pixels, [0, 1] and the uncropped photo's pixels: an error naming the unit to use,
+    never a table of 500 % NMEs; the right unit passes."""
+    path, _ = _gaussian_file(tmp_path, scale=scale, sigma=2.0)
+    with pytest.raises(ValueError, match=message):
+        predictions.decode_predictions(path)
+    good, _ = _gaussian_file(tmp_path, name="good.npz", sigma=2.0)
+    assert {r.decoder: r for r in predictions.decode_predictions(good).rows}["dark"].nme_percent < 1e-9
+
+
+def test_logits_read_as_probabilities_and_the_reverse_get_a_note_naming_the_flag(tmp_path):
+    """Log-probabilities saved without logits=True: the softmax rows say to pass --logits, and
+    with --logits (the argument) the note is gone and soft-argmax is within 0.05 px; probabilities
+    saved with logits=True: the rows say to drop it."""
+    _, maps = _gaussian_file(tmp_path)
+    t = _faces()
+    logp = np.log(np.maximum(maps / maps.sum(axis=(-2, -1), keepdims=True), 1e-30))
+    as_probs = _save(tmp_path / "l.npz", heatmaps=logp, landmarks=t, image_size=np.array([256, 256]))
+    rows = {r.decoder: r for r in predictions.decode_predictions(as_probs).rows}
+    for name in ("soft_argmax", "h3r", "h3r:activation=window"):
+        assert "pass --logits" in rows[name].note, name
+    assert rows["argmax"].note == ""
+    fixed = {r.decoder: r for r in predictions.decode_predictions(as_probs, logits=True).rows}
+    assert fixed["soft_argmax"].note == "" and fixed["soft_argmax"].mean_error_image_px < 0.05
+    reverse = _save(tmp_path / "p.npz", heatmaps=maps, landmarks=t, image_size=np.array([256, 256]), logits=True)
+    rows = {r.decoder: r for r in predictions.decode_predictions(reverse).rows}
+    assert "drop --logits" in rows["soft_argmax"].note and "drop --logits" in rows["h3r"].note
+
+
+def test_sigmoid_maps_say_why_soft_argmax_is_pulled_to_the_centre(tmp_path):
+    """A sigmoid head's maps: a Gaussian over a 0.02 background. The soft-argmax row says how much
+    mass lies far from the peak (measured here: most of it) and that it wants logits; the
+    plain Gaussian target gets no such note."""
+    truth = _faces()
+    hm = lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(64, 64))
+    maps, _ = lc.encode_gaussian(hm, heatmap_size=(64, 64), sigma=2.0)
+    path = _save(tmp_path / "s.npz", heatmaps=maps + 0.02, landmarks=truth, image_size=np.array([256, 256]))
+    rows = {r.decoder: r for r in predictions.decode_predictions(path).rows}
+    note = rows["soft_argmax"].note
+    share = float(note.split(" %")[0])
+    assert share > 50 and "suits the logits of a softmax-trained network (--logits)" in note
+    assert rows["soft_argmax"].mean_error_image_px > 10  # what the note explains
+    clean, _ = _gaussian_file(tmp_path, name="c.npz", sigma=2.0)
+    assert {r.decoder: r for r in predictions.decode_predictions(clean).rows}["soft_argmax"].note == ""
+
+
+def test_a_layout_without_default_eye_corners_says_how_to_give_them(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(20, 230, (6, 10, 2))
+    hm = lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(64, 64))
+    maps, _ = lc.encode_gaussian(hm, heatmap_size=(64, 64), sigma=2.0)
+    path = _save(tmp_path / "k10.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]))
+    decoded = predictions.decode_predictions(path)
+    assert decoded.notes == (
+        "NME, FR and AUC need the two outer eye corners: K = 10 has no default (68, 98 and 29 points have): "
+        "pass --landmarks I,J",
+    )
+    assert main(["bench", "--predictions", str(path)]) == 0
+    assert "- NME, FR and AUC need the two outer eye corners" in capsys.readouterr().out
+    assert predictions.decode_predictions(path, eyes=(0, 1)).notes == ()
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "--logits"])
+    assert stop.value.code == 2 and "--logits is for --predictions" in capsys.readouterr().err

@@ -144,7 +144,7 @@ def test_save_predictions_writes_files_the_bench_decodes(example, tmp_path, caps
     from landmark_codecs.bench import _predictions
 
     for name, logits in (("h3r_4.npz", True), ("dark_4.npz", False)):
-        rows, loaded, _ = _predictions.decode_predictions(tmp_path / name, eyes=example.EYE_CORNERS)
+        rows, loaded, _, _ = _predictions.decode_predictions(tmp_path / name, eyes=example.EYE_CORNERS)
         assert (
             loaded.logits is logits and loaded.heatmaps.shape == (6, example.K, 4, 4) and loaded.sigma == example.SIGMA
         )

@@ -156,6 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --predictions: the Gaussian target's sigma in heatmap px, for DARK",
     )
     b.add_argument(
+        "--logits",
+        action="store_true",
+        help="with --predictions: the maps are logits of a softmax (overrides the file's logits)",
+    )
+    b.add_argument(
         "--speed",
         action="store_true",
         help="time encoders and decoders against a one-pass floor and installed peers instead",
@@ -182,6 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = _progress_bar(args.progress, sys.stderr)
     if args.predictions is not None:
         return _predictions(args)
+    if args.logits:
+        parser.exit(
+            2,
+            "landmark-codecs bench: error: --logits is for --predictions (the synthetic runs encode their own targets)\n",
+        )
     if args.sigma is not None:
         parser.exit(
             2,
@@ -231,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = {
             k: (str(v) if isinstance(v, pathlib.Path) else v)
             for k, v in vars(args).items()
-            if k not in ("command", "out", "progress", "speed", "predictions", "sigma")
+            if k not in ("command", "out", "progress", "speed", "predictions", "sigma", "logits")
         }
         titles = {
             m: bench.table_title(
@@ -266,11 +276,13 @@ def _predictions(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        rows, loaded, per_face = predictions.decode_predictions(args.predictions, sigma=args.sigma, eyes=args.landmarks)
+        rows, loaded, per_face, notes = predictions.decode_predictions(
+            args.predictions, sigma=args.sigma, eyes=args.landmarks, logits=True if args.logits else None
+        )
     except (ValueError, OSError) as err:
         print(f"landmark-codecs bench: error: {err}", file=sys.stderr)
         return 2
-    print(predictions.format_predictions(rows, description=loaded.description))
+    print(predictions.format_predictions(rows, description=loaded.description, notes=notes))
     if args.out is not None:
         try:
             args.out.mkdir(parents=True, exist_ok=True)

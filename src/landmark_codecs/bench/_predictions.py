@@ -69,8 +69,14 @@ class Predictions:
     description: str
 
 
-def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) -> Predictions:
-    """Read and check a predictions file (see the module docstring); ``sigma`` overrides the file's.
+def load_predictions(
+    path: str | pathlib.Path, *, sigma: float | None = None, logits: bool | None = None
+) -> Predictions:
+    """Read and check a predictions file (see the module docstring); ``sigma`` and ``logits``
+    (``--sigma``, ``--logits``) override the file's.
+
+    Landmarks in the wrong unit are refused with the fix: more than half of the labelled ones
+    outside the image, or all of them within ``[0, 1]`` (normalized coordinates).
 
     Every member is checked before it is read: it must be a ``.npy`` array (not a raw zip
     member, not pickled objects) whose header's shape fits the bytes it holds, so a damaged or
@@ -118,7 +124,10 @@ def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) ->
         if given.dtype.kind == "f" and not np.isfinite(given).all():
             raise ValueError(f"{where}: weights must be finite (0 leaves a landmark out), got NaN or inf")
         weights &= given != 0
-    logits = _flag(arrays["logits"], "logits", where) if "logits" in arrays else False
+    if logits is None:
+        logits = _flag(arrays["logits"], "logits", where) if "logits" in arrays else False
+    elif not isinstance(logits, bool):
+        raise TypeError(f"logits must be True or False, got {logits!r}")
     if sigma is None and "sigma" in arrays:
         given = arrays["sigma"]
         if given.shape != () or given.dtype.kind not in "iuf":
@@ -135,6 +144,7 @@ def load_predictions(path: str | pathlib.Path, *, sigma: float | None = None) ->
         if given.shape != () or given.dtype.kind != "U" or str(given) not in _CONVENTIONS:
             raise ValueError(f"{where}: convention must be one of {', '.join(_CONVENTIONS)}, got {given.tolist()!r}")
         convention = str(given)
+    _check_landmark_unit(truth[weights], (int(size[0]), int(size[1])), where)
     kind = "logits" if logits else "heatmaps"
     description = f"{n} faces x {k} landmarks, {w}x{h} {kind} from {path.name}, {int(size[0])}x{int(size[1])} images"
     return Predictions(maps, truth, (int(size[0]), int(size[1])), weights, logits, sigma, convention, description)
@@ -187,6 +197,53 @@ def _flag(value: np.ndarray, key: str, where: str) -> bool:
     )
 
 
+def _check_landmark_unit(points: np.ndarray, size: tuple[int, int], where: str) -> None:
+    """Refuse ground truth that is not in image pixels of ``size``: mostly outside the image, or
+    all within [0, 1] (normalized); ``points`` are the labelled ``(M, 2)`` landmarks."""
+    if points.size == 0:
+        return
+    w, h = size
+    outside = (points[:, 0] < -0.5) | (points[:, 0] >= w - 0.5) | (points[:, 1] < -0.5) | (points[:, 1] >= h - 0.5)
+    span = (
+        f"x in [{points[:, 0].min():.4g}, {points[:, 0].max():.4g}], y in [{points[:, 1].min():.4g}, "
+        f"{points[:, 1].max():.4g}]"
+    )
+    if outside.mean() > 0.5:
+        raise ValueError(
+            f"{where}: {int(outside.sum())} of {len(points)} labelled landmarks lie outside the {w}x{h} image ({span}): "
+            "landmarks must be in pixels of the network's input (image_size), cropped as the input was, "
+            "not in pixels of the original photo"
+        )
+    if min(w, h) >= 8 and points.min() >= 0 and points.max() <= 1:
+        raise ValueError(
+            f"{where}: every labelled landmark lies in [0, 1] ({span}): they look normalized by the image size; "
+            f"save them in image pixels (multiplied by image_size = ({w}, {h}))"
+        )
+
+
+def _looks_like_logits(maps: np.ndarray) -> bool:
+    """Most maps reach further below 0 than half their largest magnitude, as logits (and log
+    probabilities) do; a regression heatmap's background noise stays near 0."""
+    low = maps.min(axis=(-2, -1))
+    reach = np.abs(maps).max(axis=(-2, -1))
+    return bool(np.median(low < -0.5 * reach) and np.mean(low < -0.5 * reach) > 0.5)
+
+
+def _background_share(maps: np.ndarray, radius: int) -> float:
+    """The mean share of each map's positive mass farther than ``radius`` heatmap px (Chebyshev)
+    from its maximum: what pulls a softmax expectation of probabilities toward the centre."""
+    positive = np.maximum(np.nan_to_num(maps, nan=0.0, posinf=0.0), 0.0)
+    flat = positive.reshape(-1, positive.shape[-2] * positive.shape[-1])
+    total = flat.sum(axis=-1)
+    h, w = maps.shape[-2:]
+    top = flat.argmax(axis=-1)
+    rows, cols = np.arange(h)[None, :, None], np.arange(w)[None, None, :]
+    near = (np.abs(rows - (top // w)[:, None, None]) <= radius) & (np.abs(cols - (top % w)[:, None, None]) <= radius)
+    inside = (positive.reshape(-1, h, w) * near).sum(axis=(-2, -1))
+    ok = total > 0
+    return float(np.mean(1 - inside[ok] / total[ok])) if ok.any() else 0.0
+
+
 class Decoded(NamedTuple):
     """What :func:`decode_predictions` returns."""
 
@@ -194,10 +251,17 @@ class Decoded(NamedTuple):
     predictions: Predictions
     per_face_nme: dict[str, np.ndarray]
     """Each applicable decoder's ``(N,)`` NME fractions (empty without eye indices)."""
+    notes: tuple[str, ...] = ()
+    """What the table's readers should know: why a column is empty, what the maps look like."""
 
 
 def decode_predictions(
-    path: str | pathlib.Path, *, sigma: float | None = None, eyes: tuple[int, int] | None = None, threshold: float = 0.1
+    path: str | pathlib.Path,
+    *,
+    sigma: float | None = None,
+    eyes: tuple[int, int] | None = None,
+    threshold: float = 0.1,
+    logits: bool | None = None,
 ) -> Decoded:
     """Decode the file's maps with every decoder and score them against its landmarks.
 
@@ -207,9 +271,15 @@ def decode_predictions(
     ``exp(logits - max)``, the softmax up to a factor), ``soft_argmax``, ``h3r`` (top-9) and
     ``h3r:activation=window`` (3x3), the last three on logits or probabilities as the file says. NME, FR and AUC at ``threshold`` (fractions, reported in
     percent for NME) are given when eye indices exist: ``eyes`` or the layout's default outer
-    eye corners (68, 98 and 29 points).
+    eye corners (68, 98 and 29 points); without them ``notes`` says how to give them.
+
+    Mistakes are caught, not scored: landmarks in heatmap pixels (they match the maps' peaks
+    read in heatmap pixels far better than in image pixels) are refused like the other unit
+    errors of :func:`load_predictions`; maps that look like logits read as probabilities (or
+    the reverse), and probability maps whose background pulls a softmax expectation to the
+    centre, get a note on the rows they affect, naming ``--logits``.
     """
-    pred = load_predictions(path, sigma=sigma)
+    pred = load_predictions(path, sigma=sigma, logits=logits)
     maps = pred.heatmaps
     h, w = maps.shape[-2:]
     k = maps.shape[1]
@@ -227,6 +297,49 @@ def decode_predictions(
         name, given = parse_codec(spec)
         return get_codec(name, **sizes, **given, **options)
 
+    where = f"predictions file {str(path)!r}"
+    labelled = pred.weights
+    if labelled.any() and (pred.image_size[0] / w >= 2 or pred.image_size[1] / h >= 2):
+        # The peaks read in heatmap pixels against the same read in image pixels.
+        peaks = decoder("argmax")
+        in_image = np.asarray(peaks.decode(maps).coords, dtype=np.float64)
+        in_map = np.asarray(peaks.to_heatmap(in_image), dtype=np.float64)
+        as_image = np.nanmean(np.linalg.norm(in_image - pred.landmarks, axis=-1)[labelled])
+        as_map = np.nanmean(np.linalg.norm(in_map - pred.landmarks, axis=-1)[labelled])
+        if as_map < 0.25 * as_image:
+            raise ValueError(
+                f"{where}: the landmarks look like heatmap pixels: they lie {as_map:.3g} px from the maps' peaks read "
+                f"in heatmap pixels and {as_image:.3g} px from the same read in image pixels; save them in pixels "
+                f"of the {pred.image_size[0]}x{pred.image_size[1]} input (x {pred.image_size[0] / w:g} here)"
+            )
+    notes: list[str] = []
+    softmax_rows: dict[str, str] = {}
+    if pred.logits and maps.min() >= 0 and maps.max() <= 1:
+        text = (
+            "every map value lies in [0, 1], as probabilities or a sigmoid's outputs do; read as logits (logits=True) "
+            "their softmax is nearly flat: drop --logits (save logits=False) unless these are logits"
+        )
+        softmax_rows = dict.fromkeys(("soft_argmax", "h3r", "h3r:activation=window"), text)
+    elif not pred.logits and _looks_like_logits(maps):
+        text = (
+            "most maps reach far below 0, as logits do, and are read as probabilities (negative values count as 0): "
+            "pass --logits (save logits=True) if the network was trained through a softmax"
+        )
+        softmax_rows = dict.fromkeys(("soft_argmax", "h3r", "h3r:activation=window"), text)
+    elif not pred.logits:
+        radius = max(4, math.ceil(4 * pred.sigma)) if pred.sigma is not None else 8
+        share = _background_share(maps, radius)
+        if share > 0.1:
+            softmax_rows["soft_argmax"] = (
+                f"{100 * share:.0f} % of each map's mass lies over {radius} px from its peak, which pulls the "
+                "expectation toward the map's centre: soft-argmax suits the logits of a softmax-trained network "
+                "(--logits), not sigmoid or regression heatmaps"
+            )
+    if pair is None:
+        notes.append(
+            f"NME, FR and AUC need the two outer eye corners: K = {k} has no default (68, 98 and 29 points have): "
+            "pass --landmarks I,J"
+        )
     softmax = {"logits": pred.logits}
     runs: dict[str, Any] = {
         "argmax": lambda: decoder("argmax").decode(maps),
@@ -248,11 +361,16 @@ def decode_predictions(
         xy = np.asarray(runs[name]().coords, dtype=np.float64)  # image pixels
         err = np.linalg.norm(xy - pred.landmarks, axis=-1)[pred.weights]
         finite = np.isfinite(err)
-        note = ""
+        note = softmax_rows.get(name, "")
         if not finite.all():
-            note = (
-                f"{int((~finite).sum())} of {err.size} predictions are not finite (NaN or inf in their maps): "
-                "left out of the mean error and the NME, counted as failures in FR and AUC"
+            note = "; ".join(
+                n
+                for n in (
+                    note,
+                    f"{int((~finite).sum())} of {err.size} predictions are not finite (NaN or inf in their maps): "
+                    "left out of the mean error and the NME, counted as failures in FR and AUC",
+                )
+                if n
             )
         mean_error = float(err[finite].mean()) if finite.any() else math.nan
         nme = fr = area = None
@@ -263,11 +381,14 @@ def decode_predictions(
             fr = float(metrics.failure_rate(per_face, threshold=threshold))
             area = float(metrics.auc(per_face, threshold=threshold))
         rows.append(PredictionRow(name, mean_error, nme, fr, area, note))
-    return Decoded(rows, pred, per_faces)
+    return Decoded(rows, pred, per_faces, tuple(notes))
 
 
-def format_predictions(rows: list[PredictionRow], *, description: str, threshold: float = 0.1) -> str:
-    """The rows as a text table (NME in percent, FR and AUC as fractions)."""
+def format_predictions(
+    rows: list[PredictionRow], *, description: str, threshold: float = 0.1, notes: tuple[str, ...] = ()
+) -> str:
+    """The rows as a text table (NME in percent, FR and AUC as fractions), then ``notes``
+    (:attr:`Decoded.notes`) as footnotes: every ``-`` says why."""
     t = f"{threshold:g}"
     width = max([12, *(len(r.decoder) for r in rows)])
     head = f"{'decoder':<{width}} {'mean err (img px)':>18} {'NME %':>8} {'FR@' + t:>8} {'AUC@' + t:>8}"
@@ -279,6 +400,7 @@ def format_predictions(rows: list[PredictionRow], *, description: str, threshold
     for r in rows:
         line = f"{r.decoder:<{width}} {cell(r.mean_error_image_px, '.4f', 18)} {cell(r.nme_percent, '.4f', 8)} {cell(r.failure_rate, '.4f', 8)} {cell(r.auc, '.4f', 8)}"
         lines.append(line + (f"  ({r.note})" if r.note else ""))
+    lines.extend(f"- {n}" for n in notes)
     return "\n".join(lines)
 
 
