@@ -226,7 +226,7 @@ def _looks_like_logits(maps: np.ndarray) -> bool:
     probabilities) do; a regression heatmap's background noise stays near 0."""
     low = maps.min(axis=(-2, -1))
     reach = np.abs(maps).max(axis=(-2, -1))
-    return bool(np.median(low < -0.5 * reach) and np.mean(low < -0.5 * reach) > 0.5)
+    return bool(np.mean(low < -0.5 * reach) > 0.5)
 
 
 def _background_share(maps: np.ndarray, radius: int) -> float:
