@@ -274,6 +274,10 @@ CALLS = {
     ),
     "metrics.failure_rate": ("metrics.failure_rate", lambda a: metrics.failure_rate(a["nme"])),
     "metrics.auc": ("metrics.auc", lambda a: metrics.auc(a["nme"], threshold=0.15)),
+    "metrics.auc_simpson": (
+        "metrics.auc",
+        lambda a: metrics.auc(a["nme"], threshold=0.1, integration="simpson", step=1e-3),
+    ),
     "metrics.ced": ("metrics.ced", lambda a: metrics.ced(a["nme"], a["thresholds"])),
     # codec objects: encode image-pixel keypoints, decode network outputs
     "codec.argmax.encode": ("get_codec", lambda a: CODECS["argmax"].encode(a["coords_image"], weights=a["weights"])),

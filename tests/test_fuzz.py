@@ -383,7 +383,7 @@ OPTION_CALLS = {
         dict(areas=INPUTS["areas"], scores=np.array([0.3, 0.7]), sigmas=COCO_SIGMAS[:6]),
     ),
     "metrics.failure_rate": (["nme"], dict(threshold=0.1)),
-    "metrics.auc": (["nme"], dict(threshold=0.1)),
+    "metrics.auc": (["nme"], dict(threshold=0.1, integration="simpson", step=1e-4)),
 }
 HOSTILE_OPTIONS = [
     None,

@@ -188,6 +188,36 @@ def test_star_repository_fr_and_sampled_auc_measured_against_the_exact_ones():
     assert np.arange(0, 0.05 + step, step)[-1] > 0.05  # the overshoot, on this NumPy as on others
 
 
+@pytest.mark.parametrize("threshold", [0.05, 0.08, 0.1])
+def test_simpson_auc_reproduces_the_face_alignment_codes(backend, threshold):
+    """``auc(integration="simpson")`` is PIPNet's and STAR's evaluation run today: the CED at
+    ``np.arange(0, t + step, step)``, ``scipy.integrate.simpson`` (``simps`` is gone from SciPy
+    1.14), over ``t``. Equal to 1e-12 (only the summation order differs), for grids of an odd
+    (0.05, 0.08: 501 and 801 samples) and an even (0.1: 1002) number of samples; and the exact
+    AUC differs from it, by at most (4/3) step / t beyond the overshoot."""
+    scipy_integrate = pytest.importorskip("scipy.integrate")
+    step = 1e-4
+    for seed in range(5):
+        e = np.random.default_rng(seed).gamma(2.0, 0.02, size=400)
+        e[:3] = [np.nan, -0.01, 0.0]  # failures, and a perfect face
+        xs = np.arange(0, threshold + step, step)
+        # their CED, with the library's rule for a negative NME (a broken computation: a failure)
+        ys = np.array([np.count_nonzero((e >= 0) & (e <= x)) for x in xs]) / len(e)
+        theirs = scipy_integrate.simpson(ys, x=xs) / threshold
+        ours = float(numpy_of(metrics.auc(convert(e, backend), threshold=threshold, integration="simpson")))
+        assert ours == pytest.approx(theirs, rel=1e-12, abs=1e-12)
+        end = float(xs[-1])
+        exact_same_range = float(metrics.auc(e, threshold=end)) * end / threshold
+        assert abs(ours - exact_same_range) <= (4 / 3) * step / threshold + 1e-12
+
+
+def test_simpson_auc_bounds_its_sample_count():
+    with pytest.raises(ValueError, match="step must leave at most 10000000 samples"):
+        metrics.auc(np.array([0.01]), integration="simpson", step=1e-12)
+    with pytest.raises(ValueError, match="integration must be one of"):
+        metrics.auc(np.array([0.01]), integration="trapezoid")
+
+
 def test_nan_nme_is_a_failure_and_adds_no_area():
     e = np.array([0.01, np.nan, 0.2, 0.05])
     assert metrics.failure_rate(e).item() == 0.5

@@ -282,22 +282,35 @@ def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
 
 
 @_xp.half_in_float32
-def auc(nme: Array, /, *, threshold: float = 0.1) -> Array:
+def auc(
+    nme: Array,
+    /,
+    *,
+    threshold: float = 0.1,
+    integration: Literal["exact", "simpson"] = "exact",
+    step: float = 1e-4,
+) -> Array:
     """The area under the cumulative error distribution on ``[0, threshold]``, divided by
-    ``threshold`` (AUC@0.1 by default), computed exactly.
+    ``threshold`` (AUC@0.1 by default), computed exactly (or as face-alignment codes sample it).
 
     The CED is ``F(e) = #{faces with NME <= e} / N``, a step function, so::
 
         AUC = (1 / threshold) * integral_0^threshold F(e) de = mean(max(1 - nme / threshold, 0))
 
-    with no sampling of ``e`` (repositories sample ``F`` every 1e-4 and integrate with Simpson's
-    rule, which is off by up to ``(4/3) step / threshold``; and STAR's ``np.arange`` grid for
-    0.05 ends at 0.0501: tests/test_metrics.py measures both). A NaN or negative NME contributes 0, as a
-    failure does.
+    with no sampling of ``e``. ``integration="simpson"`` computes what PIPNet's and STAR's
+    evaluation codes report, to reproduce their figures: ``F`` sampled at
+    ``numpy.arange(0, threshold + step, step)`` (a grid whose last sample can pass
+    ``threshold``: 0.0501 for 0.05), integrated by Simpson's rule as ``scipy.integrate.simpson``
+    does (SciPy >= 1.11, Cartwright's correction for an even number of samples; SciPy removed
+    the ``simps`` those codes call in 1.14), divided by ``threshold``. It differs from the exact
+    area by up to ``(4/3) step / threshold`` plus the overshoot (docs/metrics.md measures it). A
+    NaN or negative NME contributes 0, as a failure does.
 
     Args:
         nme: NME fractions of the faces, any shape.
         threshold: > 0.
+        integration: ``"exact"`` or ``"simpson"`` (the sampled rule above).
+        step: the sampling step of ``"simpson"``, > 0, leaving at most 10^7 samples.
 
     Returns:
         A 0-d array in [0, 1] in ``nme``'s dtype and device; NaN for an empty input.
@@ -306,10 +319,53 @@ def auc(nme: Array, /, *, threshold: float = 0.1) -> Array:
     >>> round(auc(np.array([0.0, 0.05, 0.2])).item(), 12)   # (0.1 + 0.05 + 0) / 3 / 0.1
     0.5
     """
+    check.choice(integration, "integration", ("exact", "simpson"))
+    step = check.positive(step, "step")
     xp, threshold = _errors_and_threshold(nme, threshold)
+    if not _size(nme):
+        return xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
+    if integration == "simpson":
+        return _simpson_auc(xp, nme, threshold, step)
     zero = xp.zeros((), dtype=nme.dtype, device=_xp.device(nme))
     area = xp.where(_at_most(nme, threshold), 1.0 - nme / threshold, zero)  # NaN and negative: 0
-    return xp.mean(area) if _size(nme) else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
+    return xp.mean(area)
+
+
+_MAX_SAMPLES = 10**7
+
+
+def _simpson_auc(xp: Any, nme: Array, threshold: float, step: float) -> Array:
+    """:func:`auc`'s ``"simpson"`` integration: the CED sampled on NumPy's ``arange`` grid, then
+    the composite Simpson rule for (slightly) irregular samples, per pair of intervals
+    ``(h0 + h1) / 6 ((2 - h1 / h0) y0 + (h0 + h1)^2 / (h0 h1) y1 + (2 - h0 / h1) y2)``; with an
+    even number of samples the last interval is added by Cartwright's three-point correction
+    (``scipy.integrate.simpson``'s rule since SciPy 1.11), and two samples are a trapezoid."""
+    count = math.ceil((threshold + step) / step)
+    if count > _MAX_SAMPLES:
+        raise ValueError(
+            f"step must leave at most {_MAX_SAMPLES} samples of the CED on [0, threshold + step), "
+            f"got step={step!r} for threshold={threshold!r} ({count} samples)"
+        )
+    grid = np.arange(0.0, threshold + step, step)  # NumPy's grid, as the codes build it
+    dev = _xp.device(nme)
+    xs = xp.asarray(grid, dtype=nme.dtype, device=dev)
+    ys = ced(nme, xs)
+    n = grid.shape[0]
+    if n < 3:
+        return (xs[-1] - xs[0]) * (ys[0] + ys[-1]) * 0.5 / threshold
+    h = xs[1:] - xs[:-1]
+    odd = n if n % 2 else n - 1  # the samples Simpson's pairs cover
+    h0, h1 = h[0 : odd - 1 : 2], h[1 : odd - 1 : 2]
+    y0, y1, y2 = ys[0 : odd - 2 : 2], ys[1 : odd - 1 : 2], ys[2:odd:2]
+    total = h0 + h1
+    area = xp.sum(total / 6.0 * ((2.0 - h1 / h0) * y0 + total * total / (h0 * h1) * y1 + (2.0 - h0 / h1) * y2))
+    if n % 2 == 0:
+        a, b = h[-2], h[-1]
+        alpha = (2 * b * b + 3 * a * b) / (6 * (a + b))
+        beta = (b * b + 3 * a * b) / (6 * a)
+        eta = b * b * b / (6 * a * (a + b))
+        area = area + alpha * ys[-1] + beta * ys[-2] - eta * ys[-3]
+    return area / threshold
 
 
 @_xp.half_in_float32
