@@ -405,3 +405,19 @@ def test_deploy_page_example_exports_runs_in_onnx_runtime_and_matches_eager(tmp_
     assert coords.shape == (5, 98, 2) and scores.shape == (5, 98)
     np.testing.assert_allclose(coords, eager, rtol=0, atol=32 * np.finfo(np.float32).eps * 256)
     assert (tmp_path / "landmarker.onnx").exists()
+
+
+def test_readme_is_short_and_its_codec_table_names_every_codec():
+    """The README stays a front page (at most 100 lines; detail lives in docs/ and
+    CONTRIBUTING.md), and its "Which codec" table has a row for every registered codec."""
+    import landmark_codecs as lc
+
+    text = README.read_text()
+    assert len(text.splitlines()) <= 100
+    table = text.split("## Which codec", 1)[1].split("\n## ", 1)[0]
+    named = set(
+        re.findall(
+            r"`([a-z_0-9]+)`", "\n".join(line.split("|")[1] for line in table.splitlines() if line.startswith("| `"))
+        )
+    )
+    assert named == set(lc.codec_names())
