@@ -425,3 +425,28 @@ def test_simcc_visibility_bad_input(call, error, match):
     x, y = np.zeros((2, 8)), np.zeros((2, 6))
     with pytest.raises(error, match=match):
         call(x, y)
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(seed=st.integers(0, 2**32 - 1), lead=st.sampled_from([(), (1,), (3, 2)]))
+def test_simcc_argmax_fast_path_is_the_general_path_bit_for_bit(convention, dtype, seed, lead):
+    """The NumPy fast path of ``refine="none"`` (one instance's decode without the generic array
+    calls) gives the general path's bits: ties (first maximum), a NaN in one axis (NaN
+    coordinates, score 0), any leading shape."""
+    from landmark_codecs import simcc
+
+    rng = np.random.default_rng(seed)
+    x = rng.random((*lead, 5, 32)).astype(dtype)
+    y = rng.random((*lead, 5, 24)).astype(dtype)
+    x[..., 0, 3] = x[..., 0, 9] = 2.0  # a tie: the first wins
+    y[..., 1, rng.integers(0, 24)] = np.nan
+    kw = dict(image_size=(16, 12), refine="none", convention=convention)
+    fast = lc.decode_simcc(x, y, **kw)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(simcc, "_FAST_NUMPY", False)
+        general = lc.decode_simcc(x, y, **kw)
+    for f, g in zip(fast, general):
+        assert f.dtype == g.dtype == dtype and f.shape == g.shape
+        np.testing.assert_array_equal(f, g)
+    assert np.isnan(fast.coords[..., 1, :]).all() and (fast.scores[..., 1] == 0).all()
