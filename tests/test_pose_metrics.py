@@ -194,3 +194,17 @@ def test_pckh_with_nothing_labelled_is_nan_and_one_instance_needs_no_batch_axis(
 def test_pckh_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):
         metrics.pckh(np.zeros((2, 16, 2)), np.zeros((2, 16, 2)), **kwargs)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_pckh_is_scale_free_down_to_subnormal_and_up_to_huge_coordinates(scale):
+    """Errors and head sizes are lengths (hypot, no square), so scaling the whole scene by
+    1e200 or 1e-200 gives the same hits as at unit scale (squares would overflow or underflow)."""
+    rng = np.random.default_rng(2)
+    target = rng.uniform(0, 100, (20, 16, 2))
+    pred = target + rng.normal(0, 4, target.shape)
+    boxes = np.stack([target[:, 9], target[:, 9] + rng.uniform(5, 20, (20, 2))], axis=1)
+    plain = metrics.pckh(pred, target, head_boxes=boxes)
+    scaled = metrics.pckh(pred * scale, target * scale, head_boxes=boxes * scale)
+    np.testing.assert_array_equal(scaled.per_joint, plain.per_joint)
+    assert float(scaled.mean) == float(plain.mean) and 0 < float(plain.mean) < 1

@@ -461,6 +461,16 @@ def _at_most(nme: Array, threshold: float) -> Array:
     return (nme >= 0) & (nme <= threshold)
 
 
+def _check_pose_pair(xp: Any, pred: Array, target: Array) -> None:
+    """The pose metrics' ``pred`` and ``target``: real floating, one shape ``(..., K, 2)``."""
+    check.floating(xp, pred, "pred")
+    check.floating(xp, target, "target")
+    if pred.shape != target.shape or pred.ndim < 2 or pred.shape[-1] != 2:
+        raise ValueError(
+            f"pred and target must have one shape (..., K, 2), got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+
+
 def _size(x: Array) -> int:
     return math.prod(x.shape)
 
@@ -499,13 +509,8 @@ def oks(
     0.950434
     """
     xp = _xp.namespace(pred=pred, target=target, areas=areas, weights=weights)
-    check.floating(xp, pred, "pred")
-    check.floating(xp, target, "target")
+    _check_pose_pair(xp, pred, target)
     check.floating(xp, areas, "areas")
-    if pred.shape != target.shape or pred.ndim < 2 or pred.shape[-1] != 2:
-        raise ValueError(
-            f"pred and target must have one shape (..., K, 2), got {tuple(pred.shape)} and {tuple(target.shape)}"
-        )
     k = pred.shape[-2]
     if isinstance(sigmas, (str, bytes)) or not isinstance(sigmas, Sequence):
         raise TypeError(f"sigmas must be a sequence of K = {k} positive numbers, got {sigmas!r}")
@@ -583,13 +588,8 @@ def pckh(
     """
     threshold = check.positive(threshold, "threshold")
     xp = _xp.namespace(pred=pred, target=target, head_boxes=head_boxes, weights=weights)
-    check.floating(xp, pred, "pred")
-    check.floating(xp, target, "target")
+    _check_pose_pair(xp, pred, target)
     check.floating(xp, head_boxes, "head_boxes")
-    if pred.shape != target.shape or pred.ndim < 2 or pred.shape[-1] != 2:
-        raise ValueError(
-            f"pred and target must have one shape (..., K, 2), got {tuple(pred.shape)} and {tuple(target.shape)}"
-        )
     lead, k = tuple(pred.shape[:-2]), pred.shape[-2]
     if tuple(head_boxes.shape) != (*lead, 2, 2):
         raise ValueError(
@@ -603,10 +603,10 @@ def pckh(
     dtype, dev = pred.dtype, _xp.device(pred)
     boxes = head_boxes if head_boxes.dtype == dtype else xp.astype(head_boxes, dtype)
     side = boxes[..., 1, :] - boxes[..., 0, :]
-    head = _MPII_HEAD_SHARE * xp.sqrt(side[..., 0] ** 2 + side[..., 1] ** 2)  # (...)
+    head = _MPII_HEAD_SHARE * xp.hypot(side[..., 0], side[..., 1])  # (...); hypot: no square overflows
     good_head = (head > 0) & (head < math.inf)
     d = pred - target
-    scaled = xp.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2) / xp.where(good_head, head, xp.ones_like(head))[..., None]
+    scaled = xp.hypot(d[..., 0], d[..., 1]) / xp.where(good_head, head, xp.ones_like(head))[..., None]
     labelled = _kept(xp, target, weights)
     hit = labelled & good_head[..., None] & (scaled <= threshold)  # NaN compares false: a miss
     axes = tuple(range(len(lead)))
