@@ -341,6 +341,20 @@ def resolve(public: str):
     return functools.reduce(getattr, public.split("."), lc)
 
 
+def assert_matches_reference(got_all, reference, dtype, name: str) -> None:
+    """A backend's outputs (as NumPy) against NumPy's: the same count and shapes, floats in the
+    input's ``dtype`` within 1e-5 (float32) or 1e-12 (float64), the rest equal."""
+    assert len(got_all) == len(reference), f"{name}: {len(got_all)} outputs, NumPy gives {len(reference)}"
+    for got, want in zip(got_all, reference):
+        assert got.shape == want.shape, f"{name}: shape {got.shape}, NumPy gives {want.shape}"
+        if want.dtype.kind == "f":
+            assert got.dtype == dtype, f"{name} returned {got.dtype} for {np.dtype(dtype)} input"
+            tol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=name)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=name)
+
+
 def outputs(result) -> list:
     """The arrays of a result: a tuple or NamedTuple's items (recursively), or the array itself."""
     if isinstance(result, tuple):

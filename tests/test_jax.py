@@ -24,7 +24,7 @@ jax.config.update("jax_enable_x64", True)  # float64 cases, as the other backend
 import jax.numpy as jnp
 import numpy as np
 from array_api_compat import array_namespace
-from public_calls import CALLS, HOST_SIDE, INPUTS, outputs
+from public_calls import CALLS, HOST_SIDE, INPUTS, assert_matches_reference, outputs
 from landmark_codecs import _xp
 
 mode = {mode!r}
@@ -56,16 +56,7 @@ else:
                     got_all = jax.jit(lambda a: tuple(outputs(call(a))))(inputs)
                 else:
                     got_all = outputs(call(inputs))
-                got_all = [np.asarray(o) for o in got_all]
-                assert len(got_all) == len(reference), "output count"
-                for got, want in zip(got_all, reference):
-                    assert got.shape == want.shape, f"shape {{got.shape}} != {{want.shape}}"
-                    if want.dtype.kind == "f":
-                        assert got.dtype == dtype, f"dtype {{got.dtype}}"
-                        tol = 1e-5 if dtype == np.float32 else 1e-12
-                        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
-                    else:
-                        np.testing.assert_array_equal(got, want)
+                assert_matches_reference([np.asarray(o) for o in got_all], reference, dtype, name)
                 for k, v in inputs.items():
                     assert np.array_equal(np.asarray(v), arrays[k]), f"{{k}} changed"
             except Exception as err:
