@@ -210,8 +210,9 @@ import public_calls
 public_calls.TABLE = table
 public_calls.CODECS["pipnet"] = lc.get_codec("pipnet", image_size=public_calls.IMAGE, heatmap_size=public_calls.GRID, neighbors=table, on_outside="ignore")
 failed = []
-for name, (public, call) in CALLS.items():
-    if public in HOST_SIDE:
+shard, shards = {shard!r}, {shards!r}
+for index, (name, (public, call)) in enumerate(CALLS.items()):
+    if public in HOST_SIDE or index % shards != shard:
         continue
     torch._dynamo.reset()
     with warnings.catch_warnings(record=True) as caught:
@@ -240,7 +241,7 @@ modules = [
     (lct.STARLoss(distance="l1"), (a["maps"], a["coords"])),
     (lct.CoordConv2d(6, 3, 3, padding=1, with_r=True, with_boundary=True), (a["maps"], a["boundary"])),
 ]
-for module, args in modules:
+for module, args in modules[shard::shards]:
     torch._dynamo.reset()
     try:
         got = outputs(torch.compile(module, fullgraph=True, backend="aot_eager")(*args))
@@ -253,14 +254,19 @@ print("\\n".join(failed) if failed else "ok")
 """
 
 
+_COMPILE_SHARDS = 3  # a minute of compiling in all: in parts, so pytest-xdist's workers share it
+
+
 @pytest.mark.slow
-def test_torch_compile_fullgraph_every_function_and_module():
+@pytest.mark.parametrize("shard", range(_COMPILE_SHARDS))
+def test_torch_compile_fullgraph_every_function_and_module(shard):
     """Every public function (the device table for PIPNet) and the decoder Modules compile with
     fullgraph=True (no graph break), without warnings, and give the eager result; a fresh
-    interpreter, so the first call of the process is the compiled one."""
+    interpreter, so the first call of the process is the compiled one (each shard takes every
+    third call and Module)."""
     import pathlib
 
-    code = _COMPILE_SCRIPT.format(tests=str(pathlib.Path(__file__).parent))
+    code = _COMPILE_SCRIPT.format(tests=str(pathlib.Path(__file__).parent), shard=shard, shards=_COMPILE_SHARDS)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "ok", done.stdout
