@@ -14,7 +14,11 @@ import importlib.util
 import os
 import pathlib
 
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One pytest-xdist worker per core, each computing on one thread: torch, OpenMP and BLAS
+    # default to every core, and two workers each using both would fight over them.
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
 collect_ignore = []
 if importlib.util.find_spec("mmpose") is None:
@@ -63,4 +67,3 @@ def pytest_terminal_summary(terminalreporter, config):
         line += f", {already} passed in the earlier leg ({_SKIP_PASSED}) and were not rerun"
         line += f"; {len(_passed) + already} in all"
     terminalreporter.write_line(line, bold=True)
-
