@@ -379,3 +379,20 @@ def test_a_segment_shorter_than_the_root_of_the_smallest_float_is_a_point(dtype,
     assert merged.weights.tolist() == [1.0] and not np.isnan(merged.heatmaps).any()
     want = brute_force(coords.astype(np.float64), [(0, 1, 2)], (8, 6))
     np.testing.assert_allclose(merged.heatmaps[0], want, rtol=0, atol=8 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize(
+    "points, pixel, nearer",
+    [
+        ([[3.0, 3.0], [8.0, 10.0]], (11, 10), (10, 10)),  # 3 px right of the end (8, 10): was drawn, 0.0111
+        ([[8.0, 10.0], [3.0, 3.0]], (11, 10), (10, 10)),  # the same end as the start
+        ([[2.0, 5.0], [12.0, 5.0]], (7, 8), (7, 7)),  # 3 px below a horizontal segment's middle
+        ([[6.0, 1.0], [6.0, 12.0]], (3, 9), (4, 9)),  # 3 px left of a vertical one
+    ],
+)
+def test_a_pixel_exactly_at_the_cut_off_is_not_drawn(points, pixel, nearer):
+    """``d < truncate * sigma`` as documented, exactly where ``d`` is exact (nearest to an end, or
+    an axis-aligned segment); the pixel 2 px away is drawn with exp(-d^2 / (2 sigma^2))."""
+    maps = lc.encode_boundaries(np.array(points), heatmap_size=(20, 16), boundaries=[(0, 1)], sigma=1.0).heatmaps
+    assert maps[0, pixel[1], pixel[0]] == 0.0
+    assert maps[0, nearer[1], nearer[0]] == pytest.approx(np.exp(-(2.0**2) / 2), rel=1e-12)

@@ -8,6 +8,7 @@ The registry's backend, device, compile, half-precision and hostile-input suites
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import pickle
 import warnings
 
@@ -177,7 +178,7 @@ def test_heatmap_pixels_given_as_image_pixels_are_caught():
     ):
         encoded = c.encode(keypoints)
     assert (numpy_of(encoded.weights) == 0).mean() > 0.5
-    with pytest.raises(ValueError, match=r"of \d+ keypoints \(finite, non-zero weight\) lie outside the 256x192 image"):
+    with pytest.raises(ValueError, match=r"of \d+ keypoints \(finite, weight > 0\) lie outside the 256x192 image"):
         codec("dark", on_outside="raise").encode(keypoints)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -348,3 +349,45 @@ def test_pipnet_codec_takes_a_name_an_array_or_a_table():
 def test_bad_options_and_calls_say_what_is_wrong(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# The functions behind each codec, and the options where a codec means another default than its
+# function's, each with the reason (anything else must agree: a changed default is a test failure).
+_CODEC_FUNCTIONS = {
+    "argmax": ("encode_gaussian", "decode_argmax"),
+    "quarter": ("encode_gaussian", "decode_argmax"),
+    "dark": ("encode_gaussian", "decode_dark"),
+    "udp": ("encode_udp", "decode_udp"),
+    "udp_combined": ("encode_udp_combined", "decode_udp_combined"),
+    "megvii": ("encode_gaussian", "decode_argmax"),
+    "simcc": ("encode_simcc", "decode_simcc"),
+    "h3r": ("encode_randomized_rounding", "decode_randomized_rounding"),
+    "soft_argmax": ("encode_soft_argmax", "decode_soft_argmax"),
+    "regression": ("encode_regression", "decode_regression"),
+    "pipnet": ("pipnet_neighbors", "encode_pipnet", "decode_pipnet"),
+}
+_CODEC_OWN_DEFAULTS = {
+    ("argmax", "rounding"): "the vanilla codec: its target sits on the rounded pixel",
+    ("quarter", "rounding"): "mmpose's MSRAHeatmap: the rounded pixel",
+    ("simcc", "sigma"): "decode_simcc's None means 'give it': the codec gives its own to both sides",
+}
+
+
+@pytest.mark.parametrize("name", lc.codec_names())
+def test_codec_defaults_are_its_functions_defaults(name):
+    fields = {
+        f.name: f.default
+        for f in dataclasses.fields(lc.codecs._REGISTRY[name])
+        if f.default is not dataclasses.MISSING and f.name not in ("heatmap_size", "on_outside")
+    }
+    compared = 0
+    for function in _CODEC_FUNCTIONS[name]:
+        parameters = inspect.signature(getattr(lc, function)).parameters
+        for option, default in fields.items():
+            theirs = parameters[option].default if option in parameters else inspect.Parameter.empty
+            if theirs is inspect.Parameter.empty or (name, option) in _CODEC_OWN_DEFAULTS:
+                continue
+            assert default == theirs, f"{name}.{option} = {default!r}, but {function}'s default is {theirs!r}"
+            compared += 1
+    assert compared or name in ("argmax", "quarter", "megvii", "regression"), name
+    assert set(_CODEC_FUNCTIONS) == set(lc.codec_names())

@@ -215,3 +215,17 @@ def test_megvii_codec_returns_the_centre_of_the_pixel_holding_the_keypoint(conve
     assert np.abs((got - k).mean(axis=1)).max() < 4 * 4.0 / np.sqrt(12 * 4000)
     with pytest.raises(ValueError, match="kernel_size must be at least 5 for codec 'megvii'"):
         lc.get_codec("megvii", image_size=(256, 192), heatmap_size=(64, 48), kernel_size=3)
+
+
+def test_rle_score_at_the_float_limit_is_finite():
+    """1 - (sx + sy) / 2 overflowed to -inf (with a RuntimeWarning) for sigmas near the float
+    maximum; halving first keeps the finite true value."""
+    scores = lc.decode_regression(np.array([[0.5, 0.5, 1e308, 1e308]]), image_size=(10, 10)).scores
+    assert scores[0] == -1e308
+
+
+def test_udp_combined_decode_names_the_one_pixel_map_not_the_kernel():
+    maps, offsets = np.ones((1, 1, 1)), np.zeros((1, 2, 1, 1))
+    for kernel_size in (23, None):
+        with pytest.raises(ValueError, match=r"heatmaps must be at least 2x2: UDP's convention .* got 1x1 maps"):
+            lc.decode_udp_combined(maps, offsets, image_size=(4, 4), radius=2.0, kernel_size=kernel_size)

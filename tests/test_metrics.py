@@ -214,8 +214,51 @@ def test_simpson_auc_reproduces_the_face_alignment_codes(backend, threshold):
 def test_simpson_auc_bounds_its_sample_count():
     with pytest.raises(ValueError, match="step must leave at most 10000000 samples"):
         metrics.auc(np.array([0.01]), integration="simpson", step=1e-12)
+    # a subnormal step: the count is inf, named as such (was OverflowError from math.ceil)
+    with pytest.raises(ValueError, match=r"step must leave at most 10000000 samples.*inf samples"):
+        metrics.auc(np.array([0.01]), integration="simpson", step=5e-324)
     with pytest.raises(ValueError, match="integration must be one of"):
         metrics.auc(np.array([0.01]), integration="trapezoid")
+
+
+@pytest.mark.parametrize("step", [0.5, 0.03, 0.0500001 / 2])
+def test_simpson_auc_refuses_a_step_that_leaves_no_simpson_panel(step):
+    """A step above threshold / 2 leaves fewer than three samples on [0, threshold]: the 'AUC' was
+    the grid's overshoot (2.5 for step 0.5 at 0.05, 1.2 for 0.03)."""
+    with pytest.raises(ValueError, match=r"step must be at most threshold / 2 = 0\.025"):
+        metrics.auc(np.array([0.05]), threshold=0.05, integration="simpson", step=step)
+    assert 0 <= float(metrics.auc(np.array([0.05]), threshold=0.05, integration="simpson", step=0.025)) <= 1
+
+
+@given(
+    errors=st.lists(st.floats(-0.01, 0.2) | st.just(math.nan), min_size=1, max_size=30),
+    threshold=st.sampled_from([0.05, 0.08, 0.1, 0.3]),
+    panels=st.integers(2, 400),
+)
+def test_simpson_auc_lies_between_0_and_the_grids_last_sample_over_threshold(errors, threshold, panels):
+    """The Returns line: in [0, x_last / threshold], x_last the grid's last sample; every face at
+    NME 0 scores exactly that (Simpson integrates a constant exactly), 1.002 at 0.05."""
+    step = threshold / panels
+    e = np.array(errors)
+    last = float(np.arange(0.0, threshold + step, step)[-1])
+    got = float(metrics.auc(e, threshold=threshold, integration="simpson", step=step))
+    assert -1e-12 <= got <= last / threshold + 1e-12
+    perfect = float(metrics.auc(np.zeros(3), threshold=threshold, integration="simpson", step=step))
+    assert perfect == pytest.approx(last / threshold, rel=1e-12)
+
+
+def test_simpson_auc_at_the_default_step_scores_a_perfect_050_as_the_codes_do():
+    assert float(metrics.auc(np.zeros(4), threshold=0.05, integration="simpson")) == pytest.approx(1.002, rel=1e-12)
+
+
+def test_simpson_auc_on_a_subnormal_grid_is_the_exact_one():
+    """Steps in units of threshold: a subnormal threshold's grid gives 1 for perfect faces, to
+    rounding (was NaN: a product of two subnormal steps is 0, then 0 / 0)."""
+    threshold = 4 * 5e-324
+    step = threshold / 2
+    got = float(metrics.auc(np.zeros(2), threshold=threshold, integration="simpson", step=step))
+    last = float(np.arange(0.0, threshold + step, step)[-1])
+    assert got == pytest.approx(last / threshold, rel=4 * EPS64)
 
 
 def test_nan_nme_is_a_failure_and_adds_no_area():

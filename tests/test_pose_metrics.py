@@ -208,3 +208,17 @@ def test_pckh_is_scale_free_down_to_subnormal_and_up_to_huge_coordinates(scale):
     scaled = metrics.pckh(pred * scale, target * scale, head_boxes=boxes * scale)
     np.testing.assert_array_equal(scaled.per_joint, plain.per_joint)
     assert float(scaled.mean) == float(plain.mean) and 0 < float(plain.mean) < 1
+
+
+def test_a_negative_area_has_no_scale_oks_nan_for_it_and_coco_ap_refuses_it(backend):
+    """Before: area -100 gave OKS 5.2e14 and an AP of 1.0 for predictions 33 px off."""
+    t = np.zeros((2, 17, 2))
+    p = np.full((2, 17, 2), 3.0)
+    got = numpy_of(
+        metrics.oks(convert(p, backend), convert(t, backend), areas=convert(np.array([-100.0, 100.0]), backend))
+    )
+    assert np.isnan(got[0]) and 0 < got[1] < 1
+    assert got[1] == pytest.approx(float(metrics.oks(p[1:], t[1:], areas=np.array([100.0]))[0]), rel=1e-12)
+    for bad in (-100.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match=rf"areas must be finite and >= 0, got {bad!r} at instance 1"):
+            metrics.coco_ap(p + 30, t, areas=np.array([100.0, bad]), scores=np.ones(2))

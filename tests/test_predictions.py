@@ -144,6 +144,21 @@ def test_cli_prints_the_table_writes_json_and_refuses_mixed_modes(tmp_path, caps
         assert message in err and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize("unlabelled", ["nan", "weights"])
+def test_a_file_with_no_labelled_landmark_is_refused_not_scored_as_failures(tmp_path, capsys, unlabelled):
+    """Was exit 0 with FR 1.0 and AUC 0.0 for every decoder, as if each had failed."""
+    truth = _faces(n=2)
+    maps, _ = lc.encode_gaussian(
+        lc.image_to_heatmap(truth, image_size=(256, 256), heatmap_size=(32, 32)), heatmap_size=(32, 32), sigma=1.0
+    )
+    extra = {"weights": np.zeros(truth.shape[:-1])} if unlabelled == "weights" else {}
+    landmarks = np.full_like(truth, np.nan) if unlabelled == "nan" else truth
+    path = _save(tmp_path / "p.npz", heatmaps=maps, landmarks=landmarks, image_size=np.array([256, 256]), **extra)
+    assert _exit_code(["bench", "--predictions", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "no labelled landmark" in err and "p.npz" in err and err.count("\n") == 1, err
+
+
 def _exit_code(argv: list[str]) -> int:
     """main's return value, or the code argparse exits with."""
     try:

@@ -145,3 +145,13 @@ def test_landmarks_strategy_respects_its_region(size, data):
     assert np.all(lc.in_heatmap(valid, heatmap_size=size))
     rep = data.draw(landmarks(size, region="representable"))
     assert np.all((rep >= 0) & (rep <= [w - 1, h - 1]))
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+def test_testing_helpers_name_a_bad_variance_or_dtype():
+    """Before: float()'s bare ValueError, and an OverflowError from hypothesis for an int dtype."""
+    with pytest.raises(TypeError, match=r"variance must be real numbers .* got 'a'"):
+        unbiased_bound("a", 100, alpha=1e-3, support_width=1.0)
+    for dtype in (int, np.int32, "complex128", np.longdouble, "nonsense"):
+        with pytest.raises(TypeError, match="dtype must be a real floating dtype"):
+            landmarks((8, 8), dtype=dtype).example()

@@ -3,6 +3,7 @@ torch.compile, float16/bfloat16, and the adapter in landmark_codecs.torch."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -609,3 +610,36 @@ def test_mixed_half_and_float32_positional_arrays_keep_the_promoted_dtype():
     assert mixed.dtype == torch.float32
     same, _ = lc.decode_pipnet(a["scores"].half().float(), a["offsets"], a["neighbor_offsets"], neighbors=TABLE)
     assert torch.equal(mixed, same)
+
+
+def _function_modules():
+    return sorted(
+        (name, obj)
+        for name, obj in vars(lct).items()
+        if isinstance(obj, type) and issubclass(obj, lct._FunctionModule) and obj is not lct._FunctionModule
+    )
+
+
+@pytest.mark.parametrize("name, module", _function_modules())
+def test_module_defaults_are_its_functions_defaults(name, module):
+    """Every option a Module shares with its function has the function's default (the tests that
+    compare a Module with its function pass every option, so they cannot see a changed default:
+    DarkDecoder's iterations 4 -> 1 left them green). AdaptiveWingLoss's map_* options are
+    weighted_loss_map's."""
+    import inspect
+
+    function = getattr(lc, re.search(r":func:`landmark_codecs\.(\w+)`", module.__doc__).group(1))
+    theirs = inspect.signature(function).parameters
+    maps = inspect.signature(lc.weighted_loss_map).parameters
+    compared = 0
+    for option, p in inspect.signature(module.__init__).parameters.items():
+        if p.default is inspect.Parameter.empty:
+            continue
+        twin = maps.get(option.removeprefix("map_")) if option.startswith("map_") else theirs.get(option)
+        if twin is None or twin.default is inspect.Parameter.empty:
+            continue
+        assert p.default == twin.default, (
+            f"{name}({option}={p.default!r}), but {function.__name__}'s is {twin.default!r}"
+        )
+        compared += 1
+    assert compared or name == "RegressionDecoder", name

@@ -37,7 +37,7 @@ def prepare_coords(
     """Validate encoder inputs; return ``(xp, (W, H), safe_coords, weights, keep)``.
 
     ``keep`` (bool, ``(..., K)``) marks landmarks that are finite, inside the map (any finite
-    position with ``outside="draw"``) and of non-zero weight.
+    position with ``outside="draw"``) and of weight > 0 (``_xp.marked``: 0, negative and NaN weights leave a landmark out).
     The returned ``weights`` are the given ones (as the coordinates' dtype; 1 when absent) where ``keep``, else 0.
     ``safe_coords`` replaces the other landmarks by 0 so no NaN or inf reaches the rendering
     (nor its gradient).
@@ -55,7 +55,7 @@ def prepare_coords(
     else:
         check.numeric(xp, weights, "weights")
         check.same_shape(weights, coords.shape[:-1], "weights", "coords.shape[:-1], one value per landmark")
-        keep = keep & (weights if xp.isdtype(weights.dtype, "bool") else weights != 0)
+        keep = keep & _xp.marked(xp, weights)
         vis = weights if weights.dtype == coords.dtype else xp.astype(weights, coords.dtype)
         weights = xp.where(keep, vis, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords)))
     safe = xp.where(keep[..., None], coords, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords)))

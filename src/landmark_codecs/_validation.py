@@ -21,6 +21,14 @@ def floating(xp: Any, x: Array, name: str) -> None:
         raise TypeError(f"{name} must have a real floating dtype, got {x.dtype}")
 
 
+def promoted(xp: Any, *arrays: Array) -> tuple[Array, ...]:
+    """The floating ``arrays`` (already checked) cast to their promoted dtype: the library's one
+    rule for mixed floating dtypes (the array API's promotion, float32 with float64 is float64;
+    docs/conventions.md). Weights and noise are not data: they take the data's dtype instead."""
+    dtype = xp.result_type(*arrays)
+    return tuple(a if a.dtype == dtype else xp.astype(a, dtype) for a in arrays)
+
+
 def coords(xp: Any, x: Array, name: str = "coords") -> None:
     if x.ndim < 2 or x.shape[-1] != 2:
         raise ValueError(f"{name} must have shape (..., K, 2) with (x, y) in the last axis, got shape {tuple(x.shape)}")

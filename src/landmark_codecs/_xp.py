@@ -698,6 +698,15 @@ def _is_half(x: Any) -> bool:
     return hasattr(x, "shape") and str(getattr(x, "dtype", "")) in _HALF
 
 
+def marked(xp: Any, weights: Array) -> Array:
+    """The library's one rule for per-landmark weights: which landmarks count. A boolean weight
+    as given; a numeric one where it is > 0 (COCO's ``v > 0``): 0, a negative and a NaN weight
+    alike leave the landmark out (never a NaN that poisons a loss, nor a negative that flips one)."""
+    if xp.isdtype(weights.dtype, "bool"):
+        return weights
+    return weights > 0
+
+
 def half_in_float32(fn: F) -> F:
     """Compute ``fn`` in float32 when its positional arrays are all of one 16-bit floating dtype.
 

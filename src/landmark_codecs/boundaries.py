@@ -182,7 +182,10 @@ def encode_boundaries(
         t = clip(((q - P_s) . (P_{s+1} - P_s)) / |P_{s+1} - P_s|^2, 0, 1)
         d_s(q) = |q - P_s - t (P_{s+1} - P_s)|
 
-    and the map is ``exp(-d^2 / (2 sigma^2))`` where ``d < truncate * sigma``, else 0.
+    and the map is ``exp(-d^2 / (2 sigma^2))`` where ``d < truncate * sigma``, else 0. The
+    cut-off is exact where the nearest point is a segment's end, or the segment is horizontal or
+    vertical (``d`` is then the difference of two exact coordinates); elsewhere ``d`` carries the
+    float rounding of the projection, a few units in the last place.
     By default one channel, the maximum over chains (the single boundary channel
     Adaptive Wing's network predicts and its loss map weights); ``per_chain=True`` one channel per
     chain. Landmarks are used at their sub-pixel positions (the repository floors them to the
@@ -236,7 +239,7 @@ def encode_boundaries(
     if weights is not None:
         check.numeric(xp, weights, "weights")
         check.same_shape(weights, coords.shape[:-1], "weights", "coords.shape[:-1], one value per landmark")
-        valid = valid & (weights if xp.isdtype(weights.dtype, "bool") else weights != 0)
+        valid = valid & _xp.marked(xp, weights)
     zero = xp.zeros((), dtype=dtype, device=dev)
     safe = xp.where(valid[..., None], coords, zero)
 
@@ -294,9 +297,16 @@ def _segment_distance2(xp: Any, a: Array, b: Array, w: int, h: int) -> tuple[Arr
     # the projection (q - a) . u, separable before the clip
     px = (rx * ux[..., None])[..., None, :]  # (..., S, 1, W)
     py = (ry * uy[..., None])[..., :, None]  # (..., S, H, 1)
-    t = xp.clip(px + py, xp.zeros((), dtype=a.dtype, device=_xp.device(a)), length[..., None, None])
+    projection = px + py
+    t = xp.clip(projection, xp.zeros((), dtype=a.dtype, device=_xp.device(a)), length[..., None, None])
     ex = rx[..., None, :] - t * ux[..., None, None]
     ey = ry[..., :, None] - t * uy[..., None, None]
+    # Nearest to an end: the difference to that end, exactly (length * u rounds off the end, and a
+    # pixel exactly truncate * sigma from it would be drawn)
+    end = projection >= length[..., None, None]
+    start = projection <= 0
+    ex = xp.where(start, rx[..., None, :], xp.where(end, (gx - b[..., 0][..., None])[..., None, :], ex))
+    ey = xp.where(start, ry[..., :, None], xp.where(end, (gy - b[..., 1][..., None])[..., :, None], ey))
     return ex * ex + ey * ey, xp.isfinite(length)
 
 

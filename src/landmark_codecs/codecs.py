@@ -22,11 +22,11 @@ Convention:
     ``(W, H)``, integers at pixel centres; the image's valid range is ``[-0.5, W - 0.5) x
     [-0.5, H - 0.5)``. The codec converts to its heatmap with ``convention`` (default
     ``"pixel_center"``, see :mod:`landmark_codecs.coords`); UDP always uses its corner-aligned
-    one. A keypoint outside the image, NaN or of weight 0 gets weight 0 and never breaks a batch
+    one. A keypoint outside the image, NaN or of weight <= 0 or NaN gets weight 0 and never breaks a batch
     (under ``"legacy"`` also one inside the image beyond the heatmap's far edge, which that
     convention puts outside the map).
 
-Keypoints outside the image: when more than half of the finite keypoints of non-zero weight in
+Keypoints outside the image: when more than half of the finite keypoints of weight > 0 in
 one ``encode`` call lie outside the image, the keypoints are almost surely in the wrong unit
 (heatmap pixels, a larger original image, normalized ``[0, 1]`` is not caught): ``on_outside``
 decides what happens, ``"warn"`` (a :class:`LandmarksOutsideWarning`, the default), ``"raise"``
@@ -78,7 +78,7 @@ class EncodedTargets(NamedTuple):
     outputs: tuple[Array, ...]
     """The arrays the network predicts, in the order :meth:`Codec.decode` reads them."""
     weights: Array
-    """``(..., K)`` per-landmark weights (0: weight 0 given, NaN, outside the image or the map)."""
+    """``(..., K)`` per-landmark weights (0: weight <= 0 or NaN given, NaN keypoint, outside the image or the map)."""
     targets: Any
     """The family function's own result (``HeatmapTargets``, ``SimCCTargets``, ``PIPNetTargets``)."""
 
@@ -317,7 +317,7 @@ class Codec:
         x, y = keypoints[..., 0], keypoints[..., 1]
         counted = xp.isfinite(x) & xp.isfinite(y)
         if weights is not None:
-            counted = counted & (weights if xp.isdtype(weights.dtype, "bool") else weights != 0)
+            counted = counted & _xp.marked(xp, weights)
         outside = counted & ~inside
         n_counted = int(_xp.to_host(xp.sum(xp.astype(counted, xp.int64))))
         n_outside = int(_xp.to_host(xp.sum(xp.astype(outside, xp.int64))))
@@ -326,7 +326,7 @@ class Codec:
         shown = _xp.to_host(counted)  # the message reads the counted keypoints' range on the host
         ox, oy = _xp.to_host(x)[shown], _xp.to_host(y)[shown]
         message = (
-            f"{n_outside} of {n_counted} keypoints (finite, non-zero weight) lie outside the {w}x{h} image "
+            f"{n_outside} of {n_counted} keypoints (finite, weight > 0) lie outside the {w}x{h} image "
             f"(x from {ox.min():.4g} to {ox.max():.4g}, y from {oy.min():.4g} to {oy.max():.4g}; the valid range is "
             f"[-0.5, {w - 0.5}) x [-0.5, {h - 0.5})) and get weight 0. Codecs take keypoints in image pixels of "
             f"image_size={self.image_size}; pass on_outside='ignore' to {self.name!r} if this is intended"

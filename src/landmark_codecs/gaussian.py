@@ -51,7 +51,7 @@ def encode_gaussian(
 
     Returns:
         ``(heatmaps, weights)``: ``(..., K, H, W)`` maps and ``(..., K)`` weights, in the dtype and
-        on the device of ``coords``. A landmark of weight 0 or NaN, or (``outside="empty"``)
+        on the device of ``coords``. A landmark of weight <= 0 or NaN, a NaN landmark, or (``outside="empty"``)
         outside ``[-0.5, W - 0.5) x [-0.5, H - 0.5)``, gets weight 0 and an all-zero map.
 
     Convention:

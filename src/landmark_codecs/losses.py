@@ -10,7 +10,9 @@ Shared arguments:
 
 - ``pred``, ``target``: real floating arrays; ``target`` broadcasts to ``pred``'s shape. Any
   layout: ``(..., K, H, W)`` heatmaps, ``(..., K, 2)`` coordinates, anything else.
-- ``weights``: optional non-negative weights (bool, int or float). With ``pred``'s number of
+- ``weights``: optional non-negative weights (bool, int or float); a negative or NaN weight
+  counts as 0 (the element is masked out and left out of the mean's denominator, as in
+  :func:`star_loss` and the encoders' NaN weights). With ``pred``'s number of
   dimensions it broadcasts as usual; with fewer it is aligned with ``pred``'s *leading* axes
   (size-1 axes are appended), so a ``(..., K)`` visibility applies to every pixel of a
   ``(..., K, H, W)`` map or to both coordinates of a ``(..., K, 2)`` landmark. Elements where the
@@ -246,8 +248,9 @@ def star_loss(
         omega: the weight of the eigenvalue penalty, >= 0 (the repository's ``w``).
         distance: ``"smooth_l1"``, ``"l1"``, ``"l2"`` or ``"wing"``.
         epsilon: added to each eigenvalue before the square root, > 0.
-        weights: optional ``(..., K)`` non-negative weights; a landmark with weight 0 contributes
-            nothing, whatever its map or coordinates hold (NaN included).
+        weights: optional ``(..., K)`` non-negative weights (a negative or NaN one counts as
+            0); a landmark with weight 0 contributes nothing, whatever its map or coordinates
+            hold (NaN included).
         reduction: ``"none"`` gives the per-landmark loss ``(..., K)`` (times ``weights``);
             ``"sum"`` its sum; ``"mean"`` that sum over the weights' sum (over ``...*K`` without
             weights). All-zero weights give 0.
@@ -288,6 +291,7 @@ def star_loss(
         check.broadcasts_to(weights, shape, "weights", "coords.shape[:-1], one weight per landmark")
         m = weights if weights.dtype == out_dtype else xp.astype(weights, out_dtype)
         keep = m > 0
+        m = xp.where(keep, m, xp.zeros((), dtype=out_dtype, device=_xp.device(m)))  # negative, NaN: 0
         # a masked landmark's NaN map or coordinates must not reach the sums or their gradients
         maps = xp.where(keep[..., None, None], maps, xp.zeros((), dtype=out_dtype, device=_xp.device(maps)))
         gt = xp.where(keep[..., None], gt, xp.zeros((), dtype=out_dtype, device=_xp.device(gt)))
@@ -494,6 +498,7 @@ def _prepare(pred: Array, target: Array, weights: Array | None, loss_map: Array 
         # Masked-out elements contribute nothing, whatever their values: a NaN target (a missing
         # landmark), a NaN or inf prediction or weight there stays out of the loss and its gradient.
         keep = m > 0
+        m = xp.where(keep, m, 0.0)  # a negative or NaN weight counts as 0, in the mean's denominator too
         t = xp.where(keep, t, 0.0)
         e = xp.where(keep, e, 0.0)
         if w is not None:

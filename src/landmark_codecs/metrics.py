@@ -83,7 +83,7 @@ def normalizing_distance(
       ``eyes = (left_indices, right_indices)``; by default 300W's eye contours (36-41, 42-47),
       WFLW's pupils (96, 97), COFW's pupils (16, 17).
     - ``"bbox"``: ``sqrt(width * height)`` of the ground truth's bounding box (over its points with a
-      non-zero weight and finite coordinates), the AFLW convention.
+      weight > 0 and finite coordinates), the AFLW convention.
     - ``"diagonal"``: ``sqrt(width^2 + height^2)`` of that box.
 
     A box without such a point (or ``K = 0``) has no size: NaN, for that face only.
@@ -173,7 +173,7 @@ def _kept(xp: Any, target: Array, weights: Array | None) -> Array:
     if weights is not None:
         check.numeric(xp, weights, "weights")
         check.same_shape(weights, target.shape[:-1], "weights", "target.shape[:-1], one value per landmark")
-        keep = keep & (weights if xp.isdtype(weights.dtype, "bool") else weights != 0)
+        keep = keep & _xp.marked(xp, weights)
     return keep
 
 
@@ -225,7 +225,7 @@ def nme(
     divided by the face's normalizing distance, as a fraction.
 
     ``nme = mean_{k kept} |pred_k - target_k| / d`` with ``d`` from :func:`normalizing_distance`
-    (``normalizer`` names it) or given as an array of per-face distances. Landmarks with weight 0 and
+    (``normalizer`` names it) or given as an array of per-face distances. Landmarks of weight <= 0 or NaN and
     those whose ground truth is not finite are left out of the mean (COFW's occluded points are
     usually kept: pass no ``weights`` then). A face with no landmark left gives NaN; a NaN
     prediction of a counted landmark makes its face NaN (and :func:`failure_rate` counts it);
@@ -237,7 +237,7 @@ def nme(
         normalizer: ``"inter_ocular"``, ``"inter_pupil"``, ``"bbox"``, ``"diagonal"`` or a
             ``(...)`` array of distances in the coordinates' unit.
         weights: optional ``(..., K)`` landmark weights, as the encoders return them (bool or
-            numeric): a landmark with weight 0 is left out; the others count equally.
+            numeric): a landmark of weight <= 0 or NaN is left out; the others count equally.
         eyes: override the default eye indices (see :func:`normalizing_distance`).
 
     Returns:
@@ -310,10 +310,14 @@ def auc(
         nme: NME fractions of the faces, any shape.
         threshold: > 0.
         integration: ``"exact"`` or ``"simpson"`` (the sampled rule above).
-        step: the sampling step of ``"simpson"``, > 0, leaving at most 10^7 samples.
+        step: the sampling step of ``"simpson"``: at most ``threshold / 2`` (Simpson's rule needs
+            three samples on ``[0, threshold]``), leaving at most 10^7 samples.
 
     Returns:
-        A 0-d array in [0, 1] in ``nme``'s dtype and device; NaN for an empty input.
+        A 0-d array in ``nme``'s dtype and device; NaN for an empty input. ``"exact"``: in
+        [0, 1]. ``"simpson"``: in ``[0, x_last / threshold]`` with ``x_last < threshold + step``
+        the grid's last sample: what the codes print, so every face at NME 0 scores
+        ``x_last / threshold`` (1.002 for threshold 0.05 at the default step), not 1.
 
     >>> import numpy as np
     >>> round(auc(np.array([0.0, 0.05, 0.2])).item(), 12)   # (0.1 + 0.05 + 0) / 3 / 0.1
@@ -322,6 +326,8 @@ def auc(
     check.choice(integration, "integration", ("exact", "simpson"))
     step = check.positive(step, "step")
     xp, threshold = _errors_and_threshold(nme, threshold)
+    if integration == "simpson":
+        _check_simpson_step(threshold, step)
     if not _size(nme):
         return xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
     if integration == "simpson":
@@ -334,26 +340,35 @@ def auc(
 _MAX_SAMPLES = 10**7
 
 
+def _check_simpson_step(threshold: float, step: float) -> None:
+    if not step <= threshold / 2:
+        raise ValueError(
+            f"step must be at most threshold / 2 = {threshold / 2!r} (Simpson's rule needs three "
+            f"samples of the CED on [0, threshold]), got step={step!r}"
+        )
+    ratio = (threshold + step) / step  # a float first: a subnormal step's ratio is inf, not a count
+    if not ratio <= _MAX_SAMPLES:
+        raise ValueError(
+            f"step must leave at most {_MAX_SAMPLES} samples of the CED on [0, threshold + step), "
+            f"got step={step!r} for threshold={threshold!r} ({ratio:.3g} samples)"
+        )
+
+
 def _simpson_auc(xp: Any, nme: Array, threshold: float, step: float) -> Array:
     """:func:`auc`'s ``"simpson"`` integration: the CED sampled on NumPy's ``arange`` grid, then
     the composite Simpson rule for (slightly) irregular samples, per pair of intervals
     ``(h0 + h1) / 6 ((2 - h1 / h0) y0 + (h0 + h1)^2 / (h0 h1) y1 + (2 - h0 / h1) y2)``; with an
     even number of samples the last interval is added by Cartwright's three-point correction
-    (``scipy.integrate.simpson``'s rule since SciPy 1.11), and two samples are a trapezoid."""
-    count = math.ceil((threshold + step) / step)
-    if count > _MAX_SAMPLES:
-        raise ValueError(
-            f"step must leave at most {_MAX_SAMPLES} samples of the CED on [0, threshold + step), "
-            f"got step={step!r} for threshold={threshold!r} ({count} samples)"
-        )
+    (``scipy.integrate.simpson``'s rule since SciPy 1.11).
+
+    The steps are taken in units of ``threshold`` (so the result needs no division by it), which
+    keeps them normal numbers where the grid itself is subnormal, or below ``nme``'s dtype."""
     grid = np.arange(0.0, threshold + step, step)  # NumPy's grid, as the codes build it
+    n = grid.shape[0]  # >= 3: step <= threshold / 2
     dev = _xp.device(nme)
-    xs = xp.asarray(grid, dtype=nme.dtype, device=dev)
-    ys = ced(nme, xs)
-    n = grid.shape[0]
-    if n < 3:
-        return (xs[-1] - xs[0]) * (ys[0] + ys[-1]) * 0.5 / threshold
-    h = xs[1:] - xs[:-1]
+    ys = ced(nme, xp.asarray(grid, dtype=nme.dtype, device=dev))
+    units = xp.asarray(grid / threshold, dtype=nme.dtype, device=dev)
+    h = units[1:] - units[:-1]
     odd = n if n % 2 else n - 1  # the samples Simpson's pairs cover
     h0, h1 = h[0 : odd - 1 : 2], h[1 : odd - 1 : 2]
     y0, y1, y2 = ys[0 : odd - 2 : 2], ys[1 : odd - 1 : 2], ys[2:odd:2]
@@ -365,7 +380,7 @@ def _simpson_auc(xp: Any, nme: Array, threshold: float, step: float) -> Array:
         beta = (b * b + 3 * a * b) / (6 * a)
         eta = b * b * b / (6 * a * (a + b))
         area = area + alpha * ys[-1] + beta * ys[-2] - eta * ys[-3]
-    return area / threshold
+    return area
 
 
 @_xp.half_in_float32
@@ -388,6 +403,7 @@ def ced(nme: Array, thresholds: Array, /) -> Array:
     xp = _xp.namespace(nme=nme, thresholds=thresholds)
     check.floating(xp, nme, "nme")
     check.floating(xp, thresholds, "thresholds")
+    nme, thresholds = check.promoted(xp, nme, thresholds)
     flat = xp.reshape(nme, (-1,))
     n = flat.shape[0]
     if n == 0:
@@ -496,12 +512,13 @@ def oks(
         pred, target: ``(..., K, 2)`` ``(x, y)`` in image pixels.
         areas: ``(...)`` real floating instance areas, image px^2, >= 0.
         sigmas: ``K`` per-keypoint constants (:data:`COCO_SIGMAS` for COCO's 17).
-        weights: optional ``(..., K)``: non-zero marks a labelled keypoint (COCO's ``v > 0``);
+        weights: optional ``(..., K)``: a weight > 0 marks a labelled keypoint (COCO's ``v > 0``);
             a NaN target keypoint is unlabelled too.
 
     Returns:
         ``(...)`` OKS in [0, 1]; NaN for an instance with no labelled keypoint (COCO ignores
-        it) and where a labelled keypoint's prediction is NaN.
+        it), where a labelled keypoint's prediction is NaN, and where the area is negative or
+        NaN (no scale to score it by; the other instances are unaffected).
 
     >>> import numpy as np
     >>> t = np.zeros((1, 17, 2)); p = t.copy(); p[0, 0, 0] = 1.0
@@ -511,6 +528,7 @@ def oks(
     xp = _xp.namespace(pred=pred, target=target, areas=areas, weights=weights)
     _check_pose_pair(xp, pred, target)
     check.floating(xp, areas, "areas")
+    pred, target, areas = check.promoted(xp, pred, target, areas)
     k = pred.shape[-2]
     if isinstance(sigmas, (str, bytes)) or not isinstance(sigmas, Sequence):
         raise TypeError(f"sigmas must be a sequence of K = {k} positive numbers, got {sigmas!r}")
@@ -521,6 +539,7 @@ def oks(
         raise ValueError(f"areas must have shape {tuple(pred.shape[:-2])} (one per instance), got {tuple(areas.shape)}")
     dtype, dev = pred.dtype, _xp.device(pred)
     a = areas if areas.dtype == dtype else xp.astype(areas, dtype)
+    a = xp.where(a >= 0, a, xp.asarray(math.nan, dtype=dtype, device=dev))  # a negative area has no scale
     var = (2.0 * xp.asarray(s, dtype=dtype, device=dev)) ** 2
     d = pred - target
     e = (d[..., 0] ** 2 + d[..., 1] ** 2) / var / (a[..., None] + 2.0**-52) / 2  # pycocotools: np.spacing(1)
@@ -568,7 +587,7 @@ def pckh(
         head_boxes: ``(..., 2, 2)`` each instance's head box corners ``((x1, y1), (x2, y2))``,
             image pixels.
         threshold: > 0; 0.5 for PCKh@0.5, MPII's headline figure.
-        weights: optional ``(..., K)``: non-zero marks a labelled joint (MPII's visibility).
+        weights: optional ``(..., K)``: a weight > 0 marks a labelled joint (MPII's visibility).
         excluded: joint indices left out of ``mean`` (``()`` for none).
 
     Returns:
@@ -590,6 +609,7 @@ def pckh(
     xp = _xp.namespace(pred=pred, target=target, head_boxes=head_boxes, weights=weights)
     _check_pose_pair(xp, pred, target)
     check.floating(xp, head_boxes, "head_boxes")
+    pred, target, head_boxes = check.promoted(xp, pred, target, head_boxes)
     lead, k = tuple(pred.shape[:-2]), pred.shape[-2]
     if tuple(head_boxes.shape) != (*lead, 2, 2):
         raise ValueError(
@@ -652,7 +672,8 @@ def coco_ap(
 
     Args:
         pred, target: ``(..., K, 2)`` image pixels; ``...`` is the instances.
-        areas: ``(...)`` instance areas, px^2.
+        areas: ``(...)`` instance areas, px^2, finite and >= 0 (checked: a ValueError names
+            the first instance that is not).
         scores: ``(...)`` the predictions' confidences.
         weights, sigmas: as :func:`oks`.
 
@@ -670,6 +691,13 @@ def coco_ap(
     0.50495
     """
     similarity = oks(pred, target, areas=areas, sigmas=sigmas, weights=weights)
+    host_areas = np.asarray(_xp.to_host(areas, "areas"), dtype=np.float64).reshape(-1)
+    wrong = np.flatnonzero(~(np.isfinite(host_areas) & (host_areas >= 0)))
+    if wrong.size:  # an AP is over every instance: one it cannot scale, it cannot score
+        raise ValueError(
+            f"areas must be finite and >= 0, got {float(host_areas[wrong[0]])!r} at instance {int(wrong[0])} "
+            f"(of {host_areas.size}; {wrong.size} such)"
+        )
     o = np.asarray(_xp.to_host(similarity), dtype=np.float64).reshape(-1)
     _xp.namespace(pred=pred, scores=scores)
     check.floating(_xp.namespace(scores=scores), scores, "scores")

@@ -335,6 +335,7 @@ def decode_pipnet(
     check.heatmaps(xp, scores, "scores")
     check.floating(xp, offsets, "offsets")
     check.floating(xp, neighbor_offsets, "neighbor_offsets")
+    scores, offsets, neighbor_offsets = check.promoted(xp, scores, offsets, neighbor_offsets)
     index, outside = _index(xp, neighbors.index, scores, scores.shape[-3], "scores")
     reverse, count = _reverse(xp, neighbors, index.shape, scores)
     reverse_outside = None
@@ -493,7 +494,9 @@ def _masked_mean(xp: Any, pred: Array, target: Array, weight: Array, per_weight:
     zero = xp.zeros((), dtype=pred.dtype, device=_xp.device(pred))
     # Where the weight is 0 the prediction is replaced, not multiplied by 0: a NaN or inf there
     # reaches neither the loss nor (through where's backward) the gradient.
-    d = xp.where(weight > 0, pred, target) - target
+    keep = weight > 0
+    weight = xp.where(keep, weight, zero)  # a negative or NaN weight counts as 0, as in the other losses
+    d = xp.where(keep, pred, target) - target
     total = xp.sum((d * d if squared else xp.abs(d)) * weight)
     norm = xp.sum(weight) * per_weight
     positive = norm > 0

@@ -103,5 +103,5 @@ def decode_regression(labels: Array, /, *, image_size: Sequence[int]) -> _common
     if labels.shape[-1] == 2:
         scores = xp.ones(labels.shape[:-1], dtype=labels.dtype, device=_xp.device(labels))
     else:
-        scores = 1 - (labels[..., 2] + labels[..., 3]) * 0.5
+        scores = 1 - (labels[..., 2] * 0.5 + labels[..., 3] * 0.5)  # halved first: no overflow at the float limit
     return _common.DecodedLandmarks(coords, scores)

@@ -220,8 +220,7 @@ def decode_simcc(
         raise ValueError(
             f"x_labels and y_labels must share their leading shape (..., K), got {tuple(x_labels.shape)} and {tuple(y_labels.shape)}"
         )
-    if x_labels.dtype != y_labels.dtype:
-        raise TypeError(f"x_labels and y_labels must have one dtype, got {x_labels.dtype} and {y_labels.dtype}")
+    x_labels, y_labels = check.promoted(xp, x_labels, y_labels)
     if refine == "dark":
         if sigma is None:
             raise ValueError(
@@ -330,8 +329,7 @@ def simcc_visibility(
         raise ValueError(
             f"x_labels and y_labels must share their leading shape (..., K), got {tuple(x_labels.shape)} and {tuple(y_labels.shape)}"
         )
-    if x_labels.dtype != y_labels.dtype:
-        raise TypeError(f"x_labels and y_labels must have one dtype, got {x_labels.dtype} and {y_labels.dtype}")
+    x_labels, y_labels = check.promoted(xp, x_labels, y_labels)
     peaks = []
     for labels, s in zip((x_labels, y_labels), sigmas):
         top = xp.max(labels, axis=-1, keepdims=True)

@@ -235,12 +235,18 @@ def decode_udp_combined(
     xp = _xp.namespace(heatmaps=heatmaps, offsets=offsets)
     check.heatmaps(xp, heatmaps)
     check.floating(xp, offsets, "offsets")
+    heatmaps, offsets = check.promoted(xp, heatmaps, offsets)
     h, w = heatmaps.shape[-2:]
     want = (*heatmaps.shape[:-2], 2, h, w)
     if tuple(offsets.shape) != want:
         raise ValueError(
             f"offsets must have shape (..., K, 2, H, W) = {want} for heatmaps of shape {tuple(heatmaps.shape)}, "
             f"got shape {tuple(offsets.shape)}"
+        )
+    if min(w, h) < 2:  # before kernel_size's bound, which a one-pixel map would seem to break
+        raise ValueError(
+            "heatmaps must be at least 2x2: UDP's convention maps the first and last pixel centres to "
+            f"the image's, got {h}x{w} maps (shape {tuple(heatmaps.shape)})"
         )
     if kernel_size is not None:
         check.odd_size(kernel_size, "kernel_size", "the kernel is centred on a pixel")

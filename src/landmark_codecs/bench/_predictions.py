@@ -124,6 +124,11 @@ def load_predictions(
         if given.dtype.kind == "f" and not np.isfinite(given).all():
             raise ValueError(f"{where}: weights must be finite (0 leaves a landmark out), got NaN or inf")
         weights &= given != 0
+    if not weights.any():  # every decoder would score as a failure: nothing to compare them on
+        raise ValueError(
+            f"{where}: no labelled landmark (every ground-truth landmark is NaN or has weight 0): "
+            "nothing to score the decoders against"
+        )
     if logits is None:
         logits = _flag(arrays["logits"], "logits", where) if "logits" in arrays else False
     elif not isinstance(logits, bool):

@@ -133,7 +133,12 @@ def unbiased_bound(
     _check_options(n_samples, alpha, support_width)
     if isinstance(n_tests, bool) or not isinstance(n_tests, int) or n_tests < 1:
         raise ValueError(f"n_tests must be a positive int (the number of coordinates tested together), got {n_tests!r}")
-    v = np.asarray(variance, dtype=np.float64)
+    try:
+        v = np.asarray(variance, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"variance must be real numbers (the samples' variance per coordinate), got {variance!r}"
+        ) from None
     delta = alpha / n_tests
     b = float(support_width)
     hoeffding = b * math.sqrt(math.log(4.0 / delta) / (2.0 * n_samples))

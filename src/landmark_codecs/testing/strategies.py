@@ -78,6 +78,12 @@ def landmarks(
     """
     if region not in ("valid", "representable"):
         raise ValueError(f'region must be "valid" or "representable", got {region!r}')
+    try:
+        floating = np.dtype(dtype) in (np.float16, np.float32, np.float64)  # what hypothesis draws
+    except TypeError:
+        floating = False
+    if not floating:
+        raise TypeError(f"dtype must be a real floating dtype (float16, float32 or float64), got {dtype!r}")
     w, h = check.size(heatmap_size)
     k = draw(num_landmarks) if isinstance(num_landmarks, st.SearchStrategy) else num_landmarks
     batch = tuple(draw(batch_shape) if isinstance(batch_shape, st.SearchStrategy) else batch_shape)
