@@ -59,6 +59,13 @@ def test_readme_commands_are_the_ci_commands():
     assert re.search(rf'^\s*in_venv readme "\$skip {re.escape(lines[1])}"\s*$', ci.split("full)", 1)[1], re.M)
 
 
+def test_ci_numpy_leg_pins_the_declared_numpy_floor():
+    """The oldest NumPy pyproject.toml admits is the one CI's NumPy-only leg runs (issue 46)."""
+    floor = re.search(r'"numpy>=([\d.]+)"', (README.parent / "pyproject.toml").read_text()).group(1)
+    pins = re.findall(r'"numpy==([\d.]+)"', (README.parent / ".ci" / "run").read_text())
+    assert pins and all(p.startswith(floor + ".") or p == floor for p in pins), (floor, pins)
+
+
 def test_losses_page_example_runs():
     """docs/losses.md: the Module equals the function it wraps on the example batch."""
     pytest.importorskip("torch")

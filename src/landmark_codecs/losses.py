@@ -343,7 +343,8 @@ def star_loss(
         return xp.sum(loss) / max(math.prod(shape), 1)
     total_weight = xp.sum(xp.broadcast_to(m, shape))
     positive = total_weight > 0
-    return xp.where(positive, xp.sum(loss) / xp.where(positive, total_weight, 1.0), 0.0)
+    one, zero = xp.ones_like(total_weight), xp.zeros_like(total_weight)  # not Python floats: NumPy 1 promotes 0-d
+    return xp.where(positive, xp.sum(loss) / xp.where(positive, total_weight, one), zero)
 
 
 # --- the formulas: each as a plain value (autograd differentiates it) and as value + slope ---

@@ -275,7 +275,7 @@ def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
     """
     xp, threshold = _errors_and_threshold(nme, threshold)
     return (
-        1.0 - xp.mean(xp.astype(_at_most(nme, threshold), nme.dtype))
+        xp.mean(xp.astype(~_at_most(nme, threshold), nme.dtype))  # no Python float: NumPy 1 would promote
         if _size(nme)
         else xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
     )
@@ -637,7 +637,10 @@ def pckh(
     reported = xp.asarray([j not in set(excluded) for j in range(k)], device=dev)
     zero = xp.zeros((), dtype=dtype, device=dev)
     total = xp.sum(xp.where(reported, counts, zero))
-    mean = xp.where(total > 0, xp.sum(xp.where(reported, hits, zero)) / xp.where(total > 0, total, 1.0), nan)
+    # 0-d arrays only (no Python float), which NumPy 1's value-based casting would make float64
+    mean = xp.where(
+        total > 0, xp.sum(xp.where(reported, hits, zero)) / xp.where(total > 0, total, xp.ones_like(total)), nan
+    )
     return PCKh(mean, per_joint)
 
 
