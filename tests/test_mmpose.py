@@ -812,6 +812,59 @@ def test_flip_test_through_simcc_head_on_an_ideal_network(convention, want):
     assert bias == pytest.approx(want, abs=2e-3) and y_error < 2e-3
 
 
+_COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
+
+
+def _simcc_flip_worst(decoder: dict, keypoints: np.ndarray) -> tuple[float, float]:
+    """Worst |error| (image px) of SimCCHead.predict on an ideal network, with and without the
+    flip test, over the instances of ``keypoints`` (N, 17, 2) in a 192x256 input."""
+    torch = pytest.importorskip("torch")
+    _, SimCCHead, PoseDataSample = _mmpose_heads()
+    codec = KEYPOINT_CODECS.build(decoder)
+    head = SimCCHead(
+        in_channels=17,
+        out_channels=17,
+        input_size=(192, 256),
+        in_featuremap_size=(6, 8),
+        decoder=decoder,
+        simcc_split_ratio=decoder["simcc_split_ratio"],
+    )
+    head.forward = lambda feats: feats if len(feats) > 1 else feats[0]  # the ideal network
+    worst = [0.0, 0.0]
+    for instance in keypoints:
+        k = instance[None]
+        flipped = k[:, _COCO_FLIP].copy()
+        flipped[..., 0] = 191 - flipped[..., 0]
+        labels = [codec.encode(kk) for kk in (k, flipped)]
+        outputs = [(torch.from_numpy(e["keypoint_x_labels"]), torch.from_numpy(e["keypoint_y_labels"])) for e in labels]
+        for i, (feats, flip) in enumerate(((outputs, True), (outputs[0], False))):
+            sample = PoseDataSample(metainfo=dict(flip_indices=_COCO_FLIP))
+            got = head.predict(feats, [sample], test_cfg=dict(flip_test=flip))[0].keypoints
+            worst[i] = max(worst[i], float(np.abs(got - k).max()))
+    return worst[0], worst[1]
+
+
+@pytest.mark.parametrize("use_dark", [False, True])
+@pytest.mark.parametrize("ratio", [1.0, 2.0, 3.0])
+def test_simcc_drop_in_is_no_worse_than_mmpose_under_flip_test(ratio, use_dark):
+    """RTMPose-m's COCO label (sigma (4.9, 5.66), normalize=False) through SimCCHead's flip test on
+    an ideal network. Reversing the x labels maps bin x r of the mirrored image to x r + (r - 1),
+    so both codecs' averaged labels are centred (r - 1) / (2 r) px right of the keypoint (the
+    legacy convention's bias, table in docs/mmpose.md). Without DARK, a sub-bin label put the
+    average's maximum up to a bin off (0.49 px at ratio 2, where mmpose's two on-bin peaks tie
+    and its argmax takes the first, 0.25 px); the drop-in's label is now mmpose's there. With
+    DARK the drop-in keeps its exact sub-bin label and is better than mmpose's at every ratio."""
+    keypoints = np.stack(
+        [np.random.default_rng(0).uniform(5, 186, (12, 17)), np.random.default_rng(1).uniform(5, 250, (12, 17))], -1
+    ).astype(np.float32)
+    common = dict(input_size=(192, 256), sigma=(4.9, 5.66), normalize=False, simcc_split_ratio=ratio, use_dark=use_dark)
+    ours = _simcc_flip_worst(dict(type="landmark_codecs.SimCCLabel", **common), keypoints)
+    theirs = _simcc_flip_worst(dict(type="SimCCLabel", **common), keypoints)
+    assert ours[0] <= theirs[0] + 1e-4 and ours[1] <= theirs[1] + 1e-4, (ours, theirs)
+    if use_dark:  # the bias alone, (r - 1) / (2 r) px, and exact without the flip
+        assert ours[0] == pytest.approx((ratio - 1) / (2 * ratio), abs=2e-3) and ours[1] < 2e-3
+
+
 @pytest.mark.parametrize(
     "ours, theirs",
     [

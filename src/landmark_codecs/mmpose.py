@@ -530,13 +530,15 @@ class SimCCLabel(BaseKeypointCodec):
     """mmpose 1.3.2's ``SimCCLabel``, same constructor, outputs and attributes, computed with
     this library's exact functions: ``type="landmark_codecs.SimCCLabel"`` in a config.
 
-    ``smoothing_type="gaussian"``: per axis, the sub-bin Gaussian of ``sigma`` bins centred on
-    the exact bin coordinate ``x * simcc_split_ratio`` (mmpose centres it on that coordinate
-    rounded to a bin, up to half a bin off: 0.25 px at ratio 2), scaled by
-    ``1 / (sigma sqrt(2 pi))`` with ``normalize=True`` as mmpose's. ``use_dark=True`` decodes
-    with :func:`~landmark_codecs.decode_simcc`'s 1-D DARK, which returns the keypoint from this
-    label to float rounding (mmpose's refinement of its own labels is off by up to 0.24 px,
-    docs/mmpose.md). ``smoothing_type="standard"``: one-hot at the nearest bin with
+    ``smoothing_type="gaussian"``: per axis, a Gaussian of ``sigma`` bins, scaled by
+    ``1 / (sigma sqrt(2 pi))`` with ``normalize=True`` as mmpose's. With ``use_dark=True`` it is
+    centred on the exact bin coordinate ``x * simcc_split_ratio`` (mmpose centres it on that
+    coordinate rounded to a bin, up to half a bin off: 0.25 px at ratio 2), and
+    :func:`~landmark_codecs.decode_simcc`'s 1-D DARK returns the keypoint from it to float
+    rounding (mmpose's refinement of its own labels is off by up to 0.24 px, docs/mmpose.md).
+    With ``use_dark=False`` the argmax reads bins only, and the label is mmpose's, on the rounded
+    bin: a flip test's average then keeps both peaks on bins (a sub-bin label put its maximum up
+    to a bin off at ratio 2; docs/mmpose.md's flip table). ``smoothing_type="standard"``: one-hot at the nearest bin with
     ``label_smooth_weight`` spread over the others, mmpose's label, decoded by the argmax.
 
     Where a trained checkpoint depends on it, this is mmpose's behaviour: image -> bins is
@@ -641,7 +643,9 @@ class SimCCLabel(BaseKeypointCodec):
         labelled = visible >= 0.5
         weights = np.where(finite & ~(labelled & ~overlaps), visible, 0).astype(visible.dtype)
         draw = (labelled & overlaps)[..., None]
-        safe = np.where(draw, centre, 0.0)
+        # Without DARK the decode reads bins, not sub-bin positions: the label is mmpose's, on the
+        # rounded bin, so that a flip test's average keeps its two peaks on bins (docs/mmpose.md)
+        safe = np.where(draw, centre if self.use_dark else mu, 0.0)
         labels = []
         for axis in (0, 1):
             if self.smoothing_type == "gaussian":
