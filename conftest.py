@@ -32,13 +32,18 @@ _SKIP_PASSED = os.environ.get("LANDMARK_CODECS_SKIP_PASSED")
 _passed: list[str] = []
 
 
+def _ids(path: str) -> set[str]:
+    """The test ids a record holds, one per line (ids hold spaces: "[face-alignment get_preds]")."""
+    return {line for line in pathlib.Path(path).read_text().split("\n") if line}
+
+
 def pytest_collection_modifyitems(config, items):
     # The slow tests first: spread over the workers from the start instead of one of them
     # finishing a minute-long test alone at the end (a stable sort keeps the rest in order).
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if not _SKIP_PASSED:
         return
-    done = set(pathlib.Path(_SKIP_PASSED).read_text().split("\n"))
+    done = _ids(_SKIP_PASSED)
     keep = [item for item in items if item.nodeid not in done]
     deselected = [item for item in items if item.nodeid in done]
     if deselected:
@@ -63,7 +68,7 @@ def pytest_terminal_summary(terminalreporter, config):
     line = f"landmark_codecs CI: {len(_passed)} passed in this leg"
     if _SKIP_PASSED:
         # counted on the controller: each worker deselects the same items
-        already = len(set(pathlib.Path(_SKIP_PASSED).read_text().split()))
+        already = len(_ids(_SKIP_PASSED))
         line += f", {already} passed in the earlier leg ({_SKIP_PASSED}) and were not rerun"
         line += f"; {len(_passed) + already} in all"
     terminalreporter.write_line(line, bold=True)
