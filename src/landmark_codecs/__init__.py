@@ -91,3 +91,20 @@ __all__ = [
     "weighted_loss_map",
     "wing_loss",
 ]
+
+# Submodules with optional extras or their own weight, reachable as attributes
+# (``lc.metrics.nme``) but imported on first use, as NumPy and SciPy do: ``import
+# landmark_codecs`` stays light and imports neither torch nor matplotlib.
+_LAZY_SUBMODULES = ("bench", "metrics", "mmpose", "testing", "torch")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_SUBMODULES})

@@ -1,0 +1,42 @@
+"""The package as a user imports it: submodules reachable as attributes, the import light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+_CHECK = """
+import sys
+import landmark_codecs as lc
+heavy = sorted(m for m in ("torch", "matplotlib", "jax", "mmpose", "scipy", "landmark_codecs.metrics") if m in sys.modules)
+print(",".join(heavy) or "light")
+import numpy as np
+print(float(lc.metrics.nme(np.zeros((1, 2, 2)), np.array([[[0.0, 0.0], [3.0, 4.0]]]), normalizer=np.array([5.0]))[0]))
+print(lc.testing.landmarks.__name__, "metrics" in dir(lc))
+"""
+
+
+def test_submodules_are_attributes_imported_on_first_use():
+    """``lc.metrics.nme`` after ``import landmark_codecs as lc`` (was AttributeError), without
+    the import pulling torch, matplotlib or the metrics themselves; a fresh interpreter, since
+    this one has imported everything already."""
+    done = subprocess.run([sys.executable, "-c", _CHECK], capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:3] == ["light", "0.5", "landmarks True"], done.stdout
+
+
+def test_an_unknown_attribute_is_still_an_attribute_error():
+    import landmark_codecs as lc
+
+    with pytest.raises(AttributeError, match="module 'landmark_codecs' has no attribute 'metric'"):
+        lc.metric  # noqa: B018
+    assert lc.metrics.nme is __import__("landmark_codecs.metrics", fromlist=["nme"]).nme
+
+
+def test_torch_and_mmpose_are_attributes_where_installed():
+    import landmark_codecs as lc
+
+    pytest.importorskip("torch")
+    assert lc.torch.DarkDecoder.__module__ == "landmark_codecs.torch"
