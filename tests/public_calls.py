@@ -331,6 +331,9 @@ NOT_ARRAY_FUNCTIONS = {
     "DecodedLandmarks",
     "mean_shape",
     "MEAN_SHAPES",
+    "pose_layout",
+    "POSE_LAYOUTS",
+    "PoseLayout",
 }
 # Built once from a mean shape on the host (documented), never in a training step.
 HOST_SIDE = {"pipnet_neighbors"}

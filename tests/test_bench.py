@@ -3,9 +3,12 @@ peers mapped to our convention, clear errors on bad input."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
 import math
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -320,7 +323,8 @@ def test_module_entry_point_runs():
         text=True,
     )
     assert done.returncode == 0 and "4x4" in done.stdout
-    assert np.isfinite(float(done.stdout.splitlines()[2].split()[2]))
+    row = next(line for line in done.stdout.splitlines() if line.startswith("argmax "))
+    assert np.isfinite(float(row.split()[1].rstrip("*=")))  # argmax's 4x4 figure
 
 
 def test_cli_out_writes_the_rows_and_a_plot_per_model(tmp_path, capsys):
@@ -330,6 +334,12 @@ def test_cli_out_writes_the_rows_and_a_plot_per_model(tmp_path, capsys):
     landmarks = bench.synthetic_landmarks(samples=6)
     want = [r for m in bench.MODELS for r in bench.run(landmarks, codecs=["argmax", "dark"], sizes=(4, 16), model=m)]
     assert data["rows"] == [r.__dict__ for r in want]
+    with (tmp_path / "res" / "results.csv").open(newline="") as f:
+        table = list(csv.DictReader(f))
+    # the long table: every row, every field ("" where a figure does not apply)
+    assert [(t["model"], t["codec"], int(t["size"])) for t in table] == [(r.model, r.codec, r.size) for r in want]
+    assert [float(t["mean_error_image_px"]) for t in table] == [r.mean_error_image_px for r in want]
+    assert {t["nme_percent"] for t in table} == {""} and {t["verdict"] for t in table} <= {"best", "tied", ""}
     assert (
         data["config"]["sizes"] == [4, 16] and data["config"]["noise"] == 0.05 and data["config"]["keypoints"] is None
     )
@@ -369,7 +379,7 @@ def test_cli_out_without_matplotlib_writes_the_json_and_says_so(tmp_path, capsys
 
     monkeypatch.setattr(_plots, "pyplot", missing)
     assert main(["bench", "--sizes", "4", "--samples", "2", "--codecs", "argmax", "--out", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
     assert "no plots: matplotlib is not installed" in capsys.readouterr().out
 
 
@@ -435,7 +445,9 @@ def test_packaged_mean_shapes_are_pipnets_and_load_by_name_or_file(tmp_path):
             np.testing.assert_array_equal(np.loadtxt(shared).reshape(-1, 2), shape)
     with pytest.raises(ValueError, match="mean shape name must be one of 300w68"):
         bench.mean_shape("300w")
-    with pytest.raises(FileNotFoundError, match="nor is it a packaged mean shape"):
+    with pytest.raises(
+        FileNotFoundError, match="nor is it a packaged shape: 300w68, wflw98, cofw29, aflw19, coco17, mpii16"
+    ):
         bench.load_keypoints(tmp_path / "wflw98.txt")
 
 
@@ -486,9 +498,8 @@ def test_faces_get_the_failure_rate_and_exact_auc():
     plain = bench.run(bench.synthetic_landmarks(samples=3), codecs=["argmax"], sizes=(8,))[0]
     assert plain.failure_rate is None and plain.auc is None
     table = bench.format_table([good, bad], landmarks="faces")
-    assert "FR@0.1  AUC@0.1" in table.splitlines()[1] and "FR@0.1" not in bench.format_table(
-        [plain], landmarks="points"
-    )
+    header = next(line for line in table.splitlines() if line.startswith("codec"))
+    assert "  FR@0.1  AUC@0.1" in header and "FR@0.1" not in bench.format_table([plain], landmarks="points")
 
 
 def test_the_timing_helper_warms_up_interleaves_and_divides_by_number():
@@ -533,3 +544,180 @@ def test_gpu_script_runs_its_cpu_checkable_parts(tmp_path, capsys):
     assert gpu.main(["--device", "cuda:0", "--skip-tests", "--out", str(out)]) == (
         0 if __import__("torch").cuda.is_available() else 2
     )
+
+
+# --- human pose layouts and the verdict ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(lc.POSE_LAYOUTS))
+def test_pose_layouts_are_consistent_trees_whose_flip_mirrors_the_skeleton(name):
+    layout = lc.pose_layout(name)
+    shape = lc.mean_shape(name)
+    k = len(layout.keypoints)
+    assert shape.shape == (k, 2) and len(layout.parents) == k and layout.name == name
+    flip = layout.flip_index
+    assert sorted(flip) == list(range(k)) and all(flip[flip[i]] == i for i in range(k))  # an involution
+    for i, j in layout.flip_pairs:  # a pair swaps left and right names
+        a, b = sorted([layout.keypoints[i], layout.keypoints[j]])
+        assert a.startswith("left_") and b == "right_" + a.removeprefix("left_")
+    assert layout.parents.count(-1) == 1
+    for j in range(k):  # every keypoint reaches the root: a tree, no cycle
+        seen = {j}
+        while layout.parents[j] >= 0:
+            j = layout.parents[j]
+            assert j not in seen
+            seen.add(j)
+    # the standing skeleton is left-right symmetric, so flipping it with the layout's pairs gives
+    # it back: the pairs agree with the geometry (the person's left on the image's right)
+    px = shape * 100 - 0.5
+    assert np.allclose(lc.flip_horizontal(px, width=100, flip_index=flip), px, atol=1e-12)
+    left = [i for i, n in enumerate(layout.keypoints) if n.startswith("left_")]
+    assert all(px[i, 0] > px[flip[i], 0] for i in left)
+
+
+def test_pose_layouts_agree_with_the_metrics_tables():
+    assert len(lc.pose_layout("coco17").keypoints) == len(lc.metrics.COCO_SIGMAS)
+    mpii = lc.pose_layout("mpii16")
+    assert set(range(16)) - set(mpii.reported) == set(lc.metrics.MPII_UNREPORTED)
+    assert [mpii.keypoints[j] for j in lc.metrics.MPII_UNREPORTED] == ["pelvis", "thorax"]
+    with pytest.raises(ValueError, match="pose layout name must be one of coco17, mpii16, got 'coco'"):
+        lc.pose_layout("coco")
+
+
+@pytest.mark.parametrize("name", list(lc.POSE_LAYOUTS))
+def test_articulated_poses_keep_their_bone_lengths_and_vary_their_limbs(name):
+    layout = lc.pose_layout(name)
+    got = bench.load_keypoints(name, samples=40)
+    assert got.layout == name and f"scored as {name}" in got.description and got.eye_corners is None
+    bones = [(j, p) for j, p in enumerate(layout.parents) if p >= 0]
+    canonical = np.array([np.linalg.norm(np.subtract(*lc.mean_shape(name)[[j, p]])) for j, p in bones])
+    lengths = np.stack([np.linalg.norm(got.coords[:, j] - got.coords[:, p], axis=-1) for j, p in bones], axis=1)
+    ratio = lengths / canonical
+    # turning bones and a similarity jitter keep every bone's length up to the copy's one scale
+    assert np.allclose(ratio, ratio[:, :1], rtol=1e-9) and 0.9 * 256 <= ratio.min() <= ratio.max() <= 1.1 * 256
+    # a limb's angle to its parent bone varies across copies (up to 25 degrees per joint)
+    elbow = layout.keypoints.index("left_elbow")
+    wrist = layout.keypoints.index("left_wrist")
+
+    def bend(coords):  # the forearm's angle to the upper arm, degrees
+        fore = coords[..., wrist, :] - coords[..., elbow, :]
+        upper = coords[..., elbow, :] - coords[..., layout.parents[elbow], :]
+        cross = upper[..., 0] * fore[..., 1] - upper[..., 1] * fore[..., 0]
+        return np.degrees(np.arctan2(cross, np.sum(upper * fore, axis=-1)))
+
+    turned = bend(got.coords) - bend(lc.mean_shape(name))
+    assert np.ptp(turned) > 20 and np.all(np.abs(turned) <= 25 + 1e-9)
+
+
+def test_keypoint_files_of_17_and_16_points_are_scored_as_coco_and_mpii(tmp_path):
+    for name, k in (("coco17", 17), ("mpii16", 16), ("other", 15)):
+        path = tmp_path / f"{name}.npy"
+        np.save(path, bench.load_keypoints("coco17", samples=3).coords[:, :k])
+        assert bench.load_keypoints(path).layout == {"coco17": "coco17", "mpii16": "mpii16"}.get(name)
+
+
+def test_coco_rows_report_ap_that_rises_with_resolution():
+    rows = _rows(bench.load_keypoints("coco17", samples=24), codecs=["argmax", "dark"], sizes=(4, 64))
+    for r in rows.values():
+        assert r.nme_percent is None and r.pckh is None and 0 <= r.ap75 <= r.ap50 <= 100 and 0 <= r.ap <= 100
+        assert r.ap <= r.ap50
+    assert rows["dark", 64].ap > rows["argmax", 4].ap  # 4x4 loses ~16 image px per axis
+
+
+def test_mpii_per_instance_pckh_is_pckh_of_each_instance_and_pools_to_the_row():
+    rng = np.random.default_rng(3)
+    truth = bench.load_keypoints("mpii16", samples=12).coords
+    decoded = truth + rng.normal(0, 6, truth.shape)
+    inside = rng.random(truth.shape[:2]) > 0.1
+    units: dict = {}
+    got = bench._pose_scores("mpii16", decoded, truth, inside, np.ones(truth.shape[:2]), units, ("c", 8))
+    boxes = bench.head_boxes(np.where(inside[..., None], truth, 0.0))
+    masked = np.where(inside[..., None], truth, 0.0)
+    for i in range(len(truth)):  # one instance at a time through the public metric
+        one = lc.metrics.pckh(
+            decoded[i : i + 1], masked[i : i + 1], head_boxes=boxes[i : i + 1], weights=inside[i : i + 1]
+        )
+        assert units["c", 8][i] == pytest.approx(float(one.mean), abs=1e-12)
+    counts = (inside & np.isin(np.arange(16), lc.pose_layout("mpii16").reported)).sum(axis=1)
+    assert got["pckh"] == pytest.approx(100 * np.sum(units["c", 8] * counts) / counts.sum(), rel=1e-12)
+    # MPII's head size: 0.6 x the box diagonal = 0.6 sqrt(2) x the neck-to-top distance
+    neck_top = np.linalg.norm(truth[:, 9] - truth[:, 8], axis=-1)
+    diagonal = np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=-1)
+    assert np.allclose(diagonal, np.sqrt(2) * np.where(inside[:, 8] & inside[:, 9], neck_top, diagonal / np.sqrt(2)))
+
+
+def _row(codec, nme, size=8):
+    return bench.Row("realistic", codec, size, 1.0, 1.0, 1.0, nme)
+
+
+def test_verdict_ties_only_what_the_paired_interval_cannot_separate():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(1, 10, 400)  # per-face NME %, widely spread
+    worse = base + 0.05 + rng.normal(0, 0.01, base.size)  # always a little worse: a paired test sees it
+    same = base + rng.normal(0, 0.5, base.size)  # as good on average, noisily
+    rows = [_row("a", base.mean()), _row("worse", worse.mean()), _row("same", same.mean())]
+    units = {("a", 8): base, ("worse", 8): worse, ("same", 8): same}
+    # the unpaired spread (sd ~2.6) dwarfs the 0.05 gap: only pairing separates "worse"
+    assert abs(worse.mean() - base.mean()) < 1.96 * base.std() / np.sqrt(base.size)
+    verdict = {r.codec: r.verdict for r in bench._with_verdicts(rows, units)}
+    best = min(rows, key=lambda r: r.nme_percent).codec
+    assert verdict[best] == "best" and verdict["worse"] is None
+    assert verdict["same" if best == "a" else "a"] == "tied"
+
+
+def test_verdict_of_a_saturated_figure_ties_all_and_ranks_by_mean_error():
+    rows = [dataclasses.replace(_row(c, None), pckh=100.0, mean_error_image_px=e) for c, e in (("x", 2.0), ("y", 1.0))]
+    units = {("x", 8): np.ones(5), ("y", 8): np.ones(5)}
+    got = bench._with_verdicts(rows, units)
+    assert [r.verdict for r in got] == ["tied", "best"]
+    text = bench.format_verdict(got, landmarks="poses")
+    assert "PCKh@0.5 % (higher is better" in text and "all 2 tied at 100; best (lowest mean error): y" in text
+
+
+def _verdict_table(text: str) -> tuple[list[str], list[str]]:
+    """The figure table's rows and the verdict's lines of one model's block."""
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("codec "))
+    end = lines.index("verdict:")
+    verdicts = [line for line in lines[end + 1 :] if re.match(r"  \d+x\d+ ", line)]
+    return lines[head + 1 : end], verdicts
+
+
+def test_format_verdict_marks_one_best_per_size_and_footnotes_every_dash():
+    rows = bench.run(bench.load_keypoints("300w68", samples=12), codecs=["argmax", "dark", "h3r"], sizes=(4, 16))
+    text = bench.format_verdict(rows, landmarks="faces")
+    assert "NME % (lower is better" in text
+    table, verdicts = _verdict_table(text)
+    assert len(table) == 3 and len(verdicts) == 2
+    for column in (1, 2):
+        cells = [line.split()[column] for line in table]
+        assert sum(c.endswith("*") for c in cells) == 1
+        assert min(cells, key=lambda c: float(c.rstrip("*="))).endswith("*")
+    assert all(" best: " in v for v in verdicts) and "-:" not in text
+    holes = [dataclasses.replace(r, nme_percent=None) if r.size == 4 and r.codec == "dark" else r for r in rows]
+    text = bench.format_verdict(holes, landmarks="faces")
+    table, _ = _verdict_table(text)
+    assert table[1].split()[1] == "-" and "\n-: nothing to score at that size" in text
+
+
+@pytest.mark.parametrize(
+    "keypoints, label",
+    [(None, "mean error (image px)"), ("300w68", "NME %"), ("coco17", "COCO AP %"), ("mpii16", "PCKh@0.5 %")],
+)
+def test_cli_ends_each_model_with_a_verdict_per_size_in_100_columns(capsys, keypoints, label):
+    args = ["bench", "--sizes", "8,32", "--samples", "8", "--codecs", "argmax,dark,h3r", "--verbose"]
+    assert main(args + (["--keypoints", keypoints] if keypoints else [])) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    blocks = out.strip().split("\n\n")
+    assert len(blocks) == 4  # the long table and the verdict, per model
+    for long, verdict in zip(blocks[0::2], blocks[1::2]):
+        assert f"\n{label} (" in verdict and "verdict:" not in long
+        _, verdicts = _verdict_table(verdict)
+        assert [v.split()[0] for v in verdicts] == ["8x8", "32x32"]
+        assert all(" best: " in v or "; best (lowest mean error): " in v for v in verdicts)
+        for text in (long, verdict):  # a dash only with its footnote
+            if any(cell == "-" for line in text.splitlines() for cell in line.split()):
+                assert "\n-: " in text or "; -: " in text, text
+    if keypoints is None:
+        assert "pass --keypoints 300w68" in blocks[1]

@@ -40,3 +40,12 @@ def test_torch_and_mmpose_are_attributes_where_installed():
 
     pytest.importorskip("torch")
     assert lc.torch.DarkDecoder.__module__ == "landmark_codecs.torch"
+
+
+def test_the_layouts_module_keeps_its_old_name():
+    """Mean face shapes and pose layouts live in landmark_codecs.layouts; landmark_codecs.shapes,
+    the old name (it read as array shapes), gives the same objects."""
+    from landmark_codecs import layouts, shapes
+
+    assert shapes.mean_shape is layouts.mean_shape and shapes.MEAN_SHAPES is layouts.MEAN_SHAPES
+    assert shapes.__all__ == layouts.__all__ and "pose_layout" in layouts.__all__

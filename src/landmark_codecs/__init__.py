@@ -22,12 +22,12 @@ from .codecs import Codec, EncodedTargets, LandmarksOutsideWarning, codec_names,
 from .coords import flip_horizontal, heatmap_to_image, image_to_heatmap, in_heatmap
 from .dark import decode_dark
 from .gaussian import encode_gaussian
+from .layouts import MEAN_SHAPES, POSE_LAYOUTS, PoseLayout, mean_shape, pose_layout
 from .losses import adaptive_wing_loss, soft_wing_loss, star_loss, weighted_loss_map, wing_loss
 from .moments import Eigh2x2, HeatmapMoments, eigh_2x2, heatmap_moments
 from .pipnet import PIPNetNeighbors, PIPNetTargets, decode_pipnet, encode_pipnet, pipnet_loss, pipnet_neighbors
 from .regression import RegressionTargets, decode_regression, encode_regression
 from .rounding import decode_randomized_rounding, encode_randomized_rounding, representable_coords
-from .shapes import MEAN_SHAPES, mean_shape
 from .simcc import SimCCTargets, decode_simcc, encode_simcc, simcc_bins, simcc_visibility
 from .soft_argmax import decode_soft_argmax, encode_soft_argmax
 from .udp import UDPCombinedTargets, decode_udp, decode_udp_combined, encode_udp, encode_udp_combined
@@ -36,6 +36,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "MEAN_SHAPES",
+    "POSE_LAYOUTS",
     "BoundaryTargets",
     "Codec",
     "DecodedLandmarks",
@@ -46,6 +47,7 @@ __all__ = [
     "LandmarksOutsideWarning",
     "PIPNetNeighbors",
     "PIPNetTargets",
+    "PoseLayout",
     "RegressionTargets",
     "SimCCTargets",
     "UDPCombinedTargets",
@@ -83,6 +85,7 @@ __all__ = [
     "mean_shape",
     "pipnet_loss",
     "pipnet_neighbors",
+    "pose_layout",
     "representable_coords",
     "simcc_bins",
     "simcc_visibility",

@@ -6,6 +6,7 @@ import argparse
 import math
 import pathlib
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
@@ -63,6 +64,24 @@ def _pair(text: str) -> tuple[int, int]:
     return values[0], values[1]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help (where the help does not name it), in 100 columns."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=100, max_help_position=28)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.default is None
+            or action.default is False
+            or action.default is argparse.SUPPRESS
+        ):
+            return text
+        return super()._get_help_string(action)
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line and exit 2, without the usage block
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -107,13 +126,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = _ArgumentParser(prog="landmark-codecs", description="Landmark coding primitives: benchmark.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
-    b = sub.add_parser("bench", help="decode error against heatmap resolution, per codec")
+    b = sub.add_parser(
+        "bench",
+        help="decode error against heatmap resolution, per codec",
+        description="Decode error against heatmap resolution, per codec, ending with a verdict per size.",
+        formatter_class=_HelpFormatter,
+    )
     b.add_argument(
         "--codecs",
         default=",".join(bench.DEFAULT_CODECS),
-        help=f"comma-separated codec names ({', '.join(codec_names())}), each with options after colons, e.g. h3r:expected=True:top_k=4; default: {','.join(bench.DEFAULT_CODECS)}",
+        help=f"comma-separated codec names ({', '.join(codec_names())}), each with options after colons, e.g. h3r:expected=True:top_k=4 (default: {', '.join(bench.DEFAULT_CODECS)})",
     )
-    b.add_argument("--sizes", type=_sizes, default=list(bench.DEFAULT_SIZES), help="comma-separated heatmap sizes")
+    b.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=list(bench.DEFAULT_SIZES),
+        help=f"comma-separated heatmap sizes (default: {','.join(map(str, bench.DEFAULT_SIZES))})",
+    )
     b.add_argument("--model", choices=["both", *bench.MODELS], default="both", help="prediction model(s) to run")
     b.add_argument(
         "--noise",
@@ -128,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--keypoints",
         type=pathlib.Path,
         default=None,
-        help=f"landmarks from .npy (N, K, 2), a 300W/WFLW .csv, a meanface .txt, or a packaged mean shape: {', '.join(bench.MEAN_SHAPES)}",
+        help=f"landmarks from .npy (N, K, 2), a 300W/WFLW .csv, a meanface .txt, or a packaged shape: {', '.join((*bench.MEAN_SHAPES, *bench.POSE_LAYOUTS))} (17 keypoints are scored by COCO AP, 16 by PCKh)",
     )
     b.add_argument(
         "--landmarks",
@@ -141,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     b.add_argument("--image-size", type=_count(2), default=256, help="crop size in image pixels")
     b.add_argument("--seed", type=_count(0), default=0, help="seed of every random draw (>= 0)")
-    b.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
+    b.add_argument("--backend", choices=["numpy", "torch"], default="numpy", help="the array library the codecs run on")
     b.add_argument("--device", default=None, help="torch device, e.g. cuda (with --backend torch)")
     b.add_argument(
         "--predictions",
@@ -172,10 +201,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="progress bar on stderr, drawn by tqdm (default: when it is a terminal)",
     )
     b.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print the long table (every statistic of every row) before the verdict",
+    )
+    b.add_argument(
         "--out",
         type=pathlib.Path,
         default=None,
-        help="also write results.json and a PNG plot per model (needs matplotlib: the plot extra) to this folder",
+        help="also write results.json, results.csv (every row: the long table) and a PNG plot per model (needs matplotlib: the plot extra) to this folder",
     )
     args = parser.parse_args(argv)
     codecs = [c for c in args.codecs.split(",") if c]
@@ -229,14 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         print(f"landmark-codecs bench: error: {err}", file=sys.stderr)
         return 2
-    table = bench.format_table(
-        rows,
-        landmarks=landmarks.description,
-        image_size=args.image_size,
-        noise=args.noise,
-        displacement=args.displacement,
-    )
-    print(table)
+    shown = dict(landmarks=landmarks.description, image_size=args.image_size, noise=args.noise)
+    shown.update(displacement=args.displacement)
+    print(bench.format_report(rows, verbose=args.verbose, **shown))
     if args.out is not None:
         config = {
             k: (str(v) if isinstance(v, pathlib.Path) else v)
@@ -258,14 +287,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as err:
             print(f"landmark-codecs bench: error: cannot write to {args.out}: {err.strerror}", file=sys.stderr)
             return 2
-        print("wrote " + ", ".join(str(p) for p in written))
-        if len(written) == 1:
+        print(bench._wrap("wrote " + ", ".join(p.name for p in written) + f" to {args.out}", "  "))
+        if not any(p.suffix == ".png" for p in written):
             print('no plots: matplotlib is not installed (pip install "landmark-codecs[plot]")')
     return 0
 
 
 def _predictions(args: argparse.Namespace) -> int:
     import json
+
+    import numpy as np
 
     from .bench import _predictions as predictions
 
@@ -282,7 +313,7 @@ def _predictions(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as err:
         print(f"landmark-codecs bench: error: {err}", file=sys.stderr)
         return 2
-    print(predictions.format_predictions(rows, description=loaded.description, notes=notes))
+    print(predictions.format_predictions(rows, description=loaded.description, notes=notes, per_face_nme=per_face))
     if args.out is not None:
         try:
             args.out.mkdir(parents=True, exist_ok=True)
@@ -296,7 +327,17 @@ def _predictions(args: argparse.Namespace) -> int:
             target = args.out / "predictions.json"
             target.write_text(
                 json.dumps(
-                    {"config": config, "description": loaded.description, "rows": predictions.rows_json(rows)}, indent=2
+                    {
+                        "config": config,
+                        "description": loaded.description,
+                        "rows": predictions.rows_json(rows),
+                        "notes": list(notes),
+                        # what the verdict's paired tie test reads (NaN: null)
+                        "per_face_nme": {
+                            k: [None if np.isnan(v) else float(v) for v in a] for k, a in per_face.items()
+                        },
+                    },
+                    indent=2,
                 )
                 + "\n"
             )
@@ -310,7 +351,7 @@ def _predictions(args: argparse.Namespace) -> int:
                 written.append(args.out / "ced.png")
             except ImportError:
                 print('no CED plot: matplotlib is not installed (pip install "landmark-codecs[plot]")')
-        print("wrote " + ", ".join(str(p) for p in written))
+        print(textwrap.fill("wrote " + ", ".join(str(p) for p in written), 100, subsequent_indent="  "))
     return 0
 
 

@@ -46,8 +46,8 @@ from . import _validation as check
 from . import _xp, argmax, coords, dark, gaussian, pipnet, regression, rounding, simcc, soft_argmax, udp
 from ._common import DecodedLandmarks
 from ._xp import Array
-from .shapes import MEAN_SHAPES
-from .shapes import mean_shape as _mean_shape
+from .layouts import MEAN_SHAPES
+from .layouts import mean_shape as _mean_shape
 
 OnOutside = Literal["warn", "raise", "ignore"]
 

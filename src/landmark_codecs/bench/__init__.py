@@ -13,12 +13,14 @@ outputs, scored with :mod:`landmark_codecs.metrics`).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import pathlib
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -28,6 +30,7 @@ from ..codecs import Codec, H3RCodec, codec_options, get_codec
 from ._landmarks import (
     DEFAULT_EYE_CORNERS,
     MEAN_SHAPES,
+    POSE_LAYOUTS,
     Landmarks,
     check_eye_corners,
     load_keypoints,
@@ -44,6 +47,7 @@ from ._predictions import (
     load_predictions,
 )
 from ._specs import parse_codec
+from ._verdict import EXACT, tied
 
 __all__ = [
     "DECODERS",
@@ -52,6 +56,7 @@ __all__ = [
     "DEFAULT_SIZES",
     "MEAN_SHAPES",
     "MODELS",
+    "POSE_LAYOUTS",
     "Decoded",
     "Landmarks",
     "PredictionRow",
@@ -62,13 +67,18 @@ __all__ = [
     "check_eye_corners",
     "decode_predictions",
     "format_predictions",
+    "format_report",
     "format_table",
+    "format_verdict",
+    "head_boxes",
+    "headline",
     "load_keypoints",
     "load_predictions",
     "mean_shape",
     "output_kinds",
     "parse_codec",
     "perturbed",
+    "pose_areas",
     "run",
     "synthetic_landmarks",
     "table_title",
@@ -168,6 +178,12 @@ class Row:
     nme_percent: float | None  # mean error / outer-eye-corner distance, per face, then averaged
     failure_rate: float | None = None  # FR@0.1: the fraction of faces with NME above 10 %
     auc: float | None = None  # AUC@0.1 of the faces' NMEs, exact (landmark_codecs.metrics.auc)
+    ap: float | None = None  # COCO keypoint AP, percent (coco17 layouts)
+    ap50: float | None = None
+    ap75: float | None = None
+    pckh: float | None = None  # PCKh@0.5, percent, MPII's mean without pelvis and thorax (mpii16)
+    pckh_01: float | None = None  # PCKh@0.1, percent (mpii16)
+    verdict: str | None = None  # "best" or "tied" (with the best at this size and model), see run
 
 
 def run(
@@ -213,6 +229,18 @@ def run(
     scaled to each size and floored at 0.5 heatmap px. Everything is drawn from NumPy generators
     seeded by ``seed`` (and the size), so ``backend="torch"`` decodes the same targets.
     ``progress(done, total, label)`` is called after each (codec, size).
+
+    Scores: faces with ``eye_corners`` get NME (per face, over the outer-eye-corner distance),
+    FR@0.1 and AUC@0.1; a ``"coco17"`` layout gets COCO keypoint AP (:func:`metrics.coco_ap`,
+    each instance's area its keypoints' bounding box, :func:`pose_areas`, its score the mean of
+    the decoder's confidences); ``"mpii16"`` gets PCKh@0.5 (:func:`metrics.pckh`, head boxes from
+    the neck and head top, :func:`head_boxes`); anything else the mean error alone.
+
+    Verdict: per size, the codec with the best :func:`headline` figure (ties broken by the
+    lower mean error) is ``"best"``; another is ``"tied"`` when its figure equals the best's, or
+    when the 95 % confidence interval (normal approximation, ``1.96 sd / sqrt(n)``) of the mean
+    paired difference between the two over the same units (per-face NME, per-instance OKS,
+    per-instance PCKh, or per-landmark error) contains 0.
     """
     landmarks = synthetic_landmarks(seed=seed) if landmarks is None else landmarks
     image_size = landmarks.image_size
@@ -251,6 +279,7 @@ def run(
         )
         table = pipnet_neighbors(mean_shape, num_neighbors=min(10, k - 1))
     rows = []
+    units: dict[tuple[str, int], np.ndarray] = {}  # the paired samples behind each row's verdict
     total, done = len(codecs) * len(sizes), 0
     for spec in codecs:
         for size in sizes:
@@ -263,7 +292,7 @@ def run(
             if model == "realistic" and isinstance(codec, H3RCodec) and codec.samples:
                 codec = dataclasses.replace(codec, expected=True)  # what a network trained on samples learns
             kinds = output_kinds(codec)
-            decoded = np.empty_like(truth)
+            decoded, confidence = np.empty_like(truth), np.empty(truth.shape[:-1])
             # maps per landmark: PIPNet's score, offsets, neighbour offsets; UDP's disk and two offsets
             maps = 1 + 2 + 2 * table.index.shape[-1] if table is not None and codec.name == "pipnet" else 1
             maps = 3 if codec.name == "udp_combined" else maps
@@ -278,16 +307,26 @@ def run(
                 target = codec.encode(to_backend(c_img), rng=rng).outputs
                 level = noise if model == "realistic" else 0.0
                 target = tuple(perturbed(t, kind, level, rng, to_backend) for t, kind in zip(target, kinds))
-                decoded[start : start + step] = to_host(codec.decode(*target).coords)
+                out = codec.decode(*target)
+                decoded[start : start + step] = to_host(out.coords)
+                confidence[start : start + step] = to_host(out.scores)
             err = np.linalg.norm(decoded - truth, axis=-1)
             kept = err[inside]
-            nme = fr = area = None
+            scored: dict[str, float | None] = {}
             if iod is not None:
                 faces = inside.any(axis=1) & (iod > 0)
                 if faces.any():
                     per_face = metrics.nme(decoded[faces], truth[faces], weights=inside[faces], normalizer=iod[faces])
-                    nme = float(100 * per_face.mean())
-                    fr, area = float(metrics.failure_rate(per_face)), float(metrics.auc(per_face))
+                    units[spec, size] = per_face
+                    scored.update(
+                        nme_percent=float(100 * per_face.mean()),
+                        failure_rate=float(metrics.failure_rate(per_face)),
+                        auc=float(metrics.auc(per_face)),
+                    )
+            elif landmarks.layout is not None:
+                scored.update(_pose_scores(landmarks.layout, decoded, truth, inside, confidence, units, (spec, size)))
+            else:
+                units[spec, size] = kept
             rows.append(
                 Row(
                     model,
@@ -296,15 +335,120 @@ def run(
                     float(kept.mean() * size / image_size),
                     float(kept.mean()),
                     float(kept.max()),
-                    nme,
-                    fr,
-                    area,
+                    scored.pop("nme_percent", None),
+                    **cast(dict[str, Any], scored),
                 )
             )
             done += 1
             if progress is not None:
                 progress(done, total, f"{model} {spec} {size}x{size}")
-    return rows
+    return _with_verdicts(rows, units)
+
+
+def headline(rows: Sequence[Row]) -> tuple[str, str, bool]:
+    """The figure a verdict ranks ``rows`` by: (``Row`` field, its label, whether higher is
+    better): COCO AP for coco17 keypoints, PCKh for mpii16, NME for faces, mean error otherwise."""
+    if any(r.ap is not None for r in rows):
+        return "ap", "COCO AP %", True
+    if any(r.pckh is not None for r in rows):
+        return "pckh", "PCKh@0.5 %", True
+    if any(r.nme_percent is not None for r in rows):
+        return "nme_percent", "NME %", False
+    return "mean_error_image_px", "mean error (image px)", False
+
+
+def _with_verdicts(rows: list[Row], units: dict[tuple[str, int], np.ndarray]) -> list[Row]:
+    """``rows`` with ``verdict`` set: per size, ``"best"`` for the codec with the best headline
+    figure, ``"tied"`` for those statistically indistinguishable from it (see :func:`run`)."""
+    field, _, higher = headline(rows)
+    sign = 1.0 if higher else -1.0
+    marked = {}
+    for size in dict.fromkeys(r.size for r in rows):
+        mine = [r for r in rows if r.size == size and _finite(getattr(r, field))]
+        if not mine:
+            continue
+
+        def rank(r: Row, mine: list[Row] = mine) -> tuple[int, int, int]:
+            # Figures within float rounding (EXACT) are equal, so that which exact codec is
+            # "best" does not depend on a CPU's last bits: then the lower mean error (a saturated
+            # PCKh of 100), then the order the codecs were given in.
+            return (
+                round(sign * getattr(r, field) / EXACT),
+                round(-r.mean_error_image_px / EXACT),
+                -mine.index(r),
+            )
+
+        best = max(mine, key=rank)
+        marked[best.codec, size] = "best"
+        for r in mine:
+            if r is not best and (
+                abs(getattr(r, field) - getattr(best, field)) <= EXACT
+                or tied(units.get((r.codec, size)), units.get((best.codec, size)))
+            ):
+                marked[r.codec, size] = "tied"
+    return [dataclasses.replace(r, verdict=marked.get((r.codec, r.size))) for r in rows]
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and bool(np.isfinite(value))
+
+
+def _pose_scores(
+    layout: str,
+    decoded: np.ndarray,
+    truth: np.ndarray,
+    inside: np.ndarray,
+    confidence: np.ndarray,
+    units: dict[tuple[str, int], np.ndarray],
+    key: tuple[str, int],
+) -> dict[str, float | None]:
+    """COCO AP (coco17) or MPII's PCKh@0.5 (mpii16) of ``decoded``, in percent, and the paired
+    units of the verdict (per-instance OKS, per-instance PCKh); see :func:`run` for the areas,
+    scores and head boxes."""
+    w = inside.astype(np.float64)
+    truth = np.where(inside[..., None], truth, 0.0)  # outside the crop: unlabelled, as COCO's v = 0
+    if layout == "coco17":
+        areas = pose_areas(truth, inside)
+        finite = np.isfinite(confidence) & inside
+        scores = np.where(finite, confidence, 0.0).sum(-1) / np.maximum(finite.sum(-1), 1)
+        ap = metrics.coco_ap(decoded, truth, areas=areas, scores=scores, weights=w)
+        units[key] = metrics.oks(decoded, truth, areas=areas, weights=w)
+        return {"ap": 100 * ap.ap, "ap50": 100 * ap.ap50, "ap75": 100 * ap.ap75}
+    boxes = head_boxes(truth)
+    result = metrics.pckh(decoded, truth, head_boxes=boxes, weights=w)
+    # per instance, the same test as metrics.pckh (which pools over instances): the share of its
+    # labelled reported joints within half its head size
+    side = boxes[:, 1] - boxes[:, 0]
+    head = metrics._MPII_HEAD_SHARE * np.hypot(side[:, 0], side[:, 1])
+    err = np.hypot(*np.moveaxis(decoded - truth, -1, 0))
+    reported = np.isin(np.arange(truth.shape[1]), POSE_LAYOUTS["mpii16"].reported)
+    labelled = inside & reported
+    hit = labelled & (err <= 0.5 * head[:, None])
+    count = labelled.sum(axis=1)
+    units[key] = np.where(count > 0, hit.sum(axis=1) / np.maximum(count, 1), np.nan)
+    strict = metrics.pckh(decoded, truth, head_boxes=boxes, weights=w, threshold=0.1)
+    return {"pckh": float(100 * result.mean), "pckh_01": float(100 * strict.mean)}
+
+
+def pose_areas(truth: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The OKS area of each instance of ``truth`` ``(N, K, 2)``: its labelled keypoints' bounding
+    box, width x height in crop px^2 (COCO uses the segmentation's area, which a synthetic pose
+    does not have)."""
+    lo = np.where(inside[..., None], truth, np.inf).min(axis=1)
+    hi = np.where(inside[..., None], truth, -np.inf).max(axis=1)
+    labelled = np.any(inside, axis=1)
+    side = np.where(labelled[:, None], hi - lo, 0.0)
+    return side[:, 0] * side[:, 1]
+
+
+def head_boxes(truth: np.ndarray) -> np.ndarray:
+    """MPII head boxes ``(N, 2, 2)`` for poses ``(N, 16, 2)`` without annotated ones: the square
+    centred between the upper neck (8) and the head top (9) whose side is their distance (its
+    head size, 0.6 x the diagonal, is 0.85 x the neck-to-top distance)."""
+    neck, top = truth[:, 8], truth[:, 9]
+    half = np.linalg.norm(top - neck, axis=-1)[:, None] / 2
+    centre = (neck + top) / 2
+    return np.stack([centre - half, centre + half], axis=1)
 
 
 # Values per chunk (landmarks x pixels): about 32 MB of float64 per target array.
@@ -372,48 +516,194 @@ def table_title(
     how = MODELS[model]
     if model == "realistic":
         how += f" (displacement {displacement:g} hm px, noise {noise:g}: x peak on heatmaps, {BACKGROUND_MASS_PER_NOISE * noise:g} background mass and {LOGIT_NOISE_PER_NOISE * noise:g} on logits)"
-    return f"Decode error, {how}; {landmarks}, {image_size}x{image_size} crop"
+    return _wrap(f"Decode error, {how}; {landmarks}, {image_size}x{image_size} crop")
+
+
+# Every line the bench prints fits a 100-column terminal (tested on the CLI's output).
+COLUMNS = 100
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    return textwrap.fill(text, COLUMNS, subsequent_indent=indent, break_on_hyphens=False)
+
+
+# The long table's figure columns: (Row field, header, applies to rows with that field set).
+_LONG_COLUMNS = (
+    ("mean_error_heatmap_px", "err hm"),
+    ("mean_error_image_px", "err img"),
+    ("max_error_image_px", "max img"),
+    ("nme_percent", "NME %"),
+    ("failure_rate", "FR@0.1"),
+    ("auc", "AUC@0.1"),
+    ("ap", "AP"),
+    ("ap50", "AP50"),
+    ("ap75", "AP75"),
+    ("pckh", "PCKh"),
+    ("pckh_01", "PCKh@.1"),
+)
 
 
 def format_table(
     rows: Sequence[Row], *, landmarks: str, image_size: int = 256, noise: float = 0.05, displacement: float = 0.25
 ) -> str:
-    """One table per prediction model in ``rows``, each headed by :func:`table_title`; with FR@0.1
-    and AUC@0.1 columns when the landmarks are faces (rows with an NME)."""
-    faces = any(r.nme_percent is not None for r in rows)
-    width = max([13, *(len(r.codec) for r in rows)])
+    """The long table (``--verbose``; every statistic, also ``--out``'s CSV): one per prediction
+    model in ``rows``, each headed by :func:`table_title`. Columns: mean error in heatmap and
+    image pixels, max error in image pixels, then the scores the landmarks have (NME %, FR@0.1
+    and AUC@0.1 for faces; AP, AP50, AP75 for coco17; PCKh@0.5 for mpii16), four significant
+    digits, and the verdict of :func:`run`; a ``-`` is footnoted."""
+    width = min(_LABEL, max([5, *(len(r.codec) for r in rows)]))
+    columns = [(f, h) for f, h in _LONG_COLUMNS if any(getattr(r, f) is not None for r in rows)]
     blocks = []
     for model in dict.fromkeys(r.model for r in rows):
         lines = [
             table_title(model, landmarks=landmarks, image_size=image_size, noise=noise, displacement=displacement),
-            f"{'codec':<{width}} {'heatmap':>8} {'mean err (hm px)':>17} {'mean err (img px)':>18} {'max err (img px)':>17} {'NME %':>8}"
-            + (f" {'FR@0.1':>7} {'AUC@0.1':>8}" if faces else ""),
+            f"{'codec':<{width}} {'size':>7}" + "".join(f" {h:>8}" for _, h in columns) + "  verdict",
         ]
+        missing = False
         for r in rows:
-            if r.model == model:
-                nme = "-" if r.nme_percent is None else f"{r.nme_percent:.4f}"
-                line = (
-                    f"{r.codec:<{width}} {f'{r.size}x{r.size}':>8} {r.mean_error_heatmap_px:>17.6f} {r.mean_error_image_px:>18.6f} "
-                    f"{r.max_error_image_px:>17.6f} {nme:>8}"
-                )
-                if faces:
-                    line += " " + ("-".rjust(7) if r.failure_rate is None else f"{r.failure_rate:>7.4f}")
-                    line += " " + ("-".rjust(8) if r.auc is None else f"{r.auc:>8.4f}")
-                lines.append(line)
+            if r.model != model:
+                continue
+            cells = []
+            for f, _ in columns:
+                value = getattr(r, f)
+                missing |= not _finite(value)
+                cells.append(f" {_figure(cast(float, value)) if _finite(value) else '-':>8}")
+            label = _label(r.codec, width, lines)
+            lines.append(f"{label} {f'{r.size}x{r.size}':>7}{''.join(cells)}  {r.verdict or ''}".rstrip())
+        notes = "err hm, err img: mean error in heatmap and image px; max img: the largest, image px"
+        if missing:
+            notes += "; -: nothing to score there (no landmark inside the crop, or no normalizer)"
+        lines.append(_wrap(notes))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+# What the verdict's tie test pairs, per headline figure.
+_UNITS = {
+    "ap": "per-instance OKS",
+    "pckh": "per-instance PCKh",
+    "nme_percent": "per-face NME",
+    "mean_error_image_px": "per-landmark error",
+}
+
+
+def format_verdict(
+    rows: Sequence[Row], *, landmarks: str, image_size: int = 256, noise: float = 0.05, displacement: float = 0.25
+) -> str:
+    """One compact table per prediction model in ``rows``: codec rows x heatmap-size columns of
+    the :func:`headline` figure, ``*`` on the best codec per size and ``=`` on those tied with it
+    (``verdict``, see :func:`run`), then per size the best codec and those tied with it, then the
+    notes (the tie test; a ``-``'s reason), once per model; every line within 100 columns."""
+    field, label, higher = headline(rows)
+    blocks = []
+    for model in dict.fromkeys(r.model for r in rows):
+        mine = [r for r in rows if r.model == model]
+        sizes = list(dict.fromkeys(r.size for r in mine))
+        codecs = list(dict.fromkeys(r.codec for r in mine))
+        width = min(_LABEL, max([5, *(len(c) for c in codecs)]))
+        cell = {(r.codec, r.size): r for r in mine}
+        lines = [
+            table_title(model, landmarks=landmarks, image_size=image_size, noise=noise, displacement=displacement),
+            f"{label} ({'higher' if higher else 'lower'} is better; * best at its size, = tied with it):",
+            f"{'codec':<{width}}" + "".join(f" {f'{s}x{s}':>10}" for s in sizes),
+        ]
+        missing = False
+        for c in codecs:
+            line = _label(c, width, lines)
+            for s in sizes:
+                r = cell.get((c, s))
+                value = None if r is None else getattr(r, field)
+                if r is None or not _finite(value):
+                    missing = True
+                    line += f" {'-':>9} "
+                    continue
+                mark = {"best": "*", "tied": "="}.get(r.verdict or "", " ")
+                line += f" {_figure(cast(float, value)):>9}{mark}"
+            lines.append(line.rstrip())
+        lines.append("verdict:")
+        for s in sizes:
+            best = [r.codec for r in mine if r.size == s and r.verdict == "best"]
+            tied = [r.codec for r in mine if r.size == s and r.verdict == "tied"]
+            values = {getattr(r, field) for r in mine if r.size == s and _finite(getattr(r, field))}
+            if best and len(values) == 1 and len(tied) > 0:  # saturated (e.g. PCKh 100): ranked by error
+                text = f"all {len(tied) + 1} tied at {_figure(values.pop())}; best (lowest mean error): {best[0]}"
+            elif best:
+                text = f"best: {best[0]}" + (f" (tied: {', '.join(tied)})" if tied else "")
+            else:
+                text = "nothing to score"
+            lines.append(_wrap(f"  {f'{s}x{s}':<8} {text}", " " * 11))
+        notes = [
+            f"=: the 95 % confidence interval of the mean paired difference from the best in {_UNITS[field]} "
+            "contains 0 (every codec decodes the same seeded samples, so the comparison is paired)"
+        ]
+        if missing:
+            notes.append("-: nothing to score at that size (no landmark inside the crop, or no normalizer)")
+        if field == "mean_error_image_px":
+            notes.append(
+                "NME, FR and AUC need faces: pass --keypoints 300w68 (or wflw98, cofw29, a file) and, for "
+                "a layout without default eye corners, --landmarks I,J; coco17 and mpii16 give AP and PCKh"
+            )
+        lines += [_wrap(n, "   ") for n in notes]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def format_report(
+    rows: Sequence[Row],
+    *,
+    verbose: bool = False,
+    landmarks: str,
+    image_size: int = 256,
+    noise: float = 0.05,
+    displacement: float = 0.25,
+) -> str:
+    """What ``landmark-codecs bench`` prints: per prediction model, its :func:`format_verdict`,
+    after its :func:`format_table` with ``verbose`` (``--verbose``)."""
+    shown: dict[str, Any] = dict(landmarks=landmarks, image_size=image_size, noise=noise, displacement=displacement)
+    blocks = []
+    for model in dict.fromkeys(r.model for r in rows):
+        mine = [r for r in rows if r.model == model]
+        blocks += [format_table(mine, **shown)] if verbose else []
+        blocks.append(format_verdict(mine, **shown))
+    return "\n\n".join(blocks)
+
+
+# A codec spec longer than this gets a line of its own above its figures (the widest default,
+# "h3r:expected=True:activation=window", would push six sizes past 100 columns).
+_LABEL = 24
+
+
+def _label(codec: str, width: int, lines: list[str]) -> str:
+    """``codec`` padded to ``width``; a longer one goes on its own line and a blank is returned."""
+    if len(codec) <= width:
+        return f"{codec:<{width}}"
+    lines.append(codec)
+    return " " * width
+
+
+def _figure(value: float) -> str:
+    """Four significant digits (three under 1e-3), in at most 8 characters."""
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:.4g}"
+    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.1e}"
 
 
 def write_results(
     rows: Sequence[Row], out: pathlib.Path, *, config: dict[str, Any], titles: dict[str, str]
 ) -> list[pathlib.Path]:
-    """``results.json`` (the configuration and every row) and, with matplotlib installed,
+    """``results.json`` (the configuration and every row), ``results.csv`` (every row: the long
+    table, empty cells where a figure does not apply) and, with matplotlib installed,
     ``error-<model>.png`` per prediction model (:func:`landmark_codecs.bench._plots.error_plot`,
     titled by ``titles[model]``) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     data = out / "results.json"
     data.write_text(json.dumps({"config": config, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
-    written = [data]
+    table = out / "results.csv"
+    with table.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[field.name for field in dataclasses.fields(Row)])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    written = [data, table]
     try:
         from . import _plots
 

@@ -14,12 +14,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..layouts import MEAN_SHAPES, POSE_LAYOUTS, PoseLayout, mean_shape
+from ..layouts import packaged_path as _packaged
+from ..layouts import read_mean_shape as _read_mean_shape
 from ..metrics import EYE_CORNERS
-from ..shapes import MEAN_SHAPES, mean_shape
-from ..shapes import packaged_path as _packaged
-from ..shapes import read_mean_shape as _read_mean_shape
 
-__all__ = ["DEFAULT_EYE_CORNERS", "MEAN_SHAPES", "Landmarks", "load_keypoints", "mean_shape", "synthetic_landmarks"]
+__all__ = [
+    "DEFAULT_EYE_CORNERS",
+    "MEAN_SHAPES",
+    "POSE_LAYOUTS",
+    "Landmarks",
+    "load_keypoints",
+    "mean_shape",
+    "synthetic_landmarks",
+]
 
 # Outer eye corners (0-based) of the common face layouts, for NME's inter-ocular distance: the
 # metrics module's table (300W 68, WFLW 98, COFW 29).
@@ -32,12 +40,15 @@ _BOX_PX, _MARGIN = 200.0, 1.25
 @dataclass(frozen=True)
 class Landmarks:
     """``coords``: ``(N, K, 2)`` float64 ``(x, y)`` in crop pixels (NaN: missing); ``eye_corners``:
-    the two landmark indices whose distance normalizes NME, or ``None`` (no NME)."""
+    the two landmark indices whose distance normalizes NME, or ``None`` (no NME); ``layout``: the
+    pose layout the keypoints follow (``"coco17"``: scored by COCO AP, ``"mpii16"``: by PCKh), or
+    ``None``."""
 
     coords: np.ndarray
     image_size: int
     eye_corners: tuple[int, int] | None
     description: str
+    layout: str | None = None
 
 
 def synthetic_landmarks(*, samples: int = 256, per_shape: int = 16, image_size: int = 256, seed: int = 0) -> Landmarks:
@@ -57,8 +68,8 @@ def load_keypoints(
     eye_corners: tuple[int, int] | None = None,
 ) -> Landmarks:
     """Read landmarks from ``.npy``, 300W/WFLW ``.csv`` or a mean-shape ``.txt`` file, or take a
-    packaged mean shape by name (``"300w68"``, ``"wflw98"``, ``"cofw29"``, ``"aflw19"``; a file of
-    that name in the working directory wins).
+    packaged shape by name (faces ``"300w68"``, ``"wflw98"``, ``"cofw29"``, ``"aflw19"``; human
+    poses ``"coco17"``, ``"mpii16"``; a file of that name in the working directory wins).
 
     - ``.npy``: an ``(N, K, 2)`` array of ``(x, y)`` already in crop pixels.
     - ``.csv``: rows ``image_name, scale, center_w, center_h, x0, y0, x1, y1, ...`` in original
@@ -71,23 +82,33 @@ def load_keypoints(
       is a small, fixed sample of sub-pixel positions, so ``samples`` copies are drawn, each
       rotated by up to 10 degrees, scaled by 0.9-1.1 about the crop centre and shifted by up to
       ``image_size / 16`` px per axis (uniform, seeded).
+    - ``"coco17"``, ``"mpii16"``: the packaged standing skeleton, articulated before that jitter:
+      each elbow, wrist, knee and ankle turns its bone by up to 25 degrees about its parent joint
+      (uniform, seeded; a turn carries down the limb), so limbs take varied poses.
 
+    A set of 17 keypoints is scored as COCO's (AP), of 16 as MPII's (PCKh): ``layout`` says so.
     ``eye_corners`` defaults to the outer eye corners for 68 (36, 45), 98 (60, 72) and 29 (8, 9) points;
     other layouts report no NME unless it is given. Errors are ``ValueError`` (or
     ``FileNotFoundError``) with the file and what was expected.
     """
     path = pathlib.Path(path)
-    if not path.is_file() and str(path) in MEAN_SHAPES:
+    pose = POSE_LAYOUTS.get(str(path)) if not path.is_file() else None
+    if not path.is_file() and str(path) in (*MEAN_SHAPES, *POSE_LAYOUTS):
         path = _packaged(str(path))
     if not path.is_file():
         raise FileNotFoundError(
-            f"keypoints file {str(path)!r} does not exist (nor is it a packaged mean shape: {', '.join(MEAN_SHAPES)})"
+            f"keypoints file {str(path)!r} does not exist (nor is it a packaged shape: {', '.join((*MEAN_SHAPES, *POSE_LAYOUTS))})"
         )
     suffix = path.suffix.lower()
     if suffix == ".npy":
         coords, what = _read_npy(path), "array"
     elif suffix == ".csv":
         coords, what = _read_csv(path, image_size), "faces cropped from the CSV's centre and scale"
+    elif suffix == ".txt" and pose is not None:
+        coords, what = (
+            _jittered(_articulated(mean_shape(pose.name), pose, samples, seed), image_size, samples, seed),
+            f"articulated, jittered copies (seed {seed}) of the standing skeleton",
+        )
     elif suffix == ".txt":
         coords, what = (
             _jittered(_read_mean_shape(path), image_size, samples, seed),
@@ -102,7 +123,9 @@ def load_keypoints(
         eye_corners = DEFAULT_EYE_CORNERS.get(k)
     else:
         check_eye_corners(eye_corners, k)
-    return Landmarks(coords, image_size, eye_corners, f"{n} x {k} landmarks from {path.name} ({what})")
+    layout = {17: "coco17", 16: "mpii16"}.get(k)
+    scored = f"; scored as {layout}" if layout else ""
+    return Landmarks(coords, image_size, eye_corners, f"{n} x {k} landmarks from {path.name} ({what}{scored})", layout)
 
 
 def check_eye_corners(eye_corners: tuple[int, int], k: int) -> None:
@@ -161,7 +184,40 @@ def _read_csv(path: pathlib.Path, image_size: int) -> np.ndarray:
     return (points - centre[:, None, :]) * (image_size / side)[:, None, None] + (image_size - 1) / 2
 
 
+# Joints whose bone (from the parent) turns in the articulated skeleton, and by how much at most.
+_LIMB_JOINTS, _LIMB_TURN = ("elbow", "wrist", "knee", "ankle"), math.radians(25)
+
+
+def _articulated(shape01: np.ndarray, layout: PoseLayout, samples: int, seed: int) -> np.ndarray:
+    """``samples`` copies of ``shape01`` ``(K, 2)`` with every limb bone turned about its parent
+    joint by a uniform angle in ``[-25, 25]`` degrees, accumulated down the limb: ``(samples, K, 2)``."""
+    rng = np.random.default_rng([seed, 1])
+    turns = rng.uniform(-_LIMB_TURN, _LIMB_TURN, size=(samples, len(layout.parents)))
+    turns[:, [not any(j in name for j in _LIMB_JOINTS) for name in layout.keypoints]] = 0.0
+    out = np.repeat(shape01[None].astype(np.float64), samples, axis=0)
+    angle = np.zeros((samples, len(layout.parents)))
+    order = sorted(range(len(layout.parents)), key=lambda j: _depth(layout.parents, j))
+    for j in order:  # parents before children: a joint moves with its parent's turned bone
+        parent = layout.parents[j]
+        if parent < 0:
+            continue
+        angle[:, j] = angle[:, parent] + turns[:, j]
+        bone = shape01[j] - shape01[parent]
+        cos, sin = np.cos(angle[:, j]), np.sin(angle[:, j])
+        out[:, j] = out[:, parent] + np.stack([cos * bone[0] - sin * bone[1], sin * bone[0] + cos * bone[1]], axis=-1)
+    return out
+
+
+def _depth(parents: tuple[int, ...], j: int) -> int:
+    depth = 0
+    while parents[j] >= 0:
+        j, depth = parents[j], depth + 1
+    return depth
+
+
 def _jittered(shape01: np.ndarray, image_size: int, samples: int, seed: int) -> np.ndarray:
+    """``samples`` similarity-jittered copies of ``shape01`` (``(K, 2)``, or ``(samples, K, 2)``
+    already varied), in crop pixels."""
     rng = np.random.default_rng(seed)
     centre = (image_size - 1) / 2
     base = shape01 * image_size - 0.5 - centre  # [0, 1] spans the crop's edges: [-0.5, size - 0.5]
@@ -169,8 +225,8 @@ def _jittered(shape01: np.ndarray, image_size: int, samples: int, seed: int) -> 
     scale = rng.uniform(0.9, 1.1, size=samples)
     shift = rng.uniform(-image_size / 16, image_size / 16, size=(samples, 1, 2))
     cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
-    x = cos[:, None] * base[:, 0] - sin[:, None] * base[:, 1]
-    y = sin[:, None] * base[:, 0] + cos[:, None] * base[:, 1]
+    x = cos[:, None] * base[..., 0] - sin[:, None] * base[..., 1]
+    y = sin[:, None] * base[..., 0] + cos[:, None] * base[..., 1]
     return np.stack([x, y], axis=-1) + shift + centre
 
 

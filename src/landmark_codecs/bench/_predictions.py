@@ -390,23 +390,81 @@ def decode_predictions(
 
 
 def format_predictions(
-    rows: list[PredictionRow], *, description: str, threshold: float = 0.1, notes: tuple[str, ...] = ()
+    rows: list[PredictionRow],
+    *,
+    description: str,
+    threshold: float = 0.1,
+    notes: tuple[str, ...] = (),
+    per_face_nme: dict[str, np.ndarray] | None = None,
 ) -> str:
-    """The rows as a text table (NME in percent, FR and AUC as fractions), then ``notes``
-    (:attr:`Decoded.notes`) as footnotes: every ``-`` says why."""
-    t = f"{threshold:g}"
-    width = max([12, *(len(r.decoder) for r in rows)])
-    head = f"{'decoder':<{width}} {'mean err (img px)':>18} {'NME %':>8} {'FR@' + t:>8} {'AUC@' + t:>8}"
-    lines = [f"Decoders on saved network outputs: {description}", head]
+    """The rows as a text table (NME in percent, FR and AUC as fractions, four significant
+    digits), ``*`` on the best decoder and ``=`` on those tied with it, the verdict, then every
+    note once: a row's note by its number, ``notes`` (:attr:`Decoded.notes`) after; every ``-``
+    says why. Within 100 columns.
 
-    def cell(v: float | None, fmt: str, width: int) -> str:
-        return f"{'-':>{width}}" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:>{width}{fmt}}"
+    Best: the lowest mean NME (the lowest mean error without eye indices). Tied: the 95 %
+    confidence interval of the mean paired difference from the best over the faces' NMEs
+    (``per_face_nme``) contains 0; without NMEs there is no tie test."""
+    from ._verdict import tied
+
+    t = f"{threshold:g}"
+    width = max([8, *(len(r.decoder) for r in rows)])
+    by_nme = any(_usable(r.nme_percent) for r in rows)
+    key = "nme_percent" if by_nme else "mean_error_image_px"
+    ranked = [r for r in rows if _usable(getattr(r, key))]
+    best = min(ranked, key=lambda r: getattr(r, key)) if ranked else None
+    per_face = per_face_nme or {}
+    ties = {
+        r.decoder
+        for r in ranked
+        if best is not None and r is not best and by_nme and tied(per_face.get(r.decoder), per_face.get(best.decoder))
+    }
+    row_notes = list(dict.fromkeys(r.note for r in rows if r.note))
+    lines = [
+        _wrap(f"Decoders on saved network outputs: {description}"),
+        f"{'decoder':<{width}} {'err img':>9} {'NME %':>9}  {'FR@' + t:>9} {'AUC@' + t:>9}",
+    ]
+
+    def cell(v: float | None, width: int) -> str:
+        return f"{'-' if v is None or math.isnan(v) else _figure(v):>{width}}"
 
     for r in rows:
-        line = f"{r.decoder:<{width}} {cell(r.mean_error_image_px, '.4f', 18)} {cell(r.nme_percent, '.4f', 8)} {cell(r.failure_rate, '.4f', 8)} {cell(r.auc, '.4f', 8)}"
-        lines.append(line + (f"  ({r.note})" if r.note else ""))
-    lines.extend(f"- {n}" for n in notes)
+        mark = "*" if r is best else "=" if r.decoder in ties else " "
+        line = f"{r.decoder:<{width}} {cell(r.mean_error_image_px, 9)} {cell(r.nme_percent, 9)}{mark}"
+        line += f" {cell(r.failure_rate, 9)} {cell(r.auc, 9)}"
+        lines.append(line + (f"  [{row_notes.index(r.note) + 1}]" if r.note else ""))
+    if best is not None:
+        figure = "NME" if by_nme else "mean error"
+        verdict = f"verdict: best {best.decoder} (lowest mean {figure})"
+        verdict += f"; tied: {', '.join(sorted(ties))}" if ties else ""
+        lines.append(_wrap(verdict, "  "))
+    footnotes = ["err img: mean error over the labelled landmarks, image px"]
+    if by_nme and per_face_nme is None:
+        footnotes.append("no tie test: the faces' NMEs were not given (the command gives them)")
+    elif by_nme:
+        footnotes.append(
+            "=: the 95 % confidence interval of the mean paired difference from the best in per-face "
+            "NME contains 0 (every decoder decodes the same maps, so the comparison is paired)"
+        )
+    else:
+        footnotes.append("no tie test without NME: pass --landmarks I,J (the eye corners) for one")
+    footnotes += [f"[{i + 1}] {n}" for i, n in enumerate(row_notes)]
+    lines += [_wrap(f"- {n}", "  ") for n in (*footnotes, *notes)]
     return "\n".join(lines)
+
+
+def _usable(v: float | None) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _figure(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    import textwrap
+
+    return textwrap.fill(text, 100, subsequent_indent=indent, break_on_hyphens=False)
 
 
 def ced_plot(
