@@ -4,6 +4,7 @@ landmark_codecs.metrics; exact on exact targets; clear errors for bad files."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -400,3 +401,37 @@ def test_a_layout_without_default_eye_corners_says_how_to_give_them(tmp_path, ca
     with pytest.raises(SystemExit) as stop:
         main(["bench", "--logits"])
     assert stop.value.code == 2 and "--logits is for --predictions" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("eyes", [True, False])
+def test_cli_ends_with_a_verdict_in_100_columns_and_footnotes_every_dash(tmp_path, capsys, eyes):
+    """The verdict names the best decoder (and the tied ones, by the paired test over per-face
+    NMEs, which --out stores beside the rows); a row's note is printed once, by its number;
+    without eye corners the NME column is '-' and a footnote says what to pass."""
+    truth = _faces(n=16)
+    if not eyes:
+        truth = truth[:, :20]  # 20 landmarks: no default eye corners
+    rng = np.random.default_rng(0)
+    maps, _ = lc.encode_gaussian(
+        lc.image_to_heatmap(truth + rng.normal(0, 2, truth.shape), image_size=(256, 256), heatmap_size=(32, 32)),
+        heatmap_size=(32, 32),
+        sigma=1.0,
+    )
+    path = _save(tmp_path / "p.npz", heatmaps=maps, landmarks=truth, image_size=np.array([256, 256]))
+    assert main(["bench", "--predictions", str(path), "--sigma", "1", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    verdict = next(line for line in lines if line.startswith("verdict: best "))
+    best = verdict.split()[2]
+    row = next(line for line in lines if line.startswith(best + " "))
+    assert "*" in row
+    if eyes:
+        saved = json.loads((tmp_path / "out" / "predictions.json").read_text())
+        assert set(saved["per_face_nme"]) <= {r["decoder"] for r in saved["rows"]} and saved["per_face_nme"]
+        assert "=: the 95 % confidence interval" in out
+    else:
+        assert any(line.split()[2] == "-" for line in lines if line.startswith(best + " "))
+        assert "pass --landmarks I,J" in out
+    for note_number in {m for line in lines for m in re.findall(r"  \[(\d+)\]$", line)}:
+        assert sum(line.startswith(f"- [{note_number}] ") for line in lines) == 1

@@ -430,12 +430,13 @@ def format_predictions(
 
     for r in rows:
         mark = "*" if r is best else "=" if r.decoder in ties else " "
-        line = f"{r.decoder:<{width}} {cell(r.mean_error_image_px, 9)} {cell(r.nme_percent, 9)}{mark}"
+        err_mark, nme_mark = (" ", mark) if by_nme else (mark, " ")  # on the figure ranked by
+        line = f"{r.decoder:<{width}} {cell(r.mean_error_image_px, 9)}{err_mark}{cell(r.nme_percent, 9)}{nme_mark}"
         line += f" {cell(r.failure_rate, 9)} {cell(r.auc, 9)}"
         lines.append(line + (f"  [{row_notes.index(r.note) + 1}]" if r.note else ""))
     if best is not None:
-        figure = "NME" if by_nme else "mean error"
-        verdict = f"verdict: best {best.decoder} (lowest mean {figure})"
+        figure = "mean NME" if by_nme else "mean error"
+        verdict = f"verdict: best {best.decoder} (lowest {figure})"
         verdict += f"; tied: {', '.join(sorted(ties))}" if ties else ""
         lines.append(_wrap(verdict, "  "))
     footnotes = ["err img: mean error over the labelled landmarks, image px"]
