@@ -49,3 +49,20 @@ def test_the_layouts_module_keeps_its_old_name():
 
     assert shapes.mean_shape is layouts.mean_shape and shapes.MEAN_SHAPES is layouts.MEAN_SHAPES
     assert shapes.__all__ == layouts.__all__ and "pose_layout" in layouts.__all__
+
+
+def test_a_result_passed_whole_where_one_of_its_arrays_is_meant_names_the_field():
+    """A user's encoder returned the library's HeatmapTargets and got 'heatmaps must be an array
+    ... got HeatmapTargets', which did not say to pass .heatmaps (issue 43)."""
+    import numpy as np
+
+    import landmark_codecs as lc
+
+    targets = lc.encode_gaussian(np.array([[3.0, 4.0]]), heatmap_size=(8, 8), sigma=1.0)
+    with pytest.raises(
+        TypeError, match=r"got .*HeatmapTargets: pass one of its fields, e\.g\. heatmaps=<result>\.heatmaps"
+    ):
+        lc.decode_dark(targets, sigma=1.0)
+    decoded = lc.decode_dark(targets.heatmaps, sigma=1.0)
+    with pytest.raises(TypeError, match=r"pred=<result>\.coords \(its arrays: coords, scores\)"):
+        lc.metrics.nme(decoded, np.zeros((1, 2)), normalizer=np.array(1.0))

@@ -60,7 +60,7 @@ def namespace(**arrays: Array | None) -> Namespace:
         if not array_api_compat.is_array_api_obj(a):
             raise TypeError(
                 f"{name} must be an array (NumPy, PyTorch or any array API library), "
-                f"got {type(a).__module__}.{type(a).__qualname__}"
+                f"got {type(a).__module__}.{type(a).__qualname__}{_field_hint(name, a)}"
             )
     try:
         xp = array_api_compat.array_namespace(*given.values())
@@ -69,6 +69,16 @@ def namespace(**arrays: Array | None) -> Namespace:
         raise TypeError(f"all arrays must come from one array library, got {kinds}") from err
     _same_device(given)
     return xp
+
+
+def _field_hint(name: str, value: Any) -> str:
+    """For a NamedTuple of arrays (a ``HeatmapTargets``, ``DecodedLandmarks``, ...) given where one
+    of its arrays was meant: which field to pass (the one of the argument's name, if it has one)."""
+    fields = [f for f in getattr(value, "_fields", ()) if hasattr(getattr(value, f), "shape")]
+    if not fields:
+        return ""
+    pick = name if name in fields else fields[0]
+    return f": pass one of its fields, e.g. {name}=<result>.{pick} (its arrays: {', '.join(fields)})"
 
 
 def _same_device(arrays: dict[str, Array]) -> None:
@@ -114,7 +124,8 @@ def to_host(x: Any, name: str = "x") -> np.ndarray:
         return (x.float() if str(x.dtype) == "torch.bfloat16" else x).numpy()
     if not hasattr(x, "__dlpack__"):
         raise TypeError(
-            f"{name} must be an array (NumPy, PyTorch or any array API library), got {type(x).__module__}.{type(x).__qualname__}"
+            f"{name} must be an array (NumPy, PyTorch or any array API library), "
+            f"got {type(x).__module__}.{type(x).__qualname__}{_field_hint(name, x)}"
         )
     return np.from_dlpack(x)
 
