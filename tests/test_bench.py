@@ -721,3 +721,16 @@ def test_cli_ends_each_model_with_a_verdict_per_size_in_100_columns(capsys, keyp
                 assert "\n-: " in text or "; -: " in text, text
     if keypoints is None:
         assert "pass --keypoints 300w68" in blocks[1]
+
+
+def test_help_fits_100_columns_shows_every_default_and_names_the_layouts(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = capsys.readouterr().out
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "coco17, mpii16" in text and "300w68" in text
+    flat = " ".join(text.split())
+    for default in ("(default: 4,8,16,32,64,128)", "(default: both)", "(default: 0.05)", "(default: 0.25)"):
+        assert default in flat, default
+    for default in ("(default: 256)", "(default: 0)", "(default: numpy)", "(default: argmax, quarter:rounding=none"):
+        assert default in flat, default

@@ -693,7 +693,6 @@ def coco_ap(
     >>> round(coco_ap(p, t, areas=np.full(2, 400.0), scores=np.array([0.9, 0.8])).ap50, 6)  # 51 of 101 levels
     0.50495
     """
-    similarity = oks(pred, target, areas=areas, sigmas=sigmas, weights=weights)
     host_areas = np.asarray(_xp.to_host(areas, "areas"), dtype=np.float64).reshape(-1)
     wrong = np.flatnonzero(~(np.isfinite(host_areas) & (host_areas >= 0)))
     if wrong.size:  # an AP is over every instance: one it cannot scale, it cannot score
@@ -701,6 +700,7 @@ def coco_ap(
             f"areas must be finite and >= 0, got {float(host_areas[wrong[0]])!r} at instance {int(wrong[0])} "
             f"(of {host_areas.size}; {wrong.size} such)"
         )
+    similarity = oks(pred, target, areas=areas, sigmas=sigmas, weights=weights)
     o = np.asarray(_xp.to_host(similarity), dtype=np.float64).reshape(-1)
     _xp.namespace(pred=pred, scores=scores)
     check.floating(_xp.namespace(scores=scores), scores, "scores")
