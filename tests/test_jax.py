@@ -44,7 +44,7 @@ if mode == "topk":
         if not (_xp.is_jax(xp) and np.array_equal(native, fallback)):
             failed.append(f"top-k case {{case}}: native {{native.tolist()}} != fallback {{fallback.tolist()}}")
 else:
-    mode, shard, shards = mode.split("/")  # "eager/0/3": the first of three parts of the calls
+    mode, shard, shards = mode.split("/")  # "eager/0/2": the first of two halves of the calls
     for dtype in (np.float32, np.float64):
         for index, (name, (public, call)) in enumerate(sorted(CALLS.items())):
             if (mode == "jit" and public in HOST_SIDE) or index % int(shards) != int(shard):
@@ -73,9 +73,10 @@ def _run(mode: str) -> str:
     return done.stdout.strip()
 
 
-# Two minutes and more in all: in parts, so pytest-xdist's workers share them.
+# Two minutes and more in all, in four processes that two workers share evenly (eager halves of
+# about 70 and 55 s, jit 45 s, top-k 30 s on 2 cores); thirds cost more than they balance.
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["eager/0/3", "eager/1/3", "eager/2/3", "jit/0/1"])
+@pytest.mark.parametrize("mode", ["eager/0/2", "eager/1/2", "jit/0/1"])
 def test_every_registry_call_on_jax_equals_numpy(mode):
     """Eagerly every call, and under ``jax.jit`` every call of a training step (all but the host
     side's table builder), in float32 and float64: NumPy's result within 1e-5 / 1e-12, in the
