@@ -66,3 +66,19 @@ def test_a_result_passed_whole_where_one_of_its_arrays_is_meant_names_the_field(
     decoded = lc.decode_dark(targets.heatmaps, sigma=1.0)
     with pytest.raises(TypeError, match=r"pred=<result>\.coords \(its arrays: coords, scores\)"):
         lc.metrics.nme(decoded, np.zeros((1, 2)), normalizer=np.array(1.0))
+
+
+def test_the_suite_runs_without_pytest_xdist():
+    """pyproject's addopts ask pytest-xdist for -n auto; without it (disabled here, or not
+    installed) conftest.py accepts and ignores those options and the tests run in one process."""
+    import os
+    import pathlib
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANDMARK_CODECS_", "PYTEST_"))}
+    root = pathlib.Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:randomly", "-p", "no:cacheprovider", "-q",
+         "tests/test_package.py::test_an_unknown_attribute_is_still_an_attribute_error"],
+        capture_output=True, text=True, check=False, timeout=300, cwd=root, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
