@@ -6,7 +6,6 @@ import argparse
 import math
 import pathlib
 import sys
-import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
@@ -299,6 +298,7 @@ def _predictions(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .bench import _predictions as predictions
+    from .bench._verdict import wrap
 
     if args.speed or args.keypoints is not None:
         print(
@@ -351,7 +351,7 @@ def _predictions(args: argparse.Namespace) -> int:
                 written.append(args.out / "ced.png")
             except ImportError:
                 print('no CED plot: matplotlib is not installed (pip install "landmark-codecs[plot]")')
-        print(textwrap.fill("wrote " + ", ".join(str(p) for p in written), 100, subsequent_indent="  "))
+        print(wrap("wrote " + ", ".join(str(p) for p in written), "  "))
     return 0
 
 

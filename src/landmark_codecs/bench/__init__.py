@@ -17,7 +17,6 @@ import csv
 import dataclasses
 import json
 import pathlib
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, cast
@@ -48,6 +47,8 @@ from ._predictions import (
 )
 from ._specs import parse_codec
 from ._verdict import EXACT, tied
+from ._verdict import figure as _figure
+from ._verdict import wrap as _wrap
 
 __all__ = [
     "DECODERS",
@@ -519,14 +520,6 @@ def table_title(
     return _wrap(f"Decode error, {how}; {landmarks}, {image_size}x{image_size} crop")
 
 
-# Every line the bench prints fits a 100-column terminal (tested on the CLI's output).
-COLUMNS = 100
-
-
-def _wrap(text: str, indent: str = "") -> str:
-    return textwrap.fill(text, COLUMNS, subsequent_indent=indent, break_on_hyphens=False)
-
-
 # The long table's figure columns: (Row field, header, applies to rows with that field set).
 _LONG_COLUMNS = (
     ("mean_error_heatmap_px", "err hm"),
@@ -679,13 +672,6 @@ def _label(codec: str, width: int, lines: list[str]) -> str:
         return f"{codec:<{width}}"
     lines.append(codec)
     return " " * width
-
-
-def _figure(value: float) -> str:
-    """Four significant digits (three under 1e-3), in at most 8 characters."""
-    if value == 0 or 1e-3 <= abs(value) < 1e4:
-        return f"{value:.4g}"
-    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.1e}"
 
 
 def write_results(

@@ -29,6 +29,9 @@ from .. import _validation as check
 from .. import metrics
 from ..codecs import get_codec
 from ._specs import parse_codec
+from ._verdict import figure as _figure
+from ._verdict import tied
+from ._verdict import wrap as _wrap
 
 __all__ = [
     "DECODERS",
@@ -405,8 +408,6 @@ def format_predictions(
     Best: the lowest mean NME (the lowest mean error without eye indices). Tied: the 95 %
     confidence interval of the mean paired difference from the best over the faces' NMEs
     (``per_face_nme``) contains 0; without NMEs there is no tie test."""
-    from ._verdict import tied
-
     t = f"{threshold:g}"
     width = max([8, *(len(r.decoder) for r in rows)])
     by_nme = any(_usable(r.nme_percent) for r in rows)
@@ -456,16 +457,6 @@ def format_predictions(
 
 def _usable(v: float | None) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
-def _figure(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def _wrap(text: str, indent: str = "") -> str:
-    import textwrap
-
-    return textwrap.fill(text, 100, subsequent_indent=indent, break_on_hyphens=False)
 
 
 def ced_plot(

@@ -1,8 +1,26 @@
-"""The verdict's tie test, shared by the synthetic runs and ``--predictions``."""
+"""What the synthetic runs and ``--predictions`` share: the verdict's tie test, and the text
+helpers that keep every printed line within 100 columns."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
+
+# Every line the bench prints fits a 100-column terminal (tested on the CLI's output).
+COLUMNS = 100
+
+
+def wrap(text: str, indent: str = "") -> str:
+    return textwrap.fill(text, COLUMNS, subsequent_indent=indent, break_on_hyphens=False)
+
+
+def figure(value: float) -> str:
+    """Four significant digits (three under 1e-3), in at most 8 characters."""
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:.4g}"
+    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.1e}"
+
 
 # A codec ties with the best when the 95 % confidence interval of their mean paired difference
 # (normal approximation, 1.96 sd / sqrt(n)) contains 0.
