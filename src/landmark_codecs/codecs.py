@@ -22,8 +22,8 @@ Convention:
     ``(W, H)``, integers at pixel centres; the image's valid range is ``[-0.5, W - 0.5) x
     [-0.5, H - 0.5)``. The codec converts to its heatmap with ``convention`` (default
     ``"pixel_center"``, see :mod:`landmark_codecs.coords`); UDP always uses its corner-aligned
-    one. A keypoint outside the image, NaN or of weight <= 0 or NaN gets weight 0 and never breaks a batch
-    (under ``"legacy"`` also one inside the image beyond the heatmap's far edge, which that
+    one. A keypoint that is NaN or outside the image, or of weight <= 0 or NaN, gets weight 0
+    and never breaks a batch (under ``"legacy"`` also one inside the image beyond the heatmap's far edge, which that
     convention puts outside the map).
 
 Keypoints outside the image: when more than half of the finite keypoints of weight > 0 in

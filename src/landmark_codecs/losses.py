@@ -290,7 +290,7 @@ def star_loss(
         check.numeric(xp, weights, "weights")
         check.broadcasts_to(weights, shape, "weights", "coords.shape[:-1], one weight per landmark")
         m = weights if weights.dtype == out_dtype else xp.astype(weights, out_dtype)
-        keep = m > 0
+        keep = _xp.marked(xp, m)  # the one weights rule: > 0
         m = xp.where(keep, m, xp.zeros((), dtype=out_dtype, device=_xp.device(m)))  # negative, NaN: 0
         # a masked landmark's NaN map or coordinates must not reach the sums or their gradients
         maps = xp.where(keep[..., None, None], maps, xp.zeros((), dtype=out_dtype, device=_xp.device(maps)))
@@ -498,7 +498,7 @@ def _prepare(pred: Array, target: Array, weights: Array | None, loss_map: Array 
     if m is not None:
         # Masked-out elements contribute nothing, whatever their values: a NaN target (a missing
         # landmark), a NaN or inf prediction or weight there stays out of the loss and its gradient.
-        keep = m > 0
+        keep = _xp.marked(xp, m)  # the one weights rule: > 0
         m = xp.where(keep, m, 0.0)  # a negative or NaN weight counts as 0, in the mean's denominator too
         t = xp.where(keep, t, 0.0)
         e = xp.where(keep, e, 0.0)

@@ -538,8 +538,7 @@ def oks(
     if tuple(areas.shape) != tuple(pred.shape[:-2]):
         raise ValueError(f"areas must have shape {tuple(pred.shape[:-2])} (one per instance), got {tuple(areas.shape)}")
     dtype, dev = pred.dtype, _xp.device(pred)
-    a = areas if areas.dtype == dtype else xp.astype(areas, dtype)
-    a = xp.where(a >= 0, a, xp.asarray(math.nan, dtype=dtype, device=dev))  # a negative area has no scale
+    a = xp.where(areas >= 0, areas, xp.asarray(math.nan, dtype=dtype, device=dev))  # a negative area has no scale
     var = (2.0 * xp.asarray(s, dtype=dtype, device=dev)) ** 2
     d = pred - target
     e = (d[..., 0] ** 2 + d[..., 1] ** 2) / var / (a[..., None] + 2.0**-52) / 2  # pycocotools: np.spacing(1)

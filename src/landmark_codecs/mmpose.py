@@ -538,8 +538,9 @@ class SimCCLabel(BaseKeypointCodec):
     rounding (mmpose's refinement of its own labels is off by up to 0.24 px, docs/mmpose.md).
     With ``use_dark=False`` the argmax reads bins only, and the label is mmpose's, on the rounded
     bin: a flip test's average then keeps both peaks on bins (a sub-bin label put its maximum up
-    to a bin off at ratio 2; docs/mmpose.md's flip table). ``smoothing_type="standard"``: one-hot at the nearest bin with
-    ``label_smooth_weight`` spread over the others, mmpose's label, decoded by the argmax.
+    to a bin off at ratio 2; docs/mmpose.md's flip table). ``smoothing_type="standard"``:
+    one-hot at the nearest bin with ``label_smooth_weight`` spread over the others, mmpose's
+    label, decoded by the argmax.
 
     Where a trained checkpoint depends on it, this is mmpose's behaviour: image -> bins is
     ``x * simcc_split_ratio`` (``convention="legacy"``); a keypoint whose 3-sigma window around

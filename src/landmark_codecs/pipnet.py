@@ -494,7 +494,7 @@ def _masked_mean(xp: Any, pred: Array, target: Array, weight: Array, per_weight:
     zero = xp.zeros((), dtype=pred.dtype, device=_xp.device(pred))
     # Where the weight is 0 the prediction is replaced, not multiplied by 0: a NaN or inf there
     # reaches neither the loss nor (through where's backward) the gradient.
-    keep = weight > 0
+    keep = _xp.marked(xp, weight)  # the one weights rule: > 0
     weight = xp.where(keep, weight, zero)  # a negative or NaN weight counts as 0, as in the other losses
     d = xp.where(keep, pred, target) - target
     total = xp.sum((d * d if squared else xp.abs(d)) * weight)
