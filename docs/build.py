@@ -1,11 +1,20 @@
-"""Draw the generated figure of docs/ and check that it is current.
+"""Write the generated parts of docs/ and check that they are current.
 
-    python docs/build.py            # draw docs/conventions.png from the code
-    python docs/build.py --check    # exit 1 when the committed figure is stale
+    python docs/build.py            # draw docs/conventions.png, write the API pages docs/api/*.md
+    python docs/build.py --check    # exit 1 when the committed figure or an API page is stale
 
 The conventions figure is drawn from ``heatmap_to_image`` itself, so it cannot drift from the
 code: the PNG records the SHA-256 of the numbers it draws, and ``--check`` compares that with
-the numbers the code gives today (never pixels, which differ between matplotlib versions). The
+the numbers the code gives today (never pixels, which differ between matplotlib versions).
+
+The API reference is one page per public module (``API_PAGES``), each the module's docstring and
+an entry per public name in source order, under the name a user imports: the flat one
+(``landmark_codecs.encode_gaussian``) where the package exports it, else the module's
+(``landmark_codecs.metrics.nme``). Each object is documented once, on the page of the module
+that defines it (the NamedTuples of the private ``_common`` on the index page); the pages are
+read from the source by griffe (no import: the pages of ``torch`` and ``mmpose`` are written
+without either installed), so a new public name appears on its page at the next run, and
+``--check`` fails until it does. The
 rest of the documentation is a site built by mkdocs with mkdocstrings (``mkdocs.yml``):
 ``mkdocs build --strict`` renders the API reference from the docstrings and fails on a broken
 link, anchor or docstring cross-reference; ``tests/test_docs.py`` runs both.
@@ -98,6 +107,85 @@ def conventions_png(path: pathlib.Path) -> pathlib.Path:
 
 FIGURES = {"conventions.png": (conventions_png, conventions_data)}
 
+# The API reference: (module, page under docs/api/, title). The nav of mkdocs.yml lists the pages
+# (strict mode fails on a page it omits).
+API_PAGES = (
+    ("landmark_codecs", "index.md", "The flat API and its result types"),
+    ("landmark_codecs.codecs", "codecs.md", "Codec objects"),
+    ("landmark_codecs.coords", "coords.md", "Coordinate conventions"),
+    ("landmark_codecs.gaussian", "gaussian.md", "Gaussian targets"),
+    ("landmark_codecs.argmax", "argmax.md", "Argmax and the quarter shift"),
+    ("landmark_codecs.rounding", "rounding.md", "Randomized rounding (H3R)"),
+    ("landmark_codecs.soft_argmax", "soft_argmax.md", "Soft-argmax"),
+    ("landmark_codecs.dark", "dark.md", "DARK"),
+    ("landmark_codecs.udp", "udp.md", "UDP"),
+    ("landmark_codecs.simcc", "simcc.md", "SimCC"),
+    ("landmark_codecs.regression", "regression.md", "Regression"),
+    ("landmark_codecs.pipnet", "pipnet.md", "PIPNet"),
+    ("landmark_codecs.losses", "losses.md", "Losses"),
+    ("landmark_codecs.boundaries", "boundaries.md", "Boundaries and CoordConv"),
+    ("landmark_codecs.moments", "moments.md", "Heatmap moments"),
+    ("landmark_codecs.metrics", "metrics.md", "Metrics"),
+    ("landmark_codecs.layouts", "layouts.md", "Face shapes and pose layouts"),
+    ("landmark_codecs.torch", "torch.md", "PyTorch adapter"),
+    ("landmark_codecs.mmpose", "mmpose.md", "mmpose plugin"),
+    ("landmark_codecs.testing", "testing.md", "Property testing"),
+    ("landmark_codecs.bench", "bench.md", "Benchmark"),
+)
+_API_HEADER = "<!-- Written by python docs/build.py from the module's source: edit the docstrings, not this. -->"
+
+
+def api_entries() -> dict[str, list[str]]:
+    """Per API page, the identifiers it documents, in source order: each public object once, on
+    the page of the module that defines it, under its flat name where the package exports it."""
+    import griffe
+
+    pkg = griffe.load("landmark_codecs", search_paths=[str(ROOT / "src")], resolve_aliases=True)
+    modules = [module for module, _, _ in API_PAGES]
+    top = {name: pkg[name].final_target.path for name in pkg.exports if not name.startswith("__")}
+    flat = {path: f"landmark_codecs.{name}" for name, path in top.items()}
+    entries: dict[str, dict[str, tuple[str, int, str]]] = {module: {} for module in modules}
+    for module in modules:
+        node = pkg if module == "landmark_codecs" else pkg[module.removeprefix("landmark_codecs.")]
+        for name in node.exports:
+            if name.startswith("__"):
+                continue
+            target = node[name].final_target if node[name].is_alias else node[name]
+            owner = max(
+                (m for m in modules if target.module.path == m or target.module.path.startswith(m + ".")), key=len
+            )
+            if module == "landmark_codecs" and owner != module and owner in entries:
+                continue  # a flat re-export: documented on its module's page
+            if owner == "landmark_codecs" and target.module.path != "landmark_codecs" and module != owner:
+                continue
+            identifier = flat.get(target.path, f"{module}.{name}")
+            entries[owner].setdefault(target.path, (str(target.filepath), target.lineno or 0, identifier))
+    return {module: [identifier for _, _, identifier in sorted(found.values())] for module, found in entries.items()}
+
+
+def api_pages() -> dict[str, str]:
+    """The Markdown of each API page, by path under docs/."""
+    entries = api_entries()
+    pages = {}
+    for module, page, title in API_PAGES:
+        # the module's anchor (autorefs' Markdown anchor), so a docstring's :mod: reference lands here
+        lines = [_API_HEADER, "", f"# {title}: `{module}`", "", f"[](){{ #{module} }}", "", f"::: {module}"]
+        lines += [
+            "    options:",
+            "      members: false",
+            "      show_root_heading: false",
+            "      show_root_toc_entry: false",
+        ]
+        if page == "index.md":
+            lines += ["", "Rendered from the docstrings: arrays are positional, options keyword-only; shapes, units,"]
+            lines += ["axis order and the coordinate convention are in each entry. One page per module:", ""]
+            lines += [f"- [{t}]({p}): `{m}`" for m, p, t in API_PAGES if p != page]
+            lines += ["", "## Result types"]
+        for identifier in entries[module]:
+            lines += ["", f"::: {identifier}"]
+        pages[f"api/{page}"] = "\n".join(lines) + "\n"
+    return pages
+
 
 def check() -> list[str]:
     from landmark_codecs.bench import _plots
@@ -105,6 +193,9 @@ def check() -> list[str]:
     problems = []
     for name, (_, data) in FIGURES.items():  # a figure is checked by the data it draws, not by its pixels
         if not (DOCS / name).exists() or _plots.figure_source(DOCS / name) != _plots.data_digest(data()):
+            problems.append(f"docs/{name} is stale: run python docs/build.py")
+    for name, text in api_pages().items():
+        if not (DOCS / name).exists() or (DOCS / name).read_text() != text:
             problems.append(f"docs/{name} is stale: run python docs/build.py")
     return problems
 
@@ -116,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.check:
         for name, (draw, _) in FIGURES.items():
             draw(DOCS / name)
+        for name, text in api_pages().items():
+            (DOCS / name).parent.mkdir(exist_ok=True)
+            (DOCS / name).write_text(text)
     problems = check()
     for p in problems:
         print(p, file=sys.stderr)

@@ -1,6 +1,6 @@
-"""A griffe extension for the docs site: doctests become ``pycon`` code blocks, and the
-docstrings' Sphinx roles (``:func:`name```, also
-``:class:``, ``:mod:``, ``:meth:``, ``:attr:``, ``:data:``) become mkdocstrings cross-references.
+"""A griffe extension for the docs site: doctests become ``pycon`` code blocks, reST's ``::``
+before a literal block a colon, and the docstrings' Sphinx roles (``:func:`name```, also
+``:class:``, ``:mod:``, ``:meth:``, ``:attr:``, ``:data:``) mkdocstrings cross-references.
 
 A role is resolved the way Python would (the name in the docstring's module, then the package's
 flat API, then an absolute import path) and links to where the site documents that object: its
@@ -13,7 +13,9 @@ which ``mkdocs build --strict`` turns into a failure.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
+import pathlib
 import re
 from typing import Any
 
@@ -21,32 +23,55 @@ import griffe
 
 _ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj):`(~?)([^`]+)`")
 _log = logging.getLogger("mkdocs.plugins.griffe_roles")
-# The modules the API page documents, in the order a name is looked up (the flat API first).
-DOCUMENTED = (
-    "landmark_codecs",
-    "landmark_codecs.codecs",
-    "landmark_codecs.metrics",
-    "landmark_codecs.torch",
-    "landmark_codecs.testing",
-    "landmark_codecs.bench",
-)
+
+
+def _build() -> Any:
+    """docs/build.py, which knows the API pages (``API_PAGES``) and what each documents."""
+    spec = importlib.util.spec_from_file_location(
+        "landmark_codecs_docs_build", pathlib.Path(__file__).with_name("build.py")
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+# The modules the API reference documents (a page each), the flat API first.
+DOCUMENTED = tuple(module for module, _, _ in _build().API_PAGES)
+
+
+def _import(identifier: str) -> Any:
+    """The object at a dotted path, or None where its module cannot be imported (torch missing)."""
+    parts = identifier.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:]:
+            obj = getattr(obj, part, None)
+        return obj
+    return None
 
 
 def _documented() -> dict[int, str]:
+    """Where the site documents each object: id -> the identifier of its entry (flat where the
+    package exports it, as docs/build.py writes the pages); a class's public members under it."""
     paths: dict[int, str] = {}
     for module_name in DOCUMENTED:
         try:
-            module = importlib.import_module(module_name)
+            paths.setdefault(id(importlib.import_module(module_name)), module_name)
         except ImportError:  # an optional extra (torch) is missing: _static resolves its names
             continue
-        paths.setdefault(id(module), module_name)
-        for name in getattr(module, "__all__", ()):
-            obj = getattr(module, name)
-            paths.setdefault(id(obj), f"{module_name}.{name}")
+    for identifiers in _build().api_entries().values():
+        for identifier in identifiers:
+            obj = _import(identifier)
+            if obj is None:
+                continue
+            paths.setdefault(id(obj), identifier)
             if isinstance(obj, type):
                 for member, value in vars(obj).items():
                     if not member.startswith("_"):
-                        paths.setdefault(id(value), f"{module_name}.{name}.{member}")
+                        paths.setdefault(id(value), f"{identifier}.{member}")
     return paths
 
 
@@ -68,16 +93,13 @@ def _resolve(ref: str, module_name: str) -> Any:
             obj = getattr(obj, part, None) if obj is not None else None
         if obj is not None:
             return obj
-    parts = ref.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for part in parts[cut:]:
-            obj = getattr(obj, part, None)
-        return obj
-    return None
+    return _import(ref)
+
+
+def _literal_colons(text: str) -> str:
+    """reST's ``text::`` before an indented literal block reads ``text:`` (the block is already
+    code in Markdown), as Sphinx renders it."""
+    return re.sub(r"(?<=\S)::$", ":", text, flags=re.M)
 
 
 def _fence_doctests(text: str) -> str:
@@ -124,7 +146,7 @@ class SphinxRoles(griffe.Extension):
             if obj.docstring is not None:
                 module_name = obj.module.path
                 text = _ROLE.sub(lambda m: self._link(m, module_name, obj.path, paths, pkg), obj.docstring.value)
-                obj.docstring.value = _fence_doctests(text)
+                obj.docstring.value = _fence_doctests(_literal_colons(text))
             for member in obj.members.values():
                 if not member.is_alias:
                     visit(member)

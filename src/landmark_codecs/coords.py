@@ -97,7 +97,7 @@ def image_to_heatmap(
         coords: ``(..., K, 2)`` landmark ``(x, y)`` in image pixels (integers are pixel centres).
         image_size: ``(width, height)`` of the image (the network input).
         heatmap_size: ``(width, height)`` of the heatmap.
-        convention: ``"pixel_center"``, ``"legacy"`` or ``"udp"``; see the module docstring.
+        convention: ``"pixel_center"``, ``"legacy"`` or ``"udp"``; see :mod:`landmark_codecs.coords`.
 
     Returns:
         ``(..., K, 2)`` heatmap coordinates, same dtype and device as ``coords``.

@@ -47,7 +47,7 @@ def decode_dark(
     ``J(u)`` is the log of the map correlated with a Gaussian of ``sigma`` (DARK's blur) over the
     ``kernel_size`` square patch centred on the argmax ``m`` (the first maximum in row-major
     order), less half the log of that Gaussian's energy over the patch's pixels that lie in the
-    map (see the module docstring). Starting from the vertex of the parabola through the log of
+    map (see :mod:`landmark_codecs.dark`). Starting from the vertex of the parabola through the log of
     the map at ``m`` and its neighbours along each axis (exact on a Gaussian, and moved inside
     the map at its edges), ``iterations`` steps ``u <- u - H^-1 g`` climb ``J``; ``g`` and ``H``
     come in closed form from the patch. A step is skipped for a landmark whose ``H`` is not

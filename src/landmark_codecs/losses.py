@@ -78,7 +78,7 @@ def wing_loss(
             coordinates in pixels; the paper's ``omega=10, epsilon=2`` are for pixel errors).
         omega: the breakpoint and scale of the log region, > 0.
         epsilon: the curvature of the log region, > 0.
-        weights, reduction: see the module docstring.
+        weights, reduction: see :mod:`landmark_codecs.losses`.
 
     >>> import numpy as np
     >>> round(float(wing_loss(np.array([1.0, -10.0]), np.zeros(2), reduction="sum")), 4)
@@ -131,7 +131,7 @@ def adaptive_wing_loss(
         loss_map: optional elementwise multiplier aligned like ``weights`` (usually the
             :func:`weighted_loss_map` of the target). Unlike ``weights`` it does not enter the
             denominator of the mean, as in the paper: ``mean(loss * (W*M + 1))``.
-        weights, reduction: see the module docstring.
+        weights, reduction: see :mod:`landmark_codecs.losses`.
 
     >>> import numpy as np
     >>> round(float(adaptive_wing_loss(np.ones(12), np.zeros(12))), 5)
@@ -176,7 +176,7 @@ def soft_wing_loss(
         omega1: the breakpoint, > 0.
         omega2: the scale of the log region, > 0.
         epsilon: the curvature of the log region, > 0.
-        weights, reduction: see the module docstring.
+        weights, reduction: see :mod:`landmark_codecs.losses`.
 
     >>> import numpy as np
     >>> soft_wing_loss(np.array([0.5, 2.0]), np.zeros(2), reduction="none").tolist()

@@ -99,7 +99,7 @@ class LandmarkCodec(BaseKeypointCodec):
         name: a name from :func:`landmark_codecs.codec_names`.
         input_size: ``(W, H)`` of the network input (mmpose's name for ``image_size``).
         heatmap_size: ``(W, H)`` of the maps (the grid for ``"pipnet"``; none for ``"simcc"``).
-        seed: seeds the generator of a sampling codec (see the module docstring).
+        seed: seeds the generator of a sampling codec (see :mod:`landmark_codecs.mmpose`).
         options: the codec's options (``sigma``, ``expected``, ``top_k``, ``logits``, ...).
     """
 
@@ -132,7 +132,7 @@ class LandmarkCodec(BaseKeypointCodec):
         }
 
     def encode(self, keypoints: np.ndarray, keypoints_visible: np.ndarray | None = None) -> dict:
-        """Targets for ``(N, K, 2)`` keypoints in input-image pixels (see the module docstring)."""
+        """Targets for ``(N, K, 2)`` keypoints in input-image pixels (see :mod:`landmark_codecs.mmpose`)."""
         keypoints = check.real_host(_xp.to_host(keypoints, "keypoints"), "keypoints").astype(np.float32)
         if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
             raise ValueError(f"keypoints must have shape (N, K, 2), got shape {keypoints.shape}")

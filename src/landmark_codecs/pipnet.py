@@ -76,7 +76,7 @@ class PIPNetNeighbors(NamedTuple):
 
 
 class PIPNetTargets(NamedTuple):
-    """The training targets of :func:`encode_pipnet` (shapes in the module docstring).
+    """The training targets of :func:`encode_pipnet` (shapes in :mod:`landmark_codecs.pipnet`).
 
     The first three are what the network predicts, so ``decode_pipnet(*targets[:3], ...)``
     decodes them; :func:`pipnet_loss` takes the whole tuple.
@@ -198,7 +198,7 @@ def encode_pipnet(
 
     Convention:
         Grid cells, integers at cell centres, ``(x, y)`` order; offsets in cell units in
-        ``[-0.5, 0.5)``; sizes are ``(W, H)``. See the module docstring for the original
+        ``[-0.5, 0.5)``; sizes are ``(W, H)``. See :mod:`landmark_codecs.pipnet` for the original
         repository's corner-based offsets.
 
     Reference:
@@ -312,7 +312,7 @@ def decode_pipnet(
         landmarks it predicts.
 
     Convention:
-        Grid cells, integers at cell centres, ``(x, y)`` order; see the module docstring.
+        Grid cells, integers at cell centres, ``(x, y)`` order; see :mod:`landmark_codecs.pipnet`.
 
     Reference:
         H. Jin, S. Liao and L. Shao, "Pixel-in-Pixel Net: Towards Efficient Facial Landmark
@@ -428,7 +428,7 @@ def pipnet_loss(
 
     Args:
         scores, offsets, neighbor_offsets: the network's outputs, shaped as ``targets``' first
-            three fields (see the module docstring), real floating.
+            three fields (see :mod:`landmark_codecs.pipnet`), real floating.
         targets: the :class:`PIPNetTargets` from :func:`encode_pipnet`.
         score_weight: weight of the score-map term, >= 0 (the paper's 10).
         offset_weight: weight of the offset terms, >= 0 (the paper's 1).

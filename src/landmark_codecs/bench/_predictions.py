@@ -75,7 +75,9 @@ class Predictions:
 def load_predictions(
     path: str | pathlib.Path, *, sigma: float | None = None, logits: bool | None = None
 ) -> Predictions:
-    """Read and check a predictions file (see the module docstring); ``sigma`` and ``logits``
+    """Read and check a predictions file, the ``.npz`` of ``--predictions`` (``heatmaps``
+    ``(N, K, H, W)``, ``landmarks`` ``(N, K, 2)`` in image pixels, ``image_size`` ``(W, H)``, and
+    optionally ``weights``, ``logits``, ``sigma``, ``convention``); ``sigma`` and ``logits``
     (``--sigma``, ``--logits``) override the file's.
 
     Landmarks in the wrong unit are refused with the fix: more than half of the labelled ones
