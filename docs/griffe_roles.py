@@ -47,8 +47,11 @@ def _import(identifier: str) -> Any:
             obj = importlib.import_module(".".join(parts[:cut]))
         except ImportError:
             continue
-        for part in parts[cut:]:
-            obj = getattr(obj, part, None)
+        try:
+            for part in parts[cut:]:
+                obj = getattr(obj, part, None)
+        except ImportError:  # a lazy submodule (landmark_codecs.torch) whose extra is missing
+            return None
         return obj
     return None
 
