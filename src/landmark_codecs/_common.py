@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from . import _validation as check
 from . import _xp
 from ._xp import Array
-from .coords import in_heatmap
 
 
 class HeatmapTargets(NamedTuple):
@@ -31,35 +29,45 @@ class DecodedLandmarks(NamedTuple):
     """``(..., K)`` confidence of each landmark (the decoder says which quantity)."""
 
 
-def prepare_coords(
-    coords: Array, weights: Array | None, heatmap_size: Sequence[int], outside: str = "empty"
-) -> tuple[Any, tuple[int, int], Array, Array, Array]:
-    """Validate encoder inputs; return ``(xp, (W, H), safe_coords, weights, keep)``.
+def check_landmarks(xp: Any, coords: Array, weights: Array | None) -> None:
+    """The boundary's checks of an encoder's landmarks and optional per-landmark weights."""
+    check.coords(xp, coords)
+    if weights is not None:
+        check.numeric(xp, weights, "weights")
+        check.same_shape(weights, coords.shape[:-1], "weights", "coords.shape[:-1], one value per landmark")
+
+
+def landmark_weights(
+    xp: Any, coords: Array, weights: Array | None, size: tuple[int, int], outside: str = "empty"
+) -> tuple[Array, Array, Array]:
+    """The encoders' kernel of landmark weights (inputs checked): ``(safe_coords, weights, keep)``.
 
     ``keep`` (bool, ``(..., K)``) marks landmarks that are finite, inside the map (any finite
-    position with ``outside="draw"``) and of weight > 0 (``_xp.marked``: 0, negative and NaN weights leave a landmark out).
-    The returned ``weights`` are the given ones (as the coordinates' dtype; 1 when absent) where ``keep``, else 0.
-    ``safe_coords`` replaces the other landmarks by 0 so no NaN or inf reaches the rendering
-    (nor its gradient).
+    position with ``outside="draw"``) and of weight > 0 (``_xp.marked``: 0, negative and NaN
+    weights leave a landmark out). The returned ``weights`` are the given ones (as the
+    coordinates' dtype; 1 when absent) where ``keep``, else 0. ``safe_coords`` replaces the other
+    landmarks by 0 so no NaN or inf reaches the rendering (nor its gradient).
     """
-    xp = _xp.namespace(coords=coords, weights=weights)
-    check.coords(xp, coords)
-    w, h = check.size(heatmap_size)
-    check.choice(outside, "outside", ("empty", "draw"))
+    w, h = size
     if outside == "draw":
         keep = xp.isfinite(coords[..., 0]) & xp.isfinite(coords[..., 1])
     else:
-        keep = in_heatmap(coords, heatmap_size=(w, h))
+        keep = inside_map(coords, w, h)
+    zero = xp.zeros((), dtype=coords.dtype, device=_xp.device(coords))
     if weights is None:
         weights = xp.astype(keep, coords.dtype)
     else:
-        check.numeric(xp, weights, "weights")
-        check.same_shape(weights, coords.shape[:-1], "weights", "coords.shape[:-1], one value per landmark")
         keep = keep & _xp.marked(xp, weights)
         vis = weights if weights.dtype == coords.dtype else xp.astype(weights, coords.dtype)
-        weights = xp.where(keep, vis, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords)))
-    safe = xp.where(keep[..., None], coords, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords)))
-    return xp, (w, h), safe, weights, keep
+        weights = xp.where(keep, vis, zero)
+    return xp.where(keep[..., None], coords, zero), weights, keep
+
+
+def inside_map(coords: Array, w: int, h: int) -> Array:
+    """``(..., K)``: finite and inside ``[-0.5, W - 0.5) x [-0.5, H - 0.5)`` (NaN fails every
+    comparison, so NaN landmarks come out False without a separate test)."""
+    x, y = coords[..., 0], coords[..., 1]
+    return (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
 
 
 def grid(xp: Any, n: int, like: Array) -> Array:
@@ -76,23 +84,20 @@ def gaussian_profile(xp: Any, centre: Array, n: int, sigma: float) -> Array:
     return _xp.exp_flushed(xp, d * d * (-0.5 / (sigma * sigma)))
 
 
-def outer(profile_y: Array, profile_x: Array, keep: Array) -> Array:
+def outer(xp: Any, profile_y: Array, profile_x: Array, keep: Array) -> Array:
     """The separable map ``(..., K, H, W)`` from per-axis profiles, zero where ``keep`` is False."""
-    xp = _xp.namespace(profile_y=profile_y, profile_x=profile_x)
     py = xp.where(keep[..., None], profile_y, xp.zeros((), dtype=profile_y.dtype, device=_xp.device(profile_y)))
     return py[..., :, None] * profile_x[..., None, :]
 
 
-def locate_maximum(heatmaps: Array) -> tuple[Any, Array, Array, Array]:
-    """Validate decoder input; return ``(xp, flat, anchor, scores)``.
+def locate_maximum(xp: Any, heatmaps: Array) -> tuple[Array, Array, Array]:
+    """The decoders' first step (maps checked): ``(flat, anchor, scores)``.
 
     ``flat`` is ``(..., K, H*W)``; ``anchor`` ``(..., K, 1)`` the flat index of the first maximum
     in row-major order (NumPy's and PyTorch's argmax tie rule); ``scores`` ``(..., K)`` its value.
     """
-    xp = _xp.namespace(heatmaps=heatmaps)
-    check.heatmaps(xp, heatmaps)
     anchor, scores = _xp.argmax_2d(xp, heatmaps)
-    return xp, flatten_maps(xp, heatmaps), anchor, scores
+    return flatten_maps(xp, heatmaps), anchor, scores
 
 
 def flatten_maps(xp: Any, heatmaps: Array) -> Array:

@@ -47,15 +47,24 @@ def namespace(**arrays: Array | None) -> Namespace:
         if a is None and name not in OPTIONAL:
             raise TypeError(f"{name} must be an array (NumPy, PyTorch or any array API library), got None")
     given = {name: a for name, a in arrays.items() if a is not None}
+    kinds = {type(a) for a in given.values()}
+    if len(kinds) == 1:
+        # one type: its namespace was resolved before (einops' per-type backend cache)
+        cached = _NAMESPACES.get(next(iter(kinds)))
+        if cached is not None:
+            if cached is not np:  # NumPy arrays share the host; other libraries' arrays may not
+                _same_device(given)
+            return cached
     if given and all(_is_torch_tensor(a) for a in given.values()):
         _same_device(given)
         # torch's namespace without array-api-compat's lru_cached type checks, which
         # torch.compile traces through with a warning per function.
         from array_api_compat import torch as torch_namespace
 
-        return torch_namespace
+        return _remember(kinds, torch_namespace)
     if _NATIVE_NUMPY and given and all(type(a) is np.ndarray for a in given.values()):
-        return np  # NumPy >= 2.1 is an array API namespace itself, without array-api-compat's wrappers' cost
+        # NumPy >= 2.1 is an array API namespace itself, without array-api-compat's wrappers' cost
+        return _remember(kinds, np)
     for name, a in given.items():
         if not array_api_compat.is_array_api_obj(a):
             raise TypeError(
@@ -68,6 +77,16 @@ def namespace(**arrays: Array | None) -> Namespace:
         kinds = ", ".join(f"{n}: {type(a).__module__}.{type(a).__qualname__}" for n, a in given.items())
         raise TypeError(f"all arrays must come from one array library, got {kinds}") from err
     _same_device(given)
+    return _remember({type(a) for a in given.values()}, xp)
+
+
+# type -> namespace, for types whose namespace depends on the type alone (filled by namespace()).
+_NAMESPACES: dict[type, Namespace] = {}
+
+
+def _remember(kinds: set[type], xp: Namespace) -> Namespace:
+    if len(kinds) == 1:
+        _NAMESPACES[next(iter(kinds))] = xp
     return xp
 
 
@@ -718,35 +737,45 @@ def marked(xp: Any, weights: Array) -> Array:
     return weights > 0
 
 
-def half_in_float32(fn: F) -> F:
-    """Compute ``fn`` in float32 when its positional arrays are all of one 16-bit floating dtype.
+def in_float32(xp: Namespace, kernel: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """``kernel(xp, *args, **kwargs)`` under the library's 16-bit policy, its one home.
 
-    Every 16-bit floating array among the arguments (``weights`` and ``noise`` included) is cast
-    to float32, and every float32 array in the result back to that dtype: the result is the
-    float32 computation on the same values, rounded once (16-bit sums and exponentials would
-    lose several bits). Positional arrays of mixed dtypes are left to the function's own
-    promotion (e.g. float16 scores with float32 offsets give float32 coordinates).
+    When the positional arrays are all of one 16-bit floating dtype (float16, bfloat16), every
+    16-bit floating array among the arguments (``weights`` and ``noise`` included) is cast to
+    float32, and every float32 array in the result back to that dtype: the result is the float32
+    computation on the same values, rounded once (16-bit sums and exponentials would lose
+    several bits). Positional arrays of mixed dtypes are left to the kernel's own promotion
+    (float16 scores with float32 offsets give float32 coordinates). A public function applies it
+    once, at its boundary, around the kernel it calls.
     """
+    arrays = [a for a in args if hasattr(a, "shape") and hasattr(a, "dtype")]
+    if not arrays or not _is_half(arrays[0]) or any(a.dtype != arrays[0].dtype for a in arrays):
+        return kernel(xp, *args, **kwargs)
+    low = arrays[0].dtype
+
+    def up(a: Any) -> Any:
+        return xp.astype(a, xp.float32) if _is_half(a) else a
+
+    out = kernel(xp, *(up(a) for a in args), **{k: up(v) for k, v in kwargs.items()})
+
+    def down(a: Any) -> Any:
+        if isinstance(a, tuple):  # results nest tuples (a codec's outputs) and NamedTuples
+            items = [down(i) for i in a]
+            return type(a)(*items) if hasattr(a, "_fields") else tuple(items)
+        return xp.astype(a, low) if hasattr(a, "dtype") and a.dtype == xp.float32 else a
+
+    return down(out)
+
+
+def half_in_float32(fn: F) -> F:
+    """:func:`in_float32` as a decorator, for a public function that resolves its namespace
+    inside (the policy is the same; the namespace of a 16-bit input is resolved for the casts)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         arrays = [a for a in args if hasattr(a, "shape") and hasattr(a, "dtype")]
         if not arrays or not _is_half(arrays[0]) or any(a.dtype != arrays[0].dtype for a in arrays):
             return fn(*args, **kwargs)
-        low = arrays[0].dtype
-        xp = namespace(x=arrays[0])
-
-        def up(a: Any) -> Any:
-            return xp.astype(a, xp.float32) if _is_half(a) else a
-
-        out = fn(*(up(a) for a in args), **{k: up(v) for k, v in kwargs.items()})
-
-        def down(a: Any) -> Any:
-            if isinstance(a, tuple):  # results nest tuples (a codec's outputs) and NamedTuples
-                items = [down(i) for i in a]
-                return type(a)(*items) if hasattr(a, "_fields") else tuple(items)
-            return xp.astype(a, low) if hasattr(a, "dtype") and a.dtype == xp.float32 else a
-
-        return down(out)
+        return in_float32(namespace(x=arrays[0]), lambda _, *a, **k: fn(*a, **k), *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

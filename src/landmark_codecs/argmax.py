@@ -11,7 +11,6 @@ from ._xp import Array
 __all__ = ["decode_argmax"]
 
 
-@_xp.half_in_float32
 def decode_argmax(heatmaps: Array, /, *, refine: Literal["none", "quarter"] = "none") -> _common.DecodedLandmarks:
     """Coordinates of each map's maximum, optionally shifted a quarter pixel toward the higher neighbour.
 
@@ -42,8 +41,15 @@ def decode_argmax(heatmaps: Array, /, *, refine: Literal["none", "quarter"] = "n
     >>> coords.tolist(), scores.tolist()
     ([[2.25, 1.0]], [1.0])
     """
+    xp = _xp.namespace(heatmaps=heatmaps)
+    check.heatmaps(xp, heatmaps)
     check.choice(refine, "refine", ("none", "quarter"))
-    xp, flat, index, scores = _common.locate_maximum(heatmaps)
+    return _xp.in_float32(xp, argmax_coords, heatmaps, refine=refine)
+
+
+def argmax_coords(xp: Any, heatmaps: Array, *, refine: str) -> _common.DecodedLandmarks:
+    """Kernel of :func:`decode_argmax` (maps checked)."""
+    flat, index, scores = _common.locate_maximum(xp, heatmaps)
     h, w = heatmaps.shape[-2:]
     x, y = _common.unravel(xp, index[..., 0], w, heatmaps.dtype)
     if refine == "quarter":

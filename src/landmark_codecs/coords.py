@@ -26,12 +26,13 @@ Each is affine, ``x_h = a * x_i + b``, and :func:`heatmap_to_image` applies its 
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from . import _common, _xp
 from . import _validation as check
-from . import _xp
 from ._xp import Array
 
 Convention = Literal["pixel_center", "legacy", "udp"]
@@ -40,16 +41,24 @@ CONVENTIONS: tuple[str, ...] = ("pixel_center", "legacy", "udp")
 __all__ = ["CONVENTIONS", "Convention", "flip_horizontal", "heatmap_to_image", "image_to_heatmap", "in_heatmap"]
 
 
-def _affine(
-    image_size: Sequence[int], heatmap_size: Sequence[int], convention: str
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Per-axis (scale, offset) of the image -> heatmap map ``x_h = scale * x_i + offset``."""
+Transform = tuple[tuple[float, float], tuple[float, float]]
+
+
+def scale_offset(image_size: Sequence[int], heatmap_size: Sequence[int], convention: str) -> Transform:
+    """The checked per-axis ``(scale, offset)`` of the image -> heatmap map ``x_h = scale * x_i + offset``.
+
+    What a boundary computes once from its size and convention arguments; the kernels
+    (:func:`to_heatmap`, :func:`to_image`) apply it without further checks.
+    """
     check.choice(convention, "convention", CONVENTIONS)
-    wi, hi = check.size(image_size, "image_size")
-    wh, hh = check.size(heatmap_size, "heatmap_size")
+    return _scale_offset(check.size(image_size, "image_size"), check.size(heatmap_size, "heatmap_size"), convention)
+
+
+@functools.lru_cache(maxsize=256)
+def _scale_offset(image: tuple[int, int], heatmap: tuple[int, int], convention: str) -> Transform:
     scales: list[float] = []
     offsets: list[float] = []
-    for n_i, n_h, axis in ((wi, wh, "width"), (hi, hh, "height")):
+    for n_i, n_h, axis in ((image[0], heatmap[0], "width"), (image[1], heatmap[1], "height")):
         if convention == "pixel_center":
             a = n_h / n_i
             scales.append(a)
@@ -60,29 +69,32 @@ def _affine(
         else:
             if n_i < 2 or n_h < 2:
                 raise ValueError(
-                    f'convention="udp" needs an image and heatmap {axis} of at least 2, got image_size={tuple(image_size)}, '
-                    f"heatmap_size={tuple(heatmap_size)}"
+                    f'convention="udp" needs an image and heatmap {axis} of at least 2, got image_size={image}, '
+                    f"heatmap_size={heatmap}"
                 )
             scales.append((n_h - 1) / (n_i - 1))
             offsets.append(0.0)
     return (scales[0], scales[1]), (offsets[0], offsets[1])
 
 
-def _affine_arrays(
-    coords: Array, image_size: Sequence[int], heatmap_size: Sequence[int], convention: str
-) -> tuple[Any, Array, Array]:
-    xp = _xp.namespace(coords=coords)
-    check.coords(xp, coords)
-    (ax, ay), (bx, by) = _affine(image_size, heatmap_size, convention)
+def to_heatmap(xp: Any, coords: Array, transform: Transform) -> Array:
+    """Kernel of :func:`image_to_heatmap` (``transform`` from :func:`scale_offset`)."""
+    (ax, ay), (bx, by) = transform
     dev = _xp.device(coords)
-    return (
-        xp,
-        xp.asarray([ax, ay], dtype=coords.dtype, device=dev),
-        xp.asarray([bx, by], dtype=coords.dtype, device=dev),
+    return coords * xp.asarray([ax, ay], dtype=coords.dtype, device=dev) + xp.asarray(
+        [bx, by], dtype=coords.dtype, device=dev
     )
 
 
-@_xp.half_in_float32
+def to_image(xp: Any, coords: Array, transform: Transform) -> Array:
+    """Kernel of :func:`heatmap_to_image`: the inverse of :func:`to_heatmap`."""
+    (ax, ay), (bx, by) = transform
+    dev = _xp.device(coords)
+    return (coords - xp.asarray([bx, by], dtype=coords.dtype, device=dev)) / xp.asarray(
+        [ax, ay], dtype=coords.dtype, device=dev
+    )
+
+
 def image_to_heatmap(
     coords: Array,
     /,
@@ -112,11 +124,11 @@ def image_to_heatmap(
     >>> image_to_heatmap(np.array([[0.0, 255.0]]), image_size=(256, 256), heatmap_size=(64, 64), convention="udp").tolist()
     [[0.0, 63.0]]
     """
-    _, scale, offset = _affine_arrays(coords, image_size, heatmap_size, convention)
-    return coords * scale + offset
+    xp = _xp.namespace(coords=coords)
+    check.coords(xp, coords)
+    return _xp.in_float32(xp, to_heatmap, coords, scale_offset(image_size, heatmap_size, convention))
 
 
-@_xp.half_in_float32
 def heatmap_to_image(
     coords: Array,
     /,
@@ -140,11 +152,11 @@ def heatmap_to_image(
     >>> heatmap_to_image(np.array([[-0.375, 63.375]]), image_size=(256, 256), heatmap_size=(64, 64)).tolist()
     [[0.0, 255.0]]
     """
-    _, scale, offset = _affine_arrays(coords, image_size, heatmap_size, convention)
-    return (coords - offset) / scale
+    xp = _xp.namespace(coords=coords)
+    check.coords(xp, coords)
+    return _xp.in_float32(xp, to_image, coords, scale_offset(image_size, heatmap_size, convention))
 
 
-@_xp.half_in_float32
 def flip_horizontal(coords: Array, /, *, width: int, flip_index: Sequence[int] | None = None) -> Array:
     """Mirror coordinates ``(..., K, 2)`` left-right in a map or image of ``width`` pixels.
 
@@ -165,21 +177,30 @@ def flip_horizontal(coords: Array, /, *, width: int, flip_index: Sequence[int] |
     xp = _xp.namespace(coords=coords)
     check.coords(xp, coords)
     check.positive_int(width, "width")
-    sign = xp.asarray([-1.0, 1.0], dtype=coords.dtype, device=_xp.device(coords))
-    shift = xp.asarray([width - 1.0, 0.0], dtype=coords.dtype, device=_xp.device(coords))
-    out = coords * sign + shift
-    if flip_index is not None:
-        k = coords.shape[-2]
-        try:  # ints only: int(2.7) would truncate a wrong table into a plausible one
-            values = list(flip_index) if isinstance(flip_index, (list, tuple)) else _xp.to_host(flip_index).tolist()
-            if any(isinstance(i, bool) for i in values):
-                raise TypeError
-            order = [operator.index(i) for i in values]
-        except Exception:  # whatever it is, it is not a table of ints
-            raise TypeError(f"flip_index must be a sequence of int landmark indices, got {flip_index!r}") from None
-        if sorted(order) != list(range(k)):
-            raise ValueError(f"flip_index must be a permutation of range({k}) (K = coords.shape[-2]), got {order!r}")
-        out = xp.take(out, xp.asarray(order, device=_xp.device(coords)), axis=-2)
+    order = None if flip_index is None else _permutation(flip_index, coords.shape[-2])
+    return _xp.in_float32(xp, _flip, coords, width, order)
+
+
+def _permutation(flip_index: Sequence[int], k: int) -> list[int]:
+    try:  # ints only: int(2.7) would truncate a wrong table into a plausible one
+        values = list(flip_index) if isinstance(flip_index, (list, tuple)) else _xp.to_host(flip_index).tolist()
+        if any(isinstance(i, bool) for i in values):
+            raise TypeError
+        order = [operator.index(i) for i in values]
+    except Exception:  # whatever it is, it is not a table of ints
+        raise TypeError(f"flip_index must be a sequence of int landmark indices, got {flip_index!r}") from None
+    if sorted(order) != list(range(k)):
+        raise ValueError(f"flip_index must be a permutation of range({k}) (K = coords.shape[-2]), got {order!r}")
+    return order
+
+
+def _flip(xp: Any, coords: Array, width: int, order: list[int] | None) -> Array:
+    dev = _xp.device(coords)
+    out = coords * xp.asarray([-1.0, 1.0], dtype=coords.dtype, device=dev) + xp.asarray(
+        [width - 1.0, 0.0], dtype=coords.dtype, device=dev
+    )
+    if order is not None:
+        out = xp.take(out, xp.asarray(order, device=dev), axis=-2)
     return out
 
 
@@ -192,7 +213,4 @@ def in_heatmap(coords: Array, /, *, heatmap_size: Sequence[int]) -> Array:
     """
     xp = _xp.namespace(coords=coords)
     check.coords(xp, coords)
-    w, h = check.size(heatmap_size)
-    x, y = coords[..., 0], coords[..., 1]
-    # NaN fails every comparison, so NaN landmarks come out False without a separate test.
-    return (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
+    return _common.inside_map(coords, *check.size(heatmap_size))

@@ -33,7 +33,6 @@ from ._xp import Array
 __all__ = ["decode_dark"]
 
 
-@_xp.half_in_float32
 def decode_dark(
     heatmaps: Array,
     /,
@@ -94,15 +93,27 @@ def decode_dark(
     >>> np.round(coords, 9).tolist(), np.round(scores, 3).tolist()
     ([[0.3, 6.8]], [0.984])
     """
+    xp = _xp.namespace(heatmaps=heatmaps)
+    check.heatmaps(xp, heatmaps)
+    h, w = heatmaps.shape[-2:]
+    return _xp.in_float32(xp, dark_coords, heatmaps, **dark_options((w, h), sigma, iterations, kernel_size))
+
+
+def dark_options(size: tuple[int, int], sigma: float, iterations: int, kernel_size: int | None) -> dict[str, Any]:
+    """:func:`decode_dark`'s options checked for ``(W, H)`` maps, as :func:`dark_coords` takes them."""
     sigma = check.sigma(sigma)
     check.iterations(iterations)
-    xp, flat, anchor, scores = _common.locate_maximum(heatmaps)
-    h, w = heatmaps.shape[-2:]
+    w, h = size
     # A patch wider than the map covers it from any argmax (pixels outside are absent, not
     # zeros): the same result at a cost bounded by the map, whatever sigma or kernel_size.
-    radius = min(blur_radius(sigma, kernel_size), max(w, h) - 1)
-    dtype = heatmaps.dtype
-    work = _work_dtype(xp, dtype)
+    return {"sigma": sigma, "iterations": iterations, "radius": min(blur_radius(sigma, kernel_size), max(w, h) - 1)}
+
+
+def dark_coords(xp: Any, heatmaps: Array, *, sigma: float, iterations: int, radius: int) -> _common.DecodedLandmarks:
+    """Kernel of :func:`decode_dark` (maps checked; 16-bit maps already in float32)."""
+    flat, anchor, scores = _common.locate_maximum(xp, heatmaps)
+    h, w = heatmaps.shape[-2:]
+    work = heatmaps.dtype
     dev = _xp.device(heatmaps)
     # Patch positions per axis, stacked (..., K, 2, n): row 0 the columns (x), row 1 the rows (y).
     m = xp.stack([anchor[..., 0] % w, anchor[..., 0] // w], axis=-1)
@@ -111,8 +122,6 @@ def decode_dark(
     inside = (pos >= 0) & (pos < size)
     clipped = xp.clip(pos, 0, size - 1)
     patch = _xp.take_patch(xp, flat, clipped[..., 1, :], clipped[..., 0, :], w)
-    if patch.dtype != work:
-        patch = xp.astype(patch, work)
     patch = _unit_patch(xp, patch, scores, work)
 
     j, u = xp.astype(pos, work), xp.astype(m, work)
@@ -147,8 +156,7 @@ def decode_dark(
             step = xp.stack([sx, sy], axis=-1)
         ok = ok[..., None] & xp.isfinite(step)
         u = xp.where(ok, xp.clip(u + xp.where(ok, step, xp.zeros_like(step)), lo, hi), u)
-    coords = u if work == dtype else xp.astype(u, dtype)
-    return _common.DecodedLandmarks(*nan_landmarks(xp, coords, scores))
+    return _common.DecodedLandmarks(*nan_landmarks(xp, u, scores))
 
 
 def _parabola_start(xp: Any, flat: Array, m: Array, w: int, h: int, work: Any) -> tuple[Array, Array]:
@@ -191,7 +199,7 @@ def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, r
     """
     n_bins = labels.shape[-1]
     dev = _xp.device(labels)
-    work = _work_dtype(xp, labels.dtype)
+    work = labels.dtype  # float32 or float64: the boundary computes 16-bit labels in float32
     pos = m + xp.arange(-radius, radius + 1, dtype=m.dtype, device=dev)
     inside = (pos >= 0) & (pos < n_bins)
     patch = _xp.take_along_last(xp, labels, xp.clip(pos, 0, n_bins - 1))
@@ -253,11 +261,6 @@ def blur_radius(sigma: float, kernel_size: int | None) -> int:
     if kernel_size is None:
         return math.ceil(2.5 * sigma)
     return check.odd_size(kernel_size, "kernel_size", "the kernel is centred on a pixel") // 2
-
-
-def _work_dtype(xp: Any, dtype: Any) -> Any:
-    """float32 for 16-bit maps (a few small arrays: the log and Newton steps need the precision)."""
-    return dtype if dtype in (xp.float32, xp.float64) else xp.float32
 
 
 def _template_terms(xp: Any, j: Array, inside: Array, u: Array, sigma: float) -> tuple[Array, Array, Array]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from . import _common, _xp
 from . import _validation as check
@@ -12,7 +12,6 @@ from ._xp import Array
 __all__ = ["encode_gaussian"]
 
 
-@_xp.half_in_float32
 def encode_gaussian(
     coords: Array,
     /,
@@ -64,9 +63,20 @@ def encode_gaussian(
     >>> np.round(maps[0], 3).tolist()
     [[0.607, 1.0, 0.607], [0.368, 0.607, 0.368]]
     """
+    xp = _xp.namespace(coords=coords, weights=weights)
+    _common.check_landmarks(xp, coords, weights)
     check.choice(rounding, "rounding", ("none", "nearest"))
-    sigma = check.sigma(sigma)
-    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, weights, heatmap_size, outside)
+    check.choice(outside, "outside", ("empty", "draw"))
+    options = {"size": check.size(heatmap_size), "sigma": check.sigma(sigma), "rounding": rounding, "outside": outside}
+    return _xp.in_float32(xp, gaussian_targets, coords, weights=weights, **options)
+
+
+def gaussian_targets(
+    xp: Any, coords: Array, *, weights: Array | None, size: tuple[int, int], sigma: float, rounding: str, outside: str
+) -> _common.HeatmapTargets:
+    """Kernel of :func:`encode_gaussian` (inputs checked, sizes as ``(W, H)``)."""
+    w, h = size
+    safe, weights, keep = _common.landmark_weights(xp, coords, weights, size, outside)
     if outside == "draw":
         # Past 40 sigma from every pixel a profile is exp(-800): 0 after flushing, so clamping
         # there changes no value and keeps the squared distances finite for any finite landmark.
@@ -83,4 +93,4 @@ def encode_gaussian(
         centre = safe
     px = _common.gaussian_profile(xp, centre[..., 0], w, sigma)
     py = _common.gaussian_profile(xp, centre[..., 1], h, sigma)
-    return _common.HeatmapTargets(_common.outer(py, px, keep), weights)
+    return _common.HeatmapTargets(_common.outer(xp, py, px, keep), weights)

@@ -212,7 +212,9 @@ def encode_pipnet(
     ([[0.0, 1.0], [0.0, 0.0]], [-0.25, 0.0], [0.25, 0.5])
     """
     w, h = check.size(grid_size, "grid_size")
-    xp, _, safe, weights, keep = _common.prepare_coords(coords, weights, (w, h))
+    xp = _xp.namespace(coords=coords, weights=weights)
+    _common.check_landmarks(xp, coords, weights)
+    safe, weights, keep = _common.landmark_weights(xp, coords, weights, (w, h))
     k = coords.shape[-2]
     index = neighbors.index if isinstance(neighbors, PIPNetNeighbors) else neighbors
     if isinstance(index, (list, tuple)):
@@ -355,7 +357,7 @@ def decode_pipnet(
         f"(..., K, N, 2, Hg, Wg) with N = {n} neighbours in the table",
     )
     dtype = xp.result_type(offsets.dtype, neighbor_offsets.dtype)
-    _, flat, anchor, best = _common.locate_maximum(scores)
+    flat, anchor, best = _common.locate_maximum(xp, scores)
     # No cell: a NaN in the map, or (on a grid of more than one cell) a constant map, where no cell
     # stands out (the all-zero target of a missing landmark, a dead output channel).
     no_cell = xp.isnan(best)

@@ -9,7 +9,7 @@ functions are that mapping and its inverse: a scaling, so a round trip is exact 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import _common, _xp
 from . import _validation as check
@@ -27,7 +27,6 @@ class RegressionTargets(NamedTuple):
     """``(..., K)`` per-landmark weights (0: NaN or weight 0 given)."""
 
 
-@_xp.half_in_float32
 def encode_regression(
     coords: Array, /, *, image_size: Sequence[int], weights: Array | None = None
 ) -> RegressionTargets:
@@ -55,13 +54,19 @@ def encode_regression(
     >>> encode_regression(np.array([[48.0, 64.0]]), image_size=(192, 256)).labels.tolist()
     [[0.25, 0.25]]
     """
+    xp = _xp.namespace(coords=coords, weights=weights)
+    _common.check_landmarks(xp, coords, weights)
     size = check.size(image_size, "image_size")
-    xp, _, safe, weights, _ = _common.prepare_coords(coords, weights, size, outside="draw")
+    return _xp.in_float32(xp, regression_targets, coords, weights=weights, size=size)
+
+
+def regression_targets(xp: Any, coords: Array, *, weights: Array | None, size: tuple[int, int]) -> RegressionTargets:
+    """Kernel of :func:`encode_regression` (inputs checked)."""
+    safe, weights, _ = _common.landmark_weights(xp, coords, weights, size, outside="draw")
     scale = xp.asarray([float(size[0]), float(size[1])], dtype=coords.dtype, device=_xp.device(coords))
     return RegressionTargets(safe / scale, weights)
 
 
-@_xp.half_in_float32
 def decode_regression(labels: Array, /, *, image_size: Sequence[int]) -> _common.DecodedLandmarks:
     """Coordinates from regression labels, with RLE's score where a sigma is given.
 
@@ -90,7 +95,6 @@ def decode_regression(labels: Array, /, *, image_size: Sequence[int]) -> _common
     >>> coords.tolist(), [round(s, 6) for s in scores.tolist()]
     ([[48.0, 64.0]], [0.8])
     """
-    size = check.size(image_size, "image_size")
     xp = _xp.namespace(labels=labels)
     check.floating(xp, labels, "labels")
     if labels.ndim < 2 or labels.shape[-1] not in (2, 4):
@@ -98,6 +102,11 @@ def decode_regression(labels: Array, /, *, image_size: Sequence[int]) -> _common
             "labels must have shape (..., K, 2), or (..., K, 4) with RLE's (sigma_x, sigma_y), "
             f"got shape {tuple(labels.shape)}"
         )
+    return _xp.in_float32(xp, regression_coords, labels, size=check.size(image_size, "image_size"))
+
+
+def regression_coords(xp: Any, labels: Array, *, size: tuple[int, int]) -> _common.DecodedLandmarks:
+    """Kernel of :func:`decode_regression` (labels checked)."""
     scale = xp.asarray([float(size[0]), float(size[1])], dtype=labels.dtype, device=_xp.device(labels))
     coords = labels[..., :2] * scale
     if labels.shape[-1] == 2:

@@ -18,7 +18,6 @@ from ._xp import Array
 __all__ = ["decode_randomized_rounding", "encode_randomized_rounding", "representable_coords"]
 
 
-@_xp.half_in_float32
 def representable_coords(coords: Array, /, *, heatmap_size: Sequence[int]) -> Array:
     """Clamp ``(..., K, 2)`` coordinates to ``[0, W - 1] x [0, H - 1]``, the pixel centres' hull.
 
@@ -34,12 +33,16 @@ def representable_coords(coords: Array, /, *, heatmap_size: Sequence[int]) -> Ar
     """
     xp = _xp.namespace(coords=coords)
     check.coords(xp, coords)
-    w, h = check.size(heatmap_size)
+    return _xp.in_float32(xp, representable, coords, check.size(heatmap_size))
+
+
+def representable(xp: Any, coords: Array, size: tuple[int, int]) -> Array:
+    """Kernel of :func:`representable_coords` (coordinates checked, size ``(W, H)``)."""
+    w, h = size
     upper = xp.asarray([w - 1.0, h - 1.0], dtype=coords.dtype, device=_xp.device(coords))
     return xp.minimum(xp.maximum(coords, xp.zeros((), dtype=coords.dtype, device=_xp.device(coords))), upper)
 
 
-@_xp.half_in_float32
 def encode_randomized_rounding(
     coords: Array,
     /,
@@ -97,7 +100,9 @@ def encode_randomized_rounding(
     [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
     """
     expected = check.boolean(expected, "expected")
-    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, weights, heatmap_size)
+    xp = _xp.namespace(coords=coords, weights=weights, noise=noise)
+    _common.check_landmarks(xp, coords, weights)
+    size = check.size(heatmap_size)
     if sigma is not None:
         sigma = check.sigma(sigma)
     if expected:
@@ -109,7 +114,29 @@ def encode_randomized_rounding(
         )
     elif noise is not None and rng is not None:
         raise ValueError("pass noise or rng, not both")
-    c = representable_coords(safe, heatmap_size=(w, h))
+    elif noise is not None:
+        check.floating(xp, noise, "noise")
+        check.same_shape(noise, coords.shape, "noise", "one uniform value per landmark and axis, like coords")
+    options = {"size": size, "expected": expected, "sigma": sigma, "rng": rng}
+    return _xp.in_float32(xp, rounding_targets, coords, weights=weights, noise=noise, **options)
+
+
+def rounding_targets(
+    xp: Any,
+    coords: Array,
+    *,
+    weights: Array | None,
+    noise: Array | None,
+    size: tuple[int, int],
+    expected: bool,
+    sigma: float | None,
+    rng: Any,
+) -> _common.HeatmapTargets:
+    """Kernel of :func:`encode_randomized_rounding` (inputs checked; ``noise`` or ``rng`` given
+    unless ``expected``)."""
+    w, h = size
+    safe, weights, keep = _common.landmark_weights(xp, coords, weights, size)
+    c = representable(xp, safe, size)
     low = xp.floor(c)
     frac = c - low
     if expected:
@@ -118,14 +145,10 @@ def encode_randomized_rounding(
     else:
         if noise is None:
             noise = _xp.uniform(xp, tuple(coords.shape), dtype=coords.dtype, device=_xp.device(coords), rng=rng)
-        else:
-            _xp.namespace(coords=coords, noise=noise)
-            check.floating(xp, noise, "noise")
-            check.same_shape(noise, coords.shape, "noise", "one uniform value per landmark and axis, like coords")
         pixel = low + xp.astype(noise < frac, coords.dtype)
         px = _sample_profile(xp, pixel[..., 0], w, sigma)
         py = _sample_profile(xp, pixel[..., 1], h, sigma)
-    return _common.HeatmapTargets(_common.outer(py, px, keep), weights)
+    return _common.HeatmapTargets(_common.outer(xp, py, px, keep), weights)
 
 
 def _sample_profile(xp: Any, pixel: Array, n: int, sigma: float | None) -> Array:
@@ -145,7 +168,6 @@ def _expected_profile(xp: Any, c: Array, low: Array, frac: Array, n: int, sigma:
     )
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def decode_randomized_rounding(
     heatmaps: Array,
@@ -203,35 +225,51 @@ def decode_randomized_rounding(
     >>> coords.tolist(), scores.tolist()
     ([[1.25, 1.0]], [0.75])
     """
-    check.choice(activation, "activation", ("topk", "window"))
-    logits = check.boolean(logits, "logits")
     xp = _xp.namespace(heatmaps=heatmaps)
     check.heatmaps(xp, heatmaps)
     h, w = heatmaps.shape[-2:]
+    options = rounding_decode_options((w, h), top_k, activation, window_size, logits, heatmaps.shape)
+    return _xp.in_float32(xp, rounding_coords, heatmaps, **options)
+
+
+def rounding_decode_options(
+    size: tuple[int, int], top_k: int, activation: str, window_size: int, logits: bool, shape: Any = None
+) -> dict[str, Any]:
+    """:func:`decode_randomized_rounding`'s options checked for ``(W, H)`` maps, as
+    :func:`rounding_coords` takes them (``shape``: the maps', for the message)."""
+    check.choice(activation, "activation", ("topk", "window"))
+    logits = check.boolean(logits, "logits")
+    w, h = size
     if activation == "topk":
         check.positive_int(top_k, "top_k")
         if top_k > h * w:
             raise ValueError(
-                f"top_k must be at most H*W = {h * w} for heatmaps of shape {tuple(heatmaps.shape)}, got top_k={top_k}"
+                f"top_k must be at most H*W = {h * w} for heatmaps of shape {tuple(shape or (h, w))}, got top_k={top_k}"
             )
     else:
         check.odd_size(window_size, "window_size", "the window is centred on the maximum")
-    return _common.DecodedLandmarks(*_activation_set_mean(heatmaps, top_k, activation, window_size, logits))
+    return {"top_k": top_k, "activation": activation, "window_size": window_size, "logits": logits}
+
+
+def rounding_coords(
+    xp: Any, heatmaps: Array, *, top_k: int, activation: str, window_size: int, logits: bool
+) -> _common.DecodedLandmarks:
+    """Kernel of :func:`decode_randomized_rounding` (maps and options checked)."""
+    return _common.DecodedLandmarks(*_activation_set_mean(xp, heatmaps, top_k, activation, window_size, logits))
 
 
 def _activation_set_mean(
-    heatmaps: Array, top_k: int, activation: str, window_size: int, logits: bool
+    xp: Any, heatmaps: Array, top_k: int, activation: str, window_size: int, logits: bool
 ) -> tuple[Array, Array]:
     """:func:`decode_randomized_rounding` on checked maps and options (any leading shape)."""
     # The anchor is the first maximum in row-major order, as decode_argmax's, whatever order
     # or tie-breaking the backend's top-k has.
     h, w = heatmaps.shape[-2:]
     if activation == "topk":
-        xp = _xp.namespace(heatmaps=heatmaps)
         index, values, anchor, scores = _xp.topk_and_first_maximum(xp, heatmaps, top_k)
         in_set = None
     else:
-        xp, flat, anchor, scores = _common.locate_maximum(heatmaps)
+        flat, anchor, scores = _common.locate_maximum(xp, heatmaps)
         # A window wider than the map covers it from any anchor: the same set at a bounded cost.
         span = 2 * max(w, h) - 1
         index, in_set = _window_indices(xp, anchor, w, h, min(window_size, span))

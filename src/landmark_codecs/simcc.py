@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
@@ -12,7 +11,7 @@ import numpy as np
 from . import _common, _xp
 from . import _validation as check
 from ._xp import Array
-from .coords import CONVENTIONS, Convention, _affine, heatmap_to_image, image_to_heatmap
+from .coords import CONVENTIONS, Convention, Transform, scale_offset, to_heatmap, to_image
 from .dark import blur_radius, nan_landmarks, refine_1d
 
 __all__ = ["SimCCTargets", "decode_simcc", "encode_simcc", "simcc_bins", "simcc_visibility"]
@@ -53,7 +52,6 @@ def simcc_bins(image_size: Sequence[int], split_ratio: float) -> tuple[int, int]
     return bins[0], bins[1]
 
 
-@_xp.half_in_float32
 def encode_simcc(
     coords: Array,
     /,
@@ -113,6 +111,24 @@ def encode_simcc(
     >>> x_labels.shape, y_labels.shape, np.round(x_labels, 3).tolist()  # x = 1.25 px is bin (1.25 + 0.5) * 2 - 0.5 = 3
     ((1, 8), (1, 4), [[0.011, 0.135, 0.607, 1.0, 0.607, 0.135, 0.011, 0.0]])
     """
+    options = simcc_encode_options(
+        image_size, sigma, split_ratio, convention, normalize, smoothing, label_smooth_weight
+    )
+    xp = _xp.namespace(coords=coords, weights=weights)
+    _common.check_landmarks(xp, coords, weights)
+    return _xp.in_float32(xp, simcc_targets, coords, weights=weights, **options)
+
+
+def simcc_encode_options(
+    image_size: Sequence[int],
+    sigma: float | tuple[float, float],
+    split_ratio: float,
+    convention: str,
+    normalize: bool,
+    smoothing: str,
+    label_smooth_weight: float,
+) -> dict[str, Any]:
+    """:func:`encode_simcc`'s options checked, as :func:`simcc_targets` takes them."""
     check.choice(convention, "convention", CONVENTIONS)
     sigmas = check.axis_sigmas(sigma)
     normalize = check.boolean(normalize, "normalize")
@@ -123,8 +139,27 @@ def encode_simcc(
     if smooth > 0 and smoothing != "standard":
         raise ValueError(f'label_smooth_weight is only used with smoothing="standard", got {label_smooth_weight!r}')
     bins = simcc_bins(image_size, split_ratio)
-    in_bins = image_to_heatmap(coords, image_size=image_size, heatmap_size=bins, convention=convention)
-    xp, _, safe, weights, keep = _common.prepare_coords(in_bins, weights, bins)
+    transform = scale_offset(image_size, bins, convention)
+    return {"transform": transform, "bins": bins, "sigmas": sigmas, "smoothing": smoothing, "smooth": smooth} | {
+        "normalize": normalize
+    }
+
+
+def simcc_targets(
+    xp: Any,
+    coords: Array,
+    *,
+    weights: Array | None,
+    transform: Transform,
+    bins: tuple[int, int],
+    sigmas: tuple[float, float],
+    smoothing: str,
+    smooth: float,
+    normalize: bool,
+) -> SimCCTargets:
+    """Kernel of :func:`encode_simcc` (inputs checked; ``transform`` from image pixels to bins)."""
+    in_bins = to_heatmap(xp, coords, transform)
+    safe, weights, keep = _common.landmark_weights(xp, in_bins, weights, bins)
     zero = xp.zeros((), dtype=coords.dtype, device=_xp.device(coords))
     labels = []
     for axis in (0, 1):
@@ -149,7 +184,6 @@ def _standard_label(xp: Any, centre: Array, n: int, smooth: float) -> Array:
     return xp.where(grid == hot[..., None], one, rest)
 
 
-@_xp.half_in_float32
 def decode_simcc(
     x_labels: Array,
     y_labels: Array,
@@ -202,25 +236,26 @@ def decode_simcc(
     >>> np.round(coords, 9).tolist()
     [[1.3, 0.5]]
     """
+    options = simcc_decode_options(image_size, split_ratio, convention, refine, sigma, iterations, kernel_size)
+    xp = _xp.namespace(x_labels=x_labels, y_labels=y_labels)
+    x_labels, y_labels = check_labels(xp, x_labels, y_labels, options["bins"], image_size, split_ratio)
+    return _xp.in_float32(xp, simcc_coords, x_labels, y_labels, **options)
+
+
+def simcc_decode_options(
+    image_size: Sequence[int],
+    split_ratio: float,
+    convention: str,
+    refine: str,
+    sigma: float | tuple[float, float] | None,
+    iterations: int,
+    kernel_size: int | None,
+) -> dict[str, Any]:
+    """:func:`decode_simcc`'s options checked, as :func:`simcc_coords` takes them (and ``bins``)."""
     check.choice(convention, "convention", CONVENTIONS)
     check.choice(refine, "refine", ("none", "dark"))
     bins = simcc_bins(image_size, split_ratio)
-    xp = _xp.namespace(x_labels=x_labels, y_labels=y_labels)
-    for name, labels, n in (
-        ("x_labels", x_labels, bins[0]),
-        ("y_labels", y_labels, bins[1]),
-    ):
-        check.floating(xp, labels, name)
-        if labels.ndim < 2 or labels.shape[-1] != n:
-            raise ValueError(
-                f"{name} must have shape (..., K, {n}) ({'W' if name[0] == 'x' else 'H'} * split_ratio bins for "
-                f"image_size={tuple(image_size)}, split_ratio={split_ratio!r}), got shape {tuple(labels.shape)}"
-            )
-    if x_labels.shape[:-1] != y_labels.shape[:-1]:
-        raise ValueError(
-            f"x_labels and y_labels must share their leading shape (..., K), got {tuple(x_labels.shape)} and {tuple(y_labels.shape)}"
-        )
-    x_labels, y_labels = check.promoted(xp, x_labels, y_labels)
+    refinement = None
     if refine == "dark":
         if sigma is None:
             raise ValueError(
@@ -231,19 +266,53 @@ def decode_simcc(
         check.iterations(iterations)
         # A patch wider than the labels covers them from any argmax: the same result, bounded cost.
         radii = [min(blur_radius(s, kernel_size), n - 1) for s, n in zip(dark_sigmas, bins)]
-    elif _FAST_NUMPY and type(x_labels) is np.ndarray and type(y_labels) is np.ndarray:
-        return _argmax_decode_numpy(x_labels, y_labels, image_size, bins, convention)
+        refinement = (dark_sigmas, iterations, radii)
+    return {"transform": scale_offset(image_size, bins, convention), "refinement": refinement, "bins": bins}
+
+
+def check_labels(
+    xp: Any, x_labels: Array, y_labels: Array, bins: tuple[int, int], image_size: Sequence[int], split_ratio: float
+) -> tuple[Array, Array]:
+    """The boundary's checks of SimCC's x and y labels; returns them promoted to one dtype."""
+    for name, labels, n in (("x_labels", x_labels, bins[0]), ("y_labels", y_labels, bins[1])):
+        check.floating(xp, labels, name)
+        if labels.ndim < 2 or labels.shape[-1] != n:
+            raise ValueError(
+                f"{name} must have shape (..., K, {n}) ({'W' if name[0] == 'x' else 'H'} * split_ratio bins for "
+                f"image_size={tuple(image_size)}, split_ratio={split_ratio!r}), got shape {tuple(labels.shape)}"
+            )
+    if x_labels.shape[:-1] != y_labels.shape[:-1]:
+        raise ValueError(
+            f"x_labels and y_labels must share their leading shape (..., K), got {tuple(x_labels.shape)} and {tuple(y_labels.shape)}"
+        )
+    return check.promoted(xp, x_labels, y_labels)
+
+
+def simcc_coords(
+    xp: Any,
+    x_labels: Array,
+    y_labels: Array,
+    *,
+    transform: Transform,
+    refinement: tuple[tuple[float, float], int, list[int]] | None,
+    bins: tuple[int, int] | None = None,
+) -> _common.DecodedLandmarks:
+    """Kernel of :func:`decode_simcc` (labels checked and of one dtype; ``refinement`` DARK's
+    ``(sigmas, iterations, radii)`` or None for the argmax bin)."""
+    if refinement is None and _FAST_NUMPY and type(x_labels) is np.ndarray and type(y_labels) is np.ndarray:
+        return _argmax_decode_numpy(x_labels, y_labels, transform)
     position, best = [], []
     for axis, labels in enumerate((x_labels, y_labels)):
         index = xp.argmax(labels, axis=-1, keepdims=True)
         best.append(_xp.take_along_last(xp, labels, index)[..., 0])
-        if refine == "dark":
-            p = refine_1d(xp, labels, index, dark_sigmas[axis], iterations, radii[axis])
+        if refinement is not None:
+            sigmas, iterations, radii = refinement
+            p = refine_1d(xp, labels, index, sigmas[axis], iterations, radii[axis])
             position.append(p if p.dtype == labels.dtype else xp.astype(p, labels.dtype))
         else:
             position.append(xp.astype(index[..., 0], labels.dtype))
     in_bins = xp.stack(position, axis=-1)
-    coords = heatmap_to_image(in_bins, image_size=image_size, heatmap_size=bins, convention=convention)
+    coords = to_image(xp, in_bins, transform)
     # NaN in either axis: a NaN minimum (the NaN max is NumPy's and torch's argmax's pick).
     scores = xp.where(
         xp.isnan(best[0]) | xp.isnan(best[1]),
@@ -259,18 +328,11 @@ def decode_simcc(
 _FAST_NUMPY = True
 
 
-@functools.lru_cache(maxsize=256)
-def _affine_cached(
-    size: tuple[int, int], bins: tuple[int, int], convention: str
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    return _affine(size, bins, convention)
-
-
-def _argmax_decode_numpy(
-    x_labels: np.ndarray, y_labels: np.ndarray, image_size: Sequence[int], bins: tuple[int, int], convention: str
-) -> _common.DecodedLandmarks:
+def _argmax_decode_numpy(x_labels: np.ndarray, y_labels: np.ndarray, transform: Transform) -> _common.DecodedLandmarks:
+    """:func:`simcc_coords` without refinement, for NumPy arrays: the same result in a third of
+    the calls (one instance per call is what mmpose's heads decode; tested equal)."""
     dtype = x_labels.dtype
-    scale, offset = _affine_cached(check.size(image_size, "image_size"), bins, convention)
+    scale, offset = transform
     ix, iy = x_labels.argmax(axis=-1), y_labels.argmax(axis=-1)
     rows = np.arange(ix.size)
     vx = x_labels.reshape(ix.size, -1)[rows, ix.reshape(-1)].reshape(ix.shape)
@@ -286,7 +348,6 @@ def _argmax_decode_numpy(
     return _common.DecodedLandmarks(coords, scores)
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def simcc_visibility(
     x_labels: Array, y_labels: Array, /, *, sigma: float | tuple[float, float], beta: float = 150.0
@@ -330,6 +391,10 @@ def simcc_visibility(
             f"x_labels and y_labels must share their leading shape (..., K), got {tuple(x_labels.shape)} and {tuple(y_labels.shape)}"
         )
     x_labels, y_labels = check.promoted(xp, x_labels, y_labels)
+    return _xp.in_float32(xp, _visibility, x_labels, y_labels, sigmas=sigmas, beta=beta)
+
+
+def _visibility(xp: Any, x_labels: Array, y_labels: Array, *, sigmas: tuple[float, float], beta: float) -> Array:
     peaks = []
     for labels, s in zip((x_labels, y_labels), sigmas):
         top = xp.max(labels, axis=-1, keepdims=True)

@@ -8,7 +8,7 @@ from typing import Any
 from . import _common, _xp
 from . import _validation as check
 from ._xp import Array
-from .rounding import representable_coords
+from .rounding import representable
 
 __all__ = ["decode_soft_argmax", "encode_soft_argmax"]
 
@@ -24,7 +24,6 @@ def _newton_steps(sigma: float) -> int:
     return _NEWTON_STEPS_NARROW if sigma < _NARROW_SIGMA else _NEWTON_STEPS
 
 
-@_xp.half_in_float32
 def encode_soft_argmax(
     coords: Array,
     /,
@@ -67,12 +66,22 @@ def encode_soft_argmax(
     >>> round(float(maps.sum()), 12), round(float((maps.sum(-2) * np.arange(4)).sum()), 12)
     (1.0, 0.25)
     """
-    sigma = check.sigma(sigma)
-    xp, (w, h), safe, weights, keep = _common.prepare_coords(coords, weights, heatmap_size)
-    c = representable_coords(safe, heatmap_size=(w, h))
+    xp = _xp.namespace(coords=coords, weights=weights)
+    _common.check_landmarks(xp, coords, weights)
+    size, sigma = check.size(heatmap_size), check.sigma(sigma)
+    return _xp.in_float32(xp, soft_argmax_targets, coords, weights=weights, size=size, sigma=sigma)
+
+
+def soft_argmax_targets(
+    xp: Any, coords: Array, *, weights: Array | None, size: tuple[int, int], sigma: float
+) -> _common.HeatmapTargets:
+    """Kernel of :func:`encode_soft_argmax` (inputs checked, sizes as ``(W, H)``)."""
+    w, h = size
+    safe, weights, keep = _common.landmark_weights(xp, coords, weights, size)
+    c = representable(xp, safe, size)
     px = _tilted_gaussian(xp, c[..., 0], w, sigma)
     py = _tilted_gaussian(xp, c[..., 1], h, sigma)
-    return _common.HeatmapTargets(_common.outer(py, px, keep), weights)
+    return _common.HeatmapTargets(_common.outer(xp, py, px, keep), weights)
 
 
 def _tilted_gaussian(xp: Any, c: Array, n: int, sigma: float, steps: int | None = None) -> Array:
@@ -143,7 +152,6 @@ def _tilted_exp(xp: Any, base: Array, d: Array, lam: Array, c: Array, n: int, si
     return _xp.exp_flushed(xp, base + lam[..., None] * d - top[..., None])
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def decode_soft_argmax(
     heatmaps: Array,
@@ -208,6 +216,14 @@ def decode_soft_argmax(
     >>> np.round(decode_soft_argmax(biased, logits=True, debias=True).coords, 9).tolist()
     [[0.25, 3.5]]
     """
+    options = soft_argmax_decode_options(beta, logits, debias)
+    xp = _xp.namespace(heatmaps=heatmaps)
+    check.heatmaps(xp, heatmaps)
+    return _xp.in_float32(xp, soft_argmax_coords, heatmaps, **options)
+
+
+def soft_argmax_decode_options(beta: float, logits: bool, debias: bool) -> dict[str, Any]:
+    """:func:`decode_soft_argmax`'s options checked, as :func:`soft_argmax_coords` takes them."""
     beta = check.positive(beta, "beta")
     logits = check.boolean(logits, "logits")
     debias = check.boolean(debias, "debias")
@@ -216,10 +232,15 @@ def decode_soft_argmax(
             "decode_soft_argmax(debias=True) compensates the softmax of logits (its zero-logit background weighs "
             "exp(0) = 1); with logits=False there is no softmax and no such bias"
         )
-    xp = _xp.namespace(heatmaps=heatmaps)
-    check.heatmaps(xp, heatmaps)
+    return {"beta": beta, "logits": logits, "debias": debias}
+
+
+def soft_argmax_coords(
+    xp: Any, heatmaps: Array, *, beta: float, logits: bool, debias: bool = False
+) -> _common.DecodedLandmarks:
+    """Kernel of :func:`decode_soft_argmax` (maps checked), in blocks of maps (``_xp.map_blocks``)."""
     return _common.DecodedLandmarks(
-        *_xp.map_blocks(xp, lambda maps: _soft_argmax(maps, beta, logits, debias), heatmaps)
+        *_xp.map_blocks(xp, lambda maps: _soft_argmax(xp, maps, beta, logits, debias), heatmaps)
     )
 
 
@@ -238,9 +259,9 @@ def _excess(xp: Any, heatmaps: Array, e: Array, top: Array, beta: float) -> Arra
     return xp.where(small, xp.expm1(clipped) * floor, e - floor)
 
 
-def _soft_argmax(heatmaps: Array, beta: float, logits: bool, debias: bool = False) -> tuple[Array, Array]:
+def _soft_argmax(xp: Any, heatmaps: Array, beta: float, logits: bool, debias: bool = False) -> tuple[Array, Array]:
     """:func:`decode_soft_argmax` on checked maps (of any leading shape)."""
-    xp, _, anchor, scores = _common.locate_maximum(heatmaps)
+    _, anchor, scores = _common.locate_maximum(xp, heatmaps)
     h, w = heatmaps.shape[-2:]
     if logits:
         e = _xp.exp_shifted(xp, heatmaps, scores[..., None, None], beta)

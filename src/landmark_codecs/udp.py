@@ -18,14 +18,13 @@ from typing import Any, Literal, NamedTuple
 from . import _common, _xp
 from . import _validation as check
 from ._xp import Array
-from .coords import heatmap_to_image, image_to_heatmap
-from .dark import decode_dark, nan_landmarks
-from .gaussian import encode_gaussian
+from .coords import Transform, scale_offset, to_heatmap, to_image
+from .dark import dark_coords, dark_options, nan_landmarks
+from .gaussian import gaussian_targets
 
 __all__ = ["UDPCombinedTargets", "decode_udp", "decode_udp_combined", "encode_udp", "encode_udp_combined"]
 
 
-@_xp.half_in_float32
 def encode_udp(
     coords: Array,
     /,
@@ -64,11 +63,21 @@ def encode_udp(
     >>> maps.shape, float(maps[0, 63, 0])
     ((1, 64, 64), 1.0)
     """
-    in_map = image_to_heatmap(coords, image_size=image_size, heatmap_size=heatmap_size, convention="udp")
-    return encode_gaussian(in_map, heatmap_size=heatmap_size, sigma=sigma, rounding="none", weights=weights)
+    xp = _xp.namespace(coords=coords, weights=weights)
+    _common.check_landmarks(xp, coords, weights)
+    transform = scale_offset(image_size, heatmap_size, "udp")
+    size, sigma = check.size(heatmap_size), check.sigma(sigma)
+    return _xp.in_float32(xp, udp_targets, coords, weights=weights, transform=transform, size=size, sigma=sigma)
 
 
-@_xp.half_in_float32
+def udp_targets(
+    xp: Any, coords: Array, *, weights: Array | None, transform: Transform, size: tuple[int, int], sigma: float
+) -> _common.HeatmapTargets:
+    """Kernel of :func:`encode_udp` (inputs checked; ``transform`` UDP's, image to heatmap)."""
+    in_map = to_heatmap(xp, coords, transform)
+    return gaussian_targets(xp, in_map, weights=weights, size=size, sigma=sigma, rounding="none", outside="empty")
+
+
 def decode_udp(
     heatmaps: Array,
     /,
@@ -104,11 +113,20 @@ def decode_udp(
     >>> np.round(coords, 6).tolist()
     [[10.3, 200.7]]
     """
-    coords, scores = decode_dark(heatmaps, sigma=sigma, iterations=iterations, kernel_size=kernel_size)
+    xp = _xp.namespace(heatmaps=heatmaps)
+    check.heatmaps(xp, heatmaps)
     h, w = heatmaps.shape[-2:]
-    return _common.DecodedLandmarks(
-        heatmap_to_image(coords, image_size=image_size, heatmap_size=(w, h), convention="udp"), scores
-    )
+    transform = scale_offset(image_size, (w, h), "udp")  # before the refinement: a 1-px map is refused first
+    options = dark_options((w, h), sigma, iterations, kernel_size)
+    return _xp.in_float32(xp, udp_coords, heatmaps, transform=transform, **options)
+
+
+def udp_coords(
+    xp: Any, heatmaps: Array, *, transform: Transform, sigma: float, iterations: int, radius: int
+) -> _common.DecodedLandmarks:
+    """Kernel of :func:`decode_udp` (maps checked; ``transform`` UDP's, image to heatmap)."""
+    coords, scores = dark_coords(xp, heatmaps, sigma=sigma, iterations=iterations, radius=radius)
+    return _common.DecodedLandmarks(to_image(xp, coords, transform), scores)
 
 
 class UDPCombinedTargets(NamedTuple):
@@ -122,7 +140,6 @@ class UDPCombinedTargets(NamedTuple):
     """``(..., K)`` per-landmark weights (0: NaN, outside the map or weight 0 given)."""
 
 
-@_xp.half_in_float32
 def encode_udp_combined(
     coords: Array,
     /,
@@ -172,9 +189,28 @@ def encode_udp_combined(
     >>> t.heatmaps.shape, t.offsets.shape, int(t.heatmaps.sum())
     ((1, 64, 64), (1, 2, 64, 64), 36)
     """
-    r = check.positive(radius, "radius")
-    in_map = image_to_heatmap(coords, image_size=image_size, heatmap_size=heatmap_size, convention="udp")
-    xp, (w, h), safe, weights, keep = _common.prepare_coords(in_map, weights, heatmap_size, outside)
+    xp = _xp.namespace(coords=coords, weights=weights)
+    _common.check_landmarks(xp, coords, weights)
+    transform = scale_offset(image_size, heatmap_size, "udp")
+    check.choice(outside, "outside", ("empty", "draw"))
+    options = {"transform": transform, "size": check.size(heatmap_size), "radius": check.positive(radius, "radius")}
+    return _xp.in_float32(xp, udp_combined_targets, coords, weights=weights, outside=outside, **options)
+
+
+def udp_combined_targets(
+    xp: Any,
+    coords: Array,
+    *,
+    weights: Array | None,
+    transform: Transform,
+    size: tuple[int, int],
+    radius: float,
+    outside: str,
+) -> UDPCombinedTargets:
+    """Kernel of :func:`encode_udp_combined` (inputs checked)."""
+    r, (w, h) = radius, size
+    in_map = to_heatmap(xp, coords, transform)
+    safe, weights, keep = _common.landmark_weights(xp, in_map, weights, size, outside)
     zero = xp.zeros((), dtype=in_map.dtype, device=_xp.device(in_map))
     dx = (safe[..., 0:1] - _common.grid(xp, w, in_map)) / r  # (..., K, W)
     dy = (safe[..., 1:2] - _common.grid(xp, h, in_map)) / r  # (..., K, H)
@@ -188,7 +224,6 @@ def encode_udp_combined(
     return UDPCombinedTargets(disk, xp.stack([ox, oy], axis=-3), weights)
 
 
-@_xp.half_in_float32
 def decode_udp_combined(
     heatmaps: Array,
     offsets: Array,
@@ -231,8 +266,15 @@ def decode_udp_combined(
     >>> np.round(coords, 6).tolist()
     [[10.3, 200.7]]
     """
-    r = check.positive(radius, "radius")
     xp = _xp.namespace(heatmaps=heatmaps, offsets=offsets)
+    heatmaps, offsets = check_combined(xp, heatmaps, offsets)
+    h, w = heatmaps.shape[-2:]
+    options = udp_combined_decode_options(image_size, (w, h), radius, kernel_size)
+    return _xp.in_float32(xp, udp_combined_coords, heatmaps, offsets, **options)
+
+
+def check_combined(xp: Any, heatmaps: Array, offsets: Array) -> tuple[Array, Array]:
+    """The boundary's checks of UDP's combined outputs; returns them promoted to one dtype."""
     check.heatmaps(xp, heatmaps)
     check.floating(xp, offsets, "offsets")
     heatmaps, offsets = check.promoted(xp, heatmaps, offsets)
@@ -248,6 +290,16 @@ def decode_udp_combined(
             "heatmaps must be at least 2x2: UDP's convention maps the first and last pixel centres to "
             f"the image's, got {h}x{w} maps (shape {tuple(heatmaps.shape)})"
         )
+    return heatmaps, offsets
+
+
+def udp_combined_decode_options(
+    image_size: Sequence[int], size: tuple[int, int], radius: float, kernel_size: int | None
+) -> dict[str, Any]:
+    """:func:`decode_udp_combined`'s options checked for ``(W, H)`` maps (at least 2x2), as
+    :func:`udp_combined_coords` takes them."""
+    w, h = size
+    r = check.positive(radius, "radius")
     if kernel_size is not None:
         check.odd_size(kernel_size, "kernel_size", "the kernel is centred on a pixel")
         if kernel_size > 2 * max(w, h) - 1:
@@ -255,6 +307,16 @@ def decode_udp_combined(
                 f"kernel_size must be at most 2 * max(W, H) - 1 = {2 * max(w, h) - 1} for {h}x{w} maps "
                 f"(a wider kernel only wraps around the reflected border), got {kernel_size}"
             )
+    return {"transform": scale_offset(image_size, size, "udp"), "radius": r, "kernel_size": kernel_size}
+
+
+def udp_combined_coords(
+    xp: Any, heatmaps: Array, offsets: Array, *, transform: Transform, radius: float, kernel_size: int | None
+) -> _common.DecodedLandmarks:
+    """Kernel of :func:`decode_udp_combined` (maps and offsets checked, of one dtype)."""
+    r = radius
+    h, w = heatmaps.shape[-2:]
+    if kernel_size is not None:
         # a non-finite value would spread over the whole map (and NumPy warn of inf * 0): such
         # maps are blurred as zeros and their landmarks set to NaN below
         finite = xp.all(xp.isfinite(heatmaps), axis=(-2, -1))
@@ -270,9 +332,7 @@ def decode_udp_combined(
     x, y = _common.unravel(xp, index[..., 0], w, heatmaps.dtype)
     centre = xp.stack([x, y], axis=-1) + at * r
     coords, scores = nan_landmarks(xp, centre, scores)
-    return _common.DecodedLandmarks(
-        heatmap_to_image(coords, image_size=image_size, heatmap_size=(w, h), convention="udp"), scores
-    )
+    return _common.DecodedLandmarks(to_image(xp, coords, transform), scores)
 
 
 def _blur(xp: Any, maps: Array, kernel_size: int) -> Array:
