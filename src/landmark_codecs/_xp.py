@@ -74,8 +74,8 @@ def namespace(**arrays: Array | None) -> Namespace:
     try:
         xp = array_api_compat.array_namespace(*given.values())
     except TypeError as err:
-        kinds = ", ".join(f"{n}: {type(a).__module__}.{type(a).__qualname__}" for n, a in given.items())
-        raise TypeError(f"all arrays must come from one array library, got {kinds}") from err
+        listed = ", ".join(f"{n}: {type(a).__module__}.{type(a).__qualname__}" for n, a in given.items())
+        raise TypeError(f"all arrays must come from one array library, got {listed}") from err
     _same_device(given)
     return _remember({type(a) for a in given.values()}, xp)
 
