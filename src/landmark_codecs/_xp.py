@@ -27,7 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _HALF = ("float16", "torch.float16", "torch.bfloat16")
 # Array arguments that may be None (absent); every other one passed to namespace() is required.
-OPTIONAL = frozenset({"weights", "noise", "loss_map"})
+OPTIONAL = frozenset({"weights", "noise", "loss_map", "normalizer"})
 
 
 # NumPy 2.1 and later implement the array API standard in the main namespace (astype, isdtype,

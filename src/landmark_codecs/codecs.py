@@ -42,8 +42,8 @@ from typing import Any, ClassVar, Literal, NamedTuple, cast
 
 import numpy as np
 
+from . import _common, _xp, argmax, coords, dark, gaussian, pipnet, regression, rounding, simcc, soft_argmax, udp
 from . import _validation as check
-from . import _xp, argmax, coords, dark, gaussian, pipnet, regression, rounding, simcc, soft_argmax, udp
 from ._common import DecodedLandmarks
 from ._xp import Array
 from .layouts import MEAN_SHAPES
@@ -169,6 +169,9 @@ class Codec:
             self._set("heatmap_size", check.size(self.heatmap_size, "heatmap_size"))
         check.choice(self.on_outside, "on_outside", ("warn", "raise", "ignore"))
         self._check_options()
+        # image <-> heatmap, checked once here: encode and decode apply it without checks
+        self._transform: coords.Transform  # not a field: set once here (frozen, so through _set)
+        self._set("_transform", coords.scale_offset(self.image_size, self._size, self._convention()))
         # Build once on a tiny probe so bad options fail here, with the function's message.
         probe = self._probe_like(
             np.full((1, self._num_landmarks(), 2), [(w - 1) / 2 for w in self.image_size], dtype=np.float32)
@@ -184,7 +187,8 @@ class Codec:
         return cast("tuple[int, int]", self.heatmap_size)
 
     def _check_options(self) -> None:
-        """Normalize and check the subclass's fields (beyond what the probe checks)."""
+        """Check the subclass's fields once, and keep what its kernels take (``_set``): encode and
+        decode check only their arrays."""
 
     def _num_landmarks(self) -> int:
         return 1
@@ -220,22 +224,21 @@ class Codec:
 
     def to_heatmap(self, keypoints: Array, /) -> Array:
         """``(..., K, 2)`` image pixels -> the codec's heatmap pixels."""
-        return coords.image_to_heatmap(
-            keypoints, image_size=self.image_size, heatmap_size=self._size, convention=self._convention()
-        )
+        xp = _xp.namespace(keypoints=keypoints)
+        check.coords(xp, keypoints, "keypoints")
+        return _xp.in_float32(xp, coords.to_heatmap, keypoints, self._transform)
 
     def to_image(self, points: Array, /) -> Array:
         """``(..., K, 2)`` heatmap pixels -> image pixels (the inverse of :meth:`Codec.to_heatmap`)."""
-        return coords.heatmap_to_image(
-            points, image_size=self.image_size, heatmap_size=self._size, convention=self._convention()
-        )
+        xp = _xp.namespace(points=points)
+        check.coords(xp, points, "points")
+        return _xp.in_float32(xp, coords.to_image, points, self._transform)
 
     def _convention(self) -> coords.Convention:
         return getattr(self, "convention", "pixel_center")
 
     # the two calls
 
-    @_xp.half_in_float32
     def encode(self, keypoints: Array, /, *, weights: Array | None = None, rng: Any = None) -> EncodedTargets:
         """Targets for ``(..., K, 2)`` keypoints in image pixels.
 
@@ -255,7 +258,8 @@ class Codec:
         if weights is not None:
             check.numeric(xp, weights, "weights")
             check.same_shape(weights, keypoints.shape[:-1], "weights", "keypoints.shape[:-1], one value per landmark")
-        inside = coords.in_heatmap(keypoints, heatmap_size=self.image_size)  # the image's valid range
+        self._check_call(keypoints, rng)
+        inside = _common.inside_map(keypoints, *self.image_size)  # the image's valid range
         if self.on_outside != "ignore":
             self._check_inside(xp, keypoints, weights, inside)
         # Outside the image is weight 0 under every convention (the heatmap's valid range is the
@@ -266,10 +270,9 @@ class Codec:
             weights = weights & inside
         else:
             weights = xp.where(inside, weights, xp.zeros((), dtype=weights.dtype, device=_xp.device(weights)))
-        targets = self._encode(keypoints, weights, rng)
+        targets = _xp.in_float32(xp, self._encode, keypoints, weights=weights, rng=rng)
         return EncodedTargets(tuple(targets[: len(self.output_names)]), targets.weights, targets)
 
-    @_xp.half_in_float32
     def decode(self, *outputs: Array) -> DecodedLandmarks:
         """``(coords, scores)`` from the network's outputs (as :attr:`EncodedTargets.outputs`).
 
@@ -277,7 +280,18 @@ class Codec:
         the family's decoder reports: the map's maximum, or the score at the chosen cell).
         """
         self._check_outputs(outputs)
-        return DecodedLandmarks(*self._decode(*outputs))
+        xp = _xp.namespace(**dict(zip(self.output_names, outputs)))
+        checked = self._checked_outputs(xp, outputs)
+        return DecodedLandmarks(*_xp.in_float32(xp, self._decode, *checked))
+
+    def _check_call(self, keypoints: Array, rng: Any) -> None:
+        """What ``encode`` checks beyond the keypoints' type and weights (PIPNet's K, H3R's rng)."""
+
+    def _checked_outputs(self, xp: Any, outputs: tuple[Array, ...]) -> tuple[Array, ...]:
+        """The outputs' types (count and trailing shapes are ``_check_outputs``'): one map stack."""
+        for name, output in zip(self.output_names, outputs):
+            check.heatmaps(xp, output, name)
+        return outputs
 
     def _check_outputs(self, outputs: tuple[Any, ...]) -> None:
         """The outputs' count and trailing shapes against the codec's sizes (``decode``'s check)."""
@@ -306,11 +320,19 @@ class Codec:
     def _sizes_text(self) -> str:
         return f"heatmap_size={self.heatmap_size} (W, H)"
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        """The family's encoding kernel on checked keypoints in image pixels."""
         raise NotImplementedError
 
-    def _decode(self, *outputs: Array) -> tuple[Array, Array]:
+    def _decode(self, xp: Any, *outputs: Array) -> tuple[Array, Array]:
+        """The family's decoding kernel on checked outputs, to image pixels."""
         raise NotImplementedError
+
+    def _heatmap(self, xp: Any, keypoints: Array) -> Array:
+        return coords.to_heatmap(xp, keypoints, self._transform)
+
+    def _image(self, xp: Any, decoded: tuple[Array, Array]) -> tuple[Array, Array]:
+        return coords.to_image(xp, decoded[0], self._transform), decoded[1]
 
     def _check_inside(self, xp: Any, keypoints: Array, weights: Array | None, inside: Array) -> None:
         w, h = self.image_size
@@ -359,15 +381,24 @@ class ArgmaxCodec(_HeatmapCodec):
     rounding: Literal["nearest", "none"] = "nearest"
     _refine: ClassVar[Literal["none", "quarter"]] = "none"
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
-        h = self.to_heatmap(keypoints)
-        return gaussian.encode_gaussian(
-            h, heatmap_size=self._size, sigma=self.sigma, rounding=self.rounding, weights=weights
+    def _check_options(self) -> None:
+        super()._check_options()
+        check.sigma(self.sigma)
+        check.choice(self.rounding, "rounding", ("none", "nearest"))
+
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return gaussian.gaussian_targets(
+            xp,
+            self._heatmap(xp, keypoints),
+            weights=weights,
+            size=self._size,
+            sigma=self.sigma,
+            rounding=self.rounding,
+            outside="empty",
         )
 
-    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
-        c, s = argmax.decode_argmax(heatmaps, refine=self._refine)
-        return self.to_image(c), s
+    def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
+        return self._image(xp, argmax.argmax_coords(xp, heatmaps, refine=self._refine))
 
 
 @_register
@@ -395,13 +426,24 @@ class DarkCodec(_HeatmapCodec):
     iterations: int = 4
     kernel_size: int | None = None
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
-        h = self.to_heatmap(keypoints)
-        return gaussian.encode_gaussian(h, heatmap_size=self._size, sigma=self.sigma, weights=weights)
+    def _check_options(self) -> None:
+        super()._check_options()
+        self._dark: dict[str, Any]
+        self._set("_dark", dark.dark_options(self._size, self.sigma, self.iterations, self.kernel_size))
 
-    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
-        c, s = dark.decode_dark(heatmaps, sigma=self.sigma, iterations=self.iterations, kernel_size=self.kernel_size)
-        return self.to_image(c), s
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return gaussian.gaussian_targets(
+            xp,
+            self._heatmap(xp, keypoints),
+            weights=weights,
+            size=self._size,
+            sigma=self.sigma,
+            rounding="none",
+            outside="empty",
+        )
+
+    def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
+        return self._image(xp, dark.dark_coords(xp, heatmaps, **self._dark))
 
 
 @_register
@@ -420,19 +462,18 @@ class UDPCodec(Codec):
     def _convention(self) -> coords.Convention:
         return "udp"
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
-        return udp.encode_udp(
-            keypoints, image_size=self.image_size, heatmap_size=self._size, sigma=self.sigma, weights=weights
+    def _check_options(self) -> None:
+        super()._check_options()
+        self._dark: dict[str, Any]
+        self._set("_dark", dark.dark_options(self._size, self.sigma, self.iterations, self.kernel_size))
+
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return udp.udp_targets(
+            xp, keypoints, weights=weights, transform=self._transform, size=self._size, sigma=self.sigma
         )
 
-    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
-        return udp.decode_udp(
-            heatmaps,
-            image_size=self.image_size,
-            sigma=self.sigma,
-            iterations=self.iterations,
-            kernel_size=self.kernel_size,
-        )
+    def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
+        return udp.udp_coords(xp, heatmaps, transform=self._transform, **self._dark)
 
 
 @_register
@@ -457,15 +498,29 @@ class UDPCombinedCodec(Codec):
         w, h = self._size
         return (("K, H, W", (None, h, w)), ("K, 2, H, W", (None, 2, h, w)))
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
-        return udp.encode_udp_combined(
-            keypoints, image_size=self.image_size, heatmap_size=self._size, radius=self.radius, weights=weights
+    def _check_options(self) -> None:
+        super()._check_options()
+        self._combined: dict[str, Any]
+        self._set(
+            "_combined", udp.udp_combined_decode_options(self.image_size, self._size, self.radius, self.kernel_size)
         )
 
-    def _decode(self, heatmaps: Array, offsets: Array) -> tuple[Array, Array]:
-        return udp.decode_udp_combined(
-            heatmaps, offsets, image_size=self.image_size, radius=self.radius, kernel_size=self.kernel_size
+    def _checked_outputs(self, xp: Any, outputs: tuple[Array, ...]) -> tuple[Array, ...]:
+        return udp.check_combined(xp, *outputs)
+
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return udp.udp_combined_targets(
+            xp,
+            keypoints,
+            weights=weights,
+            transform=self._transform,
+            size=self._size,
+            radius=self._combined["radius"],
+            outside="empty",
         )
+
+    def _decode(self, xp: Any, heatmaps: Array, offsets: Array) -> tuple[Array, Array]:
+        return udp.udp_combined_coords(xp, heatmaps, offsets, **self._combined)
 
 
 @_register
@@ -491,21 +546,27 @@ class MegviiCodec(_HeatmapCodec):
                 f"kernel_size must be at least 5 for codec 'megvii': below it OpenCV's sigma rule gives sigma <= 0.8, "
                 f"and DARK is exact on its target for sigma >= 1; got {self.kernel_size}"
             )
+        self._dark: dict[str, Any]
+        self._set("_dark", dark.dark_options(self._size, self.sigma, 4, self.kernel_size))
 
     @property
     def sigma(self) -> float:
         """The target's sigma in heatmap pixels: OpenCV's for ``kernel_size``."""
         return 0.3 * ((self.kernel_size - 1) * 0.5 - 1) + 0.8
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
-        h = self.to_heatmap(keypoints)
-        return gaussian.encode_gaussian(
-            h, heatmap_size=self._size, sigma=self.sigma, rounding="nearest", weights=weights
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return gaussian.gaussian_targets(
+            xp,
+            self._heatmap(xp, keypoints),
+            weights=weights,
+            size=self._size,
+            sigma=self.sigma,
+            rounding="nearest",
+            outside="empty",
         )
 
-    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
-        c, s = dark.decode_dark(heatmaps, sigma=self.sigma, kernel_size=self.kernel_size)
-        return self.to_image(c), s
+    def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
+        return self._image(xp, dark.dark_coords(xp, heatmaps, **self._dark))
 
 
 @_register
@@ -551,6 +612,28 @@ class SimCCCodec(Codec):
                 'codec \'simcc\' with smoothing="standard" (one-hot labels) decodes with refine="none": '
                 'refine="dark" fits Gaussian labels'
             )
+        encoding = simcc.simcc_encode_options(
+            self.image_size,
+            self.sigma,
+            self.split_ratio,
+            self.convention,
+            self.normalize,
+            self.smoothing,
+            self.label_smooth_weight,
+        )
+        self._simcc_encode: dict[str, Any]
+        self._set("_simcc_encode", encoding)
+        decoding = simcc.simcc_decode_options(
+            self.image_size,
+            self.split_ratio,
+            self.convention,
+            self.refine,
+            self.sigma if self.refine == "dark" else None,
+            self.iterations,
+            self.kernel_size,
+        )
+        self._simcc_decode: dict[str, Any]
+        self._set("_simcc_decode", decoding)
 
     def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
         w, h = self._size
@@ -559,31 +642,15 @@ class SimCCCodec(Codec):
     def _sizes_text(self) -> str:
         return f"image_size={self.image_size} and split_ratio={self.split_ratio!r}"
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
-        return simcc.encode_simcc(
-            keypoints,
-            image_size=self.image_size,
-            sigma=self.sigma,
-            split_ratio=self.split_ratio,
-            convention=self.convention,
-            normalize=self.normalize,
-            smoothing=self.smoothing,
-            label_smooth_weight=self.label_smooth_weight,
-            weights=weights,
-        )
+    def _checked_outputs(self, xp: Any, outputs: tuple[Array, ...]) -> tuple[Array, ...]:
+        x_labels, y_labels = outputs
+        return simcc.check_labels(xp, x_labels, y_labels, self._size, self.image_size, self.split_ratio)
 
-    def _decode(self, x_labels: Array, y_labels: Array) -> tuple[Array, Array]:
-        return simcc.decode_simcc(
-            x_labels,
-            y_labels,
-            image_size=self.image_size,
-            split_ratio=self.split_ratio,
-            convention=self.convention,
-            refine=self.refine,
-            sigma=self.sigma if self.refine == "dark" else None,
-            iterations=self.iterations,
-            kernel_size=self.kernel_size,
-        )
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return simcc.simcc_targets(xp, keypoints, weights=weights, **self._simcc_encode)
+
+    def _decode(self, xp: Any, x_labels: Array, y_labels: Array) -> tuple[Array, Array]:
+        return simcc.simcc_coords(xp, x_labels, y_labels, **self._simcc_decode)
 
 
 def _require_logits(codec: Codec) -> None:
@@ -623,35 +690,38 @@ class H3RCodec(_HeatmapCodec):
         super()._check_options()
         check.boolean(self.expected, "expected")
         _require_logits(self)
+        if self.sigma is not None:
+            check.sigma(self.sigma)
+        options = rounding.rounding_decode_options(
+            self._size, self.top_k, self.activation, self.window_size, bool(self.logits)
+        )
+        self._h3r: dict[str, Any]
+        self._set("_h3r", options)
+
+    def _check_call(self, keypoints: Array, rng: Any) -> None:
+        if self.samples and rng is None:
+            raise ValueError(
+                "codec 'h3r' samples its target: pass rng= (a NumPy or torch Generator), or build it with expected=True"
+            )
 
     @property
     def samples(self) -> bool:
         return not self.expected
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
-        h = self.to_heatmap(keypoints)
-        if self.samples and rng is None:
-            raise ValueError(
-                "codec 'h3r' samples its target: pass rng= (a NumPy or torch Generator), or build it with expected=True"
-            )
-        return rounding.encode_randomized_rounding(
-            h,
-            heatmap_size=self._size,
-            rng=None if self.expected else rng,
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return rounding.rounding_targets(
+            xp,
+            self._heatmap(xp, keypoints),
+            weights=weights,
+            noise=None,
+            size=self._size,
             expected=self.expected,
             sigma=self.sigma,
-            weights=weights,
+            rng=None if self.expected else rng,
         )
 
-    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
-        c, s = rounding.decode_randomized_rounding(
-            heatmaps,
-            top_k=self.top_k,
-            activation=self.activation,
-            window_size=self.window_size,
-            logits=bool(self.logits),
-        )
-        return self.to_image(c), s
+    def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
+        return self._image(xp, rounding.rounding_coords(xp, heatmaps, **self._h3r))
 
 
 @_register
@@ -681,14 +751,17 @@ class SoftArgmaxCodec(_HeatmapCodec):
             raise ValueError(
                 "codec 'soft_argmax' with debias=True needs logits=True: the compensation is for the softmax of logits"
             )
+        check.sigma(self.sigma)
+        self._soft: dict[str, Any]
+        self._set("_soft", soft_argmax.soft_argmax_decode_options(self.beta, bool(self.logits), self.debias))
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
-        h = self.to_heatmap(keypoints)
-        return soft_argmax.encode_soft_argmax(h, heatmap_size=self._size, sigma=self.sigma, weights=weights)
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return soft_argmax.soft_argmax_targets(
+            xp, self._heatmap(xp, keypoints), weights=weights, size=self._size, sigma=self.sigma
+        )
 
-    def _decode(self, heatmaps: Array) -> tuple[Array, Array]:
-        c, s = soft_argmax.decode_soft_argmax(heatmaps, beta=self.beta, logits=bool(self.logits), debias=self.debias)
-        return self.to_image(c), s
+    def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
+        return self._image(xp, soft_argmax.soft_argmax_coords(xp, heatmaps, **self._soft))
 
 
 @_register
@@ -715,11 +788,15 @@ class RegressionCodec(Codec):
     def _sizes_text(self) -> str:
         return f"image_size={self.image_size}"
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
-        return regression.encode_regression(keypoints, image_size=self.image_size, weights=weights)
+    def _checked_outputs(self, xp: Any, outputs: tuple[Array, ...]) -> tuple[Array, ...]:
+        regression.check_labels(xp, outputs[0])
+        return outputs
 
-    def _decode(self, labels: Array) -> tuple[Array, Array]:
-        return regression.decode_regression(labels, image_size=self.image_size)
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return regression.regression_targets(xp, keypoints, weights=weights, size=self.image_size)
+
+    def _decode(self, xp: Any, labels: Array) -> tuple[Array, Array]:
+        return regression.regression_coords(xp, labels, size=self.image_size)
 
 
 @_register
@@ -795,20 +872,31 @@ class PIPNetCodec(_HeatmapCodec):
             return f"<PIPNetNeighbors K={value.index.shape[0]} N={value.index.shape[1]}>"
         return repr(value)
 
-    def _encode(self, keypoints: Array, weights: Array | None, rng: Any) -> Any:
+    def _check_call(self, keypoints: Array, rng: Any) -> None:
         k = self._num_landmarks()
         if keypoints.shape[-2] != k:
             raise ValueError(
                 f"codec 'pipnet' was built for K = {k} landmarks, got keypoints of shape {tuple(keypoints.shape)}"
             )
+
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
         return pipnet.encode_pipnet(
-            self.to_heatmap(keypoints), grid_size=self._size, neighbors=self._table, weights=weights
+            self._heatmap(xp, keypoints), grid_size=self._size, neighbors=self._table, weights=weights
         )
 
-    def _decode(
-        self, scores: Array, offsets: Array, neighbor_offsets: Array, table: pipnet.PIPNetNeighbors | None = None
-    ) -> tuple[Array, Array]:
-        """``table``: the same table on the outputs' device (``landmark_codecs.torch.CodecDecoder``'s buffers)."""
+    def decode(self, *outputs: Array) -> DecodedLandmarks:
+        """``(coords, scores)`` from the network's outputs (as :attr:`EncodedTargets.outputs`),
+        ``coords`` in image pixels (the neighbour merging of :func:`~landmark_codecs.decode_pipnet`)."""
+        return self._decode_with_table(outputs, self._table)
+
+    def _decode_with_table(self, outputs: tuple[Array, ...], table: pipnet.PIPNetNeighbors) -> DecodedLandmarks:
+        """:meth:`~landmark_codecs.codecs.PIPNetCodec.decode` with the same table on the outputs' device (``landmark_codecs.torch.CodecDecoder``'s buffers)."""
+        self._check_outputs(outputs)
+        xp = _xp.namespace(**dict(zip(self.output_names, outputs)))
+        return DecodedLandmarks(*_xp.in_float32(xp, self._decode, *outputs, table=table))
+
+    def _decode(self, xp: Any, *outputs: Array, table: pipnet.PIPNetNeighbors | None = None) -> tuple[Array, Array]:
+        scores, offsets, neighbor_offsets = outputs
         neighbors = self._table if table is None else table
         c, s = pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbors=neighbors, merge=self.merge)
-        return self.to_image(c), s
+        return self._image(xp, (c, s))

@@ -51,11 +51,13 @@ def scale_offset(image_size: Sequence[int], heatmap_size: Sequence[int], convent
     (:func:`to_heatmap`, :func:`to_image`) apply it without further checks.
     """
     check.choice(convention, "convention", CONVENTIONS)
-    return _scale_offset(check.size(image_size, "image_size"), check.size(heatmap_size, "heatmap_size"), convention)
+    return affine(check.size(image_size, "image_size"), check.size(heatmap_size, "heatmap_size"), convention)
 
 
 @functools.lru_cache(maxsize=256)
-def _scale_offset(image: tuple[int, int], heatmap: tuple[int, int], convention: str) -> Transform:
+def affine(image: tuple[int, int], heatmap: tuple[int, int], convention: str) -> Transform:
+    """:func:`scale_offset` for sizes and a convention already checked (``(W, H)`` int tuples):
+    what a boundary that checked them calls, cached per sizes and convention."""
     scales: list[float] = []
     offsets: list[float] = []
     for n_i, n_h, axis in ((image[0], heatmap[0], "width"), (image[1], heatmap[1], "height")):

@@ -311,7 +311,7 @@ def star_loss(
     a, b, c = cov[..., 0, 0] + epsilon, cov[..., 1, 0], cov[..., 1, 1] + epsilon
     ex, ey = err[..., 0], err[..., 1]
     if distance == "l1":
-        lam, vectors = moments.eigh_2x2(cov)
+        lam, vectors = moments.eigh_symmetric(xp, cov)
         along = xp.sum(vectors * err[..., :, None], axis=-2)  # (U^T e)_i
         dist = xp.sum(xp.abs(along) / xp.sqrt(lam + epsilon), axis=-1) / 2
     else:

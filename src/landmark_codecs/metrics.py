@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -97,6 +97,13 @@ def normalizing_distance(
     check.choice(normalizer, "normalizer", _NORMALIZERS)
     xp = _xp.namespace(target=target, weights=weights)
     check.coords(xp, target, "target")
+    _check_weights(xp, target, weights)
+    return _distance(xp, target, normalizer, weights, eyes)
+
+
+def _distance(xp: Any, target: Array, normalizer: str, weights: Array | None, eyes: Any) -> Array:
+    """Kernel of :func:`normalizing_distance` (target and weights checked; eyes checked here,
+    once, against K)."""
     k = target.shape[-2]
     if normalizer in ("bbox", "diagonal"):
         keep = _kept(xp, target, weights)
@@ -168,11 +175,16 @@ def _index(e: Any, k: int) -> int:
     return e
 
 
-def _kept(xp: Any, target: Array, weights: Array | None) -> Array:
-    keep = xp.all(xp.isfinite(target), axis=-1)
+def _check_weights(xp: Any, target: Array, weights: Array | None) -> None:
     if weights is not None:
         check.numeric(xp, weights, "weights")
         check.same_shape(weights, target.shape[:-1], "weights", "target.shape[:-1], one value per landmark")
+
+
+def _kept(xp: Any, target: Array, weights: Array | None) -> Array:
+    """The landmarks a metric counts (weights checked): finite ground truth of weight > 0."""
+    keep = xp.all(xp.isfinite(target), axis=-1)
+    if weights is not None:
         keep = keep & _xp.marked(xp, weights)
     return keep
 
@@ -181,19 +193,21 @@ def _point_errors(
     pred: Array, target: Array, weights: Array | None, normalizer: Any, eyes: Any
 ) -> tuple[Any, Array, Array, Array]:
     """``(xp, errors (..., K), keep (..., K), distance (...))`` for nme and pck."""
-    xp = _xp.namespace(pred=pred, target=target, weights=weights)
+    given = normalizer if _xp.is_array(normalizer) else None  # an array of distances shares the namespace
+    xp = _xp.namespace(pred=pred, target=target, weights=weights, normalizer=given)
     check.coords(xp, pred, "pred")
     check.coords(xp, target, "target")
     check.same_shape(pred, tuple(target.shape), "pred", "target's shape")
+    _check_weights(xp, target, weights)
     if isinstance(normalizer, str):
-        distance = normalizing_distance(target, normalizer=cast(Normalizer, normalizer), weights=weights, eyes=eyes)
+        check.choice(normalizer, "normalizer", _NORMALIZERS)
+        distance = _distance(xp, target, normalizer, weights, eyes)
     else:
         distance = normalizer
         if not _xp.is_array(distance):
             raise TypeError(
                 f"normalizer must be one of {', '.join(map(repr, _NORMALIZERS))} or an array of per-face distances, got {normalizer!r}"
             )
-        _xp.namespace(pred=pred, normalizer=distance)
         check.floating(xp, distance, "normalizer")
         check.broadcasts_to(
             distance, tuple(target.shape[:-2]), "normalizer", "one distance per face, target.shape[:-2]"
@@ -366,7 +380,7 @@ def _simpson_auc(xp: Any, nme: Array, threshold: float, step: float) -> Array:
     grid = np.arange(0.0, threshold + step, step)  # NumPy's grid, as the codes build it
     n = grid.shape[0]  # >= 3: step <= threshold / 2
     dev = _xp.device(nme)
-    ys = ced(nme, xp.asarray(grid, dtype=nme.dtype, device=dev))
+    ys = _ced(xp, nme, xp.asarray(grid, dtype=nme.dtype, device=dev))
     units = xp.asarray(grid / threshold, dtype=nme.dtype, device=dev)
     h = units[1:] - units[:-1]
     odd = n if n % 2 else n - 1  # the samples Simpson's pairs cover
@@ -404,6 +418,11 @@ def ced(nme: Array, thresholds: Array, /) -> Array:
     check.floating(xp, nme, "nme")
     check.floating(xp, thresholds, "thresholds")
     nme, thresholds = check.promoted(xp, nme, thresholds)
+    return _ced(xp, nme, thresholds)
+
+
+def _ced(xp: Any, nme: Array, thresholds: Array) -> Array:
+    """Kernel of :func:`ced` (both arrays checked, of one dtype)."""
     flat = xp.reshape(nme, (-1,))
     n = flat.shape[0]
     if n == 0:
@@ -526,8 +545,17 @@ def oks(
     0.950434
     """
     xp = _xp.namespace(pred=pred, target=target, areas=areas, weights=weights)
+    pred, target, areas, s = _check_oks(xp, pred, target, areas, sigmas, weights)
+    return _oks(xp, pred, target, areas, s, weights)
+
+
+def _check_oks(
+    xp: Any, pred: Array, target: Array, areas: Array, sigmas: Sequence[float], weights: Array | None
+) -> tuple[Array, Array, Array, list[float]]:
+    """:func:`oks`' checks: its arrays promoted to one dtype, and the sigmas as floats."""
     _check_pose_pair(xp, pred, target)
     check.floating(xp, areas, "areas")
+    _check_weights(xp, target, weights)
     pred, target, areas = check.promoted(xp, pred, target, areas)
     k = pred.shape[-2]
     if isinstance(sigmas, (str, bytes)) or not isinstance(sigmas, Sequence):
@@ -537,6 +565,11 @@ def oks(
     s = [check.positive(v, "sigmas") for v in sigmas]
     if tuple(areas.shape) != tuple(pred.shape[:-2]):
         raise ValueError(f"areas must have shape {tuple(pred.shape[:-2])} (one per instance), got {tuple(areas.shape)}")
+    return pred, target, areas, s
+
+
+def _oks(xp: Any, pred: Array, target: Array, areas: Array, s: list[float], weights: Array | None) -> Array:
+    """Kernel of :func:`oks` (arrays checked and of one dtype)."""
     dtype, dev = pred.dtype, _xp.device(pred)
     a = xp.where(areas >= 0, areas, xp.asarray(math.nan, dtype=dtype, device=dev))  # a negative area has no scale
     var = (2.0 * xp.asarray(s, dtype=dtype, device=dev)) ** 2
@@ -607,6 +640,7 @@ def pckh(
     threshold = check.positive(threshold, "threshold")
     xp = _xp.namespace(pred=pred, target=target, head_boxes=head_boxes, weights=weights)
     _check_pose_pair(xp, pred, target)
+    _check_weights(xp, target, weights)
     check.floating(xp, head_boxes, "head_boxes")
     pred, target, head_boxes = check.promoted(xp, pred, target, head_boxes)
     lead, k = tuple(pred.shape[:-2]), pred.shape[-2]
@@ -699,15 +733,17 @@ def coco_ap(
             f"areas must be finite and >= 0, got {float(host_areas[wrong[0]])!r} at instance {int(wrong[0])} "
             f"(of {host_areas.size}; {wrong.size} such)"
         )
-    similarity = oks(pred, target, areas=areas, sigmas=sigmas, weights=weights)
+    xp = _xp.namespace(pred=pred, target=target, areas=areas, weights=weights, scores=scores)
+    pred, target, areas, s = _check_oks(xp, pred, target, areas, sigmas, weights)
+    check.floating(xp, scores, "scores")
+    if tuple(scores.shape) != tuple(pred.shape[:-2]):
+        raise ValueError(
+            f"scores must have shape {tuple(pred.shape[:-2])} (one per instance), got {tuple(scores.shape)}"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):  # an instance with no labelled keypoint: NaN, by design
+        similarity = _xp.in_float32(xp, _oks, pred, target, areas, s, weights)
     o = np.asarray(_xp.to_host(similarity), dtype=np.float64).reshape(-1)
-    _xp.namespace(pred=pred, scores=scores)
-    check.floating(_xp.namespace(scores=scores), scores, "scores")
-    sc = np.asarray(_xp.to_host(scores, "scores"), dtype=np.float64)
-    if sc.shape != tuple(similarity.shape):
-        raise ValueError(f"scores must have shape {tuple(similarity.shape)} (one per instance), got {sc.shape}")
-    sc = sc.reshape(-1)
-    xp = _xp.namespace(target=target)
+    sc = np.asarray(_xp.to_host(scores, "scores"), dtype=np.float64).reshape(-1)
     kept = _kept(xp, target, weights)
     labelled = np.asarray(_xp.to_host(xp.any(kept, axis=-1))).reshape(-1)
     o, sc = o[labelled], sc[labelled]

@@ -120,7 +120,6 @@ def weighted_moments(
     return total, mean, cov
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def eigh_2x2(matrices: Array, /) -> Eigh2x2:
     """Eigendecomposition of real symmetric 2x2 matrices in closed form, vectorized.
@@ -162,6 +161,11 @@ def eigh_2x2(matrices: Array, /) -> Eigh2x2:
     if matrices.ndim < 2 or tuple(matrices.shape[-2:]) != (2, 2):
         raise ValueError(f"matrices must have shape (..., 2, 2), got shape {tuple(matrices.shape)}")
     check.floating(xp, matrices, "matrices")
+    return _xp.in_float32(xp, eigh_symmetric, matrices)
+
+
+def eigh_symmetric(xp: Any, matrices: Array) -> Eigh2x2:
+    """Kernel of :func:`eigh_2x2` (matrices checked)."""
     a, b, c = matrices[..., 0, 0], matrices[..., 1, 0], matrices[..., 1, 1]
     m, d = half_sum(xp, a, c), half_sum(xp, a, -c)
     r, theta = polar_half(xp, d, b)

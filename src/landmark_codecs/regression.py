@@ -96,13 +96,18 @@ def decode_regression(labels: Array, /, *, image_size: Sequence[int]) -> _common
     ([[48.0, 64.0]], [0.8])
     """
     xp = _xp.namespace(labels=labels)
+    check_labels(xp, labels)
+    return _xp.in_float32(xp, regression_coords, labels, size=check.size(image_size, "image_size"))
+
+
+def check_labels(xp: Any, labels: Array) -> None:
+    """The boundary's check of regression labels (``decode_regression``'s and the codec's)."""
     check.floating(xp, labels, "labels")
     if labels.ndim < 2 or labels.shape[-1] not in (2, 4):
         raise ValueError(
             "labels must have shape (..., K, 2), or (..., K, 4) with RLE's (sigma_x, sigma_y), "
             f"got shape {tuple(labels.shape)}"
         )
-    return _xp.in_float32(xp, regression_coords, labels, size=check.size(image_size, "image_size"))
 
 
 def regression_coords(xp: Any, labels: Array, *, size: tuple[int, int]) -> _common.DecodedLandmarks:

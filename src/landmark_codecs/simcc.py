@@ -11,7 +11,7 @@ import numpy as np
 from . import _common, _xp
 from . import _validation as check
 from ._xp import Array
-from .coords import CONVENTIONS, Convention, Transform, scale_offset, to_heatmap, to_image
+from .coords import CONVENTIONS, Convention, Transform, affine, to_heatmap, to_image
 from .dark import blur_radius, nan_landmarks, refine_1d
 
 __all__ = ["SimCCTargets", "decode_simcc", "encode_simcc", "simcc_bins", "simcc_visibility"]
@@ -34,7 +34,12 @@ def simcc_bins(image_size: Sequence[int], split_ratio: float) -> tuple[int, int]
     >>> simcc_bins((192, 256), 2.0)
     (384, 512)
     """
-    w, h = check.size(image_size, "image_size")
+    return _bins(check.size(image_size, "image_size"), split_ratio)
+
+
+def _bins(size: tuple[int, int], split_ratio: float) -> tuple[int, int]:
+    """:func:`simcc_bins` for an image size already checked."""
+    image_size, (w, h) = size, size
     k = check.positive(split_ratio, "split_ratio")
     bins = []
     for n in (w, h):
@@ -138,8 +143,9 @@ def simcc_encode_options(
         raise ValueError(f"label_smooth_weight must be in [0, 1], got {label_smooth_weight!r}")
     if smooth > 0 and smoothing != "standard":
         raise ValueError(f'label_smooth_weight is only used with smoothing="standard", got {label_smooth_weight!r}')
-    bins = simcc_bins(image_size, split_ratio)
-    transform = scale_offset(image_size, bins, convention)
+    size = check.size(image_size, "image_size")
+    bins = _bins(size, split_ratio)
+    transform = affine(size, bins, convention)
     return {"transform": transform, "bins": bins, "sigmas": sigmas, "smoothing": smoothing, "smooth": smooth} | {
         "normalize": normalize
     }
@@ -254,7 +260,8 @@ def simcc_decode_options(
     """:func:`decode_simcc`'s options checked, as :func:`simcc_coords` takes them (and ``bins``)."""
     check.choice(convention, "convention", CONVENTIONS)
     check.choice(refine, "refine", ("none", "dark"))
-    bins = simcc_bins(image_size, split_ratio)
+    size = check.size(image_size, "image_size")
+    bins = _bins(size, split_ratio)
     refinement = None
     if refine == "dark":
         if sigma is None:
@@ -267,7 +274,7 @@ def simcc_decode_options(
         # A patch wider than the labels covers them from any argmax: the same result, bounded cost.
         radii = [min(blur_radius(s, kernel_size), n - 1) for s, n in zip(dark_sigmas, bins)]
         refinement = (dark_sigmas, iterations, radii)
-    return {"transform": scale_offset(image_size, bins, convention), "refinement": refinement, "bins": bins}
+    return {"transform": affine(size, bins, convention), "refinement": refinement, "bins": bins}
 
 
 def check_labels(

@@ -381,10 +381,9 @@ class CodecDecoder(nn.Module):
         if not isinstance(codec, codecs.PIPNetCodec):
             coords, scores = codec.decode(*outputs)
             return coords, scores
-        codec._check_outputs(outputs)
-        scores, offsets, neighbor_offsets = outputs
         table = pipnet.PIPNetNeighbors(self.index, self.reverse_index, self.reverse_count)
-        return codec._decode(scores, offsets, neighbor_offsets, table=table)
+        coords, scores = codec._decode_with_table(outputs, table)
+        return coords, scores
 
     def extra_repr(self) -> str:
         return repr(self.codec)

@@ -18,7 +18,7 @@ from typing import Any, Literal, NamedTuple
 from . import _common, _xp
 from . import _validation as check
 from ._xp import Array
-from .coords import Transform, scale_offset, to_heatmap, to_image
+from .coords import Transform, affine, to_heatmap, to_image
 from .dark import dark_coords, dark_options, nan_landmarks
 from .gaussian import gaussian_targets
 
@@ -65,8 +65,8 @@ def encode_udp(
     """
     xp = _xp.namespace(coords=coords, weights=weights)
     _common.check_landmarks(xp, coords, weights)
-    transform = scale_offset(image_size, heatmap_size, "udp")
     size, sigma = check.size(heatmap_size), check.sigma(sigma)
+    transform = affine(check.size(image_size, "image_size"), size, "udp")
     return _xp.in_float32(xp, udp_targets, coords, weights=weights, transform=transform, size=size, sigma=sigma)
 
 
@@ -116,7 +116,7 @@ def decode_udp(
     xp = _xp.namespace(heatmaps=heatmaps)
     check.heatmaps(xp, heatmaps)
     h, w = heatmaps.shape[-2:]
-    transform = scale_offset(image_size, (w, h), "udp")  # before the refinement: a 1-px map is refused first
+    transform = affine(check.size(image_size, "image_size"), (w, h), "udp")  # a 1-px map refused before refining
     options = dark_options((w, h), sigma, iterations, kernel_size)
     return _xp.in_float32(xp, udp_coords, heatmaps, transform=transform, **options)
 
@@ -191,9 +191,10 @@ def encode_udp_combined(
     """
     xp = _xp.namespace(coords=coords, weights=weights)
     _common.check_landmarks(xp, coords, weights)
-    transform = scale_offset(image_size, heatmap_size, "udp")
+    size = check.size(heatmap_size)
+    transform = affine(check.size(image_size, "image_size"), size, "udp")
     check.choice(outside, "outside", ("empty", "draw"))
-    options = {"transform": transform, "size": check.size(heatmap_size), "radius": check.positive(radius, "radius")}
+    options = {"transform": transform, "size": size, "radius": check.positive(radius, "radius")}
     return _xp.in_float32(xp, udp_combined_targets, coords, weights=weights, outside=outside, **options)
 
 
@@ -307,7 +308,11 @@ def udp_combined_decode_options(
                 f"kernel_size must be at most 2 * max(W, H) - 1 = {2 * max(w, h) - 1} for {h}x{w} maps "
                 f"(a wider kernel only wraps around the reflected border), got {kernel_size}"
             )
-    return {"transform": scale_offset(image_size, size, "udp"), "radius": r, "kernel_size": kernel_size}
+    return {
+        "transform": affine(check.size(image_size, "image_size"), size, "udp"),
+        "radius": r,
+        "kernel_size": kernel_size,
+    }
 
 
 def udp_combined_coords(
