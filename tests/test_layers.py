@@ -23,14 +23,6 @@ from public_calls import CALLS, INPUTS
 import landmark_codecs as lc
 from landmark_codecs import _validation, _xp, codecs, metrics
 
-# Calls whose families are still layered the old way (a composite calling public functions):
-# each fails the count today; when one is converted this list shrinks (strict xfail).
-NOT_YET = {
-    "decode_pipnet": "decode_pipnet's _reverse resolves the neighbour table's namespace, twice, beside the outputs'",
-    "decode_pipnet_original": "as decode_pipnet",
-    "codec.pipnet.encode": "the PIPNet codec calls encode_pipnet, a public function, which resolves and checks again",
-    "codec.pipnet.decode": "the PIPNet codec calls decode_pipnet, a public function, which resolves and checks again",
-}
 _HELPERS = {"is_dtype", "promoted"}  # predicates and casts inside the checks, not checks of an argument
 
 
@@ -97,13 +89,7 @@ def _counted(monkeypatch) -> tuple[list[tuple[str, collections.Counter]], Callab
     return frames, entry
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=NOT_YET[n], strict=True)) if n in NOT_YET else n
-        for n in sorted(CALLS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(CALLS))
 def test_a_public_call_resolves_and_checks_once(name, monkeypatch):
     _, call = CALLS[name]
     inputs = {k: v.copy() for k, v in INPUTS.items()}

@@ -149,6 +149,15 @@ def to_host(x: Any, name: str = "x") -> np.ndarray:
     return np.from_dlpack(x)
 
 
+def is_integral(x: Array) -> bool:
+    """Whether ``x`` holds integers, from its dtype alone (no namespace: a neighbour table may
+    come from another library than the arrays it indexes)."""
+    dtype = x.dtype
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "iu"
+    return str(dtype).rsplit(".", 1)[-1].startswith(("int", "uint"))
+
+
 def is_array(x: Any) -> bool:
     return isinstance(x, np.ndarray) or _is_torch_tensor(x) or array_api_compat.is_array_api_obj(x)
 

@@ -880,8 +880,11 @@ class PIPNetCodec(_HeatmapCodec):
             )
 
     def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
-        return pipnet.encode_pipnet(
-            self._heatmap(xp, keypoints), grid_size=self._size, neighbors=self._table, weights=weights
+        # the table on the keypoints' device (checked at construction: a host table's values are
+        # not read again; a device table's out-of-range entries become NaN targets)
+        index, outside = pipnet._index(xp, self._table.index, keypoints, self._num_landmarks(), "keypoints")
+        return pipnet.pipnet_targets(
+            xp, self._heatmap(xp, keypoints), weights=weights, size=self._size, index=index, outside=outside
         )
 
     def decode(self, *outputs: Array) -> DecodedLandmarks:
@@ -893,10 +896,9 @@ class PIPNetCodec(_HeatmapCodec):
         """:meth:`~landmark_codecs.codecs.PIPNetCodec.decode` with the same table on the outputs' device (``landmark_codecs.torch.CodecDecoder``'s buffers)."""
         self._check_outputs(outputs)
         xp = _xp.namespace(**dict(zip(self.output_names, outputs)))
-        return DecodedLandmarks(*_xp.in_float32(xp, self._decode, *outputs, table=table))
-
-    def _decode(self, xp: Any, *outputs: Array, table: pipnet.PIPNetNeighbors | None = None) -> tuple[Array, Array]:
         scores, offsets, neighbor_offsets = outputs
-        neighbors = self._table if table is None else table
-        c, s = pipnet.decode_pipnet(scores, offsets, neighbor_offsets, neighbors=neighbors, merge=self.merge)
-        return self._image(xp, (c, s))
+        scores, offsets, neighbor_offsets, plan = pipnet.check_outputs(xp, scores, offsets, neighbor_offsets, table)
+        return DecodedLandmarks(*_xp.in_float32(xp, self._decode, scores, offsets, neighbor_offsets, plan=plan))
+
+    def _decode(self, xp: Any, *outputs: Array, plan: dict[str, Any] | None = None) -> tuple[Array, Array]:
+        return self._image(xp, pipnet.pipnet_coords(xp, *outputs, merge=self.merge, **(plan or {})))

@@ -158,7 +158,6 @@ def pipnet_neighbors(mean_shape: Array, /, *, num_neighbors: int = 10) -> PIPNet
     return PIPNetNeighbors(*(xp.asarray(a, device=dev) for a in arrays))
 
 
-@_xp.half_in_float32
 def encode_pipnet(
     coords: Array,
     /,
@@ -211,11 +210,9 @@ def encode_pipnet(
     >>> t.scores[0].tolist(), t.offsets[0, :, 0, 1].tolist(), t.neighbor_offsets[0, 0, :, 0, 1].tolist()
     ([[0.0, 1.0], [0.0, 0.0]], [-0.25, 0.0], [0.25, 0.5])
     """
-    w, h = check.size(grid_size, "grid_size")
+    size = check.size(grid_size, "grid_size")
     xp = _xp.namespace(coords=coords, weights=weights)
     _common.check_landmarks(xp, coords, weights)
-    safe, weights, keep = _common.landmark_weights(xp, coords, weights, (w, h))
-    k = coords.shape[-2]
     index = neighbors.index if isinstance(neighbors, PIPNetNeighbors) else neighbors
     if isinstance(index, (list, tuple)):
         index = np.asarray(index)
@@ -223,7 +220,17 @@ def encode_pipnet(
         raise TypeError(
             f"neighbors must be the table from pipnet_neighbors or its (K, N) index array, got {type(index).__qualname__}"
         )
-    index, outside = _index(xp, index, coords, k, "coords")
+    index, outside = _index(xp, index, coords, coords.shape[-2], "coords")
+    return _xp.in_float32(xp, pipnet_targets, coords, weights=weights, size=size, index=index, outside=outside)
+
+
+def pipnet_targets(
+    xp: Any, coords: Array, *, weights: Array | None, size: tuple[int, int], index: Array, outside: Array | None
+) -> PIPNetTargets:
+    """Kernel of :func:`encode_pipnet` (inputs checked; ``index`` and ``outside`` from ``_index``)."""
+    w, h = size
+    safe, weights, keep = _common.landmark_weights(xp, coords, weights, size)
+    k = coords.shape[-2]
     n = index.shape[1]
     lead = tuple(coords.shape[:-2])
     dev = _xp.device(coords)
@@ -263,7 +270,6 @@ def _maps(xp: Any, values: Array, at: Array, size: tuple[int, int]) -> Array:
     return xp.reshape(out, (*out.shape[:-1], *size))
 
 
-@_xp.half_in_float32
 def decode_pipnet(
     scores: Array,
     offsets: Array,
@@ -334,17 +340,21 @@ def decode_pipnet(
             f"got {type(neighbors).__qualname__}"
         )
     xp = _xp.namespace(scores=scores, offsets=offsets, neighbor_offsets=neighbor_offsets)
+    scores, offsets, neighbor_offsets, plan = check_outputs(xp, scores, offsets, neighbor_offsets, neighbors)
+    return _xp.in_float32(xp, pipnet_coords, scores, offsets, neighbor_offsets, merge=merge, **plan)
+
+
+def check_outputs(
+    xp: Any, scores: Array, offsets: Array, neighbor_offsets: Array, neighbors: PIPNetNeighbors
+) -> tuple[Array, Array, Array, dict[str, Any]]:
+    """The boundary's checks of PIPNet's outputs against the table: the outputs promoted to one
+    dtype, and the table on their device as :func:`pipnet_coords` takes it."""
     check.heatmaps(xp, scores, "scores")
     check.floating(xp, offsets, "offsets")
     check.floating(xp, neighbor_offsets, "neighbor_offsets")
     scores, offsets, neighbor_offsets = check.promoted(xp, scores, offsets, neighbor_offsets)
     index, outside = _index(xp, neighbors.index, scores, scores.shape[-3], "scores")
     reverse, count = _reverse(xp, neighbors, index.shape, scores)
-    reverse_outside = None
-    if outside is not None:  # a device table (see _index): the same for its reverse lists
-        predictions = index.shape[0] * index.shape[1]
-        reverse_outside = (reverse < 0) | (reverse >= predictions)
-        reverse = xp.clip(reverse, 0, predictions - 1)
     lead, (k, h, w) = tuple(scores.shape[:-3]), tuple(scores.shape[-3:])
     n = index.shape[1]
     check.same_shape(
@@ -356,6 +366,30 @@ def decode_pipnet(
         "neighbor_offsets",
         f"(..., K, N, 2, Hg, Wg) with N = {n} neighbours in the table",
     )
+    plan = {"index": index, "outside": outside, "reverse": reverse, "count": count}
+    return scores, offsets, neighbor_offsets, plan
+
+
+def pipnet_coords(
+    xp: Any,
+    scores: Array,
+    offsets: Array,
+    neighbor_offsets: Array,
+    *,
+    merge: str,
+    index: Array,
+    outside: Array | None,
+    reverse: Array,
+    count: Array,
+) -> _common.DecodedLandmarks:
+    """Kernel of :func:`decode_pipnet` (outputs and table from :func:`check_outputs`)."""
+    reverse_outside = None
+    if outside is not None:  # a device table (see _index): the same for its reverse lists
+        predictions = index.shape[0] * index.shape[1]
+        reverse_outside = (reverse < 0) | (reverse >= predictions)
+        reverse = xp.clip(reverse, 0, predictions - 1)
+    lead, (k, h, w) = tuple(scores.shape[:-3]), tuple(scores.shape[-3:])
+    n = index.shape[1]
     dtype = xp.result_type(offsets.dtype, neighbor_offsets.dtype)
     flat, anchor, best = _common.locate_maximum(xp, scores)
     # No cell: a NaN in the map, or (on a grid of more than one cell) a constant map, where no cell
@@ -598,7 +632,7 @@ def _reverse(xp: Any, neighbors: PIPNetNeighbors, shape: tuple[int, ...], like: 
             raise TypeError(
                 f"neighbors.{name} must be an integer array from pipnet_neighbors, got {type(part).__qualname__}"
             )
-        if not check.is_dtype(_xp.namespace(neighbors=part), part, ("integral",)):
+        if not _xp.is_integral(part):  # the table may come from another library than the outputs
             raise TypeError(f"neighbors.{name} must hold integer indices, got dtype {part.dtype}")
     if reverse.ndim != 2 or reverse.shape[0] != k or reverse.shape[1] < 1 or tuple(count.shape) != (k,):
         raise ValueError(
