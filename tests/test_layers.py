@@ -128,3 +128,49 @@ def test_the_counter_sees_a_double_check(monkeypatch):
     (_, first), (_, second) = frames
     assert first[("namespace",)] == 2
     assert second[("coords", "coords", id(coords))] == 2
+
+
+def _sources() -> dict[str, str]:
+    import pathlib
+
+    root = pathlib.Path(lc.__file__).parent
+    return {str(p.relative_to(root)): p.read_text() for p in root.rglob("*.py")}
+
+
+@pytest.mark.parametrize(
+    ("rule", "pattern", "home"),
+    [
+        ("the 16-bit policy: which dtype a computation runs in", r"\.bits < 32", "_xp.py"),
+        ("the zero-guarded weighted mean", r"where\(positive, total / ", "_common.py"),
+        ("what counts as a landmark index", r"operator\.index\(", "_validation.py"),
+    ],
+)
+def test_each_rule_has_one_home(rule, pattern, home):
+    """Issue 44: the 16-bit policy, the zero-guarded weighted mean and the index-sequence check
+    are written once in src/ (each caller calls that one)."""
+    import re
+
+    found = {name: len(re.findall(pattern, text)) for name, text in _sources().items()}
+    assert {name for name, n in found.items() if n} == {home}, (rule, found)
+
+
+def test_landmark_indices_follow_one_rule():
+    """One rule for an index everywhere: a NumPy integer counts as an int (the eye corners of
+    nme and pckh's excluded joints took Python ints only), a bool or a float does not."""
+    from landmark_codecs import metrics
+
+    target = np.zeros((1, 68, 2))
+    target[0, 45, 0] = 10.0
+    pred = target + 1.0
+    want = float(metrics.nme(pred, target)[0])
+    assert float(metrics.nme(pred, target, eyes=(np.int64(36), np.int64(45)))[0]) == want
+    for bad in ((36.0, 45), (True, 45)):
+        with pytest.raises((TypeError, ValueError), match="eyes must be two landmark indices"):
+            metrics.nme(pred, target, eyes=bad)
+    coords = np.zeros((2, 2))
+    np.testing.assert_array_equal(
+        lc.flip_horizontal(coords, width=4, flip_index=np.array([1, 0])),
+        lc.flip_horizontal(coords, width=4, flip_index=[1, 0]),
+    )
+    with pytest.raises(TypeError, match=r"boundaries\[0\] must hold int landmark indices"):
+        lc.encode_boundaries(np.zeros((3, 2)), heatmap_size=(8, 8), boundaries=[(0, 1.0)])

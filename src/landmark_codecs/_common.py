@@ -70,6 +70,15 @@ def inside_map(coords: Array, w: int, h: int) -> Array:
     return (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
 
 
+def weighted_mean(xp: Any, total: Array, weight: Array) -> Array:
+    """``total / weight`` where the summed weight is positive, else 0 (a batch whose landmarks
+    all have weight 0 contributes no loss and no NaN): the losses' one zero-guarded mean. The
+    guard is arrays of ``total``'s dtype, not Python floats (NumPy 1 would promote a 0-d)."""
+    positive = weight > 0
+    one, zero = xp.ones_like(total), xp.zeros_like(total)
+    return xp.where(positive, total / xp.where(positive, weight, one), zero)
+
+
 def grid(xp: Any, n: int, like: Array) -> Array:
     """Pixel-centre positions ``0, 1, ..., n-1`` in ``like``'s dtype and device."""
     return xp.arange(n, dtype=like.dtype, device=_xp.device(like))

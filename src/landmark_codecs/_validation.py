@@ -43,6 +43,27 @@ def heatmaps(xp: Any, x: Array, name: str = "heatmaps") -> None:
     floating(xp, x, name)
 
 
+def indices(values: Any, k: int | None) -> tuple[int, ...]:
+    """Landmark indices, the library's one rule for them: each an int (``operator.index``: a
+    Python or NumPy integer; not a bool, not a float) in ``[0, k)`` (any when ``k`` is None).
+
+    Raises a bare TypeError (not a sequence of ints) or a ValueError whose argument is the first
+    index out of range: each caller names its argument and what it expected (eye corners,
+    excluded joints, a boundary chain, a flip permutation).
+    """
+    try:
+        if any(isinstance(i, bool) for i in values):
+            raise TypeError
+        out = tuple(operator.index(i) for i in values)
+    except TypeError:
+        raise TypeError from None
+    if k is not None:
+        bad = [i for i in out if not 0 <= i < k]
+        if bad:
+            raise ValueError(bad[0])
+    return out
+
+
 def size(value: Sequence[int], name: str = "heatmap_size") -> tuple[int, int]:
     """A (width, height) pair of positive Python ints whose product is at most MAX_PIXELS."""
     if isinstance(value, (set, frozenset, dict, str, bytes)):

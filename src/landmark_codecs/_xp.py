@@ -746,6 +746,14 @@ def marked(xp: Any, weights: Array) -> Array:
     return weights > 0
 
 
+def work_dtype(xp: Namespace, dtype: Any) -> Any:
+    """The dtype a computation on ``dtype`` runs in: float32 for the 16-bit floating dtypes
+    (float16, bfloat16: their sums and exponentials would lose several bits), else ``dtype``.
+    The 16-bit policy's one rule; :func:`in_float32` applies it at a boundary, and the losses
+    (whose inputs may mix dtypes) to their promoted dtype."""
+    return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
+
+
 def in_float32(xp: Namespace, kernel: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """``kernel(xp, *args, **kwargs)`` under the library's 16-bit policy, its one home.
 
@@ -761,9 +769,10 @@ def in_float32(xp: Namespace, kernel: Callable[..., Any], /, *args: Any, **kwarg
     if not arrays or not _is_half(arrays[0]) or any(a.dtype != arrays[0].dtype for a in arrays):
         return kernel(xp, *args, **kwargs)
     low = arrays[0].dtype
+    work = work_dtype(xp, low)
 
     def up(a: Any) -> Any:
-        return xp.astype(a, xp.float32) if _is_half(a) else a
+        return xp.astype(a, work) if _is_half(a) else a
 
     out = kernel(xp, *(up(a) for a in args), **{k: up(v) for k, v in kwargs.items()})
 
@@ -771,7 +780,7 @@ def in_float32(xp: Namespace, kernel: Callable[..., Any], /, *args: Any, **kwarg
         if isinstance(a, tuple):  # results nest tuples (a codec's outputs) and NamedTuples
             items = [down(i) for i in a]
             return type(a)(*items) if hasattr(a, "_fields") else tuple(items)
-        return xp.astype(a, low) if hasattr(a, "dtype") and a.dtype == xp.float32 else a
+        return xp.astype(a, low) if hasattr(a, "dtype") and a.dtype == work else a
 
     return down(out)
 

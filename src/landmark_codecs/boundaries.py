@@ -12,7 +12,6 @@ landmarks to the heatmap grid, rasterizes a spline through them and runs a dista
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -143,18 +142,17 @@ def _chains(boundaries: Chains, num_landmarks: int) -> tuple[tuple[int, ...], ..
         if isinstance(chain, (str, bytes)) or not isinstance(chain, Sequence):
             raise TypeError(f"boundaries[{c}] must be a sequence of landmark indices, got {chain!r}")
         try:
-            if any(isinstance(i, bool) for i in chain):
-                raise TypeError
-            idx = tuple(operator.index(i) for i in chain)
+            idx = check.indices(chain, None)
         except TypeError:
             raise TypeError(f"boundaries[{c}] must hold int landmark indices, got {chain!r}") from None
         if len(idx) < 2:
             raise ValueError(f"boundaries[{c}] must hold at least 2 landmark indices (a polyline), got {chain!r}")
-        bad = [i for i in idx if not 0 <= i < num_landmarks]
-        if bad:
+        try:
+            check.indices(idx, num_landmarks)
+        except ValueError as err:
             raise ValueError(
-                f"boundaries[{c}] indices must lie in [0, {num_landmarks}) for coords with K={num_landmarks} landmarks, got {bad[0]}"
-            )
+                f"boundaries[{c}] indices must lie in [0, {num_landmarks}) for coords with K={num_landmarks} landmarks, got {err.args[0]}"
+            ) from None
         out.append(idx)
     return tuple(out)
 
@@ -380,7 +378,7 @@ def coordinate_channels(
         xp = _xp.namespace(like=np.zeros(0))
         dtype, dev = xp.float64, None
     # as the repository: j / (W - 1) * 2 - 1; in float32 for 16-bit dtypes, rounded once
-    work = xp.float32 if xp.finfo(dtype).bits < 32 else dtype
+    work = _xp.work_dtype(xp, dtype)
     x = xp.arange(w, dtype=work, device=dev) / (w - 1) * 2 - 1
     y = xp.arange(h, dtype=work, device=dev) / (h - 1) * 2 - 1
     xx = xp.broadcast_to(x[None, :], (h, w))

@@ -27,7 +27,6 @@ Each is affine, ``x_h = a * x_i + b``, and :func:`heatmap_to_image` applies its 
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -186,9 +185,7 @@ def flip_horizontal(coords: Array, /, *, width: int, flip_index: Sequence[int] |
 def _permutation(flip_index: Sequence[int], k: int) -> list[int]:
     try:  # ints only: int(2.7) would truncate a wrong table into a plausible one
         values = list(flip_index) if isinstance(flip_index, (list, tuple)) else _xp.to_host(flip_index).tolist()
-        if any(isinstance(i, bool) for i in values):
-            raise TypeError
-        order = [operator.index(i) for i in values]
+        order = list(check.indices(values, None))
     except Exception:  # whatever it is, it is not a table of ints
         raise TypeError(f"flip_index must be a sequence of int landmark indices, got {flip_index!r}") from None
     if sorted(order) != list(range(k)):

@@ -341,10 +341,7 @@ def star_loss(
         return xp.sum(loss)
     if keep is None:
         return xp.sum(loss) / max(math.prod(shape), 1)
-    total_weight = xp.sum(xp.broadcast_to(m, shape))
-    positive = total_weight > 0
-    one, zero = xp.ones_like(total_weight), xp.zeros_like(total_weight)  # not Python floats: NumPy 1 promotes 0-d
-    return xp.where(positive, xp.sum(loss) / xp.where(positive, total_weight, one), zero)
+    return _common.weighted_mean(xp, xp.sum(loss), xp.sum(xp.broadcast_to(m, shape)))
 
 
 # --- the formulas: each as a plain value (autograd differentiates it) and as value + slope ---
@@ -488,8 +485,7 @@ def _prepare(pred: Array, target: Array, weights: Array | None, loss_map: Array 
     shape = tuple(pred.shape)
     check.broadcasts_to(target, shape, "target", "pred's shape")
     out_dtype = xp.result_type(pred.dtype, target.dtype)
-    # Half-precision losses are computed and reduced in float32, then cast back.
-    work = xp.float32 if xp.finfo(out_dtype).bits < 32 else out_dtype
+    work = _xp.work_dtype(xp, out_dtype)  # 16-bit losses computed and reduced in float32, then cast back
     m = None if weights is None else _aligned(xp, weights, shape, "weights", work)
     w = None if loss_map is None else _aligned(xp, loss_map, shape, "loss_map", work)
     p = pred if pred.dtype == work else xp.astype(pred, work)
@@ -521,8 +517,7 @@ def _prepare(pred: Array, target: Array, weights: Array | None, loss_map: Array 
             # Each weight stands for n / size elements of the broadcast weights.
             size = math.prod(m.shape)
             total = xp.sum(m) * (n / size if size else 0.0)
-            positive = total > 0
-            out = xp.where(positive, xp.sum(loss) / xp.where(positive, total, 1.0), 0.0)
+            out = _common.weighted_mean(xp, xp.sum(loss), total)
         return out if out.dtype == out_dtype else xp.astype(out, out_dtype)
 
     return xp, e, t, finish

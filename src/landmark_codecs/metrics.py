@@ -148,7 +148,7 @@ def _no_eyes(k: int, normalizer: str) -> str:
 
 def _eye_pair(eyes: Any, k: int) -> tuple[int, int]:
     try:
-        i, j = (_index(e, k) for e in eyes)
+        i, j = check.indices(eyes, k)
     except (TypeError, ValueError) as err:
         raise type(err)(
             f"eyes must be two landmark indices in [0, {k}) for normalizer='inter_ocular', got {eyes!r}"
@@ -159,7 +159,7 @@ def _eye_pair(eyes: Any, k: int) -> tuple[int, int]:
 def _eye_groups(eyes: Any, k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     try:
         left, right = eyes
-        groups = tuple(tuple(_index(e, k) for e in (g if isinstance(g, Sequence) else (g,))) for g in (left, right))
+        groups = tuple(check.indices(g if isinstance(g, Sequence) else (g,), k) for g in (left, right))
         if not all(groups):
             raise ValueError
     except (TypeError, ValueError):
@@ -167,12 +167,6 @@ def _eye_groups(eyes: Any, k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
             f"eyes must be (left, right), each an index or a non-empty sequence of indices in [0, {k}), for normalizer='inter_pupil', got {eyes!r}"
         ) from None
     return groups  # type: ignore[return-value]
-
-
-def _index(e: Any, k: int) -> int:
-    if isinstance(e, bool) or not isinstance(e, int) or not 0 <= e < k:
-        raise ValueError
-    return e
 
 
 def _check_weights(xp: Any, target: Array, weights: Array | None) -> None:
@@ -650,9 +644,10 @@ def pckh(
         )
     if isinstance(excluded, (str, bytes)) or not isinstance(excluded, Sequence):
         raise TypeError(f"excluded must be a sequence of joint indices, got {excluded!r}")
-    for j in excluded:
-        if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < k:
-            raise ValueError(f"excluded must hold joint indices in [0, {k}), got {excluded!r}")
+    try:
+        check.indices(excluded, k)
+    except (TypeError, ValueError):
+        raise ValueError(f"excluded must hold joint indices in [0, {k}), got {excluded!r}") from None
     dtype, dev = pred.dtype, _xp.device(pred)
     boxes = head_boxes if head_boxes.dtype == dtype else xp.astype(head_boxes, dtype)
     side = boxes[..., 1, :] - boxes[..., 0, :]

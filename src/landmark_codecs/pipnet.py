@@ -503,7 +503,7 @@ def pipnet_loss(
         check.numeric(xp, value, f"targets.{field}")
         check.same_shape(value, want, f"targets.{field}", "as encode_pipnet gives it for these predictions")
     out_dtype = xp.result_type(scores.dtype, offsets.dtype, neighbor_offsets.dtype, targets.offsets.dtype)
-    work = xp.float32 if xp.finfo(out_dtype).bits < 32 else out_dtype
+    work = _xp.work_dtype(xp, out_dtype)
     h, w = scores.shape[-2:]
     cast = [x if x.dtype == work else xp.astype(x, work) for x in (scores, offsets, neighbor_offsets, *targets)]
     s, o, no, ts, to, tno, offset_weights, neighbor_weights, weights = cast
@@ -534,9 +534,7 @@ def _masked_mean(xp: Any, pred: Array, target: Array, weight: Array, per_weight:
     weight = xp.where(keep, weight, zero)  # a negative or NaN weight counts as 0, as in the other losses
     d = xp.where(keep, pred, target) - target
     total = xp.sum((d * d if squared else xp.abs(d)) * weight)
-    norm = xp.sum(weight) * per_weight
-    positive = norm > 0
-    return xp.where(positive, total / xp.where(positive, norm, 1.0), zero)
+    return _common.weighted_mean(xp, total, xp.sum(weight) * per_weight)
 
 
 def _at_cell(xp: Any, maps: Array, anchor: Array, dtype: Any) -> Array:
