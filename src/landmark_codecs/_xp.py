@@ -783,17 +783,3 @@ def in_float32(xp: Namespace, kernel: Callable[..., Any], /, *args: Any, **kwarg
         return xp.astype(a, low) if hasattr(a, "dtype") and a.dtype == work else a
 
     return down(out)
-
-
-def half_in_float32(fn: F) -> F:
-    """:func:`in_float32` as a decorator, for a public function that resolves its namespace
-    inside (the policy is the same; the namespace of a 16-bit input is resolved for the casts)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        arrays = [a for a in args if hasattr(a, "shape") and hasattr(a, "dtype")]
-        if not arrays or not _is_half(arrays[0]) or any(a.dtype != arrays[0].dtype for a in arrays):
-            return fn(*args, **kwargs)
-        return in_float32(namespace(x=arrays[0]), lambda _, *a, **k: fn(*a, **k), *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]

@@ -157,7 +157,6 @@ def _chains(boundaries: Chains, num_landmarks: int) -> tuple[tuple[int, ...], ..
     return tuple(out)
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def encode_boundaries(
     coords: Array,
@@ -232,11 +231,29 @@ def encode_boundaries(
     truncate = check.positive(truncate, "truncate")
     per_chain = check.boolean(per_chain, "per_chain")
     chains = _chains(boundaries, coords.shape[-2])
-    dev, dtype = _xp.device(coords), coords.dtype
-    valid = xp.all(xp.isfinite(coords), axis=-1)
     if weights is not None:
         check.numeric(xp, weights, "weights")
         check.same_shape(weights, coords.shape[:-1], "weights", "coords.shape[:-1], one value per landmark")
+    options = {"size": (w, h), "sigma": sigma, "truncate": truncate, "per_chain": per_chain, "chains": chains}
+    return _xp.in_float32(xp, boundary_targets, coords, weights=weights, **options)
+
+
+def boundary_targets(
+    xp: Any,
+    coords: Array,
+    *,
+    weights: Array | None,
+    size: tuple[int, int],
+    sigma: float,
+    truncate: float,
+    per_chain: bool,
+    chains: tuple[tuple[int, ...], ...],
+) -> BoundaryTargets:
+    """Kernel of :func:`encode_boundaries` (inputs checked, chains from ``_chains``)."""
+    w, h = size
+    dev, dtype = _xp.device(coords), coords.dtype
+    valid = xp.all(xp.isfinite(coords), axis=-1)
+    if weights is not None:
         valid = valid & _xp.marked(xp, weights)
     zero = xp.zeros((), dtype=dtype, device=dev)
     safe = xp.where(valid[..., None], coords, zero)

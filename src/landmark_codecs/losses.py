@@ -197,7 +197,6 @@ _STAR_SMOOTH_L1_SCALE, _STAR_WING_OMEGA, _STAR_WING_EPSILON = 0.01, 0.01, 2.0
 _STAR_DISTANCES = ("smooth_l1", "l1", "l2", "wing")
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def star_loss(
     heatmaps: Array,
@@ -281,14 +280,32 @@ def star_loss(
         raise ValueError(
             f"heatmaps must be at least 2x2 (STAR's grid 2 x / (W - 1) - 1 needs two pixel centres per axis), got shape {tuple(heatmaps.shape)}"
         )
+    if weights is not None:
+        check.numeric(xp, weights, "weights")
+        check.broadcasts_to(weights, tuple(coords.shape[:-1]), "weights", "coords.shape[:-1], one weight per landmark")
+    options = {"omega": omega, "distance": distance, "epsilon": epsilon, "reduction": reduction}
+    return _xp.in_float32(xp, _star, heatmaps, coords, weights=weights, **options)
+
+
+def _star(
+    xp: Any,
+    heatmaps: Array,
+    coords: Array,
+    *,
+    weights: Array | None,
+    omega: float,
+    distance: str,
+    epsilon: float,
+    reduction: str,
+) -> Array:
+    """Kernel of :func:`star_loss` (inputs checked)."""
+    h, w = heatmaps.shape[-2:]
     out_dtype = xp.result_type(heatmaps.dtype, coords.dtype)
     maps = heatmaps if heatmaps.dtype == out_dtype else xp.astype(heatmaps, out_dtype)
     gt = coords if coords.dtype == out_dtype else xp.astype(coords, out_dtype)
     shape = tuple(gt.shape[:-1])
     keep = None
     if weights is not None:
-        check.numeric(xp, weights, "weights")
-        check.broadcasts_to(weights, shape, "weights", "coords.shape[:-1], one weight per landmark")
         m = weights if weights.dtype == out_dtype else xp.astype(weights, out_dtype)
         keep = _xp.marked(xp, m)  # the one weights rule: > 0
         m = xp.where(keep, m, xp.zeros((), dtype=out_dtype, device=_xp.device(m)))  # negative, NaN: 0

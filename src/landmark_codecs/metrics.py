@@ -98,12 +98,25 @@ def normalizing_distance(
     xp = _xp.namespace(target=target, weights=weights)
     check.coords(xp, target, "target")
     _check_weights(xp, target, weights)
-    return _distance(xp, target, normalizer, weights, eyes)
+    indices = _eye_indices(normalizer, eyes, target.shape[-2])
+    return _xp.in_float32(xp, _distance, target, normalizer=normalizer, weights=weights, indices=indices)
 
 
-def _distance(xp: Any, target: Array, normalizer: str, weights: Array | None, eyes: Any) -> Array:
-    """Kernel of :func:`normalizing_distance` (target and weights checked; eyes checked here,
-    once, against K)."""
+def _eye_indices(normalizer: str, eyes: Any, k: int) -> Any:
+    """The eye indices ``normalizer`` reads, checked against K (None for the box normalizers)."""
+    if normalizer in ("bbox", "diagonal"):
+        return None
+    if normalizer == "inter_ocular":
+        found: Any = _eye_pair(eyes, k) if eyes is not None else EYE_CORNERS.get(k)
+    else:
+        found = _eye_groups(eyes, k) if eyes is not None else EYE_CONTOURS.get(k)
+    if found is None:
+        raise ValueError(_no_eyes(k, normalizer))
+    return found
+
+
+def _distance(xp: Any, target: Array, *, normalizer: str, weights: Array | None, indices: Any) -> Array:
+    """Kernel of :func:`normalizing_distance` (target, weights and eye indices checked)."""
     k = target.shape[-2]
     if normalizer in ("bbox", "diagonal"):
         keep = _kept(xp, target, weights)
@@ -122,14 +135,10 @@ def _distance(xp: Any, target: Array, normalizer: str, weights: Array | None, ey
         nan = xp.asarray(math.nan, dtype=target.dtype, device=_xp.device(target))
         return xp.where(seen, size, nan)
     if normalizer == "inter_ocular":
-        pair = _eye_pair(eyes, k) if eyes is not None else EYE_CORNERS.get(k)
-        if pair is None:
-            raise ValueError(_no_eyes(k, normalizer))
+        pair = indices
         left, right = target[..., pair[0], :], target[..., pair[1], :]
     else:
-        groups = _eye_groups(eyes, k) if eyes is not None else EYE_CONTOURS.get(k)
-        if groups is None:
-            raise ValueError(_no_eyes(k, normalizer))
+        groups = indices
         left = xp.mean(xp.stack([target[..., i, :] for i in groups[0]], axis=-2), axis=-2)
         right = xp.mean(xp.stack([target[..., i, :] for i in groups[1]], axis=-2), axis=-2)
     d = left - right
@@ -183,10 +192,8 @@ def _kept(xp: Any, target: Array, weights: Array | None) -> Array:
     return keep
 
 
-def _point_errors(
-    pred: Array, target: Array, weights: Array | None, normalizer: Any, eyes: Any
-) -> tuple[Any, Array, Array, Array]:
-    """``(xp, errors (..., K), keep (..., K), distance (...))`` for nme and pck."""
+def _check_points(pred: Array, target: Array, weights: Array | None, normalizer: Any, eyes: Any) -> tuple[Any, Any]:
+    """nme's and pck's checks: ``(xp, indices)``, the eye indices a named normalizer reads."""
     given = normalizer if _xp.is_array(normalizer) else None  # an array of distances shares the namespace
     xp = _xp.namespace(pred=pred, target=target, weights=weights, normalizer=given)
     check.coords(xp, pred, "pred")
@@ -195,17 +202,24 @@ def _point_errors(
     _check_weights(xp, target, weights)
     if isinstance(normalizer, str):
         check.choice(normalizer, "normalizer", _NORMALIZERS)
-        distance = _distance(xp, target, normalizer, weights, eyes)
+        return xp, _eye_indices(normalizer, eyes, target.shape[-2])
+    if given is None:
+        raise TypeError(
+            f"normalizer must be one of {', '.join(map(repr, _NORMALIZERS))} or an array of per-face distances, got {normalizer!r}"
+        )
+    check.floating(xp, given, "normalizer")
+    check.broadcasts_to(given, tuple(target.shape[:-2]), "normalizer", "one distance per face, target.shape[:-2]")
+    return xp, None
+
+
+def _point_errors(
+    xp: Any, pred: Array, target: Array, weights: Array | None, normalizer: Any, indices: Any
+) -> tuple[Array, Array, Array]:
+    """``(errors (..., K), keep (..., K), distance (...))`` for nme and pck (inputs checked)."""
+    if isinstance(normalizer, str):
+        distance = _distance(xp, target, normalizer=normalizer, weights=weights, indices=indices)
     else:
         distance = normalizer
-        if not _xp.is_array(distance):
-            raise TypeError(
-                f"normalizer must be one of {', '.join(map(repr, _NORMALIZERS))} or an array of per-face distances, got {normalizer!r}"
-            )
-        check.floating(xp, distance, "normalizer")
-        check.broadcasts_to(
-            distance, tuple(target.shape[:-2]), "normalizer", "one distance per face, target.shape[:-2]"
-        )
     keep = _kept(xp, target, weights)
     d = pred - target
     errors = xp.hypot(d[..., 0], d[..., 1])  # no square under- or overflows
@@ -215,10 +229,9 @@ def _point_errors(
     # infinite one given) normalizes nothing: that face's NME and PCK are NaN.
     usable = (distance > 0) & (distance < math.inf)
     distance = xp.where(usable, distance, xp.asarray(math.nan, dtype=errors.dtype, device=_xp.device(errors)))
-    return xp, errors, keep, distance
+    return errors, keep, distance
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def nme(
     pred: Array,
@@ -257,14 +270,18 @@ def nme(
     >>> nme(pred, target).tolist()
     [0.05]
     """
-    xp, errors, keep, distance = _point_errors(pred, target, weights, normalizer, eyes)
+    xp, indices = _check_points(pred, target, weights, normalizer, eyes)
+    return _xp.in_float32(xp, _nme, pred, target, weights=weights, normalizer=normalizer, indices=indices)
+
+
+def _nme(xp: Any, pred: Array, target: Array, *, weights: Array | None, normalizer: Any, indices: Any) -> Array:
+    errors, keep, distance = _point_errors(xp, pred, target, weights, normalizer, indices)
     zero = xp.zeros((), dtype=errors.dtype, device=_xp.device(errors))
     total = xp.sum(xp.where(keep, errors, zero), axis=-1)
     count = xp.sum(xp.astype(keep, errors.dtype), axis=-1)
     return total / count / distance
 
 
-@_xp.half_in_float32
 def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
     """The fraction of faces whose NME exceeds ``threshold`` (FR@0.1 by default; 300W papers
     also report 0.08 and 0.05). A NaN NME (an unusable prediction) counts as a failure, and so
@@ -282,6 +299,10 @@ def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
     0.5
     """
     xp, threshold = _errors_and_threshold(nme, threshold)
+    return _xp.in_float32(xp, _failure_rate, nme, threshold=threshold)
+
+
+def _failure_rate(xp: Any, nme: Array, *, threshold: float) -> Array:
     return (
         xp.mean(xp.astype(~_at_most(nme, threshold), nme.dtype))  # no Python float: NumPy 1 would promote
         if _size(nme)
@@ -289,7 +310,6 @@ def failure_rate(nme: Array, /, *, threshold: float = 0.1) -> Array:
     )
 
 
-@_xp.half_in_float32
 def auc(
     nme: Array,
     /,
@@ -336,6 +356,10 @@ def auc(
     xp, threshold = _errors_and_threshold(nme, threshold)
     if integration == "simpson":
         _check_simpson_step(threshold, step)
+    return _xp.in_float32(xp, _auc, nme, threshold=threshold, integration=integration, step=step)
+
+
+def _auc(xp: Any, nme: Array, *, threshold: float, integration: str, step: float) -> Array:
     if not _size(nme):
         return xp.asarray(math.nan, dtype=nme.dtype, device=_xp.device(nme))
     if integration == "simpson":
@@ -391,7 +415,6 @@ def _simpson_auc(xp: Any, nme: Array, threshold: float, step: float) -> Array:
     return area
 
 
-@_xp.half_in_float32
 def ced(nme: Array, thresholds: Array, /) -> Array:
     """The cumulative error distribution: for each threshold, the fraction of faces with
     NME <= it. A NaN or negative NME counts as +inf (above every finite threshold), as in
@@ -412,7 +435,7 @@ def ced(nme: Array, thresholds: Array, /) -> Array:
     check.floating(xp, nme, "nme")
     check.floating(xp, thresholds, "thresholds")
     nme, thresholds = check.promoted(xp, nme, thresholds)
-    return _ced(xp, nme, thresholds)
+    return _xp.in_float32(xp, _ced, nme, thresholds)
 
 
 def _ced(xp: Any, nme: Array, thresholds: Array) -> Array:
@@ -432,7 +455,6 @@ def _ced(xp: Any, nme: Array, thresholds: Array) -> Array:
     return xp.reshape(share, tuple(thresholds.shape))
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def pck(
     pred: Array,
@@ -469,7 +491,15 @@ def pck(
     [0.6666666666666666]
     """
     threshold = check.positive(threshold, "threshold")
-    xp, errors, keep, distance = _point_errors(pred, target, weights, normalizer, eyes)
+    xp, indices = _check_points(pred, target, weights, normalizer, eyes)
+    options = {"weights": weights, "normalizer": normalizer, "indices": indices, "threshold": threshold}
+    return _xp.in_float32(xp, _pck, pred, target, **options)
+
+
+def _pck(
+    xp: Any, pred: Array, target: Array, *, weights: Array | None, normalizer: Any, indices: Any, threshold: float
+) -> Array:
+    errors, keep, distance = _point_errors(xp, pred, target, weights, normalizer, indices)
     hit = keep & (errors <= threshold * distance[..., None])
     share = xp.sum(xp.astype(hit, errors.dtype), axis=-1) / xp.sum(xp.astype(keep, errors.dtype), axis=-1)
     return xp.where(xp.isnan(distance), distance, share)
@@ -481,7 +511,7 @@ def _errors_and_threshold(nme: Array, threshold: float) -> tuple[Any, float]:
     threshold = check.positive(threshold, "threshold")
     xp = _xp.namespace(nme=nme)
     check.floating(xp, nme, "nme")
-    return xp, min(threshold, float(xp.finfo(nme.dtype).max))
+    return xp, min(threshold, float(xp.finfo(_xp.work_dtype(xp, nme.dtype)).max))  # the dtype it is computed in
 
 
 def _at_most(nme: Array, threshold: float) -> Array:
@@ -504,7 +534,6 @@ def _size(x: Array) -> int:
     return math.prod(x.shape)
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def oks(
     pred: Array,
@@ -540,7 +569,7 @@ def oks(
     """
     xp = _xp.namespace(pred=pred, target=target, areas=areas, weights=weights)
     pred, target, areas, s = _check_oks(xp, pred, target, areas, sigmas, weights)
-    return _oks(xp, pred, target, areas, s, weights)
+    return _xp.in_float32(xp, _oks, pred, target, areas, s, weights=weights)
 
 
 def _check_oks(
@@ -583,7 +612,6 @@ class PCKh(NamedTuple):
     """``(K,)`` the share per joint over the instances (NaN for a joint labelled nowhere)."""
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def pckh(
     pred: Array,
@@ -648,6 +676,22 @@ def pckh(
         check.indices(excluded, k)
     except (TypeError, ValueError):
         raise ValueError(f"excluded must hold joint indices in [0, {k}), got {excluded!r}") from None
+    options = {"weights": weights, "threshold": threshold, "excluded": tuple(excluded)}
+    return _xp.in_float32(xp, _pckh, pred, target, head_boxes, **options)
+
+
+def _pckh(
+    xp: Any,
+    pred: Array,
+    target: Array,
+    head_boxes: Array,
+    *,
+    weights: Array | None,
+    threshold: float,
+    excluded: tuple[int, ...],
+) -> PCKh:
+    """Kernel of :func:`pckh` (arrays checked and of one dtype)."""
+    lead, k = tuple(pred.shape[:-2]), pred.shape[-2]
     dtype, dev = pred.dtype, _xp.device(pred)
     boxes = head_boxes if head_boxes.dtype == dtype else xp.astype(head_boxes, dtype)
     side = boxes[..., 1, :] - boxes[..., 0, :]
@@ -736,7 +780,7 @@ def coco_ap(
             f"scores must have shape {tuple(pred.shape[:-2])} (one per instance), got {tuple(scores.shape)}"
         )
     with np.errstate(invalid="ignore", divide="ignore"):  # an instance with no labelled keypoint: NaN, by design
-        similarity = _xp.in_float32(xp, _oks, pred, target, areas, s, weights)
+        similarity = _xp.in_float32(xp, _oks, pred, target, areas, s, weights=weights)
     o = np.asarray(_xp.to_host(similarity), dtype=np.float64).reshape(-1)
     sc = np.asarray(_xp.to_host(scores, "scores"), dtype=np.float64).reshape(-1)
     kept = _kept(xp, target, weights)

@@ -35,7 +35,6 @@ class Eigh2x2(NamedTuple):
     """``(..., 2, 2)``, orthonormal; column ``i`` (``[..., :, i]``) belongs to eigenvalue ``i``."""
 
 
-@_xp.half_in_float32
 @_xp.non_finite_settled
 def heatmap_moments(heatmaps: Array, /, *, normalize: bool = True) -> HeatmapMoments:
     """The mean and covariance of each heatmap, read as a distribution over pixel centres.
@@ -79,6 +78,11 @@ def heatmap_moments(heatmaps: Array, /, *, normalize: bool = True) -> HeatmapMom
     normalize = check.boolean(normalize, "normalize")
     xp = _xp.namespace(heatmaps=heatmaps)
     check.heatmaps(xp, heatmaps)
+    return _xp.in_float32(xp, map_moments, heatmaps, normalize=normalize)
+
+
+def map_moments(xp: Any, heatmaps: Array, *, normalize: bool) -> HeatmapMoments:
+    """Kernel of :func:`heatmap_moments` (maps checked)."""
     h, w = heatmaps.shape[-2:]
     gx, gy = _common.grid(xp, w, heatmaps), _common.grid(xp, h, heatmaps)
     maps = _common.at_most_one(xp, heatmaps) if normalize else heatmaps
