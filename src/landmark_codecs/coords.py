@@ -26,7 +26,6 @@ Each is affine, ``x_h = a * x_i + b``, and :func:`heatmap_to_image` applies its 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -53,10 +52,10 @@ def scale_offset(image_size: Sequence[int], heatmap_size: Sequence[int], convent
     return affine(check.size(image_size, "image_size"), check.size(heatmap_size, "heatmap_size"), convention)
 
 
-@functools.lru_cache(maxsize=256)
 def affine(image: tuple[int, int], heatmap: tuple[int, int], convention: str) -> Transform:
     """:func:`scale_offset` for sizes and a convention already checked (``(W, H)`` int tuples):
-    what a boundary that checked them calls, cached per sizes and convention."""
+    what a boundary that checked them calls. (Not an ``lru_cache``: torch.compile warns on one,
+    and these few float operations cost less than its lookup would save.)"""
     scales: list[float] = []
     offsets: list[float] = []
     for n_i, n_h, axis in ((image[0], heatmap[0], "width"), (image[1], heatmap[1], "height")):

@@ -194,7 +194,9 @@ def _kept(xp: Any, target: Array, weights: Array | None) -> Array:
 
 def _check_points(pred: Array, target: Array, weights: Array | None, normalizer: Any, eyes: Any) -> tuple[Any, Any]:
     """nme's and pck's checks: ``(xp, indices)``, the eye indices a named normalizer reads."""
-    given = normalizer if _xp.is_array(normalizer) else None  # an array of distances shares the namespace
+    # an array of distances shares the namespace (a name is not asked: is_array's check would be
+    # traced by torch.compile, with a warning)
+    given = None if isinstance(normalizer, str) or not _xp.is_array(normalizer) else normalizer
     xp = _xp.namespace(pred=pred, target=target, weights=weights, normalizer=given)
     check.coords(xp, pred, "pred")
     check.coords(xp, target, "target")
