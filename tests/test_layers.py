@@ -177,3 +177,13 @@ def test_landmark_indices_follow_one_rule():
     )
     with pytest.raises(TypeError, match=r"boundaries\[0\] must hold int landmark indices"):
         lc.encode_boundaries(np.zeros((3, 2)), heatmap_size=(8, 8), boundaries=[(0, 1.0)])
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.float16, np.float32, np.float64, np.longdouble, np.int8, np.uint16, np.int64, np.bool_, np.complex64]
+)
+@pytest.mark.parametrize("kinds", [("real floating",), ("integral",), ("bool",), ("numeric",), ("integral", "bool")])
+def test_numpy_dtype_kinds_equal_isdtype(dtype, kinds):
+    """_validation.is_dtype's NumPy fast path (dtype.kind letters) answers as numpy.isdtype."""
+    x = np.zeros(2, dtype=dtype)
+    assert _validation.is_dtype(np, x, kinds) == any(np.isdtype(x.dtype, k) for k in kinds)

@@ -52,19 +52,22 @@ def argmax_coords(xp: Any, heatmaps: Array, *, refine: str) -> _common.DecodedLa
     flat, index, scores = _common.locate_maximum(xp, heatmaps)
     h, w = heatmaps.shape[-2:]
     x, y = _common.unravel(xp, index[..., 0], w, heatmaps.dtype)
+    coords = xp.stack([x, y], axis=-1)
     if refine == "quarter":
-        x = x + _quarter_shift(xp, flat, index, x, w, 1)
-        y = y + _quarter_shift(xp, flat, index, y, h, w)
-    return _common.DecodedLandmarks(xp.stack([x, y], axis=-1), scores)
+        coords = coords + _quarter_shift(xp, flat, index, coords, w, h)
+    return _common.DecodedLandmarks(coords, scores)
 
 
-def _quarter_shift(xp: Any, flat: Array, index: Array, pos: Array, n: int, step: int) -> Array:
-    """0.25 * sign(next - previous) along one axis (flat stride ``step``, length ``n``); 0 on its ends."""
+def _quarter_shift(xp: Any, flat: Array, index: Array, coords: Array, w: int, h: int) -> Array:
+    """``0.25 * sign(next - previous)`` per axis, ``(..., K, 2)``; 0 on an axis's ends. The four
+    neighbours in one gather (x: flat strides +1, -1; y: +W, -W)."""
     last = flat.shape[-1] - 1
-    after = _xp.take_along_last(xp, flat, xp.clip(index + step, 0, last))[..., 0]
-    before = _xp.take_along_last(xp, flat, xp.clip(index - step, 0, last))[..., 0]
-    inner = (pos > 0) & (pos < n - 1)
+    dev = _xp.device(flat)
+    steps = xp.asarray([1, w, -1, -w], dtype=index.dtype, device=dev)
+    near = _xp.take_along_last(xp, flat, xp.clip(index + steps, 0, last))  # (..., K, 4)
+    after, before = near[..., 0:2], near[..., 2:4]
+    inner = (coords > 0) & (coords < xp.asarray([w - 1, h - 1], dtype=coords.dtype, device=dev))
     # Compared, not subtracted: equal infinite neighbours (-inf on both sides of a log one-hot
     # map's peak) give no shift, where sign(-inf - -inf) would be NaN.
     sign = xp.astype(after > before, flat.dtype) - xp.astype(after < before, flat.dtype)
-    return xp.where(inner, 0.25 * sign, xp.zeros((), dtype=flat.dtype, device=_xp.device(flat)))
+    return xp.where(inner, 0.25 * sign, xp.zeros((), dtype=flat.dtype, device=dev))
