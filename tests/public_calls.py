@@ -54,6 +54,7 @@ INPUTS["udp_offsets"] = _rng.normal(size=(2, 6, 2, 12, 16))  # UDP combined x/y 
 INPUTS["labels"] = _rng.random((2, 6, 2))  # regression labels (x / W, y / H)
 INPUTS["labels_rle"] = _rng.random((2, 6, 4))  # with RLE's (sigma_x, sigma_y)
 INPUTS["errors"] = INPUTS["maps"] * 8  # coordinate-scale errors for Wing and Soft Wing
+INPUTS["probabilities"] = INPUTS["maps"] / INPUTS["maps"].sum(axis=(-2, -1), keepdims=True)  # maps summing to 1: DSNT
 CHAINS = ((0, 1, 2, 3), (3, 4, 5))  # two boundary chains sharing landmark 3
 TABLE = _table  # NumPy; the calls that need it on a device build it from a["mean_shape"] or pass it as is
 
@@ -229,6 +230,20 @@ CALLS = {
     "soft_wing_loss": ("soft_wing_loss", lambda a: lc.soft_wing_loss(a["errors"], a["target"], reduction="none")),
     "star_loss": ("star_loss", lambda a: lc.star_loss(a["maps"], a["coords"], weights=a["weights"])),
     "star_loss_l1_none": ("star_loss", lambda a: lc.star_loss(a["maps"], a["coords"], distance="l1", reduction="none")),
+    "dsnt_regularization": (
+        "dsnt_regularization",
+        lambda a: lc.dsnt_regularization(a["probabilities"], a["coords"], sigma=1.5, weights=a["weights"]),
+    ),
+    "dsnt_regularization_kl_none": (
+        "dsnt_regularization",
+        lambda a: lc.dsnt_regularization(a["probabilities"], a["coords"], sigma=1.5, divergence="kl", reduction="none"),
+    ),
+    "dsnt_regularization_variance": (
+        "dsnt_regularization",
+        lambda a: lc.dsnt_regularization(
+            a["probabilities"], a["coords"], sigma=1.5, divergence="variance", reduction="sum"
+        ),
+    ),
     "heatmap_moments": ("heatmap_moments", lambda a: lc.heatmap_moments(a["maps"])),
     "eigh_2x2": ("eigh_2x2", lambda a: lc.eigh_2x2(a["matrices"])),
     "encode_boundaries": (

@@ -59,6 +59,8 @@ NOT_PER_LANDMARK = {
     "encode_boundaries",
     "encode_boundaries_split",
     "star_loss",
+    "dsnt_regularization",
+    "dsnt_regularization_variance",
     "coordinate_channels",
     "codec.pipnet.encode",
     "codec.pipnet.decode",
@@ -364,6 +366,10 @@ OPTION_CALLS = {
     "weighted_loss_map": (["target"], dict(threshold=0.2, foreground_weight=10.0, kernel_size=3)),
     "star_loss": (["maps", "coords"], dict(omega=1.0, distance="smooth_l1", epsilon=1e-5, reduction="mean")),
     "heatmap_moments": (["maps"], dict(normalize=True)),
+    "dsnt_regularization": (
+        ["probabilities", "coords"],
+        dict(sigma=1.5, divergence="js", weights=None, reduction="mean"),
+    ),
     "encode_boundaries": (
         ["coords"],
         dict(heatmap_size=(16, 12), boundaries=((0, 1, 2, 3), (3, 4, 5)), sigma=1.0, truncate=3.0, per_chain=False),

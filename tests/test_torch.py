@@ -171,6 +171,20 @@ GRADCHECK = {
         lambda c: lc.encode_boundaries(c, heatmap_size=(9, 7), boundaries=((0, 1, 2),), sigma=1.5, truncate=10.0)[0],
     ),
     "heatmap_moments": (("maps",), lambda m: lc.heatmap_moments(m)),
+    "dsnt_regularization_js": (
+        ("maps", "coords"),
+        lambda m, c: lc.dsnt_regularization(m / m.sum((-2, -1), keepdim=True), c, sigma=1.5, reduction="none"),
+    ),
+    "dsnt_regularization_kl": (
+        ("maps", "coords"),
+        lambda m, c: lc.dsnt_regularization(m / m.sum((-2, -1), keepdim=True), c, sigma=1.5, divergence="kl"),
+    ),
+    "dsnt_regularization_variance": (
+        ("maps",),
+        lambda m: lc.dsnt_regularization(
+            m / m.sum((-2, -1), keepdim=True), torch.zeros(2, 3, 2, dtype=m.dtype), sigma=1.5, divergence="variance"
+        ),
+    ),
 }
 
 
@@ -240,6 +254,7 @@ modules = [
     (lct.CodecDecoder(public_calls.CODECS["simcc"]), (a["x_labels"], a["y_labels"])),
     (lct.AdaptiveWingLoss(weighted_loss_map=True), (a["maps"], a["target"])),
     (lct.STARLoss(distance="l1"), (a["maps"], a["coords"])),
+    (lct.DSNTRegularization(sigma=1.5, divergence="kl"), (a["maps"], a["coords"])),
     (lct.CoordConv2d(6, 3, 3, padding=1, with_r=True, with_boundary=True), (a["maps"], a["boundary"])),
 ]
 for module, args in modules[shard::shards]:

@@ -23,7 +23,7 @@ from .coords import flip_horizontal, heatmap_to_image, image_to_heatmap, in_heat
 from .dark import decode_dark
 from .gaussian import encode_gaussian
 from .layouts import MEAN_SHAPES, POSE_LAYOUTS, PoseLayout, mean_shape, pose_layout
-from .losses import adaptive_wing_loss, soft_wing_loss, star_loss, weighted_loss_map, wing_loss
+from .losses import adaptive_wing_loss, dsnt_regularization, soft_wing_loss, star_loss, weighted_loss_map, wing_loss
 from .moments import Eigh2x2, HeatmapMoments, eigh_2x2, heatmap_moments
 from .pipnet import PIPNetNeighbors, PIPNetTargets, decode_pipnet, encode_pipnet, pipnet_loss, pipnet_neighbors
 from .regression import RegressionTargets, decode_regression, encode_regression
@@ -65,6 +65,7 @@ __all__ = [
     "decode_soft_argmax",
     "decode_udp",
     "decode_udp_combined",
+    "dsnt_regularization",
     "eigh_2x2",
     "encode_boundaries",
     "encode_gaussian",

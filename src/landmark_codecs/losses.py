@@ -1,4 +1,5 @@
-"""Wing, Adaptive Wing (with its weighted loss map) and Soft Wing losses, on every array backend.
+"""Wing, Adaptive Wing (with its weighted loss map) and Soft Wing losses, on every array backend;
+STAR's and DSNT's per-landmark losses on heatmaps beside them.
 
 All three are elementwise functions of the error ``d = pred - target``, reduced as asked. Each
 piecewise formula is written as ``f(min(|d|, b)) + g(max(|d| - b, 0))`` around its breakpoint
@@ -49,8 +50,9 @@ from ._xp import Array
 
 Reduction = Literal["mean", "sum", "none"]
 
-__all__ = ["adaptive_wing_loss", "soft_wing_loss", "star_loss", "weighted_loss_map", "wing_loss"]
+__all__ = ["adaptive_wing_loss", "dsnt_regularization", "soft_wing_loss", "star_loss", "weighted_loss_map", "wing_loss"]
 StarDistance = Literal["smooth_l1", "l1", "l2", "wing"]
+Divergence = Literal["js", "kl", "variance"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -359,6 +361,135 @@ def _star(
     if keep is None:
         return xp.sum(loss) / max(math.prod(shape), 1)
     return _common.weighted_mean(xp, xp.sum(loss), xp.sum(xp.broadcast_to(m, shape)))
+
+
+# Added inside DSNT's logarithms and to the target's normalizer, as dsntnn does: on a large map a
+# float32 Gaussian underflows to 0 where a softmax is still positive, and log(0) is -inf.
+_DSNT_EPS = 1e-24
+
+
+@_xp.non_finite_settled
+def dsnt_regularization(
+    heatmaps: Array,
+    coords: Array,
+    /,
+    *,
+    sigma: float,
+    divergence: Divergence = "js",
+    weights: Array | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
+    """DSNT's heatmap regularizers (Nibali et al., "Numerical Coordinate Regression with
+    Convolutional Neural Networks", 2018): each normalized heatmap against a Gaussian of ``sigma``
+    heatmap pixels at the landmark, as dsntnn's ``js_reg_losses``, ``kl_reg_losses`` and
+    ``variance_reg_losses`` compute them.
+
+    With ``p`` the map (a probability map: a softmax's output, summing to 1) and
+    ``q_ij = g_ij / (sum g + 1e-24)``, ``g_ij = exp(-((j - x)^2 + (i - y)^2) / (2 sigma^2))``
+    (the sampled Gaussian at ``(x, y)``, normalized):
+
+    - ``"kl"``: ``KL(p || q) = sum p (log(p + 1e-24) - log(q + 1e-24))``;
+    - ``"js"``: ``(KL(p || m) + KL(q || m)) / 2`` with ``m = (p + q) / 2``: symmetric, at most
+      ``log 2``, finite however far apart the two are (the paper's choice);
+    - ``"variance"``: ``(var_x - sigma^2)^2 + (var_y - sigma^2)^2``, the map's variance per axis
+      in heatmap pixels (``var_x = sum p (j - mean_x)^2``, ``mean_x = sum p j``): the map's spread
+      only, not where it is (dsntnn's version of the paper's, in pixel units).
+
+    The ``1e-24`` is dsntnn's: without it a float32 Gaussian, which underflows to 0 some 14
+    sigma from its centre while a softmax is still positive there, would make KL infinite.
+
+    Args:
+        heatmaps: ``(..., K, H, W)`` real floating probability maps (each summing to 1).
+        coords: ``(..., K, 2)`` target ``(x, y)`` in heatmap pixels (the divergences; the
+            variance regularizer reads only their shape).
+        sigma: the target Gaussian's standard deviation in heatmap pixels.
+        divergence: ``"js"``, ``"kl"`` or ``"variance"``.
+        weights: optional ``(..., K)`` non-negative weights (a negative or NaN one counts as
+            0); a landmark with weight 0 contributes nothing, whatever its map or coordinates
+            hold (NaN included).
+        reduction: ``"none"`` gives the per-landmark value ``(..., K)`` (times ``weights``);
+            ``"sum"`` its sum; ``"mean"`` that sum over the weights' sum (over ``...*K`` without
+            weights), as dsntnn's ``average_loss``. All-zero weights give 0.
+
+    Returns:
+        The loss in the promoted dtype of ``heatmaps`` and ``coords``, on their device.
+
+    Convention:
+        ``coords`` in heatmap pixels, integers at pixel centres, ``(x, y)`` order. dsntnn's
+        normalized coordinates are the same points: ``x_n = (2 x + 1) / W - 1``.
+
+    >>> import numpy as np
+    >>> maps = np.zeros((1, 5, 5)); maps[0, 2, 1] = maps[0, 2, 3] = 0.5   # var_x = 1, var_y = 0
+    >>> float(dsnt_regularization(maps, np.array([[2.0, 2.0]]), sigma=1.0, divergence="variance"))
+    1.0
+    """
+    check.choice(reduction, "reduction", _REDUCTIONS)
+    check.choice(divergence, "divergence", ("js", "kl", "variance"))
+    sigma = check.sigma(sigma)
+    xp = _xp.namespace(heatmaps=heatmaps, coords=coords, weights=weights)
+    check.heatmaps(xp, heatmaps)
+    check.coords(xp, coords)
+    check.same_shape(coords, (*heatmaps.shape[:-2], 2), "coords", "heatmaps.shape[:-2] + (2,), one (x, y) per map")
+    if weights is not None:
+        check.numeric(xp, weights, "weights")
+        check.broadcasts_to(weights, tuple(coords.shape[:-1]), "weights", "coords.shape[:-1], one weight per landmark")
+    options = {"sigma": sigma, "divergence": divergence, "reduction": reduction}
+    return _xp.in_float32(xp, _dsnt, heatmaps, coords, weights=weights, **options)
+
+
+def _dsnt(
+    xp: Any, heatmaps: Array, coords: Array, *, weights: Array | None, sigma: float, divergence: str, reduction: str
+) -> Array:
+    """Kernel of :func:`dsnt_regularization` (inputs checked)."""
+    h, w = heatmaps.shape[-2:]
+    out_dtype = xp.result_type(heatmaps.dtype, coords.dtype)
+    p = heatmaps if heatmaps.dtype == out_dtype else xp.astype(heatmaps, out_dtype)
+    gt = coords if coords.dtype == out_dtype else xp.astype(coords, out_dtype)
+    shape = tuple(gt.shape[:-1])
+    keep = m = None
+    zero = xp.zeros((), dtype=out_dtype, device=_xp.device(p))
+    if weights is not None:
+        m = weights if weights.dtype == out_dtype else xp.astype(weights, out_dtype)
+        keep = _xp.marked(xp, m)  # the one weights rule: > 0
+        m = xp.where(keep, m, zero)
+        # a masked landmark's NaN map or coordinates must not reach the sums or their gradients
+        p = xp.where(keep[..., None, None], p, zero)
+        gt = xp.where(keep[..., None], gt, zero)
+    if divergence == "variance":
+        col, row = xp.sum(p, axis=-2), xp.sum(p, axis=-1)  # (..., K, W), (..., K, H): the marginals
+        gx, gy = _common.grid(xp, w, p), _common.grid(xp, h, p)
+        mx, my = xp.sum(col * gx, axis=-1), xp.sum(row * gy, axis=-1)
+        dx, dy = gx - mx[..., None], gy - my[..., None]
+        vx, vy = xp.sum(col * dx * dx, axis=-1), xp.sum(row * dy * dy, axis=-1)
+        s2 = sigma * sigma
+        loss = (vx - s2) ** 2 + (vy - s2) ** 2
+    else:
+        # the sampled Gaussian, separable, without flushing (dsntnn's exp): exp(-d^2 / 2 sigma^2)
+        dx = _common.grid(xp, w, p) - gt[..., 0:1]
+        dy = _common.grid(xp, h, p) - gt[..., 1:2]
+        k = -0.5 / (sigma * sigma)
+        px, py = xp.exp(dx * dx * k), xp.exp(dy * dy * k)
+        total = xp.sum(px, axis=-1) * xp.sum(py, axis=-1) + _DSNT_EPS
+        q = py[..., :, None] * px[..., None, :] / total[..., None, None]
+        if divergence == "kl":
+            loss = _kl_divergence(xp, p, q)
+        else:
+            mid = 0.5 * (p + q)
+            loss = 0.5 * _kl_divergence(xp, p, mid) + 0.5 * _kl_divergence(xp, q, mid)
+    if keep is not None:
+        loss = xp.where(keep, loss, zero) * m
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return xp.sum(loss)
+    if m is None:
+        return xp.sum(loss) / max(math.prod(shape), 1)
+    return _common.weighted_mean(xp, xp.sum(loss), xp.sum(xp.broadcast_to(m, shape)))
+
+
+def _kl_divergence(xp: Any, p: Array, q: Array) -> Array:
+    """``sum p (log(p + eps) - log(q + eps))`` over each ``(H, W)`` map (dsntnn's ``_kl``)."""
+    return xp.sum(p * (xp.log(p + _DSNT_EPS) - xp.log(q + _DSNT_EPS)), axis=(-2, -1))
 
 
 # --- the formulas: each as a plain value (autograd differentiates it) and as value + slope ---

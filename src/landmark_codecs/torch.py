@@ -49,6 +49,7 @@ __all__ = [
     "ArgmaxDecoder",
     "CodecDecoder",
     "CoordConv2d",
+    "DSNTRegularization",
     "DarkDecoder",
     "PIPNetDecoder",
     "PIPNetLoss",
@@ -513,6 +514,29 @@ class STARLoss(_FunctionModule):
         self, heatmaps: torch.Tensor, coords: torch.Tensor, weights: torch.Tensor | None = None
     ) -> torch.Tensor:
         return losses.star_loss(heatmaps, coords, weights=weights, **self.options)
+
+
+class DSNTRegularization(_FunctionModule):
+    """:func:`landmark_codecs.dsnt_regularization` as a Module (dsntnn's ``js_reg_losses``,
+    ``kl_reg_losses``, ``variance_reg_losses``, reduced as its ``average_loss``).
+
+    ``forward(heatmaps, coords, weights=None)``: ``(..., K, H, W)`` probability maps and
+    ``(..., K, 2)`` targets in heatmap pixels; shapes and conventions as the function. The options
+    are checked at construction.
+
+    >>> maps = torch.zeros(1, 5, 5); maps[0, 2, 1] = maps[0, 2, 3] = 0.5
+    >>> DSNTRegularization(sigma=1.0, divergence="variance")(maps, torch.tensor([[2.0, 2.0]])).item()
+    1.0
+    """
+
+    def __init__(self, *, sigma: float, divergence: losses.Divergence = "js", reduction: Reduction = "mean") -> None:
+        super().__init__(sigma=sigma, divergence=divergence, reduction=reduction)
+        losses.dsnt_regularization(torch.ones(1, 2, 2) / 4, torch.zeros(1, 2), **self.options)
+
+    def forward(
+        self, heatmaps: torch.Tensor, coords: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return losses.dsnt_regularization(heatmaps, coords, weights=weights, **self.options)
 
 
 class CoordConv2d(nn.Conv2d):
