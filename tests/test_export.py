@@ -169,3 +169,55 @@ def test_onnx_runtime_equals_eager_at_two_batch_sizes(name, tmp_path: pathlib.Pa
         batch = _batch(args, n)
         got = session.run(None, {i.name: t.numpy() for i, t in zip(session.get_inputs(), batch)})
         _assert_close_to_eager(got, module(*batch), f"{name} at batch {n}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CODEC_NAMES)
+def test_onnx_runtime_float16_maps_decode_as_float32_rounded_once(name, tmp_path: pathlib.Path):
+    """Half precision in a deployed graph (mmpose #2579, #2789: RTMPose under TensorRT FP16): each
+    codec's exported decoder fed float16 outputs computes in float32 (the library's 16-bit policy,
+    in the graph as Cast nodes around the float32 computation, so ONNX Runtime's CPU provider needs
+    no float16 kernel but the casts) and returns the float32 decode of the same float16-rounded
+    outputs, rounded once to float16: within one float16 ulp of it. (A float16 coordinate cannot
+    be closer than half an ulp, 0.0078 px at 8-16 px, so "within 1e-3 px" can only hold for a
+    float32 output: the float32 decode here is that, and the float16 result is it rounded.)"""
+    pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript (the test extra)")
+    ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime runs the graph (the test extra)")
+    onnx = pytest.importorskip("onnx")
+    codec = _codec(name)
+    module = lct.CodecDecoder(codec)
+    args = tuple(a.half() for a in _codec_outputs(codec))
+    path = tmp_path / "decoder16.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, str(path), dynamo=True, dynamic_shapes=_dynamic(module, args), verbose=False)
+    graph = onnx.load(str(path)).graph
+    assert {i.type.tensor_type.elem_type for i in graph.input} == {onnx.TensorProto.FLOAT16}
+    assert any(n.op_type == "Cast" for n in graph.node)  # up to float32 first
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for n in (1, 3):
+        batch = _batch(args, n)
+        got = session.run(None, {i.name: t.numpy() for i, t in zip(session.get_inputs(), batch)})
+        want = module(*(t.float() for t in batch))  # the float32 decode of the float16-rounded outputs
+        tied = _topk_ties(codec, batch[0])
+        for g, w in zip(got, want):
+            w = w.detach().numpy()
+            if tied.any():  # which of equal values at the top-k boundary is taken is the backend's
+                assert tied.mean() < 0.25 and np.isfinite(g[~tied]).all(), name
+                g, w = g[~tied], w[~tied]
+            assert g.dtype == np.float16 and g.shape == w.shape, (name, g.dtype, g.shape)
+            assert (np.isnan(g) == np.isnan(w)).all(), name
+            ulp = np.spacing(np.abs(w).astype(np.float16)).astype(np.float32)
+            np.testing.assert_array_less(
+                np.abs(g.astype(np.float32) - w), ulp * 1.0001 + 1e-7, err_msg=f"{name} at {n}"
+            )
+
+
+def _topk_ties(codec: lc.Codec, maps: torch.Tensor) -> np.ndarray:
+    """``(..., K)``: H3R's top-k set is ambiguous there (its k-th and (k+1)-th values tie, as
+    float16 rounding makes likely): decode_randomized_rounding leaves the pick to the backend."""
+    if codec.name != "h3r" or codec.options["activation"] != "topk":
+        return np.zeros(maps.shape[:-2], dtype=bool)
+    k = codec.options["top_k"]
+    flat = -np.sort(-maps.float().numpy().reshape(*maps.shape[:-2], -1), axis=-1)
+    return flat[..., k - 1] == flat[..., k]
