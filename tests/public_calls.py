@@ -69,6 +69,7 @@ CODECS = {
     "simcc": lc.get_codec("simcc", image_size=(32, 24), sigma=2.0, **_QUIET),
     "h3r": lc.get_codec("h3r", image_size=IMAGE, heatmap_size=SIZE, expected=True, logits=False, **_QUIET),
     "soft_argmax": lc.get_codec("soft_argmax", image_size=IMAGE, heatmap_size=SIZE, logits=True, **_QUIET),
+    "local_soft_argmax": lc.get_codec("local_soft_argmax", image_size=IMAGE, heatmap_size=SIZE, logits=False, **_QUIET),
     "pipnet": lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=GRID, neighbors=_table, **_QUIET),
     "udp_combined": lc.get_codec(
         "udp_combined", image_size=IMAGE, heatmap_size=SIZE, radius=2.0, kernel_size=11, **_QUIET
@@ -305,6 +306,19 @@ CALLS = {
     "codec.h3r.encode": ("get_codec", lambda a: CODECS["h3r"].encode(a["coords_image"], weights=a["weights"])),
     "codec.h3r.decode": ("get_codec", lambda a: CODECS["h3r"].decode(a["maps"])),
     "codec.soft_argmax.decode": ("get_codec", lambda a: CODECS["soft_argmax"].decode(a["maps"])),
+    "codec.local_soft_argmax.encode": (
+        "get_codec",
+        lambda a: CODECS["local_soft_argmax"].encode(a["coords_image"], weights=a["weights"]),
+    ),
+    "codec.local_soft_argmax.decode": ("get_codec", lambda a: CODECS["local_soft_argmax"].decode(a["maps"])),
+    "decode_local_soft_argmax": (
+        "decode_local_soft_argmax",
+        lambda a: lc.decode_local_soft_argmax(a["maps"], logits=True, window_size=3, beta=2.0),
+    ),
+    "decode_local_soft_argmax_exact": (
+        "decode_local_soft_argmax",
+        lambda a: lc.decode_local_soft_argmax(a["maps"], logits=False, sigma=1.5),
+    ),
     "codec.udp_combined.encode": (
         "get_codec",
         lambda a: CODECS["udp_combined"].encode(a["coords_image"], weights=a["weights"]),

@@ -57,7 +57,17 @@ BOUNDS = {
     "megvii": 0.5 * STRIDE,  # the target sits at the pixel holding the keypoint
     "h3r": STRIDE,  # sampled: one of the <= 4 neighbouring pixels
 }
-EXACT = ("dark", "udp", "udp_combined", "simcc", "soft_argmax", "regression", "pipnet", "h3r_expected")
+EXACT = (
+    "dark",
+    "udp",
+    "udp_combined",
+    "simcc",
+    "soft_argmax",
+    "regression",
+    "pipnet",
+    "h3r_expected",
+    "local_soft_argmax",
+)
 
 
 def _rounding(dtype) -> float:
@@ -213,6 +223,7 @@ def test_codec_names_are_the_registry_and_each_builds_with_defaults():
         "soft_argmax",
         "regression",
         "pipnet",
+        "local_soft_argmax",
     )
     for name in lc.codec_names():
         c = codec(name)
@@ -365,11 +376,13 @@ _CODEC_FUNCTIONS = {
     "soft_argmax": ("encode_soft_argmax", "decode_soft_argmax"),
     "regression": ("encode_regression", "decode_regression"),
     "pipnet": ("pipnet_neighbors", "encode_pipnet", "decode_pipnet"),
+    "local_soft_argmax": ("encode_gaussian", "decode_local_soft_argmax"),
 }
 _CODEC_OWN_DEFAULTS = {
     ("argmax", "rounding"): "the vanilla codec: its target sits on the rounded pixel",
     ("quarter", "rounding"): "mmpose's MSRAHeatmap: the rounded pixel",
     ("simcc", "sigma"): "decode_simcc's None means 'give it': the codec gives its own to both sides",
+    ("local_soft_argmax", "sigma"): "the target's sigma, which exact=True inverts (the decoder's None: the plain mean)",
 }
 
 

@@ -38,6 +38,7 @@ def _codec(name: str) -> lc.Codec:
         "soft_argmax": dict(logits=True, debias=True),
         "regression": {},
         "pipnet": dict(mean_shape=INPUTS["mean_shape"], num_neighbors=3),
+        "local_soft_argmax": dict(logits=True),
     }[name]
     sizes = {"image_size": IMAGE}
     if name not in ("simcc", "regression"):
@@ -52,7 +53,7 @@ def _codec_outputs(codec: lc.Codec) -> tuple[torch.Tensor, ...]:
     keypoints = rng.uniform([2, 2], [IMAGE[0] - 3, IMAGE[1] - 3], (2, 6, 2))
     outputs = codec.encode(keypoints).outputs
     noisy = [o + 0.01 * rng.random(o.shape) for o in outputs]
-    if codec.name == "soft_argmax":
+    if codec.name in ("soft_argmax", "local_soft_argmax"):
         noisy = [np.log(o) for o in noisy]
     return tuple(torch.asarray(o, dtype=torch.float32) for o in noisy)
 

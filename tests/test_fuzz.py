@@ -149,6 +149,7 @@ _FAMILY = {
     "h3r": ["encode_randomized_rounding", "decode_randomized_rounding"],
     "soft_argmax": ["encode_soft_argmax", "decode_soft_argmax"],
     "pipnet": ["encode_pipnet", "decode_pipnet"],
+    "local_soft_argmax": ["encode_gaussian", "decode_local_soft_argmax"],
 }
 ALSO_CALLED.update(
     {n: ["Codec.encode", "Codec.decode", *_FAMILY[n.split(".")[1]]] for n in CALLS if n.startswith("codec.")}
@@ -352,6 +353,7 @@ OPTION_CALLS = {
     "decode_argmax": (["maps"], dict(refine="quarter")),
     "decode_randomized_rounding": (["maps"], dict(top_k=9, activation="window", window_size=3, logits=False)),
     "decode_soft_argmax": (["maps"], dict(beta=1.0, logits=True, debias=True)),
+    "decode_local_soft_argmax": (["maps"], dict(window_size=5, beta=1.0, logits=False, sigma=1.5)),
     "decode_dark": (["maps"], dict(sigma=1.5, iterations=4, kernel_size=None)),
     "decode_udp": (["maps"], dict(image_size=(64, 48), sigma=1.5, iterations=4, kernel_size=None)),
     "decode_simcc": (

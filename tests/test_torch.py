@@ -306,6 +306,11 @@ DECODER_MODULES = {
         lambda a: lc.decode_soft_argmax(a["maps"], beta=2.0, logits=True, debias=True),
         ("maps",),
     ),
+    "LocalSoftArgmaxDecoder": (
+        lambda: lct.LocalSoftArgmaxDecoder(logits=False, window_size=3, sigma=1.5),
+        lambda a: lc.decode_local_soft_argmax(a["maps"], logits=False, window_size=3, sigma=1.5),
+        ("maps",),
+    ),
     "DarkDecoder": (
         lambda: lct.DarkDecoder(sigma=1.5, iterations=2),
         lambda a: lc.decode_dark(a["maps"], sigma=1.5, iterations=2),

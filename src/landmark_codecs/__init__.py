@@ -29,7 +29,7 @@ from .pipnet import PIPNetNeighbors, PIPNetTargets, decode_pipnet, encode_pipnet
 from .regression import RegressionTargets, decode_regression, encode_regression
 from .rounding import decode_randomized_rounding, encode_randomized_rounding, representable_coords
 from .simcc import SimCCTargets, decode_simcc, encode_simcc, simcc_bins, simcc_visibility
-from .soft_argmax import decode_soft_argmax, encode_soft_argmax
+from .soft_argmax import decode_local_soft_argmax, decode_soft_argmax, encode_soft_argmax
 from .udp import UDPCombinedTargets, decode_udp, decode_udp_combined, encode_udp, encode_udp_combined
 
 __version__ = "0.2.0"
@@ -58,6 +58,7 @@ __all__ = [
     "coordinate_channels",
     "decode_argmax",
     "decode_dark",
+    "decode_local_soft_argmax",
     "decode_pipnet",
     "decode_randomized_rounding",
     "decode_regression",

@@ -58,6 +58,7 @@ __all__ = [
     "EncodedTargets",
     "H3RCodec",
     "LandmarksOutsideWarning",
+    "LocalSoftArgmaxCodec",
     "MegviiCodec",
     "PIPNetCodec",
     "QuarterCodec",
@@ -99,7 +100,7 @@ def codec_names() -> tuple[str, ...]:
     """The names :func:`get_codec` accepts, in registration order.
 
     >>> codec_names()
-    ('argmax', 'quarter', 'dark', 'udp', 'udp_combined', 'megvii', 'simcc', 'h3r', 'soft_argmax', 'regression', 'pipnet')
+    ('argmax', 'quarter', 'dark', 'udp', 'udp_combined', 'megvii', 'simcc', 'h3r', 'soft_argmax', 'regression', 'pipnet', 'local_soft_argmax')
     """
     return tuple(_REGISTRY)
 
@@ -902,3 +903,51 @@ class PIPNetCodec(_HeatmapCodec):
 
     def _decode(self, xp: Any, *outputs: Array, plan: dict[str, Any] | None = None) -> tuple[Array, Array]:
         return self._image(xp, pipnet.pipnet_coords(xp, *outputs, merge=self.merge, **(plan or {})))
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class LocalSoftArgmaxCodec(_HeatmapCodec):
+    """``"local_soft_argmax"``: a sub-pixel Gaussian of ``sigma`` heatmap pixels
+    (:func:`~landmark_codecs.encode_gaussian`) decoded by a softmax over a ``window_size`` window
+    around the maximum (:func:`~landmark_codecs.decode_local_soft_argmax`; Bulat et al., BMVC
+    2021), with ``exact=True`` (the default) the window's truncation inverted for that sigma.
+    ``logits`` is required, as by the decoder: ``False`` decodes the codec's own targets (and
+    any non-negative map), ``True`` a network's logits (the log of the target is then exact).
+    Round trip: exact to float rounding with ``exact=True`` and a window of at least 3; the
+    plain window mean (``exact=False``) is biased towards the window's centre."""
+
+    name: ClassVar[str] = "local_soft_argmax"
+    sigma: float = 1.5
+    window_size: int = 5
+    beta: float = 1.0
+    logits: bool | None = None
+    exact: bool = True
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        _require_logits(self)
+        check.sigma(self.sigma)
+        check.boolean(self.exact, "exact")
+        options = {
+            "window_size": check.odd_size(self.window_size, "window_size", "the window is centred on the maximum"),
+            "beta": check.positive(self.beta, "beta"),
+            "logits": bool(self.logits),
+            "sigma": self.sigma if self.exact else None,
+        }
+        self._local: dict[str, Any]
+        self._set("_local", options)
+
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return gaussian.gaussian_targets(
+            xp,
+            self._heatmap(xp, keypoints),
+            weights=weights,
+            size=self._size,
+            sigma=self.sigma,
+            rounding="none",
+            outside="empty",
+        )
+
+    def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
+        return self._image(xp, soft_argmax.local_soft_argmax_coords(xp, heatmaps, **self._local))

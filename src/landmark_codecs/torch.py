@@ -51,6 +51,7 @@ __all__ = [
     "CoordConv2d",
     "DSNTRegularization",
     "DarkDecoder",
+    "LocalSoftArgmaxDecoder",
     "PIPNetDecoder",
     "PIPNetLoss",
     "RandomizedRoundingDecoder",
@@ -170,6 +171,27 @@ class SoftArgmaxDecoder(_FunctionModule):
 
     def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return soft_argmax.decode_soft_argmax(heatmaps, **self.options)
+
+
+class LocalSoftArgmaxDecoder(_FunctionModule):
+    """:func:`landmark_codecs.decode_local_soft_argmax` as a Module: a softmax over a window
+    around the maximum, with ``sigma`` its truncation inverted.
+
+    ``forward(heatmaps) -> (coords, scores)``: ``(..., K, H, W)`` -> ``(..., K, 2)``, ``(..., K)``;
+    differentiable in ``heatmaps`` within the window.
+
+    >>> import landmark_codecs as lc
+    >>> maps, _ = lc.encode_gaussian(torch.tensor([[0.3, 5.8]], dtype=torch.float64), heatmap_size=(8, 6), sigma=1.5)
+    >>> [round(v, 6) for v in LocalSoftArgmaxDecoder(logits=False, sigma=1.5)(maps)[0][0].tolist()]
+    [0.3, 5.8]
+    """
+
+    def __init__(self, *, logits: bool, window_size: int = 5, beta: float = 1.0, sigma: float | None = None) -> None:
+        super().__init__(window_size=window_size, beta=beta, logits=logits, sigma=sigma)
+        soft_argmax.decode_local_soft_argmax(torch.zeros(1, 1, 1), **self.options)
+
+    def forward(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return soft_argmax.decode_local_soft_argmax(heatmaps, **self.options)
 
 
 class DarkDecoder(_FunctionModule):
