@@ -734,3 +734,13 @@ def test_help_fits_100_columns_shows_every_default_and_names_the_layouts(capsys)
         assert default in flat, default
     for default in ("(default: 256)", "(default: 0)", "(default: numpy)", "(default: argmax, quarter:rounding=none"):
         assert default in flat, default
+
+
+def test_every_default_codec_gets_its_own_colour_and_marker():
+    """The default run draws every codec in a colour and a marker of its own (matplotlib's cycle
+    has ten colours: the eleventh line would repeat the first's)."""
+    from landmark_codecs.bench import _plots
+
+    styles = [_plots.style(i) for i in range(len(bench.DEFAULT_CODECS))]
+    assert len({s["color"] for s in styles}) == len(styles)
+    assert len({(s["linestyle"], s["marker"]) for s in styles}) == len(styles)

@@ -29,13 +29,17 @@ STYLES = (
     ("-.", "*"),
     ("-", "<"),
     ("--", ">"),
+    (":", "h"),
+    ("-.", "d"),
 )
+# matplotlib's ten default colours, then two more: past ten lines its cycle would repeat the first
+COLORS = (*(f"C{i}" for i in range(10)), "black", "goldenrod")
 
 
 def style(i: int) -> dict[str, Any]:
-    """The ``i``-th line's ``linestyle`` and ``marker``."""
+    """The ``i``-th line's ``linestyle``, ``marker`` and ``color`` (distinct for twelve lines)."""
     line, marker = STYLES[i % len(STYLES)]
-    return {"linestyle": line, "marker": marker}
+    return {"linestyle": line, "marker": marker, "color": COLORS[i % len(COLORS)]}
 
 
 def pyplot() -> Any:
