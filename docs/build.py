@@ -122,6 +122,7 @@ API_PAGES = (
     ("landmark_codecs.simcc", "simcc.md", "SimCC"),
     ("landmark_codecs.regression", "regression.md", "Regression"),
     ("landmark_codecs.pipnet", "pipnet.md", "PIPNet"),
+    ("landmark_codecs.locref", "locref.md", "DeepLabCut's location refinement"),
     ("landmark_codecs.losses", "losses.md", "Losses"),
     ("landmark_codecs.boundaries", "boundaries.md", "Boundaries and CoordConv"),
     ("landmark_codecs.moments", "moments.md", "Heatmap moments"),

@@ -70,6 +70,7 @@ CODECS = {
     "h3r": lc.get_codec("h3r", image_size=IMAGE, heatmap_size=SIZE, expected=True, logits=False, **_QUIET),
     "soft_argmax": lc.get_codec("soft_argmax", image_size=IMAGE, heatmap_size=SIZE, logits=True, **_QUIET),
     "local_soft_argmax": lc.get_codec("local_soft_argmax", image_size=IMAGE, heatmap_size=SIZE, logits=False, **_QUIET),
+    "locref": lc.get_codec("locref", image_size=IMAGE, heatmap_size=SIZE, kind="plateau", **_QUIET),
     "pipnet": lc.get_codec("pipnet", image_size=IMAGE, heatmap_size=GRID, neighbors=_table, **_QUIET),
     "udp_combined": lc.get_codec(
         "udp_combined", image_size=IMAGE, heatmap_size=SIZE, radius=2.0, kernel_size=11, **_QUIET
@@ -311,6 +312,17 @@ CALLS = {
         lambda a: CODECS["local_soft_argmax"].encode(a["coords_image"], weights=a["weights"]),
     ),
     "codec.local_soft_argmax.decode": ("get_codec", lambda a: CODECS["local_soft_argmax"].decode(a["maps"])),
+    "encode_locref": (
+        "encode_locref",
+        lambda a: lc.encode_locref(a["coords"], heatmap_size=SIZE, radius=1.5, locref_std=2.0, weights=a["weights"]),
+    ),
+    "encode_locref_plateau": (
+        "encode_locref",
+        lambda a: lc.encode_locref(a["coords"], heatmap_size=SIZE, radius=2.0, locref_std=1.0, kind="plateau"),
+    ),
+    "decode_locref": ("decode_locref", lambda a: lc.decode_locref(a["maps"], a["udp_offsets"], locref_std=2.0)),
+    "codec.locref.encode": ("get_codec", lambda a: CODECS["locref"].encode(a["coords_image"], weights=a["weights"])),
+    "codec.locref.decode": ("get_codec", lambda a: CODECS["locref"].decode(a["maps"], a["udp_offsets"])),
     "decode_local_soft_argmax": (
         "decode_local_soft_argmax",
         lambda a: lc.decode_local_soft_argmax(a["maps"], logits=True, window_size=3, beta=2.0),
@@ -347,6 +359,7 @@ NOT_ARRAY_FUNCTIONS = {
     "PIPNetTargets",
     "UDPCombinedTargets",
     "RegressionTargets",
+    "LocRefTargets",
     "face_boundaries",
     "BoundaryTargets",
     "HeatmapMoments",

@@ -67,6 +67,7 @@ EXACT = (
     "pipnet",
     "h3r_expected",
     "local_soft_argmax",
+    "locref",
 )
 
 
@@ -224,6 +225,7 @@ def test_codec_names_are_the_registry_and_each_builds_with_defaults():
         "regression",
         "pipnet",
         "local_soft_argmax",
+        "locref",
     )
     for name in lc.codec_names():
         c = codec(name)
@@ -377,6 +379,7 @@ _CODEC_FUNCTIONS = {
     "regression": ("encode_regression", "decode_regression"),
     "pipnet": ("pipnet_neighbors", "encode_pipnet", "decode_pipnet"),
     "local_soft_argmax": ("encode_gaussian", "decode_local_soft_argmax"),
+    "locref": ("encode_locref", "decode_locref"),
 }
 _CODEC_OWN_DEFAULTS = {
     ("argmax", "rounding"): "the vanilla codec: its target sits on the rounded pixel",

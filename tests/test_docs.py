@@ -129,6 +129,13 @@ def test_dark_page_example_round_trips():
     np.testing.assert_allclose(scope["simcc_xy"], scope["landmarks_xy"], atol=1e-8)
 
 
+def test_deeplabcut_page_example_prints_what_the_page_says(capsys):
+    page = README.parent / "docs" / "deeplabcut.md"
+    scope = _run_first_example(page)
+    assert f"prints `{capsys.readouterr().out.strip()}`" in page.read_text()
+    assert scope["heatmaps"].shape == (1, 2, 24, 32) and scope["locref"].shape == (1, 2, 2, 24, 32)
+
+
 def test_home_page_example_prints_what_the_page_says(capsys):
     page = README.parent / "docs" / "index.md"
     scope = _run_first_example(page)

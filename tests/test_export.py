@@ -39,6 +39,7 @@ def _codec(name: str) -> lc.Codec:
         "regression": {},
         "pipnet": dict(mean_shape=INPUTS["mean_shape"], num_neighbors=3),
         "local_soft_argmax": dict(logits=True),
+        "locref": dict(kind="plateau"),
     }[name]
     sizes = {"image_size": IMAGE}
     if name not in ("simcc", "regression"):

@@ -150,6 +150,7 @@ _FAMILY = {
     "soft_argmax": ["encode_soft_argmax", "decode_soft_argmax"],
     "pipnet": ["encode_pipnet", "decode_pipnet"],
     "local_soft_argmax": ["encode_gaussian", "decode_local_soft_argmax"],
+    "locref": ["encode_locref", "decode_locref"],
 }
 ALSO_CALLED.update(
     {n: ["Codec.encode", "Codec.decode", *_FAMILY[n.split(".")[1]]] for n in CALLS if n.startswith("codec.")}
@@ -354,6 +355,11 @@ OPTION_CALLS = {
     "decode_randomized_rounding": (["maps"], dict(top_k=9, activation="window", window_size=3, logits=False)),
     "decode_soft_argmax": (["maps"], dict(beta=1.0, logits=True, debias=True)),
     "decode_local_soft_argmax": (["maps"], dict(window_size=5, beta=1.0, logits=False, sigma=1.5)),
+    "encode_locref": (
+        ["coords"],
+        dict(heatmap_size=(16, 12), radius=1.5, locref_std=2.0, kind="gaussian", weights=None),
+    ),
+    "decode_locref": (["maps", "udp_offsets"], dict(locref_std=2.0)),
     "decode_dark": (["maps"], dict(sigma=1.5, iterations=4, kernel_size=None)),
     "decode_udp": (["maps"], dict(image_size=(64, 48), sigma=1.5, iterations=4, kernel_size=None)),
     "decode_simcc": (

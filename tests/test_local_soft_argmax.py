@@ -123,3 +123,11 @@ def test_nan_map_is_isolated_and_degenerate_windows_are_handled():
 def test_bad_options_are_named(kwargs, error, message):
     with pytest.raises(error, match=message):
         lc.decode_local_soft_argmax(np.ones((1, 4, 4)), **{"logits": False, **kwargs})
+
+
+def test_an_all_zero_window_keeps_the_maximum():
+    """A map of zeros (a missing landmark's target) holds no Gaussian to invert: the exact option
+    returns the maximum's pixel, as the plain mean and H3R's decoder do, not a bracket's end."""
+    for sigma in (None, 1.0):
+        got = lc.decode_local_soft_argmax(np.zeros((2, 4, 5)), logits=False, sigma=sigma).coords
+        np.testing.assert_array_equal(got, 0.0)

@@ -23,6 +23,7 @@ from .coords import flip_horizontal, heatmap_to_image, image_to_heatmap, in_heat
 from .dark import decode_dark
 from .gaussian import encode_gaussian
 from .layouts import MEAN_SHAPES, POSE_LAYOUTS, PoseLayout, mean_shape, pose_layout
+from .locref import LocRefTargets, decode_locref, encode_locref
 from .losses import adaptive_wing_loss, dsnt_regularization, soft_wing_loss, star_loss, weighted_loss_map, wing_loss
 from .moments import Eigh2x2, HeatmapMoments, eigh_2x2, heatmap_moments
 from .pipnet import PIPNetNeighbors, PIPNetTargets, decode_pipnet, encode_pipnet, pipnet_loss, pipnet_neighbors
@@ -45,6 +46,7 @@ __all__ = [
     "HeatmapMoments",
     "HeatmapTargets",
     "LandmarksOutsideWarning",
+    "LocRefTargets",
     "PIPNetNeighbors",
     "PIPNetTargets",
     "PoseLayout",
@@ -59,6 +61,7 @@ __all__ = [
     "decode_argmax",
     "decode_dark",
     "decode_local_soft_argmax",
+    "decode_locref",
     "decode_pipnet",
     "decode_randomized_rounding",
     "decode_regression",
@@ -70,6 +73,7 @@ __all__ = [
     "eigh_2x2",
     "encode_boundaries",
     "encode_gaussian",
+    "encode_locref",
     "encode_pipnet",
     "encode_randomized_rounding",
     "encode_regression",

@@ -42,7 +42,21 @@ from typing import Any, ClassVar, Literal, NamedTuple, cast
 
 import numpy as np
 
-from . import _common, _xp, argmax, coords, dark, gaussian, pipnet, regression, rounding, simcc, soft_argmax, udp
+from . import (
+    _common,
+    _xp,
+    argmax,
+    coords,
+    dark,
+    gaussian,
+    locref,
+    pipnet,
+    regression,
+    rounding,
+    simcc,
+    soft_argmax,
+    udp,
+)
 from . import _validation as check
 from ._common import DecodedLandmarks
 from ._xp import Array
@@ -58,6 +72,7 @@ __all__ = [
     "EncodedTargets",
     "H3RCodec",
     "LandmarksOutsideWarning",
+    "LocRefCodec",
     "LocalSoftArgmaxCodec",
     "MegviiCodec",
     "PIPNetCodec",
@@ -100,7 +115,7 @@ def codec_names() -> tuple[str, ...]:
     """The names :func:`get_codec` accepts, in registration order.
 
     >>> codec_names()
-    ('argmax', 'quarter', 'dark', 'udp', 'udp_combined', 'megvii', 'simcc', 'h3r', 'soft_argmax', 'regression', 'pipnet', 'local_soft_argmax')
+    ('argmax', 'quarter', 'dark', 'udp', 'udp_combined', 'megvii', 'simcc', 'h3r', 'soft_argmax', 'regression', 'pipnet', 'local_soft_argmax', 'locref')
     """
     return tuple(_REGISTRY)
 
@@ -172,7 +187,7 @@ class Codec:
         self._check_options()
         # image <-> heatmap, checked once here: encode and decode apply it without checks
         self._transform: coords.Transform  # not a field: set once here (frozen, so through _set)
-        self._set("_transform", coords.scale_offset(self.image_size, self._size, self._convention()))
+        self._set("_transform", self._image_transform())
         # Build once on a tiny probe so bad options fail here, with the function's message.
         probe = self._probe_like(
             np.full((1, self._num_landmarks(), 2), [(w - 1) / 2 for w in self.image_size], dtype=np.float32)
@@ -238,6 +253,14 @@ class Codec:
     def _convention(self) -> coords.Convention:
         return getattr(self, "convention", "pixel_center")
 
+    def _image_transform(self) -> coords.Transform:
+        """Image -> heatmap pixels, per axis ``(scale, offset)``: the codec's convention."""
+        return coords.scale_offset(self.image_size, self._size, self._convention())
+
+    def _inside_image(self, keypoints: Array) -> Array:
+        """``(..., K)``: finite and in the image's valid range, ``[-0.5, W - 0.5)`` per axis."""
+        return _common.inside_map(keypoints, *self.image_size)
+
     # the two calls
 
     def encode(self, keypoints: Array, /, *, weights: Array | None = None, rng: Any = None) -> EncodedTargets:
@@ -260,7 +283,7 @@ class Codec:
             check.numeric(xp, weights, "weights")
             check.same_shape(weights, keypoints.shape[:-1], "weights", "keypoints.shape[:-1], one value per landmark")
         self._check_call(keypoints, rng)
-        inside = _common.inside_map(keypoints, *self.image_size)  # the image's valid range
+        inside = self._inside_image(keypoints)
         if self.on_outside != "ignore":
             self._check_inside(xp, keypoints, weights, inside)
         # Outside the image is weight 0 under every convention (the heatmap's valid range is the
@@ -951,3 +974,54 @@ class LocalSoftArgmaxCodec(_HeatmapCodec):
 
     def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
         return self._image(xp, soft_argmax.local_soft_argmax_coords(xp, heatmaps, **self._local))
+
+
+@_register
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class LocRefCodec(_HeatmapCodec):
+    """``"locref"``: DeepLabCut's score map and location refinement
+    (:func:`~landmark_codecs.encode_locref`, :func:`~landmark_codecs.decode_locref`). Outputs:
+    the score maps ``(..., K, H, W)`` (``kind``: ``"gaussian"`` or ``"plateau"``) and the locref
+    maps ``(..., K, 2, H, W)``; ``radius`` and ``locref_std`` are in heatmap pixels, DeepLabCut's
+    ``pos_dist_thresh`` and ``locref_std`` over the stride (the defaults are its 17 and 7.2801 at
+    stride 8). ``convention="deeplabcut"`` (the default) puts cell ``j``'s centre at image
+    ``x = j * stride + stride / 2``, as DeepLabCut does (its image's valid range is then
+    ``[0, W)``); ``"pixel_center"`` is the library's. Round trip: exact to float rounding for
+    keypoints inside the map."""
+
+    name: ClassVar[str] = "locref"
+    output_names: ClassVar[tuple[str, ...]] = ("heatmaps", "locref")
+    radius: float = 2.125
+    locref_std: float = 0.910
+    kind: locref.LocRefKind = "gaussian"
+    convention: Literal["deeplabcut", "pixel_center"] = "deeplabcut"  # type: ignore[assignment]
+
+    def _check_options(self) -> None:
+        check.choice(self.convention, "convention", ("deeplabcut", "pixel_center"))
+        self._locref: dict[str, Any]
+        self._set("_locref", locref.locref_options(self.radius, self.locref_std, self.kind))
+
+    def _image_transform(self) -> coords.Transform:
+        if self.convention == "pixel_center":
+            return super()._image_transform()
+        (wi, hi), (wh, hh) = self.image_size, self._size
+        return (wh / wi, hh / hi), (-0.5, -0.5)  # x_h = x_i / stride - 1/2: cell j at j * stride + stride / 2
+
+    def _inside_image(self, keypoints: Array) -> Array:
+        if self.convention == "pixel_center":
+            return super()._inside_image(keypoints)
+        return _common.inside_map(keypoints - 0.5, *self.image_size)  # DeepLabCut's grid covers [0, W)
+
+    def _output_layouts(self) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
+        w, h = self._size
+        return (("K, H, W", (None, h, w)), ("K, 2, H, W", (None, 2, h, w)))
+
+    def _checked_outputs(self, xp: Any, outputs: tuple[Array, ...]) -> tuple[Array, ...]:
+        heatmaps, offsets = outputs
+        return locref.check_outputs(xp, heatmaps, offsets)
+
+    def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
+        return locref.locref_targets(xp, self._heatmap(xp, keypoints), weights=weights, size=self._size, **self._locref)
+
+    def _decode(self, xp: Any, heatmaps: Array, offsets: Array) -> tuple[Array, Array]:
+        return self._image(xp, locref.locref_coords(xp, heatmaps, offsets, locref_std=self._locref["locref_std"]))

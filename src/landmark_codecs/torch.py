@@ -35,6 +35,7 @@ from . import (
     codecs,
     coords,
     dark,
+    locref,
     losses,
     pipnet,
     regression,
@@ -51,6 +52,7 @@ __all__ = [
     "CoordConv2d",
     "DSNTRegularization",
     "DarkDecoder",
+    "LocRefDecoder",
     "LocalSoftArgmaxDecoder",
     "PIPNetDecoder",
     "PIPNetLoss",
@@ -181,9 +183,9 @@ class LocalSoftArgmaxDecoder(_FunctionModule):
     differentiable in ``heatmaps`` within the window.
 
     >>> import landmark_codecs as lc
-    >>> maps, _ = lc.encode_gaussian(torch.tensor([[0.3, 5.8]], dtype=torch.float64), heatmap_size=(8, 6), sigma=1.5)
+    >>> maps, _ = lc.encode_gaussian(torch.tensor([[0.3, 4.8]], dtype=torch.float64), heatmap_size=(8, 6), sigma=1.5)
     >>> [round(v, 6) for v in LocalSoftArgmaxDecoder(logits=False, sigma=1.5)(maps)[0][0].tolist()]
-    [0.3, 5.8]
+    [0.3, 4.8]
     """
 
     def __init__(self, *, logits: bool, window_size: int = 5, beta: float = 1.0, sigma: float | None = None) -> None:
@@ -256,6 +258,28 @@ class UDPCombinedDecoder(_FunctionModule):
 
     def forward(self, heatmaps: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return udp.decode_udp_combined(heatmaps, offsets, **self.options)
+
+
+class LocRefDecoder(_FunctionModule):
+    """:func:`landmark_codecs.decode_locref` as a Module: DeepLabCut's score and locref maps to
+    heatmap pixels (``CodecDecoder`` of a ``"locref"`` codec gives image pixels, DeepLabCut's
+    convention included).
+
+    ``forward(heatmaps, locref) -> (coords, scores)``: ``(..., K, H, W)`` and
+    ``(..., K, 2, H, W)`` -> ``(..., K, 2)``, ``(..., K)``.
+
+    >>> import landmark_codecs as lc
+    >>> t = lc.encode_locref(torch.tensor([[2.25, 1.0]], dtype=torch.float64), heatmap_size=(5, 3), radius=1.5, locref_std=2.0)
+    >>> LocRefDecoder(locref_std=2.0)(t.heatmaps, t.locref)[0][0].tolist()
+    [2.25, 1.0]
+    """
+
+    def __init__(self, *, locref_std: float) -> None:
+        super().__init__(locref_std=locref_std)
+        locref.decode_locref(torch.zeros(1, 1, 1), torch.zeros(1, 2, 1, 1), **self.options)
+
+    def forward(self, heatmaps: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return locref.decode_locref(heatmaps, offsets, **self.options)
 
 
 class RegressionDecoder(_FunctionModule):
