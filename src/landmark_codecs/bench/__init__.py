@@ -109,7 +109,7 @@ _FIRST_DEFAULTS = (
     "udp",
 )
 _OTHER_STREAM = len(_FIRST_DEFAULTS)
-_STREAMS = {spec: i for i, spec in enumerate(_FIRST_DEFAULTS)} | {"local_soft_argmax": _OTHER_STREAM + 1}
+_STREAMS = {spec: i for i, spec in enumerate(_FIRST_DEFAULTS)} | {"local_soft_argmax": 11, "locref": 12}
 
 DEFAULT_CODECS: tuple[str, ...] = (
     "argmax",
@@ -123,6 +123,7 @@ DEFAULT_CODECS: tuple[str, ...] = (
     "soft_argmax",
     "pipnet",
     "local_soft_argmax",
+    "locref",
 )
 
 
@@ -133,8 +134,9 @@ def _sigma(size: int, image_size: int, sigma_image: float) -> float:
 def bench_codec(spec: str, *, image_size: int, size: int, sigma: float, neighbors: Any = None) -> Codec:
     """The codec ``spec`` for a ``size x size`` map (bins per axis for SimCC, grid cells for
     PIPNet) of an ``image_size`` crop, with the bench's defaults under the spec's own options:
-    ``sigma`` heatmap px (bins) for the Gaussian codecs, ``logits=True`` for the softmax ones,
-    PIPNet's neighbour table, and no outside-the-image check (the bench clamps)."""
+    ``sigma`` heatmap px (bins) for the Gaussian codecs (for ``locref`` its radius, 1.5 sigma,
+    in the library's pixel convention), ``logits=True`` for the softmax ones, PIPNet's neighbour
+    table, and no outside-the-image check (the bench clamps)."""
     name, options = parse_codec(spec)
     if name == "regression":
         raise ValueError(
@@ -150,6 +152,9 @@ def bench_codec(spec: str, *, image_size: int, size: int, sigma: float, neighbor
     if name == "udp_combined":  # mmpose's disk (radius_factor 0.0546875 of the side) and blur, within the map
         defaults["radius"] = max(1.0, 0.0546875 * size)
         defaults["kernel_size"] = min(23, 2 * size - 1)
+    if name == "locref":  # the bench's crops are in the library's convention; DeepLabCut's sigma rule
+        defaults["convention"] = "pixel_center"
+        defaults["radius"] = 1.5 * sigma  # its std is 2 radius / 3: the other Gaussian codecs' sigma
     if "logits" in fields:
         defaults["logits"] = True
     if name == "simcc":
@@ -176,7 +181,10 @@ def output_kinds(codec: Codec) -> tuple[str, ...]:
         return ("labels", "labels")
     if codec.name == "pipnet":
         return ("map", "cells", "cells")
-    if codec.name == "udp_combined":  # offsets in units of the radius, one draw per map as PIPNet's
+    if codec.name in (
+        "udp_combined",
+        "locref",
+    ):  # offsets in units of the radius (of locref_std), one draw per map as PIPNet's
         return ("map", "cells")
     return ("logits",) if getattr(codec, "logits", False) else ("map",)
 
