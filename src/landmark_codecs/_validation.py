@@ -64,6 +64,22 @@ def indices(values: Any, k: int | None) -> tuple[int, ...]:
     return out
 
 
+def maps_and_offsets(xp: Any, maps: Array, offsets: Array, name: str) -> tuple[Array, Array]:
+    """``(..., K, H, W)`` score maps and their ``(..., K, 2, H, W)`` x/y offset maps (UDP's
+    combined target, DeepLabCut's locref), checked; returned promoted to one dtype."""
+    heatmaps(xp, maps)
+    floating(xp, offsets, name)
+    maps, offsets = promoted(xp, maps, offsets)
+    h, w = maps.shape[-2:]
+    want = (*maps.shape[:-2], 2, h, w)
+    if tuple(offsets.shape) != want:
+        raise ValueError(
+            f"{name} must have shape (..., K, 2, H, W) = {want} for heatmaps of shape {tuple(maps.shape)}, "
+            f"got shape {tuple(offsets.shape)}"
+        )
+    return maps, offsets
+
+
 def size(value: Sequence[int], name: str = "heatmap_size") -> tuple[int, int]:
     """A (width, height) pair of positive Python ints whose product is at most MAX_PIXELS."""
     if isinstance(value, (set, frozenset, dict, str, bytes)):

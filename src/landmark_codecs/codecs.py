@@ -390,6 +390,19 @@ class _HeatmapCodec(Codec):
     def _check_options(self) -> None:
         check.choice(self.convention, "convention", coords.CONVENTIONS)
 
+    def _gaussian(self, xp: Any, keypoints: Array, weights: Array | None, sigma: float, rounding: str) -> Any:
+        """The Gaussian target of ``sigma`` (checked at construction) at the keypoints' heatmap
+        positions: the codecs whose target is :func:`~landmark_codecs.encode_gaussian`'s."""
+        return gaussian.gaussian_targets(
+            xp,
+            self._heatmap(xp, keypoints),
+            weights=weights,
+            size=self._size,
+            sigma=sigma,
+            rounding=rounding,
+            outside="empty",
+        )
+
 
 @_register
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -411,15 +424,7 @@ class ArgmaxCodec(_HeatmapCodec):
         check.choice(self.rounding, "rounding", ("none", "nearest"))
 
     def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
-        return gaussian.gaussian_targets(
-            xp,
-            self._heatmap(xp, keypoints),
-            weights=weights,
-            size=self._size,
-            sigma=self.sigma,
-            rounding=self.rounding,
-            outside="empty",
-        )
+        return self._gaussian(xp, keypoints, weights, self.sigma, self.rounding)
 
     def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
         return self._image(xp, argmax.argmax_coords(xp, heatmaps, refine=self._refine))
@@ -456,15 +461,7 @@ class DarkCodec(_HeatmapCodec):
         self._set("_dark", dark.dark_options(self._size, self.sigma, self.iterations, self.kernel_size))
 
     def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
-        return gaussian.gaussian_targets(
-            xp,
-            self._heatmap(xp, keypoints),
-            weights=weights,
-            size=self._size,
-            sigma=self.sigma,
-            rounding="none",
-            outside="empty",
-        )
+        return self._gaussian(xp, keypoints, weights, self.sigma, "none")
 
     def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
         return self._image(xp, dark.dark_coords(xp, heatmaps, **self._dark))
@@ -579,15 +576,7 @@ class MegviiCodec(_HeatmapCodec):
         return 0.3 * ((self.kernel_size - 1) * 0.5 - 1) + 0.8
 
     def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
-        return gaussian.gaussian_targets(
-            xp,
-            self._heatmap(xp, keypoints),
-            weights=weights,
-            size=self._size,
-            sigma=self.sigma,
-            rounding="nearest",
-            outside="empty",
-        )
+        return self._gaussian(xp, keypoints, weights, self.sigma, "nearest")
 
     def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
         return self._image(xp, dark.dark_coords(xp, heatmaps, **self._dark))
@@ -962,15 +951,7 @@ class LocalSoftArgmaxCodec(_HeatmapCodec):
         self._set("_local", options)
 
     def _encode(self, xp: Any, keypoints: Array, *, weights: Array | None, rng: Any) -> Any:
-        return gaussian.gaussian_targets(
-            xp,
-            self._heatmap(xp, keypoints),
-            weights=weights,
-            size=self._size,
-            sigma=self.sigma,
-            rounding="none",
-            outside="empty",
-        )
+        return self._gaussian(xp, keypoints, weights, self.sigma, "none")
 
     def _decode(self, xp: Any, heatmaps: Array) -> tuple[Array, Array]:
         return self._image(xp, soft_argmax.local_soft_argmax_coords(xp, heatmaps, **self._local))

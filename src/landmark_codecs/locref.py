@@ -173,17 +173,7 @@ def decode_locref(heatmaps: Array, locref: Array, /, *, locref_std: float) -> _c
 def check_outputs(xp: Any, heatmaps: Array, locref: Array) -> tuple[Array, Array]:
     """The boundary's checks of the score and locref maps (``decode_locref``'s and the codec's);
     returns them promoted to one dtype."""
-    check.heatmaps(xp, heatmaps)
-    check.floating(xp, locref, "locref")
-    heatmaps, locref = check.promoted(xp, heatmaps, locref)
-    h, w = heatmaps.shape[-2:]
-    want = (*heatmaps.shape[:-2], 2, h, w)
-    if tuple(locref.shape) != want:
-        raise ValueError(
-            f"locref must have shape (..., K, 2, H, W) = {want} for heatmaps of shape {tuple(heatmaps.shape)}, "
-            f"got shape {tuple(locref.shape)}"
-        )
-    return heatmaps, locref
+    return check.maps_and_offsets(xp, heatmaps, locref, "locref")
 
 
 def locref_coords(xp: Any, heatmaps: Array, locref: Array, *, locref_std: float) -> _common.DecodedLandmarks:

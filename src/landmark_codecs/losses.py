@@ -302,18 +302,8 @@ def _star(
 ) -> Array:
     """Kernel of :func:`star_loss` (inputs checked)."""
     h, w = heatmaps.shape[-2:]
-    out_dtype = xp.result_type(heatmaps.dtype, coords.dtype)
-    maps = heatmaps if heatmaps.dtype == out_dtype else xp.astype(heatmaps, out_dtype)
-    gt = coords if coords.dtype == out_dtype else xp.astype(coords, out_dtype)
-    shape = tuple(gt.shape[:-1])
-    keep = None
-    if weights is not None:
-        m = weights if weights.dtype == out_dtype else xp.astype(weights, out_dtype)
-        keep = _xp.marked(xp, m)  # the one weights rule: > 0
-        m = xp.where(keep, m, xp.zeros((), dtype=out_dtype, device=_xp.device(m)))  # negative, NaN: 0
-        # a masked landmark's NaN map or coordinates must not reach the sums or their gradients
-        maps = xp.where(keep[..., None, None], maps, xp.zeros((), dtype=out_dtype, device=_xp.device(maps)))
-        gt = xp.where(keep[..., None], gt, xp.zeros((), dtype=out_dtype, device=_xp.device(gt)))
+    maps, gt, keep, m = _landmark_maps(xp, heatmaps, coords, weights)
+    out_dtype = maps.dtype
     # Divided by its maximum above 1 (STAR does not depend on the scale there: the sum exceeds the
     # floor), so that neither the sums nor the squares of a map near the float maximum overflow.
     maps = _common.at_most_one(xp, maps)
@@ -352,15 +342,39 @@ def _star(
                 wo, we = _STAR_WING_OMEGA, _STAR_WING_EPSILON
                 dist = _wing_of_abs(xp, norm, wo, we)
     loss = dist + omega * moments.absolute_eigenvalue_sum(xp, cov)
+    return _reduce_landmarks(xp, loss, keep, m, reduction)
+
+
+def _landmark_maps(
+    xp: Any, heatmaps: Array, coords: Array, weights: Array | None
+) -> tuple[Array, Array, Array | None, Array | None]:
+    """A per-landmark heatmap loss's inputs (STAR, DSNT): maps and coordinates in their promoted
+    dtype, and with weights the kept landmarks (``_xp.marked``) and the weights (0 elsewhere); a
+    masked landmark's maps and coordinates are 0, so its NaN reaches neither sums nor gradients."""
+    out_dtype = xp.result_type(heatmaps.dtype, coords.dtype)
+    maps = heatmaps if heatmaps.dtype == out_dtype else xp.astype(heatmaps, out_dtype)
+    gt = coords if coords.dtype == out_dtype else xp.astype(coords, out_dtype)
+    if weights is None:
+        return maps, gt, None, None
+    zero = xp.zeros((), dtype=out_dtype, device=_xp.device(maps))
+    m = weights if weights.dtype == out_dtype else xp.astype(weights, out_dtype)
+    keep = _xp.marked(xp, m)  # the one weights rule: > 0
+    m = xp.where(keep, m, zero)  # negative, NaN: 0
+    return xp.where(keep[..., None, None], maps, zero), xp.where(keep[..., None], gt, zero), keep, m
+
+
+def _reduce_landmarks(xp: Any, loss: Array, keep: Array | None, m: Array | None, reduction: str) -> Array:
+    """A per-landmark loss ``(..., K)`` weighted and reduced: ``"mean"`` over the weights' sum
+    (over ``...*K`` without weights), all-zero weights giving 0."""
     if keep is not None:
-        loss = xp.where(keep, loss, xp.zeros((), dtype=out_dtype, device=_xp.device(loss))) * m
+        loss = xp.where(keep, loss, xp.zeros((), dtype=loss.dtype, device=_xp.device(loss))) * m
     if reduction == "none":
         return loss
     if reduction == "sum":
         return xp.sum(loss)
-    if keep is None:
-        return xp.sum(loss) / max(math.prod(shape), 1)
-    return _common.weighted_mean(xp, xp.sum(loss), xp.sum(xp.broadcast_to(m, shape)))
+    if m is None:
+        return xp.sum(loss) / max(math.prod(loss.shape), 1)
+    return _common.weighted_mean(xp, xp.sum(loss), xp.sum(xp.broadcast_to(m, loss.shape)))
 
 
 # Added inside DSNT's logarithms and to the target's normalizer, as dsntnn does: on a large map a
@@ -442,19 +456,7 @@ def _dsnt(
 ) -> Array:
     """Kernel of :func:`dsnt_regularization` (inputs checked)."""
     h, w = heatmaps.shape[-2:]
-    out_dtype = xp.result_type(heatmaps.dtype, coords.dtype)
-    p = heatmaps if heatmaps.dtype == out_dtype else xp.astype(heatmaps, out_dtype)
-    gt = coords if coords.dtype == out_dtype else xp.astype(coords, out_dtype)
-    shape = tuple(gt.shape[:-1])
-    keep = m = None
-    zero = xp.zeros((), dtype=out_dtype, device=_xp.device(p))
-    if weights is not None:
-        m = weights if weights.dtype == out_dtype else xp.astype(weights, out_dtype)
-        keep = _xp.marked(xp, m)  # the one weights rule: > 0
-        m = xp.where(keep, m, zero)
-        # a masked landmark's NaN map or coordinates must not reach the sums or their gradients
-        p = xp.where(keep[..., None, None], p, zero)
-        gt = xp.where(keep[..., None], gt, zero)
+    p, gt, keep, m = _landmark_maps(xp, heatmaps, coords, weights)
     if divergence == "variance":
         col, row = xp.sum(p, axis=-2), xp.sum(p, axis=-1)  # (..., K, W), (..., K, H): the marginals
         gx, gy = _common.grid(xp, w, p), _common.grid(xp, h, p)
@@ -476,15 +478,7 @@ def _dsnt(
         else:
             mid = 0.5 * (p + q)
             loss = 0.5 * _kl_divergence(xp, p, mid) + 0.5 * _kl_divergence(xp, q, mid)
-    if keep is not None:
-        loss = xp.where(keep, loss, zero) * m
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return xp.sum(loss)
-    if m is None:
-        return xp.sum(loss) / max(math.prod(shape), 1)
-    return _common.weighted_mean(xp, xp.sum(loss), xp.sum(xp.broadcast_to(m, shape)))
+    return _reduce_landmarks(xp, loss, keep, m, reduction)
 
 
 def _kl_divergence(xp: Any, p: Array, q: Array) -> Array:

@@ -276,16 +276,8 @@ def decode_udp_combined(
 
 def check_combined(xp: Any, heatmaps: Array, offsets: Array) -> tuple[Array, Array]:
     """The boundary's checks of UDP's combined outputs; returns them promoted to one dtype."""
-    check.heatmaps(xp, heatmaps)
-    check.floating(xp, offsets, "offsets")
-    heatmaps, offsets = check.promoted(xp, heatmaps, offsets)
+    heatmaps, offsets = check.maps_and_offsets(xp, heatmaps, offsets, "offsets")
     h, w = heatmaps.shape[-2:]
-    want = (*heatmaps.shape[:-2], 2, h, w)
-    if tuple(offsets.shape) != want:
-        raise ValueError(
-            f"offsets must have shape (..., K, 2, H, W) = {want} for heatmaps of shape {tuple(heatmaps.shape)}, "
-            f"got shape {tuple(offsets.shape)}"
-        )
     if min(w, h) < 2:  # before kernel_size's bound, which a one-pixel map would seem to break
         raise ValueError(
             "heatmaps must be at least 2x2: UDP's convention maps the first and last pixel centres to "
