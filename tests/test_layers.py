@@ -184,6 +184,24 @@ def test_landmark_indices_follow_one_rule():
 )
 @pytest.mark.parametrize("kinds", [("real floating",), ("integral",), ("bool",), ("numeric",), ("integral", "bool")])
 def test_numpy_dtype_kinds_equal_isdtype(dtype, kinds):
-    """_validation.is_dtype's NumPy fast path (dtype.kind letters) answers as numpy.isdtype."""
+    """_validation.is_dtype's NumPy fast path (dtype.kind letters) answers as the array API's
+    isdtype (array-api-compat's, which NumPy 1 lacks)."""
+    from array_api_compat import numpy as xp
+
     x = np.zeros(2, dtype=dtype)
-    assert _validation.is_dtype(np, x, kinds) == any(np.isdtype(x.dtype, k) for k in kinds)
+    assert _validation.is_dtype(np, x, kinds) == any(xp.isdtype(x.dtype, k) for k in kinds)
+
+
+def test_checks_come_before_any_computation(monkeypatch):
+    """decode_udp on a 1-pixel map used to run DARK's refinement, then refuse the map in the
+    conversion back (issue 44): the refusal now comes first, before any kernel is called."""
+    from landmark_codecs import udp
+
+    def kernel(*args, **kwargs):
+        raise AssertionError("a kernel ran before the arguments were checked")
+
+    monkeypatch.setattr(udp, "udp_coords", kernel)
+    with pytest.raises(ValueError, match='convention="udp" needs an image and heatmap width of at least 2'):
+        lc.decode_udp(np.ones((1, 4, 1)), image_size=(8, 8), sigma=1.0)
+    with pytest.raises(AssertionError, match="a kernel ran"):  # the same call on a valid map does reach it
+        lc.decode_udp(np.ones((1, 4, 4)), image_size=(8, 8), sigma=1.0)

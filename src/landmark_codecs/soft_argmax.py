@@ -293,9 +293,10 @@ def _moments_about(xp: Any, e: Array, ax: Array, ay: Array, w: int, h: int, with
     return (x, y, total) if with_total else (x, y)
 
 
-# Steps of the bracketed Newton that inverts the truncated window's mean: Newton converges in a
-# few; bisection, its fallback, halves a bracket of at most window_size + 1 px to 1e-10 px in 36.
-_INVERSION_STEPS = 40
+# Steps of the bracketed Newton that inverts the truncated window's mean: it converges in five or
+# so (measured: 1e-11 px after 8 over sigma 0.5-8, windows 3-15, maps from 2x2, borders included,
+# 4e-14 after 10); fixed, so the exported graph holds no data-dependent loop.
+_INVERSION_STEPS = 12
 
 
 @_xp.non_finite_settled
@@ -415,9 +416,9 @@ def _untruncated_centre(xp: Any, mean: Array, offsets: Array, valid: Array, s: f
     """
     zero = xp.zeros((), dtype=mean.dtype, device=_xp.device(mean))
     big = xp.asarray(float(offsets.shape[0]), dtype=mean.dtype, device=_xp.device(mean))
-    lo = xp.min(xp.where(valid, offsets, big), axis=-1) - 0.5
-    hi = xp.max(xp.where(valid, offsets, -big), axis=-1) + 0.5
-    single = (hi - lo) <= 1.0  # one valid position: nothing to invert, the mean is that position
+    lo = xp.min(xp.where(valid, offsets, big), axis=-1) - 1.0
+    hi = xp.max(xp.where(valid, offsets, -big), axis=-1) + 1.0
+    single = (hi - lo) <= 2.0  # one valid position: nothing to invert, the mean is that position
     t = xp.clip(mean, lo, hi)
     k = -0.5 / (s * s)
     for _ in range(_INVERSION_STEPS):
@@ -434,5 +435,6 @@ def _untruncated_centre(xp: Any, mean: Array, offsets: Array, valid: Array, s: f
         slope = spread / (s * s)
         usable = slope > 0
         newton = t - err / xp.where(usable, slope, xp.ones_like(slope))
-        t = xp.where(usable & (newton > lo) & (newton < hi), newton, 0.5 * (lo + hi))
+        # >=, <=: a converged step lands on the bracket end it just set (t itself), and stays
+        t = xp.where(usable & (newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
     return xp.where(single, mean, t)
