@@ -13,28 +13,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import platform
 
 import numpy as np
 
-from landmark_codecs.bench._timing import median_times
-
-
-def cpu_line() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # NumPy 1.x
-        from numpy.core._multiarray_umath import __cpu_features__ as features
-    simd = [
-        k for k in ("SSE42", "AVX2", "AVX512F", "AVX512_SKX", "AVX512_ICL", "AVX512_SPR", "ASIMD") if features.get(k)
-    ]
-    return f"{model}; NumPy {np.__version__} with {', '.join(simd) or 'no listed SIMD'}"
+from landmark_codecs.bench._timing import cpu_line, median_times
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import argparse
 import numpy as np
 
 import landmark_codecs as lc
-from landmark_codecs.bench._timing import device_sync, median_times
+from landmark_codecs.bench._timing import cpu_line, device_sync, median_times
 
 
 def main() -> None:
@@ -85,6 +85,7 @@ def main() -> None:
         ),
         "encode_soft_argmax": lambda: lc.encode_soft_argmax(coords, heatmap_size=(w, h), sigma=2.0),
     }
+    print(cpu_line())
     print(f"backend={args.backend} device={args.device} B={b} K={k} {h}x{w} float32, median of {args.repeat}")
     encoders = {name: (None, fn) for name, fn in encoders.items()}
     for title, table, floor_name in (

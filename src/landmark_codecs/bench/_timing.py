@@ -8,6 +8,7 @@ This machine is shared and noisy: report ratios of medians taken in one run, nev
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -53,3 +54,27 @@ def device_sync(device: Any) -> Callable[[], None]:
 
         return torch.cuda.synchronize
     return lambda: None
+
+
+def cpu_line() -> str:
+    """The CPU's model, and NumPy's version with the SIMD levels it dispatches to: what a timing
+    ratio means nothing without."""
+    import numpy as np
+
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import importlib
+
+    try:
+        umath: Any = importlib.import_module("numpy._core._multiarray_umath")
+    except ImportError:  # NumPy 1.x
+        umath = importlib.import_module("numpy.core._multiarray_umath")
+    features = umath.__cpu_features__
+    simd = [
+        k for k in ("SSE42", "AVX2", "AVX512F", "AVX512_SKX", "AVX512_ICL", "AVX512_SPR", "ASIMD") if features.get(k)
+    ]
+    return f"{model}; NumPy {np.__version__} with {', '.join(simd) or 'no listed SIMD'}"
