@@ -259,16 +259,20 @@ def _excess(xp: Any, heatmaps: Array, e: Array, top: Array, beta: float) -> Arra
     return xp.where(small, xp.expm1(clipped) * floor, e - floor)
 
 
+def _softmax_weights(xp: Any, values: Array, top: Array, beta: float, logits: bool) -> Array:
+    """The soft-argmax weights of ``values`` whose maximum is ``top`` (broadcast): ``exp(beta
+    (h - top))`` for logits, ``(max(h, 0) / top)^beta`` for probabilities (both decoders' rule)."""
+    if logits:
+        return _xp.exp_shifted(xp, values, top, beta)
+    e = _common.scaled_to_maximum(xp, values, top)
+    return e if beta == 1.0 else e**beta
+
+
 def _soft_argmax(xp: Any, heatmaps: Array, beta: float, logits: bool, debias: bool = False) -> tuple[Array, Array]:
     """:func:`decode_soft_argmax` on checked maps (of any leading shape)."""
     _, anchor, scores = _common.locate_maximum(xp, heatmaps)
     h, w = heatmaps.shape[-2:]
-    if logits:
-        e = _xp.exp_shifted(xp, heatmaps, scores[..., None, None], beta)
-    else:
-        e = _common.scaled_to_maximum(xp, heatmaps, scores[..., None, None])
-        if beta != 1.0:
-            e = e**beta
+    e = _softmax_weights(xp, heatmaps, scores[..., None, None], beta, logits)
     ax, ay = _common.unravel(xp, anchor, w, heatmaps.dtype)
     x, y = _moments_about(xp, e, ax, ay, w, h)
     if debias:
@@ -325,7 +329,7 @@ def decode_local_soft_argmax(
     weights are then a Gaussian of ``sigma / sqrt(beta)``), the mean of its samples at the
     window's positions is strictly increasing in its centre, so per axis the centre whose
     truncated mean is the observed one is found (Newton's method, safeguarded by bisection,
-    within half a pixel beyond the window's ends). On a map that is such a Gaussian (the target
+    within a pixel beyond the window's ends). On a map that is such a Gaussian (the target
     of ``encode_gaussian(rounding="none")`` as probabilities, or its log as logits) it returns
     the landmark to float rounding wherever the maximum lies, borders included; elsewhere it is
     the centre of the Gaussian that would leave the same mean.
@@ -382,12 +386,7 @@ def local_soft_argmax_coords(
     index = xp.clip(rows, 0, h - 1)[..., :, None] * w + xp.clip(cols, 0, w - 1)[..., None, :]
     lead = tuple(index.shape[:-2])
     values = xp.reshape(_xp.take_along_last(xp, flat, xp.reshape(index, (*lead, n * n))), (*lead, n, n))
-    if logits:
-        e = _xp.exp_shifted(xp, values, scores[..., None, None], beta)
-    else:
-        e = _common.scaled_to_maximum(xp, values, scores[..., None, None])
-        if beta != 1.0:
-            e = e**beta
+    e = _softmax_weights(xp, values, scores[..., None, None], beta, logits)
     e = xp.where(in_y[..., :, None] & in_x[..., None, :], e, xp.zeros((), dtype=dtype, device=dev))
     col, row = xp.sum(e, axis=-2), xp.sum(e, axis=-1)  # (..., K, n): the window's marginals
     total = xp.sum(col, axis=-1)
@@ -411,8 +410,9 @@ def _untruncated_centre(xp: Any, mean: Array, offsets: Array, valid: Array, s: f
 
     ``f(t) = sum_j d_j g(d_j - t) / sum_j g(d_j - t)`` is strictly increasing (``f' = var / s^2``),
     from the lowest valid offset to the highest; Newton's step is taken where it stays inside
-    the bracket, else the bracket's midpoint. The bracket starts half a pixel beyond the valid
-    offsets, where a map that is such a Gaussian has its centre.
+    the bracket, else the bracket's midpoint. The bracket starts a pixel beyond the valid
+    offsets, so that the centre of a map that is such a Gaussian (at most half a pixel beyond
+    them) lies strictly inside it.
     """
     zero = xp.zeros((), dtype=mean.dtype, device=_xp.device(mean))
     big = xp.asarray(float(offsets.shape[0]), dtype=mean.dtype, device=_xp.device(mean))
