@@ -281,3 +281,43 @@ def test_bad_maps():
         lc.decode_dark(np.zeros((4, 4)), sigma=1.0)
     with pytest.raises(TypeError, match="heatmaps must have a real floating dtype, got int64"):
         lc.decode_dark(np.zeros((1, 4, 4), dtype=np.int64), sigma=1.0)
+
+
+@pytest.mark.parametrize("sigma", [0.8, 2.0, 3.0])
+def test_numpy_stopping_fixed_landmarks_gives_the_full_step_count_bits(sigma, monkeypatch):
+    """NumPy stops a landmark's Newton steps once a step leaves it where it was (a fixed point:
+    every later step would too): the decode is the same bits as the full count on every
+    landmark, on noisy maps, at borders, with NaN and flat maps among them."""
+    from landmark_codecs import _xp
+
+    rng = np.random.default_rng(5)
+    c = np.concatenate([rng.uniform(-0.5, 39.5, size=(150, 2)), rng.uniform(-0.5, 0.5, size=(20, 2))])
+    for dtype in (np.float32, np.float64):
+        maps = lc.encode_gaussian(c.astype(dtype), heatmap_size=(40, 32), sigma=sigma).heatmaps
+        maps = (maps + 0.05 * rng.random(maps.shape)).astype(dtype)
+        maps[3] = np.nan
+        maps[4] = 0.0
+        fast = lc.decode_dark(maps, sigma=sigma, iterations=6)
+
+        def full_count(xp, step, rows, state, steps):
+            for _ in range(steps):
+                state = step(*rows, *state)
+            return state
+
+        with monkeypatch.context() as m:
+            m.setattr(_xp, "iterate_rows", full_count)
+            slow = lc.decode_dark(maps, sigma=sigma, iterations=6)
+        np.testing.assert_array_equal(fast.coords, slow.coords)
+        np.testing.assert_array_equal(fast.scores, slow.scores)
+
+
+def test_a_landmark_decodes_to_the_same_bits_alone_or_in_any_batch():
+    """Which landmarks NumPy still steps depends on the batch, so a landmark's decode must not
+    depend on the others passed with it (no BLAS product over landmarks), down to the last bit."""
+    rng = np.random.default_rng(6)
+    c = rng.uniform(-0.5, 47.5, size=(80, 2)).astype(np.float32)
+    maps = lc.encode_gaussian(c, heatmap_size=(48, 40), sigma=2.0).heatmaps
+    maps = (maps + 0.05 * rng.random(maps.shape, dtype=np.float32)).astype(np.float32)
+    batch = lc.decode_dark(maps, sigma=2.0).coords
+    for i in rng.choice(len(c), 12, replace=False):
+        np.testing.assert_array_equal(lc.decode_dark(maps[i : i + 1], sigma=2.0).coords[0], batch[i])

@@ -512,7 +512,7 @@ def iterate_rows(
 ) -> tuple[Array, ...]:
     """``state = step(*rows, *state)`` applied ``steps`` times; every array holds one row per
     index of its first axis, ``step`` computes each row from that row alone, and ``state[0]``
-    is the iterate, whose not moving means a fixed point (``step``'s contract: the rest of the
+    is the iterate (``(N,)`` or ``(N, ...)``), whose not moving means a fixed point (``step``'s contract: the rest of the
     state may move, but never moves it again). A row's result must not depend on which rows come
     with it, down to the last bit: no BLAS products over the rows (:func:`dot_last` instead).
 
@@ -533,6 +533,8 @@ def iterate_rows(
         for whole, part in zip(out, new):
             whole[index] = part
         moved = new[0] != state[0]  # NaN never equals itself: such a row keeps its steps
+        if moved.ndim > 1:  # an iterate with several entries per row moves if any does
+            moved = moved.any(axis=tuple(range(1, moved.ndim)))
         if not moved.all():
             index, rows, new = index[moved], tuple(r[moved] for r in rows), tuple(v[moved] for v in new)
             if index.size == 0:

@@ -111,72 +111,129 @@ def dark_options(size: tuple[int, int], sigma: float, iterations: int, kernel_si
 
 def dark_coords(xp: Any, heatmaps: Array, *, sigma: float, iterations: int, radius: int) -> _common.DecodedLandmarks:
     """Kernel of :func:`decode_dark` (maps checked; 16-bit maps already in float32)."""
-    flat, anchor, scores = _common.locate_maximum(xp, heatmaps)
     h, w = heatmaps.shape[-2:]
     work = heatmaps.dtype
     dev = _xp.device(heatmaps)
-    # Patch positions per axis, stacked (..., K, 2, n): row 0 the columns (x), row 1 the rows (y).
-    m = xp.stack([anchor[..., 0] % w, anchor[..., 0] // w], axis=-1)
-    pos = m[..., None] + xp.arange(-radius, radius + 1, dtype=m.dtype, device=dev)
-    size = xp.asarray([w, h], dtype=m.dtype, device=dev)[:, None]
-    inside = (pos >= 0) & (pos < size)
-    clipped = xp.clip(pos, 0, size - 1)
-    patch = _xp.take_patch(xp, flat, clipped[..., 1, :], clipped[..., 0, :], w)
-    patch = _unit_patch(xp, patch, scores, work)
-
-    j, u = xp.astype(pos, work), xp.astype(m, work)
-    size = xp.astype(size[..., 0], work)
+    # Everything read from the maps, read block by block while each block is in cache.
+    anchor, scores, patch, three = _xp.map_blocks(xp, lambda block: _samples(xp, block, radius), heatmaps)
+    m = _argmax_xy(xp, anchor, w)
+    patch = _unit_patch(xp, patch if patch.dtype == work else xp.astype(patch, work), scores, work)
+    u = xp.astype(m, work)
+    size = xp.asarray([w, h], dtype=work, device=dev)
     lo, hi = xp.maximum(u - 1.0, xp.full_like(u, -0.5)), xp.minimum(u + 1.0, size - 0.5)
-    start, peaked = _parabola_start(xp, flat, m, w, h, work)
+    start, peaked = _parabola_start(xp, three, m, w, h, work)
     u = xp.clip(start, lo, hi)
-    for _ in range(iterations):
-        e, n1, n2 = _template_terms(xp, j, inside, u, sigma)
-        # mom[..., a, b]: sum_j P_j (y-term a)(x-term b) of the template; terms = T, dT/du, d2T/du2.
-        mom = xp.matrix_transpose(e[..., 1, :, :]) @ (patch @ e[..., 0, :, :])
-        f = mom[..., 0, 0]
-        ok = f > 0
-        f = xp.where(ok, f, xp.ones_like(f))
-        gx, gy = mom[..., 0, 1] / f, mom[..., 1, 0] / f
-        hxx = mom[..., 0, 2] / f - gx * gx - 0.5 * n2[..., 0]
-        hyy = mom[..., 2, 0] / f - gy * gy - 0.5 * n2[..., 1]
-        hxy = mom[..., 1, 1] / f - gx * gy
-        gx, gy = gx - 0.5 * n1[..., 0], gy - 0.5 * n1[..., 1]
-        if w > 1 and h > 1:
-            det = hxx * hyy - hxy * hxy
-            ok = ok & peaked & (hxx < 0) & (det > 0)
-            det = xp.where(ok, det, xp.ones_like(det))
-            step = xp.stack([hxy * gy - hyy * gx, hxy * gx - hxx * gy], axis=-1) / det[..., None]
-        else:
-            # A map one pixel wide (tall) holds nothing to refine along that axis (its Hessian
-            # there is exactly 0, and a step would follow rounding noise): Newton on the other.
-            ok = ok & peaked & ((hxx < 0) | (w == 1)) & ((hyy < 0) | (h == 1))
-            zero = xp.zeros_like(gx)
-            sx = zero if w == 1 else -gx / xp.where(ok, hxx, xp.ones_like(hxx))
-            sy = zero if h == 1 else -gy / xp.where(ok, hyy, xp.ones_like(hyy))
-            step = xp.stack([sx, sy], axis=-1)
-        ok = ok[..., None] & xp.isfinite(step)
-        u = xp.where(ok, xp.clip(u + xp.where(ok, step, xp.zeros_like(step)), lo, hi), u)
+    # One row per landmark, as iterate_rows steps them (NumPy: only those still moving).
+    lead = u.shape[:-1]
+    rows = (
+        xp.reshape(xp.astype(m, work), (-1, 2)),
+        xp.reshape(patch, (-1, *patch.shape[-2:])),
+        xp.reshape(lo, (-1, 2)),
+        xp.reshape(hi, (-1, 2)),
+        xp.reshape(peaked, (-1,)),
+    )
+    offsets = xp.reshape(xp.arange(-radius, radius + 1, dtype=work, device=dev), (-1, 1, 1))
+    last = xp.asarray([w - 1, h - 1], dtype=work, device=dev)
+
+    def step(m: Array, patch: Array, lo: Array, hi: Array, peaked: Array, u: Array) -> tuple[Array]:
+        j = offsets + m  # (n, N, 2): the patch's columns and rows, positions first
+        inside = xp.astype((j >= 0) & (j <= last), work)
+        return (_newton_step(xp, u, j, inside, patch, lo, hi, peaked, sigma=sigma, size=(w, h)),)
+
+    u = xp.reshape(_xp.iterate_rows(xp, step, rows, (xp.reshape(u, (-1, 2)),), iterations)[0], (*lead, 2))
     return _common.DecodedLandmarks(*nan_landmarks(xp, u, scores))
 
 
-def _parabola_start(xp: Any, flat: Array, m: Array, w: int, h: int, work: Any) -> tuple[Array, Array]:
-    """Per axis, the vertex of the parabola through the log of 3 map values along the argmax's
-    row (x) and column (y), shifted inside the map at its edges; the argmax where that fails.
+def _samples(xp: Any, maps: Array, radius: int) -> tuple[Array, Array, Array, Array]:
+    """What DARK reads from ``(..., H, W)`` maps: the argmax's flat index ``(..., 1)`` and value
+    ``(...,)``, the ``(..., n, n)`` patch around it (``n = 2 radius + 1``, positions clipped into
+    the map: the Newton steps weigh those outside by 0) and the ``(..., 6)`` values of
+    :func:`_parabola_start`'s three samples per axis."""
+    h, w = maps.shape[-2:]
+    anchor, scores = _xp.argmax_2d(xp, maps)
+    flat = _common.flatten_maps(xp, maps)
+    m = _argmax_xy(xp, anchor, w)
+    dev = _xp.device(m)
+    pos = m[..., None] + xp.arange(-radius, radius + 1, dtype=m.dtype, device=dev)
+    clipped = xp.clip(pos, 0, xp.asarray([w, h], dtype=m.dtype, device=dev)[:, None] - 1)
+    patch = _xp.take_patch(xp, flat, clipped[..., 1, :], clipped[..., 0, :], w)
+    return anchor, scores, patch, _xp.take_along_last(xp, flat, _parabola_index(xp, m, w, h))
+
+
+def _argmax_xy(xp: Any, anchor: Array, w: int) -> Array:
+    """The argmax's ``(x, y)`` ``(..., 2)`` from its flat row-major index ``(..., 1)``."""
+    return xp.stack([anchor[..., 0] % w, anchor[..., 0] // w], axis=-1)
+
+
+def _newton_step(
+    xp: Any,
+    u: Array,
+    j: Array,
+    inside: Array,
+    patch: Array,
+    lo: Array,
+    hi: Array,
+    peaked: Array,
+    *,
+    sigma: float,
+    size: tuple[int, int],
+) -> Array:
+    """One Newton step ``u <- u - H^-1 g`` on ``J``, kept in ``[lo, hi]``; ``u`` where ``H`` is
+    not negative definite or the step not finite."""
+    w, h = size
+    e, n1, n2 = _template_terms(xp, j, inside, u, sigma)
+    # mom[..., a, b]: sum_j P_j (y-term a)(x-term b) of the template; terms = T, dT/du, d2T/du2.
+    mom = xp.matrix_transpose(e[..., 1, :, :]) @ (patch @ e[..., 0, :, :])
+    f = mom[..., 0, 0]
+    ok = f > 0
+    f = xp.where(ok, f, xp.ones_like(f))
+    gx, gy = mom[..., 0, 1] / f, mom[..., 1, 0] / f
+    hxx = mom[..., 0, 2] / f - gx * gx - 0.5 * n2[..., 0]
+    hyy = mom[..., 2, 0] / f - gy * gy - 0.5 * n2[..., 1]
+    hxy = mom[..., 1, 1] / f - gx * gy
+    gx, gy = gx - 0.5 * n1[..., 0], gy - 0.5 * n1[..., 1]
+    if w > 1 and h > 1:
+        det = hxx * hyy - hxy * hxy
+        ok = ok & peaked & (hxx < 0) & (det > 0)
+        det = xp.where(ok, det, xp.ones_like(det))
+        step = xp.stack([hxy * gy - hyy * gx, hxy * gx - hxx * gy], axis=-1) / det[..., None]
+    else:
+        # A map one pixel wide (tall) holds nothing to refine along that axis (its Hessian
+        # there is exactly 0, and a step would follow rounding noise): Newton on the other.
+        ok = ok & peaked & ((hxx < 0) | (w == 1)) & ((hyy < 0) | (h == 1))
+        zero = xp.zeros_like(gx)
+        sx = zero if w == 1 else -gx / xp.where(ok, hxx, xp.ones_like(hxx))
+        sy = zero if h == 1 else -gy / xp.where(ok, hyy, xp.ones_like(hyy))
+        step = xp.stack([sx, sy], axis=-1)
+    ok = ok[..., None] & xp.isfinite(step)
+    return xp.where(ok, xp.clip(u + xp.where(ok, step, xp.zeros_like(step)), lo, hi), u)
+
+
+def _parabola_index(xp: Any, m: Array, w: int, h: int) -> Array:
+    """The flat indices ``(..., 6)`` of :func:`_parabola_start`'s samples: before, at and after
+    the 3-sample centre along x then y (the argmax, moved inside the map at its edges)."""
+    dev = _xp.device(m)
+    size = xp.asarray([w, h], dtype=m.dtype, device=dev)
+    centre = xp.clip(m, 1, size - 2)  # (..., K, 2); an axis shorter than 3 is caught by the caller
+    step = xp.asarray([1, w], dtype=m.dtype, device=dev)
+    here = m[..., 0:1] + m[..., 1:2] * w  # flat index of the argmax, (..., K, 1)
+    mid = here + (centre - m) * step  # (..., K, 2): the 3-sample centre on each axis
+    index = xp.concat([mid - step, mid, mid + step], axis=-1)
+    return xp.clip(index, 0, w * h - 1)
+
+
+def _parabola_start(xp: Any, v: Array, m: Array, w: int, h: int, work: Any) -> tuple[Array, Array]:
+    """Per axis, the vertex of the parabola through the log of 3 map values ``v`` (read at
+    :func:`_parabola_index`) along the argmax's row (x) and column (y), shifted inside the map at
+    its edges; the argmax where that fails.
 
     Exact on a Gaussian target of any sigma, so the Newton steps on ``J`` start where they end for
     such maps and need few steps on others. Also returns whether the map has a peak at ``m``
     (``(..., K)``): where it has none (flat there, or log-convex along an axis), DARK has nothing
     to refine and the argmax stands.
     """
-    dev = _xp.device(flat)
-    size = xp.asarray([w, h], dtype=m.dtype, device=dev)
-    centre = xp.clip(m, 1, size - 2)  # (..., K, 2); an axis shorter than 3 is caught below
-    step = xp.asarray([1, w], dtype=m.dtype, device=dev)
-    here = m[..., 0:1] + m[..., 1:2] * w  # flat index of the argmax, (..., K, 1)
-    mid = here + (centre - m) * step  # (..., K, 2): the 3-sample centre on each axis
-    index = xp.concat([mid - step, mid, mid + step], axis=-1)  # (..., K, 6): before x, y; mid x, y; after x, y
-    index = xp.clip(index, 0, flat.shape[-1] - 1)
-    v = _xp.take_along_last(xp, flat, index)
+    size = xp.asarray([w, h], dtype=m.dtype, device=_xp.device(m))
+    centre = xp.clip(m, 1, size - 2)
     v = v if v.dtype == work else xp.astype(v, work)
     positive = xp.all(xp.reshape((v > 0) & (v < math.inf), (*v.shape[:-1], 3, 2)), axis=-2)
     logv = xp.log(xp.where(v > 0, v, xp.ones_like(v)))
@@ -227,9 +284,11 @@ def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, r
         xp.minimum(mf + 1.0, xp.full_like(mf, n_bins - 0.5)),
     )
     u = xp.clip(xp.where(ok & xp.isfinite(vertex), vertex, mf), lo, hi)
-    j = xp.astype(pos, work)[..., None, :]
+    first = (pos.ndim - 1, *range(pos.ndim - 1))
+    j = xp.permute_dims(xp.astype(pos, work), first)[..., None]  # (n, ..., 1): positions first
+    inside = xp.permute_dims(xp.astype(inside, work), first)[..., None]
     for _ in range(iterations):
-        e, n1, n2 = _template_terms(xp, j, inside[..., None, :], u[..., None], sigma)
+        e, n1, n2 = _template_terms(xp, j, inside, u[..., None], sigma)
         mom = (patch[..., None, :] @ e[..., 0, :, :])[..., 0, :]  # (..., 3): sum_j P_j [T, T', T'']
         f = mom[..., 0]
         good = f > 0
@@ -264,24 +323,27 @@ def blur_radius(sigma: float, kernel_size: int | None) -> int:
 
 
 def _template_terms(xp: Any, j: Array, inside: Array, u: Array, sigma: float) -> tuple[Array, Array, Array]:
-    """The separable Gaussian template at ``u`` (``(..., 2)``) over patch positions ``j`` (``(..., 2, n)``).
+    """The separable Gaussian template at ``u`` (``(..., A)``, one entry per axis) over patch
+    positions ``j`` (``(n, ..., A)``, positions first); ``inside`` (``j``'s shape, in its dtype)
+    is 1 where the position lies in the map, else 0.
 
-    Returns ``E`` ``(..., 2, n, 3)`` = ``[T, dT/du, d2T/du2]`` per axis and position (0 outside the
+    Returns ``E`` ``(..., A, n, 3)`` = ``[T, dT/du, d2T/du2]`` per axis and position (0 outside the
     map, which is how the border enters), and per axis the first and second derivatives in ``u``
-    of ``log sum_j T(j)^2``, the template's energy over the patch's pixels in the map.
+    of ``log sum_j T(j)^2``, the template's energy over the patch's pixels in the map. Positions
+    come first so that the sums over them run across landmarks (one pass each, where a sum over a
+    short last axis costs several), each landmark's from its own terms in a fixed order.
     """
     s2 = sigma * sigma
-    d = (j - u[..., None]) / s2
-    t = xp.where(
-        inside,
-        xp.exp(-0.5 * s2 * d * d),
-        xp.zeros((), dtype=j.dtype, device=_xp.device(j)),
+    d = (j - u) / s2
+    t = xp.exp(-0.5 * s2 * d * d) * inside
+    td = t * d
+    n0 = xp.sum(t * t, axis=0)
+    n1 = 2.0 * xp.sum(t * td, axis=0) / n0
+    n2 = 4.0 * xp.sum(td * td, axis=0) / n0 - 2.0 / s2 - n1 * n1
+    last = (*range(1, d.ndim), 0)  # (..., A, n)
+    e = xp.stack(
+        [xp.permute_dims(t, last), xp.permute_dims(td, last), xp.permute_dims(t * (d * d - 1.0 / s2), last)], axis=-1
     )
-    e = xp.stack([t, t * d, t * (d * d - 1.0 / s2)], axis=-1)
-    t2 = t * t
-    n0 = xp.sum(t2, axis=-1)
-    n1 = 2.0 * xp.sum(t2 * d, axis=-1) / n0
-    n2 = xp.sum(t2 * (4.0 * d * d - 2.0 / s2), axis=-1) / n0 - n1 * n1
     return e, n1, n2
 
 
