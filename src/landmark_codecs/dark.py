@@ -68,7 +68,8 @@ def decode_dark(
         heatmaps: ``(..., K, H, W)`` real floating maps (probabilities or non-negative scores).
         sigma: the blur's standard deviation in heatmap pixels, 0.06 to 1e4: the sigma the
             targets were made with.
-        iterations: Newton steps, 1 to 100.
+        iterations: Newton steps, 1 to 100 (a landmark that a step leaves where it was is at a
+            fixed point and takes no more: the same result, sooner).
         kernel_size: odd side of the blur kernel (and patch), default ``2 * ceil(2.5 sigma) + 1``
             (11 at sigma 2, as DARK's code).
 
