@@ -407,3 +407,41 @@ def test_codec_defaults_are_its_functions_defaults(name):
             compared += 1
     assert compared or name in ("argmax", "quarter", "megvii", "regression"), name
     assert set(_CODEC_FUNCTIONS) == set(lc.codec_names())
+
+
+@pytest.mark.parametrize("name", ["dark", "simcc", "udp_combined", "regression"])
+def test_decode_checks_each_numpy_signature_once_with_the_same_result(name, monkeypatch):
+    """A codec remembers the NumPy (dtype, shape) signatures whose outputs passed its checks and
+    skips them for the next outputs of that signature (the checks read nothing else): the same
+    coordinates and scores as when checked, a new signature checked, and outputs of a bad shape
+    or dtype still refused with the checks' message, every time."""
+    c = codec(name)
+    outputs = c.encode(np.array([[[30.3, 60.7], [100.0, 20.25]]])).outputs
+    calls = []
+    original = type(c)._check_outputs
+    monkeypatch.setattr(type(c), "_check_outputs", lambda self, o: calls.append(o[0].shape) or original(self, o))
+    first = c.decode(*outputs)
+    second = c.decode(*outputs)
+    assert calls == [outputs[0].shape]
+    np.testing.assert_array_equal(first.coords, second.coords)
+    np.testing.assert_array_equal(first.scores, second.scores)
+    batch = tuple(np.concatenate([o, o]) for o in outputs)
+    again = c.decode(*batch)
+    assert calls == [outputs[0].shape, batch[0].shape]
+    np.testing.assert_array_equal(again.coords[:1], first.coords)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="must have shape"):
+            c.decode(*(o[..., :-1] for o in outputs))
+        with pytest.raises(TypeError, match="real floating"):
+            c.decode(*(o.astype(np.int32) for o in outputs))
+
+
+def test_decode_remembers_no_signature_whose_outputs_it_had_to_promote():
+    """Mixed dtypes are promoted by the checks (float32 with float64 is float64): such outputs are
+    never taken as they come, so their signature is not remembered."""
+    c = codec("simcc")
+    x, y = c.encode(np.array([[[30.3, 60.7]]], dtype=np.float32)).outputs
+    for _ in range(2):
+        got = c.decode(x, y.astype(np.float64))
+        assert got.coords.dtype == np.float64
+    assert ((x.dtype, x.shape), (np.dtype(np.float64), y.shape)) not in c._decode_plans

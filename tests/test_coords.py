@@ -97,3 +97,18 @@ def test_flip_index_and_inputs_untouched():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_one_scale_for_both_axes_gives_the_per_axis_arrays_bits(dtype):
+    """to_image with one scale and offset for both axes computes with Python scalars: the same
+    bits as with the per-axis arrays in the coordinates' dtype."""
+    from landmark_codecs.coords import to_image
+
+    rng = np.random.default_rng(0)
+    c = (rng.uniform(-5, 70, size=(20, 2)) * 8).astype(dtype)
+    for a, b in ((2.0, 0.0), (0.25, -0.375), (1 / 3, 0.1)):
+        want = (c - np.asarray([b, b], dtype=dtype)) / np.asarray([a, a], dtype=dtype)
+        got = to_image(np, c, ((a, a), (b, b)))
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)

@@ -89,6 +89,10 @@ def to_heatmap(xp: Any, coords: Array, transform: Transform) -> Array:
 def to_image(xp: Any, coords: Array, transform: Transform) -> Array:
     """Kernel of :func:`heatmap_to_image`: the inverse of :func:`to_heatmap`."""
     (ax, ay), (bx, by) = transform
+    if ax == ay and bx == by:
+        # One scale and offset for both axes (square crops, SimCC): Python scalars, which take the
+        # coordinates' dtype, give the same values as the per-axis arrays without building them.
+        return (coords if bx == 0 else coords - bx) / ax
     dev = _xp.device(coords)
     return (coords - xp.asarray([bx, by], dtype=coords.dtype, device=dev)) / xp.asarray(
         [ax, ay], dtype=coords.dtype, device=dev

@@ -672,7 +672,8 @@ class SimCCLabel(BaseKeypointCodec):
             x, y = x[None], y[None]
         decoded = self._codec.decode(x, y)
         marker = -1.0 / self.simcc_split_ratio
-        keypoints = np.where(decoded.scores[..., None] > 0, decoded.coords, marker)
+        keypoints = decoded.coords  # a new array: marked in place
+        keypoints[~(decoded.scores > 0)] = marker
         if not self.decode_visibility:
             return keypoints, decoded.scores
         visibility = simcc_visibility(x, y, sigma=tuple(self.sigma.tolist()), beta=self.decode_beta)  # (N, K)

@@ -339,14 +339,13 @@ def _argmax_decode_numpy(x_labels: np.ndarray, y_labels: np.ndarray, transform: 
     """:func:`simcc_coords` without refinement, for NumPy arrays: the same result in a third of
     the calls (one instance per call is what mmpose's heads decode; tested equal)."""
     dtype = x_labels.dtype
-    scale, offset = transform
     ix, iy = x_labels.argmax(axis=-1), y_labels.argmax(axis=-1)
     rows = np.arange(ix.size)
     vx = x_labels.reshape(ix.size, -1)[rows, ix.reshape(-1)].reshape(ix.shape)
     vy = y_labels.reshape(iy.size, -1)[rows, iy.reshape(-1)].reshape(iy.shape)
     in_bins = np.empty((*ix.shape, 2), dtype=dtype)
     in_bins[..., 0], in_bins[..., 1] = ix, iy
-    coords = (in_bins - np.asarray(offset, dtype=dtype)) / np.asarray(scale, dtype=dtype)
+    coords = to_image(np, in_bins, transform)
     scores = np.minimum(vx, vy)  # NaN in either axis propagates: that landmark has none
     bad = np.isnan(scores)
     if bad.any():
