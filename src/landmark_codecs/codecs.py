@@ -333,7 +333,10 @@ class Codec:
         """What ``encode`` checks beyond the keypoints' type and weights (PIPNet's K, H3R's rng)."""
 
     def _checked_outputs(self, xp: Any, outputs: tuple[Array, ...]) -> tuple[Array, ...]:
-        """The outputs' types (count and trailing shapes are ``_check_outputs``'): one map stack."""
+        """The outputs' types (count and trailing shapes are ``_check_outputs``'): one map stack.
+
+        Like ``_check_outputs``, it reads only the outputs' types, dtypes and shapes, never their
+        values: ``decode`` skips both for a NumPy signature that passed them before."""
         for name, output in zip(self.output_names, outputs):
             check.heatmaps(xp, output, name)
         return outputs

@@ -118,7 +118,7 @@ def dark_coords(xp: Any, heatmaps: Array, *, sigma: float, iterations: int, radi
     # Everything read from the maps, read block by block while each block is in cache.
     anchor, scores, patch, three = _xp.map_blocks(xp, lambda block: _samples(xp, block, radius), heatmaps)
     m = _argmax_xy(xp, anchor, w)
-    patch = _unit_patch(xp, patch if patch.dtype == work else xp.astype(patch, work), scores, work)
+    patch = _unit_patch(xp, patch, scores, work)
     u = xp.astype(m, work)
     size = xp.asarray([w, h], dtype=work, device=dev)
     lo, hi = xp.maximum(u - 1.0, xp.full_like(u, -0.5)), xp.minimum(u + 1.0, size - 0.5)
