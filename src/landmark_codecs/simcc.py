@@ -307,7 +307,7 @@ def simcc_coords(
     """Kernel of :func:`decode_simcc` (labels checked and of one dtype; ``refinement`` DARK's
     ``(sigmas, iterations, radii)`` or None for the argmax bin)."""
     if refinement is None and _FAST_NUMPY and type(x_labels) is np.ndarray and type(y_labels) is np.ndarray:
-        return _argmax_decode_numpy(x_labels, y_labels, transform)
+        return _argmax_decode_numpy(xp, x_labels, y_labels, transform)
     position, best = [], []
     for axis, labels in enumerate((x_labels, y_labels)):
         index = xp.argmax(labels, axis=-1, keepdims=True)
@@ -335,7 +335,9 @@ def simcc_coords(
 _FAST_NUMPY = True
 
 
-def _argmax_decode_numpy(x_labels: np.ndarray, y_labels: np.ndarray, transform: Transform) -> _common.DecodedLandmarks:
+def _argmax_decode_numpy(
+    xp: Any, x_labels: np.ndarray, y_labels: np.ndarray, transform: Transform
+) -> _common.DecodedLandmarks:
     """:func:`simcc_coords` without refinement, for NumPy arrays: the same result in a third of
     the calls (one instance per call is what mmpose's heads decode; tested equal)."""
     dtype = x_labels.dtype
@@ -345,7 +347,7 @@ def _argmax_decode_numpy(x_labels: np.ndarray, y_labels: np.ndarray, transform: 
     vy = y_labels.reshape(iy.size, -1)[rows, iy.reshape(-1)].reshape(iy.shape)
     in_bins = np.empty((*ix.shape, 2), dtype=dtype)
     in_bins[..., 0], in_bins[..., 1] = ix, iy
-    coords = to_image(np, in_bins, transform)
+    coords = to_image(xp, in_bins, transform)  # xp: NumPy's namespace (array-api-compat's before 2.1)
     scores = np.minimum(vx, vy)  # NaN in either axis propagates: that landmark has none
     bad = np.isnan(scores)
     if bad.any():
