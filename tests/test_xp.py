@@ -395,3 +395,18 @@ def test_torch_blocks_carry_the_gradient_of_the_one_call(monkeypatch):
         (lc.decode_soft_argmax(x, logits=True).coords ** 2).sum().backward()
         grads.append(x.grad)
     assert torch.equal(grads[0], grads[1]) and grads[0].abs().sum() > 0
+
+
+@given(seed=st.integers(0, 2**32 - 1), scalar=st.booleans())
+def test_clip_native_equals_the_standard_clip(backend, seed, scalar):
+    """NumPy's maximum-then-minimum gives xp.clip's values, NaN included, with scalar or array
+    bounds."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(5, 7)) * 3
+    x[rng.random(x.shape) < 0.1] = np.nan
+    lo, hi = (-1.0, 2.0) if scalar else (-np.abs(rng.normal(size=(5, 1))) - 0.5, np.abs(rng.normal(size=(7,))))
+    a = convert(x, backend)
+    xp = array_namespace(a)
+    bounds = (lo, hi) if scalar else (convert(lo, backend), convert(hi, backend))
+    got = numpy_of(_xp.clip(xp, a, *bounds))
+    np.testing.assert_array_equal(got, np.clip(x, lo, hi))

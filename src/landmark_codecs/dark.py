@@ -119,27 +119,33 @@ def dark_coords(xp: Any, heatmaps: Array, *, sigma: float, iterations: int, radi
     anchor, scores, patch, three = _xp.map_blocks(xp, lambda block: _samples(xp, block, radius), heatmaps)
     m = _argmax_xy(xp, anchor, w)
     patch = _unit_patch(xp, patch, scores, work)
-    u = xp.astype(m, work)
+    at = xp.astype(m, work)
     size = xp.asarray([w, h], dtype=work, device=dev)
-    lo, hi = xp.maximum(u - 1.0, xp.full_like(u, -0.5)), xp.minimum(u + 1.0, size - 0.5)
+    lo, hi = xp.maximum(at - 1.0, xp.full_like(at, -0.5)), xp.minimum(at + 1.0, size - 0.5)
     start, peaked = _parabola_start(xp, three, m, w, h, work)
-    u = xp.clip(start, lo, hi)
+    u = _xp.clip(xp, start, lo, hi)
     # One row per landmark, as iterate_rows steps them (NumPy: only those still moving).
     lead = u.shape[:-1]
+    n = 2 * radius + 1
+    at = xp.reshape(at, (-1, 2))
+    offsets = xp.reshape(xp.arange(-radius, radius + 1, dtype=work, device=dev), (-1, 1, 1))
+    j = offsets + at  # (n, N, 2): the patch's columns and rows, positions first
+    # Which of them lie in the map: 1 or 0, a row per landmark (read positions-first by the steps).
+    inside = xp.permute_dims(xp.astype((j >= 0) & (j <= size - 1.0), work), (1, 2, 0))
     rows = (
-        xp.reshape(xp.astype(m, work), (-1, 2)),
-        xp.reshape(patch, (-1, *patch.shape[-2:])),
+        at,
+        inside,
+        xp.reshape(patch, (-1, n, n)),
         xp.reshape(lo, (-1, 2)),
         xp.reshape(hi, (-1, 2)),
         xp.reshape(peaked, (-1,)),
     )
-    offsets = xp.reshape(xp.arange(-radius, radius + 1, dtype=work, device=dev), (-1, 1, 1))
-    last = xp.asarray([w - 1, h - 1], dtype=work, device=dev)
+    one = xp.ones((), dtype=work, device=dev)
 
-    def step(m: Array, patch: Array, lo: Array, hi: Array, peaked: Array, u: Array) -> tuple[Array]:
-        j = offsets + m  # (n, N, 2): the patch's columns and rows, positions first
-        inside = xp.astype((j >= 0) & (j <= last), work)
-        return (_newton_step(xp, u, j, inside, patch, lo, hi, peaked, sigma=sigma, size=(w, h)),)
+    def step(m: Array, inside: Array, patch: Array, lo: Array, hi: Array, peaked: Array, u: Array) -> tuple[Array]:
+        j = offsets + m  # (n, N, 2): positions first
+        inside = xp.permute_dims(inside, (2, 0, 1))
+        return (_newton_step(xp, u, j, inside, patch, lo, hi, peaked, sigma=sigma, size=(w, h), one=one),)
 
     u = xp.reshape(_xp.iterate_rows(xp, step, rows, (xp.reshape(u, (-1, 2)),), iterations)[0], (*lead, 2))
     return _common.DecodedLandmarks(*nan_landmarks(xp, u, scores))
@@ -156,14 +162,14 @@ def _samples(xp: Any, maps: Array, radius: int) -> tuple[Array, Array, Array, Ar
     m = _argmax_xy(xp, anchor, w)
     dev = _xp.device(m)
     pos = m[..., None] + xp.arange(-radius, radius + 1, dtype=m.dtype, device=dev)
-    clipped = xp.clip(pos, 0, xp.asarray([w, h], dtype=m.dtype, device=dev)[:, None] - 1)
+    clipped = _xp.clip(xp, pos, 0, xp.asarray([w, h], dtype=m.dtype, device=dev)[:, None] - 1)
     patch = _xp.take_patch(xp, flat, clipped[..., 1, :], clipped[..., 0, :], w)
     return anchor, scores, patch, _xp.take_along_last(xp, flat, _parabola_index(xp, m, w, h))
 
 
 def _argmax_xy(xp: Any, anchor: Array, w: int) -> Array:
     """The argmax's ``(x, y)`` ``(..., 2)`` from its flat row-major index ``(..., 1)``."""
-    return xp.stack([anchor[..., 0] % w, anchor[..., 0] // w], axis=-1)
+    return xp.concat([anchor % w, anchor // w], axis=-1)
 
 
 def _newton_step(
@@ -178,16 +184,17 @@ def _newton_step(
     *,
     sigma: float,
     size: tuple[int, int],
+    one: Array,
 ) -> Array:
     """One Newton step ``u <- u - H^-1 g`` on ``J``, kept in ``[lo, hi]``; ``u`` where ``H`` is
-    not negative definite or the step not finite."""
+    not negative definite or the step not finite. ``one`` is a 0-d 1 of ``u``'s dtype."""
     w, h = size
     e, n1, n2 = _template_terms(xp, j, inside, u, sigma)
     # mom[..., a, b]: sum_j P_j (y-term a)(x-term b) of the template; terms = T, dT/du, d2T/du2.
     mom = xp.matrix_transpose(e[..., 1, :, :]) @ (patch @ e[..., 0, :, :])
     f = mom[..., 0, 0]
     ok = f > 0
-    f = xp.where(ok, f, xp.ones_like(f))
+    f = xp.where(ok, f, one)
     gx, gy = mom[..., 0, 1] / f, mom[..., 1, 0] / f
     hxx = mom[..., 0, 2] / f - gx * gx - 0.5 * n2[..., 0]
     hyy = mom[..., 2, 0] / f - gy * gy - 0.5 * n2[..., 1]
@@ -196,18 +203,18 @@ def _newton_step(
     if w > 1 and h > 1:
         det = hxx * hyy - hxy * hxy
         ok = ok & peaked & (hxx < 0) & (det > 0)
-        det = xp.where(ok, det, xp.ones_like(det))
-        step = xp.stack([hxy * gy - hyy * gx, hxy * gx - hxx * gy], axis=-1) / det[..., None]
+        det = xp.where(ok, det, one)
+        step = xp.concat([(hxy * gy - hyy * gx)[..., None], (hxy * gx - hxx * gy)[..., None]], axis=-1) / det[..., None]
     else:
         # A map one pixel wide (tall) holds nothing to refine along that axis (its Hessian
         # there is exactly 0, and a step would follow rounding noise): Newton on the other.
         ok = ok & peaked & ((hxx < 0) | (w == 1)) & ((hyy < 0) | (h == 1))
         zero = xp.zeros_like(gx)
-        sx = zero if w == 1 else -gx / xp.where(ok, hxx, xp.ones_like(hxx))
-        sy = zero if h == 1 else -gy / xp.where(ok, hyy, xp.ones_like(hyy))
+        sx = zero if w == 1 else -gx / xp.where(ok, hxx, one)
+        sy = zero if h == 1 else -gy / xp.where(ok, hyy, one)
         step = xp.stack([sx, sy], axis=-1)
     ok = ok[..., None] & xp.isfinite(step)
-    return xp.where(ok, xp.clip(u + xp.where(ok, step, xp.zeros_like(step)), lo, hi), u)
+    return xp.where(ok, xp.minimum(xp.maximum(u + xp.where(ok, step, 0 * one), lo), hi), u)
 
 
 def _parabola_index(xp: Any, m: Array, w: int, h: int) -> Array:
@@ -215,12 +222,12 @@ def _parabola_index(xp: Any, m: Array, w: int, h: int) -> Array:
     the 3-sample centre along x then y (the argmax, moved inside the map at its edges)."""
     dev = _xp.device(m)
     size = xp.asarray([w, h], dtype=m.dtype, device=dev)
-    centre = xp.clip(m, 1, size - 2)  # (..., K, 2); an axis shorter than 3 is caught by the caller
+    centre = _xp.clip(xp, m, 1, size - 2)  # (..., K, 2); an axis shorter than 3 is caught by the caller
     step = xp.asarray([1, w], dtype=m.dtype, device=dev)
     here = m[..., 0:1] + m[..., 1:2] * w  # flat index of the argmax, (..., K, 1)
     mid = here + (centre - m) * step  # (..., K, 2): the 3-sample centre on each axis
     index = xp.concat([mid - step, mid, mid + step], axis=-1)
-    return xp.clip(index, 0, w * h - 1)
+    return _xp.clip(xp, index, 0, w * h - 1)
 
 
 def _parabola_start(xp: Any, v: Array, m: Array, w: int, h: int, work: Any) -> tuple[Array, Array]:
@@ -234,17 +241,22 @@ def _parabola_start(xp: Any, v: Array, m: Array, w: int, h: int, work: Any) -> t
     to refine and the argmax stands.
     """
     size = xp.asarray([w, h], dtype=m.dtype, device=_xp.device(m))
-    centre = xp.clip(m, 1, size - 2)
+    centre = _xp.clip(xp, m, 1, size - 2)
     v = v if v.dtype == work else xp.astype(v, work)
-    positive = xp.all(xp.reshape((v > 0) & (v < math.inf), (*v.shape[:-1], 3, 2)), axis=-2)
-    logv = xp.log(xp.where(v > 0, v, xp.ones_like(v)))
+    usable = (v > 0) & (v < math.inf)
+    positive = usable[..., 0:2] & usable[..., 2:4] & usable[..., 4:6]  # (..., K, 2): per axis
+    logv = xp.log(xp.where(v > 0, v, xp.ones((), dtype=work, device=_xp.device(v))))
     before, at, after = logv[..., 0:2], logv[..., 2:4], logv[..., 4:6]
     curvature = before - 2.0 * at + after
-    long_axis = size >= 3
-    ok = positive & long_axis & (curvature < 0)
-    vertex = xp.astype(centre, work) + 0.5 * (before - after) / xp.where(ok, curvature, xp.full_like(curvature, -1.0))
+    down = curvature < 0
+    if w >= 3 and h >= 3:
+        ok, level = positive & down, ~positive | down
+    else:  # an axis shorter than 3 has no parabola, and no say in whether there is a peak
+        long_axis = xp.asarray([w >= 3, h >= 3], device=_xp.device(v))
+        ok, level = positive & long_axis & down, ~long_axis | ~positive | down
+    vertex = xp.astype(centre, work) + 0.5 * (before - after) / xp.where(ok, curvature, -xp.ones_like(curvature))
     # No peak: flat at the maximum, or log-convex along an axis (a zero neighbour is a sharp peak).
-    peaked = xp.all(~long_axis | ~positive | (curvature < 0), axis=-1)
+    peaked = level[..., 0] & level[..., 1]
     return xp.where(ok & xp.isfinite(vertex) & peaked[..., None], vertex, xp.astype(m, work)), peaked
 
 
@@ -260,14 +272,14 @@ def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, r
     work = labels.dtype  # float32 or float64: the boundary computes 16-bit labels in float32
     pos = m + xp.arange(-radius, radius + 1, dtype=m.dtype, device=dev)
     inside = (pos >= 0) & (pos < n_bins)
-    patch = _xp.take_along_last(xp, labels, xp.clip(pos, 0, n_bins - 1))
+    patch = _xp.take_along_last(xp, labels, _xp.clip(xp, pos, 0, n_bins - 1))
     patch = patch if patch.dtype == work else xp.astype(patch, work)
     patch = _unit_patch(xp, patch, _xp.take_along_last(xp, labels, m)[..., 0], work)
-    centre = xp.clip(m, 1, max(n_bins - 2, 1))
+    centre = _xp.clip(xp, m, 1, max(n_bins - 2, 1))
     three = _xp.take_along_last(
         xp,
         labels,
-        xp.clip(centre + xp.asarray([-1, 0, 1], dtype=m.dtype, device=dev), 0, n_bins - 1),
+        _xp.clip(xp, centre + xp.asarray([-1, 0, 1], dtype=m.dtype, device=dev), 0, n_bins - 1),
     )
     three = three if three.dtype == work else xp.astype(three, work)
     positive = xp.all((three > 0) & (three < math.inf), axis=-1)
@@ -284,7 +296,7 @@ def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, r
         xp.maximum(mf - 1.0, xp.full_like(mf, -0.5)),
         xp.minimum(mf + 1.0, xp.full_like(mf, n_bins - 0.5)),
     )
-    u = xp.clip(xp.where(ok & xp.isfinite(vertex), vertex, mf), lo, hi)
+    u = _xp.clip(xp, xp.where(ok & xp.isfinite(vertex), vertex, mf), lo, hi)
     first = (pos.ndim - 1, *range(pos.ndim - 1))
     j = xp.permute_dims(xp.astype(pos, work), first)[..., None]  # (n, ..., 1): positions first
     inside = xp.permute_dims(xp.astype(inside, work), first)[..., None]
@@ -300,7 +312,7 @@ def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, r
         good = good & peaked & (hess < 0)
         step = -g / xp.where(good, hess, xp.full_like(hess, -1.0))
         good = good & xp.isfinite(step)
-        u = xp.where(good, xp.clip(u + xp.where(good, step, xp.zeros_like(step)), lo, hi), u)
+        u = xp.where(good, _xp.clip(xp, u + xp.where(good, step, xp.zeros_like(step)), lo, hi), u)
     return u
 
 
@@ -310,9 +322,9 @@ def _unit_patch(xp: Any, patch: Array, peak: Array, work: Any) -> Array:
     maximum: ``J`` moves by a constant, its steps not at all, and the sums of a patch near the
     float maximum cannot overflow (nor a subnormal one lose its steps to underflow)."""
     top = float(xp.finfo(work).max)
-    patch = xp.clip(patch, 0.0, top)
+    patch = _xp.clip(xp, patch, 0.0, top)
     peak = peak if peak.dtype == work else xp.astype(peak, work)
-    peak = xp.clip(peak, 0.0, top)[(...,) + (None,) * (patch.ndim - peak.ndim)]
+    peak = _xp.clip(xp, peak, 0.0, top)[(...,) + (None,) * (patch.ndim - peak.ndim)]
     return _common.scaled_to_maximum(xp, patch, peak)
 
 
@@ -328,24 +340,24 @@ def _template_terms(xp: Any, j: Array, inside: Array, u: Array, sigma: float) ->
     positions ``j`` (``(n, ..., A)``, positions first); ``inside`` (``j``'s shape, in its dtype)
     is 1 where the position lies in the map, else 0.
 
-    Returns ``E`` ``(..., A, n, 3)`` = ``[T, dT/du, d2T/du2]`` per axis and position (0 outside the
-    map, which is how the border enters), and per axis the first and second derivatives in ``u``
-    of ``log sum_j T(j)^2``, the template's energy over the patch's pixels in the map. Positions
-    come first so that the sums over them run across landmarks (one pass each, where a sum over a
-    short last axis costs several), each landmark's from its own terms in a fixed order.
+    Returns ``E`` ``(..., A, n, 3)`` = ``[T, dT/du, d2T/du2]`` = ``T [1, d, d^2 - 1 / sigma^2]``
+    per axis and position, ``d = (j - u) / sigma^2`` (0 outside the map, which is how the border
+    enters), and per axis the first and second derivatives in ``u`` of ``log
+    sum_j T(j)^2``, the template's energy over the patch's pixels in the map. Positions come
+    first so that the sums over them run across landmarks (one pass, where a sum over a short
+    last axis costs several), each landmark's from its own terms in a fixed order.
     """
     s2 = sigma * sigma
     d = (j - u) / s2
-    t = xp.exp(-0.5 * s2 * d * d) * inside
+    t = xp.exp((-0.5 * s2) * d * d) * inside
     td = t * d
-    n0 = xp.sum(t * t, axis=0)
-    n1 = 2.0 * xp.sum(t * td, axis=0) / n0
-    n2 = 4.0 * xp.sum(td * td, axis=0) / n0 - 2.0 / s2 - n1 * n1
-    last = (*range(1, d.ndim), 0)  # (..., A, n)
-    e = xp.stack(
-        [xp.permute_dims(t, last), xp.permute_dims(td, last), xp.permute_dims(t * (d * d - 1.0 / s2), last)], axis=-1
-    )
-    return e, n1, n2
+    # concat of new axes: NumPy's stack is a Python function several times slower on small arrays
+    e = xp.concat([t[..., None], td[..., None], (t * (d * d - 1.0 / s2))[..., None]], axis=-1)  # (n, ..., A, 3)
+    energy = xp.sum(e * t[..., None], axis=0)  # (..., A, 3): sum T^2 [1, d, d^2 - 1 / s2]
+    n0 = energy[..., 0]
+    n1 = 2.0 * energy[..., 1] / n0
+    n2 = 4.0 * energy[..., 2] / n0 + 2.0 / s2 - n1 * n1
+    return xp.permute_dims(e, (*range(1, e.ndim - 1), 0, e.ndim - 1)), n1, n2
 
 
 def nan_landmarks(xp: Any, coords: Array, scores: Array) -> tuple[Array, Array]:
