@@ -342,10 +342,9 @@ def _template_terms(xp: Any, j: Array, inside: Array, u: Array, sigma: float) ->
 
     Returns ``E`` ``(..., A, n, 3)`` = ``[T, dT/du, d2T/du2]`` = ``T [1, d, d^2 - 1 / sigma^2]``
     per axis and position, ``d = (j - u) / sigma^2`` (0 outside the map, which is how the border
-    enters), and per axis the first and second derivatives in ``u`` of ``log
-    sum_j T(j)^2``, the template's energy over the patch's pixels in the map. Positions come
-    first so that the sums over them run across landmarks (one pass, where a sum over a short
-    last axis costs several), each landmark's from its own terms in a fixed order.
+    enters), and per axis the first and second derivatives in ``u`` of ``log sum_j T(j)^2``,
+    the template's energy over the patch's pixels in the map. Every sum over positions is a
+    product per landmark (and axis), so each landmark's bits are its own.
     """
     s2 = sigma * sigma
     d = (j - u) / s2
@@ -353,11 +352,15 @@ def _template_terms(xp: Any, j: Array, inside: Array, u: Array, sigma: float) ->
     td = t * d
     # concat of new axes: NumPy's stack is a Python function several times slower on small arrays
     e = xp.concat([t[..., None], td[..., None], (t * (d * d - 1.0 / s2))[..., None]], axis=-1)  # (n, ..., A, 3)
-    energy = xp.sum(e * t[..., None], axis=0)  # (..., A, 3): sum T^2 [1, d, d^2 - 1 / s2]
+    e = xp.permute_dims(e, (*range(1, e.ndim - 1), 0, e.ndim - 1))  # (..., A, n, 3)
+    # sum T^2 [1, d, d^2 - 1 / s2] per landmark and axis, as a product per landmark: a reduction
+    # over the positions axis may be ordered by the array's shape, so a landmark's last bits
+    # would depend on how many come with it (seen on NumPy 1.26), which iterate_rows forbids.
+    energy = (xp.permute_dims(t, (*range(1, t.ndim), 0))[..., None, :] @ e)[..., 0, :]
     n0 = energy[..., 0]
     n1 = 2.0 * energy[..., 1] / n0
     n2 = 4.0 * energy[..., 2] / n0 + 2.0 / s2 - n1 * n1
-    return xp.permute_dims(e, (*range(1, e.ndim - 1), 0, e.ndim - 1)), n1, n2
+    return e, n1, n2
 
 
 def nan_landmarks(xp: Any, coords: Array, scores: Array) -> tuple[Array, Array]:
