@@ -350,13 +350,22 @@ def _template_terms(xp: Any, j: Array, inside: Array, u: Array, sigma: float) ->
     d = (j - u) / s2
     t = xp.exp((-0.5 * s2) * d * d) * inside
     td = t * d
-    # concat of new axes: NumPy's stack is a Python function several times slower on small arrays
-    e = xp.concat([t[..., None], td[..., None], (t * (d * d - 1.0 / s2))[..., None]], axis=-1)  # (n, ..., A, 3)
-    e = xp.permute_dims(e, (*range(1, e.ndim - 1), 0, e.ndim - 1))  # (..., A, n, 3)
-    # sum T^2 [1, d, d^2 - 1 / s2] per landmark and axis, as a product per landmark: a reduction
-    # over the positions axis may be ordered by the array's shape, so a landmark's last bits
-    # would depend on how many come with it (seen on NumPy 1.26), which iterate_rows forbids.
-    energy = (xp.permute_dims(t, (*range(1, t.ndim), 0))[..., None, :] @ e)[..., 0, :]
+    # E in its own memory, laid out (..., A, n, 3) (concat of new axes: NumPy's stack is a Python
+    # function several times slower on small arrays). Its products below are per landmark, with
+    # strides that do not depend on how many landmarks come: NumPy 1.26 picks BLAS or its own
+    # loop by the strides, and a reduction over the positions axis orders its sums by the
+    # array's shape, either of which made a landmark's last bits depend on the others passed
+    # with it (which iterate_rows forbids).
+    last = (*range(1, t.ndim), 0)
+    e = xp.concat(
+        [
+            xp.permute_dims(t, last)[..., None],
+            xp.permute_dims(td, last)[..., None],
+            xp.permute_dims(t * (d * d - 1.0 / s2), last)[..., None],
+        ],
+        axis=-1,
+    )
+    energy = (e[..., 0][..., None, :] @ e)[..., 0, :]  # sum T^2 [1, d, d^2 - 1 / s2] per axis
     n0 = energy[..., 0]
     n1 = 2.0 * energy[..., 1] / n0
     n2 = 4.0 * energy[..., 2] / n0 + 2.0 / s2 - n1 * n1
