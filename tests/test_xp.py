@@ -410,3 +410,7 @@ def test_clip_native_equals_the_standard_clip(backend, seed, scalar):
     bounds = (lo, hi) if scalar else (convert(lo, backend), convert(hi, backend))
     got = numpy_of(_xp.clip(xp, a, *bounds))
     np.testing.assert_array_equal(got, np.clip(x, lo, hi))
+    # float32 stays float32, even clipped at float32's largest value (NumPy 1 would promote)
+    small = convert(x.astype(np.float32), backend)
+    top = float(np.finfo(np.float32).max)
+    assert numpy_of(_xp.clip(xp, small, 0.0, top)).dtype == np.float32

@@ -208,8 +208,10 @@ def is_jax(xp: Namespace) -> bool:
 def clip(xp: Namespace, x: Array, lo: Any, hi: Any) -> Array:
     """``xp.clip(x, lo, hi)`` (bounds scalars or arrays that broadcast; NaN stays NaN). NumPy's
     ``clip`` is a Python wrapper costing several times its ``maximum`` and ``minimum`` on the
-    small arrays of one instance's landmarks: those two instead, the same values."""
-    if is_numpy(xp):
+    small arrays of one instance's landmarks: those two instead, the same values and dtype under
+    NumPy 2's promotion (NumPy 1's value-based casting would turn float32 clipped at float32's
+    largest value into float64, so it keeps ``clip``)."""
+    if xp is np:  # NumPy >= 2.1, used as its own namespace
         return np.minimum(np.maximum(x, lo), hi)
     return xp.clip(x, lo, hi)
 

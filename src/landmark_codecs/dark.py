@@ -214,7 +214,7 @@ def _newton_step(
         sy = zero if h == 1 else -gy / xp.where(ok, hyy, one)
         step = xp.stack([sx, sy], axis=-1)
     ok = ok[..., None] & xp.isfinite(step)
-    return xp.where(ok, xp.minimum(xp.maximum(u + xp.where(ok, step, 0 * one), lo), hi), u)
+    return xp.where(ok, xp.minimum(xp.maximum(u + xp.where(ok, step, xp.zeros_like(one)), lo), hi), u)
 
 
 def _parabola_index(xp: Any, m: Array, w: int, h: int) -> Array:
