@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import convert, numpy_of
+from helpers import convert, full_step_count, numpy_of
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -299,13 +299,8 @@ def test_numpy_stopping_fixed_landmarks_gives_the_full_step_count_bits(sigma, mo
         maps[4] = 0.0
         fast = lc.decode_dark(maps, sigma=sigma, iterations=6)
 
-        def full_count(xp, step, rows, state, steps):
-            for _ in range(steps):
-                state = step(*rows, *state)
-            return state
-
         with monkeypatch.context() as m:
-            m.setattr(_xp, "iterate_rows", full_count)
+            m.setattr(_xp, "iterate_rows", full_step_count)
             slow = lc.decode_dark(maps, sigma=sigma, iterations=6)
         np.testing.assert_array_equal(fast.coords, slow.coords)
         np.testing.assert_array_equal(fast.scores, slow.scores)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
-from helpers import convert, numpy_of
+from helpers import convert, full_step_count, numpy_of
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -261,13 +261,8 @@ def test_numpy_stopping_converged_landmarks_gives_the_full_step_count_bits(sigma
     for dtype in (np.float32, np.float64):
         fast = lc.encode_soft_argmax(c.astype(dtype), heatmap_size=(48, 40), sigma=sigma).heatmaps
 
-        def full_count(xp, step, rows, state, steps):
-            for _ in range(steps):
-                state = step(*rows, *state)
-            return state
-
         with monkeypatch.context() as m:
-            m.setattr(_xp, "iterate_rows", full_count)
+            m.setattr(_xp, "iterate_rows", full_step_count)
             slow = lc.encode_soft_argmax(c.astype(dtype), heatmap_size=(48, 40), sigma=sigma).heatmaps
         np.testing.assert_array_equal(fast, slow)
 

@@ -205,6 +205,14 @@ def is_jax(xp: Namespace) -> bool:
     return xp.__name__ in ("jax.numpy", "array_api_compat.jax.numpy")
 
 
+def numpy_signature(arrays: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The arrays' ``(dtype, shape)`` pairs when they are all NumPy arrays, else None: what a
+    per-shape plan cache keys on (other libraries' shapes may be symbolic while traced)."""
+    if all(type(a) is np.ndarray for a in arrays):
+        return tuple((a.dtype, a.shape) for a in arrays)
+    return None
+
+
 def clip(xp: Namespace, x: Array, lo: Any, hi: Any) -> Array:
     """``xp.clip(x, lo, hi)`` (bounds scalars or arrays that broadcast; NaN stays NaN). NumPy's
     ``clip`` is a Python wrapper costing several times its ``maximum`` and ``minimum`` on the

@@ -109,13 +109,6 @@ _REGISTRY: dict[str, type[Codec]] = {}
 _PLANS = 64
 
 
-def _numpy_signature(outputs: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """The outputs' ``(dtype, shape)`` pairs when they are all NumPy arrays, else None."""
-    if all(type(a) is np.ndarray for a in outputs):
-        return tuple((a.dtype, a.shape) for a in outputs)
-    return None
-
-
 def _register(cls: type[Codec]) -> type[Codec]:
     _REGISTRY[cls.name] = cls
     return cls
@@ -318,7 +311,7 @@ class Codec:
         # Outputs of NumPy dtypes and shapes that passed the checks once pass them again (the
         # checks read nothing else): checked once per signature, as einops caches a recipe per
         # shape. A data loader or an mmpose head decodes one instance at a time, every one alike.
-        signature = _numpy_signature(outputs)
+        signature = _xp.numpy_signature(outputs)
         if signature is not None and signature in self._decode_plans:
             xp = _xp.namespace(**{self.output_names[0]: outputs[0]})
             return DecodedLandmarks(*_xp.in_float32(xp, self._decode, *outputs))
