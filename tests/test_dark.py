@@ -316,3 +316,26 @@ def test_a_landmark_decodes_to_the_same_bits_alone_or_in_any_batch():
     batch = lc.decode_dark(maps, sigma=2.0).coords
     for i in rng.choice(len(c), 12, replace=False):
         np.testing.assert_array_equal(lc.decode_dark(maps[i : i + 1], sigma=2.0).coords[0], batch[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_step_of_rounding_size_is_not_taken(dtype, monkeypatch):
+    """The parabola start is exact on a Gaussian target, so the first Newton step there is
+    rounding: shorter than ``4 eps max(W, H)``, it is not taken and every landmark is at its fixed
+    point after one step (in float32 a one-ulp step used to cost every landmark a second one)."""
+    from landmark_codecs import dark
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[1].shape[0])  # the landmarks (rows) this step moves
+        return dark_step(*args, **kwargs)
+
+    dark_step = dark._newton_step
+    monkeypatch.setattr(dark, "_newton_step", counted)
+    rng = np.random.default_rng(8)
+    c = (rng.uniform(0.1, 0.9, (200, 2)) * (191, 255)).astype(dtype)
+    maps = lc.encode_udp(c, image_size=(192, 256), heatmap_size=(48, 64), sigma=2.0).heatmaps
+    coords, _ = lc.decode_udp(maps, image_size=(192, 256), sigma=2.0)
+    assert calls == [200]
+    np.testing.assert_allclose(coords, c, atol=1e-3 if dtype == np.float32 else 1e-9)

@@ -112,6 +112,8 @@ def _same_device(arrays: dict[str, Array]) -> None:
 
 
 def device(x: Array) -> Any:
+    if type(x) is np.ndarray:
+        return "cpu"  # array-api-compat's answer, without its chain of type checks (hot on small arrays)
     if _is_torch_tensor(x):
         return x.device  # what array-api-compat returns, without its cached checks (see namespace())
     return array_api_compat.device(x)
@@ -264,6 +266,13 @@ def _argmax_2d_fallback(xp: Namespace, maps: Array) -> tuple[Array, Array]:
     flat = xp.reshape(maps, (*maps.shape[:-2], maps.shape[-2] * maps.shape[-1]))
     index = xp.argmax(flat, axis=-1, keepdims=True)
     return index, take_along_last(xp, flat, index)[..., 0]
+
+
+def argmax_index_2d(xp: Namespace, maps: Array) -> Array:
+    """:func:`argmax_2d`'s index alone, for a caller that reads the value with other samples."""
+    if is_torch(xp):
+        return argmax_2d(xp, maps)[0]
+    return xp.argmax(xp.reshape(maps, (*maps.shape[:-2], maps.shape[-2] * maps.shape[-1])), axis=-1, keepdims=True)
 
 
 def take_patch(xp: Namespace, flat: Array, rows: Array, cols: Array, width: int) -> Array:
@@ -545,21 +554,33 @@ def iterate_rows(
         for _ in range(steps):
             state = step(*rows, *state)
         return state
-    out = tuple(np.array(s, copy=True) for s in state)
-    index = np.arange(rows[0].shape[0])
+    given = (*rows, *state)
+    out = state
+    index = None  # the rows of `out` still stepping, once some have stopped
     for _ in range(steps):
         new = step(*rows, *state)
-        for whole, part in zip(out, new):
-            whole[index] = part
+        if index is None:  # every row still steps: the step's results are the rows' latest
+            out = new
+        else:
+            for whole, part in zip(out, new):
+                whole[index] = part
         moved = new[0] != state[0]  # NaN never equals itself: such a row keeps its steps
+        if not np.count_nonzero(moved):
+            break
         if moved.ndim > 1:  # an iterate with several entries per row moves if any does
-            moved = moved.any(axis=tuple(range(1, moved.ndim)))
-        if not moved.all():
-            index, rows, new = index[moved], tuple(r[moved] for r in rows), tuple(v[moved] for v in new)
-            if index.size == 0:
-                break
+            moved = moved.reshape(moved.shape[0], -1).any(axis=1)
+        if np.count_nonzero(moved) < moved.shape[0]:
+            if index is None:  # from now on `out` is written into: memory of its own
+                out = tuple(v if _fresh(v, given) else np.array(v, copy=True) for v in out)
+            index = np.flatnonzero(moved) if index is None else index[moved]
+            rows, new = tuple(r[moved] for r in rows), tuple(v[moved] for v in new)
         state = new
-    return out
+    return tuple(v if _fresh(v, given) else np.array(v, copy=True) for v in out)
+
+
+def _fresh(x: Any, given: tuple[Any, ...]) -> bool:
+    """Whether ``x`` is a writeable array in memory of its own, none of the ``given`` ones."""
+    return isinstance(x, np.ndarray) and x.flags.owndata and x.flags.writeable and not any(x is g for g in given)
 
 
 def exp_flushed(xp: Namespace, a: Array, floor: float | None = None) -> Array:

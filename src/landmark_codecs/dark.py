@@ -23,6 +23,7 @@ find that maximum.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -68,8 +69,9 @@ def decode_dark(
         heatmaps: ``(..., K, H, W)`` real floating maps (probabilities or non-negative scores).
         sigma: the blur's standard deviation in heatmap pixels, 0.06 to 1e4: the sigma the
             targets were made with.
-        iterations: Newton steps, 1 to 100 (a landmark that a step leaves where it was is at a
-            fixed point and takes no more: the same result, sooner).
+        iterations: Newton steps, 1 to 100. A step shorter than ``4 eps max(W, H)`` px (``eps``
+            of the work dtype: rounding, not progress) is not taken, and a landmark that a step
+            leaves where it was takes no more (a fixed point: the same result, sooner).
         kernel_size: odd side of the blur kernel (and patch), default ``2 * ceil(2.5 sigma) + 1``
             (11 at sigma 2, as DARK's code).
 
@@ -112,94 +114,78 @@ def dark_options(size: tuple[int, int], sigma: float, iterations: int, kernel_si
 
 def dark_coords(xp: Any, heatmaps: Array, *, sigma: float, iterations: int, radius: int) -> _common.DecodedLandmarks:
     """Kernel of :func:`decode_dark` (maps checked; 16-bit maps already in float32)."""
-    h, w = heatmaps.shape[-2:]
+    lead, (h, w) = heatmaps.shape[:-2], heatmaps.shape[-2:]
     work = heatmaps.dtype
     dev = _xp.device(heatmaps)
-    # Everything read from the maps, read block by block while each block is in cache.
-    anchor, scores, patch, three = _xp.map_blocks(xp, lambda block: _samples(xp, block, radius), heatmaps)
-    m = _argmax_xy(xp, anchor, w)
-    patch = _unit_patch(xp, patch, scores, work)
-    at = xp.astype(m, work)
+    # One row per landmark from here on, as iterate_rows steps them (NumPy: only those still
+    # moving); everything read from the maps is read block by block while each block is in cache.
+    maps = xp.reshape(heatmaps, (-1, h, w))
+    m, scores, patch, three = _xp.map_blocks(xp, lambda block: _samples(xp, block, radius), maps)
     size = xp.asarray([w, h], dtype=work, device=dev)
-    lo, hi = xp.maximum(at - 1.0, xp.full_like(at, -0.5)), xp.minimum(at + 1.0, size - 0.5)
-    start, peaked = _parabola_start(xp, three, m, w, h, work)
-    u = _xp.clip(xp, start, lo, hi)
-    # One row per landmark, as iterate_rows steps them (NumPy: only those still moving).
-    lead = u.shape[:-1]
-    n = 2 * radius + 1
-    at = xp.reshape(at, (-1, 2))
-    offsets = xp.reshape(xp.arange(-radius, radius + 1, dtype=work, device=dev), (-1, 1, 1))
-    j = offsets + at  # (n, N, 2): the patch's columns and rows, positions first
-    # Which of them lie in the map: 1 or 0, a row per landmark (read positions-first by the steps).
-    inside = xp.permute_dims(xp.astype((j >= 0) & (j <= size - 1.0), work), (1, 2, 0))
-    rows = (
-        at,
-        inside,
-        xp.reshape(patch, (-1, n, n)),
-        xp.reshape(lo, (-1, 2)),
-        xp.reshape(hi, (-1, 2)),
-        xp.reshape(peaked, (-1,)),
+    at = xp.astype(m, work)
+    lo, hi = xp.maximum(at - 1.0, xp.asarray(-0.5, dtype=work, device=dev)), xp.minimum(at + 1.0, size - 0.5)
+    start, peaked = _parabola_start(xp, three, m, at, w, h)
+    # The patch's columns and rows, (N, 2, n), and which of them lie in the map (1 or 0).
+    j = at[..., None] + xp.arange(-radius, radius + 1, dtype=work, device=dev)
+    inside = xp.astype((j >= 0) & (j <= size[:, None] - 1.0), work)
+    rows = (j, inside, _unit_patch(xp, patch, scores, work), lo, hi, peaked)
+    # A step shorter than a few ulps of the map's largest coordinate is rounding, not progress:
+    # not taking it makes the landmark a fixed point (and NumPy stops stepping it).
+    tol = 4.0 * float(xp.finfo(work).eps) * max(w, h)
+    step = functools.partial(
+        _newton_step, xp, sigma=sigma, tol=tol, size=(w, h), one=xp.ones((), dtype=work, device=dev)
     )
-    one = xp.ones((), dtype=work, device=dev)
-
-    def step(m: Array, inside: Array, patch: Array, lo: Array, hi: Array, peaked: Array, u: Array) -> tuple[Array]:
-        j = offsets + m  # (n, N, 2): positions first
-        inside = xp.permute_dims(inside, (2, 0, 1))
-        return (_newton_step(xp, u, j, inside, patch, lo, hi, peaked, sigma=sigma, size=(w, h), one=one),)
-
-    u = xp.reshape(_xp.iterate_rows(xp, step, rows, (xp.reshape(u, (-1, 2)),), iterations)[0], (*lead, 2))
-    return _common.DecodedLandmarks(*nan_landmarks(xp, u, scores))
+    (u,) = _xp.iterate_rows(xp, step, rows, (_xp.clip(xp, start, lo, hi),), iterations)
+    coords, scores = nan_landmarks(xp, u, scores)
+    return _common.DecodedLandmarks(xp.reshape(coords, (*lead, 2)), xp.reshape(scores, lead))
 
 
 def _samples(xp: Any, maps: Array, radius: int) -> tuple[Array, Array, Array, Array]:
-    """What DARK reads from ``(..., H, W)`` maps: the argmax's flat index ``(..., 1)`` and value
-    ``(...,)``, the ``(..., n, n)`` patch around it (``n = 2 radius + 1``, positions clipped into
-    the map: the Newton steps weigh those outside by 0) and the ``(..., 6)`` values of
+    """What DARK reads from ``(N, H, W)`` maps: the argmax ``(x, y)`` ``(N, 2)`` (integer) and its
+    value ``(N,)``, the ``(N, n, n)`` patch around it (``n = 2 radius + 1``, positions clipped
+    into the map: the Newton steps weigh those outside by 0) and the ``(N, 6)`` values of
     :func:`_parabola_start`'s three samples per axis."""
     h, w = maps.shape[-2:]
-    anchor, scores = _xp.argmax_2d(xp, maps)
+    anchor = _xp.argmax_index_2d(xp, maps)
     flat = _common.flatten_maps(xp, maps)
-    m = _argmax_xy(xp, anchor, w)
-    dev = _xp.device(m)
-    pos = m[..., None] + xp.arange(-radius, radius + 1, dtype=m.dtype, device=dev)
-    clipped = _xp.clip(xp, pos, 0, xp.asarray([w, h], dtype=m.dtype, device=dev)[:, None] - 1)
+    m = xp.concat([anchor % w, anchor // w], axis=-1)
+    pos = m[..., None] + xp.arange(-radius, radius + 1, dtype=m.dtype, device=_xp.device(m))
+    clipped = _xp.clip(xp, pos, 0, xp.asarray([[w - 1], [h - 1]], dtype=m.dtype, device=_xp.device(m)))
     patch = _xp.take_patch(xp, flat, clipped[..., 1, :], clipped[..., 0, :], w)
-    return anchor, scores, patch, _xp.take_along_last(xp, flat, _parabola_index(xp, m, w, h))
-
-
-def _argmax_xy(xp: Any, anchor: Array, w: int) -> Array:
-    """The argmax's ``(x, y)`` ``(..., 2)`` from its flat row-major index ``(..., 1)``."""
-    return xp.concat([anchor % w, anchor // w], axis=-1)
+    # the maximum's value is the patch's centre
+    return m, patch[..., radius, radius], patch, _xp.take_along_last(xp, flat, _parabola_index(xp, anchor, m, w, h))
 
 
 def _newton_step(
     xp: Any,
-    u: Array,
     j: Array,
     inside: Array,
     patch: Array,
     lo: Array,
     hi: Array,
     peaked: Array,
+    u: Array,
     *,
     sigma: float,
+    tol: float,
     size: tuple[int, int],
     one: Array,
-) -> Array:
-    """One Newton step ``u <- u - H^-1 g`` on ``J``, kept in ``[lo, hi]``; ``u`` where ``H`` is
-    not negative definite or the step not finite. ``one`` is a 0-d 1 of ``u``'s dtype."""
+) -> tuple[Array]:
+    """One Newton step ``u <- u - H^-1 g`` on ``J`` for ``(N, 2)`` ``u``, kept in ``[lo, hi]``;
+    ``u`` where ``H`` is not negative definite or the step not finite, and per axis where the
+    step is at most ``tol``. ``j`` and ``inside`` are :func:`_template_terms`'; ``one`` is a 0-d
+    1 of ``u``'s dtype."""
     w, h = size
     e, n1, n2 = _template_terms(xp, j, inside, u, sigma)
-    # mom[..., a, b]: sum_j P_j (y-term a)(x-term b) of the template; terms = T, dT/du, d2T/du2.
-    mom = xp.matrix_transpose(e[..., 1, :, :]) @ (patch @ e[..., 0, :, :])
-    f = mom[..., 0, 0]
-    ok = f > 0
-    f = xp.where(ok, f, one)
-    gx, gy = mom[..., 0, 1] / f, mom[..., 1, 0] / f
-    hxx = mom[..., 0, 2] / f - gx * gx - 0.5 * n2[..., 0]
-    hyy = mom[..., 2, 0] / f - gy * gy - 0.5 * n2[..., 1]
-    hxy = mom[..., 1, 1] / f - gx * gy
-    gx, gy = gx - 0.5 * n1[..., 0], gy - 0.5 * n1[..., 1]
+    # mom[:, 3 a + b]: sum_j P_j (y-term a)(x-term b) of the template; terms = T, dT/du, d2T/du2.
+    mom = xp.reshape(xp.matrix_transpose(e[:, 1, :, :]) @ (patch @ e[:, 0, :, :]), (-1, 9))  # (N, 3 x 3)
+    ok = mom[:, 0] > 0
+    mom = mom / xp.where(ok, mom[:, 0], one)[:, None]
+    g = mom[:, 1:4:2]  # (x, y): entries (0, 1) and (1, 0)
+    hd = mom[:, 2:7:4] - g * g - 0.5 * n2  # (0, 2) and (2, 0)
+    hxx, hyy, hxy = hd[:, 0], hd[:, 1], mom[:, 4] - g[:, 0] * g[:, 1]
+    g = g - 0.5 * n1
+    gx, gy = g[:, 0], g[:, 1]
     if w > 1 and h > 1:
         det = hxx * hyy - hxy * hxy
         ok = ok & peaked & (hxx < 0) & (det > 0)
@@ -213,24 +199,24 @@ def _newton_step(
         sx = zero if w == 1 else -gx / xp.where(ok, hxx, one)
         sy = zero if h == 1 else -gy / xp.where(ok, hyy, one)
         step = xp.stack([sx, sy], axis=-1)
-    ok = ok[..., None] & xp.isfinite(step)
-    return xp.where(ok, xp.minimum(xp.maximum(u + xp.where(ok, step, xp.zeros_like(one)), lo), hi), u)
+    ok = ok[..., None] & xp.isfinite(step) & (xp.abs(step) > tol)
+    # u lies in [lo, hi] (it starts there, every step is clipped there): u + 0 stays u, bit for bit.
+    return (xp.minimum(xp.maximum(u + xp.where(ok, step, xp.zeros_like(one)), lo), hi),)
 
 
-def _parabola_index(xp: Any, m: Array, w: int, h: int) -> Array:
+def _parabola_index(xp: Any, anchor: Array, m: Array, w: int, h: int) -> Array:
     """The flat indices ``(..., 6)`` of :func:`_parabola_start`'s samples: before, at and after
-    the 3-sample centre along x then y (the argmax, moved inside the map at its edges)."""
+    the 3-sample centre along x then y (the argmax, moved inside the map at its edges), for the
+    argmax at flat index ``anchor`` ``(..., 1)`` and ``(x, y)`` ``m``."""
     dev = _xp.device(m)
     size = xp.asarray([w, h], dtype=m.dtype, device=dev)
-    centre = _xp.clip(xp, m, 1, size - 2)  # (..., K, 2); an axis shorter than 3 is caught by the caller
     step = xp.asarray([1, w], dtype=m.dtype, device=dev)
-    here = m[..., 0:1] + m[..., 1:2] * w  # flat index of the argmax, (..., K, 1)
-    mid = here + (centre - m) * step  # (..., K, 2): the 3-sample centre on each axis
-    index = xp.concat([mid - step, mid, mid + step], axis=-1)
-    return _xp.clip(xp, index, 0, w * h - 1)
+    # the 3-sample centre on each axis; an axis shorter than 3 is caught by the caller
+    mid = anchor + (_xp.clip(xp, m, 1, size - 2) - m) * step
+    return _xp.clip(xp, xp.concat([mid - step, mid, mid + step], axis=-1), 0, w * h - 1)
 
 
-def _parabola_start(xp: Any, v: Array, m: Array, w: int, h: int, work: Any) -> tuple[Array, Array]:
+def _parabola_start(xp: Any, v: Array, m: Array, at: Array, w: int, h: int) -> tuple[Array, Array]:
     """Per axis, the vertex of the parabola through the log of 3 map values ``v`` (read at
     :func:`_parabola_index`) along the argmax's row (x) and column (y), shifted inside the map at
     its edges; the argmax where that fails.
@@ -238,26 +224,27 @@ def _parabola_start(xp: Any, v: Array, m: Array, w: int, h: int, work: Any) -> t
     Exact on a Gaussian target of any sigma, so the Newton steps on ``J`` start where they end for
     such maps and need few steps on others. Also returns whether the map has a peak at ``m``
     (``(..., K)``): where it has none (flat there, or log-convex along an axis), DARK has nothing
-    to refine and the argmax stands.
+    to refine and the argmax stands. ``at`` is ``m`` in the work dtype.
     """
-    size = xp.asarray([w, h], dtype=m.dtype, device=_xp.device(m))
-    centre = _xp.clip(xp, m, 1, size - 2)
+    work, dev = at.dtype, _xp.device(at)
+    centre = _xp.clip(xp, m, 1, xp.asarray([w - 2, h - 2], dtype=m.dtype, device=dev))
     v = v if v.dtype == work else xp.astype(v, work)
     usable = (v > 0) & (v < math.inf)
     positive = usable[..., 0:2] & usable[..., 2:4] & usable[..., 4:6]  # (..., K, 2): per axis
-    logv = xp.log(xp.where(v > 0, v, xp.ones((), dtype=work, device=_xp.device(v))))
-    before, at, after = logv[..., 0:2], logv[..., 2:4], logv[..., 4:6]
-    curvature = before - 2.0 * at + after
+    logv = xp.log(xp.where(v > 0, v, xp.ones((), dtype=work, device=dev)))  # subnormal samples too
+    before, mid, after = logv[..., 0:2], logv[..., 2:4], logv[..., 4:6]
+    curvature = before - 2.0 * mid + after
     down = curvature < 0
     if w >= 3 and h >= 3:
         ok, level = positive & down, ~positive | down
     else:  # an axis shorter than 3 has no parabola, and no say in whether there is a peak
         long_axis = xp.asarray([w >= 3, h >= 3], device=_xp.device(v))
         ok, level = positive & long_axis & down, ~long_axis | ~positive | down
-    vertex = xp.astype(centre, work) + 0.5 * (before - after) / xp.where(ok, curvature, -xp.ones_like(curvature))
+    minus_one = xp.asarray(-1.0, dtype=work, device=dev)
+    vertex = xp.astype(centre, work) + 0.5 * (before - after) / xp.where(ok, curvature, minus_one)
     # No peak: flat at the maximum, or log-convex along an axis (a zero neighbour is a sharp peak).
     peaked = level[..., 0] & level[..., 1]
-    return xp.where(ok & xp.isfinite(vertex) & peaked[..., None], vertex, xp.astype(m, work)), peaked
+    return xp.where(ok & xp.isfinite(vertex) & peaked[..., None], vertex, at), peaked
 
 
 def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, radius: int) -> Array:
@@ -297,9 +284,8 @@ def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, r
         xp.minimum(mf + 1.0, xp.full_like(mf, n_bins - 0.5)),
     )
     u = _xp.clip(xp, xp.where(ok & xp.isfinite(vertex), vertex, mf), lo, hi)
-    first = (pos.ndim - 1, *range(pos.ndim - 1))
-    j = xp.permute_dims(xp.astype(pos, work), first)[..., None]  # (n, ..., 1): positions first
-    inside = xp.permute_dims(xp.astype(inside, work), first)[..., None]
+    j = xp.astype(pos, work)[..., None, :]  # (..., 1, n): one axis
+    inside = xp.astype(inside, work)[..., None, :]
     for _ in range(iterations):
         e, n1, n2 = _template_terms(xp, j, inside, u[..., None], sigma)
         mom = (patch[..., None, :] @ e[..., 0, :, :])[..., 0, :]  # (..., 3): sum_j P_j [T, T', T'']
@@ -322,10 +308,10 @@ def _unit_patch(xp: Any, patch: Array, peak: Array, work: Any) -> Array:
     maximum: ``J`` moves by a constant, its steps not at all, and the sums of a patch near the
     float maximum cannot overflow (nor a subnormal one lose its steps to underflow)."""
     top = float(xp.finfo(work).max)
-    patch = _xp.clip(xp, patch, 0.0, top)
     peak = peak if peak.dtype == work else xp.astype(peak, work)
     peak = _xp.clip(xp, peak, 0.0, top)[(...,) + (None,) * (patch.ndim - peak.ndim)]
-    return _common.scaled_to_maximum(xp, patch, peak)
+    below = xp.minimum(patch, xp.asarray(top, dtype=work, device=_xp.device(patch)))
+    return _common.scaled_to_maximum(xp, below, peak)  # which clamps at 0
 
 
 def blur_radius(sigma: float, kernel_size: int | None) -> int:
@@ -337,8 +323,8 @@ def blur_radius(sigma: float, kernel_size: int | None) -> int:
 
 def _template_terms(xp: Any, j: Array, inside: Array, u: Array, sigma: float) -> tuple[Array, Array, Array]:
     """The separable Gaussian template at ``u`` (``(..., A)``, one entry per axis) over patch
-    positions ``j`` (``(n, ..., A)``, positions first); ``inside`` (``j``'s shape, in its dtype)
-    is 1 where the position lies in the map, else 0.
+    positions ``j`` (``(..., A, n)``); ``inside`` (``j``'s shape, in its dtype) is 1 where the
+    position lies in the map, else 0.
 
     Returns ``E`` ``(..., A, n, 3)`` = ``[T, dT/du, d2T/du2]`` = ``T [1, d, d^2 - 1 / sigma^2]``
     per axis and position, ``d = (j - u) / sigma^2`` (0 outside the map, which is how the border
@@ -347,25 +333,17 @@ def _template_terms(xp: Any, j: Array, inside: Array, u: Array, sigma: float) ->
     product per landmark (and axis), so each landmark's bits are its own.
     """
     s2 = sigma * sigma
-    d = (j - u) / s2
-    t = xp.exp((-0.5 * s2) * d * d) * inside
-    td = t * d
+    d = (j - u[..., None]) / s2
+    dd = d * d
+    t = xp.exp((-0.5 * s2) * dd) * inside
     # E in its own memory, laid out (..., A, n, 3) (concat of new axes: NumPy's stack is a Python
     # function several times slower on small arrays). Its products below are per landmark, with
     # strides that do not depend on how many landmarks come: NumPy 1.26 picks BLAS or its own
     # loop by the strides, and a reduction over the positions axis orders its sums by the
     # array's shape, either of which made a landmark's last bits depend on the others passed
     # with it (which iterate_rows forbids).
-    last = (*range(1, t.ndim), 0)
-    e = xp.concat(
-        [
-            xp.permute_dims(t, last)[..., None],
-            xp.permute_dims(td, last)[..., None],
-            xp.permute_dims(t * (d * d - 1.0 / s2), last)[..., None],
-        ],
-        axis=-1,
-    )
-    energy = (e[..., 0][..., None, :] @ e)[..., 0, :]  # sum T^2 [1, d, d^2 - 1 / s2] per axis
+    e = xp.concat([t[..., None], (t * d)[..., None], (t * (dd - 1.0 / s2))[..., None]], axis=-1)
+    energy = (t[..., None, :] @ e)[..., 0, :]  # sum T^2 [1, d, d^2 - 1 / s2] per axis
     n0 = energy[..., 0]
     n1 = 2.0 * energy[..., 1] / n0
     n2 = 4.0 * energy[..., 2] / n0 + 2.0 / s2 - n1 * n1
