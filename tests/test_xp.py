@@ -414,3 +414,8 @@ def test_clip_native_equals_the_standard_clip(backend, seed, scalar):
     small = convert(x.astype(np.float32), backend)
     top = float(np.finfo(np.float32).max)
     assert numpy_of(_xp.clip(xp, small, 0.0, top)).dtype == np.float32
+
+
+def test_numpy_namespace_is_what_numpy_arrays_resolve_to():
+    """A codec's cached decode plan takes this namespace without resolving the arrays' again."""
+    assert _xp.numpy_namespace() is _xp.namespace(x=np.zeros(3, np.float32))

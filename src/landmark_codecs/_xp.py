@@ -80,6 +80,15 @@ def namespace(**arrays: Array | None) -> Namespace:
     return _remember({type(a) for a in given.values()}, xp)
 
 
+def numpy_namespace() -> Namespace:
+    """What :func:`namespace` resolves NumPy arrays to: NumPy itself (>= 2.1) or array-api-compat's."""
+    if _NATIVE_NUMPY:
+        return np
+    from array_api_compat import numpy as compat_numpy
+
+    return compat_numpy
+
+
 # type -> namespace, for types whose namespace depends on the type alone (filled by namespace()).
 _NAMESPACES: dict[type, Namespace] = {}
 

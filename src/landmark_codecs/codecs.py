@@ -187,8 +187,8 @@ class Codec:
         else:
             self._set("heatmap_size", check.size(self.heatmap_size, "heatmap_size"))
         check.choice(self.on_outside, "on_outside", ("warn", "raise", "ignore"))
-        self._decode_plans: set[tuple[Any, ...]]
-        self._set("_decode_plans", set())
+        self._decode_plans: dict[tuple[Any, ...], bool]
+        self._set("_decode_plans", {})
         self._check_options()
         # image <-> heatmap, checked once here: encode and decode apply it without checks
         self._transform: coords.Transform  # not a field: set once here (frozen, so through _set)
@@ -312,14 +312,16 @@ class Codec:
         # checks read nothing else): checked once per signature, as einops caches a recipe per
         # shape. A data loader or an mmpose head decodes one instance at a time, every one alike.
         signature = _xp.numpy_signature(outputs)
-        if signature is not None and signature in self._decode_plans:
-            xp = _xp.namespace(**{self.output_names[0]: outputs[0]})
-            return DecodedLandmarks(*_xp.in_float32(xp, self._decode, *outputs))
+        half = self._decode_plans.get(signature) if signature is not None else None
+        if half is not None:  # the plan: whether the 16-bit policy applies
+            xp = _xp.numpy_namespace()
+            decoded = _xp.in_float32(xp, self._decode, *outputs) if half else self._decode(xp, *outputs)
+            return DecodedLandmarks(*decoded)
         self._check_outputs(outputs)
         xp = _xp.namespace(**dict(zip(self.output_names, outputs)))
         checked = self._checked_outputs(xp, outputs)
         if signature is not None and len(self._decode_plans) < _PLANS and all(a is b for a, b in zip(checked, outputs)):
-            self._decode_plans.add(signature)
+            self._decode_plans[signature] = any(a.dtype == np.float16 for a in outputs)
         return DecodedLandmarks(*_xp.in_float32(xp, self._decode, *checked))
 
     def _check_call(self, keypoints: Array, rng: Any) -> None:

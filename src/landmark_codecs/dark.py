@@ -303,15 +303,17 @@ def refine_1d(xp: Any, labels: Array, m: Array, sigma: float, iterations: int, r
 
 
 def _unit_patch(xp: Any, patch: Array, peak: Array, work: Any) -> Array:
-    """The patch around the argmax (whose value is ``peak``) clamped to ``[0, float max]``
-    (negative values count as 0, +inf as the largest float, NaN stays NaN) and divided by its
-    maximum: ``J`` moves by a constant, its steps not at all, and the sums of a patch near the
-    float maximum cannot overflow (nor a subnormal one lose its steps to underflow)."""
-    top = float(xp.finfo(work).max)
+    """The patch around the argmax (whose value is ``peak``, the patch's maximum) clamped to
+    ``[0, float max]`` (negative values count as 0, +inf as the largest float, NaN stays NaN) and
+    divided by ``peak`` clamped to ``[smallest normal, float max]``: ``J`` moves by a constant, its
+    steps not at all, the sums of a patch near the float maximum cannot overflow, and a subnormal
+    patch is brought into the normal range by that exact power of two (no steps lost to
+    underflow)."""
+    finfo = xp.finfo(work)
+    top = float(finfo.max)
     peak = peak if peak.dtype == work else xp.astype(peak, work)
-    peak = _xp.clip(xp, peak, 0.0, top)[(...,) + (None,) * (patch.ndim - peak.ndim)]
-    below = xp.minimum(patch, xp.asarray(top, dtype=work, device=_xp.device(patch)))
-    return _common.scaled_to_maximum(xp, below, peak)  # which clamps at 0
+    scale = 1.0 / _xp.clip(xp, peak, float(finfo.smallest_normal), top)
+    return _xp.clip(xp, patch, 0.0, top) * scale[(...,) + (None,) * (patch.ndim - peak.ndim)]
 
 
 def blur_radius(sigma: float, kernel_size: int | None) -> int:

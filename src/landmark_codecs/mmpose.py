@@ -289,11 +289,22 @@ class _GaussianDropIn(BaseKeypointCodec):
         per-instance ``(1, K, 2)`` keypoints and ``(1, K)`` scores, as mmpose's heads take them."""
         maps = batch_heatmaps.detach() if hasattr(batch_heatmaps, "detach") else batch_heatmaps
         decoded = self._codec.decode(maps)
+        if type(decoded.coords) is np.ndarray:  # one instance per call, from mmpose's heads: no lookups
+            coords = np.where(decoded.scores[..., None] > 0, decoded.coords, self._numpy_marker(decoded.coords.dtype))
+            return [c[None] for c in coords], [v[None] for v in decoded.scores]
         xp = _xp.namespace(heatmaps=maps)
         marker = xp.asarray(self._marker(), dtype=decoded.coords.dtype, device=_xp.device(decoded.coords))
         coords = xp.where(decoded.scores[..., None] > 0, decoded.coords, marker)
         coords, scores = _xp.to_host(coords), _xp.to_host(decoded.scores)
         return [c[None] for c in coords], [v[None] for v in scores]
+
+    def _numpy_marker(self, dtype: np.dtype) -> np.ndarray:
+        """:meth:`_marker` in ``dtype``, made once per dtype (read-only: every call shares it)."""
+        markers = self.__dict__.setdefault("_numpy_markers", {})
+        if dtype not in markers:
+            markers[dtype] = np.asarray(self._marker(), dtype=dtype)
+            markers[dtype].flags.writeable = False
+        return markers[dtype]
 
     def _marker(self) -> np.ndarray:
         return -np.asarray(self.scale_factor, dtype=np.float64)
