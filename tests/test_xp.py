@@ -416,6 +416,16 @@ def test_clip_native_equals_the_standard_clip(backend, seed, scalar):
     assert numpy_of(_xp.clip(xp, small, 0.0, top)).dtype == np.float32
 
 
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=5))
+def test_flip_last_native_equals_the_standard_flip(backend, shape):
+    """NumPy's reversed view gives xp.flip's values along the last axis."""
+    x = np.arange(float(np.prod(shape))).reshape(shape)
+    a = convert(x, backend)
+    xp = array_namespace(a)
+    np.testing.assert_array_equal(numpy_of(_xp.flip_last(xp, a)), numpy_of(xp.flip(a, axis=-1)))
+    np.testing.assert_array_equal(numpy_of(_xp.flip_last(xp, a)), x[..., ::-1])
+
+
 def test_numpy_namespace_is_what_numpy_arrays_resolve_to():
     """A codec's cached decode plan takes this namespace without resolving the arrays' again."""
     assert _xp.numpy_namespace() is _xp.namespace(x=np.zeros(3, np.float32))

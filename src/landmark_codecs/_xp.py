@@ -235,6 +235,14 @@ def clip(xp: Namespace, x: Array, lo: Any, hi: Any) -> Array:
     return xp.clip(x, lo, hi)
 
 
+def flip_last(xp: Namespace, x: Array) -> Array:
+    """``x`` reversed along its last axis: a view on NumPy (``np.flip``'s Python wrapper costs
+    several times the arithmetic on one instance's landmarks), ``xp.flip`` elsewhere."""
+    if is_numpy(xp):
+        return x[..., ::-1]
+    return xp.flip(x, axis=-1)
+
+
 def take_along_last(xp: Namespace, x: Array, index: Array) -> Array:
     """``x[..., index]`` per row: gather along the last axis (index broadcasts over the rest)."""
     if is_torch(xp):
@@ -584,7 +592,7 @@ def iterate_rows(
             index = np.flatnonzero(moved) if index is None else index[moved]
             rows, new = tuple(r[moved] for r in rows), tuple(v[moved] for v in new)
         state = new
-    return tuple(v if _fresh(v, given) else np.array(v, copy=True) for v in out)
+    return out
 
 
 def _fresh(x: Any, given: tuple[Any, ...]) -> bool:

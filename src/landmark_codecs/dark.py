@@ -120,40 +120,45 @@ def dark_coords(xp: Any, heatmaps: Array, *, sigma: float, iterations: int, radi
     # One row per landmark from here on, as iterate_rows steps them (NumPy: only those still
     # moving); everything read from the maps is read block by block while each block is in cache.
     maps = xp.reshape(heatmaps, (-1, h, w))
-    m, scores, patch, three = _xp.map_blocks(xp, lambda block: _samples(xp, block, radius), maps)
-    size = xp.asarray([w, h], dtype=work, device=dev)
+    m, centre, inside, patch, three = _xp.map_blocks(xp, lambda block: _samples(xp, block, radius), maps)
+    scores = patch[:, radius, radius]  # the maximum's value
     at = xp.astype(m, work)
-    lo, hi = xp.maximum(at - 1.0, xp.asarray(-0.5, dtype=work, device=dev)), xp.minimum(at + 1.0, size - 0.5)
-    start, peaked = _parabola_start(xp, three, m, at, w, h)
-    # The patch's columns and rows, (N, 2, n), and which of them lie in the map (1 or 0).
-    j = at[..., None] + xp.arange(-radius, radius + 1, dtype=work, device=dev)
-    inside = xp.astype((j >= 0) & (j <= size[:, None] - 1.0), work)
-    rows = (j, inside, _unit_patch(xp, patch, scores, work), lo, hi, peaked)
+    lo = xp.maximum(at - 1.0, xp.asarray(-0.5, dtype=work, device=dev))
+    hi = xp.minimum(at + 1.0, xp.asarray([w - 0.5, h - 0.5], dtype=work, device=dev))
+    start, peaked = _parabola_start(xp, three, centre, at, w, h)
+    j = at[..., None] + xp.arange(-radius, radius + 1, dtype=work, device=dev)  # (N, 2, n)
+    rows = (j, xp.astype(inside, work), _unit_patch(xp, patch, scores, work), lo, hi, peaked)
     # A step shorter than a few ulps of the map's largest coordinate is rounding, not progress:
     # not taking it makes the landmark a fixed point (and NumPy stops stepping it).
     tol = 4.0 * float(xp.finfo(work).eps) * max(w, h)
-    step = functools.partial(
-        _newton_step, xp, sigma=sigma, tol=tol, size=(w, h), one=xp.ones((), dtype=work, device=dev)
-    )
+    zero, one = xp.zeros((), dtype=work, device=dev), xp.ones((), dtype=work, device=dev)
+    step = functools.partial(_newton_step, xp, sigma=sigma, tol=tol, size=(w, h), zero=zero, one=one)
     (u,) = _xp.iterate_rows(xp, step, rows, (_xp.clip(xp, start, lo, hi),), iterations)
     coords, scores = nan_landmarks(xp, u, scores)
     return _common.DecodedLandmarks(xp.reshape(coords, (*lead, 2)), xp.reshape(scores, lead))
 
 
-def _samples(xp: Any, maps: Array, radius: int) -> tuple[Array, Array, Array, Array]:
-    """What DARK reads from ``(N, H, W)`` maps: the argmax ``(x, y)`` ``(N, 2)`` (integer) and its
-    value ``(N,)``, the ``(N, n, n)`` patch around it (``n = 2 radius + 1``, positions clipped
-    into the map: the Newton steps weigh those outside by 0) and the ``(N, 6)`` values of
-    :func:`_parabola_start`'s three samples per axis."""
+def _samples(xp: Any, maps: Array, radius: int) -> tuple[Array, Array, Array, Array, Array]:
+    """What DARK reads from ``(N, H, W)`` maps: the argmax ``m`` ``(N, 2)`` ``(x, y)`` and
+    :func:`_parabola_start`'s 3-sample centre ``(N, 2)`` (integers), whether each of the patch's
+    columns and rows ``m + (-radius .. radius)`` lies in the map ``(N, 2, n)``, the ``(N, n, n)``
+    patch (positions clipped into the map: the Newton steps weigh those outside by 0; its centre
+    is the maximum) and the ``(N, 6)`` values of :func:`_parabola_start`'s three samples per axis."""
     h, w = maps.shape[-2:]
+    dev = _xp.device(maps)
     anchor = _xp.argmax_index_2d(xp, maps)
     flat = _common.flatten_maps(xp, maps)
     m = xp.concat([anchor % w, anchor // w], axis=-1)
-    pos = m[..., None] + xp.arange(-radius, radius + 1, dtype=m.dtype, device=_xp.device(m))
-    clipped = _xp.clip(xp, pos, 0, xp.asarray([[w - 1], [h - 1]], dtype=m.dtype, device=_xp.device(m)))
+    pos = m[..., None] + xp.arange(-radius, radius + 1, dtype=m.dtype, device=dev)
+    clipped = _xp.clip(xp, pos, 0, xp.asarray([[w - 1], [h - 1]], dtype=m.dtype, device=dev))
     patch = _xp.take_patch(xp, flat, clipped[..., 1, :], clipped[..., 0, :], w)
-    # the maximum's value is the patch's centre
-    return m, patch[..., radius, radius], patch, _xp.take_along_last(xp, flat, _parabola_index(xp, anchor, m, w, h))
+    # Per axis, the samples before, at and after the argmax, moved inside the map at its edges
+    # (an axis shorter than 3 has no parabola: its indices are only kept in the map).
+    centre = _xp.clip(xp, m, 1, xp.asarray([w - 2, h - 2], dtype=m.dtype, device=dev))
+    mid = anchor + (centre - m) * xp.asarray([1, w], dtype=m.dtype, device=dev)
+    index = xp.concat([mid, mid, mid], axis=-1) + xp.asarray([-1, -w, 0, 0, 1, w], dtype=m.dtype, device=dev)
+    index = index if w >= 3 and h >= 3 else _xp.clip(xp, index, 0, w * h - 1)
+    return m, centre, pos == clipped, patch, _xp.take_along_last(xp, flat, index)
 
 
 def _newton_step(
@@ -169,12 +174,13 @@ def _newton_step(
     sigma: float,
     tol: float,
     size: tuple[int, int],
+    zero: Array,
     one: Array,
 ) -> tuple[Array]:
     """One Newton step ``u <- u - H^-1 g`` on ``J`` for ``(N, 2)`` ``u``, kept in ``[lo, hi]``;
     ``u`` where ``H`` is not negative definite or the step not finite, and per axis where the
-    step is at most ``tol``. ``j`` and ``inside`` are :func:`_template_terms`'; ``one`` is a 0-d
-    1 of ``u``'s dtype."""
+    step is at most ``tol``. ``j`` and ``inside`` are :func:`_template_terms`'; ``zero`` and
+    ``one`` are 0-d arrays of ``u``'s dtype."""
     w, h = size
     e, n1, n2 = _template_terms(xp, j, inside, u, sigma)
     # mom[:, 3 a + b]: sum_j P_j (y-term a)(x-term b) of the template; terms = T, dT/du, d2T/du2.
@@ -190,55 +196,43 @@ def _newton_step(
         det = hxx * hyy - hxy * hxy
         ok = ok & peaked & (hxx < 0) & (det > 0)
         det = xp.where(ok, det, one)
-        step = xp.concat([(hxy * gy - hyy * gx)[..., None], (hxy * gx - hxx * gy)[..., None]], axis=-1) / det[..., None]
+        # (hxy gy - hyy gx, hxy gx - hxx gy) / det
+        step = (hxy[:, None] * _xp.flip_last(xp, g) - _xp.flip_last(xp, hd) * g) / det[:, None]
     else:
         # A map one pixel wide (tall) holds nothing to refine along that axis (its Hessian
         # there is exactly 0, and a step would follow rounding noise): Newton on the other.
         ok = ok & peaked & ((hxx < 0) | (w == 1)) & ((hyy < 0) | (h == 1))
-        zero = xp.zeros_like(gx)
-        sx = zero if w == 1 else -gx / xp.where(ok, hxx, one)
-        sy = zero if h == 1 else -gy / xp.where(ok, hyy, one)
+        still = xp.zeros_like(gx)
+        sx = still if w == 1 else -gx / xp.where(ok, hxx, one)
+        sy = still if h == 1 else -gy / xp.where(ok, hyy, one)
         step = xp.stack([sx, sy], axis=-1)
     ok = ok[..., None] & xp.isfinite(step) & (xp.abs(step) > tol)
     # u lies in [lo, hi] (it starts there, every step is clipped there): u + 0 stays u, bit for bit.
-    return (xp.minimum(xp.maximum(u + xp.where(ok, step, xp.zeros_like(one)), lo), hi),)
+    return (xp.minimum(xp.maximum(u + xp.where(ok, step, zero), lo), hi),)
 
 
-def _parabola_index(xp: Any, anchor: Array, m: Array, w: int, h: int) -> Array:
-    """The flat indices ``(..., 6)`` of :func:`_parabola_start`'s samples: before, at and after
-    the 3-sample centre along x then y (the argmax, moved inside the map at its edges), for the
-    argmax at flat index ``anchor`` ``(..., 1)`` and ``(x, y)`` ``m``."""
-    dev = _xp.device(m)
-    size = xp.asarray([w, h], dtype=m.dtype, device=dev)
-    step = xp.asarray([1, w], dtype=m.dtype, device=dev)
-    # the 3-sample centre on each axis; an axis shorter than 3 is caught by the caller
-    mid = anchor + (_xp.clip(xp, m, 1, size - 2) - m) * step
-    return _xp.clip(xp, xp.concat([mid - step, mid, mid + step], axis=-1), 0, w * h - 1)
-
-
-def _parabola_start(xp: Any, v: Array, m: Array, at: Array, w: int, h: int) -> tuple[Array, Array]:
-    """Per axis, the vertex of the parabola through the log of 3 map values ``v`` (read at
-    :func:`_parabola_index`) along the argmax's row (x) and column (y), shifted inside the map at
-    its edges; the argmax where that fails.
+def _parabola_start(xp: Any, v: Array, centre: Array, at: Array, w: int, h: int) -> tuple[Array, Array]:
+    """Per axis, the vertex of the parabola through the log of 3 map values ``v`` (before, at and
+    after ``centre``, the argmax ``at`` moved inside the map at its edges: x's then y's) along the
+    argmax's row (x) and column (y); the argmax where that fails.
 
     Exact on a Gaussian target of any sigma, so the Newton steps on ``J`` start where they end for
-    such maps and need few steps on others. Also returns whether the map has a peak at ``m``
+    such maps and need few steps on others. Also returns whether the map has a peak at the argmax
     (``(..., K)``): where it has none (flat there, or log-convex along an axis), DARK has nothing
-    to refine and the argmax stands. ``at`` is ``m`` in the work dtype.
+    to refine and the argmax stands.
     """
     work, dev = at.dtype, _xp.device(at)
-    centre = _xp.clip(xp, m, 1, xp.asarray([w - 2, h - 2], dtype=m.dtype, device=dev))
     v = v if v.dtype == work else xp.astype(v, work)
-    usable = (v > 0) & (v < math.inf)
-    positive = usable[..., 0:2] & usable[..., 2:4] & usable[..., 4:6]  # (..., K, 2): per axis
-    logv = xp.log(xp.where(v > 0, v, xp.ones((), dtype=work, device=dev)))  # subnormal samples too
+    # NaN for a sample that is not positive: the curvature is then not finite, as it is for +inf
+    logv = xp.log(xp.where(v > 0, v, xp.asarray(math.nan, dtype=work, device=dev)))
     before, mid, after = logv[..., 0:2], logv[..., 2:4], logv[..., 4:6]
     curvature = before - 2.0 * mid + after
+    positive = xp.isfinite(curvature)  # (..., K, 2): per axis, its three samples positive and finite
     down = curvature < 0
     if w >= 3 and h >= 3:
         ok, level = positive & down, ~positive | down
     else:  # an axis shorter than 3 has no parabola, and no say in whether there is a peak
-        long_axis = xp.asarray([w >= 3, h >= 3], device=_xp.device(v))
+        long_axis = xp.asarray([w >= 3, h >= 3], device=dev)
         ok, level = positive & long_axis & down, ~long_axis | ~positive | down
     minus_one = xp.asarray(-1.0, dtype=work, device=dev)
     vertex = xp.astype(centre, work) + 0.5 * (before - after) / xp.where(ok, curvature, minus_one)
