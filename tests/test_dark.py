@@ -339,3 +339,20 @@ def test_a_step_of_rounding_size_is_not_taken(dtype, monkeypatch):
     coords, _ = lc.decode_udp(maps, image_size=(192, 256), sigma=2.0)
     assert calls == [200]
     np.testing.assert_allclose(coords, c, atol=1e-3 if dtype == np.float32 else 1e-9)
+
+
+def test_a_batch_of_several_blocks_decodes_as_its_parts():
+    """NumPy refines a large batch block by block (dark.BLOCK_MAPS maps each): the same bits as
+    its parts decoded apart, whatever the blocks' boundaries."""
+    from landmark_codecs import dark
+
+    rng = np.random.default_rng(9)
+    n = 2 * dark.BLOCK_MAPS + 100
+    c = rng.uniform(-0.5, 7.5, size=(n, 2)).astype(np.float32)
+    maps = lc.encode_gaussian(c, heatmap_size=(8, 8), sigma=1.5).heatmaps
+    maps = (maps + 0.05 * rng.random(maps.shape, dtype=np.float32)).astype(np.float32)
+    maps[5] = np.nan
+    whole = lc.decode_dark(maps, sigma=1.5)
+    parts = [lc.decode_dark(maps[a:b], sigma=1.5) for a, b in ((0, 700), (700, 1500), (1500, n))]
+    np.testing.assert_array_equal(whole.coords, np.concatenate([p.coords for p in parts]))
+    np.testing.assert_array_equal(whole.scores, np.concatenate([p.scores for p in parts]))

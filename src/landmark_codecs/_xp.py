@@ -503,7 +503,9 @@ BLOCK_BYTES = 1 << 21
 TORCH_BLOCK_BYTES = 1 << 24
 
 
-def map_blocks(xp: Namespace, fn: Callable[[Array], tuple[Array, ...]], maps: Array) -> tuple[Array, ...]:
+def map_blocks(
+    xp: Namespace, fn: Callable[[Array], tuple[Array, ...]], maps: Array, *, per_block: int | None = None
+) -> tuple[Array, ...]:
     """``fn(maps)`` computed block by block of whole maps on NumPy and torch's CPU, else in one call.
 
     ``fn`` takes ``(n, H, W)`` maps and returns arrays whose first axis is ``n`` (one result per
@@ -513,7 +515,8 @@ def map_blocks(xp: Namespace, fn: Callable[[Array], tuple[Array, ...]], maps: Ar
     temporary through memory several times; in blocks of about :data:`BLOCK_BYTES` they stay in
     cache. torch's CPU temporaries pay fresh pages per call unless they are small enough to be
     reused (:data:`TORCH_BLOCK_BYTES`). A GPU runs one kernel per pass over the whole batch, and
-    ``torch.compile`` traces one graph: both take the one call.
+    ``torch.compile`` traces one graph: both take the one call. ``per_block`` sets NumPy's block
+    in maps, for an ``fn`` whose temporaries are much smaller than its maps.
     """
     lead, (h, w) = maps.shape[:-2], maps.shape[-2:]
     if is_numpy(xp):
@@ -522,7 +525,8 @@ def map_blocks(xp: Namespace, fn: Callable[[Array], tuple[Array, ...]], maps: Ar
         budget = TORCH_BLOCK_BYTES
     else:
         return fn(maps)
-    per_block = max(1, budget // max(1, h * w * maps.dtype.itemsize))
+    if per_block is None or not is_numpy(xp):
+        per_block = max(1, budget // max(1, h * w * maps.dtype.itemsize))
     flat = xp.reshape(maps, (-1, h, w))
     if flat.shape[0] <= 2 * per_block:
         return fn(maps)

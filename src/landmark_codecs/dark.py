@@ -115,12 +115,27 @@ def dark_options(size: tuple[int, int], sigma: float, iterations: int, kernel_si
 def dark_coords(xp: Any, heatmaps: Array, *, sigma: float, iterations: int, radius: int) -> _common.DecodedLandmarks:
     """Kernel of :func:`decode_dark` (maps checked; 16-bit maps already in float32)."""
     lead, (h, w) = heatmaps.shape[:-2], heatmaps.shape[-2:]
-    work = heatmaps.dtype
-    dev = _xp.device(heatmaps)
-    # One row per landmark from here on, as iterate_rows steps them (NumPy: only those still
-    # moving); everything read from the maps is read block by block while each block is in cache.
     maps = xp.reshape(heatmaps, (-1, h, w))
-    m, centre, inside, patch, three = _xp.map_blocks(xp, lambda block: _samples(xp, block, radius), maps)
+
+    def decode(block: Array) -> tuple[Array, Array]:
+        return _dark_rows(xp, block, sigma=sigma, iterations=iterations, radius=radius)
+
+    coords, scores = _xp.map_blocks(xp, decode, maps, per_block=BLOCK_MAPS)
+    return _common.DecodedLandmarks(xp.reshape(coords, (*lead, 2)), xp.reshape(scores, lead))
+
+
+# Maps per block (NumPy): the whole refinement runs block by block, its temporaries (a patch is
+# a few per cent of its map) in cache. Measured at B=32, K=98, 64x64 float32 on this project's
+# 2-core machine, in one run: one call 11.8 ms, blocks of 128 maps 14.9 ms, of 1024 maps 9.7 ms.
+BLOCK_MAPS = 1024
+
+
+def _dark_rows(xp: Any, maps: Array, *, sigma: float, iterations: int, radius: int) -> tuple[Array, Array]:
+    """:func:`dark_coords` on ``(N, H, W)`` maps: ``(N, 2)`` coordinates and ``(N,)`` scores."""
+    h, w = maps.shape[-2:]
+    work = maps.dtype
+    dev = _xp.device(maps)
+    m, centre, inside, patch, three = _samples(xp, maps, radius)
     scores = patch[:, radius, radius]  # the maximum's value
     at = xp.astype(m, work)
     lo = xp.maximum(at - 1.0, xp.asarray(-0.5, dtype=work, device=dev))
@@ -134,8 +149,7 @@ def dark_coords(xp: Any, heatmaps: Array, *, sigma: float, iterations: int, radi
     zero, one = xp.zeros((), dtype=work, device=dev), xp.ones((), dtype=work, device=dev)
     step = functools.partial(_newton_step, xp, sigma=sigma, tol=tol, size=(w, h), zero=zero, one=one)
     (u,) = _xp.iterate_rows(xp, step, rows, (_xp.clip(xp, start, lo, hi),), iterations)
-    coords, scores = nan_landmarks(xp, u, scores)
-    return _common.DecodedLandmarks(xp.reshape(coords, (*lead, 2)), xp.reshape(scores, lead))
+    return nan_landmarks(xp, u, scores)
 
 
 def _samples(xp: Any, maps: Array, radius: int) -> tuple[Array, Array, Array, Array, Array]:
