@@ -429,3 +429,28 @@ def test_flip_last_native_equals_the_standard_flip(backend, shape):
 def test_numpy_namespace_is_what_numpy_arrays_resolve_to():
     """A codec's cached decode plan takes this namespace without resolving the arrays' again."""
     assert _xp.numpy_namespace() is _xp.namespace(x=np.zeros(3, np.float32))
+
+
+def test_constants_are_made_once_per_plan_on_numpy_and_every_call_elsewhere(backend):
+    """A kernel's constant arrays are cached per plan on NumPy (read-only where NumPy is its own
+    namespace) and built afresh on every other backend (a traced array must not outlive its call)."""
+    calls = []
+
+    def build(xp, device, n):
+        calls.append(n)
+        return (xp.arange(n, device=device),)
+
+    a = convert(np.zeros(3), backend)
+    xp = array_namespace(a)
+    first = _xp.constants(xp, _xp.device(a), build, 4)
+    again = _xp.constants(xp, _xp.device(a), build, 4)
+    other = _xp.constants(xp, _xp.device(a), build, 5)
+    np.testing.assert_array_equal(numpy_of(first[0]), np.arange(4))
+    np.testing.assert_array_equal(numpy_of(other[0]), np.arange(5))
+    if _xp.is_numpy(xp):
+        assert again is first and calls == [4, 5]
+        if _xp.numpy_namespace() is np:  # NumPy >= 2.1 as its own namespace: read-only
+            native = _xp.constants(np, "cpu", build, 6)
+            assert not native[0].flags.writeable and _xp.constants(np, "cpu", build, 6) is native
+    else:
+        assert calls == [4, 4, 5]

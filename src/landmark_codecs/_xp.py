@@ -24,6 +24,7 @@ import numpy as np
 Array = Any  # every module annotates arrays with this one alias: any array API standard array
 Namespace = Any
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T", bound=tuple)
 
 _HALF = ("float16", "torch.float16", "torch.bfloat16")
 # Array arguments that may be None (absent); every other one passed to namespace() is required.
@@ -233,6 +234,30 @@ def clip(xp: Namespace, x: Array, lo: Any, hi: Any) -> Array:
     if xp is np:  # NumPy >= 2.1, used as its own namespace
         return np.minimum(np.maximum(x, lo), hi)
     return xp.clip(x, lo, hi)
+
+
+def constants(xp: Namespace, device: Any, build: Callable[..., T], *key: Any) -> T:
+    """``build(xp, device, *key)``: the small constant arrays a kernel needs for one plan (sizes,
+    dtypes), made once per plan on NumPy, as einops caches a recipe, and shared (never written:
+    read-only on NumPy >= 2.1; array-api-compat's ``clip`` writes into integer bounds, each value
+    unchanged). Other backends build them every call: a traced or accelerator array must not
+    outlive the call that made it."""
+    if not is_numpy(xp):
+        return build(xp, device, *key)
+    plan = (xp, build, *key)
+    made = _CONSTANTS.get(plan)
+    if made is None:
+        made = build(xp, device, *key)
+        if xp is np:
+            for a in made:
+                a.flags.writeable = False
+        if len(_CONSTANTS) >= 256:  # bounded, whatever the sizes a program goes through
+            _CONSTANTS.clear()
+        _CONSTANTS[plan] = made
+    return made
+
+
+_CONSTANTS: dict[tuple[Any, ...], Any] = {}
 
 
 def flip_last(xp: Namespace, x: Array) -> Array:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _common, _xp
 from . import _validation as check
@@ -134,43 +134,73 @@ def _dark_rows(xp: Any, maps: Array, *, sigma: float, iterations: int, radius: i
     """:func:`dark_coords` on ``(N, H, W)`` maps: ``(N, 2)`` coordinates and ``(N,)`` scores."""
     h, w = maps.shape[-2:]
     work = maps.dtype
-    dev = _xp.device(maps)
-    m, centre, inside, patch, three = _samples(xp, maps, radius)
+    anchor = _xp.argmax_index_2d(xp, maps)
+    c = _xp.constants(xp, _xp.device(maps), _Constants.build, work, anchor.dtype, w, h, radius)
+    m, centre, inside, patch, three = _samples(xp, maps, anchor, c)
     scores = patch[:, radius, radius]  # the maximum's value
     at = xp.astype(m, work)
-    lo = xp.maximum(at - 1.0, xp.asarray(-0.5, dtype=work, device=dev))
-    hi = xp.minimum(at + 1.0, xp.asarray([w - 0.5, h - 0.5], dtype=work, device=dev))
-    start, peaked = _parabola_start(xp, three, centre, at, w, h)
-    j = at[..., None] + xp.arange(-radius, radius + 1, dtype=work, device=dev)  # (N, 2, n)
-    rows = (j, xp.astype(inside, work), _unit_patch(xp, patch, scores, work), lo, hi, peaked)
+    lo, hi = xp.maximum(at - 1.0, c.lowest), xp.minimum(at + 1.0, c.highest)
+    start, peaked = _parabola_start(xp, three, centre, at, c, w, h)
+    rows = (at[..., None] + c.offsets, xp.astype(inside, work), _unit_patch(xp, patch, scores, work), lo, hi, peaked)
     # A step shorter than a few ulps of the map's largest coordinate is rounding, not progress:
     # not taking it makes the landmark a fixed point (and NumPy stops stepping it).
     tol = 4.0 * float(xp.finfo(work).eps) * max(w, h)
-    zero, one = xp.zeros((), dtype=work, device=dev), xp.ones((), dtype=work, device=dev)
-    step = functools.partial(_newton_step, xp, sigma=sigma, tol=tol, size=(w, h), zero=zero, one=one)
+    step = functools.partial(_newton_step, xp, sigma=sigma, tol=tol, size=(w, h), zero=c.zero, one=c.one)
     (u,) = _xp.iterate_rows(xp, step, rows, (_xp.clip(xp, start, lo, hi),), iterations)
-    return nan_landmarks(xp, u, scores)
+    return nan_landmarks(xp, u, scores, nan=c.nan, zero=c.zero)
 
 
-def _samples(xp: Any, maps: Array, radius: int) -> tuple[Array, Array, Array, Array, Array]:
-    """What DARK reads from ``(N, H, W)`` maps: the argmax ``m`` ``(N, 2)`` ``(x, y)`` and
-    :func:`_parabola_start`'s 3-sample centre ``(N, 2)`` (integers), whether each of the patch's
-    columns and rows ``m + (-radius .. radius)`` lies in the map ``(N, 2, n)``, the ``(N, n, n)``
-    patch (positions clipped into the map: the Newton steps weigh those outside by 0; its centre
-    is the maximum) and the ``(N, 6)`` values of :func:`_parabola_start`'s three samples per axis."""
+class _Constants(NamedTuple):
+    """The small arrays :func:`_dark_rows` needs for one map size, radius and dtype pair (made
+    once per such plan on NumPy: :func:`_xp.constants`)."""
+
+    lowest: Array  # -0.5, work dtype: the map's closed range, and the patch offsets
+    highest: Array  # (W - 0.5, H - 0.5)
+    offsets: Array  # -radius .. radius
+    zero: Array
+    one: Array
+    nan: Array
+    minus_one: Array
+    index_offsets: Array  # index dtype from here: -radius .. radius
+    last: Array  # ((W - 1,), (H - 1,))
+    inner: Array  # (W - 2, H - 2): the 3-sample centres' range
+    stride: Array  # (1, W): a step along x, y in a flat map
+    around: Array  # before, at and after along x then y, in a flat map: (-1, -W, 0, 0, 1, W)
+
+    @staticmethod
+    def build(xp: Any, device: Any, work: Any, index: Any, w: int, h: int, radius: int) -> _Constants:
+        def real(v: Any) -> Array:
+            return xp.asarray(v, dtype=work, device=device)
+
+        def integer(v: Any) -> Array:
+            return xp.asarray(v, dtype=index, device=device)
+
+        span = range(-radius, radius + 1)
+        return _Constants(
+            real(-0.5), real([w - 0.5, h - 0.5]), real(list(span)), real(0.0), real(1.0), real(math.nan), real(-1.0),
+            integer(list(span)), integer([[w - 1], [h - 1]]), integer([w - 2, h - 2]), integer([1, w]),
+            integer([-1, -w, 0, 0, 1, w]),
+        )  # fmt: skip
+
+
+def _samples(xp: Any, maps: Array, anchor: Array, c: _Constants) -> tuple[Array, Array, Array, Array, Array]:
+    """What DARK reads from ``(N, H, W)`` maps whose first maximum is at flat index ``anchor``
+    ``(N, 1)``: the argmax ``m`` ``(N, 2)`` ``(x, y)`` and :func:`_parabola_start`'s 3-sample
+    centre ``(N, 2)`` (integers), whether each of the patch's columns and rows
+    ``m + (-radius .. radius)`` lies in the map ``(N, 2, n)``, the ``(N, n, n)`` patch (positions
+    clipped into the map: the Newton steps weigh those outside by 0; its centre is the maximum)
+    and the ``(N, 6)`` values of :func:`_parabola_start`'s three samples per axis."""
     h, w = maps.shape[-2:]
-    dev = _xp.device(maps)
-    anchor = _xp.argmax_index_2d(xp, maps)
     flat = _common.flatten_maps(xp, maps)
     m = xp.concat([anchor % w, anchor // w], axis=-1)
-    pos = m[..., None] + xp.arange(-radius, radius + 1, dtype=m.dtype, device=dev)
-    clipped = _xp.clip(xp, pos, 0, xp.asarray([[w - 1], [h - 1]], dtype=m.dtype, device=dev))
+    pos = m[..., None] + c.index_offsets
+    clipped = _xp.clip(xp, pos, 0, c.last)
     patch = _xp.take_patch(xp, flat, clipped[..., 1, :], clipped[..., 0, :], w)
     # Per axis, the samples before, at and after the argmax, moved inside the map at its edges
     # (an axis shorter than 3 has no parabola: its indices are only kept in the map).
-    centre = _xp.clip(xp, m, 1, xp.asarray([w - 2, h - 2], dtype=m.dtype, device=dev))
-    mid = anchor + (centre - m) * xp.asarray([1, w], dtype=m.dtype, device=dev)
-    index = xp.concat([mid, mid, mid], axis=-1) + xp.asarray([-1, -w, 0, 0, 1, w], dtype=m.dtype, device=dev)
+    centre = _xp.clip(xp, m, 1, c.inner)
+    mid = anchor + (centre - m) * c.stride
+    index = xp.concat([mid, mid, mid], axis=-1) + c.around
     index = index if w >= 3 and h >= 3 else _xp.clip(xp, index, 0, w * h - 1)
     return m, centre, pos == clipped, patch, _xp.take_along_last(xp, flat, index)
 
@@ -225,7 +255,7 @@ def _newton_step(
     return (xp.minimum(xp.maximum(u + xp.where(ok, step, zero), lo), hi),)
 
 
-def _parabola_start(xp: Any, v: Array, centre: Array, at: Array, w: int, h: int) -> tuple[Array, Array]:
+def _parabola_start(xp: Any, v: Array, centre: Array, at: Array, c: _Constants, w: int, h: int) -> tuple[Array, Array]:
     """Per axis, the vertex of the parabola through the log of 3 map values ``v`` (before, at and
     after ``centre``, the argmax ``at`` moved inside the map at its edges: x's then y's) along the
     argmax's row (x) and column (y); the argmax where that fails.
@@ -238,7 +268,7 @@ def _parabola_start(xp: Any, v: Array, centre: Array, at: Array, w: int, h: int)
     work, dev = at.dtype, _xp.device(at)
     v = v if v.dtype == work else xp.astype(v, work)
     # NaN for a sample that is not positive: the curvature is then not finite, as it is for +inf
-    logv = xp.log(xp.where(v > 0, v, xp.asarray(math.nan, dtype=work, device=dev)))
+    logv = xp.log(xp.where(v > 0, v, c.nan))
     before, mid, after = logv[..., 0:2], logv[..., 2:4], logv[..., 4:6]
     curvature = before - 2.0 * mid + after
     positive = xp.isfinite(curvature)  # (..., K, 2): per axis, its three samples positive and finite
@@ -248,8 +278,7 @@ def _parabola_start(xp: Any, v: Array, centre: Array, at: Array, w: int, h: int)
     else:  # an axis shorter than 3 has no parabola, and no say in whether there is a peak
         long_axis = xp.asarray([w >= 3, h >= 3], device=dev)
         ok, level = positive & long_axis & down, ~long_axis | ~positive | down
-    minus_one = xp.asarray(-1.0, dtype=work, device=dev)
-    vertex = xp.astype(centre, work) + 0.5 * (before - after) / xp.where(ok, curvature, minus_one)
+    vertex = xp.astype(centre, work) + 0.5 * (before - after) / xp.where(ok, curvature, c.minus_one)
     # No peak: flat at the maximum, or log-convex along an axis (a zero neighbour is a sharp peak).
     peaked = level[..., 0] & level[..., 1]
     return xp.where(ok & xp.isfinite(vertex) & peaked[..., None], vertex, at), peaked
@@ -360,12 +389,13 @@ def _template_terms(xp: Any, j: Array, inside: Array, u: Array, sigma: float) ->
     return e, n1, n2
 
 
-def nan_landmarks(xp: Any, coords: Array, scores: Array) -> tuple[Array, Array]:
-    """NaN coordinates and score 0 where the map held a NaN (NumPy's and torch's argmax find it)."""
+def nan_landmarks(
+    xp: Any, coords: Array, scores: Array, *, nan: Array | None = None, zero: Array | None = None
+) -> tuple[Array, Array]:
+    """NaN coordinates and score 0 where the map held a NaN (NumPy's and torch's argmax find it);
+    ``nan`` and ``zero``: those 0-d arrays in the coordinates' dtype, if the caller has them."""
+    dev = _xp.device(coords)
+    nan = xp.asarray(math.nan, dtype=coords.dtype, device=dev) if nan is None else nan
+    zero = xp.zeros((), dtype=scores.dtype, device=dev) if zero is None else zero
     bad = xp.isnan(scores)
-    coords = xp.where(
-        bad[..., None],
-        xp.asarray(math.nan, dtype=coords.dtype, device=_xp.device(coords)),
-        coords,
-    )
-    return coords, xp.where(bad, xp.zeros((), dtype=scores.dtype, device=_xp.device(scores)), scores)
+    return xp.where(bad[..., None], nan, coords), xp.where(bad, zero, scores)
