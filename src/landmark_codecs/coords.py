@@ -79,11 +79,8 @@ def affine(image: tuple[int, int], heatmap: tuple[int, int], convention: str) ->
 
 def to_heatmap(xp: Any, coords: Array, transform: Transform) -> Array:
     """Kernel of :func:`image_to_heatmap` (``transform`` from :func:`scale_offset`)."""
-    (ax, ay), (bx, by) = transform
-    dev = _xp.device(coords)
-    return coords * xp.asarray([ax, ay], dtype=coords.dtype, device=dev) + xp.asarray(
-        [bx, by], dtype=coords.dtype, device=dev
-    )
+    offset, scale = _xp.constants(xp, _xp.device(coords), _transform_arrays, coords.dtype, transform)
+    return coords * scale + offset
 
 
 def to_image(xp: Any, coords: Array, transform: Transform) -> Array:
@@ -93,10 +90,14 @@ def to_image(xp: Any, coords: Array, transform: Transform) -> Array:
         # One scale and offset for both axes (square crops, SimCC): Python scalars, which take the
         # coordinates' dtype, give the same values as the per-axis arrays without building them.
         return (coords if bx == 0 else coords - bx) / ax
-    dev = _xp.device(coords)
-    return (coords - xp.asarray([bx, by], dtype=coords.dtype, device=dev)) / xp.asarray(
-        [ax, ay], dtype=coords.dtype, device=dev
-    )
+    offset, scale = _xp.constants(xp, _xp.device(coords), _transform_arrays, coords.dtype, transform)
+    return (coords - offset) / scale
+
+
+def _transform_arrays(xp: Any, device: Any, dtype: Any, transform: Transform) -> tuple[Array, Array]:
+    """A transform's ``((bx, by), (ax, ay))`` as arrays (per plan: :func:`_xp.constants`)."""
+    (ax, ay), (bx, by) = transform
+    return xp.asarray([bx, by], dtype=dtype, device=device), xp.asarray([ax, ay], dtype=dtype, device=device)
 
 
 def image_to_heatmap(
