@@ -454,3 +454,16 @@ def test_constants_are_made_once_per_plan_on_numpy_and_every_call_elsewhere(back
             assert not native[0].flags.writeable and _xp.constants(np, "cpu", build, 6) is native
     else:
         assert calls == [4, 4, 5]
+
+
+@pytest.mark.parametrize("masked", [0, 1, 3])
+def test_replace_rows_equals_where(backend, masked):
+    """NumPy's shortcut (no row to replace: x itself) and the general where agree."""
+    rng = np.random.default_rng(masked)
+    x = rng.normal(size=(5, 4))
+    mask = np.zeros(5, bool)
+    mask[rng.choice(5, masked, replace=False)] = True
+    values = np.arange(4.0)
+    xa, ma, va = convert(x, backend), convert(mask, backend), convert(values, backend)
+    got = numpy_of(_xp.replace_rows(array_namespace(xa), ma, va, xa))
+    np.testing.assert_array_equal(got, np.where(mask[:, None], values, x))

@@ -260,6 +260,15 @@ def constants(xp: Namespace, device: Any, build: Callable[..., T], *key: Any) ->
 _CONSTANTS: dict[tuple[Any, ...], Any] = {}
 
 
+def replace_rows(xp: Namespace, mask: Array, values: Array, x: Array) -> Array:
+    """``where(mask[..., None], values, x)``: the rows of ``x`` where ``mask`` holds replaced by
+    ``values`` (broadcast). NumPy returns ``x`` itself, without a pass over it, when no row is
+    (a rare case's fix, such as a landmark exactly on a border, otherwise costs a full pass)."""
+    if is_numpy(xp) and not mask.any():
+        return x
+    return xp.where(mask[..., None], values, x)
+
+
 def flip_last(xp: Namespace, x: Array) -> Array:
     """``x`` reversed along its last axis: a view on NumPy (``np.flip``'s Python wrapper costs
     several times the arithmetic on one instance's landmarks), ``xp.flip`` elsewhere."""

@@ -40,8 +40,10 @@ def encode_soft_argmax(
 
         p[j] ∝ exp(-(j - c)^2 / (2 sigma^2) + lam * (j - c)),      sum_j p[j] * j = c
 
-    with ``lam`` found by a safeguarded Newton iteration (``lam = 0``, the plain Gaussian, in the
-    interior; ``lam -> -inf`` pushes the mass onto pixel 0 as ``c -> 0``). The 2-D map is the
+    with ``lam`` found by a safeguarded Newton iteration on the logit of the mean, until that
+    logit is within ``4 eps`` of ``c``'s (the mean within ``eps (n - 1)`` px, ``eps`` of the dtype)
+    (``lam = 0``, the plain Gaussian, in the interior; ``lam -> -inf`` pushes the mass onto pixel
+    0 as ``c -> 0``). The 2-D map is the
     outer product of the two axes' distributions, so its expectation is ``(cx, cy)``. As for
     every non-negative map, the expectation can only lie in ``[0, W - 1] x [0, H - 1]``: ``c`` is
     the landmark clamped to that box (see :func:`representable_coords`).
@@ -103,6 +105,7 @@ def _tilted_gaussian(xp: Any, c: Array, n: int, sigma: float, steps: int | None 
     # when tiny.
     one = xp.ones(n, dtype=c.dtype, device=_xp.device(c))
     rest = (n - 1) - j
+    tol = 4.0 * float(xp.finfo(c.dtype).eps)
 
     def newton_step(
         base: Array, d: Array, c: Array, goal: Array, lam: Array, lo: Array, hi: Array
@@ -121,9 +124,12 @@ def _tilted_gaussian(xp: Any, c: Array, n: int, sigma: float, steps: int | None 
         hi = xp.where(err > 0, lam, hi)
         usable = slope > 0
         newton = lam - err / xp.where(usable, slope, xp.ones_like(slope))
-        # A lam that does not move stays (same err, same Newton step, inside the bracket it
-        # bounds): the fixed point iterate_rows freezes.
-        return xp.where(usable & (newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi)), lo, hi
+        # A logit of the mean within a few ulps of its goal is there to rounding (the mean within
+        # eps (n - 1) px): lam stays, as it does where it no longer moves (same err, same Newton
+        # step, inside the bracket it bounds). Either way a fixed point, which iterate_rows freezes.
+        rounding = xp.abs(err) <= tol
+        new = xp.where(usable & (newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
+        return xp.where(usable & rounding, lam, new), lo, hi
 
     start = (xp.zeros_like(c), xp.full_like(c, -bound), xp.full_like(c, bound))
     lam = _xp.iterate_rows(
@@ -134,7 +140,7 @@ def _tilted_gaussian(xp: Any, c: Array, n: int, sigma: float, steps: int | None 
     # The exact ends are reached only as lam -> -inf or +inf: put the mass on the border pixel.
     first = xp.astype(j == 0, c.dtype)
     last = xp.astype(j == n - 1, c.dtype)
-    p = xp.where((c <= 0)[..., None], first, xp.where((c >= n - 1)[..., None], last, p))
+    p = _xp.replace_rows(xp, c <= 0, first, _xp.replace_rows(xp, c >= n - 1, last, p))
     return xp.reshape(p, (*lead, n))
 
 
