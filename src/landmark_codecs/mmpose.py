@@ -299,7 +299,7 @@ class _GaussianDropIn(BaseKeypointCodec):
         return [c[None] for c in coords], [v[None] for v in scores]
 
     def _numpy_marker(self, dtype: np.dtype) -> np.ndarray:
-        """:meth:`_marker` in ``dtype``, made once per dtype (read-only: every call shares it)."""
+        """The empty maps' marker in ``dtype``, made once per dtype (read-only: every call shares it)."""
         markers = self.__dict__.setdefault("_numpy_markers", {})
         if dtype not in markers:
             markers[dtype] = np.asarray(self._marker(), dtype=dtype)
