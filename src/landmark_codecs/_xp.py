@@ -324,7 +324,7 @@ def argmax_index_2d(xp: Namespace, maps: Array) -> Array:
     if is_torch(xp):
         return argmax_2d(xp, maps)[0]
     if type(maps) is np.ndarray:  # its methods, without the module functions' Python wrappers
-        return maps.reshape(*maps.shape[:-2], -1).argmax(axis=-1, keepdims=True)
+        return maps.reshape(*maps.shape[:-2], maps.shape[-2] * maps.shape[-1]).argmax(axis=-1, keepdims=True)
     return xp.argmax(xp.reshape(maps, (*maps.shape[:-2], maps.shape[-2] * maps.shape[-1])), axis=-1, keepdims=True)
 
 
