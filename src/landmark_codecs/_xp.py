@@ -540,7 +540,12 @@ TORCH_BLOCK_BYTES = 1 << 24
 
 
 def map_blocks(
-    xp: Namespace, fn: Callable[[Array], tuple[Array, ...]], maps: Array, *, per_block: int | None = None
+    xp: Namespace,
+    fn: Callable[[Array], tuple[Array, ...]],
+    maps: Array,
+    *,
+    per_block: int | None = None,
+    torch_blocks: bool = True,
 ) -> tuple[Array, ...]:
     """``fn(maps)`` computed block by block of whole maps on NumPy and torch's CPU, else in one call.
 
@@ -551,13 +556,17 @@ def map_blocks(
     temporary through memory several times; in blocks of about :data:`BLOCK_BYTES` they stay in
     cache. torch's CPU temporaries pay fresh pages per call unless they are small enough to be
     reused (:data:`TORCH_BLOCK_BYTES`). A GPU runs one kernel per pass over the whole batch, and
-    ``torch.compile`` traces one graph: both take the one call. ``per_block`` sets NumPy's block
-    in maps, for an ``fn`` whose temporaries are much smaller than its maps.
+    ``torch.compile`` traces one graph: both take the one call. For an ``fn`` whose temporaries
+    are much smaller than its maps, ``per_block`` sets NumPy's block in maps, and
+    ``torch_blocks=False`` gives torch the one call (its per-operation cost then outweighs any
+    page faults).
     """
     lead, (h, w) = maps.shape[:-2], maps.shape[-2:]
     if is_numpy(xp):
         budget = BLOCK_BYTES
-    elif is_torch(xp) and maps.device.type == "cpu" and not sys.modules["torch"].compiler.is_compiling():
+    elif (
+        torch_blocks and is_torch(xp) and maps.device.type == "cpu" and not sys.modules["torch"].compiler.is_compiling()
+    ):
         budget = TORCH_BLOCK_BYTES
     else:
         return fn(maps)
