@@ -155,7 +155,7 @@ class _Constants(NamedTuple):
     """The small arrays :func:`_dark_rows` needs for one map size, radius and dtype pair (made
     once per such plan on NumPy: :func:`_xp.constants`)."""
 
-    lowest: Array  # -0.5, work dtype: the map's closed range, and the patch offsets
+    lowest: Array  # -0.5 (work dtype from here): where the map's closed range starts
     highest: Array  # (W - 0.5, H - 0.5)
     offsets: Array  # -radius .. radius
     zero: Array
