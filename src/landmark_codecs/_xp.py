@@ -441,7 +441,16 @@ def topk_and_first_maximum(xp: Namespace, maps: Array, k: int) -> tuple[Array, A
         anchor, scores = argmax_2d(xp, maps)
         index = topk_indices(xp, flat, k)
         return index, take_along_last(xp, flat, index), anchor, scores
-    return map_blocks(xp, lambda block: _topk_and_first_maximum_numpy(block, k), maps)
+    h, w = maps.shape[-2:]
+    per_block = max(1, TOPK_BLOCK_BYTES // max(1, h * w * maps.dtype.itemsize))
+    return map_blocks(xp, lambda block: _topk_and_first_maximum_numpy(block, k), maps, per_block=per_block)
+
+
+# Bytes of maps per block of the NumPy top-k: its tournament's later rounds and argpartitions
+# touch a few per cent of the maps, so fewer, larger blocks than BLOCK_BYTES' save calls.
+# Measured at B=32, K=98, 64x64 float32 in one run (top-9 of a noisy target, of noise): 2 MB
+# 7.7x, 8.0x a max pass; 4 MB 7.2x, 7.3x; 8 MB 7.2x, 7.1x; 16 MB 7.4x, 7.5x.
+TOPK_BLOCK_BYTES = 1 << 23
 
 
 def _topk_and_first_maximum_numpy(maps: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
