@@ -321,7 +321,7 @@ class Codec:
         xp = _xp.namespace(**dict(zip(self.output_names, outputs)))
         checked = self._checked_outputs(xp, outputs)
         if signature is not None and len(self._decode_plans) < _PLANS and all(a is b for a, b in zip(checked, outputs)):
-            self._decode_plans[signature] = any(a.dtype == np.float16 for a in outputs)
+            self._decode_plans[signature] = any(_xp.work_dtype(xp, a.dtype) != a.dtype for a in outputs)
         return DecodedLandmarks(*_xp.in_float32(xp, self._decode, *checked))
 
     def _check_call(self, keypoints: Array, rng: Any) -> None:
