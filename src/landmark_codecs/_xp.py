@@ -262,8 +262,8 @@ _CONSTANTS: dict[tuple[Any, ...], Any] = {}
 
 def replace_rows(xp: Namespace, mask: Array, values: Array, x: Array) -> Array:
     """``where(mask[..., None], values, x)``: the rows of ``x`` where ``mask`` holds replaced by
-    ``values`` (broadcast). NumPy returns ``x`` itself, without a pass over it, when no row is
-    (a rare case's fix, such as a landmark exactly on a border, otherwise costs a full pass)."""
+    ``values`` (broadcast). NumPy returns ``x`` itself, without a pass over it, when no row is to
+    be replaced: the fix for a rare case (a landmark exactly on a border) then costs nothing."""
     if is_numpy(xp) and not mask.any():
         return x
     return xp.where(mask[..., None], values, x)
