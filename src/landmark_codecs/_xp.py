@@ -314,14 +314,14 @@ def argmax_2d(xp: Namespace, maps: Array) -> tuple[Array, Array]:
 
 
 def _argmax_2d_fallback(xp: Namespace, maps: Array) -> tuple[Array, Array]:
+    index = argmax_index_2d(xp, maps)
     flat = xp.reshape(maps, (*maps.shape[:-2], maps.shape[-2] * maps.shape[-1]))
-    index = xp.argmax(flat, axis=-1, keepdims=True)
     return index, take_along_last(xp, flat, index)[..., 0]
 
 
 def argmax_index_2d(xp: Namespace, maps: Array) -> Array:
     """:func:`argmax_2d`'s index alone, for a caller that reads the value with other samples."""
-    if is_torch(xp):
+    if is_torch(xp) and maps.shape[-2] > 1 and maps.shape[-1] > 1:  # argmax_2d's torch path
         return argmax_2d(xp, maps)[0]
     if type(maps) is np.ndarray:  # its methods, without the module functions' Python wrappers
         return maps.reshape(*maps.shape[:-2], maps.shape[-2] * maps.shape[-1]).argmax(axis=-1, keepdims=True)

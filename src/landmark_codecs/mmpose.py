@@ -230,6 +230,11 @@ def _keypoints(keypoints: Any) -> np.ndarray:
     return points.astype(np.float64)
 
 
+def _marker_array(xp: Any, device: Any, dtype: Any, drop_in: _GaussianDropIn) -> tuple[Any]:
+    """A drop-in's empty-map marker in ``dtype`` (per plan: ``_xp.constants``)."""
+    return (xp.asarray(drop_in._marker(), dtype=dtype, device=device),)
+
+
 class _GaussianDropIn(BaseKeypointCodec):
     """What mmpose's single-instance Gaussian heatmap codecs share: mmpose's weights and drawing
     rule, the library's Gaussian, and a decoder codec in image pixels (``self._codec``)."""
@@ -290,21 +295,14 @@ class _GaussianDropIn(BaseKeypointCodec):
         maps = batch_heatmaps.detach() if hasattr(batch_heatmaps, "detach") else batch_heatmaps
         decoded = self._codec.decode(maps)
         if type(decoded.coords) is np.ndarray:  # one instance per call, from mmpose's heads: no lookups
-            coords = np.where(decoded.scores[..., None] > 0, decoded.coords, self._numpy_marker(decoded.coords.dtype))
+            (marker,) = _xp.constants(np, "cpu", _marker_array, decoded.coords.dtype, self)
+            coords = np.where(decoded.scores[..., None] > 0, decoded.coords, marker)
             return [c[None] for c in coords], [v[None] for v in decoded.scores]
         xp = _xp.namespace(heatmaps=maps)
         marker = xp.asarray(self._marker(), dtype=decoded.coords.dtype, device=_xp.device(decoded.coords))
         coords = xp.where(decoded.scores[..., None] > 0, decoded.coords, marker)
         coords, scores = _xp.to_host(coords), _xp.to_host(decoded.scores)
         return [c[None] for c in coords], [v[None] for v in scores]
-
-    def _numpy_marker(self, dtype: np.dtype) -> np.ndarray:
-        """The empty maps' marker in ``dtype``, made once per dtype (read-only: every call shares it)."""
-        markers = self.__dict__.setdefault("_numpy_markers", {})
-        if dtype not in markers:
-            markers[dtype] = np.asarray(self._marker(), dtype=dtype)
-            markers[dtype].flags.writeable = False
-        return markers[dtype]
 
     def _marker(self) -> np.ndarray:
         return -np.asarray(self.scale_factor, dtype=np.float64)
