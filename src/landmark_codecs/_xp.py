@@ -448,7 +448,8 @@ def topk_and_first_maximum(xp: Namespace, maps: Array, k: int) -> tuple[Array, A
 
 # Bytes of maps per block of the NumPy top-k: its tournament's later rounds and argpartitions
 # touch a few per cent of the maps, so fewer, larger blocks than BLOCK_BYTES' save calls.
-# Measured at B=32, K=98, 64x64 float32 in one run (top-9 of a noisy target, of noise): 2 MB
+# Measured at B=32, K=98, 64x64 float32 on a 2-core AMD EPYC (AVX-512), in one run (top-9 of
+# a noisy target, of noise): 2 MB
 # 7.7x, 8.0x a max pass; 4 MB 7.2x, 7.3x; 8 MB 7.2x, 7.1x; 16 MB 7.4x, 7.5x.
 TOPK_BLOCK_BYTES = 1 << 23
 
